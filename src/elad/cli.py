@@ -1,0 +1,82 @@
+"""The `elad` command: each subcommand parses its arguments and calls one function.
+
+    elad run [CONFIG] [--run-dir DIR] [key=value ...]   run, resume, or reprint a run
+    elad report DIR [--format table|json]               the per-round records of a run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from elad.config import ConfigError, load_config
+from elad.report import format_table, load_records
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from elad.loop import run  # imports torch; `elad report` does not need it
+
+    paths = [a for a in args.items if "=" not in a]
+    overrides = [a for a in args.items if "=" in a]
+    if len(paths) > 1:
+        raise ConfigError(f"expected at most one config file, got {' '.join(paths)}")
+    config = load_config(Path(paths[0]) if paths else None, overrides)
+    run_dir = Path(args.run_dir)
+    print(f"run directory: {run_dir}   strategy={config.strategy} mode={config.mode} "
+          f"seed={config.seed} budget=${config.budget_usd}", flush=True)
+    print(format_table([]), flush=True)
+    records, teacher = run(config, run_dir,
+                           on_round=lambda r: print(format_table([r], header=False),
+                                                    flush=True),
+                           show_progress=sys.stderr.isatty() and not args.quiet)
+    print()
+    print(format_table(records))
+    last = records[-1]
+    print(f"stopped: {last.stop_reason or 'not finished'}; "
+          f"teacher calls made now: {teacher.new_calls}")
+    return 0
+
+
+def report_command(args: argparse.Namespace) -> int:
+    records = load_records(Path(args.run_dir))
+    if args.format == "json":
+        print(json.dumps([r.__dict__ for r in records], indent=2))
+    else:
+        print(format_table(records))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="elad", description=(
+        "Explanation-guided active distillation: teach a small student to reason like a "
+        "teacher LLM while paying the teacher as little as possible."))
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress or logs")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run_parser = commands.add_parser("run", help="run, resume or reprint an experiment")
+    run_parser.add_argument("items", nargs="*", metavar="CONFIG | key=value",
+                            help="a TOML config file and/or overrides like strategy=random")
+    run_parser.add_argument("--run-dir", default="elad-run",
+                            help="where the run store and checkpoints live (default: %(default)s)")
+    run_parser.set_defaults(handler=run_command)
+
+    report_parser = commands.add_parser("report", help="print a run's per-round records")
+    report_parser.add_argument("run_dir", metavar="DIR")
+    report_parser.add_argument("--format", choices=("table", "json"), default="table")
+    report_parser.set_defaults(handler=report_command)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(message)s", stream=sys.stderr)
+    try:
+        return args.handler(args)
+    except (ConfigError, FileNotFoundError) as error:
+        print(f"elad: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,191 @@
+"""Run configuration: dataclasses with defaults that run, a TOML file, key=value overrides.
+
+    elad run my.toml strategy=random teacher.noise=0.1
+
+A section name given a plain value sets that section's `kind` (`teacher=oracle`). An
+unknown key or a bad value raises ConfigError with a one-line message naming it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot be used; the message names the key."""
+
+
+@dataclass
+class TaskConfig:
+    kind: str = "synthetic"
+    families: list[str] = field(default_factory=lambda: ["arithmetic", "coin_flip", "largest"])
+    pool_size: int = 3000
+    test_size: int = 300
+
+
+@dataclass
+class StudentConfig:
+    kind: str = "tiny"
+    hidden_size: int = 128
+    layers: int = 3
+    heads: int = 4
+    vocab_size: int = 400
+    max_length: int = 256
+    samples: int = 4  # K explanations per candidate question
+    temperature: float = 1.0
+    max_new_tokens: int = 80
+    batch_size: int = 128  # sequences per generation / scoring batch
+    train_batch_size: int = 32
+    learning_rate: float = 3e-3
+    train_steps: int = 200  # optimizer steps per round, over all targets so far
+    seed_train_steps: int = 400  # steps after the seed round (student starts from scratch)
+
+
+@dataclass
+class TeacherConfig:
+    kind: str = "oracle"
+    price_input_per_mtok: float = 2.5  # dollars per million input tokens
+    price_output_per_mtok: float = 10.0  # dollars per million output tokens
+    max_output_tokens: int = 128  # worst case assumed when reserving budget
+    noise: float = 0.0  # oracle only: fraction of replies with a wrong step
+
+
+@dataclass
+class RunConfig:
+    seed: int = 0
+    strategy: str = "elad"  # random | entropy | intra | elad
+    mode: str = "revise"  # revise | annotate
+    alpha: float = 0.5
+    seed_size: int = 120  # b0: questions annotated from scratch in round 0
+    round_size: int = 90  # b: questions sent to the teacher per round
+    candidates: int = 300  # m: pool questions the student explains per round
+    budget_usd: float = 0.5
+    saturation: float = 0.9  # stop when the teacher confirms this fraction of a round
+    max_rounds: int = 6
+    hint: bool = True  # tell the teacher the student's least stable step
+    task: TaskConfig = field(default_factory=TaskConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+CHOICES = {
+    "strategy": ("random", "entropy", "intra", "elad"),
+    "mode": ("revise", "annotate"),
+    "task.kind": ("synthetic",),
+    "student.kind": ("tiny",),
+    "teacher.kind": ("oracle",),
+}
+
+
+def _set(config: Any, dotted: str, raw: Any, where: str) -> None:
+    """Set one (possibly dotted) key, converting `raw` to the field's type."""
+    *path, name = dotted.split(".")
+    target = config
+    for part in path:
+        sections = {f.name for f in dataclasses.fields(target)
+                    if dataclasses.is_dataclass(getattr(target, f.name))}
+        if part not in sections:
+            raise ConfigError(f"{where}: unknown section {part!r} in {dotted!r}")
+        target = getattr(target, part)
+    fields = {f.name: f for f in dataclasses.fields(target)}
+    if name not in fields:
+        close = ", ".join(sorted(fields))
+        raise ConfigError(f"{where}: unknown key {dotted!r} (known here: {close})")
+    current = getattr(target, name)
+    if dataclasses.is_dataclass(current):
+        if isinstance(raw, dict):
+            for key, value in raw.items():
+                _set(current, key, value, where)
+            return
+        _set(current, "kind", raw, where)
+        return
+    setattr(target, name, _convert(raw, current, dotted, where))
+
+
+def _convert(raw: Any, current: Any, key: str, where: str) -> Any:
+    """`raw` (a TOML value or an override string) as the type of the default `current`."""
+    kind = type(current)
+    try:
+        if isinstance(raw, str) and kind is not str:
+            if kind is bool:
+                if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError
+                return raw.lower() in ("true", "1", "yes")
+            if kind is list:
+                return [item.strip() for item in raw.split(",") if item.strip()]
+            return kind(raw)
+        if kind is float and isinstance(raw, int) and not isinstance(raw, bool):
+            return float(raw)
+        if not isinstance(raw, kind) or (kind is int and isinstance(raw, bool)):
+            raise ValueError
+        return raw
+    except ValueError:
+        raise ConfigError(f"{where}: {key}={raw!r} is not a valid {kind.__name__}") from None
+
+
+def validate(config: RunConfig) -> RunConfig:
+    """Check choices and ranges; raise ConfigError naming the first bad key."""
+    for key, allowed in CHOICES.items():
+        value = config
+        for part in key.split("."):
+            value = getattr(value, part)
+        if value not in allowed:
+            raise ConfigError(f"{key}={value!r} is not one of {', '.join(allowed)}")
+    checks = [
+        ("alpha", 0 <= config.alpha <= 1, "must be in [0, 1]"),
+        ("saturation", 0 < config.saturation <= 1, "must be in (0, 1]"),
+        ("budget_usd", config.budget_usd > 0, "must be positive"),
+        ("seed_size", config.seed_size >= 1, "must be at least 1"),
+        ("round_size", config.round_size >= 1, "must be at least 1"),
+        ("candidates", config.candidates >= config.round_size, "must be >= round_size"),
+        ("max_rounds", config.max_rounds >= 0, "must be >= 0"),
+        ("student.samples", config.student.samples >= 1, "must be at least 1"),
+        ("student.temperature", config.student.temperature > 0, "must be positive"),
+        ("teacher.noise", 0 <= config.teacher.noise <= 1, "must be in [0, 1]"),
+        ("task.pool_size", config.task.pool_size >= config.seed_size,
+         "must be >= seed_size"),
+        ("task.test_size", config.task.test_size >= 1, "must be at least 1"),
+    ]
+    for key, ok, message in checks:
+        if not ok:
+            raise ConfigError(f"{key} {message}")
+    return config
+
+
+def load_config(path: Path | None = None, overrides: list[str] = ()) -> RunConfig:
+    """Defaults, then the TOML file (if any), then key=value overrides, then validation."""
+    config = RunConfig()
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such config file") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{path}: not valid TOML ({error})") from None
+        for key, value in data.items():
+            _set(config, key, value, str(path))
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r} is not key=value")
+        _set(config, key.strip(), value.strip(), "override")
+    return validate(config)
+
+
+def config_from_json(text: str) -> RunConfig:
+    """Rebuild a RunConfig saved with `to_json` (the run store keeps one)."""
+    config = RunConfig()
+    for key, value in json.loads(text).items():
+        _set(config, key, value, "stored config")
+    return config

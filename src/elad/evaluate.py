@@ -1,0 +1,21 @@
+"""Step 6 of a round: greedy accuracy of the student on the held-out test split."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from elad.answers import parse_explanation
+from elad.student.hf import HFStudent
+from elad.types import Example
+
+
+def accuracy(student: HFStudent, test: list[Example], answer_type) -> tuple[float, dict]:
+    """Overall accuracy and accuracy per task family."""
+    outputs = student.generate([e.question for e in test], k=1, temperature=0.0)
+    right: dict[str, list[bool]] = defaultdict(list)
+    for example, [(text, _)] in zip(test, outputs):
+        answer = parse_explanation(text, answer_type(example)).answer
+        right[example.task].append(answer == example.answer)
+    everything = [r for results in right.values() for r in results]
+    by_task = {task: round(sum(r) / len(r), 4) for task, r in sorted(right.items())}
+    return sum(everything) / len(everything), by_task

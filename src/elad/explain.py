@@ -1,0 +1,88 @@
+"""Steps 1-2 of a round: the student explains candidate questions, and each is scored.
+
+The student samples K explanations per question (batched), then the answer confidence
+c_i after every step prefix of every explanation is computed in one batched
+teacher-forced pass; `uncertainty` turns those numbers into scores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from elad import uncertainty
+from elad.answers import parse_explanation
+from elad.student.hf import HFStudent
+from elad.types import Example, Explanation, Score
+
+
+@dataclass
+class Scored:
+    explanations: dict[str, list[Explanation]]
+    confidences: dict[str, list[list[float] | None]]  # per sample: c_0..c_n, or None
+    scores: list[Score]
+
+
+def explain(student: HFStudent, examples: list[Example], answer_type, k: int,
+            temperature: float, seed: int) -> dict[str, list[Explanation]]:
+    """K sampled explanations per question, parsed into steps and a normalized answer."""
+    generated = student.generate([e.question for e in examples], k, temperature, seed)
+    result = {}
+    for example, samples in zip(examples, generated):
+        parsed = []
+        for text, mean_logprob in samples:
+            explanation = parse_explanation(text, answer_type(example))
+            explanation.mean_logprob = mean_logprob
+            parsed.append(explanation)
+        result[example.id] = parsed
+    return result
+
+
+def prefix_confidences(student: HFStudent, examples: list[Example],
+                       explanations: dict[str, list[Explanation]]
+                       ) -> dict[str, list[list[float] | None]]:
+    """c_0..c_n for every explanation with a parsed answer (None for the others)."""
+    items, owners = [], []
+    for example in examples:
+        for k, e in enumerate(explanations[example.id]):
+            if e.answer is None:
+                continue
+            for i in range(len(e.steps) + 1):
+                items.append((example.question, e.steps[:i], e.answer))
+                owners.append((example.id, k))
+    probabilities = student.answer_probabilities(items)
+    result: dict[str, list[list[float] | None]] = {
+        e.id: [None] * len(explanations[e.id]) for e in examples}
+    for (qid, k), p in zip(owners, probabilities):
+        if result[qid][k] is None:
+            result[qid][k] = []
+        result[qid][k].append(p)
+    return result
+
+
+def score(examples: list[Example], explanations: dict[str, list[Explanation]],
+          confidences: dict[str, list[list[float] | None]], alpha: float) -> list[Score]:
+    """ELAD's scores for each question; `Score.score` is the combined u(q)."""
+    scores = []
+    for example in examples:
+        samples = explanations[example.id]
+        answers = [e.answer for e in samples]
+        intra = [uncertainty.intra_uncertainty(c, len(e.steps))
+                 for e, c in zip(samples, confidences[example.id])]
+        normalized = [uncertainty.normalized_intra(u, len(e.steps))
+                      for (u, _), e in zip(intra, samples)]
+        u_inter = uncertainty.answer_entropy(answers)
+        chosen = uncertainty.choose_explanation(answers, normalized)
+        scores.append(Score(
+            example_id=example.id, u_inter=u_inter,
+            u_intra=sum(normalized) / len(normalized),
+            score=uncertainty.combined_score(u_inter, normalized, alpha),
+            chosen=chosen, least_stable_step=intra[chosen][1], answers=answers))
+    return scores
+
+
+def explain_and_score(student: HFStudent, examples: list[Example], answer_type, k: int,
+                      temperature: float, alpha: float, seed: int) -> Scored:
+    explanations = explain(student, examples, answer_type, k, temperature, seed)
+    confidences = prefix_confidences(student, examples, explanations)
+    return Scored(explanations, confidences,
+                  score(examples, explanations, confidences, alpha))

@@ -1,0 +1,183 @@
+"""The SQLite run store: everything a run knows, in one file in the run directory.
+
+Each write is its own committed transaction (WAL journal), so the process can be killed
+at any moment and a rerun resumes from what is here. Teacher calls are keyed by a hash of
+the full request: a call already in the store is never made (or paid for) again.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+from elad.types import Example, Explanation, RoundRecord, Score, Target, TeacherReply
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS examples (
+    id TEXT PRIMARY KEY, split TEXT NOT NULL, task TEXT NOT NULL,
+    question TEXT NOT NULL, answer TEXT);
+CREATE TABLE IF NOT EXISTS explanations (
+    round INTEGER, example_id TEXT, k INTEGER, steps TEXT NOT NULL, answer TEXT,
+    mean_logprob REAL, confidences TEXT, PRIMARY KEY (round, example_id, k));
+CREATE TABLE IF NOT EXISTS scores (
+    round INTEGER, example_id TEXT, u_inter REAL, u_intra REAL, score REAL,
+    chosen INTEGER, least_stable_step INTEGER, answers TEXT,
+    PRIMARY KEY (round, example_id));
+CREATE TABLE IF NOT EXISTS selections (
+    round INTEGER, position INTEGER, example_id TEXT NOT NULL,
+    PRIMARY KEY (round, position));
+CREATE TABLE IF NOT EXISTS teacher_calls (
+    request_hash TEXT PRIMARY KEY, round INTEGER NOT NULL, example_id TEXT NOT NULL,
+    op TEXT NOT NULL, request TEXT NOT NULL, reply TEXT NOT NULL,
+    input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,
+    cost_usd REAL NOT NULL, ok INTEGER NOT NULL, error TEXT NOT NULL, created REAL);
+CREATE TABLE IF NOT EXISTS targets (
+    example_id TEXT PRIMARY KEY, round INTEGER NOT NULL, question TEXT NOT NULL,
+    steps TEXT NOT NULL, answer TEXT NOT NULL, confirmed INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS rounds (round INTEGER PRIMARY KEY, record TEXT NOT NULL);
+"""
+
+
+class RunStore:
+    """One run's SQLite database (`run.sqlite` in the run directory)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.db = sqlite3.connect(self.path, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _write(self, sql: str, rows: list[tuple]) -> None:
+        with self.db:  # one transaction: all rows or none
+            self.db.executemany(sql, rows)
+
+    # --- meta -------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", [(key, value)])
+
+    # --- examples ---------------------------------------------------------------------
+
+    def add_examples(self, split: str, examples: list[Example]) -> None:
+        self._write("INSERT OR IGNORE INTO examples VALUES (?, ?, ?, ?, ?)",
+                    [(e.id, split, e.task, e.question, e.answer) for e in examples])
+
+    def examples(self, split: str) -> list[Example]:
+        rows = self.db.execute(
+            "SELECT id, task, question, answer FROM examples WHERE split = ? ORDER BY rowid",
+            (split,))
+        return [Example(*row) for row in rows]
+
+    # --- explanations and scores ------------------------------------------------------
+
+    def save_scoring(self, round: int, explanations: dict[str, list[Explanation]],
+                     confidences: dict[str, list[list[float] | None]],
+                     scores: list[Score]) -> None:
+        """All candidates' explanations and scores of a round, in one transaction."""
+        with self.db:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO explanations VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(round, qid, k, json.dumps(e.steps), e.answer, e.mean_logprob,
+                  json.dumps(confidences[qid][k]))
+                 for qid, samples in explanations.items() for k, e in enumerate(samples)])
+            self.db.executemany(
+                "INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(round, s.example_id, s.u_inter, s.u_intra, s.score, s.chosen,
+                  s.least_stable_step, json.dumps(s.answers)) for s in scores])
+
+    def explanations(self, round: int, example_id: str) -> list[Explanation]:
+        rows = self.db.execute(
+            "SELECT steps, answer, mean_logprob FROM explanations "
+            "WHERE round = ? AND example_id = ? ORDER BY k", (round, example_id))
+        return [Explanation(json.loads(steps), answer, lp) for steps, answer, lp in rows]
+
+    def scores(self, round: int, example_id: str | None = None) -> list[Score]:
+        """A round's scores, highest first (or just one question's)."""
+        sql, args = "SELECT * FROM scores WHERE round = ?", [round]
+        if example_id is not None:
+            sql, args = sql + " AND example_id = ?", [round, example_id]
+        rows = self.db.execute(sql + " ORDER BY score DESC, example_id", args)
+        return [Score(qid, ui, ua, s, c, ls, json.loads(a))
+                for _, qid, ui, ua, s, c, ls, a in rows]
+
+    # --- selections -------------------------------------------------------------------
+
+    def save_selection(self, round: int, example_ids: list[str]) -> None:
+        self._write("INSERT OR REPLACE INTO selections VALUES (?, ?, ?)",
+                    [(round, i, qid) for i, qid in enumerate(example_ids)])
+
+    def selection(self, round: int) -> list[str] | None:
+        rows = self.db.execute(
+            "SELECT example_id FROM selections WHERE round = ? ORDER BY position", (round,))
+        ids = [r[0] for r in rows]
+        return ids or None
+
+    # --- teacher calls (the cache) ----------------------------------------------------
+
+    def cached_reply(self, request_hash: str) -> TeacherReply | None:
+        row = self.db.execute("SELECT reply FROM teacher_calls WHERE request_hash = ?",
+                              (request_hash,)).fetchone()
+        return TeacherReply(**json.loads(row[0])) if row else None
+
+    def save_teacher_call(self, request_hash: str, round: int, example_id: str,
+                          request: dict, reply: TeacherReply, cost_usd: float) -> None:
+        self._write(
+            "INSERT OR IGNORE INTO teacher_calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(request_hash, round, example_id, reply.op, json.dumps(request),
+              json.dumps(reply.__dict__), reply.input_tokens, reply.output_tokens,
+              cost_usd, int(reply.ok), reply.error, time.time())])
+
+    def attempted_ids(self) -> set[str]:
+        """Questions the teacher was already asked about (answered or failed)."""
+        return {r[0] for r in self.db.execute("SELECT DISTINCT example_id FROM teacher_calls")}
+
+    def spent_usd(self, before_round: int | None = None) -> float:
+        """Dollars paid to the teacher (only in rounds before `before_round` if given)."""
+        sql, args = "SELECT COALESCE(SUM(cost_usd), 0) FROM teacher_calls", ()
+        if before_round is not None:
+            sql, args = sql + " WHERE round < ?", (before_round,)
+        return float(self.db.execute(sql, args).fetchone()[0])
+
+    def call_totals(self, round: int | None = None) -> dict[str, float]:
+        """Calls, input/output tokens and cost, for one round or up to and including it."""
+        where, args = ("WHERE round <= ?", (round,)) if round is not None else ("", ())
+        calls, tin, tout, cost = self.db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0),"
+            f" COALESCE(SUM(cost_usd), 0) FROM teacher_calls {where}", args).fetchone()
+        return {"calls": calls, "input_tokens": tin, "output_tokens": tout, "cost_usd": cost}
+
+    # --- targets ----------------------------------------------------------------------
+
+    def add_target(self, target: Target) -> None:
+        self._write("INSERT OR REPLACE INTO targets VALUES (?, ?, ?, ?, ?, ?)",
+                    [(target.example_id, target.round, target.question,
+                      json.dumps(target.steps), target.answer, int(target.confirmed))])
+
+    def targets(self, up_to_round: int | None = None) -> list[Target]:
+        where, args = ("WHERE round <= ?", (up_to_round,)) if up_to_round is not None \
+            else ("", ())
+        rows = self.db.execute(
+            "SELECT example_id, question, steps, answer, round, confirmed FROM targets "
+            f"{where} ORDER BY round, rowid", args)
+        return [Target(qid, q, json.loads(s), a, r, bool(c)) for qid, q, s, a, r, c in rows]
+
+    # --- per-round records ------------------------------------------------------------
+
+    def save_round(self, record: RoundRecord) -> None:
+        self._write("INSERT OR REPLACE INTO rounds VALUES (?, ?)",
+                    [(record.round, json.dumps(record.__dict__))])
+
+    def rounds(self) -> list[RoundRecord]:
+        rows = self.db.execute("SELECT record FROM rounds ORDER BY round")
+        return [RoundRecord(**json.loads(r[0])) for r in rows]

@@ -1,0 +1,222 @@
+"""A student backed by any Hugging Face causal LM: sample, score prefixes, answer, train.
+
+Everything the loop asks of a student runs in padded batches: K explanations per question
+come from one `generate` call per batch (KV cache), the answer confidences of all step
+prefixes are teacher-forced forward passes, and training is plain PyTorch on
+(prompt, explanation) pairs with the loss on the explanation tokens only.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer
+from transformers import AutoModelForCausalLM, PreTrainedModel
+from transformers.utils import logging as hf_logging
+
+hf_logging.set_verbosity_error()
+hf_logging.disable_progress_bar()
+
+from elad.answers import ANSWER_CUE
+
+
+def _length_bucketed_batches(examples: list[tuple[list[int], int]], batch_size: int,
+                             rng: random.Random) -> list[list[int]]:
+    """One shuffled epoch cut into batches of similar lengths, so little is padding."""
+    indices = list(range(len(examples)))
+    rng.shuffle(indices)
+    batches = []
+    chunk = batch_size * 8
+    for start in range(0, len(indices), chunk):
+        group = sorted(indices[start:start + chunk], key=lambda i: len(examples[i][0]))
+        batches += [group[i:i + batch_size] for i in range(0, len(group), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def prompt_text(question: str) -> str:
+    return f"Q: {question}\nA:\n"
+
+
+class HFStudent:
+    """A causal LM plus a `tokenizers` tokenizer with <pad>, <s> and </s> tokens."""
+
+    def __init__(self, model: PreTrainedModel, tokenizer: Tokenizer, name: str,
+                 batch_size: int = 64, max_new_tokens: int = 96,
+                 show_progress: bool = False):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.name = name
+        self.batch_size = batch_size
+        self.max_new_tokens = max_new_tokens
+        self.show_progress = show_progress
+        self.pad_id = tokenizer.token_to_id("<pad>")
+        self.bos_id = tokenizer.token_to_id("<s>")
+        self.eos_id = tokenizer.token_to_id("</s>")
+
+    # --- persistence ------------------------------------------------------------------
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(directory)
+        self.tokenizer.save(str(directory / "tokenizer.json"))
+
+    @classmethod
+    def load(cls, directory: Path, name: str, **kwargs) -> HFStudent:
+        model = AutoModelForCausalLM.from_pretrained(directory)
+        tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
+        return cls(model, tokenizer, name, **kwargs)
+
+    # --- tokens -----------------------------------------------------------------------
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text).ids
+
+    def prompt_ids(self, question: str) -> list[int]:
+        return [self.bos_id, *self.encode(prompt_text(question))]
+
+    def _pad(self, rows: list[list[int]], left: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            if left:
+                ids[i, width - len(row):] = torch.tensor(row)
+                mask[i, width - len(row):] = 1
+            else:
+                ids[i, : len(row)] = torch.tensor(row)
+                mask[i, : len(row)] = 1
+        return ids, mask
+
+    def _batches(self, n: int, size: int, label: str) -> Iterator[range]:
+        starts = range(0, n, size)
+        if self.show_progress and n > size:
+            from tqdm import tqdm
+
+            starts = tqdm(starts, desc=label, leave=False, unit="batch")
+        for start in starts:
+            yield range(start, min(n, start + size))
+
+    # --- generation -------------------------------------------------------------------
+
+    @torch.no_grad()
+    def generate(self, questions: list[str], k: int = 1, temperature: float = 0.0,
+                 seed: int = 0) -> list[list[tuple[str, float]]]:
+        """For each question, k generated explanations with their mean token log-prob.
+
+        temperature 0 means greedy. Questions are sorted by prompt length so batches hold
+        similar lengths; results come back in the original order.
+        """
+        self.model.eval()
+        torch.manual_seed(seed)
+        prompts = [self.prompt_ids(q) for q in questions]
+        order = sorted(range(len(questions)), key=lambda i: len(prompts[i]))
+        results: list[list[tuple[str, float]]] = [[] for _ in questions]
+        per_batch = max(1, self.batch_size // k)
+        for batch in self._batches(len(order), per_batch, "generate"):
+            idx = [order[i] for i in batch]
+            ids, mask = self._pad([prompts[i] for i in idx], left=True)
+            sampling = dict(do_sample=True, temperature=temperature, top_k=0, top_p=1.0) \
+                if temperature > 0 else dict(do_sample=False)
+            out = self.model.generate(
+                input_ids=ids, attention_mask=mask, max_new_tokens=self.max_new_tokens,
+                num_return_sequences=k, pad_token_id=self.pad_id, eos_token_id=self.eos_id,
+                return_dict_in_generate=True, output_scores=True, **sampling)
+            new_tokens = out.sequences[:, ids.shape[1]:]
+            logprobs = self.model.compute_transition_scores(
+                out.sequences, out.scores, normalize_logits=True)
+            for row in range(new_tokens.shape[0]):
+                tokens = new_tokens[row].tolist()
+                n = tokens.index(self.eos_id) + 1 if self.eos_id in tokens else len(tokens)
+                tokens = [t for t in tokens[:n] if t not in (self.eos_id, self.pad_id)]
+                mean_lp = float(logprobs[row, :n].mean()) if n else 0.0
+                text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+                results[idx[row // k]].append((text, mean_lp))
+        return results
+
+    # --- teacher-forced scoring -------------------------------------------------------
+
+    @torch.no_grad()
+    def answer_probabilities(self, items: list[tuple[str, list[str], str]]) -> list[float]:
+        """p(answer | question, steps, answer cue) for each (question, steps, answer).
+
+        Each item is one explanation prefix; the answer is scored token by token after
+        the prefix and the cue "The answer is", all in batched forward passes.
+        """
+        self.model.eval()
+        rows: list[list[int]] = []
+        spans: list[tuple[int, int]] = []
+        for question, steps, answer in items:
+            context = prompt_text(question) + "".join(s + "\n" for s in steps) + ANSWER_CUE
+            context_ids = self.encode(context)
+            full_ids = self.encode(f"{context} {answer}.")[:-1]  # the answer, not its period
+            if full_ids[: len(context_ids)] != context_ids:  # tokenizer merged across cue
+                full_ids = context_ids + self.encode(f" {answer}")
+            rows.append([self.bos_id, *full_ids])
+            spans.append((len(context_ids) + 1, len(full_ids) + 1))
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+        probs = [0.0] * len(rows)
+        for batch in self._batches(len(order), self.batch_size * 4, "score"):
+            idx = [order[i] for i in batch]
+            ids, mask = self._pad([rows[i] for i in idx], left=False)
+            logits = self.model(input_ids=ids, attention_mask=mask).logits
+            logp = torch.log_softmax(logits.float(), dim=-1)
+            for j, i in enumerate(idx):
+                start, end = spans[i]
+                positions = torch.arange(start - 1, end - 1)
+                targets = ids[j, start:end]
+                probs[i] = math.exp(float(logp[j, positions, targets].sum()))
+        return probs
+
+    # --- training ---------------------------------------------------------------------
+
+    def train(self, pairs: list[tuple[str, str]], steps: int, lr: float, seed: int,
+              batch_size: int = 32, warmup: int = 20) -> dict:
+        """Fine-tune on (question, explanation text) pairs for a fixed number of steps.
+
+        Batches cycle through shuffled epochs; the loss covers the explanation and its end
+        token only. Returns the mean loss of the last 10% of steps.
+        """
+        rng = random.Random(seed)
+        torch.manual_seed(seed)
+        examples = []
+        for question, explanation in pairs:
+            prompt = self.prompt_ids(question)
+            completion = [*self.encode(explanation), self.eos_id]
+            examples.append((prompt + completion, len(prompt)))
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: min(1.0, (s + 1) / warmup)
+            * max(0.1, 0.5 * (1 + math.cos(math.pi * s / steps))))
+        self.model.train()
+        order: list[list[int]] = []
+        losses = []
+        progress = range(steps)
+        if self.show_progress:
+            from tqdm import tqdm
+
+            progress = tqdm(progress, desc="train", leave=False, unit="step")
+        for _ in progress:
+            if not order:
+                order = _length_bucketed_batches(examples, batch_size, rng)
+            batch = [examples[i] for i in order.pop()]
+            ids, mask = self._pad([b[0] for b in batch], left=False)
+            labels = ids.clone()
+            labels[mask == 0] = -100
+            for row, (_, prompt_len) in enumerate(batch):
+                labels[row, :prompt_len] = -100
+            loss = self.model(input_ids=ids, attention_mask=mask, labels=labels).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad(set_to_none=True)
+            losses.append(loss.item())
+        self.model.eval()
+        tail = losses[-max(1, steps // 10):]
+        return {"train_loss": sum(tail) / len(tail), "train_steps": steps}

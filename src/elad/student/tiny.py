@@ -1,0 +1,55 @@
+"""The offline default student: a small Llama built from a config, trained from scratch.
+
+Its tokenizer is a byte-level BPE trained on the task's own text with every digit its own
+token, so numbers are spelled digit by digit. Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from elad.student.hf import HFStudent
+
+SPECIAL_TOKENS = ["<pad>", "<s>", "</s>"]
+# GPT-2-like word pieces, except that every digit stands alone (never with a space), so
+# "7" is one token wherever it appears.
+WORDS = r" ?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
+
+
+def train_tokenizer(corpus: list[str], vocab_size: int) -> Tokenizer:
+    """A byte-level BPE over `corpus`. Digits are cut apart before merging (a digit may
+    keep the space before it), so no token ever holds two digits."""
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(WORDS), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tokenizer.train_from_iterator(corpus, trainer=trainer)
+    return tokenizer
+
+
+def build_tiny_student(corpus: list[str], *, vocab_size: int, hidden_size: int,
+                       layers: int, heads: int, max_length: int, seed: int,
+                       batch_size: int, max_new_tokens: int,
+                       show_progress: bool = False) -> HFStudent:
+    """A freshly initialised tiny Llama with a tokenizer trained on `corpus`."""
+    import torch
+
+    tokenizer = train_tokenizer(corpus, vocab_size)
+    config = LlamaConfig(
+        vocab_size=tokenizer.get_vocab_size(), hidden_size=hidden_size,
+        intermediate_size=hidden_size * 3, num_hidden_layers=layers,
+        num_attention_heads=heads, num_key_value_heads=heads,
+        max_position_embeddings=max_length, tie_word_embeddings=True,
+        pad_token_id=tokenizer.token_to_id("<pad>"), bos_token_id=tokenizer.token_to_id("<s>"),
+        eos_token_id=tokenizer.token_to_id("</s>"))
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    return HFStudent(model, tokenizer, name=f"tiny-llama-{hidden_size}x{layers}",
+                     batch_size=batch_size, max_new_tokens=max_new_tokens,
+                     show_progress=show_progress)

@@ -1,0 +1,51 @@
+"""What every teacher does, and the prompts it is given.
+
+A teacher has two operations (ELAD.md, step 4): `annotate` writes an explanation from
+scratch; `revise` checks a student's numbered steps, names the first wrong one and
+continues correctly from there. Prompts are versioned text files in `prompts/`; the
+version line is part of every cache key, so editing a prompt never reuses old replies.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from typing import Protocol
+
+from elad.answers import ANSWER_CUE
+from elad.types import TeacherReply
+
+
+class Teacher(Protocol):
+    name: str
+    max_output_tokens: int
+
+    def annotate(self, question: str) -> TeacherReply: ...
+
+    def revise(self, question: str, steps: list[str], answer: str | None,
+               hint: int | None) -> TeacherReply: ...
+
+
+@cache
+def template(op: str) -> tuple[str, str]:
+    """(version, body) of a prompt template."""
+    text = resources.files("elad.teacher").joinpath(f"prompts/{op}.txt").read_text()
+    first, _, body = text.partition("\n")
+    return first.removeprefix("version:").strip(), body
+
+
+def numbered_steps(steps: list[str], answer: str | None) -> str:
+    """The student's steps numbered from 1; the answer line is the last step."""
+    lines = [*steps, f"{ANSWER_CUE} {answer if answer is not None else '(none)'}."]
+    return "\n".join(f"{i}. {line}" for i, line in enumerate(lines, 1))
+
+
+def render(op: str, question: str, steps: list[str] | None = None,
+           answer: str | None = None, hint: int | None = None) -> str:
+    """The full prompt text for one teacher request."""
+    _, body = template(op)
+    hint_text = (f"\nHint: the student seemed least sure at step {hint}."
+                 if hint is not None else "")
+    return (body.replace("{question}", question)
+                .replace("{steps}", numbered_steps(steps or [], answer))
+                .replace("{hint}", hint_text))

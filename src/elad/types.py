@@ -1,0 +1,93 @@
+"""The plain records that flow through one ELAD round.
+
+Kept free of model code so every module (and the report, which never imports torch)
+can share them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Example:
+    """One question. `answer` is the gold answer: set for test examples, None in the pool
+    (the loop never sees pool answers; only the oracle teacher and diagnostics may)."""
+
+    id: str
+    task: str
+    question: str
+    answer: str | None = None
+
+
+@dataclass
+class Explanation:
+    """A chain of thought: numbered steps and a final answer (None if it did not parse)."""
+
+    steps: list[str]
+    answer: str | None
+    mean_logprob: float = 0.0  # mean token log-probability of the generated text
+
+
+@dataclass
+class Score:
+    """Why a question might be selected: its uncertainties and the explanation the
+    teacher would see (index into the K samples) with its least stable step (1-based)."""
+
+    example_id: str
+    u_inter: float
+    u_intra: float
+    score: float
+    chosen: int
+    least_stable_step: int | None
+    answers: list[str | None] = field(default_factory=list)
+
+
+@dataclass
+class TeacherReply:
+    """What the teacher returned for one question.
+
+    For `revise`: `first_error` is the 1-based number of the first wrong student step
+    (None when the explanation is right) and `steps` the corrected continuation from
+    there. For `annotate`: `first_error` is None and `steps` is the whole explanation.
+    `ok` is False when the reply could not be used; `error` then says why.
+    """
+
+    op: str
+    first_error: int | None
+    steps: list[str]
+    answer: str | None
+    input_tokens: int
+    output_tokens: int
+    ok: bool = True
+    error: str = ""
+
+
+@dataclass
+class Target:
+    """A training target: the explanation the student should learn for a question."""
+
+    example_id: str
+    question: str
+    steps: list[str]
+    answer: str
+    round: int
+    confirmed: bool  # the teacher found no error in the student's own explanation
+
+
+@dataclass
+class RoundRecord:
+    """One row of the per-round table; what `elad report` prints."""
+
+    round: int
+    n_labeled: int
+    teacher_calls: int
+    teacher_input_tokens: int
+    teacher_output_tokens: int
+    cost_usd: float
+    test_accuracy: float
+    confirmed_fraction: float | None
+    strategy: str
+    mode: str
+    seed: int
+    stop_reason: str = ""

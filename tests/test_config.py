@@ -1,0 +1,56 @@
+import pytest
+
+from elad.config import ConfigError, RunConfig, config_from_json, load_config
+
+
+def test_defaults_validate():
+    assert load_config().strategy == "elad"
+
+
+def test_overrides_convert_types_and_set_sections():
+    config = load_config(None, ["strategy=random", "student.samples=2", "alpha=0.25",
+                                "hint=false", "task.families=coin_flip,largest",
+                                "teacher=oracle"])
+    assert config.strategy == "random" and config.student.samples == 2
+    assert config.alpha == 0.25 and config.hint is False
+    assert config.task.families == ["coin_flip", "largest"]
+
+
+def test_toml_file(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text('seed = 3\nmode = "annotate"\n[student]\nlayers = 2\n')
+    config = load_config(path, ["seed=4"])
+    assert (config.seed, config.mode, config.student.layers) == (4, "annotate", 2)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("stratgy=random", "unknown key 'stratgy'"),
+    ("student.sampels=3", "unknown key 'student.sampels'"),
+    ("studnt.samples=3", "unknown section 'studnt'"),
+    ("seed=abc", "seed='abc' is not a valid int"),
+    ("strategy=best", "strategy='best' is not one of"),
+    ("alpha=1.5", "alpha must be in [0, 1]"),
+    ("hint=maybe", "hint='maybe' is not a valid bool"),
+    ("budget_usd", "is not key=value"),
+])
+def test_bad_overrides_name_the_key(override, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        load_config(None, [override])
+
+
+def test_bad_toml_names_the_file(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("seed = \n")
+    with pytest.raises(ConfigError, match="bad.toml: not valid TOML"):
+        load_config(path)
+    path.write_text('seed = "zero"\n')
+    with pytest.raises(ConfigError, match="bad.toml: seed='zero' is not a valid int"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_config(tmp_path / "missing.toml")
+
+
+def test_json_round_trip():
+    config = load_config(None, ["student.layers=1", "mode=annotate"])
+    assert config_from_json(config.to_json()) == config
+    assert config_from_json(RunConfig().to_json()) == RunConfig()

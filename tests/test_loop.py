@@ -1,0 +1,100 @@
+"""The whole loop on a very small config: rounds, budget, resume, stop rules."""
+
+import json
+
+import pytest
+
+from elad.config import ConfigError, load_config
+from elad.loop import run
+from elad.store import RunStore
+
+from conftest import TINY
+
+
+def test_rounds_run_end_to_end_and_rerun_makes_no_calls(tmp_path, tiny_config):
+    records, teacher = run(tiny_config, tmp_path)
+    assert [r.round for r in records] == [0, 1, 2]
+    assert records[-1].stop_reason == "max rounds"
+    assert records[0].n_labeled == 16 and records[0].confirmed_fraction is None
+    assert records[1].n_labeled <= 16 + 8
+    assert teacher.new_calls == records[-1].teacher_calls
+    assert all(0 <= r.test_accuracy <= 1 for r in records)
+    assert records[-1].cost_usd <= tiny_config.budget_usd
+    costs = [r.cost_usd for r in records]
+    assert costs == sorted(costs) and costs[0] > 0
+
+    store = RunStore(tmp_path / "run.sqlite")
+    targets = store.targets()
+    assert len(targets) == records[-1].n_labeled
+    assert {t.round for t in targets} == {0, 1, 2}
+    scores = store.scores(1)
+    assert len(scores) == 12 and all(0 <= s.score <= 1 for s in scores)
+    selected = store.selection(1)
+    ranked = [s.example_id for s in scores]  # highest score first
+    assert set(selected) == set(ranked[: len(selected)])
+    calls = store.db.execute("SELECT op, round FROM teacher_calls").fetchall()
+    assert {op for op, r in calls if r == 0} == {"annotate"}
+    assert {op for op, r in calls if r > 0} == {"revise"}
+    store.close()
+
+    again, teacher = run(tiny_config, tmp_path)
+    assert teacher.new_calls == 0
+    assert again == records
+
+
+def test_revision_target_keeps_the_students_right_steps(tmp_path, tiny_config):
+    run(tiny_config, tmp_path)
+    store = RunStore(tmp_path / "run.sqlite")
+    rows = store.db.execute(
+        "SELECT request, reply FROM teacher_calls WHERE op = 'revise'").fetchall()
+    targets = {t.question: t for t in store.targets()}
+    for request, reply in rows:
+        request, reply = json.loads(request), json.loads(reply)
+        target = targets[request["question"]]
+        kept = len(request["steps"]) if reply["first_error"] is None \
+            else reply["first_error"] - 1
+        assert target.steps == request["steps"][:kept] + reply["steps"]
+        assert target.confirmed == (reply["first_error"] is None)
+    store.close()
+
+
+def test_annotate_mode_with_random_selection(tmp_path):
+    config = load_config(None, [*TINY, "mode=annotate", "strategy=random", "max_rounds=1"])
+    records, _ = run(config, tmp_path)
+    assert records[-1].confirmed_fraction is None
+    store = RunStore(tmp_path / "run.sqlite")
+    assert {r[0] for r in store.db.execute("SELECT op FROM teacher_calls")} == {"annotate"}
+    store.close()
+
+
+def test_budget_is_never_exceeded_and_stops_the_run(tmp_path):
+    config = load_config(None, [*TINY, "budget_usd=0.02", "max_rounds=10"])
+    records, _ = run(config, tmp_path)
+    assert records[-1].stop_reason == "budget spent"
+    assert records[-1].cost_usd <= 0.02
+    assert len(records) < 11
+
+
+def test_saturation_stops_the_run(tmp_path):
+    # theta = 0.0001: any confirmed explanation saturates; with none confirmed it goes on
+    config = load_config(None, [*TINY, "saturation=0.0001", "max_rounds=3"])
+    records, _ = run(config, tmp_path)
+    for record in records[1:-1]:
+        assert record.confirmed_fraction == 0
+    last = records[-1]
+    assert last.stop_reason == "saturated" or (last.stop_reason == "max rounds"
+                                               and last.confirmed_fraction == 0)
+
+
+def test_changed_config_on_existing_run_dir_is_refused(tmp_path, tiny_config):
+    config = load_config(None, [*TINY, "max_rounds=0"])
+    run(config, tmp_path)
+    other = load_config(None, [*TINY, "max_rounds=0", "strategy=random"])
+    with pytest.raises(ConfigError, match="strategy='elad', not 'random'"):
+        run(other, tmp_path)
+
+
+def test_budget_too_small_for_one_request(tmp_path):
+    config = load_config(None, [*TINY, "budget_usd=0.0001"])
+    with pytest.raises(ConfigError, match="does not cover one teacher request"):
+        run(config, tmp_path)

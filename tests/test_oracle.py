@@ -1,0 +1,61 @@
+"""The oracle's first-error detection on crafted wrong explanations."""
+
+from elad.budget import count_tokens
+from elad.teacher.oracle import OracleTeacher
+from elad.teacher.protocol import render
+
+Q = "Start with 3. First, add 4. Second, subtract 6. Third, add 2. What is the result?"
+RIGHT = ["First: 3 + 4 = 7", "Second: 7 - 6 = 1", "Third: 1 + 2 = 3"]
+
+
+def test_right_explanation_is_confirmed_with_a_short_reply():
+    oracle = OracleTeacher()
+    reply = oracle.revise(Q, RIGHT, "3", hint=None)
+    assert reply.ok and reply.first_error is None and reply.steps == []
+    annotation = oracle.annotate(Q)
+    assert reply.output_tokens < annotation.output_tokens / 3
+
+
+def test_wrong_middle_step_is_found_and_continued():
+    steps = ["First: 3 + 4 = 7", "Second: 7 - 6 = 2", "Third: 2 + 2 = 4"]
+    reply = OracleTeacher().revise(Q, steps, "4", hint=2)
+    assert reply.first_error == 2
+    assert reply.steps == RIGHT[1:] and reply.answer == "3"
+
+
+def test_first_error_is_the_earliest_one():
+    steps = ["First: 3 + 4 = 8", "Second: 8 - 6 = 3", "Third: 1 + 2 = 3"]
+    assert OracleTeacher().revise(Q, steps, "3", None).first_error == 1
+
+
+def test_missing_step_is_an_error_at_that_position():
+    reply = OracleTeacher().revise(Q, RIGHT[:2], "1", None)
+    assert reply.first_error == 3 and reply.steps == RIGHT[2:]
+
+
+def test_extra_step_is_an_error():
+    reply = OracleTeacher().revise(Q, [*RIGHT, "Fourth: 3 + 1 = 4"], "4", None)
+    assert reply.first_error == 4 and reply.steps == [] and reply.answer == "3"
+
+
+def test_right_steps_but_wrong_answer_blames_the_answer_line():
+    reply = OracleTeacher().revise(Q, RIGHT, "7", None)
+    assert reply.first_error == 4 and reply.answer == "3"
+
+
+def test_unparsed_answer_is_an_error_and_whitespace_is_not():
+    assert OracleTeacher().revise(Q, RIGHT, None, None).first_error == 4
+    spaced = ["First:  3 + 4 = 7", "Second: 7 - 6 = 1 ", "Third: 1 + 2 = 3"]
+    assert OracleTeacher().revise(Q, spaced, "3", None).first_error is None
+
+
+def test_tokens_are_counted_on_the_rendered_prompt():
+    reply = OracleTeacher().revise(Q, RIGHT, "3", hint=2)
+    assert reply.input_tokens == count_tokens(render("revise", Q, RIGHT, "3", 2))
+    assert "least sure at step 2" in render("revise", Q, RIGHT, "3", 2)
+    assert "3. Third: 1 + 2 = 3\n4. The answer is 3." in render("revise", Q, RIGHT, "3")
+
+
+def test_reply_longer_than_max_tokens_is_not_usable():
+    reply = OracleTeacher(max_output_tokens=10).annotate(Q)
+    assert not reply.ok and "max_output_tokens" in reply.error

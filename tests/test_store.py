@@ -1,0 +1,73 @@
+"""The run store keeps everything across processes, and the cache never pays twice."""
+
+from elad.budget import Budget, Prices
+from elad.store import RunStore
+from elad.teacher.cache import CachedTeacher
+from elad.teacher.oracle import OracleTeacher
+from elad.types import Example, Explanation, RoundRecord, Score, Target
+
+Q = "What is the largest of 4, 9, 2?"
+
+
+class CountingOracle(OracleTeacher):
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def annotate(self, question):
+        self.calls += 1
+        return super().annotate(question)
+
+
+def test_store_survives_reopening(tmp_path):
+    store = RunStore(tmp_path / "run.sqlite")
+    store.set_meta("config", "{}")
+    store.add_examples("pool", [Example("a", "largest", Q)])
+    store.add_examples("pool", [Example("a", "largest", Q)])  # idempotent
+    store.save_scoring(1, {"a": [Explanation(["4 and 9: 9"], "9", -0.5)]}, {"a": [[0.5, 0.9]]},
+                       [Score("a", 0.0, 0.05, 0.025, 0, None, ["9"])])
+    store.save_selection(1, ["a"])
+    store.add_target(Target("a", Q, ["4 and 9: 9", "9 and 2: 9"], "9", 1, confirmed=False))
+    store.save_round(RoundRecord(1, 1, 1, 10, 5, 0.001, 0.5, 0.0, "elad", "revise", 0))
+    store.close()
+
+    again = RunStore(tmp_path / "run.sqlite")
+    assert again.get_meta("config") == "{}"
+    assert again.examples("pool") == [Example("a", "largest", Q)]
+    assert again.explanations(1, "a")[0].steps == ["4 and 9: 9"]
+    assert again.scores(1, "a")[0].score == 0.025
+    assert again.selection(1) == ["a"] and again.selection(2) is None
+    assert again.targets()[0].steps[-1] == "9 and 2: 9"
+    assert again.rounds()[0].test_accuracy == 0.5
+
+
+def test_cached_teacher_pays_once_across_processes(tmp_path):
+    prices = Prices(2.5, 10.0)
+    oracle = CountingOracle()
+    store = RunStore(tmp_path / "run.sqlite")
+    teacher = CachedTeacher(oracle, store, prices)
+    budget = Budget(1.0)
+    first = teacher.call(teacher.request("annotate", Q), 0, "a", budget)
+    assert not first.cached and oracle.calls == 1
+    assert first.cost_usd == prices.cost(first.reply.input_tokens, first.reply.output_tokens)
+    store.close()
+
+    store = RunStore(tmp_path / "run.sqlite")  # a new process, same run directory
+    teacher = CachedTeacher(oracle, store, prices)
+    again = teacher.call(teacher.request("annotate", Q), 0, "a", Budget(1.0))
+    assert again.cached and again.reply == first.reply and oracle.calls == 1
+    assert store.call_totals()["calls"] == 1
+    assert store.spent_usd() == first.cost_usd
+    assert store.attempted_ids() == {"a"}
+
+
+def test_request_that_might_not_fit_is_not_sent(tmp_path):
+    oracle = CountingOracle()
+    teacher = CachedTeacher(oracle, RunStore(tmp_path / "run.sqlite"), Prices(2.5, 10.0))
+    request = teacher.request("annotate", Q)
+    worst = teacher.worst_case_cost(request)
+    skipped = teacher.call(request, 0, "a", Budget(worst * 0.99))
+    assert skipped.reply is None and oracle.calls == 0
+    budget = Budget(worst)
+    made = teacher.call(request, 0, "a", budget)
+    assert made.reply is not None and budget.spent <= budget.limit
