@@ -2,10 +2,10 @@ from elad.answers import format_explanation, normalize_answer, parse_explanation
 
 
 def test_round_trip_of_the_explanation_format():
-    text = format_explanation(["First: 3 + 4 = 7", "Second: 7 - 2 = 5"], "5")
+    text = format_explanation(["First, add 4: 3 + 4 = 7", "Second, subtract 2: 7 - 2 = 5"], "5")
     assert text.endswith("The answer is 5.")
     parsed = parse_explanation(text, "number")
-    assert parsed.steps == ["First: 3 + 4 = 7", "Second: 7 - 2 = 5"]
+    assert parsed.steps == ["First, add 4: 3 + 4 = 7", "Second, subtract 2: 7 - 2 = 5"]
     assert parsed.answer == "5"
 
 

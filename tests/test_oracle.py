@@ -5,7 +5,8 @@ from elad.teacher.oracle import OracleTeacher
 from elad.teacher.protocol import render
 
 Q = "Start with 3. First, add 4. Second, subtract 6. Third, add 2. What is the result?"
-RIGHT = ["First: 3 + 4 = 7", "Second: 7 - 6 = 1", "Third: 1 + 2 = 3"]
+RIGHT = ["First, add 4: 3 + 4 = 7", "Second, subtract 6: 7 - 6 = 1",
+         "Third, add 2: 1 + 2 = 3"]
 
 
 def test_right_explanation_is_confirmed_with_a_short_reply():
@@ -17,14 +18,14 @@ def test_right_explanation_is_confirmed_with_a_short_reply():
 
 
 def test_wrong_middle_step_is_found_and_continued():
-    steps = ["First: 3 + 4 = 7", "Second: 7 - 6 = 2", "Third: 2 + 2 = 4"]
+    steps = [RIGHT[0], "Second, subtract 6: 7 - 6 = 2", "Third, add 2: 2 + 2 = 4"]
     reply = OracleTeacher().revise(Q, steps, "4", hint=2)
     assert reply.first_error == 2
     assert reply.steps == RIGHT[1:] and reply.answer == "3"
 
 
 def test_first_error_is_the_earliest_one():
-    steps = ["First: 3 + 4 = 8", "Second: 8 - 6 = 3", "Third: 1 + 2 = 3"]
+    steps = ["First, add 4: 3 + 4 = 8", "Second, subtract 6: 8 - 6 = 2", RIGHT[2]]
     assert OracleTeacher().revise(Q, steps, "3", None).first_error == 1
 
 
@@ -34,7 +35,7 @@ def test_missing_step_is_an_error_at_that_position():
 
 
 def test_extra_step_is_an_error():
-    reply = OracleTeacher().revise(Q, [*RIGHT, "Fourth: 3 + 1 = 4"], "4", None)
+    reply = OracleTeacher().revise(Q, [*RIGHT, "Fourth, add 1: 3 + 1 = 4"], "4", None)
     assert reply.first_error == 4 and reply.steps == [] and reply.answer == "3"
 
 
@@ -45,7 +46,7 @@ def test_right_steps_but_wrong_answer_blames_the_answer_line():
 
 def test_unparsed_answer_is_an_error_and_whitespace_is_not():
     assert OracleTeacher().revise(Q, RIGHT, None, None).first_error == 4
-    spaced = ["First:  3 + 4 = 7", "Second: 7 - 6 = 1 ", "Third: 1 + 2 = 3"]
+    spaced = ["First,  add 4: 3 + 4 = 7", RIGHT[1] + " ", RIGHT[2]]
     assert OracleTeacher().revise(Q, spaced, "3", None).first_error is None
 
 
@@ -53,7 +54,7 @@ def test_tokens_are_counted_on_the_rendered_prompt():
     reply = OracleTeacher().revise(Q, RIGHT, "3", hint=2)
     assert reply.input_tokens == count_tokens(render("revise", Q, RIGHT, "3", 2))
     assert "least sure at step 2" in render("revise", Q, RIGHT, "3", 2)
-    assert "3. Third: 1 + 2 = 3\n4. The answer is 3." in render("revise", Q, RIGHT, "3")
+    assert "3. Third, add 2: 1 + 2 = 3\n4. The answer is 3." in render("revise", Q, RIGHT, "3")
 
 
 def test_reply_longer_than_max_tokens_is_not_usable():

@@ -23,8 +23,8 @@ class Crash(Exception):
 class CrashingOracle(OracleTeacher):
     """Dies after `survive` calls, as a process killed mid-phase would."""
 
-    def __init__(self, survive: int):
-        super().__init__()
+    def __init__(self, survive: int, max_output_tokens: int):
+        super().__init__(max_output_tokens)
         self.left = survive
 
     def _tick(self):
@@ -46,13 +46,14 @@ def test_crash_in_the_teacher_phase_then_resume(tmp_path):
     reference, _ = run(config, tmp_path / "straight")
 
     with pytest.raises(Crash):  # dies in round 1, after 3 of its 8 revisions
-        run(config, tmp_path / "crashed", teacher=CrashingOracle(survive=16 + 3))
+        run(config, tmp_path / "crashed",
+            teacher=CrashingOracle(16 + 3, config.teacher.max_output_tokens))
     resumed, teacher = run(config, tmp_path / "crashed")
     assert teacher.new_calls == reference[-1].teacher_calls - (16 + 3)
     assert resumed == reference
 
 
-def _calls(db_path) -> int:
+def _selected_in_round_1(db_path) -> int:
     try:
         with sqlite3.connect(db_path) as db:
             return db.execute("SELECT COUNT(*) FROM selections WHERE round = 1").fetchone()[0]
@@ -75,7 +76,7 @@ def test_sigkill_in_a_later_round_then_rerun(tmp_path):
     process = subprocess.Popen([*command, "--run-dir", str(killed)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
-    while _calls(killed / "run.sqlite") == 0 and process.poll() is None:
+    while _selected_in_round_1(killed / "run.sqlite") == 0 and process.poll() is None:
         assert time.time() < deadline
         time.sleep(0.05)
     os.kill(process.pid, signal.SIGKILL)  # round 1 selected: mid-round from here on

@@ -27,10 +27,13 @@ def run_command(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     print(f"run directory: {run_dir}   strategy={config.strategy} mode={config.mode} "
           f"seed={config.seed} budget=${config.budget_usd}", flush=True)
-    print(format_table([]), flush=True)
-    records, teacher = run(config, run_dir,
-                           on_round=lambda r: print(format_table([r], header=False),
-                                                    flush=True),
+    printed = []
+
+    def print_row(record):  # live rows as rounds finish; the header before the first
+        print(format_table([record], header=not printed), flush=True)
+        printed.append(record)
+
+    records, teacher = run(config, run_dir, on_round=print_row,
                            show_progress=sys.stderr.isatty() and not args.quiet)
     print()
     print(format_table(records))

@@ -31,19 +31,19 @@ class TaskConfig:
 @dataclass
 class StudentConfig:
     kind: str = "tiny"
-    hidden_size: int = 128
+    hidden_size: int = 96
     layers: int = 3
     heads: int = 4
-    vocab_size: int = 400
+    vocab_size: int = 512
     max_length: int = 256
     samples: int = 4  # K explanations per candidate question
     temperature: float = 1.0
-    max_new_tokens: int = 80
+    max_new_tokens: int = 128
     batch_size: int = 128  # sequences per generation / scoring batch
     train_batch_size: int = 32
     learning_rate: float = 3e-3
     train_steps: int = 200  # optimizer steps per round, over all targets so far
-    seed_train_steps: int = 400  # steps after the seed round (student starts from scratch)
+    seed_train_steps: int = 500  # steps after the seed round (student starts from scratch)
 
 
 @dataclass
@@ -61,12 +61,12 @@ class RunConfig:
     strategy: str = "elad"  # random | entropy | intra | elad
     mode: str = "revise"  # revise | annotate
     alpha: float = 0.5
-    seed_size: int = 120  # b0: questions annotated from scratch in round 0
-    round_size: int = 90  # b: questions sent to the teacher per round
-    candidates: int = 300  # m: pool questions the student explains per round
+    seed_size: int = 150  # b0: questions annotated from scratch in round 0
+    round_size: int = 100  # b: questions sent to the teacher per round
+    candidates: int = 160  # m: pool questions the student explains per round
     budget_usd: float = 0.5
     saturation: float = 0.9  # stop when the teacher confirms this fraction of a round
-    max_rounds: int = 6
+    max_rounds: int = 3
     hint: bool = True  # tell the teacher the student's least stable step
     task: TaskConfig = field(default_factory=TaskConfig)
     student: StudentConfig = field(default_factory=StudentConfig)

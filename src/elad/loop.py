@@ -10,6 +10,7 @@ a rerun repeats the same choices and finds its teacher replies in the store.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import shutil
@@ -27,8 +28,8 @@ from elad.strategies import rank, within_budget
 from elad.student import load_student, new_student
 from elad.student.hf import HFStudent
 from elad.tasks import answer_type, load_task
-from elad.teacher.cache import CachedTeacher
 from elad.teacher import make_teacher
+from elad.teacher.cache import CachedTeacher
 from elad.teacher.protocol import Teacher
 from elad.types import Example, RoundRecord, Target
 
@@ -78,9 +79,7 @@ def run(config: RunConfig, run_dir: Path, on_round=lambda record: None,
         confirmed = ask_teacher(config, round, [pool[i] for i in selected], teacher, store,
                                 budget)
         student = train(config, round, student, store, run_dir, show_progress)
-        started = time.perf_counter()
         test_accuracy, by_task = accuracy(student, data.test, answer_type)
-        log.info("round %d: evaluated in %.1fs", round, time.perf_counter() - started)
 
         record = round_record(config, round, store, test_accuracy, confirmed)
         record.stop_reason = stop_reason(config, round, record, teacher, store, data.pool,
@@ -102,8 +101,6 @@ def open_run(run_dir: Path, config: RunConfig) -> RunStore:
     if stored is None:
         store.set_meta("config", config.to_json())
     elif stored != config.to_json():
-        import json
-
         old, new = _flatten(json.loads(stored)), _flatten(config.to_dict())
         key = next(k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k))
         store.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import torch
@@ -18,10 +18,10 @@ from tokenizers import Tokenizer
 from transformers import AutoModelForCausalLM, PreTrainedModel
 from transformers.utils import logging as hf_logging
 
-hf_logging.set_verbosity_error()
-hf_logging.disable_progress_bar()
-
 from elad.answers import ANSWER_CUE
+
+hf_logging.set_verbosity_error()  # no weight-loading bars or notices in the run's output
+hf_logging.disable_progress_bar()
 
 
 def _length_bucketed_batches(examples: list[tuple[list[int], int]], batch_size: int,
@@ -92,13 +92,16 @@ class HFStudent:
                 mask[i, : len(row)] = 1
         return ids, mask
 
-    def _batches(self, n: int, size: int, label: str) -> Iterator[range]:
-        starts = range(0, n, size)
-        if self.show_progress and n > size:
-            from tqdm import tqdm
+    def _progress(self, items: range, label: str, unit: str) -> Iterable[int]:
+        """`items` with a progress bar when the user is watching (a terminal)."""
+        if not self.show_progress or len(items) < 2:
+            return items
+        from tqdm import tqdm
 
-            starts = tqdm(starts, desc=label, leave=False, unit="batch")
-        for start in starts:
+        return tqdm(items, desc=label, leave=False, unit=unit)
+
+    def _batches(self, n: int, size: int, label: str) -> Iterator[range]:
+        for start in self._progress(range(0, n, size), label, "batch"):
             yield range(start, min(n, start + size))
 
     # --- generation -------------------------------------------------------------------
@@ -162,8 +165,8 @@ class HFStudent:
         probs = [0.0] * len(rows)
         for batch in self._batches(len(order), self.batch_size * 4, "score"):
             idx = [order[i] for i in batch]
-            ids, mask = self._pad([rows[i] for i in idx], left=False)
-            logits = self.model(input_ids=ids, attention_mask=mask).logits
+            ids, _ = self._pad([rows[i] for i in idx], left=False)
+            logits = self.model(input_ids=ids).logits  # right padding: causal needs no mask
             logp = torch.log_softmax(logits.float(), dim=-1)
             for j, i in enumerate(idx):
                 start, end = spans[i]
@@ -196,12 +199,7 @@ class HFStudent:
         self.model.train()
         order: list[list[int]] = []
         losses = []
-        progress = range(steps)
-        if self.show_progress:
-            from tqdm import tqdm
-
-            progress = tqdm(progress, desc="train", leave=False, unit="step")
-        for _ in progress:
+        for _ in self._progress(range(steps), "train", "step"):
             if not order:
                 order = _length_bucketed_batches(examples, batch_size, rng)
             batch = [examples[i] for i in order.pop()]
@@ -210,7 +208,7 @@ class HFStudent:
             labels[mask == 0] = -100
             for row, (_, prompt_len) in enumerate(batch):
                 labels[row, :prompt_len] = -100
-            loss = self.model(input_ids=ids, attention_mask=mask, labels=labels).loss
+            loss = self.model(input_ids=ids, labels=labels).loss  # right padded: no mask
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()

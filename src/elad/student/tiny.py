@@ -12,14 +12,13 @@ from transformers import LlamaConfig, LlamaForCausalLM
 from elad.student.hf import HFStudent
 
 SPECIAL_TOKENS = ["<pad>", "<s>", "</s>"]
-# GPT-2-like word pieces, except that every digit stands alone (never with a space), so
-# "7" is one token wherever it appears.
-WORDS = r" ?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
+# GPT-2-like word pieces, except that every digit is a piece of its own (with the space
+# before it, if any): no token ever holds two digits.
+WORDS = r" ?\p{L}+| ?\p{N}| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
 
 
 def train_tokenizer(corpus: list[str], vocab_size: int) -> Tokenizer:
-    """A byte-level BPE over `corpus`. Digits are cut apart before merging (a digit may
-    keep the space before it), so no token ever holds two digits."""
+    """A byte-level BPE over `corpus`, merging only within the pieces of WORDS."""
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.Split(Regex(WORDS), behavior="isolated"),

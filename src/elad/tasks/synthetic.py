@@ -64,7 +64,7 @@ def _solve_arithmetic(question: str) -> tuple[list[str], str]:
         amount = int(amount_text)
         new = value + amount if op == "add" else value - amount
         sign = "+" if op == "add" else "-"
-        steps.append(f"{ordinal}: {value} {sign} {amount} = {new}")
+        steps.append(f"{ordinal}, {op} {amount}: {value} {sign} {amount} = {new}")
         value = new
     return steps, str(value)
 
@@ -105,7 +105,7 @@ def _solve_largest(question: str) -> tuple[list[str], str]:
     steps = []
     for number in numbers[1:]:
         new = max(best, number)
-        steps.append(f"{best} and {number}: {new}")
+        steps.append(f"Larger of {best} and {number}: {new}")
         best = new
     return steps, str(best)
 

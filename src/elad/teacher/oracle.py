@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 
 from elad.budget import count_tokens
+from elad.config import TeacherConfig
 from elad.tasks import synthetic
 from elad.teacher.protocol import render
 from elad.types import TeacherReply
@@ -35,7 +36,7 @@ def first_wrong_step(student: list[str], student_answer: str | None,
 class OracleTeacher:
     name = "oracle"
 
-    def __init__(self, max_output_tokens: int = 256):
+    def __init__(self, max_output_tokens: int = TeacherConfig.max_output_tokens):
         self.max_output_tokens = max_output_tokens
 
     def _reply(self, op: str, prompt: str, reply: dict, first_error: int | None,
