@@ -50,3 +50,30 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     assert "\n" not in err
     assert main(["report", str(tmp_path / "nothing")]) == 2
     assert "holds no run" in capsys.readouterr().err
+
+
+def test_score_writes_why_each_question_would_be_chosen(tmp_path, capsys):
+    run_dir = str(tmp_path / "run")
+    assert main(["-q", "run", *TINY, "max_rounds=1", "--run-dir", run_dir]) == 0
+    out = capsys.readouterr().out
+    assert "AUROC of each strategy's score" in out and "least-confidence" in out
+
+    lines_file = tmp_path / "scores.jsonl"
+    assert main(["-q", "score", "--run-dir", run_dir, "--out", str(lines_file),
+                 "--limit", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "student of round 1" in out
+    lines = [json.loads(line) for line in lines_file.read_text().splitlines()]
+    assert len(lines) == 10
+    for line in lines:
+        assert set(line["scores"]) == {"random", "entropy", "least-confidence", "intra",
+                                       "elad"}
+        assert len(line["answers"]) == 2  # K
+        step = line["least_stable_step"]
+        if step is not None and step <= len(line["chosen_explanation"]):
+            assert line["least_stable_text"] == line["chosen_explanation"][step - 1]
+        assert line["hidden_answer"] is not None
+
+    assert main(["score", "--run-dir", run_dir, "--round", "7", "--out",
+                 str(lines_file)]) == 2
+    assert "no student for round 7" in capsys.readouterr().err

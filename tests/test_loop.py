@@ -98,3 +98,36 @@ def test_budget_too_small_for_one_request(tmp_path):
     config = load_config(None, [*TINY, "budget_usd=0.0001"])
     with pytest.raises(ConfigError, match="does not cover one teacher request"):
         run(config, tmp_path)
+
+
+@pytest.mark.parametrize("strategy", ["random", "entropy", "least-confidence", "intra"])
+def test_every_strategy_runs_and_selects_by_its_ranking(tmp_path, strategy):
+    from elad.strategies import rank
+
+    config = load_config(None, [*TINY, f"strategy={strategy}", "max_rounds=1"])
+    records, _ = run(config, tmp_path)
+    assert records[-1].strategy == strategy and records[-1].n_labeled > 16
+    store = RunStore(tmp_path / "run.sqlite")
+    selected = store.selection(1)
+    ranked = [s.example_id for s in rank(strategy, store.scores(1), seed=0)]
+    if strategy != "random":
+        assert selected == ranked[: len(selected)]
+    assert all(0 <= s.least_confidence <= 1 for s in store.scores(1))
+    store.close()
+
+
+def test_diversity_filter_in_a_run(tmp_path):
+    from elad.loop import checkpoint
+    from elad.student import load_student
+
+    config = load_config(None, [*TINY, "max_rounds=1", "max_similarity=0.9"])
+    run(config, tmp_path)
+    store = RunStore(tmp_path / "run.sqlite")
+    pool = {e.id: e.question for e in store.examples("pool")}
+    selected = store.selection(1)
+    store.close()
+    student = load_student(config.student, checkpoint(tmp_path, 0))
+    vectors = student.embed([pool[q] for q in selected])
+    similarity = vectors @ vectors.T
+    off_diagonal = similarity - 2 * __import__("torch").eye(len(selected))
+    assert float(off_diagonal.max()) <= 0.9 + 1e-5

@@ -80,3 +80,17 @@ def test_chosen_explanation_agrees_with_majority_and_is_least_steady():
 def test_majority_tie_goes_to_first_sampled_and_none_falls_back_to_all():
     assert u.majority_answer(["5", "4", "4", "5"]) == "5"
     assert u.choose_explanation([None, None], [0.2, 0.7]) == 1
+
+
+def test_least_confidence():
+    assert u.least_confidence(0.0) == 0.0
+    assert u.least_confidence(math.log(0.25)) == pytest.approx(0.75)
+
+
+def test_auroc_by_hand():
+    assert u.auroc([0.9, 0.8, 0.1, 0.2], [True, True, False, False]) == 1.0
+    assert u.auroc([0.1, 0.2, 0.9, 0.8], [True, True, False, False]) == 0.0
+    # positives 0.5, 0.3; negatives 0.4, 0.3: pairs (0.5>0.4, 0.5>0.3, 0.3<0.4, 0.3=0.3)
+    assert u.auroc([0.5, 0.3, 0.4, 0.3], [True, True, False, False]) == pytest.approx(
+        (1 + 1 + 0 + 0.5) / 4)
+    assert u.auroc([0.5, 0.5], [True, True]) is None

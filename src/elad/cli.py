@@ -1,6 +1,7 @@
 """The `elad` command: each subcommand parses its arguments and calls one function.
 
     elad run [CONFIG] [--run-dir DIR] [key=value ...]   run, resume, or reprint a run
+    elad score --run-dir DIR [--round N] --out FILE     why each pool question would be chosen
     elad report DIR [--format table|json]               the per-round records of a run
 """
 
@@ -13,11 +14,12 @@ import sys
 from pathlib import Path
 
 from elad.config import ConfigError, load_config
-from elad.report import format_table, load_records
+from elad.report import format_aurocs, format_table, load_records
 
 
 def run_command(args: argparse.Namespace) -> int:
     from elad.loop import run  # imports torch; `elad report` does not need it
+    from elad.pool_scores import selection_diagnostic
 
     paths = [a for a in args.items if "=" not in a]
     overrides = [a for a in args.items if "=" in a]
@@ -40,6 +42,21 @@ def run_command(args: argparse.Namespace) -> int:
     last = records[-1]
     print(f"stopped: {last.stop_reason or 'not finished'}; "
           f"teacher calls made now: {teacher.new_calls}")
+    diagnostic = selection_diagnostic(run_dir)
+    if diagnostic:
+        print(f"\nround {diagnostic[0]} candidates, scored by the round "
+              f"{diagnostic[0] - 1} student.")
+        print(format_aurocs(diagnostic[1]))
+    return 0
+
+
+def score_command(args: argparse.Namespace) -> int:
+    from elad.pool_scores import score_pool  # imports torch
+
+    round, aurocs = score_pool(Path(args.run_dir), args.round, args.limit, Path(args.out),
+                               show_progress=sys.stderr.isatty() and not args.quiet)
+    print(f"wrote {args.out}: pool questions scored with the student of round {round}")
+    print(format_aurocs(aurocs))
     return 0
 
 
@@ -65,6 +82,17 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.add_argument("--run-dir", default="elad-run",
                             help="where the run store and checkpoints live (default: %(default)s)")
     run_parser.set_defaults(handler=run_command)
+
+    score_parser = commands.add_parser(
+        "score", help="score pool questions with a round's student; say why each would "
+        "be chosen, and how well each strategy predicts the student's mistakes")
+    score_parser.add_argument("--run-dir", required=True)
+    score_parser.add_argument("--round", type=int, default=None,
+                              help="whose student scores (default: the last trained)")
+    score_parser.add_argument("--out", required=True, help="JSON lines, one per question")
+    score_parser.add_argument("--limit", type=int, default=500,
+                              help="pool questions to score, a seeded sample (%(default)s)")
+    score_parser.set_defaults(handler=score_command)
 
     report_parser = commands.add_parser("report", help="print a run's per-round records")
     report_parser.add_argument("run_dir", metavar="DIR")

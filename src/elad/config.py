@@ -1,6 +1,6 @@
 """Run configuration: dataclasses with defaults that run, a TOML file, key=value overrides.
 
-    elad run my.toml strategy=random teacher.noise=0.1
+    elad run my.toml strategy=random student.samples=8
 
 A section name given a plain value sets that section's `kind` (`teacher=oracle`). An
 unknown key or a bad value raises ConfigError with a one-line message naming it.
@@ -38,8 +38,8 @@ class StudentConfig:
     max_length: int = 256
     samples: int = 4  # K explanations per candidate question
     temperature: float = 1.0
-    max_new_tokens: int = 128
-    batch_size: int = 128  # sequences per generation / scoring batch
+    max_new_tokens: int = 96
+    batch_size: int = 256  # sequences per generation batch (teacher-forced: a quarter)
     train_batch_size: int = 32
     learning_rate: float = 3e-3
     train_steps: int = 200  # optimizer steps per round, over all targets so far
@@ -58,7 +58,7 @@ class TeacherConfig:
 @dataclass
 class RunConfig:
     seed: int = 0
-    strategy: str = "elad"  # random | entropy | intra | elad
+    strategy: str = "elad"  # random | entropy | least-confidence | intra | elad
     mode: str = "revise"  # revise | annotate
     alpha: float = 0.5
     seed_size: int = 150  # b0: questions annotated from scratch in round 0
@@ -68,6 +68,7 @@ class RunConfig:
     saturation: float = 0.9  # stop when the teacher confirms this fraction of a round
     max_rounds: int = 3
     hint: bool = True  # tell the teacher the student's least stable step
+    max_similarity: float = 1.0  # diversity filter (cosine, student representations); 1 = off
     task: TaskConfig = field(default_factory=TaskConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
@@ -80,7 +81,7 @@ class RunConfig:
 
 
 CHOICES = {
-    "strategy": ("random", "entropy", "intra", "elad"),
+    "strategy": ("random", "entropy", "least-confidence", "intra", "elad"),
     "mode": ("revise", "annotate"),
     "task.kind": ("synthetic",),
     "student.kind": ("tiny",),
@@ -145,6 +146,7 @@ def validate(config: RunConfig) -> RunConfig:
     checks = [
         ("alpha", 0 <= config.alpha <= 1, "must be in [0, 1]"),
         ("saturation", 0 < config.saturation <= 1, "must be in (0, 1]"),
+        ("max_similarity", -1 <= config.max_similarity <= 1, "must be in [-1, 1]"),
         ("budget_usd", config.budget_usd > 0, "must be positive"),
         ("seed_size", config.seed_size >= 1, "must be at least 1"),
         ("round_size", config.round_size >= 1, "must be at least 1"),

@@ -1,8 +1,9 @@
 """Steps 1-2 of a round: the student explains candidate questions, and each is scored.
 
-The student samples K explanations per question (batched), then the answer confidence
-c_i after every step prefix of every explanation is computed in one batched
-teacher-forced pass; `uncertainty` turns those numbers into scores.
+The student samples K explanations per question (batched, KV cache), then the answer
+confidence c_i after every step prefix of every explanation is computed in batched
+teacher-forced passes, and one greedy explanation per question gives the least-confidence
+baseline; `uncertainty` turns those numbers into every strategy's score.
 """
 
 from __future__ import annotations
@@ -60,8 +61,9 @@ def prefix_confidences(student: HFStudent, examples: list[Example],
 
 
 def score(examples: list[Example], explanations: dict[str, list[Explanation]],
-          confidences: dict[str, list[list[float] | None]], alpha: float) -> list[Score]:
-    """ELAD's scores for each question; `Score.score` is the combined u(q)."""
+          confidences: dict[str, list[list[float] | None]], alpha: float,
+          greedy: dict[str, Explanation]) -> list[Score]:
+    """Every strategy's numbers for each question; `Score.score` is ELAD's u(q)."""
     scores = []
     for example in examples:
         samples = explanations[example.id]
@@ -76,13 +78,19 @@ def score(examples: list[Example], explanations: dict[str, list[Explanation]],
             example_id=example.id, u_inter=u_inter,
             u_intra=sum(normalized) / len(normalized),
             score=uncertainty.combined_score(u_inter, normalized, alpha),
-            chosen=chosen, least_stable_step=intra[chosen][1], answers=answers))
+            chosen=chosen, least_stable_step=intra[chosen][1], answers=answers,
+            least_confidence=uncertainty.least_confidence(greedy[example.id].mean_logprob),
+            greedy_answer=greedy[example.id].answer))
     return scores
 
 
 def explain_and_score(student: HFStudent, examples: list[Example], answer_type, k: int,
                       temperature: float, alpha: float, seed: int) -> Scored:
+    """K sampled explanations per question, their prefix confidences, one greedy
+    explanation (for least confidence and the diagnostic), and the scores."""
     explanations = explain(student, examples, answer_type, k, temperature, seed)
     confidences = prefix_confidences(student, examples, explanations)
+    greedy = {qid: samples[0] for qid, samples in
+              explain(student, examples, answer_type, 1, 0.0, seed).items()}
     return Scored(explanations, confidences,
-                  score(examples, explanations, confidences, alpha))
+                  score(examples, explanations, confidences, alpha, greedy))

@@ -152,8 +152,14 @@ def select_round(config: RunConfig, round: int, student: HFStudent,
     ranked = [s.example_id for s in rank(config.strategy, scored.scores,
                                          phase_seed(config, round, "rank"))]
     requests = {e.id: teacher_request(config, teacher, store, round, e) for e in candidates}
+    similarity = None
+    if config.max_similarity < 1:
+        vectors = dict(zip([e.id for e in candidates],
+                           student.embed([e.question for e in candidates])))
+        similarity = lambda a, b: float(vectors[a] @ vectors[b])  # noqa: E731
     return within_budget(ranked, config.round_size,
-                         lambda qid: teacher.worst_case_cost(requests[qid]), budget.left)
+                         lambda qid: teacher.worst_case_cost(requests[qid]), budget.left,
+                         similarity, config.max_similarity)
 
 
 def teacher_request(config: RunConfig, teacher: CachedTeacher, store: RunStore,

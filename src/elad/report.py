@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from elad.store import RunStore
+from elad.store import open_existing
 from elad.types import RoundRecord
 
 COLUMNS = [  # header, width, how to show a record's value
@@ -31,11 +31,16 @@ def format_table(records: list[RoundRecord], header: bool = True) -> str:
 
 
 def load_records(run_dir: Path) -> list[RoundRecord]:
-    path = Path(run_dir) / "run.sqlite"
-    if not path.exists():
-        raise FileNotFoundError(f"{run_dir} holds no run (no run.sqlite)")
-    store = RunStore(path)
+    store = open_existing(run_dir)
     try:
         return store.rounds()
     finally:
         store.close()
+
+
+def format_aurocs(aurocs: dict[str, float | None]) -> str:
+    """The selection diagnostic, one strategy a line: 0.5 is chance, 1 is perfect."""
+    lines = ["AUROC of each strategy's score for 'the student's greedy answer is wrong':"]
+    for name, value in aurocs.items():
+        lines.append(f"  {name:>16}  {'-' if value is None else f'{value:.3f}'}")
+    return "\n".join(lines)

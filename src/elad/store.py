@@ -24,8 +24,8 @@ CREATE TABLE IF NOT EXISTS explanations (
     mean_logprob REAL, confidences TEXT, PRIMARY KEY (round, example_id, k));
 CREATE TABLE IF NOT EXISTS scores (
     round INTEGER, example_id TEXT, u_inter REAL, u_intra REAL, score REAL,
-    chosen INTEGER, least_stable_step INTEGER, answers TEXT,
-    PRIMARY KEY (round, example_id));
+    chosen INTEGER, least_stable_step INTEGER, answers TEXT, least_confidence REAL,
+    greedy_answer TEXT, PRIMARY KEY (round, example_id));
 CREATE TABLE IF NOT EXISTS selections (
     round INTEGER, position INTEGER, example_id TEXT NOT NULL,
     PRIMARY KEY (round, position));
@@ -92,9 +92,10 @@ class RunStore:
                   json.dumps(confidences[qid][k]))
                  for qid, samples in explanations.items() for k, e in enumerate(samples)])
             self.db.executemany(
-                "INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(round, s.example_id, s.u_inter, s.u_intra, s.score, s.chosen,
-                  s.least_stable_step, json.dumps(s.answers)) for s in scores])
+                  s.least_stable_step, json.dumps(s.answers), s.least_confidence,
+                  s.greedy_answer) for s in scores])
 
     def explanations(self, round: int, example_id: str) -> list[Explanation]:
         rows = self.db.execute(
@@ -108,8 +109,11 @@ class RunStore:
         if example_id is not None:
             sql, args = sql + " AND example_id = ?", [round, example_id]
         rows = self.db.execute(sql + " ORDER BY score DESC, example_id", args)
-        return [Score(qid, ui, ua, s, c, ls, json.loads(a))
-                for _, qid, ui, ua, s, c, ls, a in rows]
+        return [Score(qid, ui, ua, s, c, ls, json.loads(a), lc, greedy)
+                for _, qid, ui, ua, s, c, ls, a, lc, greedy in rows]
+
+    def scored_rounds(self) -> list[int]:
+        return [r[0] for r in self.db.execute("SELECT DISTINCT round FROM scores ORDER BY 1")]
 
     # --- selections -------------------------------------------------------------------
 
@@ -181,3 +185,11 @@ class RunStore:
     def rounds(self) -> list[RoundRecord]:
         rows = self.db.execute("SELECT record FROM rounds ORDER BY round")
         return [RoundRecord(**json.loads(r[0])) for r in rows]
+
+
+def open_existing(run_dir: Path) -> RunStore:
+    """The store of a run directory that must already hold a run."""
+    path = Path(run_dir) / "run.sqlite"
+    if not path.exists():
+        raise FileNotFoundError(f"{run_dir} holds no run (no run.sqlite)")
+    return RunStore(path)

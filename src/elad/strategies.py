@@ -1,8 +1,11 @@
 """Step 3 of a round: which scored questions go to the teacher, within the budget.
 
-Every strategy ranks the candidates by one number; selection walks down the ranking and
-takes each question whose worst-case teacher cost still fits in what is left (a question
-that does not fit is skipped), until `size` questions are taken.
+Every strategy ranks the candidates by one number (see `RANKING`); selection walks down
+the ranking and takes each question whose worst-case teacher cost still fits in what is
+left (a question that does not fit is skipped), until `size` questions are taken. The
+optional diversity filter also skips a question whose student representation (cosine
+similarity of mean-pooled last hidden states, `HFStudent.embed`) is above
+`max_similarity` with one already taken.
 """
 
 from __future__ import annotations
@@ -11,35 +14,61 @@ import random
 from collections.abc import Callable
 
 from elad.types import Score
+from elad.uncertainty import auroc
 
 # strategy name -> what it ranks by (higher first); "random" shuffles instead.
 RANKING: dict[str, Callable[[Score], float]] = {
     "entropy": lambda s: s.u_inter,
+    "least-confidence": lambda s: s.least_confidence,
     "intra": lambda s: s.u_intra,
     "elad": lambda s: s.score,
 }
 STRATEGIES = ("random", *RANKING)
 
 
+def strategy_values(strategy: str, scores: list[Score], seed: int) -> dict[str, float]:
+    """What `strategy` ranks each question by; `random` draws a seeded uniform number."""
+    if strategy == "random":
+        rng = random.Random(seed)
+        return {s.example_id: rng.random() for s in sorted(scores, key=lambda s: s.example_id)}
+    return {s.example_id: RANKING[strategy](s) for s in scores}
+
+
 def rank(strategy: str, scores: list[Score], seed: int) -> list[Score]:
     """Candidates in the order the strategy would send them to the teacher."""
-    if strategy == "random":
-        ranked = sorted(scores, key=lambda s: s.example_id)
-        random.Random(seed).shuffle(ranked)
-        return ranked
-    key = RANKING[strategy]
-    return sorted(scores, key=lambda s: (-key(s), s.example_id))
+    values = strategy_values(strategy, scores, seed)
+    return sorted(scores, key=lambda s: (-values[s.example_id], s.example_id))
+
+
+def auroc_by_strategy(scores: list[Score], hidden_answers: dict[str, str],
+                      seed: int = 0) -> dict[str, float | None]:
+    """The diagnostic: per strategy, the AUROC of its values for "the student's greedy
+    answer is wrong" (hidden answers known for synthetic and dataset tasks)."""
+    known = [s for s in scores if hidden_answers.get(s.example_id) is not None]
+    wrong = [s.greedy_answer != hidden_answers[s.example_id] for s in known]
+    result = {}
+    for strategy in STRATEGIES:
+        values = strategy_values(strategy, known, seed)
+        result[strategy] = auroc([values[s.example_id] for s in known], wrong)
+    return result
 
 
 def within_budget(ids: list[str], size: int, worst_case: Callable[[str], float],
-                  left: float) -> list[str]:
-    """The first `size` ids whose summed worst-case costs fit in `left` dollars."""
-    chosen = []
+                  left: float, similarity: Callable[[str, str], float] | None = None,
+                  max_similarity: float = 1.0) -> list[str]:
+    """The first `size` ids whose summed worst-case costs fit in `left` dollars.
+
+    The diversity filter: with `similarity`, an id is also skipped when it is more than
+    `max_similarity` similar to one already chosen."""
+    chosen: list[str] = []
     for qid in ids:
         if len(chosen) == size:
             break
         cost = worst_case(qid)
-        if cost <= left + 1e-12:
-            chosen.append(qid)
-            left -= cost
+        if cost > left + 1e-12:
+            continue
+        if similarity and any(similarity(qid, other) > max_similarity for other in chosen):
+            continue
+        chosen.append(qid)
+        left -= cost
     return chosen

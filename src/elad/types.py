@@ -32,7 +32,9 @@ class Explanation:
 @dataclass
 class Score:
     """Why a question might be selected: its uncertainties and the explanation the
-    teacher would see (index into the K samples) with its least stable step (1-based)."""
+    teacher would see (index into the K samples) with its least stable step (1-based).
+    `score` is ELAD's combined u(q); `greedy_answer` is what the student answers
+    greedily (the AUROC diagnostic checks it against the hidden answer)."""
 
     example_id: str
     u_inter: float
@@ -41,6 +43,8 @@ class Score:
     chosen: int
     least_stable_step: int | None
     answers: list[str | None] = field(default_factory=list)
+    least_confidence: float = 0.0
+    greedy_answer: str | None = None
 
 
 @dataclass

@@ -10,6 +10,10 @@ Definitions from ELAD.md, section "Uncertainty":
   n + 1.
 - u(q) = alpha * U_intra(q) + (1 - alpha) * u_inter(q), with
   U_intra(q) = mean_k u_intra(e_k) / (1 + n_k), in [0, 1].
+- least confidence (a baseline): 1 - exp(mean token log-probability of the greedy
+  explanation).
+
+`auroc` is the diagnostic: how well a score ranks the questions the student gets wrong.
 """
 
 from __future__ import annotations
@@ -71,3 +75,26 @@ def combined_score(u_inter: float, intra_normalized: list[float], alpha: float) 
     """u(q) = alpha * mean normalized u_intra + (1 - alpha) * u_inter."""
     mean_intra = sum(intra_normalized) / len(intra_normalized) if intra_normalized else 0.0
     return alpha * mean_intra + (1 - alpha) * u_inter
+
+
+def least_confidence(mean_logprob: float) -> float:
+    """1 - the geometric-mean token probability of the greedy explanation, in [0, 1]."""
+    return 1.0 - math.exp(mean_logprob)
+
+
+def auroc(scores: list[float], positives: list[bool]) -> float | None:
+    """Probability that a random positive scores above a random negative (ties count
+    half): how well `scores` rank the positives first. None without both classes."""
+    pos = [s for s, p in zip(scores, positives) if p]
+    neg = [s for s, p in zip(scores, positives) if not p]
+    if not pos or not neg:
+        return None
+    ranked = sorted(scores)
+    # average 1-based rank of each distinct value, so ties share their ranks
+    first: dict[float, int] = {}
+    last: dict[float, int] = {}
+    for i, s in enumerate(ranked, 1):
+        first.setdefault(s, i)
+        last[s] = i
+    rank_sum = sum((first[s] + last[s]) / 2 for s in pos)
+    return (rank_sum - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg))

@@ -115,31 +115,55 @@ class HFStudent:
         similar lengths; results come back in the original order.
         """
         self.model.eval()
-        torch.manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed)
         prompts = [self.prompt_ids(q) for q in questions]
         order = sorted(range(len(questions)), key=lambda i: len(prompts[i]))
         results: list[list[tuple[str, float]]] = [[] for _ in questions]
         per_batch = max(1, self.batch_size // k)
         for batch in self._batches(len(order), per_batch, "generate"):
-            idx = [order[i] for i in batch]
-            ids, mask = self._pad([prompts[i] for i in idx], left=True)
-            sampling = dict(do_sample=True, temperature=temperature, top_k=0, top_p=1.0) \
-                if temperature > 0 else dict(do_sample=False)
-            out = self.model.generate(
-                input_ids=ids, attention_mask=mask, max_new_tokens=self.max_new_tokens,
-                num_return_sequences=k, pad_token_id=self.pad_id, eos_token_id=self.eos_id,
-                return_dict_in_generate=True, output_scores=True, **sampling)
-            new_tokens = out.sequences[:, ids.shape[1]:]
-            logprobs = self.model.compute_transition_scores(
-                out.sequences, out.scores, normalize_logits=True)
-            for row in range(new_tokens.shape[0]):
-                tokens = new_tokens[row].tolist()
-                n = tokens.index(self.eos_id) + 1 if self.eos_id in tokens else len(tokens)
-                tokens = [t for t in tokens[:n] if t not in (self.eos_id, self.pad_id)]
-                mean_lp = float(logprobs[row, :n].mean()) if n else 0.0
-                text = self.tokenizer.decode(tokens, skip_special_tokens=True)
-                results[idx[row // k]].append((text, mean_lp))
+            idx = [order[i] for i in batch for _ in range(k)]
+            for i, (tokens, mean_logprob) in zip(idx, self._sample(
+                    [prompts[i] for i in idx], temperature, generator)):
+                results[i].append((self.tokenizer.decode(tokens), mean_logprob))
         return results
+
+    def _sample(self, prompts: list[list[int]], temperature: float,
+                generator: torch.Generator) -> list[tuple[list[int], float]]:
+        """Decode a left-padded batch with the KV cache; a row that has written its end
+        token leaves the batch (and the cache), so short explanations cost no more steps."""
+        ids, mask = self._pad(prompts, left=True)
+        positions = (mask.cumsum(1) - 1).clamp(min=0)
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
+                         use_cache=True, logits_to_keep=1)
+        cache, position = out.past_key_values, positions[:, -1]
+        alive = torch.arange(len(prompts))
+        tokens: list[list[int]] = [[] for _ in prompts]
+        logprob_sums = torch.zeros(len(prompts))
+        for _ in range(self.max_new_tokens):
+            logits = out.logits[:, -1].float()
+            logp = torch.log_softmax(logits / temperature if temperature > 0 else logits, -1)
+            if temperature > 0:
+                chosen = torch.multinomial(logp.exp(), 1, generator=generator).squeeze(1)
+            else:
+                chosen = logp.argmax(-1)
+            logprob_sums[alive] += logp.gather(1, chosen[:, None]).squeeze(1)
+            for row, token in zip(alive.tolist(), chosen.tolist()):
+                tokens[row].append(token)
+            going = chosen != self.eos_id
+            if not going.any():
+                break
+            if not going.all():
+                keep = going.nonzero().squeeze(1)
+                cache.batch_select_indices(keep)
+                alive, mask, chosen, position = alive[keep], mask[keep], chosen[keep], \
+                    position[keep]
+            mask = torch.cat([mask, torch.ones(len(alive), 1, dtype=mask.dtype)], dim=1)
+            position = position + 1
+            out = self.model(input_ids=chosen[:, None], attention_mask=mask,
+                             position_ids=position[:, None], past_key_values=cache,
+                             use_cache=True)
+        return [([t for t in row if t != self.eos_id], float(total) / max(1, len(row)))
+                for row, total in zip(tokens, logprob_sums)]
 
     # --- teacher-forced scoring -------------------------------------------------------
 
@@ -151,6 +175,11 @@ class HFStudent:
         the prefix and the cue "The answer is", all in batched forward passes.
         """
         self.model.eval()
+        unique = list(dict.fromkeys((q, tuple(steps), a) for q, steps, a in items))
+        if len(unique) < len(items):  # samples often share steps: score each prefix once
+            probability = dict(zip(unique, self.answer_probabilities(
+                [(q, list(steps), a) for q, steps, a in unique])))
+            return [probability[(q, tuple(steps), a)] for q, steps, a in items]
         rows: list[list[int]] = []
         spans: list[tuple[int, int]] = []
         for question, steps, answer in items:
@@ -163,17 +192,41 @@ class HFStudent:
             spans.append((len(context_ids) + 1, len(full_ids) + 1))
         order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
         probs = [0.0] * len(rows)
-        for batch in self._batches(len(order), self.batch_size * 4, "score"):
+        # smaller batches than generation: long teacher-forced rows, activations in cache
+        for batch in self._batches(len(order), max(1, self.batch_size // 4), "score"):
             idx = [order[i] for i in batch]
             ids, _ = self._pad([rows[i] for i in idx], left=False)
-            logits = self.model(input_ids=ids).logits  # right padding: causal needs no mask
-            logp = torch.log_softmax(logits.float(), dim=-1)
+            # logits only where an answer token is predicted: the vocabulary projection
+            # and softmax over every position would cost more than the whole model
+            row_of, position, target = [], [], []
             for j, i in enumerate(idx):
                 start, end = spans[i]
-                positions = torch.arange(start - 1, end - 1)
-                targets = ids[j, start:end]
-                probs[i] = math.exp(float(logp[j, positions, targets].sum()))
+                row_of += [j] * (end - start)
+                position += range(start - 1, end - 1)
+                target += rows[i][start:end]
+            keep = torch.tensor(sorted(set(position)))
+            column = {p: c for c, p in enumerate(keep.tolist())}
+            logits = self.model(input_ids=ids, logits_to_keep=keep).logits  # no mask needed:
+            logp = torch.log_softmax(logits.float(), dim=-1)  # right padding, causal
+            picked = logp[row_of, [column[p] for p in position], target]
+            totals = torch.zeros(len(idx)).index_add_(0, torch.tensor(row_of), picked)
+            for j, i in enumerate(idx):
+                probs[i] = math.exp(float(totals[j]))
         return probs
+
+    @torch.no_grad()
+    def embed(self, questions: list[str]) -> torch.Tensor:
+        """One unit vector per question: the last hidden layer, mean-pooled over the
+        prompt tokens (what the diversity filter compares)."""
+        self.model.eval()
+        prompts = [self.prompt_ids(q) for q in questions]
+        vectors = torch.zeros(len(questions), self.model.config.hidden_size)
+        for batch in self._batches(len(prompts), self.batch_size * 4, "embed"):
+            ids, mask = self._pad([prompts[i] for i in batch], left=False)
+            hidden = self.model(input_ids=ids, output_hidden_states=True).hidden_states[-1]
+            pooled = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+            vectors[batch.start:batch.stop] = pooled.float()
+        return torch.nn.functional.normalize(vectors, dim=-1)
 
     # --- training ---------------------------------------------------------------------
 

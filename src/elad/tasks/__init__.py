@@ -15,3 +15,8 @@ def load_task(config: TaskConfig, seed: int) -> TaskData:
 def answer_type(example: Example) -> str:
     """How the answers of this example's task are normalized (number, yesno, ...)."""
     return synthetic.ANSWER_TYPES[example.task]
+
+
+def hidden_answer(example: Example) -> str | None:
+    """The answer of a pool question, for diagnostics only (never for selection)."""
+    return example.answer if example.answer is not None else synthetic.solve(example.question)[1]

@@ -1,0 +1,86 @@
+"""`elad score`: why would each question be chosen? Scores pool questions with the
+student of a given round and writes one JSON line per question, then prints how well each
+strategy's score predicts the student's mistakes (the AUROC diagnostic).
+
+    elad score --run-dir runs/default --round 2 --out scores.jsonl
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+from elad.config import ConfigError, RunConfig, config_from_json
+from elad.explain import explain_and_score
+from elad.loop import checkpoint, phase_seed
+from elad.store import RunStore, open_existing
+from elad.strategies import STRATEGIES, auroc_by_strategy, strategy_values
+from elad.student import load_student
+from elad.tasks import answer_type, hidden_answer
+from elad.types import Score
+
+
+def open_run_store(run_dir: Path) -> tuple[RunConfig, RunStore]:
+    """The config and store of an existing run directory."""
+    store = open_existing(run_dir)
+    return config_from_json(store.get_meta("config")), store
+
+
+def score_pool(run_dir: Path, round: int | None, limit: int, out: Path,
+               show_progress: bool = False) -> tuple[int, dict[str, float | None]]:
+    """Score up to `limit` pool questions (a seeded sample) with the student saved after
+    `round` (default: the last one); returns the round used and AUROC per strategy."""
+    config, store = open_run_store(run_dir)
+    trained = [r.round for r in store.rounds()]
+    pool = store.examples("pool")
+    store.close()
+    if not trained:
+        raise ConfigError(f"{run_dir} has no trained student yet")
+    round = trained[-1] if round is None else round
+    if round not in trained:
+        raise ConfigError(f"{run_dir} has no student for round {round} (has {trained})")
+    rng = random.Random(phase_seed(config, round, "score"))
+    examples = rng.sample(pool, min(limit, len(pool)))
+    student = load_student(config.student, checkpoint(run_dir, round), show_progress)
+    scored = explain_and_score(student, examples, answer_type, config.student.samples,
+                               config.student.temperature, config.alpha,
+                               phase_seed(config, round, "score-explain"))
+    hidden = {e.id: hidden_answer(e) for e in examples}
+    write_lines(out, examples, scored.scores, scored.explanations, hidden, config.seed)
+    return round, auroc_by_strategy(scored.scores, hidden, config.seed)
+
+
+def write_lines(out: Path, examples, scores: list[Score], explanations, hidden,
+                seed: int) -> None:
+    values = {name: strategy_values(name, scores, seed) for name in STRATEGIES}
+    questions = {e.id: e.question for e in examples}
+    with open(out, "w") as f:
+        for s in scores:
+            chosen = explanations[s.example_id][s.chosen]
+            step = s.least_stable_step
+            f.write(json.dumps({
+                "id": s.example_id, "question": questions[s.example_id],
+                "scores": {name: round(values[name][s.example_id], 6) for name in STRATEGIES},
+                "u_inter": s.u_inter, "u_intra": s.u_intra, "answers": s.answers,
+                "greedy_answer": s.greedy_answer, "hidden_answer": hidden[s.example_id],
+                "chosen_explanation": chosen.steps, "least_stable_step": step,
+                "least_stable_text": chosen.steps[step - 1] if step and step <= len(
+                    chosen.steps) else None,
+            }) + "\n")
+
+
+def selection_diagnostic(run_dir: Path) -> tuple[int, dict[str, float | None]] | None:
+    """AUROC per strategy over the candidates the run itself scored in its last scoring
+    round (from the store; nothing is recomputed), or None if no round was scored."""
+    config, store = open_run_store(run_dir)
+    try:
+        rounds = store.scored_rounds()
+        if not rounds:
+            return None
+        pool = {e.id: e for e in store.examples("pool")}
+        scores = store.scores(rounds[-1])
+    finally:
+        store.close()
+    hidden = {s.example_id: hidden_answer(pool[s.example_id]) for s in scores}
+    return rounds[-1], auroc_by_strategy(scores, hidden, config.seed)

@@ -1,0 +1,58 @@
+"""Ranking, budget-constrained selection, the diversity filter and the diagnostic."""
+
+import pytest
+
+from elad.strategies import STRATEGIES, auroc_by_strategy, rank, within_budget
+from elad.types import Score
+
+
+def make(qid, u_inter, u_intra, score, least_confidence, greedy="1"):
+    return Score(qid, u_inter, u_intra, score, 0, None, [], least_confidence, greedy)
+
+
+SCORES = [make("a", 0.9, 0.1, 0.5, 0.2), make("b", 0.1, 0.8, 0.45, 0.9),
+          make("c", 0.5, 0.5, 0.6, 0.1), make("d", 0.0, 0.0, 0.0, 0.0)]
+
+
+@pytest.mark.parametrize("strategy, order", [
+    ("entropy", "acbd"), ("intra", "bcad"), ("elad", "cabd"), ("least-confidence", "bacd"),
+])
+def test_each_strategy_ranks_by_its_own_number(strategy, order):
+    assert "".join(s.example_id for s in rank(strategy, SCORES, seed=0)) == order
+
+
+def test_random_is_seeded_and_covers_all():
+    first = [s.example_id for s in rank("random", SCORES, seed=1)]
+    assert first == [s.example_id for s in rank("random", list(reversed(SCORES)), seed=1)]
+    assert sorted(first) == ["a", "b", "c", "d"]
+    assert STRATEGIES == ("random", "entropy", "least-confidence", "intra", "elad")
+
+
+def test_selection_skips_what_does_not_fit_the_budget():
+    costs = {"a": 0.5, "b": 0.3, "c": 0.1, "d": 0.1}
+    assert within_budget(list("abcd"), 3, costs.get, left=0.45) == ["b", "c"]
+    assert within_budget(list("abcd"), 2, costs.get, left=10) == ["a", "b"]
+
+
+def test_diversity_filter_skips_near_duplicates():
+    vectors = {"a": (1.0, 0.0), "b": (0.99, 0.141), "c": (0.0, 1.0), "d": (0.7, 0.714)}
+
+    def similarity(x, y):
+        return sum(p * q for p, q in zip(vectors[x], vectors[y]))
+
+    cost = {q: 0.0 for q in vectors}.get
+    assert within_budget(list("abcd"), 3, cost, 1.0, similarity, max_similarity=0.95) == [
+        "a", "c", "d"]
+    assert within_budget(list("abcd"), 3, cost, 1.0, similarity, max_similarity=0.5) == [
+        "a", "c"]
+    assert within_budget(list("abcd"), 3, cost, 1.0) == ["a", "b", "c"]
+
+
+def test_auroc_diagnostic_by_hand():
+    # the student is wrong on a and b (greedy answer 1, hidden 2), right on c and d
+    hidden = {"a": "2", "b": "2", "c": "1", "d": "1"}
+    result = auroc_by_strategy(SCORES, hidden)
+    assert result["least-confidence"] == 1.0  # b 0.9, a 0.2 above c 0.1, d 0.0
+    assert result["elad"] == pytest.approx(0.5)  # a, b above d, both below c
+    assert result["entropy"] == pytest.approx(0.75)
+    assert 0.0 <= result["random"] <= 1.0
