@@ -9,6 +9,7 @@ from elad import uncertainty as u
 
 def test_answer_entropy_all_agree_is_zero():
     assert u.answer_entropy(["3", "3", "3", "3"]) == 0.0
+    assert str(u.answer_entropy(["3", "3"])) == "0.0"  # not -0.0 in the JSON lines
 
 
 def test_answer_entropy_all_differ_is_one():

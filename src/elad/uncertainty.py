@@ -29,7 +29,7 @@ def answer_entropy(answers: list[str | None]) -> float:
         return 0.0
     counts = Counter(a if a is not None else ("<unparsed>", i) for i, a in enumerate(answers))
     entropy = -sum(c / k * math.log(c / k) for c in counts.values())
-    return entropy / math.log(k)
+    return max(0.0, entropy / math.log(k))  # never -0.0 when all agree
 
 
 def intra_uncertainty(confidences: list[float] | None, n_steps: int) -> tuple[float, int | None]:
