@@ -6,7 +6,7 @@ from pathlib import Path
 
 from elad.config import StudentConfig
 from elad.student.hf import HFStudent
-from elad.student.tiny import build_tiny_student
+from elad.student.tiny import build_tiny_student, tiny_name
 
 
 def _options(config: StudentConfig, show_progress: bool) -> dict:
@@ -25,5 +25,5 @@ def new_student(config: StudentConfig, corpus: list[str], seed: int,
 
 def load_student(config: StudentConfig, directory: Path,
                  show_progress: bool = False) -> HFStudent:
-    return HFStudent.load(directory, name=f"tiny-llama-{config.hidden_size}x{config.layers}",
+    return HFStudent.load(directory, name=tiny_name(config.hidden_size, config.layers),
                           **_options(config, show_progress))

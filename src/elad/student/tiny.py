@@ -6,6 +6,7 @@ token, so numbers are spelled digit by digit. Nothing is downloaded.
 
 from __future__ import annotations
 
+import torch
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -15,6 +16,10 @@ SPECIAL_TOKENS = ["<pad>", "<s>", "</s>"]
 # GPT-2-like word pieces, except that every digit is a piece of its own (with the space
 # before it, if any): no token ever holds two digits.
 WORDS = r" ?\p{L}+| ?\p{N}| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
+
+
+def tiny_name(hidden_size: int, layers: int) -> str:
+    return f"tiny-llama-{hidden_size}x{layers}"
 
 
 def train_tokenizer(corpus: list[str], vocab_size: int) -> Tokenizer:
@@ -37,8 +42,6 @@ def build_tiny_student(corpus: list[str], *, vocab_size: int, hidden_size: int,
                        batch_size: int, max_new_tokens: int,
                        show_progress: bool = False) -> HFStudent:
     """A freshly initialised tiny Llama with a tokenizer trained on `corpus`."""
-    import torch
-
     tokenizer = train_tokenizer(corpus, vocab_size)
     config = LlamaConfig(
         vocab_size=tokenizer.get_vocab_size(), hidden_size=hidden_size,
@@ -49,6 +52,6 @@ def build_tiny_student(corpus: list[str], *, vocab_size: int, hidden_size: int,
         eos_token_id=tokenizer.token_to_id("</s>"))
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config)
-    return HFStudent(model, tokenizer, name=f"tiny-llama-{hidden_size}x{layers}",
+    return HFStudent(model, tokenizer, name=tiny_name(hidden_size, layers),
                      batch_size=batch_size, max_new_tokens=max_new_tokens,
                      show_progress=show_progress)
