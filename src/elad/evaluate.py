@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from elad.answers import parse_explanation
+from elad.explain import explain
 from elad.student.hf import HFStudent
 from elad.types import Example
 
 
 def accuracy(student: HFStudent, test: list[Example], answer_type) -> tuple[float, dict]:
     """Overall accuracy and accuracy per task family."""
-    outputs = student.generate([e.question for e in test], k=1, temperature=0.0)
+    greedy = explain(student, test, answer_type, k=1, temperature=0.0, seed=0)
     right: dict[str, list[bool]] = defaultdict(list)
-    for example, [(text, _)] in zip(test, outputs):
-        answer = parse_explanation(text, answer_type(example)).answer
-        right[example.task].append(answer == example.answer)
+    for example in test:
+        right[example.task].append(greedy[example.id][0].answer == example.answer)
     everything = [r for results in right.values() for r in results]
     by_task = {task: round(sum(r) / len(r), 4) for task, r in sorted(right.items())}
     return sum(everything) / len(everything), by_task

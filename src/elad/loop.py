@@ -31,7 +31,7 @@ from elad.tasks import answer_type, load_task
 from elad.teacher import make_teacher
 from elad.teacher.cache import CachedTeacher
 from elad.teacher.protocol import Teacher
-from elad.types import Example, RoundRecord, Target
+from elad.types import Example, Explanation, RoundRecord, Score, Target
 
 log = logging.getLogger("elad")
 
@@ -59,8 +59,7 @@ def run(config: RunConfig, run_dir: Path, on_round=lambda record: None,
 
     for round in range(len(records), config.max_rounds + 1):
         budget = Budget(config.budget_usd, store.spent_usd(before_round=round))
-        attempted = store.attempted_ids()
-        unlabeled = [e for e in data.pool if e.id not in attempted]
+        unlabeled = unlabeled_pool(store, data.pool)
         if round == 0:
             student = None
             selected = store.selection(0) or select_seed(config, teacher, unlabeled, budget)
@@ -119,6 +118,12 @@ def _flatten(d: dict, prefix: str = "") -> dict:
     return flat
 
 
+def unlabeled_pool(store: RunStore, pool: list[Example]) -> list[Example]:
+    """Pool questions the teacher has not been asked about yet."""
+    attempted = store.attempted_ids()
+    return [e for e in pool if e.id not in attempted]
+
+
 def checkpoint(run_dir: Path, round: int) -> Path:
     return run_dir / "checkpoints" / f"round-{round}"
 
@@ -151,7 +156,9 @@ def select_round(config: RunConfig, round: int, student: HFStudent,
     store.save_scoring(round, scored.explanations, scored.confidences, scored.scores)
     ranked = [s.example_id for s in rank(config.strategy, scored.scores,
                                          phase_seed(config, round, "rank"))]
-    requests = {e.id: teacher_request(config, teacher, store, round, e) for e in candidates}
+    by_id = {s.example_id: s for s in scored.scores}
+    requests = {e.id: teacher_request(config, teacher, round, e, by_id[e.id],
+                                      scored.explanations[e.id]) for e in candidates}
     similarity = None
     if config.max_similarity < 1:
         vectors = dict(zip([e.id for e in candidates],
@@ -162,13 +169,14 @@ def select_round(config: RunConfig, round: int, student: HFStudent,
                          similarity, config.max_similarity)
 
 
-def teacher_request(config: RunConfig, teacher: CachedTeacher, store: RunStore,
-                    round: int, example: Example) -> dict:
-    """What the teacher is asked about one question: annotate it, or revise e*."""
+def teacher_request(config: RunConfig, teacher: CachedTeacher, round: int,
+                    example: Example, score: Score | None = None,
+                    explanations: list[Explanation] | None = None) -> dict:
+    """What the teacher is asked about one question: annotate it, or revise e* (the
+    question's chosen explanation, given its score and K explanations)."""
     if round == 0 or config.mode == "annotate":
         return teacher.request("annotate", example.question)
-    [score] = store.scores(round, example.id)
-    explanation = store.explanations(round, example.id)[score.chosen]
+    explanation = explanations[score.chosen]
     hint = score.least_stable_step if config.hint else None
     return teacher.request("revise", example.question, explanation.steps,
                            explanation.answer, hint)
@@ -180,7 +188,11 @@ def ask_teacher(config: RunConfig, round: int, selected: list[Example],
     target. Returns, per revised question, whether the teacher confirmed it."""
     confirmed = []
     for example in selected:
-        request = teacher_request(config, teacher, store, round, example)
+        scored = round > 0 and config.mode == "revise"
+        request = teacher_request(
+            config, teacher, round, example,
+            store.scores(round, example.id)[0] if scored else None,
+            store.explanations(round, example.id) if scored else None)
         result = teacher.call(request, round, example.id, budget)
         reply = result.reply
         if reply is None:
@@ -191,15 +203,14 @@ def ask_teacher(config: RunConfig, round: int, selected: list[Example],
             log.warning("round %d: teacher reply for %s not usable: %s", round,
                         example.id, reply.error)
             continue
-        steps = reply.steps
+        steps, is_confirmed = reply.steps, False
         if request["op"] == "revise":  # the student's steps before the first error stay
-            right = len(request["steps"]) if reply.first_error is None \
-                else reply.first_error - 1
+            is_confirmed = reply.first_error is None
+            right = len(request["steps"]) if is_confirmed else reply.first_error - 1
             steps = request["steps"][:right] + reply.steps
-            confirmed.append(reply.first_error is None)
+            confirmed.append(is_confirmed)
         store.add_target(Target(example.id, example.question, steps, reply.answer, round,
-                                confirmed=request["op"] == "revise"
-                                and reply.first_error is None))
+                                is_confirmed))
     return confirmed
 
 
@@ -253,8 +264,7 @@ def stop_reason(config: RunConfig, round: int, record: RoundRecord, teacher: Cac
     """Why the run stops after this round, or "" to go on (ELAD.md, step 7)."""
     if record.confirmed_fraction is not None and record.confirmed_fraction >= config.saturation:
         return "saturated"
-    attempted = store.attempted_ids()
-    unlabeled = [e for e in pool if e.id not in attempted]
+    unlabeled = unlabeled_pool(store, pool)
     if not unlabeled:
         return "pool exhausted"
     cheapest = min(teacher.worst_case_cost(teacher.request("annotate", e.question))

@@ -148,10 +148,8 @@ class RunStore:
 
     def spent_usd(self, before_round: int | None = None) -> float:
         """Dollars paid to the teacher (only in rounds before `before_round` if given)."""
-        sql, args = "SELECT COALESCE(SUM(cost_usd), 0) FROM teacher_calls", ()
-        if before_round is not None:
-            sql, args = sql + " WHERE round < ?", (before_round,)
-        return float(self.db.execute(sql, args).fetchone()[0])
+        up_to = None if before_round is None else before_round - 1
+        return float(self.call_totals(up_to)["cost_usd"])
 
     def call_totals(self, round: int | None = None) -> dict[str, float]:
         """Calls, input/output tokens and cost, for one round or up to and including it."""

@@ -185,7 +185,7 @@ class HFStudent:
         for question, steps, answer in items:
             context = prompt_text(question) + "".join(s + "\n" for s in steps) + ANSWER_CUE
             context_ids = self.encode(context)
-            full_ids = self.encode(f"{context} {answer}.")[:-1]  # the answer, not its period
+            full_ids = self.encode(f"{context} {answer}")
             if full_ids[: len(context_ids)] != context_ids:  # tokenizer merged across cue
                 full_ids = context_ids + self.encode(f" {answer}")
             rows.append([self.bos_id, *full_ids])
@@ -196,8 +196,7 @@ class HFStudent:
         for batch in self._batches(len(order), max(1, self.batch_size // 4), "score"):
             idx = [order[i] for i in batch]
             ids, _ = self._pad([rows[i] for i in idx], left=False)
-            # logits only where an answer token is predicted: the vocabulary projection
-            # and softmax over every position would cost more than the whole model
+            # logits only where an answer token is predicted, not at every position
             row_of, position, target = [], [], []
             for j, i in enumerate(idx):
                 start, end = spans[i]
