@@ -32,13 +32,13 @@ class CrashingOracle(OracleTeacher):
             raise Crash
         self.left -= 1
 
-    def annotate(self, question):
+    async def annotate(self, question, answer_type, allowance):
         self._tick()
-        return super().annotate(question)
+        return await super().annotate(question, answer_type, allowance)
 
-    def revise(self, question, steps, answer, hint):
+    async def revise(self, question, steps, answer, hint, answer_type, allowance):
         self._tick()
-        return super().revise(question, steps, answer, hint)
+        return await super().revise(question, steps, answer, hint, answer_type, allowance)
 
 
 def test_crash_in_the_teacher_phase_then_resume(tmp_path):

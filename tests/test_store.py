@@ -14,9 +14,9 @@ class CountingOracle(OracleTeacher):
         super().__init__()
         self.calls = 0
 
-    def annotate(self, question):
+    async def annotate(self, question, answer_type, allowance):
         self.calls += 1
-        return super().annotate(question)
+        return await super().annotate(question, answer_type, allowance)
 
 
 def test_store_survives_reopening(tmp_path):
@@ -47,14 +47,15 @@ def test_cached_teacher_pays_once_across_processes(tmp_path):
     store = RunStore(tmp_path / "run.sqlite")
     teacher = CachedTeacher(oracle, store, prices)
     budget = Budget(1.0)
-    first = teacher.call(teacher.request("annotate", Q), 0, "a", budget)
+    [first] = teacher.call_all([(teacher.request("annotate", Q, "number"), "a")], 0, budget)
     assert not first.cached and oracle.calls == 1
     assert first.cost_usd == prices.cost(first.reply.input_tokens, first.reply.output_tokens)
     store.close()
 
     store = RunStore(tmp_path / "run.sqlite")  # a new process, same run directory
     teacher = CachedTeacher(oracle, store, prices)
-    again = teacher.call(teacher.request("annotate", Q), 0, "a", Budget(1.0))
+    [again] = teacher.call_all([(teacher.request("annotate", Q, "number"), "a")], 0,
+                               Budget(1.0))
     assert again.cached and again.reply == first.reply and oracle.calls == 1
     assert store.call_totals()["calls"] == 1
     assert store.spent_usd() == first.cost_usd
@@ -64,10 +65,10 @@ def test_cached_teacher_pays_once_across_processes(tmp_path):
 def test_request_that_might_not_fit_is_not_sent(tmp_path):
     oracle = CountingOracle()
     teacher = CachedTeacher(oracle, RunStore(tmp_path / "run.sqlite"), Prices(2.5, 10.0))
-    request = teacher.request("annotate", Q)
+    request = teacher.request("annotate", Q, "number")
     worst = teacher.worst_case_cost(request)
-    skipped = teacher.call(request, 0, "a", Budget(worst * 0.99))
+    [skipped] = teacher.call_all([(request, "a")], 0, Budget(worst * 0.99))
     assert skipped.reply is None and oracle.calls == 0
     budget = Budget(worst)
-    made = teacher.call(request, 0, "a", budget)
+    [made] = teacher.call_all([(request, "a")], 0, budget)
     assert made.reply is not None and budget.spent <= budget.limit

@@ -1,9 +1,10 @@
 """What the teacher costs: token counting, prices, and the hard budget.
 
-Costs are in dollars: input and output tokens times the configured price per million.
-Teachers that run no real LLM (the oracle) count tokens with `count_tokens`, a regex
-approximation of GPT-style BPE tokenizers: each word, each run of up to three digits,
-and each other non-space character is one token.
+Costs are in dollars: input and output tokens times the price per million tokens, taken
+from the config or, when it sets none, from `PRICE_TABLE` by model name. Teachers that
+run no real LLM (the oracle) count tokens with `count_tokens`, a regex approximation of
+GPT-style BPE tokenizers: each word, each run of up to three digits, and each other
+non-space character is one token. Real teachers report their own token counts.
 """
 
 from __future__ import annotations
@@ -11,7 +12,32 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from elad.config import ConfigError, TeacherConfig
+
 _TOKEN = re.compile(r"[A-Za-z]+|\d{1,3}|[^\sA-Za-z\d]")
+
+# Dollars per million (input, output) tokens, from the providers' public price lists
+# (standard tier, no caching or batch discounts). Check yours: prices change, and a
+# proxy or a local server has its own. A longer name wins ("gpt-4o-mini" over "gpt-4o").
+PRICE_TABLE: dict[str, tuple[float, float]] = {
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4.1": (2.00, 8.00),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1-nano": (0.10, 0.40),
+    "gpt-5": (1.25, 10.00),
+    "gpt-5-mini": (0.25, 2.00),
+    "gpt-5-nano": (0.05, 0.40),
+    "o3": (2.00, 8.00),
+    "o3-mini": (1.10, 4.40),
+    "o4-mini": (1.10, 4.40),
+    "claude-sonnet-4": (3.00, 15.00),
+    "claude-3-5-haiku": (0.80, 4.00),
+    "gemini-2.5-pro": (1.25, 10.00),
+    "gemini-2.5-flash": (0.30, 2.50),
+    "gemini-2.0-flash": (0.10, 0.40),
+    "deepseek-chat": (0.27, 1.10),
+}
 
 
 def count_tokens(text: str) -> int:
@@ -27,20 +53,56 @@ class Prices:
         return (input_tokens * self.input_per_mtok + output_tokens * self.output_per_mtok) / 1e6
 
 
+def table_prices(model: str) -> Prices | None:
+    """The price table's entry for `model` (exact name, else the longest known prefix,
+    so dated snapshots like "gpt-4o-2024-08-06" find "gpt-4o"), or None."""
+    name = model.rsplit("/", 1)[-1].lower()  # "openai/gpt-4o" as a proxy writes it
+    known = [m for m in PRICE_TABLE if name == m or name.startswith(m + "-")]
+    if not known:
+        return None
+    return Prices(*PRICE_TABLE[max(known, key=len)])
+
+
+def teacher_prices(config: TeacherConfig) -> Prices:
+    """The prices the config sets, or the table's for its model."""
+    table = table_prices(config.model)
+    given = (config.price_input_per_mtok, config.price_output_per_mtok)
+    if -1 not in given:
+        return Prices(*given)
+    if table is None:
+        raise ConfigError(
+            f"teacher.model={config.model!r} is not in the price table; set "
+            "teacher.price_input_per_mtok and teacher.price_output_per_mtok (0 for free)")
+    return Prices(table.input_per_mtok if given[0] == -1 else given[0],
+                  table.output_per_mtok if given[1] == -1 else given[1])
+
+
 @dataclass
 class Budget:
-    """Dollars allowed, spent and reserved. A request is made only if its worst-case cost
-    fits in what is left, so the budget is never exceeded."""
+    """Dollars allowed, spent, and reserved for requests in flight.
+
+    A request is sent only after its worst-case cost is reserved, and a reservation is
+    made only if it fits in what is left, so the budget is never exceeded however many
+    requests are in flight."""
 
     limit: float
     spent: float = 0.0
+    reserved: float = 0.0
 
     @property
     def left(self) -> float:
-        return self.limit - self.spent
+        return self.limit - self.spent - self.reserved
 
     def fits(self, worst_case: float) -> bool:
         return worst_case <= self.left + 1e-12
 
     def charge(self, cost: float) -> None:
+        self.spent += cost
+
+    def reserve(self, worst_case: float) -> None:
+        self.reserved += worst_case
+
+    def settle(self, reserved: float, cost: float) -> None:
+        """A request in flight has finished: free its reservation, charge what it cost."""
+        self.reserved -= reserved
         self.spent += cost

@@ -3,6 +3,7 @@
     elad run [CONFIG] [--run-dir DIR] [key=value ...]   run, resume, or reprint a run
     elad score --run-dir DIR [--round N] --out FILE     why each pool question would be chosen
     elad report DIR [--format table|json]               the per-round records of a run
+    elad teacher check [CONFIG] [key=value ...]         one request: latency, tokens, cost
 """
 
 from __future__ import annotations
@@ -15,17 +16,22 @@ from pathlib import Path
 
 from elad.config import ConfigError, load_config
 from elad.report import format_aurocs, format_table, load_records
+from elad.teacher.protocol import TeacherUnavailable
+
+
+def config_from_items(items: list[str]):
+    """A config from an optional file and key=value overrides on the command line."""
+    paths = [a for a in items if "=" not in a]
+    if len(paths) > 1:
+        raise ConfigError(f"expected at most one config file, got {' '.join(paths)}")
+    return load_config(Path(paths[0]) if paths else None, [a for a in items if "=" in a])
 
 
 def run_command(args: argparse.Namespace) -> int:
     from elad.loop import run  # imports torch; `elad report` does not need it
     from elad.pool_scores import selection_diagnostic
 
-    paths = [a for a in args.items if "=" not in a]
-    overrides = [a for a in args.items if "=" in a]
-    if len(paths) > 1:
-        raise ConfigError(f"expected at most one config file, got {' '.join(paths)}")
-    config = load_config(Path(paths[0]) if paths else None, overrides)
+    config = config_from_items(args.items)
     run_dir = Path(args.run_dir)
     print(f"run directory: {run_dir}   strategy={config.strategy} mode={config.mode} "
           f"seed={config.seed} budget=${config.budget_usd}", flush=True)
@@ -69,6 +75,15 @@ def report_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def teacher_check_command(args: argparse.Namespace) -> int:
+    from elad.teacher.check import check_teacher, format_check
+
+    config = config_from_items(args.items)
+    result = check_teacher(config)
+    print(format_check(result, config))
+    return 0 if result.reply.ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="elad", description=(
         "Explanation-guided active distillation: teach a small student to reason like a "
@@ -99,12 +114,22 @@ def main(argv: list[str] | None = None) -> int:
     report_parser.add_argument("--format", choices=("table", "json"), default="table")
     report_parser.set_defaults(handler=report_command)
 
+    teacher_parser = commands.add_parser("teacher", help="check the configured teacher")
+    teacher_commands = teacher_parser.add_subparsers(dest="teacher_command", required=True)
+    check_parser = teacher_commands.add_parser(
+        "check", help="one tiny request: model, latency, tokens, prices, and an estimate "
+        "of what the configured run would cost")
+    check_parser.add_argument("items", nargs="*", metavar="CONFIG | key=value")
+    check_parser.set_defaults(handler=teacher_check_command)
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(message)s", stream=sys.stderr)
+    for noisy in ("httpx", "httpx2", "openai"):  # one line per HTTP request otherwise
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return args.handler(args)
-    except (ConfigError, FileNotFoundError) as error:
+    except (ConfigError, FileNotFoundError, TeacherUnavailable) as error:
         print(f"elad: error: {error}", file=sys.stderr)
         return 2
 

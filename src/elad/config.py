@@ -49,11 +49,21 @@ class StudentConfig:
 
 @dataclass
 class TeacherConfig:
-    kind: str = "oracle"
-    price_input_per_mtok: float = 2.5  # dollars per million input tokens
-    price_output_per_mtok: float = 10.0  # dollars per million output tokens
-    max_output_tokens: int = 128  # worst case assumed when reserving budget
-    noise: float = 0.0  # oracle only: fraction of replies with a wrong step
+    kind: str = "oracle"  # oracle (exact, synthetic tasks) | openai (any compatible server)
+    model: str = "gpt-4o"  # the model asked (openai) and priced (every teacher)
+    base_url: str = "https://api.openai.com/v1"
+    api_key_env: str = "OPENAI_API_KEY"  # environment variable with the key; "" = none
+    temperature: float = 0.0
+    max_output_tokens: int = 128  # sent as the token limit; the worst case reserved
+    concurrency: int = 8  # requests in flight
+    timeout_s: float = 60.0  # per request
+    max_retries: int = 5  # per request, on 429, 5xx, timeouts and broken replies
+    max_invalid: int = 2  # re-asks after a reply that fails validation
+    structured_output: str = "json_schema"  # json_schema | json_object_schema | json_object | none
+    token_limit_param: str = "max_tokens"  # max_completion_tokens for reasoning models
+    price_input_per_mtok: float = -1.0  # dollars per million tokens; -1: price table
+    price_output_per_mtok: float = -1.0
+    noise: float = 0.0  # oracle only: fraction of replies with one wrong step
 
 
 @dataclass
@@ -86,7 +96,9 @@ CHOICES = {
     "mode": ("revise", "annotate"),
     "task.kind": ("synthetic",),
     "student.kind": ("tiny",),
-    "teacher.kind": ("oracle",),
+    "teacher.kind": ("oracle", "openai"),
+    "teacher.structured_output": ("json_schema", "json_object_schema", "json_object", "none"),
+    "teacher.token_limit_param": ("max_tokens", "max_completion_tokens"),
 }
 
 
@@ -156,6 +168,16 @@ def validate(config: RunConfig) -> RunConfig:
         ("student.samples", config.student.samples >= 1, "must be at least 1"),
         ("student.temperature", config.student.temperature > 0, "must be positive"),
         ("teacher.noise", 0 <= config.teacher.noise <= 1, "must be in [0, 1]"),
+        ("teacher.max_output_tokens", config.teacher.max_output_tokens >= 1,
+         "must be at least 1"),
+        ("teacher.concurrency", config.teacher.concurrency >= 1, "must be at least 1"),
+        ("teacher.timeout_s", config.teacher.timeout_s > 0, "must be positive"),
+        ("teacher.max_retries", config.teacher.max_retries >= 0, "must be >= 0"),
+        ("teacher.max_invalid", config.teacher.max_invalid >= 0, "must be >= 0"),
+        ("teacher.price_input_per_mtok", config.teacher.price_input_per_mtok >= 0
+         or config.teacher.price_input_per_mtok == -1, "must be >= 0 (or -1: table)"),
+        ("teacher.price_output_per_mtok", config.teacher.price_output_per_mtok >= 0
+         or config.teacher.price_output_per_mtok == -1, "must be >= 0 (or -1: table)"),
         ("task.pool_size", config.task.pool_size >= config.seed_size,
          "must be >= seed_size"),
         ("task.test_size", config.task.test_size >= 1, "must be at least 1"),

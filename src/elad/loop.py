@@ -19,7 +19,7 @@ import zlib
 from pathlib import Path
 
 from elad.answers import format_explanation
-from elad.budget import Budget, Prices
+from elad.budget import Budget, teacher_prices
 from elad.config import ConfigError, RunConfig
 from elad.evaluate import accuracy
 from elad.explain import explain_and_score
@@ -30,7 +30,7 @@ from elad.student.hf import HFStudent
 from elad.tasks import answer_type, load_task
 from elad.teacher import make_teacher
 from elad.teacher.cache import CachedTeacher
-from elad.teacher.protocol import Teacher
+from elad.teacher.protocol import Teacher, TeacherUnavailable
 from elad.types import Example, Explanation, RoundRecord, Score, Target
 
 log = logging.getLogger("elad")
@@ -50,8 +50,9 @@ def run(config: RunConfig, run_dir: Path, on_round=lambda record: None,
     data = load_task(config.task, config.seed)
     store.add_examples("pool", data.pool)
     store.add_examples("test", data.test)
-    prices = Prices(config.teacher.price_input_per_mtok, config.teacher.price_output_per_mtok)
-    teacher = CachedTeacher(teacher or make_teacher(config.teacher), store, prices)
+    teacher = CachedTeacher(teacher or make_teacher(config.teacher), store,
+                            teacher_prices(config.teacher), config.teacher.concurrency,
+                            show_progress)
     pool = {e.id: e for e in data.pool}
     records = store.rounds()
     if records and records[-1].stop_reason:
@@ -133,10 +134,10 @@ def select_seed(config: RunConfig, teacher: CachedTeacher, unlabeled: list[Examp
     """Round 0: b0 random questions, to be annotated from scratch."""
     ids = sorted(e.id for e in unlabeled)
     random.Random(phase_seed(config, 0, "seed")).shuffle(ids)
-    questions = {e.id: e.question for e in unlabeled}
+    examples = {e.id: e for e in unlabeled}
     return within_budget(
         ids, config.seed_size,
-        lambda i: teacher.worst_case_cost(teacher.request("annotate", questions[i])),
+        lambda i: teacher.worst_case_cost(annotate_request(teacher, examples[i])),
         budget.left)
 
 
@@ -163,7 +164,7 @@ def select_round(config: RunConfig, round: int, student: HFStudent,
     if config.max_similarity < 1:
         vectors = dict(zip([e.id for e in candidates],
                            student.embed([e.question for e in candidates])))
-        similarity = lambda a, b: float(vectors[a] @ vectors[b])  # noqa: E731
+        similarity = lambda a, b: float(vectors[a] @ vectors[b])
     return within_budget(ranked, config.round_size,
                          lambda qid: teacher.worst_case_cost(requests[qid]), budget.left,
                          similarity, config.max_similarity)
@@ -175,25 +176,31 @@ def teacher_request(config: RunConfig, teacher: CachedTeacher, round: int,
     """What the teacher is asked about one question: annotate it, or revise e* (the
     question's chosen explanation, given its score and K explanations)."""
     if round == 0 or config.mode == "annotate":
-        return teacher.request("annotate", example.question)
+        return annotate_request(teacher, example)
     explanation = explanations[score.chosen]
     hint = score.least_stable_step if config.hint else None
-    return teacher.request("revise", example.question, explanation.steps,
-                           explanation.answer, hint)
+    return teacher.request("revise", example.question, answer_type(example),
+                           explanation.steps, explanation.answer, hint)
+
+
+def annotate_request(teacher: CachedTeacher, example: Example) -> dict:
+    return teacher.request("annotate", example.question, answer_type(example))
 
 
 def ask_teacher(config: RunConfig, round: int, selected: list[Example],
                 teacher: CachedTeacher, store: RunStore, budget: Budget) -> list[bool]:
-    """Step 4: one teacher request per selected question; each usable reply becomes a
-    target. Returns, per revised question, whether the teacher confirmed it."""
+    """Step 4: one teacher request per selected question, sent concurrently; each usable
+    reply becomes a target. Returns, per revised question, whether the teacher confirmed
+    it."""
+    scored = round > 0 and config.mode == "revise"
+    requests = [teacher_request(config, teacher, round, example,
+                                store.scores(round, example.id)[0] if scored else None,
+                                store.explanations(round, example.id) if scored else None)
+                for example in selected]
+    results = teacher.call_all([(r, e.id) for r, e in zip(requests, selected)], round,
+                               budget)
     confirmed = []
-    for example in selected:
-        scored = round > 0 and config.mode == "revise"
-        request = teacher_request(
-            config, teacher, round, example,
-            store.scores(round, example.id)[0] if scored else None,
-            store.explanations(round, example.id) if scored else None)
-        result = teacher.call(request, round, example.id, budget)
+    for example, request, result in zip(selected, requests, results):
         reply = result.reply
         if reply is None:
             log.warning("round %d: %s skipped, it no longer fits in the budget", round,
@@ -222,6 +229,9 @@ def train(config: RunConfig, round: int, student: HFStudent | None, store: RunSt
     if path.exists():
         return load_student(config.student, path, show_progress)
     targets = store.targets(up_to_round=round)
+    if not targets:
+        raise TeacherUnavailable(f"no usable teacher reply for any of the round {round} "
+                                 f"questions, nothing to train on; {first_failure(store)}")
     pairs = [(t.question, format_explanation(t.steps, t.answer)) for t in targets]
     steps = config.student.train_steps
     if student is None:
@@ -241,6 +251,11 @@ def train(config: RunConfig, round: int, student: HFStudent | None, store: RunSt
     student.save(partial)
     partial.rename(path)  # a checkpoint exists only once it is complete
     return student
+
+
+def first_failure(store: RunStore) -> str:
+    failures = store.teacher_failures()
+    return f"the first failure: {failures[0]}" if failures else "no reply was recorded"
 
 
 def round_record(config: RunConfig, round: int, store: RunStore, test_accuracy: float,
@@ -267,8 +282,7 @@ def stop_reason(config: RunConfig, round: int, record: RoundRecord, teacher: Cac
     unlabeled = unlabeled_pool(store, pool)
     if not unlabeled:
         return "pool exhausted"
-    cheapest = min(teacher.worst_case_cost(teacher.request("annotate", e.question))
-                   for e in unlabeled)
+    cheapest = min(teacher.worst_case_cost(annotate_request(teacher, e)) for e in unlabeled)
     if not budget.fits(cheapest):
         return "budget spent"
     if round >= config.max_rounds:

@@ -142,6 +142,11 @@ class RunStore:
               json.dumps(reply.__dict__), reply.input_tokens, reply.output_tokens,
               cost_usd, int(reply.ok), reply.error, time.time())])
 
+    def teacher_failures(self) -> list[str]:
+        """Why each unusable teacher reply was unusable, oldest first."""
+        return [r[0] for r in self.db.execute(
+            "SELECT error FROM teacher_calls WHERE NOT ok ORDER BY created")]
+
     def attempted_ids(self) -> set[str]:
         """Questions the teacher was already asked about (answered or failed)."""
         return {r[0] for r in self.db.execute("SELECT DISTINCT example_id FROM teacher_calls")}

@@ -8,4 +8,11 @@ from elad.teacher.protocol import Teacher
 
 
 def make_teacher(config: TeacherConfig) -> Teacher:
-    return OracleTeacher(config.max_output_tokens)
+    if config.kind == "openai":
+        from elad.teacher.openai import (  # needs the openai package
+            OpenAITeacher,
+            api_key,
+        )
+
+        return OpenAITeacher(config, api_key(config))
+    return OracleTeacher(config.max_output_tokens, config.noise)

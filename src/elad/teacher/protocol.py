@@ -2,28 +2,50 @@
 
 A teacher has two operations (ELAD.md, step 4): `annotate` writes an explanation from
 scratch; `revise` checks a student's numbered steps, names the first wrong one and
-continues correctly from there. Prompts are versioned text files in `prompts/`; the
-version line is part of every cache key, so editing a prompt never reuses old replies.
+continues correctly from there. Both are coroutines, so an LLM teacher can have many
+requests in flight; each gets an `Allowance` of the budget (teacher/cache.py), which a
+teacher that retries must ask for each retry's worst-case cost. Prompts are versioned
+text files in `prompts/`; the version line is part of every cache key, so editing a
+prompt never reuses old replies.
 """
 
 from __future__ import annotations
 
 from functools import cache
 from importlib import resources
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from elad.answers import ANSWER_CUE
 from elad.types import TeacherReply
+
+if TYPE_CHECKING:
+    from elad.teacher.cache import Allowance
+
+
+class TeacherUnavailable(RuntimeError):
+    """The teacher cannot be used at all (unreachable, wrong key, unknown model). The run
+    stops; every reply received so far is in the store and a rerun resumes."""
 
 
 class Teacher(Protocol):
     name: str
     max_output_tokens: int
 
-    def annotate(self, question: str) -> TeacherReply: ...
+    def identity(self) -> dict:
+        """Everything besides the prompt that determines a reply (part of the cache key)."""
 
-    def revise(self, question: str, steps: list[str], answer: str | None,
-               hint: int | None) -> TeacherReply: ...
+    def worst_case_input_tokens(self, prompt: str) -> int:
+        """An upper bound on the tokens the teacher is billed for reading `prompt`."""
+
+    async def annotate(self, question: str, answer_type: str,
+                       allowance: Allowance) -> TeacherReply: ...
+
+    async def revise(self, question: str, steps: list[str], answer: str | None,
+                     hint: int | None, answer_type: str,
+                     allowance: Allowance) -> TeacherReply: ...
+
+    async def aclose(self) -> None:
+        """Release connections; called after each batch of requests."""
 
 
 @cache

@@ -1,0 +1,239 @@
+"""A teacher behind any OpenAI-compatible chat API: OpenAI, vLLM, llama.cpp server,
+Ollama, a LiteLLM proxy. Uses the official `openai` client.
+
+Each request is one user message (the rendered prompt) asking for strict JSON, with the
+server's structured output where it has it (`structured_output`). A reply is checked
+(teacher/reply.py); an unusable one is asked again, with the reason, up to `max_invalid`
+times and then recorded as failed, so its question is skipped. Rate limits (429), server
+errors (5xx), timeouts and broken bodies are retried with exponential backoff, honouring
+Retry-After, up to `max_retries` times.
+
+Money: every attempt the server may have billed counts. A reply's own usage is charged;
+an attempt whose usage is unknown (timed out, body cut off or unreadable) is charged its
+worst case; errors the server returns before generating (429, 5xx, refused connections)
+cost nothing. Before every retry the attempt's worst case is reserved from the budget
+(cache.Allowance). The worst-case prompt size is its UTF-8 byte count plus a margin for
+the chat template: no byte-level tokenizer produces more tokens than bytes.
+
+The API key is read from the environment variable the config names, kept only in the
+client, and scrubbed from every error message that is logged or stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import os
+import random
+import time
+
+import openai
+from openai.types.chat import ChatCompletion
+
+from elad.config import ConfigError, TeacherConfig
+from elad.teacher.protocol import TeacherUnavailable, render
+from elad.teacher.reply import SCHEMAS, InvalidReply, reply_from_text
+from elad.types import TeacherReply
+
+log = logging.getLogger("elad")
+
+MESSAGE_OVERHEAD_TOKENS = 16  # role markers and the like, per message, plus one more
+MAX_BACKOFF_S = 30.0
+MAX_RETRY_AFTER_S = 300.0
+
+
+def api_key(config: TeacherConfig) -> str:
+    """The key's value from the environment ("" when `api_key_env` is empty)."""
+    if not config.api_key_env:
+        return ""
+    value = os.environ.get(config.api_key_env)
+    if not value:
+        raise ConfigError(f"teacher.api_key_env: the environment variable "
+                          f"{config.api_key_env} is not set (set it, or set "
+                          "teacher.api_key_env= for a server that needs no key)")
+    return value
+
+
+def retry_after_s(headers) -> float | None:
+    """Seconds the server asks us to wait (Retry-After or retry-after-ms), if any."""
+    if headers is None:
+        return None
+    if headers.get("retry-after-ms"):
+        try:
+            return float(headers["retry-after-ms"]) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        when = email.utils.parsedate_to_datetime(value)  # an HTTP date
+        return max(0.0, when.timestamp() - time.time()) if when else None
+
+
+class OpenAITeacher:
+    name = "openai"
+
+    def __init__(self, config: TeacherConfig, key: str):
+        self.config = config
+        self.max_output_tokens = config.max_output_tokens
+        self._key = key
+        self._client: openai.AsyncOpenAI | None = None
+        self._rng = random.Random(0)  # backoff jitter
+
+    def identity(self) -> dict:
+        c = self.config
+        return {"teacher": self.name, "base_url": c.base_url.rstrip("/"), "model": c.model,
+                "temperature": c.temperature, "max_output_tokens": c.max_output_tokens,
+                "structured_output": c.structured_output,
+                "token_limit_param": c.token_limit_param}
+
+    def worst_case_input_tokens(self, prompt: str) -> int:
+        return len(prompt.encode()) + 2 * MESSAGE_OVERHEAD_TOKENS
+
+    def client(self) -> openai.AsyncOpenAI:
+        """The client of this batch of requests (its connection pool belongs to the
+        batch's event loop; `aclose` ends it)."""
+        if self._client is None:
+            self._client = openai.AsyncOpenAI(
+                base_url=self.config.base_url, api_key=self._key or "no-key",
+                timeout=self.config.timeout_s, max_retries=0)  # retries are ours
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    def scrub(self, text: str) -> str:
+        return text.replace(self._key, "***") if self._key else text
+
+    # --- the two operations -----------------------------------------------------------
+
+    async def annotate(self, question: str, answer_type: str, allowance) -> TeacherReply:
+        return await self.complete(
+            "annotate", render("annotate", question),
+            lambda text: reply_from_text("annotate", text, answer_type), allowance)
+
+    async def revise(self, question: str, steps: list[str], answer: str | None,
+                     hint: int | None, answer_type: str, allowance) -> TeacherReply:
+        return await self.complete(
+            "revise", render("revise", question, steps, answer, hint),
+            lambda text: reply_from_text("revise", text, answer_type, len(steps), answer),
+            allowance)
+
+    # --- one request, attempt by attempt ----------------------------------------------
+
+    def request_options(self, op: str) -> dict:
+        c = self.config
+        options = {"model": c.model, "temperature": c.temperature,
+                   c.token_limit_param: c.max_output_tokens}
+        if c.structured_output == "json_schema":
+            options["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": op, "schema": SCHEMAS[op], "strict": True}}
+        elif c.structured_output == "json_object_schema":  # llama.cpp's server form
+            options["response_format"] = {"type": "json_object", "schema": SCHEMAS[op]}
+        elif c.structured_output == "json_object":
+            options["response_format"] = {"type": "json_object"}
+        return options
+
+    async def complete(self, op: str, prompt: str, read, allowance) -> TeacherReply:
+        """Ask until a usable reply, or until retries or re-asks run out (a failed
+        reply, ok=False, with the reason and every billed token counted)."""
+        c = self.config
+        messages = [{"role": "user", "content": prompt}]
+        billed_in = billed_out = 0
+        invalid = failures = 0
+        never_connected = True
+        reason = ""
+
+        def failed(why: str) -> TeacherReply:
+            log.warning("teacher %s: %s", op, why)
+            return TeacherReply(op, None, [], None, billed_in, billed_out, ok=False,
+                                error=why)
+
+        while True:
+            worst_in = sum(len(m["content"].encode()) for m in messages) + \
+                MESSAGE_OVERHEAD_TOKENS * (len(messages) + 1)
+            if not await allowance.ensure(worst_in, c.max_output_tokens):
+                return failed(f"budget spent before the next attempt ({reason})")
+            wait = None
+            try:
+                completion = await self.client().chat.completions.create(
+                    messages=messages, **self.request_options(op))
+                never_connected = False
+                text, usage, finish = self.reply_text(completion)
+            except (openai.AuthenticationError, openai.PermissionDeniedError,
+                    openai.NotFoundError) as error:
+                raise TeacherUnavailable(
+                    f"teacher at {c.base_url} (model {c.model}): "
+                    f"{self.scrub(str(error))}") from None
+            except (openai.BadRequestError, openai.UnprocessableEntityError) as error:
+                return failed(f"the server refused the request: {self.scrub(str(error))}")
+            except openai.APIStatusError as error:  # 429, 5xx and the like: not billed
+                never_connected = False
+                reason = f"HTTP {error.status_code}: {self.scrub(str(error.message))[:300]}"
+                wait = retry_after_s(error.response.headers)
+            except openai.APIConnectionError as error:
+                cause = type(error.__cause__).__name__
+                reason = "timed out" if isinstance(error, openai.APITimeoutError) else \
+                    f"connection failed ({cause or 'unknown'})"
+                if cause not in ("ConnectError", "ConnectTimeout"):
+                    never_connected = False  # it may have reached the model: billed
+                    billed_in, billed_out = billed_in + worst_in, billed_out + c.max_output_tokens
+                    allowance.use(worst_in, c.max_output_tokens)
+            except (BrokenBody, ValueError) as error:  # ValueError: a body that is not JSON
+                never_connected = False
+                reason = str(error)
+                billed_in, billed_out = billed_in + worst_in, billed_out + c.max_output_tokens
+                allowance.use(worst_in, c.max_output_tokens)
+            else:
+                used_in, used_out = usage or (worst_in, c.max_output_tokens)
+                billed_in, billed_out = billed_in + used_in, billed_out + used_out
+                allowance.use(used_in, used_out)
+                try:
+                    if finish == "length":
+                        raise InvalidReply("the reply was cut off at max_output_tokens")
+                    reply = read(text)
+                except InvalidReply as error:
+                    invalid += 1
+                    reason = str(error)
+                    if invalid > c.max_invalid:
+                        return failed(f"no usable reply in {invalid} tries: {reason}")
+                    messages = [*messages[:1], {"role": "assistant", "content": text},
+                                {"role": "user", "content": (
+                                    f"That reply cannot be used: {reason}. Reply again "
+                                    "with JSON only, in the form asked for.")}]
+                    continue
+                reply.input_tokens, reply.output_tokens = billed_in, billed_out
+                return reply
+
+            failures += 1
+            if failures > c.max_retries:
+                if never_connected:
+                    raise TeacherUnavailable(
+                        f"cannot reach the teacher at {c.base_url}: {reason} "
+                        f"({failures} tries)")
+                return failed(f"no reply after {failures} tries: {reason}")
+            if wait is None or wait > MAX_RETRY_AFTER_S:
+                wait = min(MAX_BACKOFF_S, 0.5 * 2 ** (failures - 1)) * \
+                    self._rng.uniform(0.5, 1.0)
+            log.debug("teacher %s: %s; retrying in %.1fs", op, reason, wait)
+            await asyncio.sleep(wait)
+
+    @staticmethod
+    def reply_text(completion) -> tuple[str, tuple[int, int] | None, str | None]:
+        """(text, (prompt, completion) tokens or None, finish reason) of a completion."""
+        if not isinstance(completion, ChatCompletion) or not completion.choices:
+            raise BrokenBody("the server's reply is not a chat completion")
+        choice = completion.choices[0]
+        usage = completion.usage
+        tokens = (usage.prompt_tokens, usage.completion_tokens) if usage else None
+        return choice.message.content or "", tokens, choice.finish_reason
+
+
+class BrokenBody(Exception):
+    """A 200 reply whose body is not a readable chat completion."""

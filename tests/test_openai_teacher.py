@@ -1,0 +1,225 @@
+"""The OpenAI-compatible teacher, with the real `openai` client, against a local server
+that answers as the oracle and fails on purpose (elad.oracle_server)."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from hashlib import sha256
+
+import pytest
+
+from elad.budget import Budget, Prices, count_tokens
+from elad.cli import main
+from elad.config import load_config
+from elad.loop import run
+from elad.oracle_server import FAULTS, OracleServer, oracle_answer, serve
+from elad.report import load_records
+from elad.store import RunStore
+from elad.tasks import load_task
+from elad.teacher.cache import CachedTeacher
+from elad.teacher.openai import OpenAITeacher, retry_after_s
+from elad.teacher.protocol import TeacherUnavailable, render
+
+from conftest import TINY
+
+Q = "Start with 3. First, add 4. Second, subtract 6. What is the result?"
+PRICES = Prices(2.5, 10.0)
+
+
+def openai_overrides(url: str, *extra: str) -> list[str]:
+    return ["teacher=openai", f"teacher.base_url={url}", "teacher.api_key_env=",
+            "teacher.model=local-oracle", "teacher.price_input_per_mtok=2.5",
+            "teacher.price_output_per_mtok=10", "teacher.timeout_s=0.5", *extra]
+
+
+def cached_teacher(tmp_path, url, *extra, concurrency=1):
+    config = load_config(None, openai_overrides(url, *extra))
+    store = RunStore(tmp_path / "run.sqlite")
+    return CachedTeacher(OpenAITeacher(config.teacher, ""), store, PRICES, concurrency)
+
+
+def annotate_once(teacher, question=Q, budget=None):
+    request = teacher.request("annotate", question, "number")
+    [result] = teacher.call_all([(request, "q")], 0, budget or Budget(1.0))
+    return request, result
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_each_fault_is_retried_until_a_reply(tmp_path, fault):
+    server = OracleServer(fail_first=2, faults=(fault,), slow_s=1.0)
+    with serve(server) as (_, url):
+        teacher = cached_teacher(tmp_path, url)
+        request, result = annotate_once(teacher)
+    assert result.reply.ok and result.reply.answer == "1"
+    assert [a.outcome for a in server.ledger] == [fault, fault, "ok"]
+    worst_in = teacher.teacher.worst_case_input_tokens(request["prompt"])
+    billed_in, billed_out = server.ledger[-1].billed_tokens
+    if fault in ("slow", "truncated", "nonjson"):  # may have been billed: worst case
+        billed_in, billed_out = billed_in + 2 * worst_in, billed_out + 2 * 128
+    assert (result.reply.input_tokens, result.reply.output_tokens) == (billed_in, billed_out)
+    assert teacher.store.spent_usd() == pytest.approx(PRICES.cost(billed_in, billed_out))
+    if fault == "429":  # Retry-After: 1 was honoured before each retry
+        times = [a.at for a in server.ledger]
+        assert times[1] - times[0] >= 1.0 and times[2] - times[1] >= 1.0
+
+
+def test_retry_after_forms():
+    assert retry_after_s({"retry-after": "2"}) == 2.0
+    assert retry_after_s({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
+    assert retry_after_s({}) is None
+    later = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 30))
+    assert 25 <= retry_after_s({"retry-after": later}) <= 31
+
+
+def test_when_retries_run_out_the_question_is_recorded_failed(tmp_path):
+    with serve(OracleServer(fail_first=10, faults=("500",))) as (server, url):
+        teacher = cached_teacher(tmp_path, url, "teacher.max_retries=2")
+        _, result = annotate_once(teacher)
+    assert not result.reply.ok
+    assert result.reply.error.startswith("no reply after 3 tries: HTTP 500: ")
+    assert len(server.ledger) == 3 and teacher.store.spent_usd() == 0
+    assert teacher.store.attempted_ids() == {"q"}
+
+
+def test_unreachable_teacher_stops_the_run_with_a_clear_error(tmp_path):
+    with serve() as (_, url):  # a port that was free a moment ago, closed now
+        pass
+    teacher = cached_teacher(tmp_path, url, "teacher.max_retries=1")
+    with pytest.raises(TeacherUnavailable, match="cannot reach the teacher at http://127"):
+        annotate_once(teacher)
+    assert teacher.store.call_totals()["calls"] == 0
+
+
+def test_unusable_reply_is_asked_again_with_the_reason(tmp_path):
+    with serve(OracleServer(bad_replies=1)) as (server, url):
+        teacher = cached_teacher(tmp_path, url)
+        _, result = annotate_once(teacher)
+    assert result.reply.ok and [a.outcome for a in server.ledger] == ["bad", "ok"]
+    assert server.ledger[1].messages == 3  # prompt, the bad reply, the reason
+    billed = [sum(x) for x in zip(*(a.billed_tokens for a in server.ledger))]
+    assert [result.reply.input_tokens, result.reply.output_tokens] == billed
+
+
+def test_reply_that_stays_unusable_is_recorded_failed_and_paid(tmp_path):
+    with serve(OracleServer(bad_replies=9)) as (server, url):
+        teacher = cached_teacher(tmp_path, url, "teacher.max_invalid=2")
+        _, result = annotate_once(teacher)
+    assert not result.reply.ok and "no usable reply in 3 tries" in result.reply.error
+    assert len(server.ledger) == 3
+    assert teacher.store.spent_usd() == pytest.approx(server.billed_usd(2.5, 10.0))
+
+
+def test_budget_holds_with_many_requests_in_flight(tmp_path):
+    questions = [f"Start with {a}. First, add 2. What is the result?" for a in range(40)]
+    with serve(OracleServer(latency_s=0.05)) as (server, url):
+        teacher = cached_teacher(tmp_path, url, concurrency=16)
+        requests = [(teacher.request("annotate", q, "number"), str(i))
+                    for i, q in enumerate(questions)]
+        worst = teacher.worst_case_cost(requests[0][0])
+        budget = Budget(4.5 * worst)
+        results = teacher.call_all(requests, 0, budget)
+    made = [r for r in results if r.reply is not None]
+    assert budget.spent <= budget.limit and budget.reserved == pytest.approx(0)
+    assert teacher.store.spent_usd() == pytest.approx(budget.spent)
+    assert 4 < len(made) == len(server.ledger) < len(questions)  # real costs < worst case
+    assert budget.limit - budget.spent < worst  # skipped only what could not fit
+
+
+def _ok_deliveries(server: OracleServer) -> Counter:
+    return Counter(a.prompt_hash for a in server.ledger if a.outcome == "ok")
+
+
+def test_run_under_faults_completes_within_budget_paying_once(tmp_path):
+    server = OracleServer(fault_rate=0.2, slow_s=1.0)
+    with serve(server) as (_, url):
+        config = load_config(None, TINY + openai_overrides(url, "budget_usd=0.03",
+                                                          "teacher.concurrency=4"))
+        records, _ = run(config, tmp_path / "run")
+        attempts = len(server.ledger)
+        again, teacher = run(config, tmp_path / "run")  # a finished run asks nothing
+    assert again == records and teacher.new_calls == 0 and len(server.ledger) == attempts
+    assert records[-1].stop_reason in ("budget spent", "max rounds")
+    outcomes = Counter(a.outcome for a in server.ledger)
+    assert sum(outcomes[f] for f in FAULTS) >= 0.1 * attempts  # faults did happen
+    assert max(_ok_deliveries(server).values()) == 1  # no reply was paid for twice
+    store = RunStore(tmp_path / "run" / "run.sqlite")
+    spent = store.spent_usd()
+    assert server.billed_usd(2.5, 10.0) <= spent + 1e-12 <= config.budget_usd + 1e-12
+    rows = store.db.execute("SELECT example_id, ok, error FROM teacher_calls").fetchall()
+    targets = {t.example_id for t in store.targets()}
+    for example_id, ok, error in rows:  # every reply used, or failed with its reason
+        assert (ok and example_id in targets) or (not ok and error)
+
+
+def test_api_key_never_reaches_the_run_directory(tmp_path, monkeypatch, capsys, caplog):
+    key = "sk-elad-test-" + os.urandom(8).hex()
+    monkeypatch.setenv("ELAD_TEST_KEY", key)
+    with serve(OracleServer(api_key=key)) as (_, url):
+        overrides = TINY + openai_overrides(url, "teacher.api_key_env=ELAD_TEST_KEY",
+                                            "max_rounds=1")
+        assert main(["run", *overrides, "--run-dir", str(tmp_path / "good")]) == 0
+    with serve(OracleServer(api_key="another key")) as (_, url):
+        overrides = TINY + openai_overrides(url, "teacher.api_key_env=ELAD_TEST_KEY")
+        assert main(["run", *overrides, "--run-dir", str(tmp_path / "refused")]) == 2
+    out, err = capsys.readouterr()
+    assert "Incorrect API key provided: ***" in err  # the server's message, scrubbed
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.name == "run.sqlite" for p in files)
+    for path in files:
+        assert key.encode() not in path.read_bytes(), path
+    assert key not in out + err + caplog.text
+
+
+def _stored_prompts(db_path) -> set[str]:
+    with sqlite3.connect(db_path) as db:
+        rows = db.execute("SELECT request FROM teacher_calls").fetchall()
+    return {sha256(json.loads(r[0])["prompt"].encode()).hexdigest() for r in rows}
+
+
+def test_sigkill_in_the_teacher_phase_then_rerun_asks_nothing_twice(tmp_path):
+    server = OracleServer(latency_s=0.2)
+    with serve(server) as (_, url):
+        command = [sys.executable, "-m", "elad.cli", "-q", "run", *TINY,
+                   *openai_overrides(url, "teacher.concurrency=2")]
+        straight = subprocess.run([*command, "--run-dir", str(tmp_path / "straight")],
+                                  capture_output=True, text=True, timeout=600, check=False)
+        assert straight.returncode == 0, straight.stderr
+        server.ledger.clear()
+
+        killed = subprocess.Popen([*command, "--run-dir", str(tmp_path / "killed")])
+        deadline = time.monotonic() + 300
+        while len(server.ledger) < 16 + 3 and time.monotonic() < deadline:  # in round 1
+            time.sleep(0.02)
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+        killed_at = len(server.ledger)
+        assert 16 + 3 <= killed_at < 16 + 8  # it died in round 1's teacher phase
+        stored = _stored_prompts(tmp_path / "killed" / "run.sqlite")
+        assert len(stored) >= 16 + 1
+
+        resumed = subprocess.run([*command, "--run-dir", str(tmp_path / "killed")],
+                                 capture_output=True, text=True, timeout=600, check=False)
+        assert resumed.returncode == 0, resumed.stderr
+    asked_again = [a for a in server.ledger[killed_at:] if a.prompt_hash in stored]
+    assert asked_again == []
+    assert load_records(tmp_path / "killed") == load_records(tmp_path / "straight")
+
+
+def test_teacher_check_prints_model_tokens_prices_and_estimate(capsys):
+    with serve(OracleServer()) as (_, url):
+        code = main(["teacher", "check", *openai_overrides(url, "teacher.model=gpt-4o-mini",
+                                                            "teacher.price_input_per_mtok=-1",
+                                                            "teacher.price_output_per_mtok=-1")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert f"model gpt-4o-mini at {url}" in out
+    prompt = render("annotate", load_task(load_config().task, 0).pool[0].question)
+    reply_tokens = count_tokens(json.dumps(oracle_answer(prompt)))
+    assert f"{count_tokens(prompt)} input + {reply_tokens} output tokens, usable" in out
+    assert "$0.000150 per 1k input tokens, $0.000600 per 1k output tokens" in out
+    assert "for 450 requests" in out

@@ -1,0 +1,65 @@
+"""Reading real teachers' replies: JSON found in fences or prose, every field checked."""
+
+import pytest
+
+from elad.teacher.reply import (
+    InvalidReply,
+    read_annotation,
+    read_revision,
+    reply_from_text,
+)
+
+
+def test_annotation_in_a_code_fence_with_numbered_steps():
+    text = '```json\n{"steps": ["1. 3 + 4 = 7", "Step 2: 7 - 6 = 1"], "answer": "1"}\n```'
+    assert read_annotation(text, "number") == (["3 + 4 = 7", "7 - 6 = 1"], "1")
+
+
+def test_json_inside_prose_and_multiline_steps_and_numeric_answer():
+    text = 'Sure! {"steps": ["a is 3\\nb is 4", "The answer is 7"], "answer": 7} Hope it helps.'
+    assert read_annotation(text, "number") == (["a is 3", "b is 4"], "7")
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("The answer is 7.", "no JSON object"),
+    ('{"steps": ["x"], "answer": "seven"}', "not a valid number answer"),
+    ('{"steps": [], "answer": "7"}', '"steps" is empty'),
+    ('{"steps": "3 + 4 = 7", "answer": "7"}', "list of strings"),
+    ('["3 + 4 = 7"]', "not an object"),
+    ('{"steps": ["x"], "answer": "7",}', "not valid JSON"),
+])
+def test_unusable_annotations_say_why(text, reason):
+    with pytest.raises(InvalidReply, match=reason):
+        read_annotation(text, "number")
+
+
+def test_revision_fields():
+    text = '{"first_error": 2, "continuation": ["7 - 6 = 1"], "answer": "1"}'
+    assert read_revision(text, 2, "5", "number") == (2, ["7 - 6 = 1"], "1")
+    # the answer line (step n + 1) may be the only wrong one: no continuation needed
+    assert read_revision('{"first_error": 3, "continuation": [], "answer": "1"}', 2, "5",
+                         "number") == (3, [], "1")
+    # a confirmation keeps the student's own answer
+    assert read_revision('{"first_error": null}', 2, "5", "number") == (None, [], "5")
+
+
+@pytest.mark.parametrize("text, student_answer, reason", [
+    ('{"first_error": 4, "continuation": ["x"], "answer": "1"}', "5", "1 to 3"),
+    ('{"first_error": 0, "continuation": ["x"], "answer": "1"}', "5", "1 to 3"),
+    ('{"first_error": true, "continuation": ["x"], "answer": "1"}', "5", "step number or"),
+    ('{"first_error": "2", "continuation": ["x"], "answer": "1"}', "5", "step number or"),
+    ('{"first_error": 1, "continuation": [], "answer": "1"}', "5", "continuation"),
+    ('{"continuation": ["x"], "answer": "1"}', "5", "missing"),
+    ('{"first_error": null}', None, "gave no answer"),
+    ('{"first_error": 1, "continuation": ["x"], "answer": "maybe"}', "5", "not a valid"),
+])
+def test_unusable_revisions_say_why(text, student_answer, reason):
+    with pytest.raises(InvalidReply, match=reason):
+        read_revision(text, 2, student_answer, "number")
+
+
+def test_reply_from_text_builds_teacher_replies():
+    reply = reply_from_text("revise", '{"first_error": 1, "continuation": ["yes"], '
+                            '"answer": "Yes"}', "yesno", 1, "no")
+    assert (reply.op, reply.first_error, reply.steps, reply.answer, reply.ok) == \
+        ("revise", 1, ["yes"], "yes", True)
