@@ -1,8 +1,9 @@
 """Teacher client throughput: requests per second at concurrency 1 and 32.
 
 Runs elad's OpenAI-compatible teacher (the real `openai` client, the cache, the budget)
-against a local server (elad.oracle_server) that takes a fixed time per request, so the
-most any client can get is concurrency / latency requests per second. Prints, for each
+against a local server in its own process (`python -m elad.oracle_server`) that takes a
+fixed time per request, so the most any client can get is concurrency / latency requests
+per second. Prints, for each
 concurrency, the measured rate and its share of that maximum (goal: at least 90%), and
 the speed-up of 32 over 1.
 
@@ -12,13 +13,17 @@ the speed-up of 32 over 1.
 from __future__ import annotations
 
 import argparse
+import socket
+import subprocess
+import sys
 import tempfile
 import time
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 from elad.budget import Budget, Prices
 from elad.config import load_config
-from elad.oracle_server import OracleServer, serve
 from elad.store import RunStore
 from elad.teacher.cache import CachedTeacher
 from elad.teacher.openai import OpenAITeacher
@@ -43,13 +48,37 @@ def measure(url: str, concurrency: int, requests: int, offset: int) -> float:
     return seconds
 
 
+@contextmanager
+def server_process(latency_s: float):
+    """The oracle server in a process of its own (no GIL shared with the client)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "elad.oracle_server", "--port",
+                               str(port), "--latency", str(latency_s)],
+                              stdout=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"{url}/models", timeout=1)
+            except urllib.error.HTTPError:
+                break  # it answers (404 for this path): up
+            except OSError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        server.terminate()
+        server.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--latency", type=float, default=1.0, help="seconds per request")
     parser.add_argument("--requests", type=int, default=256, help="at concurrency 32")
     args = parser.parse_args()
     rows = []
-    with serve(OracleServer(latency_s=args.latency)) as (_, url):
+    with server_process(args.latency) as url:
         measure(url, 4, 8, offset=10**6)  # warm up: imports, first connections
         for concurrency, requests in ((1, max(8, args.requests // 16)),
                                       (32, args.requests)):

@@ -21,6 +21,7 @@ import argparse
 import hashlib
 import json
 import re
+import socket
 import threading
 import time
 from collections import Counter
@@ -122,6 +123,10 @@ def _handler(server: OracleServer) -> type[BaseHTTPRequestHandler]:
         def log_message(self, *args) -> None:  # quiet
             pass
 
+        def setup(self) -> None:
+            super().setup()  # headers and body go out at once, as real servers send them
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
         def send(self, status: int, body: bytes, content_type: str = "application/json",
                  headers: dict | None = None, length: int | None = None) -> None:
             self.send_response(status)
@@ -181,13 +186,17 @@ def _handler(server: OracleServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _HTTPServer(ThreadingHTTPServer):
+    request_queue_size = 128  # the default 5 drops bursts of connections (1 s SYN retry)
+    daemon_threads = True
+
+
 @contextmanager
 def serve(server: OracleServer | None = None, port: int = 0):
     """Run `server` on 127.0.0.1 (a free port by default) for the `with` block; yields
     (server, base_url)."""
     server = server or OracleServer()
-    httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(server))
-    httpd.daemon_threads = True
+    httpd = _HTTPServer(("127.0.0.1", port), _handler(server))
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:

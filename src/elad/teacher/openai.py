@@ -162,8 +162,7 @@ class OpenAITeacher:
                 return failed(f"budget spent before the next attempt ({reason})")
             wait = None
             try:
-                completion = await self.client().chat.completions.create(
-                    messages=messages, **self.request_options(op))
+                completion = await self.create(messages, self.request_options(op))
                 never_connected = False
                 text, usage, finish = self.reply_text(completion)
             except (openai.AuthenticationError, openai.PermissionDeniedError,
@@ -223,6 +222,9 @@ class OpenAITeacher:
                     self._rng.uniform(0.5, 1.0)
             log.debug("teacher %s: %s; retrying in %.1fs", op, reason, wait)
             await asyncio.sleep(wait)
+
+    async def create(self, messages: list[dict], options: dict) -> ChatCompletion:
+        return await self.client().chat.completions.create(messages=messages, **options)
 
     @staticmethod
     def reply_text(completion) -> tuple[str, tuple[int, int] | None, str | None]:
