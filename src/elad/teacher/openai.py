@@ -155,6 +155,11 @@ class OpenAITeacher:
             return TeacherReply(op, None, [], None, billed_in, billed_out, ok=False,
                                 error=why)
 
+        def bill(input_tokens: int, output_tokens: int) -> None:
+            nonlocal billed_in, billed_out
+            billed_in, billed_out = billed_in + input_tokens, billed_out + output_tokens
+            allowance.use(input_tokens, output_tokens)
+
         while True:
             worst_in = sum(len(m["content"].encode()) for m in messages) + \
                 MESSAGE_OVERHEAD_TOKENS * (len(messages) + 1)
@@ -182,17 +187,13 @@ class OpenAITeacher:
                     f"connection failed ({cause or 'unknown'})"
                 if cause not in ("ConnectError", "ConnectTimeout"):
                     never_connected = False  # it may have reached the model: billed
-                    billed_in, billed_out = billed_in + worst_in, billed_out + c.max_output_tokens
-                    allowance.use(worst_in, c.max_output_tokens)
+                    bill(worst_in, c.max_output_tokens)
             except (BrokenBody, ValueError) as error:  # ValueError: a body that is not JSON
                 never_connected = False
                 reason = str(error)
-                billed_in, billed_out = billed_in + worst_in, billed_out + c.max_output_tokens
-                allowance.use(worst_in, c.max_output_tokens)
+                bill(worst_in, c.max_output_tokens)
             else:
-                used_in, used_out = usage or (worst_in, c.max_output_tokens)
-                billed_in, billed_out = billed_in + used_in, billed_out + used_out
-                allowance.use(used_in, used_out)
+                bill(*(usage or (worst_in, c.max_output_tokens)))
                 try:
                     if finish == "length":
                         raise InvalidReply("the reply was cut off at max_output_tokens")
