@@ -27,6 +27,17 @@ class TaskConfig:
     families: list[str] = field(default_factory=lambda: ["arithmetic", "coin_flip", "largest"])
     pool_size: int = 3000
     test_size: int = 300
+    # reasoning datasets (gsm8k, svamp, aqua, strategyqa, jsonl); see tasks/files.py
+    path: str = ""  # local file or folder; "" = ../shared/data/<kind> next to the project
+    hub: str = ""  # a hub dataset name, read with `datasets` instead of a local copy
+    hub_config: str = ""  # the hub dataset's configuration ("main" for openai/gsm8k)
+    pool_split: str = ""  # "" = the dataset's usual pool split (gsm8k: train)
+    test_split: str = ""  # "" = its usual test split (gsm8k: test)
+    question_field: str = "question"  # jsonl: field names
+    answer_field: str = "answer"
+    rationale_field: str = ""  # jsonl: a rationale (text with one step a line, or a list)
+    answer_type: str = ""  # jsonl: number | choice | yesno | label | text ("" = text)
+    skip_malformed: bool = False  # skip (and log) unreadable items instead of stopping
 
 
 @dataclass
@@ -84,9 +95,10 @@ class RunConfig:
 CHOICES = {
     "strategy": ("random", "entropy", "least-confidence", "intra", "elad"),
     "mode": ("revise", "annotate"),
-    "task.kind": ("synthetic",),
+    "task.kind": ("synthetic", "gsm8k", "svamp", "aqua", "strategyqa", "jsonl"),
+    "task.answer_type": ("", "number", "choice", "yesno", "label", "text"),
     "student.kind": ("tiny",),
-    "teacher.kind": ("oracle",),
+    "teacher.kind": ("oracle", "reference"),
 }
 
 
@@ -159,6 +171,12 @@ def validate(config: RunConfig) -> RunConfig:
         ("task.pool_size", config.task.pool_size >= config.seed_size,
          "must be >= seed_size"),
         ("task.test_size", config.task.test_size >= 1, "must be at least 1"),
+        ("teacher.kind", config.teacher.kind != "oracle" or config.task.kind == "synthetic",
+         "oracle knows only the synthetic task; use teacher.kind=reference for a dataset"),
+        ("teacher.kind", config.teacher.kind != "reference" or config.task.kind != "synthetic",
+         "reference replays dataset rationales; the synthetic task has none (use oracle)"),
+        ("task.path", config.task.kind != "jsonl" or bool(config.task.path or config.task.hub),
+         "is needed for task.kind=jsonl (or task.hub)"),
     ]
     for key, ok, message in checks:
         if not ok:

@@ -51,7 +51,7 @@ def run(config: RunConfig, run_dir: Path, on_round=lambda record: None,
     store.add_examples("pool", data.pool)
     store.add_examples("test", data.test)
     prices = Prices(config.teacher.price_input_per_mtok, config.teacher.price_output_per_mtok)
-    teacher = CachedTeacher(teacher or make_teacher(config.teacher), store, prices)
+    teacher = CachedTeacher(teacher or make_teacher(config.teacher, config.task), store, prices)
     pool = {e.id: e for e in data.pool}
     records = store.rounds()
     if records and records[-1].stop_reason:
