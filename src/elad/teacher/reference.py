@@ -6,10 +6,10 @@ calculator marks, SVAMP's equation, AQuA's rationale, StrategyQA's plan and fact
 `revise` checks the student's steps against the reference. For number answers every
 equation the student writes is checked (`arithmetic`): its result, and that it uses only
 numbers from the question or earlier results. The first failing step is the first error,
-and the reference steps continue from the matching point: after the last reference step
-whose results the student's right steps already have. Right steps with a wrong answer
-blame the answer line. For other answer types the steps cannot be checked: a right
-answer is confirmed, a wrong one gets the whole reference (first error: step 1).
+and the reference steps continue from the matching point (`continue_from`). Right steps
+with a wrong answer blame the answer line. For other answer types the steps cannot be
+checked: a right answer is confirmed, a wrong one gets the whole reference (first error:
+step 1).
 
 Tokens are counted as for the oracle, on the rendered prompt and the JSON reply.
 """
@@ -43,14 +43,21 @@ def step_results(step: str) -> list[float]:
 
 
 def continue_from(reference: tuple[str, ...], right_steps: list[str]) -> list[str]:
-    """The reference steps after the last one whose results all appear in the student's
-    right steps (all of them if none does)."""
-    have = set().union(*(numbers_in(step) for step in right_steps))
+    """The reference steps after the matching point: as far as the student wrote them
+    word for word, or as far as the student's right steps have every result of each
+    reference step in order (a step with no equation does not stop the walk)."""
     matched = 0
+    for mine, theirs in zip(right_steps, reference):
+        if mine.split() != theirs.split():
+            break
+        matched += 1
+    have = set().union(*(numbers_in(step) for step in right_steps))
     for number, step in enumerate(reference, 1):
         results = step_results(step)
-        if results and all(any(same(r, h) for h in have) for r in results):
-            matched = number
+        if results and not all(any(same(r, h) for h in have) for r in results):
+            break
+        if results:
+            matched = max(matched, number)
     return list(reference[matched:])
 
 
