@@ -7,7 +7,7 @@ import re
 import pytest
 
 from elad.budget import count_tokens
-from elad.config import TaskConfig
+from elad.config import TaskConfig, TeacherConfig
 from elad.teacher import make_teacher
 from elad.teacher.arithmetic import first_wrong_step, numbers_in, step_problem
 from elad.teacher.protocol import render
@@ -152,10 +152,8 @@ def test_tokens_are_counted_as_for_the_oracle(gsm8k_teacher, test_rationales):
 
 
 def test_choice_answers_are_checked_by_answer_only(shared_data):
-    teacher = make_teacher(
-        __import__("elad.config", fromlist=["TeacherConfig"]).TeacherConfig(
-            kind="reference", max_output_tokens=1024),
-        TaskConfig(kind="aqua", path=str(shared_data / "aqua")))
+    teacher = make_teacher(TeacherConfig(kind="reference", max_output_tokens=1024),
+                           TaskConfig(kind="aqua", path=str(shared_data / "aqua")))
     solved = next(iter(teacher.by_question.values()))
     assert teacher.revise(solved.question, ["Some step."], solved.answer, None).first_error \
         is None

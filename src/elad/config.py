@@ -56,6 +56,17 @@ class StudentConfig:
     learning_rate: float = 3e-3
     train_steps: int = 200  # optimizer steps per round, over all targets so far
     seed_train_steps: int = 500  # steps after the seed round (student starts from scratch)
+    # pretrained students (kind = "hf"); see student/pretrained.py
+    model: str = ""  # a hub name, a local path, or the preset "gemma-3-270m"
+    chat_template: bool = False  # prompts in the model's chat template (else "Q: ...\nA:")
+    finetune: str = "lora"  # lora | full (tiny students always train in full)
+    lora_rank: int = 16
+    lora_alpha: float = 32.0
+    lora_dropout: float = 0.05
+    lora_targets: list[str] = field(default_factory=lambda: ["all-linear"])
+    dtype: str = "auto"  # auto (bfloat16 on a GPU, else float32) | float32 | bfloat16 | float16
+    device: str = "auto"  # auto (cuda if there is one) | cpu | cuda | cuda:1 ...
+    backend: str = "auto"  # sampling and scoring: auto (vllm if it and a GPU are there) | hf
 
 
 @dataclass
@@ -97,7 +108,10 @@ CHOICES = {
     "mode": ("revise", "annotate"),
     "task.kind": ("synthetic", "gsm8k", "svamp", "aqua", "strategyqa", "jsonl"),
     "task.answer_type": ("", "number", "choice", "yesno", "label", "text"),
-    "student.kind": ("tiny",),
+    "student.kind": ("tiny", "hf"),
+    "student.finetune": ("lora", "full"),
+    "student.dtype": ("auto", "float32", "bfloat16", "float16"),
+    "student.backend": ("auto", "hf", "vllm"),
     "teacher.kind": ("oracle", "reference"),
 }
 
@@ -175,6 +189,9 @@ def validate(config: RunConfig) -> RunConfig:
          "oracle knows only the synthetic task; use teacher.kind=reference for a dataset"),
         ("teacher.kind", config.teacher.kind != "reference" or config.task.kind != "synthetic",
          "reference replays dataset rationales; the synthetic task has none (use oracle)"),
+        ("student.model", config.student.kind != "hf" or bool(config.student.model),
+         "is needed for student.kind=hf (a hub name, a local path or gemma-3-270m)"),
+        ("student.lora_rank", config.student.lora_rank >= 1, "must be at least 1"),
         ("task.path", config.task.kind != "jsonl" or bool(config.task.path or config.task.hub),
          "is needed for task.kind=jsonl (or task.hub)"),
     ]
