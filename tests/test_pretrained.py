@@ -6,9 +6,15 @@ import math
 
 import pytest
 import torch
-from transformers import (AutoModelForCausalLM, AutoTokenizer, Gemma3ForCausalLM,
-                          Gemma3TextConfig, LlamaConfig, LlamaForCausalLM,
-                          PreTrainedTokenizerFast)
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    Gemma3ForCausalLM,
+    Gemma3TextConfig,
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedTokenizerFast,
+)
 
 from elad.answers import format_explanation
 from elad.config import ConfigError, StudentConfig
@@ -33,8 +39,8 @@ def build(directory, arch: str):
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=train_tokenizer(texts, 320),
                                         bos_token="<s>", eos_token="</s>", pad_token="<pad>")
     tokenizer.chat_template = CHAT
-    special = dict(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
-                   bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    special = {"vocab_size": len(tokenizer), "pad_token_id": tokenizer.pad_token_id,
+               "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id}
     torch.manual_seed(0)
     if arch == "gemma3":
         model = Gemma3ForCausalLM(Gemma3TextConfig(
@@ -57,8 +63,8 @@ def base_dir(request, tmp_path_factory):
 
 
 def config_for(base_dir, **changes) -> StudentConfig:
-    options = dict(kind="hf", model=str(base_dir), lora_rank=4, lora_alpha=8.0,
-                   lora_dropout=0.0, batch_size=8, max_new_tokens=24)
+    options = {"kind": "hf", "model": str(base_dir), "lora_rank": 4, "lora_alpha": 8.0,
+               "lora_dropout": 0.0, "batch_size": 8, "max_new_tokens": 24}
     return StudentConfig(**{**options, **changes})
 
 
@@ -82,8 +88,8 @@ def test_lora_training_changes_the_adapter_only_and_the_outputs(base_dir):
     adapter = {n: p.detach().clone() for n, p in student.model.named_parameters()
                if p.requires_grad}
     assert adapter and all("lora_" in n for n in adapter)
-    first = student.train(data, steps=4, lr=1e-2, seed=0, batch_size=8)["train_loss"]
-    later = student.train(data, steps=30, lr=1e-2, seed=1, batch_size=8)["train_loss"]
+    first = student.train(data, steps=3, lr=2e-2, seed=0, batch_size=8)["train_loss"]
+    later = student.train(data, steps=15, lr=2e-2, seed=1, batch_size=8)["train_loss"]
     assert later < first
     params = dict(student.model.named_parameters())
     assert all(torch.equal(params[n], p) for n, p in frozen.items())
@@ -98,7 +104,7 @@ def test_lora_training_changes_the_adapter_only_and_the_outputs(base_dir):
 def test_adapter_checkpoint_reloads_the_same_student(base_dir, tmp_path):
     config = config_for(base_dir)
     student = new_student(config, [], seed=0)
-    student.train(pairs(), steps=10, lr=1e-2, seed=0, batch_size=8)
+    student.train(pairs(), steps=4, lr=1e-2, seed=0, batch_size=8)
     student.save(tmp_path / "round-0")
     saved = {p.name for p in (tmp_path / "round-0").iterdir()}
     assert {"adapter_config.json", "adapter_model.safetensors"} <= saved
@@ -117,8 +123,8 @@ def test_sampler_matches_teacher_forcing_with_sliding_windows(tmp_path):
     no-cache forward pass over each finished sequence."""
     config = config_for(build(tmp_path / "g", "gemma3"), max_new_tokens=16)
     student = new_student(config, [], seed=0)
-    student.train(pairs(), steps=15, lr=1e-2, seed=0, batch_size=8)
-    questions = [q for q, _ in pairs(12)]
+    student.train(pairs(), steps=8, lr=2e-2, seed=0, batch_size=8)
+    questions = [q for q, _ in pairs(8)]
     prompts = [student.prompt_ids(q) for q in questions for _ in range(3)]
     sampled = student._sample(prompts, 1.0, torch.Generator().manual_seed(3))
     lengths = {len(tokens) for tokens, _ in sampled}
@@ -160,7 +166,7 @@ def test_no_chat_template_is_a_config_error(tmp_path):
 def test_export_merged_and_adapter_only(base_dir, tmp_path):
     config = config_for(base_dir)
     student = new_student(config, [], seed=0)
-    student.train(pairs(), steps=10, lr=1e-2, seed=0, batch_size=8)
+    student.train(pairs(), steps=4, lr=1e-2, seed=0, batch_size=8)
     student.save(tmp_path / "ckpt")
     export_student(config, tmp_path / "ckpt", tmp_path / "merged", merged=True)
     export_student(config, tmp_path / "ckpt", tmp_path / "adapter", merged=False)
@@ -203,3 +209,28 @@ def test_vllm_is_off_without_a_gpu_and_reads_prompt_logprobs(base_dir):
                        {8: Logprob(-0.3)}]
     assert answer_probability(prompt_logprobs, row, (2, 4)) == pytest.approx(
         torch.tensor(-0.5).exp().item())
+
+
+def test_a_run_with_a_pretrained_student_and_the_reference_teacher(tmp_path, shared_data,
+                                                                   capsys):
+    from elad.cli import main
+
+    base = build(tmp_path / "llama", "llama")
+    run_dir = tmp_path / "run"
+    options = ["task.kind=gsm8k", f"task.path={shared_data / 'gsm8k'}", "task.pool_size=40",
+               "task.test_size=4", "seed_size=6", "round_size=3", "candidates=4",
+               "max_rounds=1", "teacher.kind=reference", "teacher.max_output_tokens=1024",
+               "student.kind=hf", f"student.model={base}", "student.lora_rank=4",
+               "student.samples=2", "student.max_new_tokens=24", "student.train_steps=2",
+               "student.seed_train_steps=2", "student.learning_rate=0.01"]
+    assert main(["-q", "run", *options, "--run-dir", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "stopped: max rounds" in out
+    for round in (0, 1):
+        saved = {p.name for p in (run_dir / "checkpoints" / f"round-{round}").iterdir()}
+        assert "adapter_model.safetensors" in saved and "model.safetensors" not in saved
+    assert main(["export", str(run_dir), "--out", str(tmp_path / "final")]) == 0
+    assert AutoModelForCausalLM.from_pretrained(tmp_path / "final").config.vocab_size > 0
+    assert main(["export", str(run_dir), "--out", str(tmp_path / "adapter"),
+                 "--adapter-only"]) == 0
+    assert (tmp_path / "adapter" / "adapter_config.json").is_file()

@@ -8,8 +8,16 @@ import pytest
 
 from elad.answers import normalize_answer, parse_explanation
 from elad.config import ConfigError, TaskConfig, load_config
-from elad.tasks import answer_type, hidden_answer, load_task, reference_solutions
-from elad.tasks import aqua, gsm8k, strategyqa, svamp
+from elad.tasks import (
+    answer_type,
+    aqua,
+    gsm8k,
+    hidden_answer,
+    load_task,
+    reference_solutions,
+    strategyqa,
+    svamp,
+)
 from elad.tasks.files import json_items, read_split
 
 FILES = [  # kind, split, file, count in the shared data README
