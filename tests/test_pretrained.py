@@ -234,3 +234,22 @@ def test_a_run_with_a_pretrained_student_and_the_reference_teacher(tmp_path, sha
     assert main(["export", str(run_dir), "--out", str(tmp_path / "adapter"),
                  "--adapter-only"]) == 0
     assert (tmp_path / "adapter" / "adapter_config.json").is_file()
+
+
+def test_tiny_student_exports_as_a_standalone_model(tmp_path):
+    from elad.student.tiny import build_tiny_student
+
+    config = StudentConfig(hidden_size=32, layers=1, heads=2, vocab_size=300)
+    student = build_tiny_student([t for p in pairs() for t in p], vocab_size=300,
+                                 hidden_size=32, layers=1, heads=2, max_length=256, seed=0,
+                                 batch_size=8, max_new_tokens=8)
+    student.save(tmp_path / "ckpt")
+    export_student(config, tmp_path / "ckpt", tmp_path / "out")
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "out")
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "out")
+    text = "Q: Start with 3. First, add 4. What is the result?\nA:\n"
+    ids = tokenizer(text, return_tensors="pt", add_special_tokens=False).input_ids
+    assert ids[0].tolist() == student.encode(text)
+    with torch.no_grad():
+        assert torch.allclose(model(input_ids=ids).logits, student.model(input_ids=ids).logits)
+    assert tokenizer.bos_token == "<s>" and tokenizer.pad_token == "<pad>"

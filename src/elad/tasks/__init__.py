@@ -10,13 +10,21 @@ from types import ModuleType
 
 from elad.config import TaskConfig
 from elad.tasks import aqua, gsm8k, jsonl, strategyqa, svamp, synthetic
-from elad.tasks.files import Solved, TaskData, load, read_split, solved_by_id, splits
+from elad.tasks.files import (
+    Solved,
+    TaskData,
+    answer_type_of,
+    load,
+    read_split,
+    solved_by_id,
+    splits,
+)
 from elad.types import Example
 
 DATASETS = {"gsm8k": gsm8k, "svamp": svamp, "aqua": aqua, "strategyqa": strategyqa,
             "jsonl": jsonl}
-ANSWER_TYPES = {**synthetic.ANSWER_TYPES, "gsm8k": "number", "svamp": "number",
-                "aqua": "choice", "strategyqa": "yesno"}
+ANSWER_TYPES = {**synthetic.ANSWER_TYPES,
+                **{kind: m.ANSWER_TYPE for kind, m in DATASETS.items() if m.ANSWER_TYPE}}
 
 
 def dataset_module(config: TaskConfig) -> ModuleType:
@@ -52,3 +60,7 @@ def reference_solutions(config: TaskConfig) -> list[Solved]:
     dataset = dataset_module(config)
     names = dict.fromkeys(splits(dataset, config))
     return [s for split in names for s in read_split(dataset, config, split).values()]
+
+
+def dataset_answer_type(config: TaskConfig) -> str:
+    return answer_type_of(dataset_module(config), config)

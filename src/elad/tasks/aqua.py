@@ -13,6 +13,7 @@ from elad.config import TaskConfig
 from elad.tasks.files import Malformed, text_field
 
 SPLITS = {"train": "train.json", "dev": "dev.json", "test": "test.json"}
+ANSWER_TYPE = "choice"
 DEFAULT_SPLITS = ("dev", "test")  # the shared copy has no train split (97k items)
 _OPTION = re.compile(r"^\s*\(?([A-E])\s*\)\s*(.*)$", re.DOTALL)
 _ANSWER_ONLY = re.compile(
@@ -20,16 +21,7 @@ _ANSWER_ONLY = re.compile(
     r"(?:is\s*)?(?:option\s*)?)?\(?[A-E]\)?[\s.]*$", re.IGNORECASE)
 
 
-def file_name(split: str) -> str | None:
-    return SPLITS.get(split)
 
-
-def answer_type(config: TaskConfig) -> str:
-    return "choice"
-
-
-def task_name(config: TaskConfig) -> str:
-    return "aqua"
 
 
 def rationale_steps(rationale: str) -> list[str]:

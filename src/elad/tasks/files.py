@@ -3,7 +3,7 @@ malformed lines, and the seeded pool and test samples.
 
 Each dataset module (gsm8k.py, svamp.py, aqua.py, strategyqa.py, jsonl.py) only says how
 one item becomes a question, a raw answer and rationale steps (`parse`), which splits it
-has and in which files. The data comes from a local copy (`task.path`, by default
+has in which files (`SPLITS`, `DEFAULT_SPLITS`) and its `ANSWER_TYPE`. The data comes from a local copy (`task.path`, by default
 `../shared/data/<kind>` next to the project) or, only when `task.hub` names one, from the
 hub through the `datasets` library.
 """
@@ -103,6 +103,11 @@ def local_root(config: TaskConfig) -> Path:
                       "task.hub= to a hub dataset name")
 
 
+def answer_type_of(dataset: ModuleType, config: TaskConfig) -> str:
+    """The dataset's answer type, or for user data the configured one."""
+    return dataset.ANSWER_TYPE or config.answer_type or "text"
+
+
 def _rows(dataset: ModuleType, config: TaskConfig, split: str
           ) -> tuple[str, Iterator[tuple[int, Any]]]:
     """Where a split comes from (for messages) and its (line, item) pairs."""
@@ -110,14 +115,17 @@ def _rows(dataset: ModuleType, config: TaskConfig, split: str
         try:
             import datasets  # only when asked: never in tests, needs the network
         except ImportError:
-            raise ConfigError("task.hub needs the `datasets` package "
-                              "(pip install datasets)") from None
-        rows = datasets.load_dataset(config.hub, config.hub_config or None, split=split)
+            raise ConfigError("task.hub needs the `datasets` package: "
+                              "pip install 'elad[hub]'") from None
+        try:
+            rows = datasets.load_dataset(config.hub, config.hub_config or None, split=split)
+        except Exception as error:  # not found, no network, no such split: the user's to fix
+            raise ConfigError(f"task.hub={config.hub} split {split!r}: {error}") from None
         return f"{config.hub}[{split}]", ((i, dict(row)) for i, row in enumerate(rows, 1))
     root = local_root(config)
     if root.is_file():
         return str(root), json_items(root)
-    name = dataset.file_name(split)
+    name = dataset.SPLITS.get(split) if dataset.SPLITS is not None else f"{split}.jsonl"
     if name is None or not (root / name).is_file():
         known = ", ".join(sorted(dataset.SPLITS)) if dataset.SPLITS else "the *.jsonl files"
         raise ConfigError(f"{root}: no {split!r} split here (splits: {known})")
@@ -127,7 +135,7 @@ def _rows(dataset: ModuleType, config: TaskConfig, split: str
 @lru_cache(maxsize=16)
 def _read(dataset: ModuleType, config_json: str, split: str) -> dict[str, Solved]:
     config = TaskConfig(**json.loads(config_json))
-    answer_type = dataset.answer_type(config)
+    answer_type = answer_type_of(dataset, config)
     where, rows = _rows(dataset, config, split)
     solved, skipped = {}, 0
     for line, item in rows:
@@ -184,7 +192,8 @@ def load(dataset: ModuleType, config: TaskConfig, seed: int) -> TaskData:
     if len(pool) < config.pool_size or len(test) < config.test_size:
         log.info("%s: %d pool and %d test questions (fewer than asked)", config.kind,
                  len(pool), len(test))
-    task = dataset.task_name(config)
+    task = (config.kind if dataset.ANSWER_TYPE
+            else f"{config.kind}-{answer_type_of(dataset, config)}")  # "jsonl-number"
     return TaskData(pool=[Example(s.id, task, s.question) for s in pool],
                     test=[Example(s.id, task, s.question, s.answer) for s in test])
 

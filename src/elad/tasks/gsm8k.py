@@ -11,19 +11,11 @@ from elad.config import TaskConfig
 from elad.tasks.files import Malformed, text_field
 
 SPLITS = {"train": "train.jsonl", "test": "test.jsonl"}
+ANSWER_TYPE = "number"
 DEFAULT_SPLITS = ("train", "test")
 
 
-def file_name(split: str) -> str | None:
-    return SPLITS.get(split)
 
-
-def answer_type(config: TaskConfig) -> str:
-    return "number"
-
-
-def task_name(config: TaskConfig) -> str:
-    return "gsm8k"
 
 
 def parse(item, config: TaskConfig) -> tuple[str, str, list[str]]:

@@ -11,20 +11,9 @@ from __future__ import annotations
 from elad.config import TaskConfig
 from elad.tasks.files import Malformed, text_field
 
-SPLITS: dict[str, str] = {}  # any <split>.jsonl in the folder
+SPLITS = None  # any <split>.jsonl in the folder
+ANSWER_TYPE = None  # task.answer_type, "text" if not set
 DEFAULT_SPLITS = ("train", "test")
-
-
-def file_name(split: str) -> str | None:
-    return f"{split}.jsonl"
-
-
-def answer_type(config: TaskConfig) -> str:
-    return config.answer_type or "text"
-
-
-def task_name(config: TaskConfig) -> str:
-    return f"jsonl-{answer_type(config)}"
 
 
 def parse(item, config: TaskConfig) -> tuple[str, str, list[str]]:

@@ -11,19 +11,11 @@ from elad.config import TaskConfig
 from elad.tasks.files import Malformed, text_field
 
 SPLITS = {"train": "train.json", "dev": "dev.json"}
+ANSWER_TYPE = "yesno"
 DEFAULT_SPLITS = ("train", "dev")
 
 
-def file_name(split: str) -> str | None:
-    return SPLITS.get(split)
 
-
-def answer_type(config: TaskConfig) -> str:
-    return "yesno"
-
-
-def task_name(config: TaskConfig) -> str:
-    return "strategyqa"
 
 
 def _texts(item: dict, name: str) -> list[str]:

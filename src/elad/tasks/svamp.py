@@ -15,19 +15,11 @@ from elad.config import TaskConfig
 from elad.tasks.files import Malformed, text_field
 
 SPLITS = {"all": "SVAMP.json"}
+ANSWER_TYPE = "number"
 DEFAULT_SPLITS = ("all", "all")
 
 
-def file_name(split: str) -> str | None:
-    return SPLITS.get(split)
 
-
-def answer_type(config: TaskConfig) -> str:
-    return "number"
-
-
-def task_name(config: TaskConfig) -> str:
-    return "svamp"
 
 
 def equation_step(equation: str, answer: str) -> str:

@@ -28,9 +28,7 @@ from elad.types import Example
 FAMILIES = ("arithmetic", "coin_flip", "largest")
 ANSWER_TYPES = {"arithmetic": "number", "coin_flip": "yesno", "largest": "number"}
 
-_NAMES = (
-    "Ann Bob Cid Dan Eve Fay Gus Hal Ivy Jan Kim Lou Max Ned Oda Pam Quin Ray Sue Tom"
-).split()
+_NAMES = ["Ann", "Bob", "Cid", "Dan", "Eve", "Fay", "Gus", "Hal", "Ivy", "Jan", "Kim", "Lou", "Max", "Ned", "Oda", "Pam", "Quin", "Ray", "Sue", "Tom"]
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ Tokens are counted as for the oracle, on the rendered prompt and the JSON reply.
 from __future__ import annotations
 
 from elad.config import ConfigError, TaskConfig, TeacherConfig
-from elad.tasks import dataset_module, reference_solutions
+from elad.tasks import dataset_answer_type, reference_solutions
 from elad.tasks.files import Solved
 from elad.teacher.arithmetic import (
     NotArithmetic,
@@ -77,8 +77,7 @@ class ReferenceTeacher:
         if task is None or task.kind == "synthetic":
             raise ConfigError("teacher.kind=reference needs a dataset task (task.kind="
                               "gsm8k, svamp, aqua, strategyqa or jsonl)")
-        dataset = dataset_module(task)
-        return cls(reference_solutions(task), dataset.answer_type(task), max_output_tokens)
+        return cls(reference_solutions(task), dataset_answer_type(task), max_output_tokens)
 
     def _solution(self, question: str) -> Solved | None:
         return self.by_question.get(" ".join(question.split()))
