@@ -28,7 +28,9 @@ from elad.types import Example
 FAMILIES = ("arithmetic", "coin_flip", "largest")
 ANSWER_TYPES = {"arithmetic": "number", "coin_flip": "yesno", "largest": "number"}
 
-_NAMES = ["Ann", "Bob", "Cid", "Dan", "Eve", "Fay", "Gus", "Hal", "Ivy", "Jan", "Kim", "Lou", "Max", "Ned", "Oda", "Pam", "Quin", "Ray", "Sue", "Tom"]
+_NAMES = (
+    "Ann Bob Cid Dan Eve Fay Gus Hal Ivy Jan Kim Lou Max Ned Oda Pam Quin Ray Sue Tom"
+).split()
 
 
 @dataclass(frozen=True)
