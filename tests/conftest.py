@@ -1,4 +1,7 @@
-"""Shared fixtures: a very small run config that finishes in seconds on a CPU."""
+"""Shared fixtures: a very small run config that finishes in seconds on a CPU, and the
+shared reasoning datasets (`../shared/data` next to the repository)."""
+
+from pathlib import Path
 
 import pytest
 
@@ -21,3 +24,15 @@ def tiny_overrides() -> list[str]:
 @pytest.fixture
 def tiny_config():
     return load_config(None, TINY)
+
+
+SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shared dataset copies; their absence is a failure, not a skip."""
+    if not (SHARED_DATA / "gsm8k" / "test.jsonl").is_file():
+        pytest.fail(f"the shared datasets are missing: expected {SHARED_DATA.resolve()} "
+                    "(../shared/data next to the repository, as in CI)")
+    return SHARED_DATA.resolve()

@@ -54,3 +54,26 @@ def test_json_round_trip():
     config = load_config(None, ["student.layers=1", "mode=annotate"])
     assert config_from_json(config.to_json()) == config
     assert config_from_json(RunConfig().to_json()) == RunConfig()
+
+
+def test_settings_for_datasets_and_pretrained_students():
+    config = load_config(None, ["task.kind=gsm8k", "teacher.kind=reference",
+                                "student.kind=hf", "student.model=gemma-3-270m",
+                                "student.lora_targets=q_proj,v_proj", "student.finetune=full"])
+    assert config.student.lora_targets == ["q_proj", "v_proj"]
+    assert config.student.finetune == "full"
+    with pytest.raises(ConfigError, match="student.model is needed for student.kind=hf"):
+        load_config(None, ["student.kind=hf"])
+    with pytest.raises(ConfigError, match="student.finetune='qlora' is not one of"):
+        load_config(None, ["student.finetune=qlora"])
+    with pytest.raises(ConfigError, match="oracle knows only the synthetic task"):
+        load_config(None, ["task.kind=gsm8k"])
+
+
+def test_example_gemma_config_loads():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "configs" / "gsm8k-reference-gemma.toml"
+    config = load_config(path)
+    assert (config.task.kind, config.teacher.kind, config.student.model) == (
+        "gsm8k", "reference", "gemma-3-270m")

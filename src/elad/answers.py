@@ -12,23 +12,55 @@ import re
 from elad.types import Explanation
 
 ANSWER_CUE = "The answer is"
+ANSWER_TYPES = ("number", "choice", "yesno", "label", "text")
 _ANSWER_LINE = re.compile(r"^\s*The answer is\s*(.*?)\s*\.?\s*$")
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+_NUMBER = re.compile(r"-?(?:\d+(?:\.\d+)?|\.\d+)(?:/\d+(?:\.\d+)?)?")
+_CHOICE = re.compile(r"(?:(?:the\s+)?(?:correct\s+)?(?:option|choice|answer)\s*(?:is)?\s*[:-]?\s*)?"
+                     r"\(?([A-Ea-e])(\)|(?=[\s.:,]|$))", re.IGNORECASE)
+
+
+def _number(text: str) -> str | None:
+    """The one number in `text` ("#### 1,200", "$18.00", "18 apples", "3/4", "-5"),
+    canonical: no trailing zeros, at most 6 decimals. None if there is none or several."""
+    text = text.rsplit("####", 1)[-1].replace("$", "").replace("−", "-")
+    text = re.sub(r"(?<=\d),(?=\d{3}(?!\d))", "", text)  # 1,234,567
+    found = _NUMBER.findall(text)
+    if len(found) != 1:
+        return None
+    top, _, bottom = found[0].partition("/")
+    if bottom and float(bottom) == 0:
+        return None
+    value = round(float(top) / (float(bottom) if bottom else 1.0), 6) + 0.0  # no -0.0
+    return str(int(value)) if value.is_integer() else str(value)
+
+
+def _choice(text: str) -> str | None:
+    """A choice letter A-E: "C", "(b)", "C) 600", "option D". A lower-case letter counts
+    alone or before ")" only (so "a dog" is not A)."""
+    match = _CHOICE.match(text.strip())
+    if not match:
+        return None
+    letter, paren = match.groups()
+    if letter.islower() and not paren and match.end() < len(text.strip()):
+        return None
+    return letter.upper()
 
 
 def normalize_answer(raw: str | None, answer_type: str) -> str | None:
-    """Canonical form of an answer, or None when it cannot be read as `answer_type`."""
+    """Canonical form of an answer, or None when it cannot be read as `answer_type`:
+    number, choice (A-E), yesno (also true/false), label (a class name) or text."""
     if raw is None:
         return None
-    text = raw.strip().lower().rstrip(".")
     if answer_type == "number":
-        match = _NUMBER.fullmatch(text.replace(",", "").replace("$", "").strip())
-        if not match:
-            return None
-        value = float(match.group())
-        return str(int(value)) if value.is_integer() else str(value)
+        return _number(raw)
+    if answer_type == "choice":
+        return _choice(raw)
+    text = raw.strip().lower().rstrip(".")
     if answer_type == "yesno":
-        return text if text in ("yes", "no") else None
+        word = re.match(r"(yes|no|true|false)\b", text)
+        return None if not word else {"true": "yes", "false": "no"}.get(word[1], word[1])
+    if answer_type == "label":
+        return " ".join(text.strip("\"'`*").split()) or None
     if answer_type == "text":
         return text or None
     raise ValueError(f"unknown answer type {answer_type!r}")

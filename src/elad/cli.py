@@ -4,6 +4,7 @@
     elad score --run-dir DIR [--round N] --out FILE     why each pool question would be chosen
     elad report DIR [--format table|json]               the per-round records of a run
     elad teacher check [CONFIG] [key=value ...]         one request: latency, tokens, cost
+    elad export DIR --out OUT [--adapter-only]          the final student as a model folder
 """
 
 from __future__ import annotations
@@ -84,6 +85,27 @@ def teacher_check_command(args: argparse.Namespace) -> int:
     return 0 if result.reply.ok else 1
 
 
+def export_command(args: argparse.Namespace) -> int:
+    from elad.loop import checkpoint  # imports torch
+    from elad.pool_scores import open_run_store, trained_round
+    from elad.student import export_student
+
+    config, store = open_run_store(Path(args.run_dir))
+    try:
+        round = trained_round(Path(args.run_dir), store, args.round)
+    finally:
+        store.close()
+    if args.adapter_only and not (config.student.kind == "hf"
+                                  and config.student.finetune == "lora"):
+        raise ConfigError("--adapter-only needs a LoRA student (student.kind=hf, "
+                          "student.finetune=lora)")
+    export_student(config.student, checkpoint(Path(args.run_dir), round), Path(args.out),
+                   merged=not args.adapter_only)
+    kind = "LoRA adapter" if args.adapter_only else "model"
+    print(f"wrote {args.out}: the round {round} student as a Hugging Face {kind} folder")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="elad", description=(
         "Explanation-guided active distillation: teach a small student to reason like a "
@@ -121,6 +143,17 @@ def main(argv: list[str] | None = None) -> int:
         "of what the configured run would cost")
     check_parser.add_argument("items", nargs="*", metavar="CONFIG | key=value")
     check_parser.set_defaults(handler=teacher_check_command)
+
+    export_parser = commands.add_parser(
+        "export", help="write a run's student as a Hugging Face model folder (LoRA merged "
+        "in), or as its LoRA adapter alone")
+    export_parser.add_argument("run_dir", metavar="DIR")
+    export_parser.add_argument("--out", required=True, help="the folder to write")
+    export_parser.add_argument("--round", type=int, default=None,
+                               help="whose student (default: the last trained)")
+    export_parser.add_argument("--adapter-only", action="store_true",
+                               help="a LoRA student's adapter, not merged into the model")
+    export_parser.set_defaults(handler=export_command)
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,

@@ -27,6 +27,17 @@ class TaskConfig:
     families: list[str] = field(default_factory=lambda: ["arithmetic", "coin_flip", "largest"])
     pool_size: int = 3000
     test_size: int = 300
+    # reasoning datasets (gsm8k, svamp, aqua, strategyqa, jsonl); see tasks/files.py
+    path: str = ""  # local file or folder; "" = ../shared/data/<kind> next to the project
+    hub: str = ""  # a hub dataset name, read with `datasets` instead of a local copy
+    hub_config: str = ""  # the hub dataset's configuration ("main" for openai/gsm8k)
+    pool_split: str = ""  # "" = the dataset's usual pool split (gsm8k: train)
+    test_split: str = ""  # "" = its usual test split (gsm8k: test)
+    question_field: str = "question"  # jsonl: field names
+    answer_field: str = "answer"
+    rationale_field: str = ""  # jsonl: a rationale (text with one step a line, or a list)
+    answer_type: str = ""  # jsonl: number | choice | yesno | label | text ("" = text)
+    skip_malformed: bool = False  # skip (and log) unreadable items instead of stopping
 
 
 @dataclass
@@ -45,11 +56,22 @@ class StudentConfig:
     learning_rate: float = 3e-3
     train_steps: int = 200  # optimizer steps per round, over all targets so far
     seed_train_steps: int = 500  # steps after the seed round (student starts from scratch)
+    # pretrained students (kind = "hf"); see student/pretrained.py
+    model: str = ""  # a hub name, a local path, or the preset "gemma-3-270m"
+    chat_template: bool = False  # prompts in the model's chat template (else "Q: ...\nA:")
+    finetune: str = "lora"  # lora | full (tiny students always train in full)
+    lora_rank: int = 16
+    lora_alpha: float = 32.0
+    lora_dropout: float = 0.05
+    lora_targets: list[str] = field(default_factory=lambda: ["all-linear"])
+    dtype: str = "auto"  # auto (bfloat16 on a GPU, else float32) | float32 | bfloat16 | float16
+    device: str = "auto"  # auto (cuda if there is one) | cpu | cuda | cuda:1 ...
+    backend: str = "auto"  # sampling and scoring: auto (vllm if it and a GPU are there) | hf
 
 
 @dataclass
 class TeacherConfig:
-    kind: str = "oracle"  # oracle (exact, synthetic tasks) | openai (any compatible server)
+    kind: str = "oracle"  # oracle (synthetic tasks) | reference (datasets) | openai
     model: str = "gpt-4o"  # the model asked (openai) and priced (every teacher)
     base_url: str = "https://api.openai.com/v1"
     api_key_env: str = "OPENAI_API_KEY"  # environment variable with the key; "" = none
@@ -94,9 +116,13 @@ class RunConfig:
 CHOICES = {
     "strategy": ("random", "entropy", "least-confidence", "intra", "elad"),
     "mode": ("revise", "annotate"),
-    "task.kind": ("synthetic",),
-    "student.kind": ("tiny",),
-    "teacher.kind": ("oracle", "openai"),
+    "task.kind": ("synthetic", "gsm8k", "svamp", "aqua", "strategyqa", "jsonl"),
+    "task.answer_type": ("", "number", "choice", "yesno", "label", "text"),
+    "student.kind": ("tiny", "hf"),
+    "student.finetune": ("lora", "full"),
+    "student.dtype": ("auto", "float32", "bfloat16", "float16"),
+    "student.backend": ("auto", "hf", "vllm"),
+    "teacher.kind": ("oracle", "reference", "openai"),
     "teacher.structured_output": ("json_schema", "json_object_schema", "json_object", "none"),
     "teacher.token_limit_param": ("max_tokens", "max_completion_tokens"),
 }
@@ -181,6 +207,15 @@ def validate(config: RunConfig) -> RunConfig:
         ("task.pool_size", config.task.pool_size >= config.seed_size,
          "must be >= seed_size"),
         ("task.test_size", config.task.test_size >= 1, "must be at least 1"),
+        ("teacher.kind", config.teacher.kind != "oracle" or config.task.kind == "synthetic",
+         "oracle knows only the synthetic task; use teacher.kind=reference for a dataset"),
+        ("teacher.kind", config.teacher.kind != "reference" or config.task.kind != "synthetic",
+         "reference replays dataset rationales; the synthetic task has none (use oracle)"),
+        ("student.model", config.student.kind != "hf" or bool(config.student.model),
+         "is needed for student.kind=hf (a hub name, a local path or gemma-3-270m)"),
+        ("student.lora_rank", config.student.lora_rank >= 1, "must be at least 1"),
+        ("task.path", config.task.kind != "jsonl" or bool(config.task.path or config.task.hub),
+         "is needed for task.kind=jsonl (or task.hub)"),
     ]
     for key, ok, message in checks:
         if not ok:

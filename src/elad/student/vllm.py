@@ -1,0 +1,137 @@
+"""Sampling and scoring through vLLM, used automatically when vLLM and a GPU are there.
+
+`VLLMStudent` wraps a LoRA `HFStudent`: training, saving and embeddings stay in
+transformers + peft, while `generate` (the K explanations, the greedy ones, evaluation)
+and `answer_probabilities` (prefix scoring, as prompt log-probabilities) run in one vLLM
+engine per process, with the student's current adapter as a LoRA request. The prompts
+are the HF student's own token ids, so both backends see the same sequences; their
+outputs agree within sampling noise (different random streams).
+
+    pip install 'elad[gpu]'        # vllm; then student.backend=auto (the default) uses it
+    elad run ... student.backend=hf  # to keep it off
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import tempfile
+from pathlib import Path
+
+import torch
+
+from elad.config import ConfigError, StudentConfig
+from elad.student.hf import HFStudent
+
+log = logging.getLogger("elad")
+_ENGINES: dict[str, object] = {}  # one engine per base model: it holds GPU memory
+_ADAPTER_IDS = itertools.count(1)  # vLLM tells LoRA adapters apart by integer id
+
+
+def vllm_usable(config: StudentConfig) -> bool:
+    """Whether `student.backend` and the machine call for vLLM; `backend=vllm` where it
+    cannot run is an error, `auto` quietly uses transformers."""
+    if config.backend == "hf" or config.kind != "hf":
+        return False
+    problem = None
+    if config.finetune != "lora":
+        problem = "the vLLM backend serves LoRA students only (student.finetune=lora)"
+    elif not torch.cuda.is_available():
+        problem = "the vLLM backend needs a GPU"
+    else:
+        try:
+            import vllm  # noqa: F401
+        except ImportError:
+            problem = "the vLLM backend needs vllm: pip install 'elad[gpu]'"
+    if problem and config.backend == "vllm":
+        raise ConfigError(f"student.backend=vllm: {problem}")
+    return problem is None
+
+
+def maybe_vllm(config: StudentConfig, student: HFStudent):
+    return VLLMStudent(config, student) if vllm_usable(config) else student
+
+
+def engine(config: StudentConfig):
+    from vllm import LLM
+
+    from elad.student.pretrained import dtype_of, model_path
+
+    path = model_path(config)
+    if path not in _ENGINES:
+        log.info("starting a vLLM engine for %s", path)
+        _ENGINES[path] = LLM(
+            model=path, enable_lora=True, max_lora_rank=config.lora_rank, seed=0,
+            dtype=str(dtype_of(config)).removeprefix("torch."),
+            gpu_memory_utilization=0.5,  # the other half trains the adapter
+            enable_prefix_caching=False)  # prompt log-probs must be computed, not cached
+    return _ENGINES[path]
+
+
+class VLLMStudent:
+    """The same interface as HFStudent (what the loop, evaluation and scoring use)."""
+
+    def __init__(self, config: StudentConfig, student: HFStudent):
+        self.config = config
+        self.hf = student
+        self.name = student.name
+        self.model = student.model
+        self.max_new_tokens = student.max_new_tokens
+        self._adapter = None  # the LoRA request of the current weights, made on first use
+
+    def _lora(self):
+        """The adapter as it is now, saved where vLLM can load it."""
+        if self._adapter is None:
+            from vllm.lora.request import LoRARequest
+
+            directory = Path(tempfile.mkdtemp(prefix="elad-lora-"))
+            self.hf.model.save_pretrained(directory)
+            number = next(_ADAPTER_IDS)
+            self._adapter = LoRARequest(f"student-{number}", number, str(directory))
+        return self._adapter
+
+    def generate(self, questions: list[str], k: int = 1, temperature: float = 0.0,
+                 seed: int = 0) -> list[list[tuple[str, float]]]:
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        stops = set(self.hf.format.stops)
+        params = SamplingParams(n=k, temperature=temperature, seed=seed, logprobs=0,
+                                max_tokens=self.max_new_tokens, stop_token_ids=sorted(stops))
+        prompts = [TokensPrompt(prompt_token_ids=self.hf.prompt_ids(q)) for q in questions]
+        outputs = engine(self.config).generate(prompts, params, lora_request=self._lora(),
+                                               use_tqdm=self.hf.show_progress)
+        return [[(self.hf.tokenizer.decode([t for t in c.token_ids if t not in stops]),
+                  (c.cumulative_logprob or 0.0) / max(1, len(c.token_ids)))
+                 for c in out.outputs] for out in outputs]
+
+    def answer_probabilities(self, items: list[tuple[str, list[str], str]]) -> list[float]:
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        rows, spans = self.hf.answer_rows(items)
+        params = SamplingParams(max_tokens=1, prompt_logprobs=0)
+        outputs = engine(self.config).generate(
+            [TokensPrompt(prompt_token_ids=row) for row in rows], params,
+            lora_request=self._lora(), use_tqdm=self.hf.show_progress)
+        return [answer_probability(out.prompt_logprobs, row, span)
+                for out, row, span in zip(outputs, rows, spans)]
+
+    def embed(self, questions: list[str]) -> torch.Tensor:
+        return self.hf.embed(questions)
+
+    def train(self, *args, **kwargs) -> dict:
+        metrics = self.hf.train(*args, **kwargs)
+        self._adapter = None  # new weights: the next request saves the adapter again
+        return metrics
+
+    def save(self, directory: Path) -> None:
+        self.hf.save(directory)
+
+
+def answer_probability(prompt_logprobs, row: list[int], span: tuple[int, int]) -> float:
+    """p(answer) from vLLM's prompt log-probabilities: per position, a dict from token id
+    to an object with `.logprob` (None at position 0)."""
+    start, end = span
+    return math.exp(sum(prompt_logprobs[p][row[p]].logprob for p in range(start, end)))

@@ -1,0 +1,48 @@
+"""AQuA-RAT (google-deepmind/AQuA): algebra word problems with five answer choices.
+
+JSON lines with `question`, `options` (["A)32400", ...]), `rationale` and `correct`
+("A"). The question shown to the student lists the choices; the answer is the letter;
+the rationale's lines are the steps, less a last line that only names the answer.
+"""
+
+from __future__ import annotations
+
+import re
+
+from elad.config import TaskConfig
+from elad.tasks.files import Malformed, text_field
+
+SPLITS = {"train": "train.json", "dev": "dev.json", "test": "test.json"}
+ANSWER_TYPE = "choice"
+DEFAULT_SPLITS = ("dev", "test")  # the shared copy has no train split (97k items)
+_OPTION = re.compile(r"^\s*\(?([A-E])\s*\)\s*(.*)$", re.DOTALL)
+_ANSWER_ONLY = re.compile(
+    r"\s*(?:(?:the\s+)?(?:correct\s+)?(?:answer|option|choice|ans)\b[\s:.\-=]*"
+    r"(?:is\s*)?(?:option\s*)?)?\(?[A-E]\)?[\s.]*$", re.IGNORECASE)
+
+
+
+
+
+def rationale_steps(rationale: str) -> list[str]:
+    lines = [line.strip() for line in rationale.splitlines() if line.strip()]
+    if lines and _ANSWER_ONLY.fullmatch(lines[-1]):
+        lines.pop()
+    return lines
+
+
+def parse(item, config: TaskConfig) -> tuple[str, str, list[str]]:
+    question = text_field(item, "question")
+    options = item.get("options")
+    if not isinstance(options, list) or not options:
+        raise Malformed("no 'options' list")
+    choices = []
+    for option in options:
+        match = _OPTION.match(option) if isinstance(option, str) else None
+        if not match:
+            raise Malformed(f"option {option!r} is not like 'A)...'")
+        choices.append(f"({match[1]}) {match[2].strip()}")
+    rationale = item.get("rationale")
+    steps = rationale_steps(rationale) if isinstance(rationale, str) else []
+    return (f"{question}\nAnswer choices: {' '.join(choices)}", text_field(item, "correct"),
+            steps)

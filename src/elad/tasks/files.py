@@ -1,0 +1,204 @@
+"""Reading a reasoning dataset: where its files are, their items with line numbers,
+malformed lines, and the seeded pool and test samples.
+
+Each dataset module (gsm8k.py, svamp.py, aqua.py, strategyqa.py, jsonl.py) only says how
+one item becomes a question, a raw answer and rationale steps (`parse`), which splits it
+has in which files (`SPLITS`, `DEFAULT_SPLITS`) and its `ANSWER_TYPE`. The data comes from a local copy (`task.path`, by default
+`../shared/data/<kind>` next to the project) or, only when `task.hub` names one, from the
+hub through the `datasets` library.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from elad.answers import normalize_answer
+from elad.config import ConfigError, TaskConfig
+from elad.tasks.synthetic import TaskData
+from elad.types import Example
+
+log = logging.getLogger("elad")
+PROJECT_ROOT = Path(__file__).resolve().parents[3]  # src/elad/tasks/files.py
+
+
+class Malformed(ValueError):
+    """An item that cannot be read; the message says why."""
+
+
+@dataclass(frozen=True)
+class Solved:
+    """A dataset question with its normalized gold answer and its human rationale."""
+
+    id: str
+    question: str
+    answer: str
+    steps: tuple[str, ...]
+
+
+def text_field(item: Any, name: str) -> str:
+    """A non-empty string field of a JSON object, or Malformed."""
+    if not isinstance(item, dict):
+        raise Malformed(f"not a JSON object but {type(item).__name__}")
+    value = item.get(name)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip():
+        raise Malformed(f"no {name!r} text")
+    return value.strip()
+
+
+def json_items(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, item) for a JSON-lines file or a JSON array file. A JSON line that
+    does not parse is yielded as a Malformed item; a broken array is a ConfigError."""
+    text = path.read_text(encoding="utf-8")
+    if not text.lstrip().startswith("["):
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    yield number, json.loads(line)
+                except json.JSONDecodeError as error:
+                    yield number, Malformed(f"not valid JSON ({error.msg})")
+        return
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
+    decoder = json.JSONDecoder()
+    position, line, counted = text.index("[") + 1, 1, 0
+    while True:
+        while text[position] in " \t\r\n,":
+            position += 1
+        if text[position] == "]":
+            return
+        line += text.count("\n", counted, position)
+        counted = position
+        item, position = decoder.raw_decode(text, position)
+        yield line, item
+
+
+def local_root(config: TaskConfig) -> Path:
+    """The file or folder to read: `task.path`, or the shared copy next to the project
+    (looked for from the working directory, then from the project's own folder)."""
+    if config.path:
+        path = Path(config.path).expanduser()
+        if not path.exists():
+            raise ConfigError(f"task.path={config.path!r}: no such file or folder")
+        return path
+    tried = [Path.cwd() / "../shared/data" / config.kind,
+             PROJECT_ROOT / "../shared/data" / config.kind]
+    for path in tried:
+        if path.exists():
+            return path.resolve()
+    raise ConfigError(f"task.kind={config.kind}: no local copy in "
+                      f"{' or '.join(str(p) for p in tried)}; set task.path= to one, or "
+                      "task.hub= to a hub dataset name")
+
+
+def answer_type_of(dataset: ModuleType, config: TaskConfig) -> str:
+    """The dataset's answer type, or for user data the configured one."""
+    return dataset.ANSWER_TYPE or config.answer_type or "text"
+
+
+def _rows(dataset: ModuleType, config: TaskConfig, split: str
+          ) -> tuple[str, Iterator[tuple[int, Any]]]:
+    """Where a split comes from (for messages) and its (line, item) pairs."""
+    if config.hub:
+        try:
+            import datasets  # only when asked: never in tests, needs the network
+        except ImportError:
+            raise ConfigError("task.hub needs the `datasets` package: "
+                              "pip install 'elad[hub]'") from None
+        try:
+            rows = datasets.load_dataset(config.hub, config.hub_config or None, split=split)
+        except Exception as error:  # not found, no network, no such split: the user's to fix
+            raise ConfigError(f"task.hub={config.hub} split {split!r}: {error}") from None
+        return f"{config.hub}[{split}]", ((i, dict(row)) for i, row in enumerate(rows, 1))
+    root = local_root(config)
+    if root.is_file():
+        return str(root), json_items(root)
+    name = dataset.SPLITS.get(split) if dataset.SPLITS is not None else f"{split}.jsonl"
+    if name is None or not (root / name).is_file():
+        known = ", ".join(sorted(dataset.SPLITS)) if dataset.SPLITS else "the *.jsonl files"
+        raise ConfigError(f"{root}: no {split!r} split here (splits: {known})")
+    return str(root / name), json_items(root / name)
+
+
+@lru_cache(maxsize=16)
+def _read(dataset: ModuleType, config_json: str, split: str) -> dict[str, Solved]:
+    config = TaskConfig(**json.loads(config_json))
+    answer_type = answer_type_of(dataset, config)
+    where, rows = _rows(dataset, config, split)
+    solved, skipped = {}, 0
+    for line, item in rows:
+        try:
+            if isinstance(item, Malformed):
+                raise item
+            question, raw, steps = dataset.parse(item, config)
+            answer = normalize_answer(raw, answer_type)
+            if answer is None:
+                raise Malformed(f"answer {raw!r} is not a {answer_type}")
+        except Malformed as problem:
+            if not config.skip_malformed:
+                raise ConfigError(f"{where}:{line}: {problem} (task.skip_malformed=true "
+                                  "skips such lines)") from None
+            skipped += 1
+            if skipped <= 5:
+                log.warning("%s:%d: skipped: %s", where, line, problem)
+            continue
+        example_id = f"{config.kind}-{split}-{line:05d}"
+        solved[example_id] = Solved(example_id, question, answer, tuple(steps))
+    if skipped:
+        log.warning("%s: %d malformed lines skipped, %d read", where, skipped, len(solved))
+    return solved
+
+
+def read_split(dataset: ModuleType, config: TaskConfig, split: str) -> dict[str, Solved]:
+    """Every item of one split by id, parsed (cached: the loop, the reference teacher
+    and the diagnostics read the same files; do not change it)."""
+    return _read(dataset, json.dumps(dataclasses.asdict(config), sort_keys=True), split)
+
+
+def splits(dataset: ModuleType, config: TaskConfig) -> tuple[str, str]:
+    """The pool and test split names; a single local file is one split, "all"."""
+    if not config.hub and local_root(config).is_file():
+        return "all", "all"
+    return (config.pool_split or dataset.DEFAULT_SPLITS[0],
+            config.test_split or dataset.DEFAULT_SPLITS[1])
+
+
+def load(dataset: ModuleType, config: TaskConfig, seed: int) -> TaskData:
+    """A seeded sample of `pool_size` pool questions (answers hidden) and `test_size`
+    test questions; from one split they are disjoint parts of one shuffle."""
+    pool_split, test_split = splits(dataset, config)
+    rng = random.Random(f"{config.kind}-{seed}")
+    test_items = list(read_split(dataset, config, test_split).values())
+    rng.shuffle(test_items)
+    test = test_items[:config.test_size]
+    if pool_split == test_split:
+        pool = test_items[config.test_size:config.test_size + config.pool_size]
+    else:
+        pool_items = list(read_split(dataset, config, pool_split).values())
+        rng.shuffle(pool_items)
+        pool = pool_items[:config.pool_size]
+    if len(pool) < config.pool_size or len(test) < config.test_size:
+        log.info("%s: %d pool and %d test questions (fewer than asked)", config.kind,
+                 len(pool), len(test))
+    task = (config.kind if dataset.ANSWER_TYPE
+            else f"{config.kind}-{answer_type_of(dataset, config)}")  # "jsonl-number"
+    return TaskData(pool=[Example(s.id, task, s.question) for s in pool],
+                    test=[Example(s.id, task, s.question, s.answer) for s in test])
+
+
+def solved_by_id(dataset: ModuleType, config: TaskConfig, example_id: str) -> Solved:
+    """The dataset item behind an example id (`<kind>-<split>-<line>`)."""
+    split = example_id[len(config.kind) + 1:].rsplit("-", 1)[0]
+    return read_split(dataset, config, split)[example_id]

@@ -1,0 +1,35 @@
+"""User data: a JSON-lines file (or a folder of `<split>.jsonl` files) of questions.
+
+The field names are settings (`task.question_field`, `task.answer_field`, and
+`task.rationale_field` for a rationale, a string with one step per line or a list of
+steps), and so is the answer type (`task.answer_type`: number, choice, yesno, label or
+text). A single file has one split: pool and test are disjoint parts of it.
+"""
+
+from __future__ import annotations
+
+from elad.config import TaskConfig
+from elad.tasks.files import Malformed, text_field
+
+SPLITS = None  # any <split>.jsonl in the folder
+ANSWER_TYPE = None  # task.answer_type, "text" if not set
+DEFAULT_SPLITS = ("train", "test")
+
+
+def parse(item, config: TaskConfig) -> tuple[str, str, list[str]]:
+    question = text_field(item, config.question_field)
+    raw = item.get(config.answer_field)
+    if isinstance(raw, bool):
+        raw = "yes" if raw else "no"
+    answer = text_field({config.answer_field: raw}, config.answer_field)
+    steps: list[str] = []
+    if config.rationale_field:
+        rationale = item.get(config.rationale_field)
+        if isinstance(rationale, str):
+            steps = [s.strip() for s in rationale.splitlines() if s.strip()]
+        elif isinstance(rationale, list) and all(isinstance(s, str) for s in rationale):
+            steps = [s.strip() for s in rationale if s.strip()]
+        elif rationale is not None:
+            raise Malformed(f"{config.rationale_field!r} is neither text nor a list of "
+                            "texts")
+    return question, answer, steps

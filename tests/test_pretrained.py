@@ -1,0 +1,255 @@
+"""Real-student path on tiny pretrained-style models built from configs (Llama, Gemma 3
+with sliding-window layers) saved as local Hugging Face folders with their own tokenizer
+and chat template: LoRA training, adapter checkpoints, export, the sampler's cache."""
+
+import math
+
+import pytest
+import torch
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    Gemma3ForCausalLM,
+    Gemma3TextConfig,
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedTokenizerFast,
+)
+
+from elad.answers import format_explanation
+from elad.config import ConfigError, StudentConfig
+from elad.student import export_student, load_student, new_student
+from elad.student.pretrained import load_base
+from elad.student.tiny import train_tokenizer
+from elad.student.vllm import answer_probability, vllm_usable
+from elad.tasks import synthetic
+
+CHAT = ("{{ bos_token }}{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }}\n"
+        "{% endfor %}{% if add_generation_prompt %}<assistant>\n{% endif %}")
+
+
+def pairs(n=40):
+    data = synthetic.load(["arithmetic"], n, 4, seed=0)
+    return [(e.question, format_explanation(*synthetic.solve(e.question))) for e in data.pool]
+
+
+def build(directory, arch: str):
+    """A tiny model of `arch` and a BPE tokenizer saved like a hub checkpoint."""
+    texts = [t for p in pairs(200) for t in p] + ["<user> <assistant>"]
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=train_tokenizer(texts, 320),
+                                        bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+    tokenizer.chat_template = CHAT
+    special = {"vocab_size": len(tokenizer), "pad_token_id": tokenizer.pad_token_id,
+               "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id}
+    torch.manual_seed(0)
+    if arch == "gemma3":
+        model = Gemma3ForCausalLM(Gemma3TextConfig(
+            hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=2,
+            num_key_value_heads=1, head_dim=16, sliding_window=4, max_position_embeddings=512,
+            layer_types=["sliding_attention", "full_attention", "sliding_attention"],
+            **special))
+    else:
+        model = LlamaForCausalLM(LlamaConfig(
+            hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+            num_key_value_heads=2, max_position_embeddings=512, **special))
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="module", params=["gemma3", "llama"])
+def base_dir(request, tmp_path_factory):
+    return build(tmp_path_factory.mktemp(request.param), request.param)
+
+
+def config_for(base_dir, **changes) -> StudentConfig:
+    options = {"kind": "hf", "model": str(base_dir), "lora_rank": 4, "lora_alpha": 8.0,
+               "lora_dropout": 0.0, "batch_size": 8, "max_new_tokens": 24}
+    return StudentConfig(**{**options, **changes})
+
+
+def items(student_pairs):
+    """Scoring items: each training question with its right steps and answer."""
+    return [(q, synthetic.solve(q)[0], synthetic.solve(q)[1]) for q, _ in student_pairs[:8]]
+
+
+def test_lora_training_changes_the_adapter_only_and_the_outputs(base_dir):
+    student = new_student(config_for(base_dir), [], seed=0)
+    base, _ = load_base(config_for(base_dir))
+    data = pairs()
+    before = student.answer_probabilities(items(data))
+    # a fresh adapter (B = 0) is exactly the base model
+    ids = torch.tensor([student.prompt_ids(data[0][0])])
+    with torch.no_grad():
+        assert torch.allclose(student.model(input_ids=ids).logits,
+                              base(input_ids=ids).logits, atol=1e-6)
+    frozen = {n: p.detach().clone() for n, p in student.model.named_parameters()
+              if not p.requires_grad}
+    adapter = {n: p.detach().clone() for n, p in student.model.named_parameters()
+               if p.requires_grad}
+    assert adapter and all("lora_" in n for n in adapter)
+    first = student.train(data, steps=3, lr=2e-2, seed=0, batch_size=8)["train_loss"]
+    later = student.train(data, steps=15, lr=2e-2, seed=1, batch_size=8)["train_loss"]
+    assert later < first
+    params = dict(student.model.named_parameters())
+    assert all(torch.equal(params[n], p) for n, p in frozen.items())
+    assert all(not torch.equal(params[n], p) for n, p in adapter.items())
+    after = student.answer_probabilities(items(data))
+    gains = [math.log(a / b) for a, b in zip(after, before)]
+    print(f"log-probability gains of the right answers: {[round(g, 3) for g in gains]}")
+    assert max(abs(g) for g in gains) > 0.01  # the adapter changed the outputs,
+    assert sum(gains) > 0  # towards the targets
+
+
+def test_adapter_checkpoint_reloads_the_same_student(base_dir, tmp_path):
+    config = config_for(base_dir)
+    student = new_student(config, [], seed=0)
+    student.train(pairs(), steps=4, lr=1e-2, seed=0, batch_size=8)
+    student.save(tmp_path / "round-0")
+    saved = {p.name for p in (tmp_path / "round-0").iterdir()}
+    assert {"adapter_config.json", "adapter_model.safetensors"} <= saved
+    assert "model.safetensors" not in saved  # the base is not copied each round
+    loaded = load_student(config, tmp_path / "round-0")
+    questions = [q for q, _ in pairs()[:3]]
+    assert loaded.generate(questions) == student.generate(questions)
+    assert loaded.answer_probabilities(items(pairs())) == pytest.approx(
+        student.answer_probabilities(items(pairs())), abs=1e-6)
+    assert any(p.requires_grad for p in loaded.model.parameters())  # training goes on
+
+
+def test_sampler_matches_teacher_forcing_with_sliding_windows(tmp_path):
+    """The KV-cache sampler (rows leave the batch and the cache) on Gemma 3's sliding
+    window layers, prompts longer than the window: its log-probabilities equal a
+    no-cache forward pass over each finished sequence."""
+    config = config_for(build(tmp_path / "g", "gemma3"), max_new_tokens=16)
+    student = new_student(config, [], seed=0)
+    student.train(pairs(), steps=8, lr=2e-2, seed=0, batch_size=8)
+    questions = [q for q, _ in pairs(8)]
+    prompts = [student.prompt_ids(q) for q in questions for _ in range(3)]
+    sampled = student._sample(prompts, 1.0, torch.Generator().manual_seed(3))
+    lengths = {len(tokens) for tokens, _ in sampled}
+    assert len(lengths) > 1  # some rows stopped early and left the batch
+    for prompt, (tokens, mean_logprob) in zip(prompts, sampled):
+        written = tokens + ([student.eos_id] if len(tokens) < 16 else [])
+        with torch.no_grad():
+            logits = student.model(input_ids=torch.tensor([prompt + written])).logits[0]
+        logp = torch.log_softmax(logits.float(), -1)
+        total = sum(float(logp[len(prompt) - 1 + i, t]) for i, t in enumerate(written))
+        assert total / len(written) == pytest.approx(mean_logprob, abs=1e-4)
+    batched = student.generate(questions)
+    single = [student.generate([q])[0] for q in questions]
+    assert [b[0][0] for b in batched] == [s[0][0] for s in single]
+    assert [b[0][1] for b in batched] == pytest.approx([s[0][1] for s in single], abs=1e-4)
+
+
+def test_chat_template_prompts(base_dir):
+    student = new_student(config_for(base_dir, chat_template=True), [], seed=0)
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    ids = student.prompt_ids("What is 2?")
+    assert ids[0] == tokenizer.bos_token_id and ids.count(tokenizer.bos_token_id) == 1
+    assert tokenizer.decode(ids, skip_special_tokens=True) == (
+        "<user> What is 2?\n<assistant>\n")
+    plain = new_student(config_for(base_dir), [], seed=0)
+    assert tokenizer.decode(plain.prompt_ids("What is 2?")) == "<s>Q: What is 2?\nA:\n"
+
+
+def test_no_chat_template_is_a_config_error(tmp_path):
+    directory = build(tmp_path / "llama", "llama")
+    tokenizer = AutoTokenizer.from_pretrained(directory)
+    tokenizer.chat_template = None
+    tokenizer.save_pretrained(directory)
+    (directory / "chat_template.jinja").unlink(missing_ok=True)
+    with pytest.raises(ConfigError, match="has no chat template"):
+        new_student(config_for(directory, chat_template=True), [], seed=0)
+
+
+def test_export_merged_and_adapter_only(base_dir, tmp_path):
+    config = config_for(base_dir)
+    student = new_student(config, [], seed=0)
+    student.train(pairs(), steps=4, lr=1e-2, seed=0, batch_size=8)
+    student.save(tmp_path / "ckpt")
+    export_student(config, tmp_path / "ckpt", tmp_path / "merged", merged=True)
+    export_student(config, tmp_path / "ckpt", tmp_path / "adapter", merged=False)
+    merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged")
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "merged")
+    ids = torch.tensor([student.prompt_ids(pairs()[0][0])])
+    with torch.no_grad():
+        assert torch.allclose(merged(input_ids=ids).logits, student.model(input_ids=ids).logits,
+                              atol=1e-4)
+    assert tokenizer.eos_token == "</s>"
+    assert (tmp_path / "adapter" / "adapter_model.safetensors").is_file()
+    assert not (tmp_path / "adapter" / "model.safetensors").exists()
+
+
+def test_full_finetuning_saves_whole_models(base_dir, tmp_path):
+    config = config_for(base_dir, finetune="full")
+    student = new_student(config, [], seed=0)
+    assert all(p.requires_grad for p in student.model.parameters())
+    student.train(pairs(), steps=3, lr=1e-3, seed=0, batch_size=8)
+    student.save(tmp_path / "full")
+    assert (tmp_path / "full" / "model.safetensors").is_file()
+    loaded = load_student(config, tmp_path / "full")
+    questions = [q for q, _ in pairs()[:2]]
+    assert loaded.generate(questions) == student.generate(questions)
+
+
+def test_vllm_is_off_without_a_gpu_and_reads_prompt_logprobs(base_dir):
+    assert not vllm_usable(config_for(base_dir))  # no GPU (or no vllm) here
+    assert not vllm_usable(config_for(base_dir, backend="hf"))
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="student.backend=vllm: .*(GPU|vllm)"):
+            vllm_usable(config_for(base_dir, backend="vllm"))
+
+    class Logprob:  # the shape of vLLM's prompt log-probabilities
+        def __init__(self, value):
+            self.logprob = value
+
+    row = [5, 6, 7, 8]
+    prompt_logprobs = [None, {6: Logprob(-0.1)}, {7: Logprob(-0.2), 1: Logprob(-3.0)},
+                       {8: Logprob(-0.3)}]
+    assert answer_probability(prompt_logprobs, row, (2, 4)) == pytest.approx(
+        torch.tensor(-0.5).exp().item())
+
+
+def test_a_run_with_a_pretrained_student_and_the_reference_teacher(tmp_path, shared_data,
+                                                                   capsys):
+    from elad.cli import main
+
+    base = build(tmp_path / "llama", "llama")
+    run_dir = tmp_path / "run"
+    options = ["task.kind=gsm8k", f"task.path={shared_data / 'gsm8k'}", "task.pool_size=40",
+               "task.test_size=4", "seed_size=6", "round_size=3", "candidates=4",
+               "max_rounds=1", "teacher.kind=reference", "teacher.max_output_tokens=1024",
+               "student.kind=hf", f"student.model={base}", "student.lora_rank=4",
+               "student.samples=2", "student.max_new_tokens=24", "student.train_steps=2",
+               "student.seed_train_steps=2", "student.learning_rate=0.01"]
+    assert main(["-q", "run", *options, "--run-dir", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "stopped: max rounds" in out
+    for round in (0, 1):
+        saved = {p.name for p in (run_dir / "checkpoints" / f"round-{round}").iterdir()}
+        assert "adapter_model.safetensors" in saved and "model.safetensors" not in saved
+    assert main(["export", str(run_dir), "--out", str(tmp_path / "final")]) == 0
+    assert AutoModelForCausalLM.from_pretrained(tmp_path / "final").config.vocab_size > 0
+    assert main(["export", str(run_dir), "--out", str(tmp_path / "adapter"),
+                 "--adapter-only"]) == 0
+    assert (tmp_path / "adapter" / "adapter_config.json").is_file()
+
+
+def test_tiny_student_exports_as_a_standalone_model(tmp_path):
+    from elad.student.tiny import build_tiny_student
+
+    config = StudentConfig(hidden_size=32, layers=1, heads=2, vocab_size=300)
+    student = build_tiny_student([t for p in pairs() for t in p], vocab_size=300,
+                                 hidden_size=32, layers=1, heads=2, max_length=256, seed=0,
+                                 batch_size=8, max_new_tokens=8)
+    student.save(tmp_path / "ckpt")
+    export_student(config, tmp_path / "ckpt", tmp_path / "out")
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "out")
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "out")
+    text = "Q: Start with 3. First, add 4. What is the result?\nA:\n"
+    ids = tokenizer(text, return_tensors="pt", add_special_tokens=False).input_ids
+    assert ids[0].tolist() == student.encode(text)
+    with torch.no_grad():
+        assert torch.allclose(model(input_ids=ids).logits, student.model(input_ids=ids).logits)
+    assert tokenizer.bos_token == "<s>" and tokenizer.pad_token == "<pad>"
