@@ -2,7 +2,10 @@
 
     elad run [CONFIG] [--run-dir DIR] [key=value ...]   run, resume, or reprint a run
     elad score --run-dir DIR [--round N] --out FILE     why each pool question would be chosen
-    elad report DIR [--format table|json]               the per-round records of a run
+    elad report DIR [--format table|json]               the per-round records of a run,
+                                                        and DIR/report.html
+    elad bench [CONFIG] --out DIR [key=value ...]       strategies x modes x seeds, and
+                                                        the whole-pool reference
 """
 
 from __future__ import annotations
@@ -14,18 +17,23 @@ import sys
 from pathlib import Path
 
 from elad.config import ConfigError, load_config
-from elad.report import format_aurocs, format_table, load_records
+from elad.report import format_aurocs, format_table, load_records, write_run_report
+
+
+def config_from_items(items: list[str]):
+    """A config file (at most one) and key=value overrides, as typed."""
+    paths = [a for a in items if "=" not in a]
+    overrides = [a for a in items if "=" in a]
+    if len(paths) > 1:
+        raise ConfigError(f"expected at most one config file, got {' '.join(paths)}")
+    return load_config(Path(paths[0]) if paths else None, overrides)
 
 
 def run_command(args: argparse.Namespace) -> int:
     from elad.loop import run  # imports torch; `elad report` does not need it
     from elad.pool_scores import selection_diagnostic
 
-    paths = [a for a in args.items if "=" not in a]
-    overrides = [a for a in args.items if "=" in a]
-    if len(paths) > 1:
-        raise ConfigError(f"expected at most one config file, got {' '.join(paths)}")
-    config = load_config(Path(paths[0]) if paths else None, overrides)
+    config = config_from_items(args.items)
     run_dir = Path(args.run_dir)
     print(f"run directory: {run_dir}   strategy={config.strategy} mode={config.mode} "
           f"seed={config.seed} budget=${config.budget_usd}", flush=True)
@@ -66,7 +74,36 @@ def report_command(args: argparse.Namespace) -> int:
         print(json.dumps([r.__dict__ for r in records], indent=2))
     else:
         print(format_table(records))
+    path = write_run_report(Path(args.run_dir), args.examples)
+    print(f"wrote {path}", file=sys.stderr)
     return 0
+
+
+def bench_command(args: argparse.Namespace) -> int:
+    from elad.bench import bench  # imports torch
+    from elad.bench_summary import format_bench_table, format_comparisons
+
+    config = config_from_items(args.items)
+    command = " ".join(["elad bench", *args.items, "--out", args.out,
+                        *(["--strategies", args.strategies] if args.strategies else []),
+                        *(["--modes", args.modes] if args.modes else []),
+                        *(["--seeds", args.seeds] if args.seeds else []),
+                        *(["--no-whole-pool"] if args.no_whole_pool else [])])
+    summary = bench(config, Path(args.out), _names(args.strategies), _names(args.modes),
+                    _names(args.seeds), whole_pool=not args.no_whole_pool, command=command,
+                    show_progress=sys.stderr.isatty() and not args.quiet,
+                    on_line=lambda line: print(line, flush=True))
+    print()
+    print(format_bench_table(summary))
+    print()
+    print(format_comparisons(summary))
+    print(f"\nwrote {Path(args.out) / 'bench.json'}, {Path(args.out) / 'index.html'} "
+          f"and the plots; grid wall time {summary['wall_s'] / 60:.1f} min")
+    return 0
+
+
+def _names(text: str | None) -> list[str] | None:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,10 +131,28 @@ def main(argv: list[str] | None = None) -> int:
                               help="pool questions to score, a seeded sample (%(default)s)")
     score_parser.set_defaults(handler=score_command)
 
-    report_parser = commands.add_parser("report", help="print a run's per-round records")
+    report_parser = commands.add_parser(
+        "report", help="print a run's per-round records and write DIR/report.html")
     report_parser.add_argument("run_dir", metavar="DIR")
     report_parser.add_argument("--format", choices=("table", "json"), default="table")
+    report_parser.add_argument("--examples", type=int, default=3,
+                               help="selected questions shown per round (%(default)s)")
     report_parser.set_defaults(handler=report_command)
+
+    bench_parser = commands.add_parser(
+        "bench", help="compare strategies x teacher modes x seeds against the whole-pool "
+        "reference: table, DIR/bench.json, plots, DIR/index.html (resumable)")
+    bench_parser.add_argument("items", nargs="*", metavar="CONFIG | key=value",
+                              help="the config every run shares, and overrides")
+    bench_parser.add_argument("--out", required=True, help="the grid's directory")
+    bench_parser.add_argument("--strategies", help="comma-separated (default: random, "
+                              "entropy, least-confidence, elad)")
+    bench_parser.add_argument("--modes", help="comma-separated (default: annotate, revise)")
+    bench_parser.add_argument("--seeds", help="comma-separated (default: 0,1,2)")
+    bench_parser.add_argument("--no-whole-pool", action="store_true",
+                              help="skip the reference that annotates every pool question "
+                              "(with a paid teacher it pays for the whole pool)")
+    bench_parser.set_defaults(handler=bench_command)
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
