@@ -104,3 +104,26 @@ def test_accuracy_at_cost_area_and_cost_to_reach():
     assert cost_to_reach(costs, accuracies, 0.8) is None
     assert spread([1.0, None, 3.0]) == {"mean": 2.0, "std": pytest.approx(2 ** 0.5),
                                         "n": 2, "of": 3, "values": [1.0, None, 3.0]}
+
+
+def test_run_metrics_from_a_store(tmp_path):
+    from test_report import write_run
+
+    from elad.bench_summary import run_metrics
+
+    write_run(tmp_path / "run")  # seed round: 1 target, 20 output tokens; round 1: 1, 15
+    m = run_metrics(tmp_path / "run", "grid")
+    assert m["costs"] == [pytest.approx(40 * 2.5e-6 + 20 * 1e-5),
+                          pytest.approx(130 * 2.5e-6 + 35 * 1e-5)]
+    assert m["accuracy_at_half_budget"] == 0.5 and m["final_accuracy"] == 0.5
+    assert m["output_tokens_per_target"] == 35 / 2
+    assert m["output_tokens_per_target_after_seed"] == 15
+    # the revision: 2 student steps + the answer line, first error at step 2
+    assert m["first_error_step"] == 2 and m["first_error_relative"] == pytest.approx(2 / 3)
+    assert m["first_error_at_step_1"] == 0 and m["first_error_at_answer_line"] == 0
+    assert m["confirmed_overall"] == 0 and m["steps_kept_per_revision"] == 1
+    # greedy answer 7, the hidden answer 3 + 2 = 5: wrong, and the only candidate
+    assert m["selected_wrong"] == 1 and m["candidates_wrong"] == 1
+    assert m["auroc"] is None  # one class only
+    assert m["selected_families"] == {"arithmetic": 1.0}
+    assert m["saturation_round"] is None and m["stop_reason"] == "max rounds"

@@ -55,9 +55,9 @@ def open_in_chromium(page, tmp_path) -> tuple[dict, str]:
     probe.write_text(PROBE.format(src=page.resolve().as_uri()))
     done = subprocess.run(
         [chromium, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
-         probe.as_uri()], capture_output=True, text=True, timeout=120)
+         probe.as_uri()], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
-    found = re.search(r'<pre id="result">(.*?)</pre>', done.stdout, re.S)
+    found = re.search(r'<pre id="result">(.*?)</pre>', done.stdout, re.DOTALL)
     assert found, done.stdout[-2000:]
     return json.loads(html.unescape(found.group(1))), done.stderr
 

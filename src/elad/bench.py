@@ -17,9 +17,11 @@ everything round 0 depends on). A forked run is the run the loop would have made
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
+import multiprocessing
 import os
 import platform
 import shutil
@@ -30,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from elad.bench_summary import run_metrics, write_summary
 from elad.budget import Budget, Prices, count_tokens
@@ -108,11 +111,12 @@ def fork_seed_round(base_dir: Path, run_dir: Path, config: RunConfig) -> None:
     source.close()
     if not records:
         raise ConfigError(f"{base_dir} has no finished round 0 to start from")
-    mine = _flatten(config.to_dict())
-    for key, value in _flatten(base_config).items():
-        if key.split(".")[0] not in AFTER_SEED_ROUND and mine.get(key) != value:
-            raise ConfigError(f"{base_dir}: its round 0 was made with {key}={value!r}, "
-                              f"not {mine.get(key)!r}; it cannot be shared")
+    theirs, mine = _flatten(base_config), _flatten(config.to_dict())
+    for key in sorted(set(theirs) | set(mine)):
+        if key.split(".")[0] not in AFTER_SEED_ROUND and theirs.get(key) != mine.get(key):
+            raise ConfigError(f"{base_dir}: its round 0 was made with "
+                              f"{key}={theirs.get(key)!r}, not {mine.get(key)!r}; it "
+                              "cannot be shared")
     partial = run_dir.with_name(run_dir.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     store = open_run(partial, config)
@@ -142,46 +146,81 @@ def finished(run_dir: Path) -> bool:
         store.close()
 
 
-def run_grid(runs: list[GridRun], out: Path, show_progress: bool = False,
-             on_run: Callable[[GridRun, float, bool], None] = lambda *a: None) -> None:
-    """Make (or resume, or reuse) every run of the grid under out/runs, in order.
+def make_run(grid_run: GridRun, run_dir: Path, seed_round: Path | None) -> float:
+    """One run of the grid (in a worker process): forked from its seed round when it
+    is new and has one, then made or resumed by the loop. Returns the seconds taken."""
+    started = time.perf_counter()
+    if seed_round is not None and not run_dir.exists():
+        fork_seed_round(seed_round, run_dir, grid_run.config)
+    run(grid_run.config, run_dir)
+    return time.perf_counter() - started
 
-    `on_run(run, seconds, reused)` is called as each one is done; the seconds each run
-    took are also kept in out/timings.json (summed over resumes)."""
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def default_jobs() -> int:
+    """Runs at a time: one per core on a CPU machine (tiny students run faster as one
+    thread each, side by side, than as one two-thread process), one on a GPU."""
+    return 1 if torch.cuda.is_available() else cores()
+
+
+def run_grid(runs: list[GridRun], out: Path, jobs: int = 1, show_progress: bool = False,
+             on_run: Callable[[GridRun, float, bool], None] = lambda *a: None) -> None:
+    """Make (or resume, or reuse) every run of the grid under out/runs.
+
+    Runs go to `jobs` worker processes (each with cores // jobs torch threads) in the
+    grid's order; a grid run starts once its seed round is done. `on_run(run, seconds,
+    reused)` is called in this process as each one is done; the seconds each run took
+    are kept in out/timings.json (summed over resumes). An error or an interrupt stops
+    the workers; every run is resumable, so running the grid again goes on from there."""
     timings_path = out / "timings.json"
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
-    seed_rounds = {r.config.seed: out / "runs" / r.name for r in runs if r.kind == "seed-round"}
-    progress = None
-    if show_progress:
-        from tqdm import tqdm
-
-        progress = tqdm(total=len(runs), desc="bench", unit="run", file=sys.stderr)
-    try:
-        for grid_run in runs:
-            run_dir = out / "runs" / grid_run.name
-            if progress is not None:
-                progress.set_postfix_str(grid_run.name)
-            reused = finished(run_dir)
-            started = time.perf_counter()
-            if not reused:
-                base = seed_rounds.get(grid_run.config.seed)
-                if grid_run.kind == "grid" and base is not None and not run_dir.exists():
-                    fork_seed_round(base, run_dir, grid_run.config)
-                run(grid_run.config, run_dir, show_progress=show_progress)
-                timings[grid_run.name] = (timings.get(grid_run.name, 0.0)
-                                          + time.perf_counter() - started)
+    seed_rounds = {r.config.seed: r.name for r in runs if r.kind == "seed-round"}
+    waiting, running, done = list(runs), {}, set()
+    with contextlib.ExitStack() as stack:
+        progress = stack.enter_context(tqdm(total=len(runs), desc="bench", unit="run",
+                                            file=sys.stderr, disable=not show_progress))
+        pool = None  # started when a run needs making: reusing a finished grid is quick
+        while waiting or running:
+            for grid_run in list(waiting):
+                base = seed_rounds.get(grid_run.config.seed) \
+                    if grid_run.kind == "grid" else None
+                run_dir = out / "runs" / grid_run.name
+                if base is not None and base not in done:
+                    continue
+                if finished(run_dir):
+                    waiting.remove(grid_run)
+                    done.add(grid_run.name)
+                    progress.update()
+                    on_run(grid_run, 0.0, True)
+                elif len(running) < jobs:
+                    if pool is None:  # on exit (an error, an interrupt) it is terminated
+                        pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(
+                            jobs, torch.set_num_threads, (max(1, cores() // jobs),)))
+                    waiting.remove(grid_run)
+                    running[grid_run.name] = (grid_run, pool.apply_async(
+                        make_run, (grid_run, run_dir, base and out / "runs" / base)))
+            for name, (grid_run, result) in list(running.items()):
+                if not result.ready():
+                    continue
+                seconds = result.get()  # a worker's error is raised here
+                del running[name]
+                done.add(name)
+                timings[name] = timings.get(name, 0.0) + seconds
                 timings_path.write_text(json.dumps(timings, indent=1, sort_keys=True))
-            if progress is not None:
                 progress.update()
-            on_run(grid_run, time.perf_counter() - started, reused)
-    finally:
-        if progress is not None:
-            progress.close()
+                on_run(grid_run, seconds, False)
+            progress.set_postfix_str(", ".join(running))
+            if running:
+                time.sleep(0.2)
 
 
 def bench(config: RunConfig, out: Path, strategies: list[str] | None = None,
           modes: list[str] | None = None, seeds: list[str] | None = None,
-          whole_pool: bool = True, command: str = "", show_progress: bool = False,
+          whole_pool: bool = True, command: str = "", jobs: int | None = None,
+          show_progress: bool = False,
           on_line: Callable[[str], None] = lambda line: None) -> dict:
     """Make every run of the grid (reusing finished ones), write each run's report.html,
     then bench.json, the plots and index.html; returns the summary."""
@@ -198,10 +237,13 @@ def bench(config: RunConfig, out: Path, strategies: list[str] | None = None,
                 f"rounds {len(m['costs'])}  cost ${m['cost_usd']:.4f}  "
                 f"accuracy {m['final_accuracy']:.3f}  {m['stop_reason']}")
 
-    run_grid(runs, out, show_progress, done)
+    jobs = jobs or default_jobs()
+    run_grid(runs, out, jobs, show_progress, done)
     timings = json.loads((out / "timings.json").read_text()) \
         if (out / "timings.json").exists() else {}
-    info = {"command": command, "machine": machine(),
+    info = {"command": command,
+            "machine": f"{machine()}; {jobs} runs at a time, "
+                       f"{max(1, cores() // jobs)} torch threads each",
             "wall_s": time.perf_counter() - started,
             "runs_wall_s": sum(timings.get(r.name, 0.0) for r in runs),
             "grid": {"strategies": sorted({r.config.strategy for r in runs
@@ -237,5 +279,5 @@ def machine() -> str:
         names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
                  if line.startswith("model name")]
         cpu = names[0] if names else cpu
-    return (f"{cpu}, {len(os.sched_getaffinity(0))} cores, torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads), Python {platform.python_version()}")
+    return (f"{cpu}, {cores()} cores, torch {torch.__version__}, "
+            f"Python {platform.python_version()}")

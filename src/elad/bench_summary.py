@@ -343,9 +343,11 @@ def plots(summary: dict) -> dict[str, bytes]:
     accuracy as a line), and output tokens per target by mode."""
     files = {}
     whole = summary["whole_pool"]
-    hlines = ([(whole["accuracy"]["mean"],
-                f"whole pool: {whole['accuracy']['mean']:.3f} at "
-                f"${whole['cost_usd']['mean']:.2f}")] if whole else [])
+    hlines = []
+    if whole:
+        label = (f"whole pool: {whole['accuracy']['mean']:.3f} at "
+                 f"${whole['cost_usd']['mean']:.2f}")
+        hlines.append((whole["accuracy"]["mean"], label))
     for mode in sorted({c["mode"] for c in summary["configurations"]}):
         series = []
         for c in summary["configurations"]:

@@ -88,17 +88,23 @@ def bench_command(args: argparse.Namespace) -> int:
                         *(["--strategies", args.strategies] if args.strategies else []),
                         *(["--modes", args.modes] if args.modes else []),
                         *(["--seeds", args.seeds] if args.seeds else []),
-                        *(["--no-whole-pool"] if args.no_whole_pool else [])])
-    summary = bench(config, Path(args.out), _names(args.strategies), _names(args.modes),
-                    _names(args.seeds), whole_pool=not args.no_whole_pool, command=command,
-                    show_progress=sys.stderr.isatty() and not args.quiet,
-                    on_line=lambda line: print(line, flush=True))
+                        *(["--no-whole-pool"] if args.no_whole_pool else []),
+                        *(["--jobs", str(args.jobs)] if args.jobs else [])])
+    try:
+        summary = bench(config, Path(args.out), _names(args.strategies),
+                        _names(args.modes), _names(args.seeds),
+                        whole_pool=not args.no_whole_pool, command=command, jobs=args.jobs,
+                        show_progress=sys.stderr.isatty() and not args.quiet,
+                        on_line=lambda line: print(line, flush=True))
+    except KeyboardInterrupt:
+        print("\ninterrupted; the same command resumes the grid", file=sys.stderr)
+        return 130
     print()
     print(format_bench_table(summary))
     print()
     print(format_comparisons(summary))
     print(f"\nwrote {Path(args.out) / 'bench.json'}, {Path(args.out) / 'index.html'} "
-          f"and the plots; grid wall time {summary['wall_s'] / 60:.1f} min")
+          f"and the plots in {summary['wall_s'] / 60:.1f} min")
     return 0
 
 
@@ -152,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     bench_parser.add_argument("--no-whole-pool", action="store_true",
                               help="skip the reference that annotates every pool question "
                               "(with a paid teacher it pays for the whole pool)")
+    bench_parser.add_argument("--jobs", type=int, default=None,
+                              help="runs at a time (default: one per core without a GPU, "
+                              "else 1)")
     bench_parser.set_defaults(handler=bench_command)
 
     args = parser.parse_args(argv)
