@@ -139,7 +139,8 @@ def generated(summary: dict) -> str:
         "",
         "### Evidence: what was selected and what the teacher found",
         "",
-        ("Rounds after the seed round. greedy wrong: share of questions the student "
+        ("Rounds after the seed round. in tok/target, $/target: teacher input tokens "
+         "and dollars per training target. greedy wrong: share of questions the student "
          "answered wrongly (greedy), among the selected ones and among all scored "
          "candidates; first-error figures are over revisions in which the teacher found "
          "an error (the answer line is the last line); target steps: steps of the "

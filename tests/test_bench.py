@@ -91,6 +91,11 @@ def test_bench_runs_the_grid_then_reuses_it(tmp_path, capsys):
     assert again.count("reused") == 6
     assert again.split("\n\n")[1] == table
 
+    report = out / "runs" / "random-annotate-s0" / "report.html"
+    report.unlink()
+    assert main(["report", str(report.parent)]) == 0  # a grid run is an ordinary run
+    assert "round  labeled" in capsys.readouterr().out and report.exists()
+
 
 def test_accuracy_at_cost_area_and_cost_to_reach():
     costs, accuracies = [0.1, 0.2, 0.4], [0.5, 0.7, 0.6]

@@ -97,6 +97,10 @@ def run_metrics(run_dir: Path, kind: str) -> dict:
                                            len(targets)),
         "output_tokens_per_target_after_seed": _ratio(
             sum(c["output_tokens"] for c in later_calls), len(later_targets)),
+        "input_tokens_per_target_after_seed": _ratio(
+            sum(c["input_tokens"] for c in later_calls), len(later_targets)),
+        "cost_per_target_after_seed": _ratio(sum(c["cost_usd"] for c in later_calls),
+                                             len(later_targets)),
         "saturation_round": next((r.round for r in records
                                   if r.stop_reason == "saturated"), None),
     }
@@ -165,6 +169,7 @@ def spread(values: list[float | None]) -> dict:
 
 SCALARS = ("area", "accuracy_at_half_budget", "final_accuracy", "cost_usd",
            "output_tokens_per_target", "output_tokens_per_target_after_seed",
+           "input_tokens_per_target_after_seed", "cost_per_target_after_seed",
            "saturation_round", "auroc", "selected_wrong", "candidates_wrong",
            "confirmed_overall", "first_error_step", "first_error_relative",
            "first_error_at_step_1", "first_error_at_answer_line",
@@ -376,6 +381,8 @@ def plots(summary: dict) -> dict[str, bytes]:
 
 
 EVIDENCE = [  # header, configuration entry, digits
+    ("in tok/target", "input_tokens_per_target_after_seed", 1),
+    ("$/target", "cost_per_target_after_seed", 5),
     ("greedy wrong: selected", "selected_wrong", 3),
     ("greedy wrong: candidates", "candidates_wrong", 3),
     ("confirmed", "confirmed_overall", 3),
@@ -417,12 +424,12 @@ def index_html(summary: dict, images: dict[str, bytes], info: dict) -> str:
         tag("pre", format_comparisons(summary)),
         *(Markup(tag("h3", name) + image(png, name)) for name, png in images.items()),
         tag("h2", "Evidence: what was selected and what the teacher found"),
-        tag("p", "Rounds after the seed round, mean ± std over seeds. 'greedy wrong': "
-                 "share of questions whose greedy student answer was wrong, among the "
-                 "selected ones and among all scored candidates; first-error figures over "
-                 "revisions with an error (the answer line is the last line); target "
-                 "steps: steps of the training targets; share: task families of the "
-                 "selected questions.", cls="muted"),
+        tag("p", "Rounds after the seed round, mean ± std over seeds; tokens and dollars "
+                 "per training target. 'greedy wrong': share of questions whose greedy "
+                 "student answer was wrong, among the selected ones and among all scored "
+                 "candidates; first-error figures over revisions with an error (the "
+                 "answer line is the last line); target steps: steps of the training "
+                 "targets; share: task families of the selected questions.", cls="muted"),
         evidence,
         tag("h2", "Runs"), runs)
 

@@ -233,7 +233,7 @@ def example_html(store: RunStore, config: dict, round: int, position: int, qid: 
         parts.append(tag("p", "No teacher call recorded.", cls="muted"))
     else:
         parts.append(teacher_reply_html(call))
-    if target is not None:
+    if target is not None and request.get("op") == "revise":  # else: the annotation
         parts += [tag("p", "Training target" + (" (the student's own explanation, "
                                                  "confirmed)" if target.confirmed else "")
                       + ":"),
