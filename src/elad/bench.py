@@ -25,6 +25,7 @@ import multiprocessing
 import os
 import platform
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -156,6 +157,12 @@ def make_run(grid_run: GridRun, run_dir: Path, seed_round: Path | None) -> float
     return time.perf_counter() - started
 
 
+def _start_worker(threads: int) -> None:
+    """A worker leaves Ctrl-C to the main process, which stops it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch.set_num_threads(threads)
+
+
 def cores() -> int:
     return len(os.sched_getaffinity(0))
 
@@ -198,7 +205,7 @@ def run_grid(runs: list[GridRun], out: Path, jobs: int = 1, show_progress: bool 
                 elif len(running) < jobs:
                     if pool is None:  # on exit (an error, an interrupt) it is terminated
                         pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(
-                            jobs, torch.set_num_threads, (max(1, cores() // jobs),)))
+                            jobs, _start_worker, (max(1, cores() // jobs),)))
                     waiting.remove(grid_run)
                     running[grid_run.name] = (grid_run, pool.apply_async(
                         make_run, (grid_run, run_dir, base and out / "runs" / base)))
