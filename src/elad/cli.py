@@ -2,7 +2,10 @@
 
     elad run [CONFIG] [--run-dir DIR] [key=value ...]   run, resume, or reprint a run
     elad score --run-dir DIR [--round N] --out FILE     why each pool question would be chosen
-    elad report DIR [--format table|json]               the per-round records of a run
+    elad report DIR [--format table|json]               the per-round records of a run,
+                                                        and DIR/report.html
+    elad bench [CONFIG] --out DIR [key=value ...]       strategies x modes x seeds, and
+                                                        the whole-pool reference
     elad teacher check [CONFIG] [key=value ...]         one request: latency, tokens, cost
     elad export DIR --out OUT [--adapter-only]          the final student as a model folder
 """
@@ -16,7 +19,7 @@ import sys
 from pathlib import Path
 
 from elad.config import ConfigError, load_config
-from elad.report import format_aurocs, format_table, load_records
+from elad.report import format_aurocs, format_table, load_records, write_run_report
 from elad.teacher.protocol import TeacherUnavailable
 
 
@@ -73,6 +76,8 @@ def report_command(args: argparse.Namespace) -> int:
         print(json.dumps([r.__dict__ for r in records], indent=2))
     else:
         print(format_table(records))
+    path = write_run_report(Path(args.run_dir), args.examples)
+    print(f"wrote {path}", file=sys.stderr)
     return 0
 
 
@@ -106,6 +111,39 @@ def export_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench_command(args: argparse.Namespace) -> int:
+    from elad.bench import bench  # imports torch
+    from elad.bench_summary import format_bench_table, format_comparisons
+
+    config = config_from_items(args.items)
+    command = " ".join(["elad bench", *args.items, "--out", args.out,
+                        *(["--strategies", args.strategies] if args.strategies else []),
+                        *(["--modes", args.modes] if args.modes else []),
+                        *(["--seeds", args.seeds] if args.seeds else []),
+                        *(["--no-whole-pool"] if args.no_whole_pool else []),
+                        *(["--jobs", str(args.jobs)] if args.jobs else [])])
+    try:
+        summary = bench(config, Path(args.out), _names(args.strategies),
+                        _names(args.modes), _names(args.seeds),
+                        whole_pool=not args.no_whole_pool, command=command, jobs=args.jobs,
+                        show_progress=sys.stderr.isatty() and not args.quiet,
+                        on_line=lambda line: print(line, flush=True))
+    except KeyboardInterrupt:
+        print("\ninterrupted; the same command resumes the grid", file=sys.stderr)
+        return 130
+    print()
+    print(format_bench_table(summary))
+    print()
+    print(format_comparisons(summary))
+    print(f"\nwrote {Path(args.out) / 'bench.json'}, {Path(args.out) / 'index.html'} "
+          f"and the plots in {summary['wall_s'] / 60:.1f} min")
+    return 0
+
+
+def _names(text: str | None) -> list[str] | None:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="elad", description=(
         "Explanation-guided active distillation: teach a small student to reason like a "
@@ -131,9 +169,12 @@ def main(argv: list[str] | None = None) -> int:
                               help="pool questions to score, a seeded sample (%(default)s)")
     score_parser.set_defaults(handler=score_command)
 
-    report_parser = commands.add_parser("report", help="print a run's per-round records")
+    report_parser = commands.add_parser(
+        "report", help="print a run's per-round records and write DIR/report.html")
     report_parser.add_argument("run_dir", metavar="DIR")
     report_parser.add_argument("--format", choices=("table", "json"), default="table")
+    report_parser.add_argument("--examples", type=int, default=3,
+                               help="selected questions shown per round (%(default)s)")
     report_parser.set_defaults(handler=report_command)
 
     teacher_parser = commands.add_parser("teacher", help="check the configured teacher")
@@ -154,6 +195,24 @@ def main(argv: list[str] | None = None) -> int:
     export_parser.add_argument("--adapter-only", action="store_true",
                                help="a LoRA student's adapter, not merged into the model")
     export_parser.set_defaults(handler=export_command)
+
+    bench_parser = commands.add_parser(
+        "bench", help="compare strategies x teacher modes x seeds against the whole-pool "
+        "reference: table, DIR/bench.json, plots, DIR/index.html (resumable)")
+    bench_parser.add_argument("items", nargs="*", metavar="CONFIG | key=value",
+                              help="the config every run shares, and overrides")
+    bench_parser.add_argument("--out", required=True, help="the grid's directory")
+    bench_parser.add_argument("--strategies", help="comma-separated (default: random, "
+                              "entropy, least-confidence, elad)")
+    bench_parser.add_argument("--modes", help="comma-separated (default: annotate, revise)")
+    bench_parser.add_argument("--seeds", help="comma-separated (default: 0,1,2)")
+    bench_parser.add_argument("--no-whole-pool", action="store_true",
+                              help="skip the reference that annotates every pool question "
+                              "(with a paid teacher it pays for the whole pool)")
+    bench_parser.add_argument("--jobs", type=int, default=None,
+                              help="runs at a time (default: one per core without a GPU, "
+                              "else 1)")
+    bench_parser.set_defaults(handler=bench_command)
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,

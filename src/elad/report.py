@@ -1,11 +1,19 @@
-"""Reading a run back from its store: the per-round table. Never imports torch."""
+"""Reading a run back from its store: the per-round table, and `elad report`'s HTML
+page (per-round metrics and plots, the cost breakdown, and a few selected questions per
+round with why they were chosen and what the teacher did). Never imports torch.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from elad.store import open_existing
-from elad.types import RoundRecord
+from elad.answers import ANSWER_CUE
+from elad.html_page import Markup, image, page, table, tag
+from elad.plots import Series, bar_plot, line_plot
+from elad.store import RunStore, open_existing
+from elad.strategies import RANKING
+from elad.types import RoundRecord, Score, Target
 
 COLUMNS = [  # header, width, how to show a record's value
     ("round", 5, lambda r: f"{r.round}"),
@@ -44,3 +52,207 @@ def format_aurocs(aurocs: dict[str, float | None]) -> str:
     for name, value in aurocs.items():
         lines.append(f"  {name:>16}  {'-' if value is None else f'{value:.3f}'}")
     return "\n".join(lines)
+
+
+# --- the HTML report of one run -------------------------------------------------------
+
+def write_run_report(run_dir: Path, examples_per_round: int = 3) -> Path:
+    """Write RUN_DIR/report.html (one self-contained page) from the run's store."""
+    store = open_existing(run_dir)
+    try:
+        text = run_report_html(store, Path(run_dir).name, examples_per_round)
+    finally:
+        store.close()
+    path = Path(run_dir) / "report.html"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def run_report_html(store: RunStore, title: str, examples_per_round: int = 3) -> str:
+    """Per-round metrics and plots, the cost breakdown, and for each round the first
+    few selected questions: why each was chosen, the student's explanation, the
+    teacher's reply and the training target."""
+    config = json.loads(store.get_meta("config") or "{}")
+    records = store.rounds()
+    calls = store.teacher_calls()
+    costs = cost_rows(calls, config.get("teacher", {}))
+    last = records[-1] if records else None
+    summary = (f"strategy {config.get('strategy')}, mode {config.get('mode')}, "
+               f"seed {config.get('seed')}, budget ${config.get('budget_usd')}; teacher "
+               f"{config.get('teacher', {}).get('kind')}, student "
+               f"{config.get('student', {}).get('kind')}. "
+               + (f"{len(records)} rounds; stopped: {last.stop_reason or 'not finished'}."
+                  if last else "No finished round yet."))
+    body = [tag("h1", f"elad run {title}"), tag("p", summary),
+            tag("h2", "Rounds"),
+            tag("p", "Figures are cumulative over the run so far; 'confirmed' is the "
+                     "fraction of the round's revisions in which the teacher found no "
+                     "error.", cls="muted"),
+            records_table(records)]
+    if records:
+        body += run_plots(records, costs)
+    body += [tag("h2", "Cost breakdown"), cost_table(costs)]
+    body.append(tag("h2", "Selected questions"))
+    targets = {t.example_id: t for t in store.targets()}
+    for round in sorted({c["round"] for c in calls}):
+        selected = store.selection(round) or []
+        shown = selected[:examples_per_round]
+        body.append(tag("h3", f"Round {round}: {len(selected)} questions sent to the "
+                              f"teacher, the first {len(shown)} in selection order"))
+        replies = {c["example_id"]: c for c in calls if c["round"] == round}
+        scores = store.scores(round)
+        for position, qid in enumerate(shown, 1):
+            body.append(example_html(store, config, round, position, qid, scores,
+                                     replies.get(qid), targets.get(qid)))
+    body.append(tag("details", tag("summary", "Configuration"),
+                    tag("pre", json.dumps(config, indent=2))))
+    return page(f"elad run {title}", *body)
+
+
+def records_table(records: list[RoundRecord]) -> Markup:
+    header = [name for name, _, _ in COLUMNS] + ["stop"]
+    return table(header, [[show(r) for _, _, show in COLUMNS] + [r.stop_reason]
+                          for r in records])
+
+
+def cost_rows(calls: list[dict], teacher: dict) -> list[dict]:
+    """Teacher calls summed per round and operation; dollars split into input and
+    output tokens by the run's prices."""
+    rows: dict[tuple[int, str], dict] = {}
+    for c in calls:
+        row = rows.setdefault((c["round"], c["op"]), {
+            "round": c["round"], "op": c["op"], "calls": 0, "failed": 0,
+            "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0})
+        row["calls"] += 1
+        row["failed"] += not c["ok"]
+        row["input_tokens"] += c["input_tokens"]
+        row["output_tokens"] += c["output_tokens"]
+        row["cost_usd"] += c["cost_usd"]
+    for row in rows.values():
+        row["input_usd"] = row["input_tokens"] * teacher.get("price_input_per_mtok", 0) / 1e6
+        row["output_usd"] = (row["output_tokens"] * teacher.get("price_output_per_mtok", 0)
+                             / 1e6)
+    return [rows[key] for key in sorted(rows)]
+
+
+def cost_table(rows: list[dict]) -> Markup:
+    total = {key: sum(r[key] for r in rows) for key in
+             ("calls", "failed", "input_tokens", "output_tokens", "input_usd",
+              "output_usd", "cost_usd")}
+    header = ["round", "operation", "calls", "failed", "in tokens", "out tokens",
+              "input $", "output $", "total $"]
+    return table(header, [
+        [r["round"], r["op"], r["calls"], r["failed"], r["input_tokens"],
+         r["output_tokens"], f"{r['input_usd']:.4f}", f"{r['output_usd']:.4f}",
+         f"{r['cost_usd']:.4f}"] for r in [*rows, {"round": "all", "op": "", **total}]])
+
+
+def run_plots(records: list[RoundRecord], costs: list[dict]) -> list[Markup]:
+    accuracy = line_plot(
+        [Series("test accuracy after each round", [r.cost_usd for r in records],
+                [r.test_accuracy for r in records], marker="o")],
+        "cumulative teacher cost ($)", "test accuracy", "Accuracy against teacher cost")
+    rounds = sorted({r["round"] for r in costs})
+    per_round = {name: [sum(r[key] for r in costs if r["round"] == round)
+                        for round in rounds]
+                 for name, key in (("input tokens", "input_usd"),
+                                   ("output tokens", "output_usd"))}
+    spend = bar_plot([str(r) for r in rounds], per_round, "round", "teacher cost ($)",
+                     "Teacher cost per round", stacked=True)
+    return [image(accuracy, "test accuracy against cumulative teacher cost"),
+            image(spend, "teacher cost per round, input and output tokens")]
+
+
+def explanation_lines(steps: list[str], answer: str | None) -> list[str]:
+    """An explanation as the teacher sees it: the answer line is the last step."""
+    return [*steps, f"{ANSWER_CUE} {answer if answer is not None else '(none)'}."]
+
+
+def steps_list(lines: list[str], first: int = 1, wrong: int | None = None,
+               unstable: int | None = None) -> Markup:
+    """Numbered steps; the first wrong one marked, the ones after it struck out (the
+    teacher's continuation replaces them), the least stable one flagged."""
+    items = []
+    for number, line in enumerate(lines, first):
+        classes = []
+        if wrong is not None and number == wrong:
+            classes.append("wrong")
+        if wrong is not None and number > wrong:
+            classes.append("dropped")
+        if unstable is not None and number == unstable:
+            classes.append("unstable")
+        items.append(tag("li", line, cls=" ".join(classes) or None))
+    return tag("ol", *items, cls="steps", start=first)
+
+
+def why_selected(config: dict, score: Score, scores: list[Score]) -> Markup:
+    """The question's numbers, and its place in its round by the run's strategy."""
+    strategy = config.get("strategy", "")
+    if strategy in RANKING:
+        mine = RANKING[strategy](score)
+        above = sum(RANKING[strategy](s) > mine for s in scores)
+        place = (f"ranked {above + 1} of {len(scores)} candidates by {strategy} "
+                 f"({mine:.3f})")
+    else:
+        place = f"drawn at random from {len(scores)} candidates"
+    return table(["why", "u(q)", "u_inter", "U_intra", "least conf.", "K answers",
+                  "greedy", "least stable step"],
+                 [[place, f"{score.score:.3f}", f"{score.u_inter:.3f}",
+                   f"{score.u_intra:.3f}", f"{score.least_confidence:.3f}",
+                   ", ".join("-" if a is None else a for a in score.answers),
+                   "-" if score.greedy_answer is None else score.greedy_answer,
+                   score.least_stable_step or "-"]], text_columns=1)
+
+
+def example_html(store: RunStore, config: dict, round: int, position: int, qid: str,
+                 scores: list[Score], call: dict | None, target: Target | None) -> Markup:
+    """One selected question: why it was chosen, the student's explanation with its
+    first wrong step, the teacher's reply, and what the student is trained on."""
+    question = call["request"]["question"] if call else (target.question if target else "")
+    parts = [tag("p", f"{position}. ", tag("span", question, cls="question"),
+                 tag("span", f"  ({qid})", cls="muted"))]
+    score = next((s for s in scores if s.example_id == qid), None)
+    if score is not None:
+        parts.append(why_selected(config, score, scores))
+    request, reply = (call["request"], call["reply"]) if call else ({}, {})
+    if request.get("op") == "revise":
+        wrong = reply.get("first_error") if call["ok"] else None
+        parts += [tag("p", "The student's explanation, as sent to the teacher"
+                           + (f" (hint: least stable step {request['hint']})"
+                              if request.get("hint") else "") + ":"),
+                  steps_list(explanation_lines(request["steps"], request["answer"]),
+                             wrong=wrong, unstable=score.least_stable_step if score
+                             else None)]
+    elif score is not None:
+        chosen = store.explanations(round, qid)[score.chosen]
+        parts += [tag("p", "The student's explanation (not sent: in annotate mode the "
+                           "teacher writes the whole explanation):"),
+                  steps_list(explanation_lines(chosen.steps, chosen.answer),
+                             unstable=score.least_stable_step)]
+    if call is None:
+        parts.append(tag("p", "No teacher call recorded.", cls="muted"))
+    else:
+        parts.append(teacher_reply_html(call))
+    if target is not None and request.get("op") == "revise":  # else: the annotation
+        parts += [tag("p", "Training target" + (" (the student's own explanation, "
+                                                 "confirmed)" if target.confirmed else "")
+                      + ":"),
+                  steps_list(explanation_lines(target.steps, target.answer))]
+    return tag("div", *parts, cls="example")
+
+
+def teacher_reply_html(call: dict) -> Markup:
+    reply = call["reply"]
+    cost = (f"{call['input_tokens']} input + {call['output_tokens']} output tokens, "
+            f"${call['cost_usd']:.6f}")
+    if not call["ok"]:
+        return tag("p", f"The teacher's reply could not be used ({call['error']}); {cost}.")
+    if call["op"] == "annotate":
+        return Markup(tag("p", f"The teacher's explanation ({cost}):")
+                      + steps_list(explanation_lines(reply["steps"], reply["answer"])))
+    if reply.get("first_error") is None:
+        return tag("p", f"The teacher confirmed every step ({cost}).")
+    first = reply["first_error"]
+    return Markup(tag("p", f"The teacher: step {first} is the first wrong one; its "
+                           f"continuation from there ({cost}):")
+                  + steps_list(explanation_lines(reply["steps"], reply["answer"]), first))

@@ -146,6 +146,17 @@ class RunStore:
         """Why each unusable teacher reply was unusable, oldest first."""
         return [r[0] for r in self.db.execute(
             "SELECT error FROM teacher_calls WHERE NOT ok ORDER BY created")]
+    def teacher_calls(self, round: int | None = None) -> list[dict]:
+        """Every teacher call (of one round, if given) in the order made: request and
+        reply (parsed JSON), tokens, cost; what reports and benchmarks read."""
+        where, args = ("WHERE round = ?", (round,)) if round is not None else ("", ())
+        rows = self.db.execute(
+            "SELECT round, example_id, op, request, reply, input_tokens, output_tokens, "
+            f"cost_usd, ok, error FROM teacher_calls {where} ORDER BY rowid", args)
+        return [{"round": r, "example_id": qid, "op": op, "request": json.loads(request),
+                 "reply": json.loads(reply), "input_tokens": tin, "output_tokens": tout,
+                 "cost_usd": cost, "ok": bool(ok), "error": error}
+                for r, qid, op, request, reply, tin, tout, cost, ok, error in rows]
 
     def attempted_ids(self) -> set[str]:
         """Questions the teacher was already asked about (answered or failed)."""
@@ -178,6 +189,24 @@ class RunStore:
             "SELECT example_id, question, steps, answer, round, confirmed FROM targets "
             f"{where} ORDER BY round, rowid", args)
         return [Target(qid, q, json.loads(s), a, r, bool(c)) for qid, q, s, a, r, c in rows]
+
+    # --- sharing a seed round ---------------------------------------------------------
+
+    def copy_seed_round(self, source: Path) -> None:
+        """Copy the examples and round 0 (selection, teacher calls, targets) of the run
+        store at `source` into this one, in one transaction (`elad bench` shares one
+        seed round between the runs of a seed; the round record is the caller's)."""
+        self.db.execute("ATTACH DATABASE ? AS source", (str(source),))
+        try:
+            with self.db:
+                self.db.execute("INSERT OR IGNORE INTO examples "
+                                "SELECT * FROM source.examples ORDER BY rowid")
+                for table in ("selections", "teacher_calls", "targets"):
+                    self.db.execute(f"INSERT OR IGNORE INTO {table} "
+                                    f"SELECT * FROM source.{table} WHERE round = 0 "
+                                    "ORDER BY rowid")
+        finally:
+            self.db.execute("DETACH DATABASE source")
 
     # --- per-round records ------------------------------------------------------------
 

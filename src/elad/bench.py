@@ -1,0 +1,291 @@
+"""`elad bench`: a grid of runs that differ only in what is compared.
+
+    elad bench [CONFIG] --out DIR [key=value ...]
+
+Strategies x teacher modes x seeds, on the same pool, test set, budget and student, plus
+per seed the reference "distil the whole pool" (every pool question annotated, trained
+once). Each is an ordinary run directory under DIR/runs/ (`elad run --run-dir` and
+`elad report` read it); a finished one is reused, an unfinished one resumed, so the grid
+can be interrupted and run again.
+
+Round 0 (random seed questions annotated, a student trained from scratch) does not
+depend on the strategy or the mode, so it is computed once per seed, in
+DIR/runs/seed-round-s<seed> (a run with max_rounds=0), and every grid run of that seed
+starts from a copy of it (`fork_seed_round`, which checks that the configs agree on
+everything round 0 depends on). A forked run is the run the loop would have made.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import multiprocessing
+import os
+import platform
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from elad.bench_summary import run_metrics, write_summary
+from elad.budget import Budget, teacher_prices
+from elad.config import CHOICES, ConfigError, RunConfig
+from elad.loop import _flatten, checkpoint, open_run, run, stop_reason
+from elad.report import write_run_report
+from elad.store import open_existing
+from elad.tasks import load_task
+from elad.teacher import make_teacher
+from elad.teacher.cache import CachedTeacher
+from elad.teacher.protocol import render
+
+STRATEGIES = ("random", "entropy", "least-confidence", "elad")
+MODES = ("annotate", "revise")
+SEEDS = (0, 1, 2)
+
+# Settings that only act after round 0: runs differing in these alone share a seed round.
+AFTER_SEED_ROUND = ("strategy", "mode", "alpha", "round_size", "candidates", "saturation",
+                    "max_rounds", "hint", "max_similarity")
+
+
+@dataclass
+class GridRun:
+    """One run of the grid: its directory name under DIR/runs and its config."""
+
+    name: str
+    kind: str  # "grid", "seed-round" (shared round 0) or "whole-pool" (the reference)
+    config: RunConfig
+
+
+def grid(base: RunConfig, strategies=STRATEGIES, modes=MODES, seeds=SEEDS,
+         whole_pool: bool = True) -> list[GridRun]:
+    """Every run of the benchmark, in the order they are made: per seed the shared
+    seed round, the strategy x mode runs, then the whole-pool reference."""
+    runs = []
+    for seed in seeds:
+        seeded = dataclasses.replace(base, seed=seed)
+        runs.append(GridRun(f"seed-round-s{seed}", "seed-round",
+                            dataclasses.replace(seeded, max_rounds=0)))
+        for strategy in strategies:
+            for mode in modes:
+                runs.append(GridRun(f"{strategy}-{mode}-s{seed}", "grid",
+                                    dataclasses.replace(seeded, strategy=strategy,
+                                                        mode=mode)))
+        if whole_pool:
+            runs.append(GridRun(f"whole-pool-s{seed}", "whole-pool",
+                                whole_pool_config(seeded)))
+    return runs
+
+
+def whole_pool_config(config: RunConfig) -> RunConfig:
+    """The reference: a seed round as large as the pool (every question annotated),
+    trained once for as many optimizer steps as a grid run takes over all its rounds
+    (seed_train_steps + max_rounds x train_steps), so both get the same training
+    compute. Its budget is exactly what annotating every pool question may cost."""
+    student = dataclasses.replace(
+        config.student, seed_train_steps=config.student.seed_train_steps
+        + config.max_rounds * config.student.train_steps)
+    prices = teacher_prices(config.teacher)
+    teacher = make_teacher(config.teacher, config.task)
+    worst = sum(prices.cost(teacher.worst_case_input_tokens(render("annotate", e.question)),
+                            config.teacher.max_output_tokens)
+                for e in load_task(config.task, config.seed).pool)
+    return dataclasses.replace(config, seed_size=config.task.pool_size, max_rounds=0,
+                               budget_usd=math.ceil(worst * 100 + 1) / 100,
+                               student=student)
+
+
+def fork_seed_round(base_dir: Path, run_dir: Path, config: RunConfig) -> None:
+    """Start the run of `config` in `run_dir` from round 0 of the run in `base_dir`:
+    its examples, seed selection, teacher calls, targets, round record and student
+    checkpoint are copied. Refused (ConfigError) when the two configs differ in anything
+    but AFTER_SEED_ROUND. The copy is made aside and renamed into place, so an
+    interrupted fork leaves nothing behind."""
+    source = open_existing(base_dir)
+    base_config, records = json.loads(source.get_meta("config")), source.rounds()
+    source.close()
+    if not records:
+        raise ConfigError(f"{base_dir} has no finished round 0 to start from")
+    theirs, mine = _flatten(base_config), _flatten(config.to_dict())
+    for key in sorted(set(theirs) | set(mine)):
+        if key.split(".")[0] not in AFTER_SEED_ROUND and theirs.get(key) != mine.get(key):
+            raise ConfigError(f"{base_dir}: its round 0 was made with "
+                              f"{key}={theirs.get(key)!r}, not {mine.get(key)!r}; it "
+                              "cannot be shared")
+    partial = run_dir.with_name(run_dir.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    store = open_run(partial, config)
+    store.copy_seed_round(base_dir / "run.sqlite")
+    shutil.copytree(checkpoint(base_dir, 0), checkpoint(partial, 0))
+    record = dataclasses.replace(records[0], strategy=config.strategy, mode=config.mode,
+                                 stop_reason="")
+    teacher = CachedTeacher(make_teacher(config.teacher, config.task), store,
+                            teacher_prices(config.teacher))
+    record.stop_reason = stop_reason(config, 0, record, teacher, store,
+                                     store.examples("pool"),
+                                     Budget(config.budget_usd, store.spent_usd()))
+    store.save_round(record)
+    store.close()
+    partial.rename(run_dir)
+
+
+def finished(run_dir: Path) -> bool:
+    """Whether the run in `run_dir` has stopped (a rerun would only reread it)."""
+    if not (run_dir / "run.sqlite").exists():
+        return False
+    store = open_existing(run_dir)
+    try:
+        records = store.rounds()
+        return bool(records and records[-1].stop_reason)
+    finally:
+        store.close()
+
+
+def make_run(grid_run: GridRun, run_dir: Path, seed_round: Path | None) -> float:
+    """One run of the grid (in a worker process): forked from its seed round when it
+    is new and has one, then made or resumed by the loop. Returns the seconds taken."""
+    started = time.perf_counter()
+    if seed_round is not None and not run_dir.exists():
+        fork_seed_round(seed_round, run_dir, grid_run.config)
+    run(grid_run.config, run_dir)
+    return time.perf_counter() - started
+
+
+def _start_worker(threads: int) -> None:
+    """A worker leaves Ctrl-C to the main process, which stops it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch.set_num_threads(threads)
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def default_jobs() -> int:
+    """Runs at a time: one per core on a CPU machine (tiny students run faster as one
+    thread each, side by side, than as one two-thread process), one on a GPU."""
+    return 1 if torch.cuda.is_available() else cores()
+
+
+def run_grid(runs: list[GridRun], out: Path, jobs: int = 1, show_progress: bool = False,
+             on_run: Callable[[GridRun, float, bool], None] = lambda *a: None) -> None:
+    """Make (or resume, or reuse) every run of the grid under out/runs.
+
+    Runs go to `jobs` worker processes (each with cores // jobs torch threads) in the
+    grid's order; a grid run starts once its seed round is done. `on_run(run, seconds,
+    reused)` is called in this process as each one is done; the seconds each run took
+    are kept in out/timings.json (summed over resumes). An error or an interrupt stops
+    the workers; every run is resumable, so running the grid again goes on from there."""
+    timings_path = out / "timings.json"
+    timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
+    seed_rounds = {r.config.seed: r.name for r in runs if r.kind == "seed-round"}
+    waiting, running, done = list(runs), {}, set()
+    with contextlib.ExitStack() as stack:
+        progress = stack.enter_context(tqdm(total=len(runs), desc="bench", unit="run",
+                                            file=sys.stderr, disable=not show_progress))
+        pool = None  # started when a run needs making: reusing a finished grid is quick
+        while waiting or running:
+            for grid_run in list(waiting):
+                base = seed_rounds.get(grid_run.config.seed) \
+                    if grid_run.kind == "grid" else None
+                run_dir = out / "runs" / grid_run.name
+                if base is not None and base not in done:
+                    continue
+                if finished(run_dir):
+                    waiting.remove(grid_run)
+                    done.add(grid_run.name)
+                    progress.update()
+                    on_run(grid_run, 0.0, True)
+                elif len(running) < jobs:
+                    if pool is None:  # on exit (an error, an interrupt) it is terminated
+                        pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(
+                            jobs, _start_worker, (max(1, cores() // jobs),)))
+                    waiting.remove(grid_run)
+                    running[grid_run.name] = (grid_run, pool.apply_async(
+                        make_run, (grid_run, run_dir, base and out / "runs" / base)))
+            for name, (grid_run, result) in list(running.items()):
+                if not result.ready():
+                    continue
+                seconds = result.get()  # a worker's error is raised here
+                del running[name]
+                done.add(name)
+                timings[name] = timings.get(name, 0.0) + seconds
+                timings_path.write_text(json.dumps(timings, indent=1, sort_keys=True))
+                progress.update()
+                on_run(grid_run, seconds, False)
+            progress.set_postfix_str(", ".join(running))
+            if running:
+                time.sleep(0.2)
+
+
+def bench(config: RunConfig, out: Path, strategies: list[str] | None = None,
+          modes: list[str] | None = None, seeds: list[str] | None = None,
+          whole_pool: bool = True, command: str = "", jobs: int | None = None,
+          show_progress: bool = False,
+          on_line: Callable[[str], None] = lambda line: None) -> dict:
+    """Make every run of the grid (reusing finished ones), write each run's report.html,
+    then bench.json, the plots and index.html; returns the summary."""
+    runs = grid(config, *_checked(strategies, modes, seeds), whole_pool=whole_pool)
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+
+    def done(grid_run: GridRun, seconds: float, reused: bool) -> None:
+        run_dir = out / "runs" / grid_run.name
+        if not reused or not (run_dir / "report.html").exists():
+            write_run_report(run_dir)
+        m = run_metrics(run_dir, grid_run.kind)
+        on_line(f"{grid_run.name:<28} {'reused' if reused else f'{seconds:5.0f}s':>6}  "
+                f"rounds {len(m['costs'])}  cost ${m['cost_usd']:.4f}  "
+                f"accuracy {m['final_accuracy']:.3f}  {m['stop_reason']}")
+
+    jobs = jobs or default_jobs()
+    run_grid(runs, out, jobs, show_progress, done)
+    timings = json.loads((out / "timings.json").read_text()) \
+        if (out / "timings.json").exists() else {}
+    info = {"command": command,
+            "machine": f"{machine()}; {jobs} runs at a time, "
+                       f"{max(1, cores() // jobs)} torch threads each",
+            "wall_s": time.perf_counter() - started,
+            "runs_wall_s": sum(timings.get(r.name, 0.0) for r in runs),
+            "grid": {"strategies": sorted({r.config.strategy for r in runs
+                                            if r.kind == "grid"}),
+                     "modes": sorted({r.config.mode for r in runs if r.kind == "grid"}),
+                     "seeds": sorted({r.config.seed for r in runs})},
+            "config": config.to_dict()}
+    metrics = [run_metrics(out / "runs" / r.name, r.kind) for r in runs
+               if r.kind != "seed-round"]
+    return write_summary(out, metrics, info)
+
+
+def _checked(strategies, modes, seeds) -> tuple[tuple, tuple, tuple]:
+    """The grid's axes, defaults filled in; a bad name is a ConfigError."""
+    strategies = tuple(strategies or STRATEGIES)
+    modes = tuple(modes or MODES)
+    for key, values in (("strategy", strategies), ("mode", modes)):
+        for value in values:
+            if value not in CHOICES[key]:
+                raise ConfigError(f"{key} {value!r} is not one of {', '.join(CHOICES[key])}")
+    try:
+        seeds = tuple(int(s) for s in seeds) if seeds else SEEDS
+    except ValueError:
+        raise ConfigError(f"--seeds {','.join(seeds)}: not whole numbers") from None
+    return strategies, modes, seeds
+
+
+def machine() -> str:
+    """The CPU, the cores this process may use, and the torch and Python versions."""
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                 if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    return (f"{cpu}, {cores()} cores, torch {torch.__version__}, "
+            f"Python {platform.python_version()}")

@@ -1,0 +1,139 @@
+"""`elad bench`: the shared seed round, the grid on a very small config, the metrics."""
+
+import json
+
+import pytest
+from conftest import TINY
+
+from elad.bench import fork_seed_round, grid
+from elad.bench_summary import accuracy_at, cost_to_reach, curve_area, spread
+from elad.cli import main
+from elad.config import ConfigError, load_config
+from elad.loop import run
+from elad.store import RunStore
+
+
+def test_a_forked_run_equals_the_run_made_from_scratch(tmp_path):
+    config = load_config(None, [*TINY, "max_rounds=1"])
+    straight, _ = run(config, tmp_path / "straight")
+
+    base = load_config(None, [*TINY, "max_rounds=0", "strategy=random", "mode=annotate"])
+    run(base, tmp_path / "base")
+    fork_seed_round(tmp_path / "base", tmp_path / "forked", config)
+    copied = RunStore(tmp_path / "forked" / "run.sqlite")
+    assert [(r.round, r.strategy, r.mode, r.stop_reason) for r in copied.rounds()] == [
+        (0, "elad", "revise", "")]
+    copied.close()
+    assert (tmp_path / "forked" / "checkpoints" / "round-0" / "tokenizer.json").exists()
+    forked, teacher = run(config, tmp_path / "forked")
+
+    assert forked == straight  # every round: cost, tokens, accuracy, strategy, mode
+    assert teacher.new_calls == straight[-1].teacher_calls - straight[0].teacher_calls
+    stores = [RunStore(tmp_path / name / "run.sqlite") for name in ("straight", "forked")]
+    assert stores[0].targets() == stores[1].targets()
+    assert [stores[0].selection(r) for r in (0, 1)] == \
+        [stores[1].selection(r) for r in (0, 1)]
+    assert stores[0].teacher_calls() == stores[1].teacher_calls()
+    for store in stores:
+        store.close()
+    assert not (tmp_path / "forked.partial").exists()
+
+
+def test_a_seed_round_made_differently_is_not_shared(tmp_path):
+    run(load_config(None, [*TINY, "max_rounds=0"]), tmp_path / "base")
+    other = load_config(None, [*TINY, "seed_size=12"])
+    with pytest.raises(ConfigError, match="seed_size=16, not 12"):
+        fork_seed_round(tmp_path / "base", tmp_path / "forked", other)
+    other = load_config(None, [*TINY, "student.seed_train_steps=17"])
+    with pytest.raises(ConfigError, match="student.seed_train_steps=16, not 17"):
+        fork_seed_round(tmp_path / "base", tmp_path / "forked", other)
+    assert not (tmp_path / "forked").exists()
+
+
+def test_the_grid_holds_what_is_compared(tiny_config):
+    runs = grid(tiny_config, ("random", "elad"), ("annotate", "revise"), (0, 1))
+    names = [r.name for r in runs]
+    assert names[:6] == ["seed-round-s0", "random-annotate-s0", "random-revise-s0",
+                         "elad-annotate-s0", "elad-revise-s0", "whole-pool-s0"]
+    assert len(runs) == 12
+    whole = runs[5].config
+    assert whole.seed_size == whole.task.pool_size == 120 and whole.max_rounds == 0
+    # as many optimizer steps as a grid run makes: 16 + 2 rounds x 8
+    assert whole.student.seed_train_steps == 16 + 2 * 8
+    assert runs[7].config.seed == 1 and runs[0].config.max_rounds == 0
+
+
+def test_bench_runs_the_grid_then_reuses_it(tmp_path, capsys):
+    out = tmp_path / "bench"
+    args = ["-q", "bench", *TINY, "max_rounds=1", "--out", str(out),
+            "--strategies", "random,elad", "--seeds", "0"]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    assert "random/annotate" in first and "elad/revise" in first and "whole pool" in first
+    assert "elad - random (revise): at half budget" in first
+    table = first.split("\n\n")[1]
+
+    summary = json.loads((out / "bench.json").read_text())
+    assert [c["label"] for c in summary["configurations"]] == [
+        "random/annotate", "random/revise", "elad/annotate", "elad/revise"]
+    assert summary["whole_pool"]["accuracy"]["n"] == 1
+    runs = {r["name"]: r for r in summary["runs"]}
+    assert runs["whole-pool-s0"]["targets"] == 120
+    assert runs["whole-pool-s0"]["stop_reason"] == "pool exhausted"
+    seed_cost = runs["elad-revise-s0"]["costs"][0]
+    assert all(r["costs"][0] == seed_cost for r in runs.values() if r["kind"] == "grid")
+    revise = runs["elad-revise-s0"]
+    assert revise["output_tokens_per_target_after_seed"] is not None
+    for name in ("index.html", "accuracy_vs_cost_revise.png",
+                 "accuracy_vs_cost_annotate.png", "tokens_per_target.png"):
+        assert (out / name).stat().st_size > 0
+    index = (out / "index.html").read_text()
+    assert 'href="runs/elad-revise-s0/report.html"' in index and "<script" not in index
+    assert (out / "runs" / "elad-revise-s0" / "report.html").exists()
+
+    assert main(args) == 0  # everything is reused: the same table
+    again = capsys.readouterr().out
+    assert again.count("reused") == 6
+    assert again.split("\n\n")[1] == table
+
+    report = out / "runs" / "random-annotate-s0" / "report.html"
+    report.unlink()
+    assert main(["report", str(report.parent)]) == 0  # a grid run is an ordinary run
+    assert "round  labeled" in capsys.readouterr().out and report.exists()
+
+
+def test_accuracy_at_cost_area_and_cost_to_reach():
+    costs, accuracies = [0.1, 0.2, 0.4], [0.5, 0.7, 0.6]
+    assert accuracy_at(costs, accuracies, 0.05) is None
+    assert accuracy_at(costs, accuracies, 0.25) == 0.7
+    assert accuracy_at(costs, accuracies, 1.0) == 0.6
+    # [0.1, 0.2): 0.5, [0.2, 0.4): 0.7, [0.4, 0.5]: 0.6 -> (0.05 + 0.14 + 0.06) / 0.4
+    assert curve_area(costs, accuracies, 0.5) == pytest.approx(0.25 / 0.4)
+    assert curve_area(costs, accuracies, 0.3) == pytest.approx((0.05 + 0.07) / 0.2)
+    assert cost_to_reach(costs, accuracies, 0.6) == 0.2
+    assert cost_to_reach(costs, accuracies, 0.8) is None
+    assert spread([1.0, None, 3.0]) == {"mean": 2.0, "std": pytest.approx(2 ** 0.5),
+                                        "n": 2, "of": 3, "values": [1.0, None, 3.0]}
+
+
+def test_run_metrics_from_a_store(tmp_path):
+    from test_report import write_run
+
+    from elad.bench_summary import run_metrics
+
+    write_run(tmp_path / "run")  # seed round: 1 target, 20 output tokens; round 1: 1, 15
+    m = run_metrics(tmp_path / "run", "grid")
+    assert m["costs"] == [pytest.approx(40 * 2.5e-6 + 20 * 1e-5),
+                          pytest.approx(130 * 2.5e-6 + 35 * 1e-5)]
+    assert m["accuracy_at_half_budget"] == 0.5 and m["final_accuracy"] == 0.5
+    assert m["output_tokens_per_target"] == 35 / 2
+    assert m["output_tokens_per_target_after_seed"] == 15
+    # the revision: 2 student steps + the answer line, first error at step 2
+    assert m["first_error_step"] == 2 and m["first_error_relative"] == pytest.approx(2 / 3)
+    assert m["first_error_at_step_1"] == 0 and m["first_error_at_answer_line"] == 0
+    assert m["confirmed_overall"] == 0 and m["steps_kept_per_revision"] == 1
+    # greedy answer 7, the hidden answer 3 + 2 = 5: wrong, and the only candidate
+    assert m["selected_wrong"] == 1 and m["candidates_wrong"] == 1
+    assert m["auroc"] is None  # one class only
+    assert m["selected_families"] == {"arithmetic": 1.0}
+    assert m["saturation_round"] is None and m["stop_reason"] == "max rounds"

@@ -1,0 +1,98 @@
+"""The HTML report of one run, from a store written by hand (no model, no torch)."""
+
+import base64
+import json
+import re
+import sys
+
+from elad.budget import Prices
+from elad.html_page import esc, tag
+from elad.report import write_run_report
+from elad.store import RunStore
+from elad.types import Example, Explanation, RoundRecord, Score, Target, TeacherReply
+
+EVIL = '<script>alert("pwned")</script>'
+PRICES = Prices(2.5, 10.0)
+
+
+def _call(store, round, qid, request, reply):
+    store.save_teacher_call(f"{round}-{qid}", round, qid, request, reply,
+                            PRICES.cost(reply.input_tokens, reply.output_tokens))
+
+
+def write_run(run_dir):
+    """A two-round revise run whose question, student steps, answers and teacher text
+    all carry markup."""
+    run_dir.mkdir(parents=True)
+    store = RunStore(run_dir / "run.sqlite")
+    store.set_meta("config", json.dumps({
+        "strategy": "elad", "mode": "revise", "seed": 0, "budget_usd": 0.5,
+        "teacher": {"kind": "oracle", "price_input_per_mtok": 2.5,
+                    "price_output_per_mtok": 10.0},
+        "student": {"kind": "tiny"}}))
+    question = f"Start with 3. {EVIL} First, add 2. What is the result?"
+    store.add_examples("pool", [Example("q0", "arithmetic", "Start with 1. First, add 1. "
+                                        "What is the result?"),
+                                Example("q1", "arithmetic", question)])
+    # round 0: annotated
+    store.save_selection(0, ["q0"])
+    _call(store, 0, "q0", {"op": "annotate", "question": "Start with 1. First, add 1. "
+                           "What is the result?"},
+          TeacherReply("annotate", None, ["First, add 1: 1 + 1 = 2"], "2", 40, 20))
+    store.add_target(Target("q0", "...", ["First, add 1: 1 + 1 = 2"], "2", 0, False))
+    store.save_round(RoundRecord(0, 1, 1, 40, 20, PRICES.cost(40, 20), 0.25, None,
+                                 "elad", "revise", 0))
+    # round 1: the student's explanation is revised from its second step
+    steps = ["First, add 2: 3 + 2 = 5", f"then {EVIL} & 'quotes'"]
+    store.save_scoring(1, {"q1": [Explanation(steps, "7", -0.7)]}, {"q1": [[0.2, 0.5, 0.1]]},
+                       [Score("q1", 0.0, 0.4, 0.2, 0, 2, ["7", "<b>5</b>"], 0.5, "7")])
+    store.save_selection(1, ["q1"])
+    _call(store, 1, "q1", {"op": "revise", "question": question, "steps": steps,
+                           "answer": "7", "hint": 2},
+          TeacherReply("revise", 2, [f"The answer follows {EVIL}"], "5", 90, 15))
+    store.add_target(Target("q1", question, [steps[0], f"The answer follows {EVIL}"], "5",
+                            1, False))
+    store.save_round(RoundRecord(1, 2, 2, 130, 35, PRICES.cost(130, 35), 0.5, 0.0,
+                                 "elad", "revise", 0, "max rounds"))
+    store.close()
+
+
+def test_model_and_dataset_text_is_escaped(tmp_path):
+    write_run(tmp_path / "run")
+    page = write_run_report(tmp_path / "run").read_text()
+    assert "<script" not in page.lower()  # the report itself has no scripts either
+    assert "&lt;script&gt;alert(&quot;pwned&quot;)&lt;/script&gt;" in page
+    assert page.count("&lt;script&gt;") >= 4  # question, student step, reply, target
+    assert "&lt;b&gt;5&lt;/b&gt;" in page and "&amp; &#x27;quotes&#x27;" in page
+
+
+def test_report_marks_the_first_wrong_step_and_embeds_its_plots(tmp_path):
+    write_run(tmp_path / "run")
+    page = write_run_report(tmp_path / "run").read_text()
+    # step 1 is right; step 2 is the first wrong one and the least stable one
+    assert ('<ol class="steps" start="1"><li>First, add 2: 3 + 2 = 5</li>'
+            '<li class="wrong unstable">then &lt;script&gt;') in page
+    assert '<li class="dropped">The answer is 7.</li>' in page  # replaced by the teacher
+    assert 'ranked 1 of 1 candidates by elad' in page
+    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert len(images) == 2
+    assert all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
+    assert "http://" not in page and "https://" not in page  # opens offline
+    # totals in the cost breakdown: 2 calls, 130 input and 35 output tokens
+    assert re.search(r"<td>all</td><td></td><td>2</td><td>0</td><td>130</td><td>35</td>",
+                     page)
+
+
+def test_report_never_imports_torch(tmp_path):
+    import subprocess
+
+    write_run(tmp_path / "run")
+    code = ("import sys; from elad.report import write_run_report; "
+            f"write_run_report(__import__('pathlib').Path({str(tmp_path / 'run')!r})); "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_tag_escapes_children_and_attributes():
+    assert tag("p", "<i>", cls='"x"') == '<p class="&quot;x&quot;">&lt;i&gt;</p>'
+    assert esc(tag("b", "1")) == "<b>1</b>"  # markup made here is not escaped twice

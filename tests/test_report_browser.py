@@ -1,0 +1,88 @@
+"""The reports in a real headless browser: they load offline, without errors, and show
+every plot. Needs chromium (Debian: `apt-get install -y chromium`); deselected by
+default, run with `python -m pytest -m browser`. Without chromium these tests fail, they
+never skip.
+"""
+
+import html
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+from test_report import EVIL, write_run
+
+from elad.bench_summary import run_metrics, write_summary
+from elad.report import write_run_report
+
+pytestmark = pytest.mark.browser
+
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run",
+         "--allow-file-access-from-files", "--virtual-time-budget=10000",
+         "--enable-logging=stderr", "--v=0"]
+
+# A page that loads the report in a frame and writes what the browser made of it.
+PROBE = """<!DOCTYPE html><html><body><pre id="result">not loaded</pre>
+<iframe id="frame" src="{src}" width="1200" height="900"></iframe><script>
+document.getElementById("frame").onload = function () {{
+  var d = document.getElementById("frame").contentDocument;
+  var images = Array.prototype.map.call(d.images, function (i) {{
+    var canvas = document.createElement("canvas");  // how much of it was drawn
+    canvas.width = i.naturalWidth; canvas.height = i.naturalHeight;
+    var drawn = 0;
+    if (i.naturalWidth) {{
+      var context = canvas.getContext("2d");
+      context.drawImage(i, 0, 0);
+      var pixels = context.getImageData(0, 0, canvas.width, canvas.height).data;
+      for (var p = 3; p < pixels.length; p += 4) if (pixels[p] > 0) drawn++;
+    }}
+    return {{complete: i.complete, width: i.naturalWidth, height: i.naturalHeight,
+             drawn: drawn / Math.max(1, canvas.width * canvas.height)}}; }});
+  document.getElementById("result").textContent = JSON.stringify({{
+    title: d.title, images: images, scripts: d.scripts.length,
+    text: d.body.innerText}});
+}};
+</script></body></html>"""
+
+
+def open_in_chromium(page, tmp_path) -> tuple[dict, str]:
+    """What chromium saw in `page` (title, images, scripts, text) and its log."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "chromium is not installed (apt-get install -y chromium)"
+    probe = tmp_path / "probe.html"
+    probe.write_text(PROBE.format(src=page.resolve().as_uri()))
+    done = subprocess.run(
+        [chromium, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
+         probe.as_uri()], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = re.search(r'<pre id="result">(.*?)</pre>', done.stdout, re.DOTALL)
+    assert found, done.stdout[-2000:]
+    return json.loads(html.unescape(found.group(1))), done.stderr
+
+
+def _check(seen: dict, log: str, images: int) -> None:
+    assert len(seen["images"]) == images
+    for image in seen["images"]:
+        assert image["complete"] and image["width"] > 200 and image["height"] > 100
+        assert image["drawn"] > 0.99  # every pixel decoded (the plots are opaque)
+    assert seen["scripts"] == 0
+    assert "Uncaught" not in log and "Failed to load resource" not in log
+
+
+def test_run_report_in_chromium(tmp_path):
+    write_run(tmp_path / "run")
+    seen, log = open_in_chromium(write_run_report(tmp_path / "run"), tmp_path)
+    assert seen["title"] == "elad run run"
+    _check(seen, log, images=2)
+    assert EVIL in seen["text"]  # shown as text, not run
+
+
+def test_bench_index_in_chromium(tmp_path):
+    write_run(tmp_path / "runs" / "elad-revise-s0")
+    metrics = [run_metrics(tmp_path / "runs" / "elad-revise-s0", "grid")]
+    write_summary(tmp_path, metrics, {"command": "elad bench", "machine": "test"})
+    seen, log = open_in_chromium(tmp_path / "index.html", tmp_path)
+    assert seen["title"] == "elad bench"
+    _check(seen, log, images=2)  # accuracy vs cost (revise), tokens per target
