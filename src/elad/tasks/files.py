@@ -3,9 +3,9 @@ malformed lines, and the seeded pool and test samples.
 
 Each dataset module (gsm8k.py, svamp.py, aqua.py, strategyqa.py, jsonl.py) only says how
 one item becomes a question, a raw answer and rationale steps (`parse`), which splits it
-has in which files (`SPLITS`, `DEFAULT_SPLITS`) and its `ANSWER_TYPE`. The data comes from a local copy (`task.path`, by default
-`../shared/data/<kind>` next to the project) or, only when `task.hub` names one, from the
-hub through the `datasets` library.
+has in which files (`SPLITS`, `DEFAULT_SPLITS`) and its `ANSWER_TYPE`. The data comes
+from a local copy (`task.path`, by default `../shared/data/<kind>` next to the project)
+or, only when `task.hub` names one, from the hub through the `datasets` library.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def _rows(dataset: ModuleType, config: TaskConfig, split: str
                               "pip install 'elad[hub]'") from None
         try:
             rows = datasets.load_dataset(config.hub, config.hub_config or None, split=split)
-        except Exception as error:  # not found, no network, no such split: the user's to fix
+        except (OSError, ValueError) as error:  # not found, no network, no such split
             raise ConfigError(f"task.hub={config.hub} split {split!r}: {error}") from None
         return f"{config.hub}[{split}]", ((i, dict(row)) for i, row in enumerate(rows, 1))
     root = local_root(config)
