@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from elad.bench_summary import EVIDENCE, show, show_cost, table_rows
+from elad.bench_summary import EVIDENCE, show, table_rows
 
 NOTES = "<!-- notes: written by hand; make_benchmarks_md.py keeps everything below -->"
 GOALS = {"half_budget_points": 10.0, "whole_pool_cost_fraction": 0.30,
@@ -47,20 +47,30 @@ def questions(summary: dict) -> list[str]:
     whole = summary["whole_pool"]
     if whole:
         lines.append(f"- Whole pool: accuracy {show(whole['accuracy'], 3)} for "
-                     f"${show(whole['cost_usd'], 3)} ({whole['targets']['mean']:.0f} targets).")
-    for c in summary["configurations"]:
+                     f"${show(whole['cost_usd'], 3)} ({whole['targets']['mean']:.0f} "
+                     f"targets); the budget, ${summary['budget_usd']}, is "
+                     f"{summary['budget_usd'] / whole['cost_usd']['mean']:.2f} of that.")
+    for c in summary["configurations"] if whole else []:
         if c["strategy"] not in ("elad", "random"):
             continue
         fraction = c["cost_to_100pct_whole_pool_fraction"]
         reached = fraction["n"] == fraction["of"] and fraction["n"] > 0
         ok = reached and fraction["mean"] <= GOALS["whole_pool_cost_fraction"]
+        budget_share = summary["budget_usd"] / whole["cost_usd"]["mean"]
+        judged = (verdict(ok) if reached or budget_share >= GOALS["whole_pool_cost_fraction"]
+                  else f"not decided here: the budget is only {budget_share:.2f} of it")
         lines.append(
-            f"- {c['label']}: cost to reach the whole-pool accuracy "
-            f"${show_cost(c['cost_to_100pct_whole_pool'], 3)}, "
-            f"{show_cost(fraction, 3)} of the whole-pool cost (goal: at most "
-            f"{GOALS['whole_pool_cost_fraction']:.2f}; {verdict(ok)}); 90% of it: "
-            f"${show_cost(c['cost_to_90pct_whole_pool'], 3)}, "
-            f"{show_cost(c['cost_to_90pct_whole_pool_fraction'], 3)} of the whole-pool cost.")
+            f"- {c['label']}: the whole-pool accuracy "
+            + (f"was reached at ${show(c['cost_to_100pct_whole_pool'], 3)}, "
+               f"{show(fraction, 3)} of the whole-pool cost" if fraction["n"] else
+               "was not reached within the budget")
+            + f" (goal: at most {GOALS['whole_pool_cost_fraction']:.2f} of it; "
+            f"{judged}); 90% of it: "
+            + (f"${show(c['cost_to_90pct_whole_pool'], 3)}, "
+               f"{show(c['cost_to_90pct_whole_pool_fraction'], 3)} of the whole-pool cost"
+               if c["cost_to_90pct_whole_pool"]["n"] else "not reached")
+            + f"; final accuracy {show(c['final_accuracy_of_whole_pool'], 3)} of the "
+            "whole-pool accuracy.")
     for key, value in comparisons.items():
         if key.startswith("revise_over_annotate") and value["n"]:
             strategy = key.rsplit("_", 1)[-1]
@@ -99,9 +109,9 @@ def generated(summary: dict) -> str:
         "",
         f"Machine: {summary['machine']}.",
         "",
-        (f"Wall time: {summary['wall_s'] / 60:.1f} min for the invocation that wrote "
-         f"bench.json; the runs themselves took {summary['runs_wall_s'] / 60:.1f} min in "
-         "all (summed over invocations, if the grid was resumed)."),
+        (f"Wall time: {summary['wall_s'] / 60:.1f} min to make the grid's runs (over "
+         f"{summary['invocations']} invocation(s)); the runs' own times add up to "
+         f"{summary['runs_wall_s'] / 60:.1f} min (they run side by side)."),
         "",
         (f"Grid: strategies {', '.join(grid['strategies'])} x modes "
          f"{', '.join(grid['modes'])} x seeds {', '.join(map(str, grid['seeds']))}, plus "

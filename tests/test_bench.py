@@ -91,10 +91,16 @@ def test_bench_runs_the_grid_then_reuses_it(tmp_path, capsys):
     assert 'href="runs/elad-revise-s0/report.html"' in index and "<script" not in index
     assert (out / "runs" / "elad-revise-s0" / "report.html").exists()
 
+    timings = json.loads((out / "timings.json").read_text())
+    assert set(timings["runs"]) == set(runs) | {"seed-round-s0"}
+    assert [i["runs_made"] for i in timings["invocations"]] == [6]
+
     assert main(args) == 0  # everything is reused: the same table
     again = capsys.readouterr().out
     assert again.count("reused") == 6
     assert again.split("\n\n")[1] == table
+    assert json.loads((out / "timings.json").read_text()) == timings  # nothing was made
+    assert json.loads((out / "bench.json").read_text())["wall_s"] == summary["wall_s"] > 0
 
     report = out / "runs" / "random-annotate-s0" / "report.html"
     report.unlink()

@@ -180,11 +180,14 @@ def run_grid(runs: list[GridRun], out: Path, jobs: int = 1, show_progress: bool 
 
     Runs go to `jobs` worker processes (each with cores // jobs torch threads) in the
     grid's order; a grid run starts once its seed round is done. `on_run(run, seconds,
-    reused)` is called in this process as each one is done; the seconds each run took
-    are kept in out/timings.json (summed over resumes). An error or an interrupt stops
-    the workers; every run is resumable, so running the grid again goes on from there."""
+    reused)` is called in this process as each one is done. out/timings.json keeps the
+    seconds each run took (summed over resumes) and, per invocation that made runs, its
+    wall time up to its last finished run. An error or an interrupt stops the workers;
+    every run is resumable, so running the grid again goes on from there."""
     timings_path = out / "timings.json"
-    timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
+    timings = read_timings(out)
+    invocation = {"wall_s": 0.0, "runs_made": 0}
+    started = time.perf_counter()
     seed_rounds = {r.config.seed: r.name for r in runs if r.kind == "seed-round"}
     waiting, running, done = list(runs), {}, set()
     with contextlib.ExitStack() as stack:
@@ -216,7 +219,11 @@ def run_grid(runs: list[GridRun], out: Path, jobs: int = 1, show_progress: bool 
                 seconds = result.get()  # a worker's error is raised here
                 del running[name]
                 done.add(name)
-                timings[name] = timings.get(name, 0.0) + seconds
+                timings["runs"][name] = timings["runs"].get(name, 0.0) + seconds
+                if not invocation["runs_made"]:
+                    timings["invocations"].append(invocation)
+                invocation["runs_made"] += 1
+                invocation["wall_s"] = time.perf_counter() - started
                 timings_path.write_text(json.dumps(timings, indent=1, sort_keys=True))
                 progress.update()
                 on_run(grid_run, seconds, False)
@@ -247,13 +254,14 @@ def bench(config: RunConfig, out: Path, strategies: list[str] | None = None,
 
     jobs = jobs or default_jobs()
     run_grid(runs, out, jobs, show_progress, done)
-    timings = json.loads((out / "timings.json").read_text()) \
-        if (out / "timings.json").exists() else {}
+    timings = read_timings(out)
     info = {"command": command,
             "machine": f"{machine()}; {jobs} runs at a time, "
                        f"{max(1, cores() // jobs)} torch threads each",
-            "wall_s": time.perf_counter() - started,
-            "runs_wall_s": sum(timings.get(r.name, 0.0) for r in runs),
+            "wall_s": sum(i["wall_s"] for i in timings["invocations"]),
+            "invocations": len(timings["invocations"]),
+            "this_invocation_s": time.perf_counter() - started,
+            "runs_wall_s": sum(timings["runs"].get(r.name, 0.0) for r in runs),
             "grid": {"strategies": sorted({r.config.strategy for r in runs
                                             if r.kind == "grid"}),
                      "modes": sorted({r.config.mode for r in runs if r.kind == "grid"}),
@@ -262,6 +270,14 @@ def bench(config: RunConfig, out: Path, strategies: list[str] | None = None,
     metrics = [run_metrics(out / "runs" / r.name, r.kind) for r in runs
                if r.kind != "seed-round"]
     return write_summary(out, metrics, info)
+
+
+def read_timings(out: Path) -> dict:
+    """out/timings.json: seconds per run, and the wall time of each invocation that
+    made runs (so a grid resumed over several invocations still has its total)."""
+    path = out / "timings.json"
+    return json.loads(path.read_text()) if path.exists() else {"runs": {},
+                                                                 "invocations": []}
 
 
 def _checked(strategies, modes, seeds) -> tuple[tuple, tuple, tuple]:

@@ -189,12 +189,15 @@ def summarize(runs: list[dict]) -> dict:
                       if ref else None)
             r[key + "_fraction"] = (r[key] / ref["cost_usd"] if r[key] is not None
                                     else None)
+        r["final_accuracy_of_whole_pool"] = (r["final_accuracy"] / ref["final_accuracy"]
+                                             if ref and ref["final_accuracy"] else None)
     labels = list(dict.fromkeys((r["strategy"], r["mode"]) for r in grid))
     budget = max((r["budget_usd"] for r in grid), default=0.0)
     configurations = []
     for strategy, mode in labels:
         members = [r for r in grid if (r["strategy"], r["mode"]) == (strategy, mode)]
-        keys = [*SCALARS, *(k for k in members[0] if k.startswith("cost_to_"))]
+        keys = [*SCALARS, "final_accuracy_of_whole_pool",
+                *(k for k in members[0] if k.startswith("cost_to_"))]
         configurations.append({
             "label": f"{strategy}/{mode}", "strategy": strategy, "mode": mode,
             "seeds": [r["seed"] for r in members],
@@ -325,11 +328,18 @@ def format_comparisons(summary: dict) -> str:
             lines.append(f"elad - random ({mode}): at half budget "
                          f"{_points(d['accuracy_at_half_budget'])}, by area "
                          f"{_points(d['area'])}, final {_points(d['final_accuracy'])}")
+    whole = summary["whole_pool"]
+    if whole:
+        lines.append(f"whole pool: accuracy {show(whole['accuracy'], 3)} for "
+                     f"${show(whole['cost_usd'], 3)}; the budget ${summary['budget_usd']} "
+                     f"is {summary['budget_usd'] / whole['cost_usd']['mean']:.2f} of that")
     for config in summary["configurations"]:
         fraction = config.get("cost_to_100pct_whole_pool_fraction")
         if fraction is not None and config["strategy"] in ("elad", "random"):
             lines.append(f"{config['label']}: cost to reach the whole-pool accuracy, as "
-                         f"a fraction of the whole-pool cost: {show_cost(fraction, 3)}")
+                         f"a fraction of the whole-pool cost: {show_cost(fraction, 3)}; "
+                         "final accuracy as a fraction of the whole-pool accuracy: "
+                         f"{show(config['final_accuracy_of_whole_pool'], 3)}")
     for key, value in c.items():
         if key.startswith("revise_over_annotate"):
             lines.append(f"{key.rsplit('_', 1)[-1]}: revise/annotate output tokens per "
@@ -411,9 +421,10 @@ def index_html(summary: dict, images: dict[str, bytes], info: dict) -> str:
         "elad bench",
         tag("h1", "elad bench"),
         tag("p", f"Command: {info.get('command', '')}"),
-        tag("p", f"Machine: {info.get('machine', '')}. Wall time of this invocation "
-                 f"{info.get('wall_s', 0) / 60:.1f} min; all runs, summed over "
-                 f"invocations: {info.get('runs_wall_s', 0) / 60:.1f} min."),
+        tag("p", f"Machine: {info.get('machine', '')}. Making the runs took "
+                 f"{info.get('wall_s', 0) / 60:.1f} min of wall time over "
+                 f"{info.get('invocations', 0)} invocation(s); the runs' own times add up "
+                 f"to {info.get('runs_wall_s', 0) / 60:.1f} min (they run side by side)."),
         tag("p", "Every figure is mean ± sample standard deviation over seeds; "
                  "'area' is the mean accuracy over costs from the seed round's to the "
                  f"budget (${summary['budget_usd']}); costs in dollars; WP = the whole-pool "
@@ -421,7 +432,7 @@ def index_html(summary: dict, images: dict[str, bytes], info: dict) -> str:
                  "output tokens per target count the rounds after the seed round.",
             cls="muted"),
         tag("h2", "Results"), table(header, rows, text_columns=1),
-        tag("pre", format_comparisons(summary)),
+        tag("ul", *(tag("li", line) for line in format_comparisons(summary).splitlines())),
         *(Markup(tag("h3", name) + image(png, name)) for name, png in images.items()),
         tag("h2", "Evidence: what was selected and what the teacher found"),
         tag("p", "Rounds after the seed round, mean ± std over seeds; tokens and dollars "

@@ -136,7 +136,9 @@ def bench_command(args: argparse.Namespace) -> int:
     print()
     print(format_comparisons(summary))
     print(f"\nwrote {Path(args.out) / 'bench.json'}, {Path(args.out) / 'index.html'} "
-          f"and the plots in {summary['wall_s'] / 60:.1f} min")
+          f"and the plots; this invocation took {summary['this_invocation_s'] / 60:.1f} "
+          f"min; making the grid's runs took {summary['wall_s'] / 60:.1f} min of wall time "
+          f"over {summary['invocations']} invocation(s)")
     return 0
 
 

@@ -14,7 +14,8 @@ import html
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em;
        padding: 0 1em; color: #222; line-height: 1.4; }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em;
+        display: block; overflow-x: auto; max-width: 100%; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
 th { background: #f2f2f2; }
 td.text, th.text { text-align: left; }
@@ -28,7 +29,7 @@ ol.steps li.unstable::after { content: "  \\2190 least stable step"; color: #b60
 ol.steps li.wrong::after { content: "  \\2190 first wrong step"; color: #c00; }
 ol.steps li.wrong.unstable::after { content: "  \\2190 first wrong, least stable step"; }
 .muted { color: #777; }
-pre { background: #f7f7f7; padding: 0.5em; overflow-x: auto; font-size: 0.85em; }
+pre { background: #f7f7f7; padding: 0.5em; white-space: pre-wrap; font-size: 0.85em; }
 """
 
 
