@@ -97,7 +97,7 @@ def main() -> int:
     batched_scores = score(examples, batched, batched_conf, config.alpha, _no_greedy(examples))
     loop_scores = score(examples, batched, loop_conf, config.alpha, _no_greedy(examples))
     max_diff = max(max(abs(a.u_intra - b.u_intra), abs(a.u_inter - b.u_inter),
-                       abs(a.score - b.score)) for a, b in zip(batched_scores, loop_scores))
+                       abs(a.u - b.u)) for a, b in zip(batched_scores, loop_scores))
     prefixes = [(q, tuple(e.steps[:i]), e.answer) for q, samples in batched.items()
                 for e in samples if e.answer is not None for i in range(len(e.steps) + 1)]
 

@@ -37,8 +37,8 @@ def measure(url: str, concurrency: int, requests: int, offset: int) -> float:
         store = RunStore(Path(tmp) / "run.sqlite")
         teacher = CachedTeacher(OpenAITeacher(config.teacher, ""), store,
                                 Prices(2.5, 10.0), concurrency)
-        batch = [(teacher.request("annotate", f"Start with {offset + i}. First, add 3. "
-                                  "What is the result?", "number"), str(i))
+        batch = [(teacher.annotate_request(f"Start with {offset + i}. First, add 3. "
+                                          "What is the result?", "number"), str(i))
                  for i in range(requests)]
         started = time.perf_counter()
         results = teacher.call_all(batch, 0, Budget(float("inf")))

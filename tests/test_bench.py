@@ -108,6 +108,21 @@ def test_bench_runs_the_grid_then_reuses_it(tmp_path, capsys):
     assert "round  labeled" in capsys.readouterr().out and report.exists()
 
 
+def test_bench_on_a_dataset_task_with_the_reference_teacher(tmp_path, capsys, shared_data):
+    """The summary finds a dataset question's hidden answer through the run's task
+    config (it used to crash here after making every run)."""
+    out = tmp_path / "bench"
+    args = ["-q", "bench", *TINY, "max_rounds=1", "task.kind=gsm8k",
+            f"task.path={shared_data / 'gsm8k'}", "teacher.kind=reference",
+            "--out", str(out), "--strategies", "random,elad", "--modes", "revise",
+            "--seeds", "0", "--no-whole-pool"]
+    assert main(args) == 0
+    summary = json.loads((out / "bench.json").read_text())
+    [elad] = [c for c in summary["configurations"] if c["strategy"] == "elad"]
+    assert elad["auroc"]["n"] == 1 and elad["candidates_wrong"]["mean"] is not None
+    assert "elad/revise" in capsys.readouterr().out
+
+
 def test_accuracy_at_cost_area_and_cost_to_reach():
     costs, accuracies = [0.1, 0.2, 0.4], [0.5, 0.7, 0.6]
     assert accuracy_at(costs, accuracies, 0.05) is None

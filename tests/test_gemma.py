@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from elad.config import load_config
-from elad.loop import checkpoint
+from elad.rundir import RunDir
 from elad.student import load_student, new_student
 from elad.student.pretrained import GEMMA_PRESET
 from elad.tasks import load_task
@@ -50,7 +50,7 @@ def test_one_round_of_the_example_config(tmp_path, shared_data, capsys):
     config = load_config(CONFIG, overrides)
     test = load_task(config.task, config.seed).test
     base = new_student(config.student, [], seed=0)
-    trained = load_student(config.student, checkpoint(run_dir, 1))
+    trained = load_student(config.student, RunDir.open(run_dir).checkpoint(1))
     items = [(e.question, [], e.answer) for e in test]
     before, after = base.answer_probabilities(items), trained.answer_probabilities(items)
     print("p(right answer | question, cue), base -> trained:",

@@ -28,7 +28,7 @@ def test_rounds_run_end_to_end_and_rerun_makes_no_calls(tmp_path, tiny_config):
     assert len(targets) == records[-1].n_labeled
     assert {t.round for t in targets} == {0, 1, 2}
     scores = store.scores(1)
-    assert len(scores) == 12 and all(0 <= s.score <= 1 for s in scores)
+    assert len(scores) == 12 and all(0 <= s.u <= 1 for s in scores)
     selected = store.selection(1)
     ranked = [s.example_id for s in scores]  # highest score first
     assert set(selected) == set(ranked[: len(selected)])
@@ -117,7 +117,7 @@ def test_every_strategy_runs_and_selects_by_its_ranking(tmp_path, strategy):
 
 
 def test_diversity_filter_in_a_run(tmp_path):
-    from elad.loop import checkpoint
+    from elad.rundir import RunDir
     from elad.student import load_student
 
     config = load_config(None, [*TINY, "max_rounds=1", "max_similarity=0.9"])
@@ -126,7 +126,7 @@ def test_diversity_filter_in_a_run(tmp_path):
     pool = {e.id: e.question for e in store.examples("pool")}
     selected = store.selection(1)
     store.close()
-    student = load_student(config.student, checkpoint(tmp_path, 0))
+    student = load_student(config.student, RunDir.open(tmp_path).checkpoint(0))
     vectors = student.embed([pool[q] for q in selected])
     similarity = vectors @ vectors.T
     off_diagonal = similarity - 2 * __import__("torch").eye(len(selected))

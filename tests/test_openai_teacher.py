@@ -23,7 +23,8 @@ from elad.store import RunStore
 from elad.tasks import load_task
 from elad.teacher.cache import CachedTeacher
 from elad.teacher.openai import OpenAITeacher, retry_after_s
-from elad.teacher.protocol import TeacherUnavailable, render
+from elad.teacher.protocol import TeacherUnavailable
+from elad.teacher.request import render
 
 from conftest import TINY
 
@@ -44,7 +45,7 @@ def cached_teacher(tmp_path, url, *extra, concurrency=1):
 
 
 def annotate_once(teacher, question=Q, budget=None):
-    request = teacher.request("annotate", question, "number")
+    request = teacher.annotate_request(question, "number")
     [result] = teacher.call_all([(request, "q")], 0, budget or Budget(1.0))
     return request, result
 
@@ -57,7 +58,7 @@ def test_each_fault_is_retried_until_a_reply(tmp_path, fault):
         request, result = annotate_once(teacher)
     assert result.reply.ok and result.reply.answer == "1"
     assert [a.outcome for a in server.ledger] == [fault, fault, "ok"]
-    worst_in = teacher.teacher.worst_case_input_tokens(request["prompt"])
+    worst_in = teacher.teacher.worst_case_input_tokens(request.prompt)
     billed_in, billed_out = server.ledger[-1].billed_tokens
     if fault in ("slow", "truncated", "nonjson"):  # may have been billed: worst case
         billed_in, billed_out = billed_in + 2 * worst_in, billed_out + 2 * 128
@@ -118,7 +119,7 @@ def test_budget_holds_with_many_requests_in_flight(tmp_path):
     questions = [f"Start with {a}. First, add 2. What is the result?" for a in range(40)]
     with serve(OracleServer(latency_s=0.05)) as (server, url):
         teacher = cached_teacher(tmp_path, url, concurrency=16)
-        requests = [(teacher.request("annotate", q, "number"), str(i))
+        requests = [(teacher.annotate_request(q, "number"), str(i))
                     for i, q in enumerate(questions)]
         worst = teacher.worst_case_cost(requests[0][0])
         budget = Budget(4.5 * worst)

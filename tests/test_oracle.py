@@ -5,7 +5,7 @@ import random
 
 from elad.budget import count_tokens
 from elad.teacher.oracle import OracleTeacher, corrupt
-from elad.teacher.protocol import render
+from elad.teacher.request import TeacherRequest, render
 
 Q = "Start with 3. First, add 4. Second, subtract 6. Third, add 2. What is the result?"
 RIGHT = ["First, add 4: 3 + 4 = 7", "Second, subtract 6: 7 - 6 = 1",
@@ -13,11 +13,13 @@ RIGHT = ["First, add 4: 3 + 4 = 7", "Second, subtract 6: 7 - 6 = 1",
 
 
 def revise(oracle, steps, answer, hint=None):
-    return asyncio.run(oracle.revise(Q, steps, answer, hint, "number", None))
+    request = TeacherRequest.revise(oracle.identity(), Q, "number", steps, answer, hint)
+    return asyncio.run(oracle.revise(request, None))
 
 
 def annotate(oracle, question=Q):
-    return asyncio.run(oracle.annotate(question, "number", None))
+    request = TeacherRequest.annotate(oracle.identity(), question, "number")
+    return asyncio.run(oracle.annotate(request, None))
 
 
 def test_right_explanation_is_confirmed_with_a_short_reply():

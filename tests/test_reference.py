@@ -11,16 +11,18 @@ from elad.budget import count_tokens
 from elad.config import TaskConfig, TeacherConfig
 from elad.teacher import make_teacher
 from elad.teacher.arithmetic import first_wrong_step, numbers_in, step_problem
-from elad.teacher.protocol import render
+from elad.teacher.request import TeacherRequest, render
 from elad.teacher.reference import ReferenceTeacher
 
 
 def revise(teacher, question, steps, answer, hint=None):
-    return asyncio.run(teacher.revise(question, steps, answer, hint, "text", None))
+    request = TeacherRequest.revise(teacher.identity(), question, "text", steps, answer, hint)
+    return asyncio.run(teacher.revise(request, None))
 
 
 def annotate(teacher, question):
-    return asyncio.run(teacher.annotate(question, "text", None))
+    request = TeacherRequest.annotate(teacher.identity(), question, "text")
+    return asyncio.run(teacher.annotate(request, None))
 
 Q = ("Natalia sold clips to 48 of her friends in April, and then she sold half as many "
      "clips in May. How many clips did Natalia sell altogether in April and May?")

@@ -32,13 +32,13 @@ class CrashingOracle(OracleTeacher):
             raise Crash
         self.left -= 1
 
-    async def annotate(self, question, answer_type, allowance):
+    async def annotate(self, request, allowance):
         self._tick()
-        return await super().annotate(question, answer_type, allowance)
+        return await super().annotate(request, allowance)
 
-    async def revise(self, question, steps, answer, hint, answer_type, allowance):
+    async def revise(self, request, allowance):
         self._tick()
-        return await super().revise(question, steps, answer, hint, answer_type, allowance)
+        return await super().revise(request, allowance)
 
 
 def test_crash_in_the_teacher_phase_then_resume(tmp_path):

@@ -14,9 +14,9 @@ class CountingOracle(OracleTeacher):
         super().__init__()
         self.calls = 0
 
-    async def annotate(self, question, answer_type, allowance):
+    async def annotate(self, request, allowance):
         self.calls += 1
-        return await super().annotate(question, answer_type, allowance)
+        return await super().annotate(request, allowance)
 
 
 def test_store_survives_reopening(tmp_path):
@@ -35,7 +35,7 @@ def test_store_survives_reopening(tmp_path):
     assert again.get_meta("config") == "{}"
     assert again.examples("pool") == [Example("a", "largest", Q)]
     assert again.explanations(1, "a")[0].steps == ["4 and 9: 9"]
-    assert again.scores(1, "a")[0].score == 0.025
+    assert again.scores(1, "a")[0].u == 0.025
     assert again.selection(1) == ["a"] and again.selection(2) is None
     assert again.targets()[0].steps[-1] == "9 and 2: 9"
     assert again.rounds()[0].test_accuracy == 0.5
@@ -47,14 +47,14 @@ def test_cached_teacher_pays_once_across_processes(tmp_path):
     store = RunStore(tmp_path / "run.sqlite")
     teacher = CachedTeacher(oracle, store, prices)
     budget = Budget(1.0)
-    [first] = teacher.call_all([(teacher.request("annotate", Q, "number"), "a")], 0, budget)
+    [first] = teacher.call_all([(teacher.annotate_request(Q, "number"), "a")], 0, budget)
     assert not first.cached and oracle.calls == 1
     assert first.cost_usd == prices.cost(first.reply.input_tokens, first.reply.output_tokens)
     store.close()
 
     store = RunStore(tmp_path / "run.sqlite")  # a new process, same run directory
     teacher = CachedTeacher(oracle, store, prices)
-    [again] = teacher.call_all([(teacher.request("annotate", Q, "number"), "a")], 0,
+    [again] = teacher.call_all([(teacher.annotate_request(Q, "number"), "a")], 0,
                                Budget(1.0))
     assert again.cached and again.reply == first.reply and oracle.calls == 1
     assert store.call_totals()["calls"] == 1
@@ -65,7 +65,7 @@ def test_cached_teacher_pays_once_across_processes(tmp_path):
 def test_request_that_might_not_fit_is_not_sent(tmp_path):
     oracle = CountingOracle()
     teacher = CachedTeacher(oracle, RunStore(tmp_path / "run.sqlite"), Prices(2.5, 10.0))
-    request = teacher.request("annotate", Q, "number")
+    request = teacher.annotate_request(Q, "number")
     worst = teacher.worst_case_cost(request)
     [skipped] = teacher.call_all([(request, "a")], 0, Budget(worst * 0.99))
     assert skipped.reply is None and oracle.calls == 0

@@ -2,7 +2,13 @@
 
 import pytest
 
-from elad.strategies import STRATEGIES, auroc_by_strategy, rank, within_budget
+from elad.strategies import (
+    STRATEGIES,
+    auroc_by_strategy,
+    rank,
+    unlike_chosen,
+    within_budget,
+)
 from elad.types import Score
 
 
@@ -41,9 +47,9 @@ def test_diversity_filter_skips_near_duplicates():
         return sum(p * q for p, q in zip(vectors[x], vectors[y]))
 
     cost = {q: 0.0 for q in vectors}.get
-    assert within_budget(list("abcd"), 3, cost, 1.0, similarity, max_similarity=0.95) == [
+    assert within_budget(list("abcd"), 3, cost, 1.0, unlike_chosen(similarity, 0.95)) == [
         "a", "c", "d"]
-    assert within_budget(list("abcd"), 3, cost, 1.0, similarity, max_similarity=0.5) == [
+    assert within_budget(list("abcd"), 3, cost, 1.0, unlike_chosen(similarity, 0.5)) == [
         "a", "c"]
     assert within_budget(list("abcd"), 3, cost, 1.0) == ["a", "b", "c"]
 

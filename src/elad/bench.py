@@ -36,17 +36,17 @@ import torch
 from tqdm import tqdm
 
 from elad.bench_summary import run_metrics, write_summary
-from elad.budget import Budget, teacher_prices
+from elad.budget import Budget, teacher_prices, worst_case
 from elad.config import CHOICES, ConfigError, RunConfig
-from elad.loop import _flatten, checkpoint, open_run, run, stop_reason
+from elad.loop import run, stop_reason
 from elad.report import write_run_report
-from elad.store import open_existing
-from elad.tasks import load_task
+from elad.rundir import RunDir, differences, finished
+from elad.tasks import answer_type, load_task
 from elad.teacher import make_teacher
 from elad.teacher.cache import CachedTeacher
-from elad.teacher.protocol import render
+from elad.teacher.request import TeacherRequest
 
-STRATEGIES = ("random", "entropy", "least-confidence", "elad")
+STRATEGIES = ("random", "entropy", "least-confidence", "elad")  # the grid's default
 MODES = ("annotate", "revise")
 SEEDS = (0, 1, 2)
 
@@ -94,8 +94,8 @@ def whole_pool_config(config: RunConfig) -> RunConfig:
         + config.max_rounds * config.student.train_steps)
     prices = teacher_prices(config.teacher)
     teacher = make_teacher(config.teacher, config.task)
-    worst = sum(prices.cost(teacher.worst_case_input_tokens(render("annotate", e.question)),
-                            config.teacher.max_output_tokens)
+    worst = sum(prices.cost(*worst_case(teacher, TeacherRequest.annotate(
+                    teacher.identity(), e.question, answer_type(e)).prompt))
                 for e in load_task(config.task, config.seed).pool)
     return dataclasses.replace(config, seed_size=config.task.pool_size, max_rounds=0,
                                budget_usd=math.ceil(worst * 100 + 1) / 100,
@@ -108,44 +108,28 @@ def fork_seed_round(base_dir: Path, run_dir: Path, config: RunConfig) -> None:
     checkpoint are copied. Refused (ConfigError) when the two configs differ in anything
     but AFTER_SEED_ROUND. The copy is made aside and renamed into place, so an
     interrupted fork leaves nothing behind."""
-    source = open_existing(base_dir)
-    base_config, records = json.loads(source.get_meta("config")), source.rounds()
-    source.close()
-    if not records:
-        raise ConfigError(f"{base_dir} has no finished round 0 to start from")
-    theirs, mine = _flatten(base_config), _flatten(config.to_dict())
-    for key in sorted(set(theirs) | set(mine)):
-        if key.split(".")[0] not in AFTER_SEED_ROUND and theirs.get(key) != mine.get(key):
-            raise ConfigError(f"{base_dir}: its round 0 was made with "
-                              f"{key}={theirs.get(key)!r}, not {mine.get(key)!r}; it "
-                              "cannot be shared")
-    partial = run_dir.with_name(run_dir.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    store = open_run(partial, config)
-    store.copy_seed_round(base_dir / "run.sqlite")
-    shutil.copytree(checkpoint(base_dir, 0), checkpoint(partial, 0))
-    record = dataclasses.replace(records[0], strategy=config.strategy, mode=config.mode,
-                                 stop_reason="")
-    teacher = CachedTeacher(make_teacher(config.teacher, config.task), store,
-                            teacher_prices(config.teacher))
-    record.stop_reason = stop_reason(config, 0, record, teacher, store,
-                                     store.examples("pool"),
-                                     Budget(config.budget_usd, store.spent_usd()))
-    store.save_round(record)
-    store.close()
+    with RunDir.open(base_dir) as base:
+        records = base.store.rounds()
+        if not records:
+            raise ConfigError(f"{base_dir} has no finished round 0 to start from")
+        for key, theirs, mine in differences(base.config, config):
+            if key.split(".")[0] not in AFTER_SEED_ROUND:
+                raise ConfigError(f"{base_dir}: its round 0 was made with {key}={theirs!r}, "
+                                  f"not {mine!r}; it cannot be shared")
+        partial = run_dir.with_name(run_dir.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        with RunDir.create(partial, config) as fork:
+            fork.store.copy_seed_round(base.store.path)
+            fork.copy_checkpoint(base, 0)
+            record = dataclasses.replace(records[0], strategy=config.strategy,
+                                         mode=config.mode, stop_reason="")
+            teacher = CachedTeacher(make_teacher(config.teacher, config.task), fork.store,
+                                    teacher_prices(config.teacher))
+            record.stop_reason = stop_reason(config, 0, record, teacher, fork.store,
+                                             fork.store.examples("pool"),
+                                             Budget(config.budget_usd, fork.store.spent_usd()))
+            fork.store.save_round(record)
     partial.rename(run_dir)
-
-
-def finished(run_dir: Path) -> bool:
-    """Whether the run in `run_dir` has stopped (a rerun would only reread it)."""
-    if not (run_dir / "run.sqlite").exists():
-        return False
-    store = open_existing(run_dir)
-    try:
-        records = store.rounds()
-        return bool(records and records[-1].stop_reason)
-    finally:
-        store.close()
 
 
 def make_run(grid_run: GridRun, run_dir: Path, seed_round: Path | None) -> float:

@@ -32,7 +32,8 @@ from pathlib import Path
 
 from elad.html_page import Markup, image, link, page, table, tag
 from elad.plots import Series, bar_plot, line_plot
-from elad.store import open_existing
+from elad.config import RunConfig
+from elad.rundir import RunDir
 from elad.strategies import auroc_by_strategy
 from elad.tasks import hidden_answer
 
@@ -64,26 +65,23 @@ def cost_to_reach(costs: list[float], accuracies: list[float], target: float
 
 def run_metrics(run_dir: Path, kind: str) -> dict:
     """Everything the summary needs from one run directory's store."""
-    store = open_existing(run_dir)
-    try:
-        config = json.loads(store.get_meta("config"))
+    with RunDir.open(run_dir) as run:
+        config, store = run.config, run.store
         records = store.rounds()
         calls = store.teacher_calls()
         targets = store.targets()
         pool = {e.id: e for e in store.examples("pool")}
         scored = {r: store.scores(r) for r in store.scored_rounds()}
         selections = {r.round: store.selection(r.round) or [] for r in records}
-    finally:
-        store.close()
     costs = [r.cost_usd for r in records]
     accuracies = [r.test_accuracy for r in records]
-    budget = config["budget_usd"]
+    budget = config.budget_usd
     seed_round = [t for t in targets if t.round == 0]
     later_calls = [c for c in calls if c["round"] > 0]
     later_targets = [t for t in targets if t.round > 0]
     metrics = {
-        "name": Path(run_dir).name, "kind": kind, "strategy": config["strategy"],
-        "mode": config["mode"], "seed": config["seed"], "budget_usd": budget,
+        "name": Path(run_dir).name, "kind": kind, "strategy": config.strategy,
+        "mode": config.mode, "seed": config.seed, "budget_usd": budget,
         "costs": costs, "accuracies": accuracies,
         "confirmed": [r.confirmed_fraction for r in records],
         "stop_reason": records[-1].stop_reason if records else "",
@@ -113,15 +111,15 @@ def _ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator else None
 
 
-def selection_evidence(config: dict, scored: dict, selections: dict, pool: dict,
+def selection_evidence(config: RunConfig, scored: dict, selections: dict, pool: dict,
                        calls: list[dict], targets: list, seed_round: list) -> dict:
     """What the selected questions look like and what the teacher found in them."""
     hidden = {}
     aurocs, selected_wrong, candidates_wrong = [], [], []
     for round, scores in scored.items():
         for s in scores:
-            hidden[s.example_id] = hidden_answer(pool[s.example_id])
-        value = auroc_by_strategy(scores, hidden, config["seed"])[config["strategy"]]
+            hidden[s.example_id] = hidden_answer(pool[s.example_id], config.task)
+        value = auroc_by_strategy(scores, hidden, config.seed)[config.strategy]
         if value is not None:
             aurocs.append(value)
         chosen = set(selections.get(round, []))

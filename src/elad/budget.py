@@ -5,12 +5,18 @@ from the config or, when it sets none, from `PRICE_TABLE` by model name. Teacher
 run no real LLM (the oracle) count tokens with `count_tokens`, a regex approximation of
 GPT-style BPE tokenizers: each word, each run of up to three digits, and each other
 non-space character is one token. Real teachers report their own token counts.
+
+The budget is hard: before a request (or a retry) is sent, its worst case (`worst_case`:
+every token of the prompt a tokenizer could make, plus the output limit) is reserved
+from what is left, counting every request in flight (`Allowance`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
+from typing import Protocol
 
 from elad.config import ConfigError, TeacherConfig
 
@@ -106,3 +112,55 @@ class Budget:
         """A request in flight has finished: free its reservation, charge what it cost."""
         self.reserved -= reserved
         self.spent += cost
+
+
+class Billed(Protocol):
+    """What a teacher says about how much one request can cost at most."""
+
+    max_output_tokens: int
+
+    def worst_case_input_tokens(self, prompt: str) -> int: ...
+
+
+def worst_case(teacher: Billed, prompt: str) -> tuple[int, int]:
+    """The most (input, output) tokens `teacher` can bill for one request of `prompt`."""
+    return teacher.worst_case_input_tokens(prompt), teacher.max_output_tokens
+
+
+class Allowance:
+    """One request's share of the budget. Its first attempt's worst case is reserved
+    before the teacher is called; a teacher that retries calls `ensure` before each
+    further attempt and `use` for what each attempt was billed, so a request never holds
+    less than the worst case of the attempt it is about to send."""
+
+    def __init__(self, budget: Budget, prices: Prices, settled: asyncio.Condition):
+        self.budget = budget
+        self.prices = prices
+        self.settled = settled
+        self.reserved = 0.0
+        self.used_usd = 0.0
+
+    async def ensure(self, input_tokens: int, output_tokens: int) -> bool:
+        """Hold at least this attempt's worst case; False if that cannot fit even when
+        every other request in flight has settled."""
+        needed = self.prices.cost(input_tokens, output_tokens) - (self.reserved - self.used_usd)
+        if needed <= 0:
+            return True
+        async with self.settled:
+            await self.settled.wait_for(
+                lambda: self.budget.fits(needed)
+                or self.budget.reserved - self.reserved <= 1e-12)
+            if not self.budget.fits(needed):
+                return False
+            self.budget.reserve(needed)
+            self.reserved += needed
+            return True
+
+    def use(self, input_tokens: int, output_tokens: int) -> None:
+        self.used_usd += self.prices.cost(input_tokens, output_tokens)
+
+    async def settle(self, cost: float) -> None:
+        async with self.settled:
+            self.budget.settle(self.reserved, cost)
+            self.reserved = 0.0
+            self.settled.notify_all()

@@ -91,21 +91,17 @@ def teacher_check_command(args: argparse.Namespace) -> int:
 
 
 def export_command(args: argparse.Namespace) -> int:
-    from elad.loop import checkpoint  # imports torch
-    from elad.pool_scores import open_run_store, trained_round
-    from elad.student import export_student
+    from elad.rundir import RunDir
+    from elad.student import export_student  # imports torch
 
-    config, store = open_run_store(Path(args.run_dir))
-    try:
-        round = trained_round(Path(args.run_dir), store, args.round)
-    finally:
-        store.close()
+    with RunDir.open(Path(args.run_dir)) as run:
+        config, round = run.config, run.trained_round(args.round)
+        checkpoint = run.checkpoint(round)
     if args.adapter_only and not (config.student.kind == "hf"
                                   and config.student.finetune == "lora"):
         raise ConfigError("--adapter-only needs a LoRA student (student.kind=hf, "
                           "student.finetune=lora)")
-    export_student(config.student, checkpoint(Path(args.run_dir), round), Path(args.out),
-                   merged=not args.adapter_only)
+    export_student(config.student, checkpoint, Path(args.out), merged=not args.adapter_only)
     kind = "LoRA adapter" if args.adapter_only else "model"
     print(f"wrote {args.out}: the round {round} student as a Hugging Face {kind} folder")
     return 0

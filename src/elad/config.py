@@ -16,6 +16,8 @@ from typing import Any
 
 import tomllib
 
+from elad.strategies import STRATEGIES
+
 
 class ConfigError(ValueError):
     """A config file or override that cannot be used; the message names the key."""
@@ -114,7 +116,7 @@ class RunConfig:
 
 
 CHOICES = {
-    "strategy": ("random", "entropy", "least-confidence", "intra", "elad"),
+    "strategy": STRATEGIES,
     "mode": ("revise", "annotate"),
     "task.kind": ("synthetic", "gsm8k", "svamp", "aqua", "strategyqa", "jsonl"),
     "task.answer_type": ("", "number", "choice", "yesno", "label", "text"),

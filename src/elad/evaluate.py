@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections import defaultdict
 
 from elad.explain import explain
-from elad.student.hf import HFStudent
+from elad.student.protocol import Student
 from elad.types import Example
 
 
-def accuracy(student: HFStudent, test: list[Example], answer_type) -> tuple[float, dict]:
+def accuracy(student: Student, test: list[Example], answer_type) -> tuple[float, dict]:
     """Overall accuracy and accuracy per task family."""
     greedy = explain(student, test, answer_type, k=1, temperature=0.0, seed=0)
     right: dict[str, list[bool]] = defaultdict(list)

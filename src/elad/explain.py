@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from elad import uncertainty
 from elad.answers import parse_explanation
-from elad.student.hf import HFStudent
+from elad.student.protocol import Student
 from elad.types import Example, Explanation, Score
 
 
@@ -23,7 +23,7 @@ class Scored:
     scores: list[Score]
 
 
-def explain(student: HFStudent, examples: list[Example], answer_type, k: int,
+def explain(student: Student, examples: list[Example], answer_type, k: int,
             temperature: float, seed: int) -> dict[str, list[Explanation]]:
     """K sampled explanations per question, parsed into steps and a normalized answer."""
     generated = student.generate([e.question for e in examples], k, temperature, seed)
@@ -38,7 +38,7 @@ def explain(student: HFStudent, examples: list[Example], answer_type, k: int,
     return result
 
 
-def prefix_confidences(student: HFStudent, examples: list[Example],
+def prefix_confidences(student: Student, examples: list[Example],
                        explanations: dict[str, list[Explanation]]
                        ) -> dict[str, list[list[float] | None]]:
     """c_0..c_n for every explanation with a parsed answer (None for the others)."""
@@ -63,7 +63,7 @@ def prefix_confidences(student: HFStudent, examples: list[Example],
 def score(examples: list[Example], explanations: dict[str, list[Explanation]],
           confidences: dict[str, list[list[float] | None]], alpha: float,
           greedy: dict[str, Explanation]) -> list[Score]:
-    """Every strategy's numbers for each question; `Score.score` is ELAD's u(q)."""
+    """Every strategy's numbers for each question; `Score.u` is ELAD's u(q)."""
     scores = []
     for example in examples:
         samples = explanations[example.id]
@@ -77,14 +77,14 @@ def score(examples: list[Example], explanations: dict[str, list[Explanation]],
         scores.append(Score(
             example_id=example.id, u_inter=u_inter,
             u_intra=sum(normalized) / len(normalized),
-            score=uncertainty.combined_score(u_inter, normalized, alpha),
+            u=uncertainty.combined_score(u_inter, normalized, alpha),
             chosen=chosen, least_stable_step=intra[chosen][1], answers=answers,
             least_confidence=uncertainty.least_confidence(greedy[example.id].mean_logprob),
             greedy_answer=greedy[example.id].answer))
     return scores
 
 
-def explain_and_score(student: HFStudent, examples: list[Example], answer_type, k: int,
+def explain_and_score(student: Student, examples: list[Example], answer_type, k: int,
                       temperature: float, alpha: float, seed: int) -> Scored:
     """K sampled explanations per question, their prefix confidences, one greedy
     explanation (for least confidence and the diagnostic), and the scores."""

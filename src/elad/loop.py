@@ -2,18 +2,16 @@
 explain -> score -> select -> teacher -> train -> evaluate, until the budget is spent, the
 pool is empty, the student has saturated or `max_rounds` is reached.
 
-Resumable at any point: each phase's result goes to the run store (selection before the
-teacher is asked, each teacher reply as it arrives, a student checkpoint after training,
-the round record last), and every random choice is seeded from (seed, round, phase), so
-a rerun repeats the same choices and finds its teacher replies in the store.
+Resumable at any point: each phase's result goes to the run directory (selection before
+the teacher is asked, each teacher reply as it arrives, a student checkpoint after
+training, the round record last), and every random choice is seeded from (seed, round,
+phase), so a rerun repeats the same choices and finds its teacher replies in the store.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import random
-import shutil
 import time
 import zlib
 from pathlib import Path
@@ -23,17 +21,21 @@ from elad.budget import Budget, teacher_prices
 from elad.config import ConfigError, RunConfig
 from elad.evaluate import accuracy
 from elad.explain import explain_and_score
+from elad.rundir import RunDir
 from elad.store import RunStore
-from elad.strategies import rank, within_budget
+from elad.strategies import rank, unlike_chosen, within_budget
 from elad.student import load_student, new_student
-from elad.student.hf import HFStudent
+from elad.student.protocol import Student
 from elad.tasks import answer_type, load_task
 from elad.teacher import make_teacher
 from elad.teacher.cache import CachedTeacher
 from elad.teacher.protocol import Teacher, TeacherUnavailable
-from elad.types import Example, Explanation, RoundRecord, Score, Target
+from elad.teacher.request import TeacherRequest
+from elad.types import Example, Explanation, RoundRecord, Score, StopReason, Target
 
 log = logging.getLogger("elad")
+
+Requests = dict[str, TeacherRequest]  # selected question id -> what the teacher is asked
 
 
 def phase_seed(config: RunConfig, round: int, phase: str) -> int:
@@ -46,7 +48,13 @@ def run(config: RunConfig, run_dir: Path, on_round=lambda record: None,
     """Run (or resume, or just reread) the experiment in `run_dir`.
 
     `teacher` replaces the one the config names (tests use it to inject faults)."""
-    store = open_run(run_dir, config)
+    with RunDir.create(run_dir, config) as rundir:
+        return _run(config, rundir, on_round, show_progress, teacher)
+
+
+def _run(config: RunConfig, rundir: RunDir, on_round, show_progress: bool,
+         teacher: Teacher | None) -> tuple[list[RoundRecord], CachedTeacher]:
+    store = rundir.store
     data = load_task(config.task, config.seed)
     store.add_examples("pool", data.pool)
     store.add_examples("test", data.test)
@@ -58,27 +66,28 @@ def run(config: RunConfig, run_dir: Path, on_round=lambda record: None,
     if records and records[-1].stop_reason:
         return records, teacher
 
+    student: Student | None = None  # the last round's, in memory; loaded on resume
     for round in range(len(records), config.max_rounds + 1):
         budget = Budget(config.budget_usd, store.spent_usd(before_round=round))
-        unlabeled = unlabeled_pool(store, data.pool)
-        if round == 0:
-            student = None
-            selected = store.selection(0) or select_seed(config, teacher, unlabeled, budget)
-        else:
-            student = load_student(config.student, checkpoint(run_dir, round - 1), show_progress)
-            selected = store.selection(round) or select_round(
-                config, round, student, teacher, store, unlabeled, budget)
-        if not selected and not records:
+        if round > 0 and student is None:
+            student = load_student(config.student, rundir.checkpoint(round - 1),
+                                   show_progress)
+        requests = stored_requests(config, round, pool, teacher, store)
+        if requests is None:
+            unlabeled = unlabeled_pool(store, data.pool)
+            requests = (select_seed(config, teacher, unlabeled, budget) if round == 0 else
+                        select_round(config, round, student, teacher, store, unlabeled,
+                                     budget))
+        if not requests and not records:
             raise ConfigError(f"budget_usd={config.budget_usd} does not cover one "
                               "teacher request")
-        if not selected:
-            stop(store, records[-1], "budget spent")
+        if not requests:
+            stop(store, records[-1], StopReason.BUDGET_SPENT)
             break
-        store.save_selection(round, selected)
+        store.save_selection(round, list(requests))
 
-        confirmed = ask_teacher(config, round, [pool[i] for i in selected], teacher, store,
-                                budget)
-        student = train(config, round, student, store, run_dir, show_progress)
+        confirmed = ask_teacher(round, requests, teacher, store, budget)
+        student = train(config, round, student, store, rundir, show_progress)
         test_accuracy, by_task = accuracy(student, data.test, answer_type)
 
         record = round_record(config, round, store, test_accuracy, confirmed)
@@ -93,57 +102,30 @@ def run(config: RunConfig, run_dir: Path, on_round=lambda record: None,
     return store.rounds(), teacher
 
 
-def open_run(run_dir: Path, config: RunConfig) -> RunStore:
-    """The run's store; a run directory holding a different config is an error."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    store = RunStore(run_dir / "run.sqlite")
-    stored = store.get_meta("config")
-    if stored is None:
-        store.set_meta("config", config.to_json())
-    elif stored != config.to_json():
-        old, new = _flatten(json.loads(stored)), _flatten(config.to_dict())
-        key = next(k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k))
-        store.close()
-        raise ConfigError(f"{run_dir} holds a run with {key}={old.get(key)!r}, not "
-                          f"{new.get(key)!r}; use another --run-dir to change the config")
-    return store
-
-
-def _flatten(d: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in d.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def unlabeled_pool(store: RunStore, pool: list[Example]) -> list[Example]:
     """Pool questions the teacher has not been asked about yet."""
     attempted = store.attempted_ids()
     return [e for e in pool if e.id not in attempted]
 
 
-def checkpoint(run_dir: Path, round: int) -> Path:
-    return run_dir / "checkpoints" / f"round-{round}"
-
-
 def select_seed(config: RunConfig, teacher: CachedTeacher, unlabeled: list[Example],
-                budget: Budget) -> list[str]:
+                budget: Budget) -> Requests:
     """Round 0: b0 random questions, to be annotated from scratch."""
     ids = sorted(e.id for e in unlabeled)
     random.Random(phase_seed(config, 0, "seed")).shuffle(ids)
-    examples = {e.id: e for e in unlabeled}
-    return within_budget(
-        ids, config.seed_size,
-        lambda i: teacher.worst_case_cost(annotate_request(teacher, examples[i])),
-        budget.left)
+    examples, requests = {e.id: e for e in unlabeled}, {}
+
+    def cost(qid: str) -> float:  # requests made only for the questions looked at
+        requests[qid] = annotate_request(teacher, examples[qid])
+        return teacher.worst_case_cost(requests[qid])
+
+    chosen = within_budget(ids, config.seed_size, cost, budget.left)
+    return {qid: requests[qid] for qid in chosen}
 
 
-def select_round(config: RunConfig, round: int, student: HFStudent,
+def select_round(config: RunConfig, round: int, student: Student,
                  teacher: CachedTeacher, store: RunStore, unlabeled: list[Example],
-                 budget: Budget) -> list[str]:
+                 budget: Budget) -> Requests:
     """Explain and score m candidates, rank them by the strategy, take b within budget."""
     rng = random.Random(phase_seed(config, round, "candidates"))
     candidates = rng.sample(unlabeled, min(config.candidates, len(unlabeled)))
@@ -160,74 +142,79 @@ def select_round(config: RunConfig, round: int, student: HFStudent,
     by_id = {s.example_id: s for s in scored.scores}
     requests = {e.id: teacher_request(config, teacher, round, e, by_id[e.id],
                                       scored.explanations[e.id]) for e in candidates}
-    similarity = None
+    admit = None
     if config.max_similarity < 1:
         vectors = dict(zip([e.id for e in candidates],
                            student.embed([e.question for e in candidates])))
-        similarity = lambda a, b: float(vectors[a] @ vectors[b])
-    return within_budget(ranked, config.round_size,
-                         lambda qid: teacher.worst_case_cost(requests[qid]), budget.left,
-                         similarity, config.max_similarity)
+        admit = unlike_chosen(lambda a, b: float(vectors[a] @ vectors[b]),
+                              config.max_similarity)
+    chosen = within_budget(ranked, config.round_size,
+                           lambda qid: teacher.worst_case_cost(requests[qid]), budget.left,
+                           admit)
+    return {qid: requests[qid] for qid in chosen}
+
+
+def stored_requests(config: RunConfig, round: int, pool: dict[str, Example],
+                    teacher: CachedTeacher, store: RunStore) -> Requests | None:
+    """A resumed round's requests, made again from its stored selection and scores
+    (None when the round has not selected yet)."""
+    selected = store.selection(round)
+    if selected is None:
+        return None
+    scored = round > 0 and config.mode == "revise"
+    return {qid: teacher_request(config, teacher, round, pool[qid],
+                                 store.scores(round, qid)[0] if scored else None,
+                                 store.explanations(round, qid) if scored else None)
+            for qid in selected}
 
 
 def teacher_request(config: RunConfig, teacher: CachedTeacher, round: int,
                     example: Example, score: Score | None = None,
-                    explanations: list[Explanation] | None = None) -> dict:
+                    explanations: list[Explanation] | None = None) -> TeacherRequest:
     """What the teacher is asked about one question: annotate it, or revise e* (the
     question's chosen explanation, given its score and K explanations)."""
     if round == 0 or config.mode == "annotate":
         return annotate_request(teacher, example)
     explanation = explanations[score.chosen]
     hint = score.least_stable_step if config.hint else None
-    return teacher.request("revise", example.question, answer_type(example),
-                           explanation.steps, explanation.answer, hint)
+    return teacher.revise_request(example.question, answer_type(example),
+                                  explanation.steps, explanation.answer, hint)
 
 
-def annotate_request(teacher: CachedTeacher, example: Example) -> dict:
-    return teacher.request("annotate", example.question, answer_type(example))
+def annotate_request(teacher: CachedTeacher, example: Example) -> TeacherRequest:
+    return teacher.annotate_request(example.question, answer_type(example))
 
 
-def ask_teacher(config: RunConfig, round: int, selected: list[Example],
-                teacher: CachedTeacher, store: RunStore, budget: Budget) -> list[bool]:
+def ask_teacher(round: int, requests: Requests, teacher: CachedTeacher, store: RunStore,
+                budget: Budget) -> list[bool]:
     """Step 4: one teacher request per selected question, sent concurrently; each usable
     reply becomes a target. Returns, per revised question, whether the teacher confirmed
     it."""
-    scored = round > 0 and config.mode == "revise"
-    requests = [teacher_request(config, teacher, round, example,
-                                store.scores(round, example.id)[0] if scored else None,
-                                store.explanations(round, example.id) if scored else None)
-                for example in selected]
-    results = teacher.call_all([(r, e.id) for r, e in zip(requests, selected)], round,
-                               budget)
+    results = teacher.call_all([(r, qid) for qid, r in requests.items()], round, budget)
     confirmed = []
-    for example, request, result in zip(selected, requests, results):
+    for (qid, request), result in zip(requests.items(), results):
         reply = result.reply
         if reply is None:
-            log.warning("round %d: %s skipped, it no longer fits in the budget", round,
-                        example.id)
+            log.warning("round %d: %s skipped, it no longer fits in the budget", round, qid)
             continue
         if not reply.ok:
-            log.warning("round %d: teacher reply for %s not usable: %s", round,
-                        example.id, reply.error)
+            log.warning("round %d: teacher reply for %s not usable: %s", round, qid,
+                        reply.error)
             continue
-        steps, is_confirmed = reply.steps, False
-        if request["op"] == "revise":  # the student's steps before the first error stay
-            is_confirmed = reply.first_error is None
-            right = len(request["steps"]) if is_confirmed else reply.first_error - 1
-            steps = request["steps"][:right] + reply.steps
+        is_confirmed = request.op == "revise" and reply.first_error is None
+        if request.op == "revise":
             confirmed.append(is_confirmed)
-        store.add_target(Target(example.id, example.question, steps, reply.answer, round,
-                                is_confirmed))
+        store.add_target(Target(qid, request.question, request.target_steps(reply),
+                                reply.answer, round, is_confirmed))
     return confirmed
 
 
-def train(config: RunConfig, round: int, student: HFStudent | None, store: RunStore,
-          run_dir: Path, show_progress: bool) -> HFStudent:
+def train(config: RunConfig, round: int, student: Student | None, store: RunStore,
+          rundir: RunDir, show_progress: bool) -> Student:
     """Step 5: fine-tune on every target so far; the result is saved as this round's
     checkpoint (or loaded, if a killed run already saved it)."""
-    path = checkpoint(run_dir, round)
-    if path.exists():
-        return load_student(config.student, path, show_progress)
+    if rundir.checkpoint(round).exists():
+        return load_student(config.student, rundir.checkpoint(round), show_progress)
     targets = store.targets(up_to_round=round)
     if not targets:
         raise TeacherUnavailable(f"no usable teacher reply for any of the round {round} "
@@ -246,10 +233,7 @@ def train(config: RunConfig, round: int, student: HFStudent | None, store: RunSt
                             batch_size=config.student.train_batch_size)
     log.info("round %d: trained in %.1fs, loss %.4f", round, time.perf_counter() - started,
              metrics["train_loss"])
-    partial = path.with_name(path.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    student.save(partial)
-    partial.rename(path)  # a checkpoint exists only once it is complete
+    rundir.save_checkpoint(round, student.save)
     return student
 
 
@@ -275,21 +259,21 @@ def round_usd(value: float) -> float:
 
 
 def stop_reason(config: RunConfig, round: int, record: RoundRecord, teacher: CachedTeacher,
-                store: RunStore, pool: list[Example], budget: Budget) -> str:
-    """Why the run stops after this round, or "" to go on (ELAD.md, step 7)."""
+                store: RunStore, pool: list[Example], budget: Budget) -> StopReason:
+    """Why the run stops after this round, or NOT_STOPPED (ELAD.md, step 7)."""
     if record.confirmed_fraction is not None and record.confirmed_fraction >= config.saturation:
-        return "saturated"
+        return StopReason.SATURATED
     unlabeled = unlabeled_pool(store, pool)
     if not unlabeled:
-        return "pool exhausted"
+        return StopReason.POOL_EXHAUSTED
     cheapest = min(teacher.worst_case_cost(annotate_request(teacher, e)) for e in unlabeled)
     if not budget.fits(cheapest):
-        return "budget spent"
+        return StopReason.BUDGET_SPENT
     if round >= config.max_rounds:
-        return "max rounds"
-    return ""
+        return StopReason.MAX_ROUNDS
+    return StopReason.NOT_STOPPED
 
 
-def stop(store: RunStore, record: RoundRecord, reason: str) -> None:
+def stop(store: RunStore, record: RoundRecord, reason: StopReason) -> None:
     record.stop_reason = reason
     store.save_round(record)

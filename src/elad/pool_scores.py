@@ -11,44 +11,27 @@ import json
 import random
 from pathlib import Path
 
-from elad.config import ConfigError, RunConfig, config_from_json
 from elad.explain import explain_and_score
-from elad.loop import checkpoint, phase_seed
-from elad.store import RunStore, open_existing
+from elad.loop import phase_seed
+from elad.rundir import RunDir
 from elad.strategies import STRATEGIES, auroc_by_strategy, strategy_values
 from elad.student import load_student
 from elad.tasks import answer_type, hidden_answer
 from elad.types import Score
 
 
-def open_run_store(run_dir: Path) -> tuple[RunConfig, RunStore]:
-    """The config and store of an existing run directory."""
-    store = open_existing(run_dir)
-    return config_from_json(store.get_meta("config")), store
-
-
-def trained_round(run_dir: Path, store: RunStore, round: int | None) -> int:
-    """`round` if its student was trained (default: the last one), else ConfigError."""
-    trained = [r.round for r in store.rounds()]
-    if not trained:
-        raise ConfigError(f"{run_dir} has no trained student yet")
-    round = trained[-1] if round is None else round
-    if round not in trained:
-        raise ConfigError(f"{run_dir} has no student for round {round} (has {trained})")
-    return round
-
-
 def score_pool(run_dir: Path, round: int | None, limit: int, out: Path,
                show_progress: bool = False) -> tuple[int, dict[str, float | None]]:
     """Score up to `limit` pool questions (a seeded sample) with the student saved after
     `round` (default: the last one); returns the round used and AUROC per strategy."""
-    config, store = open_run_store(run_dir)
-    round = trained_round(run_dir, store, round)
-    pool = store.examples("pool")
-    store.close()
+    with RunDir.open(run_dir) as run:
+        config = run.config
+        round = run.trained_round(round)
+        pool = run.store.examples("pool")
+        checkpoint = run.checkpoint(round)
     rng = random.Random(phase_seed(config, round, "score"))
     examples = rng.sample(pool, min(limit, len(pool)))
-    student = load_student(config.student, checkpoint(run_dir, round), show_progress)
+    student = load_student(config.student, checkpoint, show_progress)
     scored = explain_and_score(student, examples, answer_type, config.student.samples,
                                config.student.temperature, config.alpha,
                                phase_seed(config, round, "score-explain"))
@@ -79,14 +62,12 @@ def write_lines(out: Path, examples, scores: list[Score], explanations, hidden,
 def selection_diagnostic(run_dir: Path) -> tuple[int, dict[str, float | None]] | None:
     """AUROC per strategy over the candidates the run itself scored in its last scoring
     round (from the store; nothing is recomputed), or None if no round was scored."""
-    config, store = open_run_store(run_dir)
-    try:
-        rounds = store.scored_rounds()
+    with RunDir.open(run_dir) as run:
+        rounds = run.store.scored_rounds()
         if not rounds:
             return None
-        pool = {e.id: e for e in store.examples("pool")}
-        scores = store.scores(rounds[-1])
-    finally:
-        store.close()
-    hidden = {s.example_id: hidden_answer(pool[s.example_id], config.task) for s in scores}
-    return rounds[-1], auroc_by_strategy(scores, hidden, config.seed)
+        pool = {e.id: e for e in run.store.examples("pool")}
+        scores = run.store.scores(rounds[-1])
+        task, seed = run.config.task, run.config.seed
+    hidden = {s.example_id: hidden_answer(pool[s.example_id], task) for s in scores}
+    return rounds[-1], auroc_by_strategy(scores, hidden, seed)

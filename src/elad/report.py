@@ -9,9 +9,12 @@ import json
 from pathlib import Path
 
 from elad.answers import ANSWER_CUE
+from elad.budget import Prices, teacher_prices
+from elad.config import RunConfig
 from elad.html_page import Markup, image, page, table, tag
 from elad.plots import Series, bar_plot, line_plot
-from elad.store import RunStore, open_existing
+from elad.rundir import RunDir
+from elad.store import RunStore
 from elad.strategies import RANKING
 from elad.types import RoundRecord, Score, Target
 
@@ -39,11 +42,8 @@ def format_table(records: list[RoundRecord], header: bool = True) -> str:
 
 
 def load_records(run_dir: Path) -> list[RoundRecord]:
-    store = open_existing(run_dir)
-    try:
-        return store.rounds()
-    finally:
-        store.close()
+    with RunDir.open(run_dir) as run:
+        return run.store.rounds()
 
 
 def format_aurocs(aurocs: dict[str, float | None]) -> str:
@@ -58,29 +58,25 @@ def format_aurocs(aurocs: dict[str, float | None]) -> str:
 
 def write_run_report(run_dir: Path, examples_per_round: int = 3) -> Path:
     """Write RUN_DIR/report.html (one self-contained page) from the run's store."""
-    store = open_existing(run_dir)
-    try:
-        text = run_report_html(store, Path(run_dir).name, examples_per_round)
-    finally:
-        store.close()
+    with RunDir.open(run_dir) as run:
+        text = run_report_html(run.store, run.config, Path(run_dir).name, examples_per_round)
     path = Path(run_dir) / "report.html"
     path.write_text(text, encoding="utf-8")
     return path
 
 
-def run_report_html(store: RunStore, title: str, examples_per_round: int = 3) -> str:
+def run_report_html(store: RunStore, config: RunConfig, title: str,
+                    examples_per_round: int = 3) -> str:
     """Per-round metrics and plots, the cost breakdown, and for each round the first
     few selected questions: why each was chosen, the student's explanation, the
     teacher's reply and the training target."""
-    config = json.loads(store.get_meta("config") or "{}")
     records = store.rounds()
     calls = store.teacher_calls()
-    costs = cost_rows(calls, config.get("teacher", {}))
+    costs = cost_rows(calls, teacher_prices(config.teacher))
     last = records[-1] if records else None
-    summary = (f"strategy {config.get('strategy')}, mode {config.get('mode')}, "
-               f"seed {config.get('seed')}, budget ${config.get('budget_usd')}; teacher "
-               f"{config.get('teacher', {}).get('kind')}, student "
-               f"{config.get('student', {}).get('kind')}. "
+    summary = (f"strategy {config.strategy}, mode {config.mode}, seed {config.seed}, "
+               f"budget ${config.budget_usd}; teacher {config.teacher.kind}, student "
+               f"{config.student.kind}. "
                + (f"{len(records)} rounds; stopped: {last.stop_reason or 'not finished'}."
                   if last else "No finished round yet."))
     body = [tag("h1", f"elad run {title}"), tag("p", summary),
@@ -105,7 +101,7 @@ def run_report_html(store: RunStore, title: str, examples_per_round: int = 3) ->
             body.append(example_html(store, config, round, position, qid, scores,
                                      replies.get(qid), targets.get(qid)))
     body.append(tag("details", tag("summary", "Configuration"),
-                    tag("pre", json.dumps(config, indent=2))))
+                    tag("pre", json.dumps(config.to_dict(), indent=2))))
     return page(f"elad run {title}", *body)
 
 
@@ -115,7 +111,7 @@ def records_table(records: list[RoundRecord]) -> Markup:
                           for r in records])
 
 
-def cost_rows(calls: list[dict], teacher: dict) -> list[dict]:
+def cost_rows(calls: list[dict], prices: Prices) -> list[dict]:
     """Teacher calls summed per round and operation; dollars split into input and
     output tokens by the run's prices."""
     rows: dict[tuple[int, str], dict] = {}
@@ -129,9 +125,8 @@ def cost_rows(calls: list[dict], teacher: dict) -> list[dict]:
         row["output_tokens"] += c["output_tokens"]
         row["cost_usd"] += c["cost_usd"]
     for row in rows.values():
-        row["input_usd"] = row["input_tokens"] * teacher.get("price_input_per_mtok", 0) / 1e6
-        row["output_usd"] = (row["output_tokens"] * teacher.get("price_output_per_mtok", 0)
-                             / 1e6)
+        row["input_usd"] = prices.cost(row["input_tokens"], 0)
+        row["output_usd"] = prices.cost(0, row["output_tokens"])
     return [rows[key] for key in sorted(rows)]
 
 
@@ -185,9 +180,9 @@ def steps_list(lines: list[str], first: int = 1, wrong: int | None = None,
     return tag("ol", *items, cls="steps", start=first)
 
 
-def why_selected(config: dict, score: Score, scores: list[Score]) -> Markup:
+def why_selected(config: RunConfig, score: Score, scores: list[Score]) -> Markup:
     """The question's numbers, and its place in its round by the run's strategy."""
-    strategy = config.get("strategy", "")
+    strategy = config.strategy
     if strategy in RANKING:
         mine = RANKING[strategy](score)
         above = sum(RANKING[strategy](s) > mine for s in scores)
@@ -197,14 +192,14 @@ def why_selected(config: dict, score: Score, scores: list[Score]) -> Markup:
         place = f"drawn at random from {len(scores)} candidates"
     return table(["why", "u(q)", "u_inter", "U_intra", "least conf.", "K answers",
                   "greedy", "least stable step"],
-                 [[place, f"{score.score:.3f}", f"{score.u_inter:.3f}",
+                 [[place, f"{score.u:.3f}", f"{score.u_inter:.3f}",
                    f"{score.u_intra:.3f}", f"{score.least_confidence:.3f}",
                    ", ".join("-" if a is None else a for a in score.answers),
                    "-" if score.greedy_answer is None else score.greedy_answer,
                    score.least_stable_step or "-"]], text_columns=1)
 
 
-def example_html(store: RunStore, config: dict, round: int, position: int, qid: str,
+def example_html(store: RunStore, config: RunConfig, round: int, position: int, qid: str,
                  scores: list[Score], call: dict | None, target: Target | None) -> Markup:
     """One selected question: why it was chosen, the student's explanation with its
     first wrong step, the teacher's reply, and what the student is trained on."""

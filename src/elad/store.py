@@ -7,12 +7,20 @@ the full request: a call already in the store is never made (or paid for) again.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import time
 from pathlib import Path
 
 from elad.types import Example, Explanation, RoundRecord, Score, Target, TeacherReply
+
+# The scores table has a column per Score field (lists as JSON), added when missing, so a
+# new signal is a new Score field and nothing here. Runs made before `score` was named `u`
+# have their column renamed when opened.
+SCORE_FIELDS = [f.name for f in dataclasses.fields(Score)]
+_LIST_FIELDS = {f.name for f in dataclasses.fields(Score) if str(f.type).startswith("list")}
+_RENAMED = {"score": "u"}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -23,9 +31,7 @@ CREATE TABLE IF NOT EXISTS explanations (
     round INTEGER, example_id TEXT, k INTEGER, steps TEXT NOT NULL, answer TEXT,
     mean_logprob REAL, confidences TEXT, PRIMARY KEY (round, example_id, k));
 CREATE TABLE IF NOT EXISTS scores (
-    round INTEGER, example_id TEXT, u_inter REAL, u_intra REAL, score REAL,
-    chosen INTEGER, least_stable_step INTEGER, answers TEXT, least_confidence REAL,
-    greedy_answer TEXT, PRIMARY KEY (round, example_id));
+    round INTEGER, example_id TEXT, PRIMARY KEY (round, example_id));
 CREATE TABLE IF NOT EXISTS selections (
     round INTEGER, position INTEGER, example_id TEXT NOT NULL,
     PRIMARY KEY (round, position));
@@ -50,9 +56,26 @@ class RunStore:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        self._score_columns()
+
+    def _score_columns(self) -> None:
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(scores)")}
+        for old, new in _RENAMED.items():
+            if old in columns and new not in columns:
+                self.db.execute(f"ALTER TABLE scores RENAME COLUMN {old} TO {new}")
+                columns = (columns - {old}) | {new}
+        for name in SCORE_FIELDS:
+            if name not in columns:
+                self.db.execute(f"ALTER TABLE scores ADD COLUMN {name}")
 
     def close(self) -> None:
         self.db.close()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def _write(self, sql: str, rows: list[tuple]) -> None:
         with self.db:  # one transaction: all rows or none
@@ -92,10 +115,11 @@ class RunStore:
                   json.dumps(confidences[qid][k]))
                  for qid, samples in explanations.items() for k, e in enumerate(samples)])
             self.db.executemany(
-                "INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(round, s.example_id, s.u_inter, s.u_intra, s.score, s.chosen,
-                  s.least_stable_step, json.dumps(s.answers), s.least_confidence,
-                  s.greedy_answer) for s in scores])
+                f"INSERT OR REPLACE INTO scores (round, {', '.join(SCORE_FIELDS)}) "
+                f"VALUES (?{', ?' * len(SCORE_FIELDS)})",
+                [(round, *(json.dumps(v) if name in _LIST_FIELDS else v
+                           for name, v in zip(SCORE_FIELDS, dataclasses.astuple(s))))
+                 for s in scores])
 
     def explanations(self, round: int, example_id: str) -> list[Explanation]:
         rows = self.db.execute(
@@ -105,12 +129,12 @@ class RunStore:
 
     def scores(self, round: int, example_id: str | None = None) -> list[Score]:
         """A round's scores, highest first (or just one question's)."""
-        sql, args = "SELECT * FROM scores WHERE round = ?", [round]
+        sql, args = f"SELECT {', '.join(SCORE_FIELDS)} FROM scores WHERE round = ?", [round]
         if example_id is not None:
             sql, args = sql + " AND example_id = ?", [round, example_id]
-        rows = self.db.execute(sql + " ORDER BY score DESC, example_id", args)
-        return [Score(qid, ui, ua, s, c, ls, json.loads(a), lc, greedy)
-                for _, qid, ui, ua, s, c, ls, a, lc, greedy in rows]
+        rows = self.db.execute(sql + " ORDER BY u DESC, example_id", args)
+        return [Score(**{name: json.loads(v) if name in _LIST_FIELDS else v
+                         for name, v in zip(SCORE_FIELDS, row)}) for row in rows]
 
     def scored_rounds(self) -> list[int]:
         return [r[0] for r in self.db.execute("SELECT DISTINCT round FROM scores ORDER BY 1")]
@@ -146,6 +170,7 @@ class RunStore:
         """Why each unusable teacher reply was unusable, oldest first."""
         return [r[0] for r in self.db.execute(
             "SELECT error FROM teacher_calls WHERE NOT ok ORDER BY created")]
+
     def teacher_calls(self, round: int | None = None) -> list[dict]:
         """Every teacher call (of one round, if given) in the order made: request and
         reply (parsed JSON), tokens, cost; what reports and benchmarks read."""
@@ -218,10 +243,3 @@ class RunStore:
         rows = self.db.execute("SELECT record FROM rounds ORDER BY round")
         return [RoundRecord(**json.loads(r[0])) for r in rows]
 
-
-def open_existing(run_dir: Path) -> RunStore:
-    """The store of a run directory that must already hold a run."""
-    path = Path(run_dir) / "run.sqlite"
-    if not path.exists():
-        raise FileNotFoundError(f"{run_dir} holds no run (no run.sqlite)")
-    return RunStore(path)

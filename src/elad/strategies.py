@@ -3,9 +3,9 @@
 Every strategy ranks the candidates by one number (see `RANKING`); selection walks down
 the ranking and takes each question whose worst-case teacher cost still fits in what is
 left (a question that does not fit is skipped), until `size` questions are taken. The
-optional diversity filter also skips a question whose student representation (cosine
-similarity of mean-pooled last hidden states, `HFStudent.embed`) is above
-`max_similarity` with one already taken.
+diversity filter (`unlike_chosen`) goes with any strategy: it also skips a question
+whose student representation (cosine similarity of mean-pooled last hidden states,
+`Student.embed`) is above `max_similarity` with one already taken.
 """
 
 from __future__ import annotations
@@ -21,9 +21,11 @@ RANKING: dict[str, Callable[[Score], float]] = {
     "entropy": lambda s: s.u_inter,
     "least-confidence": lambda s: s.least_confidence,
     "intra": lambda s: s.u_intra,
-    "elad": lambda s: s.score,
+    "elad": lambda s: s.u,
 }
-STRATEGIES = ("random", *RANKING)
+STRATEGIES = ("random", *RANKING)  # every strategy's name (the config checks against it)
+
+Admit = Callable[[str, list[str]], bool]  # (candidate id, ids chosen so far) -> take it?
 
 
 def strategy_values(strategy: str, scores: list[Score], seed: int) -> dict[str, float]:
@@ -53,13 +55,17 @@ def auroc_by_strategy(scores: list[Score], hidden_answers: dict[str, str],
     return result
 
 
-def within_budget(ids: list[str], size: int, worst_case: Callable[[str], float],
-                  left: float, similarity: Callable[[str, str], float] | None = None,
-                  max_similarity: float = 1.0) -> list[str]:
-    """The first `size` ids whose summed worst-case costs fit in `left` dollars.
+def unlike_chosen(similarity: Callable[[str, str], float], max_similarity: float) -> Admit:
+    """The diversity filter: admit a question only if it is at most `max_similarity`
+    similar to every question already chosen."""
+    return lambda qid, chosen: all(similarity(qid, other) <= max_similarity
+                                   for other in chosen)
 
-    The diversity filter: with `similarity`, an id is also skipped when it is more than
-    `max_similarity` similar to one already chosen."""
+
+def within_budget(ids: list[str], size: int, worst_case: Callable[[str], float],
+                  left: float, admit: Admit | None = None) -> list[str]:
+    """The first `size` ids whose summed worst-case costs fit in `left` dollars (and
+    that `admit` lets through, given those chosen before them)."""
     chosen: list[str] = []
     for qid in ids:
         if len(chosen) == size:
@@ -67,7 +73,7 @@ def within_budget(ids: list[str], size: int, worst_case: Callable[[str], float],
         cost = worst_case(qid)
         if cost > left + 1e-12:
             continue
-        if similarity and any(similarity(qid, other) > max_similarity for other in chosen):
+        if admit and not admit(qid, chosen):
             continue
         chosen.append(qid)
         left -= cost

@@ -7,6 +7,7 @@ can share them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 
 @dataclass(frozen=True)
@@ -33,13 +34,14 @@ class Explanation:
 class Score:
     """Why a question might be selected: its uncertainties and the explanation the
     teacher would see (index into the K samples) with its least stable step (1-based).
-    `score` is ELAD's combined u(q); `greedy_answer` is what the student answers
-    greedily (the AUROC diagnostic checks it against the hidden answer)."""
+    `u` is ELAD's combined u(q); `greedy_answer` is what the student answers greedily
+    (the AUROC diagnostic checks it against the hidden answer). The run store keeps one
+    column per field: a new signal is a new field here and in the scorer."""
 
     example_id: str
     u_inter: float
     u_intra: float
-    score: float
+    u: float
     chosen: int
     least_stable_step: int | None
     answers: list[str | None] = field(default_factory=list)
@@ -79,6 +81,16 @@ class Target:
     confirmed: bool  # the teacher found no error in the student's own explanation
 
 
+class StopReason(StrEnum):
+    """Why a run stopped after a round (ELAD.md, step 7); stored and printed as text."""
+
+    NOT_STOPPED = ""
+    SATURATED = "saturated"
+    POOL_EXHAUSTED = "pool exhausted"
+    BUDGET_SPENT = "budget spent"
+    MAX_ROUNDS = "max rounds"
+
+
 @dataclass
 class RoundRecord:
     """One row of the per-round table; what `elad report` prints."""
@@ -94,4 +106,7 @@ class RoundRecord:
     strategy: str
     mode: str
     seed: int
-    stop_reason: str = ""
+    stop_reason: StopReason = StopReason.NOT_STOPPED
+
+    def __post_init__(self):
+        self.stop_reason = StopReason(self.stop_reason)

@@ -1,7 +1,8 @@
-"""Students: the small models being taught. All of them are `HFStudent`s: a tiny Llama
-trained from scratch (`student.kind=tiny`, the offline default) or a pretrained causal LM
-with LoRA (`student.kind=hf`, see pretrained.py), sampled and scored through vLLM when
-it and a GPU are there (vllm.py)."""
+"""Students: the small models being taught (the `Student` protocol, protocol.py). Each is
+an `HFStudent`: a tiny Llama trained from scratch (`student.kind=tiny`, the offline
+default) or a pretrained causal LM with LoRA (`student.kind=hf`, see pretrained.py),
+wrapped in a `VLLMStudent` for sampling and scoring when vLLM and a GPU are there
+(vllm.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from elad.config import StudentConfig
 from elad.student.hf import HFStudent
+from elad.student.protocol import Student
 from elad.student.tiny import build_tiny_student, tiny_name
 
 
@@ -18,7 +20,7 @@ def _options(config: StudentConfig, show_progress: bool) -> dict:
 
 
 def new_student(config: StudentConfig, corpus: list[str], seed: int,
-                show_progress: bool = False) -> HFStudent:
+                show_progress: bool = False) -> Student:
     """A fresh student: a tiny one with a tokenizer fitted to `corpus`, or the
     pretrained base model with a new adapter."""
     if config.kind == "hf":
@@ -33,7 +35,7 @@ def new_student(config: StudentConfig, corpus: list[str], seed: int,
 
 
 def load_student(config: StudentConfig, directory: Path,
-                 show_progress: bool = False) -> HFStudent:
+                 show_progress: bool = False) -> Student:
     if config.kind == "hf":
         from elad.student.pretrained import load_pretrained_student
         from elad.student.vllm import maybe_vllm

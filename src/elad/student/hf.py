@@ -1,15 +1,14 @@
 """A student backed by any Hugging Face causal LM: sample, score prefixes, answer, train.
 
-Everything the loop asks of a student runs in padded batches: K explanations per question
-come from one `generate` call per batch (KV cache), the answer confidences of all step
-prefixes are teacher-forced forward passes, and training is plain PyTorch on
-(prompt, explanation) pairs with the loss on the explanation tokens only.
+Everything the loop asks of a student (student/protocol.py) runs in padded batches: K
+explanations per question come from one `generate` call per batch (KV cache), the answer
+confidences of all step prefixes are teacher-forced forward passes, and training goes to
+`training.fine_tune` on (prompt, explanation) token sequences.
 """
 
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,23 +19,10 @@ from transformers import AutoModelForCausalLM, PreTrainedModel
 from transformers.utils import logging as hf_logging
 
 from elad.answers import ANSWER_CUE
+from elad.training import fine_tune, pad
 
 hf_logging.set_verbosity_error()  # no weight-loading bars or notices in the run's output
 hf_logging.disable_progress_bar()
-
-
-def _length_bucketed_batches(examples: list[tuple[list[int], int]], batch_size: int,
-                             rng: random.Random) -> list[list[int]]:
-    """One shuffled epoch cut into batches of similar lengths, so little is padding."""
-    indices = list(range(len(examples)))
-    rng.shuffle(indices)
-    batches = []
-    chunk = batch_size * 8
-    for start in range(0, len(indices), chunk):
-        group = sorted(indices[start:start + chunk], key=lambda i: len(examples[i][0]))
-        batches += [group[i:i + batch_size] for i in range(0, len(group), batch_size)]
-    rng.shuffle(batches)
-    return batches
 
 
 def prompt_text(question: str) -> str:
@@ -104,17 +90,7 @@ class HFStudent:
         return [*self.format.prefix, *self.encode(self.format.render(question))]
 
     def _pad(self, rows: list[list[int]], left: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, row in enumerate(rows):
-            if left:
-                ids[i, width - len(row):] = torch.tensor(row)
-                mask[i, width - len(row):] = 1
-            else:
-                ids[i, : len(row)] = torch.tensor(row)
-                mask[i, : len(row)] = 1
-        return ids.to(self.device), mask.to(self.device)
+        return pad(rows, self.pad_id, left, self.device)
 
     def _progress(self, items: range, label: str, unit: str) -> Iterable[int]:
         """`items` with a progress bar when the user is watching (a terminal)."""
@@ -266,43 +242,13 @@ class HFStudent:
     # --- training ---------------------------------------------------------------------
 
     def train(self, pairs: list[tuple[str, str]], steps: int, lr: float, seed: int,
-              batch_size: int = 32, warmup: int = 20) -> dict:
-        """Fine-tune on (question, explanation text) pairs for a fixed number of steps.
-
-        Batches cycle through shuffled epochs; the loss covers the explanation and its end
-        token only. Returns the mean loss of the last 10% of steps.
-        """
-        rng = random.Random(seed)
-        torch.manual_seed(seed)
+              batch_size: int = 32) -> dict:
+        """Fine-tune on (question, explanation text) pairs for a fixed number of steps
+        (training.fine_tune); the loss covers the explanation and its end token only."""
         examples = []
         for question, explanation in pairs:
             prompt = self.prompt_ids(question)
-            completion = [*self.encode(explanation), self.eos_id]
-            examples.append((prompt + completion, len(prompt)))
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
-        schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda s: min(1.0, (s + 1) / warmup)
-            * max(0.1, 0.5 * (1 + math.cos(math.pi * s / steps))))
-        self.model.train()
-        order: list[list[int]] = []
-        losses = []
-        for _ in self._progress(range(steps), "train", "step"):
-            if not order:
-                order = _length_bucketed_batches(examples, batch_size, rng)
-            batch = [examples[i] for i in order.pop()]
-            ids, mask = self._pad([b[0] for b in batch], left=False)
-            labels = ids.clone()
-            labels[mask == 0] = -100
-            for row, (_, prompt_len) in enumerate(batch):
-                labels[row, :prompt_len] = -100
-            loss = self.model(input_ids=ids, labels=labels).loss  # right padded: no mask
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad(set_to_none=True)
-            losses.append(loss.item())
-        self.model.eval()
-        tail = losses[-max(1, steps // 10):]
-        return {"train_loss": sum(tail) / len(tail), "train_steps": steps}
+            examples.append(([*prompt, *self.encode(explanation), self.eos_id], len(prompt)))
+        return fine_tune(self.model, examples, steps=steps, lr=lr, seed=seed,
+                         batch_size=batch_size, pad_id=self.pad_id,
+                         progress=lambda r: self._progress(r, "train", "step"))

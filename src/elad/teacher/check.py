@@ -7,12 +7,11 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from elad.budget import Budget, Prices, count_tokens, teacher_prices
+from elad.budget import Allowance, Budget, Prices, count_tokens, teacher_prices, worst_case
 from elad.config import RunConfig
 from elad.tasks import answer_type, load_task
 from elad.teacher import make_teacher
-from elad.teacher.cache import Allowance
-from elad.teacher.protocol import render
+from elad.teacher.request import TeacherRequest, render
 from elad.types import TeacherReply
 
 
@@ -28,12 +27,11 @@ class CheckResult:
     estimate_usd: float  # what they would cost, from this reply's token counts
 
 
-async def _annotate(teacher, question: str, kind: str, prices: Prices) -> TeacherReply:
+async def _annotate(teacher, request: TeacherRequest, prices: Prices) -> TeacherReply:
     allowance = Allowance(Budget(float("inf")), prices, asyncio.Condition())
-    await allowance.ensure(teacher.worst_case_input_tokens(render("annotate", question)),
-                           teacher.max_output_tokens)
+    await allowance.ensure(*worst_case(teacher, request.prompt))
     try:
-        return await teacher.annotate(question, kind, allowance)
+        return await teacher.annotate(request, allowance)
     finally:
         await teacher.aclose()
 
@@ -46,10 +44,12 @@ def check_teacher(config: RunConfig) -> CheckResult:
     prices = teacher_prices(config.teacher)
     example = load_task(config.task, config.seed).pool[0]
     started = time.perf_counter()
-    reply = asyncio.run(_annotate(teacher, example.question, answer_type(example), prices))
+    request = TeacherRequest.annotate(teacher.identity(), example.question,
+                                      answer_type(example))
+    reply = asyncio.run(_annotate(teacher, request, prices))
     latency = time.perf_counter() - started
 
-    annotate_prompt = render("annotate", example.question)
+    annotate_prompt = request.prompt
     revise_prompt = render("revise", example.question, reply.steps, reply.answer)
     scale = reply.input_tokens / max(1, count_tokens(annotate_prompt))
     one_annotation = prices.cost(reply.input_tokens, reply.output_tokens)

@@ -32,8 +32,9 @@ import openai
 from openai.types.chat import ChatCompletion
 
 from elad.config import ConfigError, TeacherConfig
-from elad.teacher.protocol import TeacherUnavailable, render
+from elad.teacher.protocol import TeacherUnavailable
 from elad.teacher.reply import SCHEMAS, InvalidReply, reply_from_text
+from elad.teacher.request import TeacherRequest
 from elad.types import TeacherReply
 
 log = logging.getLogger("elad")
@@ -113,17 +114,11 @@ class OpenAITeacher:
 
     # --- the two operations -----------------------------------------------------------
 
-    async def annotate(self, question: str, answer_type: str, allowance) -> TeacherReply:
-        return await self.complete(
-            "annotate", render("annotate", question),
-            lambda text: reply_from_text("annotate", text, answer_type), allowance)
+    async def annotate(self, request: TeacherRequest, allowance) -> TeacherReply:
+        return await self.complete(request, allowance)
 
-    async def revise(self, question: str, steps: list[str], answer: str | None,
-                     hint: int | None, answer_type: str, allowance) -> TeacherReply:
-        return await self.complete(
-            "revise", render("revise", question, steps, answer, hint),
-            lambda text: reply_from_text("revise", text, answer_type, len(steps), answer),
-            allowance)
+    async def revise(self, request: TeacherRequest, allowance) -> TeacherReply:
+        return await self.complete(request, allowance)
 
     # --- one request, attempt by attempt ----------------------------------------------
 
@@ -140,11 +135,13 @@ class OpenAITeacher:
             options["response_format"] = {"type": "json_object"}
         return options
 
-    async def complete(self, op: str, prompt: str, read, allowance) -> TeacherReply:
-        """Ask until a usable reply, or until retries or re-asks run out (a failed
-        reply, ok=False, with the reason and every billed token counted)."""
+    async def complete(self, request: TeacherRequest, allowance) -> TeacherReply:
+        """Send the request's prompt until a usable reply, or until retries or re-asks
+        run out (a failed reply, ok=False, with the reason and every billed token
+        counted)."""
         c = self.config
-        messages = [{"role": "user", "content": prompt}]
+        op = request.op
+        messages = [{"role": "user", "content": request.prompt}]
         billed_in = billed_out = 0
         invalid = failures = 0
         never_connected = True
@@ -197,7 +194,8 @@ class OpenAITeacher:
                 try:
                     if finish == "length":
                         raise InvalidReply("the reply was cut off at max_output_tokens")
-                    reply = read(text)
+                    reply = reply_from_text(op, text, request.answer_type,
+                                            request.n_steps, request.answer)
                 except InvalidReply as error:
                     invalid += 1
                     reason = str(error)

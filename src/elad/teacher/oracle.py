@@ -20,7 +20,8 @@ import re
 from elad.budget import count_tokens
 from elad.config import TeacherConfig
 from elad.tasks import synthetic
-from elad.teacher.protocol import counted_reply, render
+from elad.teacher.protocol import counted_reply
+from elad.teacher.request import TeacherRequest
 from elad.types import TeacherReply
 
 _LAST_WORD = re.compile(r"(-?\d+|heads|tails|yes|no)(\W*)$")
@@ -79,26 +80,22 @@ class OracleTeacher:
         rng = random.Random(hashlib.sha256(prompt.encode()).digest())
         return corrupt(steps, rng) if rng.random() < self.noise else steps
 
-    def _reply(self, op: str, prompt: str, reply: dict, first_error: int | None,
+    def _reply(self, request: TeacherRequest, reply: dict, first_error: int | None,
                steps: list[str], answer: str) -> TeacherReply:
-        return counted_reply(op, prompt, reply, self.max_output_tokens, first_error, steps,
+        return counted_reply(request, reply, self.max_output_tokens, first_error, steps,
                              answer)
 
-    async def annotate(self, question: str, answer_type: str, allowance) -> TeacherReply:
-        steps, answer = synthetic.solve(question)
-        prompt = render("annotate", question)
-        steps = self._noisy(prompt, steps)
-        return self._reply("annotate", prompt, {"steps": steps, "answer": answer},
-                           None, steps, answer)
+    async def annotate(self, request: TeacherRequest, allowance) -> TeacherReply:
+        steps, answer = synthetic.solve(request.question)
+        steps = self._noisy(request.prompt, steps)
+        return self._reply(request, {"steps": steps, "answer": answer}, None, steps, answer)
 
-    async def revise(self, question: str, steps: list[str], answer: str | None,
-                     hint: int | None, answer_type: str, allowance) -> TeacherReply:
-        canonical, right = synthetic.solve(question)
-        prompt = render("revise", question, steps, answer, hint)
-        error = first_wrong_step(steps, answer, canonical, right)
+    async def revise(self, request: TeacherRequest, allowance) -> TeacherReply:
+        canonical, right = synthetic.solve(request.question)
+        error = first_wrong_step(list(request.steps), request.answer, canonical, right)
         if error is None:
             reply = {"first_error": None, "continuation": [], "answer": right}
-            return self._reply("revise", prompt, reply, None, [], right)
-        continuation = self._noisy(prompt, canonical[error - 1:])
+            return self._reply(request, reply, None, [], right)
+        continuation = self._noisy(request.prompt, canonical[error - 1:])
         reply = {"first_error": error, "continuation": continuation, "answer": right}
-        return self._reply("revise", prompt, reply, error, continuation, right)
+        return self._reply(request, reply, error, continuation, right)

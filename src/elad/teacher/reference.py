@@ -28,7 +28,8 @@ from elad.teacher.arithmetic import (
     same,
     scan,
 )
-from elad.teacher.protocol import counted_reply, render
+from elad.teacher.protocol import counted_reply
+from elad.teacher.request import TeacherRequest
 from elad.types import TeacherReply
 
 
@@ -92,13 +93,12 @@ class ReferenceTeacher:
     def _solution(self, question: str) -> Solved | None:
         return self.by_question.get(" ".join(question.split()))
 
-    async def annotate(self, question: str, answer_type: str, allowance) -> TeacherReply:
-        prompt = render("annotate", question)
-        solved = self._solution(question)
+    async def annotate(self, request: TeacherRequest, allowance) -> TeacherReply:
+        solved = self._solution(request.question)
         if solved is None:
-            return _unknown("annotate", prompt)
+            return _unknown(request)
         steps = list(solved.steps)
-        return counted_reply("annotate", prompt, {"steps": steps, "answer": solved.answer},
+        return counted_reply(request, {"steps": steps, "answer": solved.answer},
                              self.max_output_tokens, None, steps, solved.answer)
 
     def first_error(self, question: str, steps: list[str], answer: str | None,
@@ -111,23 +111,23 @@ class ReferenceTeacher:
             return None if answer == right_answer else len(steps) + 1
         return None if answer == right_answer else 1
 
-    async def revise(self, question: str, steps: list[str], answer: str | None,
-                     hint: int | None, answer_type: str, allowance) -> TeacherReply:
-        prompt = render("revise", question, steps, answer, hint)
-        solved = self._solution(question)
+    async def revise(self, request: TeacherRequest, allowance) -> TeacherReply:
+        solved = self._solution(request.question)
         if solved is None:
-            return _unknown("revise", prompt)
-        error = self.first_error(question, steps, answer, solved.answer)
+            return _unknown(request)
+        steps = list(request.steps)
+        error = self.first_error(request.question, steps, request.answer, solved.answer)
         if error is None:
             reply = {"first_error": None, "continuation": [], "answer": solved.answer}
-            return counted_reply("revise", prompt, reply, self.max_output_tokens, None, [],
+            return counted_reply(request, reply, self.max_output_tokens, None, [],
                                  solved.answer)
         continuation = continue_from(solved.steps, steps[:error - 1])
         reply = {"first_error": error, "continuation": continuation, "answer": solved.answer}
-        return counted_reply("revise", prompt, reply, self.max_output_tokens, error,
-                             continuation, solved.answer)
+        return counted_reply(request, reply, self.max_output_tokens, error, continuation,
+                             solved.answer)
 
 
-def _unknown(op: str, prompt: str) -> TeacherReply:
-    return TeacherReply(op=op, first_error=None, steps=[], answer=None, input_tokens=0,
-                        output_tokens=0, ok=False, error="question not in the dataset")
+def _unknown(request: TeacherRequest) -> TeacherReply:
+    return TeacherReply(op=request.op, first_error=None, steps=[], answer=None,
+                        input_tokens=0, output_tokens=0, ok=False,
+                        error="question not in the dataset")

@@ -1,0 +1,106 @@
+"""One teacher request, made once: what is asked, the prompt rendered from the versioned
+template, the cache key, and how the reply becomes a training target.
+
+A request is built when a question is selected (its worst-case cost decides whether it
+fits in the budget), and the same object is looked up in the cache and handed to the
+teacher, which sends `prompt` as it is: the text sent is the text the key was made from.
+Prompts are versioned text files in `prompts/`; the version line is part of every key,
+so editing a prompt never reuses old replies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+from elad.answers import ANSWER_CUE
+from elad.types import TeacherReply
+
+
+@cache
+def template(op: str) -> tuple[str, str]:
+    """(version, body) of a prompt template."""
+    text = resources.files("elad.teacher").joinpath(f"prompts/{op}.txt").read_text()
+    first, _, body = text.partition("\n")
+    return first.removeprefix("version:").strip(), body
+
+
+def numbered_steps(steps: list[str], answer: str | None) -> str:
+    """The student's steps numbered from 1; the answer line is the last step."""
+    lines = [*steps, f"{ANSWER_CUE} {answer if answer is not None else '(none)'}."]
+    return "\n".join(f"{i}. {line}" for i, line in enumerate(lines, 1))
+
+
+def render(op: str, question: str, steps: list[str] | None = None,
+           answer: str | None = None, hint: int | None = None) -> str:
+    """The full prompt text for one teacher request."""
+    _, body = template(op)
+    hint_text = (f"\nHint: the student seemed least sure at step {hint}."
+                 if hint is not None else "")
+    return (body.replace("{question}", question)
+                .replace("{steps}", numbered_steps(steps or [], answer))
+                .replace("{hint}", hint_text))
+
+
+@dataclass(frozen=True)
+class TeacherRequest:
+    """Annotate a question, or revise the student's explanation of it (`steps` and
+    `answer`, with the least stable step as `hint`). `identity` is everything about the
+    teacher that determines a reply (its name; for an LLM, base URL, model, parameters)."""
+
+    identity: tuple[tuple[str, object], ...]
+    op: str
+    question: str
+    answer_type: str
+    steps: tuple[str, ...] | None = None
+    answer: str | None = None
+    hint: int | None = None
+    template: str = ""
+    prompt: str = ""
+
+    @classmethod
+    def annotate(cls, identity: dict, question: str, answer_type: str) -> TeacherRequest:
+        return cls.make(identity, "annotate", question, answer_type)
+
+    @classmethod
+    def revise(cls, identity: dict, question: str, answer_type: str, steps: list[str],
+               answer: str | None, hint: int | None) -> TeacherRequest:
+        return cls.make(identity, "revise", question, answer_type, steps, answer, hint)
+
+    @classmethod
+    def make(cls, identity: dict, op: str, question: str, answer_type: str,
+             steps: list[str] | None = None, answer: str | None = None,
+             hint: int | None = None) -> TeacherRequest:
+        version, _ = template(op)
+        return cls(tuple(identity.items()), op, question, answer_type,
+                   None if steps is None else tuple(steps), answer, hint, version,
+                   render(op, question, steps, answer, hint))
+
+    def as_dict(self) -> dict:
+        """The stored form (the run store's `request` column); its key order and
+        values are what earlier versions stored, so their caches still hit."""
+        return {**dict(self.identity), "op": self.op, "template": self.template,
+                "prompt": self.prompt, "question": self.question,
+                "steps": None if self.steps is None else list(self.steps),
+                "answer": self.answer, "hint": self.hint, "answer_type": self.answer_type}
+
+    @property
+    def key(self) -> str:
+        """The cache key: a hash of everything that determines the reply."""
+        return hashlib.sha256(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()
+
+    @property
+    def n_steps(self) -> int:
+        return len(self.steps or ())
+
+    def target_steps(self, reply: TeacherReply) -> list[str]:
+        """The training target's steps: an annotation's own; for a revision, the
+        student's steps before the first wrong one, then the teacher's continuation
+        (all of the student's steps when it found none wrong)."""
+        if self.op == "annotate":
+            return list(reply.steps)
+        kept = self.n_steps if reply.first_error is None else reply.first_error - 1
+        return [*(self.steps or ())[:kept], *reply.steps]
