@@ -28,6 +28,7 @@ from elad.student import load_student, new_student
 from elad.student.protocol import Student
 from elad.tasks import answer_type, load_task
 from elad.teacher import make_teacher
+from elad.teacher.arithmetic import target_is_coherent
 from elad.teacher.cache import CachedTeacher
 from elad.teacher.protocol import Teacher, TeacherUnavailable
 from elad.teacher.request import TeacherRequest
@@ -188,8 +189,9 @@ def annotate_request(teacher: CachedTeacher, example: Example) -> TeacherRequest
 def ask_teacher(round: int, requests: Requests, teacher: CachedTeacher, store: RunStore,
                 budget: Budget) -> list[bool]:
     """Step 4: one teacher request per selected question, sent concurrently; each usable
-    reply becomes a target. Returns, per revised question, whether the teacher confirmed
-    it."""
+    reply becomes a target, unless its steps compute a number other than its answer
+    (a number task's target must lead to its answer). Returns, per revised question,
+    whether the teacher confirmed it."""
     results = teacher.call_all([(r, qid) for qid, r in requests.items()], round, budget)
     confirmed = []
     for (qid, request), result in zip(requests.items(), results):
@@ -204,8 +206,13 @@ def ask_teacher(round: int, requests: Requests, teacher: CachedTeacher, store: R
         is_confirmed = request.op == "revise" and reply.first_error is None
         if request.op == "revise":
             confirmed.append(is_confirmed)
-        store.add_target(Target(qid, request.question, request.target_steps(reply),
-                                reply.answer, round, is_confirmed))
+        steps = request.target_steps(reply)
+        if request.answer_type == "number" and not target_is_coherent(steps, reply.answer):
+            log.warning("round %d: %s not trained on: its steps do not lead to its "
+                        "answer %s", round, qid, reply.answer)
+            continue
+        store.add_target(Target(qid, request.question, steps, reply.answer, round,
+                                is_confirmed))
     return confirmed
 
 

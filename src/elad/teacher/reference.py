@@ -5,11 +5,15 @@ with no API.
 calculator marks, SVAMP's equation, AQuA's rationale, StrategyQA's plan and facts).
 `revise` checks the student's steps against the reference. For number answers every
 equation the student writes is checked (`arithmetic`): its result, and that it uses only
-numbers from the question or earlier results. The first failing step is the first error,
-and the reference steps continue from the matching point (`continue_from`). Right steps
-with a wrong answer blame the answer line. For other answer types the steps cannot be
-checked: a right answer is confirmed, a wrong one gets the whole reference (first error:
-step 1).
+numbers from the question or earlier results. When the answer is wrong, or the steps do
+not lead to it, a step that computes a number neither the question nor the reference has
+is wrong too: the student has left the way to the answer there. The reference steps
+continue from the matching point (`continue_from`), or from earlier in the reference where
+the target's steps would otherwise not lead to the reference answer
+(`arithmetic.target_is_coherent`). A reference whose own steps contradict its answer (13
+GSM8K items) is not taught: the reply is not usable. For other answer types the steps
+cannot be checked: a right answer is confirmed, a wrong one gets the whole reference
+(first error: step 1).
 
 Tokens are counted as for the oracle, on the rendered prompt and the JSON reply.
 """
@@ -21,39 +25,38 @@ from elad.config import ConfigError, TaskConfig, TeacherConfig
 from elad.tasks import dataset_answer_type, reference_solutions
 from elad.tasks.files import Solved
 from elad.teacher.arithmetic import (
-    NotArithmetic,
-    evaluate,
     first_wrong_step,
     numbers_in,
     same,
+    same_answer,
     scan,
+    step_results,
+    target_is_coherent,
 )
 from elad.teacher.protocol import counted_reply
 from elad.teacher.request import TeacherRequest
 from elad.types import TeacherReply
 
 
-def step_results(step: str) -> list[float]:
-    """The results of the equations a step writes (the readable ones)."""
-    results = []
-    for equation in scan(step)[0]:
-        try:
-            results.append(evaluate(equation.sides[-1]))
-        except NotArithmetic:
-            pass
-    return results
-
-
-def continue_from(reference: tuple[str, ...], right_steps: list[str]) -> list[str]:
+def continue_from(reference: tuple[str, ...], right_steps: list[str],
+                  question: str = "") -> list[str]:
     """The reference steps after the matching point: as far as the student wrote them
     word for word, or as far as the student's right steps have every result of each
-    reference step in order (a step with no equation does not stop the walk)."""
+    reference step in order (a step with no equation does not stop the walk). A result
+    counts when the student computed it, or stated it outside an equation and it is not
+    a number of the question: an operand or a given number ("$12 - $4 = $8" with $4
+    given) is not a later reference result that happens to be the same number."""
     matched = 0
     for mine, theirs in zip(right_steps, reference):
         if mine.split() != theirs.split():
             break
         matched += 1
-    have = set().union(*(numbers_in(step) for step in right_steps))
+    given = numbers_in(question)
+    have = set()
+    for step in right_steps:
+        stated = numbers_in(scan(step)[1])
+        have |= {n for n in stated if not any(same(n, g) for g in given)}
+        have |= set(step_results(step))
     for number, step in enumerate(reference, 1):
         results = step_results(step)
         if results and not all(any(same(r, h) for h in have) for r in results):
@@ -61,6 +64,62 @@ def continue_from(reference: tuple[str, ...], right_steps: list[str]) -> list[st
         if results:
             matched = max(matched, number)
     return list(reference[matched:])
+
+
+def on_track_numbers(question: str, reference: Solved) -> set[float]:
+    """The numbers a solution may compute on its way to the answer: those the question
+    states and those the reference states or computes."""
+    found = numbers_in(question) | numbers_in(reference.answer)
+    for step in reference.steps:
+        found |= numbers_in(step) | set(step_results(step))
+    return found
+
+
+def first_off_track_step(steps: list[str], on_track: set[float]) -> int | None:
+    """1-based number of the first step that computes a number not on track (one
+    written rounded, 0.33 for a third, or as a percentage, 60 for 0.6, is on track), or
+    None."""
+    for number, step in enumerate(steps, 1):
+        for value in step_results(step):
+            if not any(same_answer(n, value) for n in on_track):
+                return number
+    return None
+
+
+def find_first_error(question: str, steps: list[str], answer: str | None,
+                     reference: Solved) -> int | None:
+    """1-based number of the first wrong step of a number answer's explanation (the
+    answer line is step n + 1), or None when there is none.
+
+    A step is wrong when its arithmetic is (`first_wrong_step`). When the answer is wrong
+    or the steps do not lead to it, so is a step that leaves the way: it computes a
+    number that neither the question nor the reference has. Right steps that all stay on
+    the way with a wrong answer blame the answer line."""
+    wrong = first_wrong_step(question, steps)
+    astray = answer != reference.answer or not target_is_coherent(steps, answer)
+    if wrong is None and not astray:
+        return None
+    error = wrong[0] if wrong else len(steps) + 1
+    if astray:
+        off_track = first_off_track_step(steps[:error - 1],
+                                         on_track_numbers(question, reference))
+        error = off_track or error
+    return error
+
+
+def continuation(question: str, right_steps: list[str], reference: Solved
+                 ) -> list[str] | None:
+    """The reference steps that follow the student's right steps (`continue_from`), or,
+    when the target would then not lead to the reference answer (the student's last
+    right step computed something else, or a coincidence matched too far), the shortest
+    longer part of the reference that does; None if even the whole reference does not
+    (a rationale that contradicts its own answer)."""
+    steps = continue_from(reference.steps, right_steps, question)
+    for start in range(len(reference.steps) - len(steps), -1, -1):
+        tail = list(reference.steps[start:])
+        if target_is_coherent(right_steps + tail, reference.answer):
+            return tail
+    return None
 
 
 class ReferenceTeacher:
@@ -96,38 +155,44 @@ class ReferenceTeacher:
     async def annotate(self, request: TeacherRequest, allowance) -> TeacherReply:
         solved = self._solution(request.question)
         if solved is None:
-            return _unknown(request)
+            return _unusable(request, "question not in the dataset")
         steps = list(solved.steps)
+        if self.check_steps and not target_is_coherent(steps, solved.answer):
+            return _unusable(request, INCOHERENT)
         return counted_reply(request, {"steps": steps, "answer": solved.answer},
                              self.max_output_tokens, None, steps, solved.answer)
 
     def first_error(self, question: str, steps: list[str], answer: str | None,
-                    right_answer: str) -> int | None:
+                    reference: Solved) -> int | None:
         """1-based number of the first wrong step (the answer line is step n + 1)."""
         if self.check_steps:
-            wrong = first_wrong_step(question, steps)
-            if wrong is not None:
-                return wrong[0]
-            return None if answer == right_answer else len(steps) + 1
-        return None if answer == right_answer else 1
+            return find_first_error(question, steps, answer, reference)
+        return None if answer == reference.answer else 1
 
     async def revise(self, request: TeacherRequest, allowance) -> TeacherReply:
         solved = self._solution(request.question)
         if solved is None:
-            return _unknown(request)
-        steps = list(request.steps)
-        error = self.first_error(request.question, steps, request.answer, solved.answer)
+            return _unusable(request, "question not in the dataset")
+        question, steps = request.question, list(request.steps)
+        error = self.first_error(question, steps, request.answer, solved)
         if error is None:
             reply = {"first_error": None, "continuation": [], "answer": solved.answer}
             return counted_reply(request, reply, self.max_output_tokens, None, [],
                                  solved.answer)
-        continuation = continue_from(solved.steps, steps[:error - 1])
-        reply = {"first_error": error, "continuation": continuation, "answer": solved.answer}
-        return counted_reply(request, reply, self.max_output_tokens, error, continuation,
+        if self.check_steps:
+            steps_on = continuation(question, steps[:error - 1], solved)
+            if steps_on is None:
+                return _unusable(request, INCOHERENT)
+        else:
+            steps_on = continue_from(solved.steps, steps[:error - 1])
+        reply = {"first_error": error, "continuation": steps_on, "answer": solved.answer}
+        return counted_reply(request, reply, self.max_output_tokens, error, steps_on,
                              solved.answer)
 
 
-def _unknown(request: TeacherRequest) -> TeacherReply:
+INCOHERENT = "the reference rationale's steps do not lead to its answer"
+
+
+def _unusable(request: TeacherRequest, why: str) -> TeacherReply:
     return TeacherReply(op=request.op, first_error=None, steps=[], answer=None,
-                        input_tokens=0, output_tokens=0, ok=False,
-                        error="question not in the dataset")
+                        input_tokens=0, output_tokens=0, ok=False, error=why)
