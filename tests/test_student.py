@@ -67,3 +67,24 @@ def test_save_and_load_give_the_same_student(student, tmp_path):
     loaded = HFStudent.load(tmp_path / "ckpt", name=student.name, batch_size=16,
                             max_new_tokens=60)
     assert loaded.generate(student.questions[:3]) == student.generate(student.questions[:3])
+
+
+def test_each_line_carries_the_probability_of_its_least_likely_token(student):
+    """The log-probabilities sampling reports are those the model gives the sampled
+    tokens read back (temperature 1: the model's own distribution), and each line of the
+    text gets the lowest of its tokens'."""
+    prompt = student.prompt_ids(student.questions[0])
+    [(tokens, logprobs, _)] = student._sample([prompt], 1.0,
+                                              torch.Generator().manual_seed(3))
+    ids = torch.tensor([prompt + tokens])
+    with torch.no_grad():
+        logp = torch.log_softmax(student.model(input_ids=ids).logits[0].float(), -1)
+    forced = [logp[len(prompt) + j - 1, t].item() for j, t in enumerate(tokens)]
+    assert logprobs == pytest.approx(forced, abs=1e-4)
+
+    pieces = ["a", "b", "\n", "c", "\n", "\n", "d"]  # lines "ab", "c", "", "d"
+    tokens = [student.tokenizer.token_to_id(student.tokenizer.encode(p).tokens[0])
+              for p in pieces]
+    assert student.tokenizer.decode(tokens) == "ab\nc\n\nd"
+    lines = student.line_min_logprobs(tokens, [-1.0, -3.0, -0.5, -2.0, -0.1, -0.2, -4.0])
+    assert lines == (-3.0, -2.0, -0.2, -4.0)  # a newline counts on the line it ends

@@ -95,3 +95,10 @@ def test_auroc_by_hand():
     assert u.auroc([0.5, 0.3, 0.4, 0.3], [True, True, False, False]) == pytest.approx(
         (1 + 1 + 0 + 0.5) / 4)
     assert u.auroc([0.5, 0.5], [True, True]) is None
+
+
+def test_first_unsure_step_is_the_first_step_below_the_threshold():
+    assert u.first_unsure_step([0.99, 0.95, 0.4, 0.2], 0.9) == 3
+    assert u.first_unsure_step([0.99, 0.95], 0.9) is None
+    assert u.first_unsure_step([0.5], 0.9) == 1
+    assert u.first_unsure_step([], 0.9) is None

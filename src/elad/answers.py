@@ -71,17 +71,23 @@ def format_explanation(steps: list[str], answer: str) -> str:
     return "\n".join([*steps, f"{ANSWER_CUE} {answer}."])
 
 
-def parse_explanation(text: str, answer_type: str) -> Explanation:
-    """Split generated text into steps and a normalized answer (None if none parses)."""
+def parse_explanation(text: str, answer_type: str,
+                      line_confidence: tuple[float, ...] = ()) -> Explanation:
+    """Split generated text into steps and a normalized answer (None if none parses).
+    `line_confidence`, one value per line of `text`, is kept for the lines that became
+    steps and for the answer line (Explanation.token_confidence)."""
     steps: list[str] = []
     answer: str | None = None
-    for line in text.split("\n"):
+    kept: list[float] = []
+    for number, line in enumerate(text.split("\n")):
         line = line.strip()
         if not line:
             continue
+        if number < len(line_confidence):
+            kept.append(line_confidence[number])
         match = _ANSWER_LINE.match(line)
         if match:
             answer = normalize_answer(match.group(1), answer_type)
             break
         steps.append(line)
-    return Explanation(steps=steps, answer=answer)
+    return Explanation(steps=steps, answer=answer, token_confidence=kept)

@@ -38,7 +38,7 @@ from tqdm import tqdm
 from elad.bench_summary import run_metrics, write_summary
 from elad.budget import Budget, teacher_prices, worst_case
 from elad.config import CHOICES, ConfigError, RunConfig
-from elad.loop import run, stop_reason
+from elad.loop import round_steps, run, stop_reason
 from elad.report import write_run_report
 from elad.rundir import RunDir, differences, finished
 from elad.tasks import answer_type, load_task
@@ -52,7 +52,7 @@ SEEDS = (0, 1, 2)
 
 # Settings that only act after round 0: runs differing in these alone share a seed round.
 AFTER_SEED_ROUND = ("strategy", "mode", "alpha", "round_size", "candidates", "saturation",
-                    "max_rounds", "hint", "max_similarity")
+                    "max_rounds", "hint", "max_similarity", "error_threshold", "cost_aware")
 
 
 @dataclass
@@ -87,11 +87,9 @@ def grid(base: RunConfig, strategies=STRATEGIES, modes=MODES, seeds=SEEDS,
 def whole_pool_config(config: RunConfig) -> RunConfig:
     """The reference: a seed round as large as the pool (every question annotated),
     trained once for as many optimizer steps as a grid run takes over all its rounds
-    (seed_train_steps + max_rounds x train_steps), so both get the same training
+    (`grid_run_steps`), so both get the same training
     compute. Its budget is exactly what annotating every pool question may cost."""
-    student = dataclasses.replace(
-        config.student, seed_train_steps=config.student.seed_train_steps
-        + config.max_rounds * config.student.train_steps)
+    student = dataclasses.replace(config.student, seed_train_steps=grid_run_steps(config))
     prices = teacher_prices(config.teacher)
     teacher = make_teacher(config.teacher, config.task)
     worst = sum(prices.cost(*worst_case(teacher, TeacherRequest.annotate(
@@ -100,6 +98,14 @@ def whole_pool_config(config: RunConfig) -> RunConfig:
     return dataclasses.replace(config, seed_size=config.task.pool_size, max_rounds=0,
                                budget_usd=math.ceil(worst * 100 + 1) / 100,
                                student=student)
+
+
+def grid_run_steps(config: RunConfig) -> int:
+    """The optimizer steps a grid run takes over all its rounds when every round buys
+    `round_size` targets: the seed round's, then each round's (loop.round_steps)."""
+    return config.student.seed_train_steps + sum(
+        round_steps(config.student, config.seed_size + r * config.round_size)
+        for r in range(1, config.max_rounds + 1))
 
 
 def fork_seed_round(base_dir: Path, run_dir: Path, config: RunConfig) -> None:

@@ -30,6 +30,8 @@ import statistics
 from collections import Counter
 from pathlib import Path
 
+from scipy import stats
+
 from elad.html_page import Markup, image, link, page, table, tag
 from elad.plots import Series, bar_plot, line_plot
 from elad.config import RunConfig
@@ -229,30 +231,68 @@ def _mean_dicts(dicts: list[dict]) -> dict:
     return {k: statistics.mean(d.get(k, 0.0) for d in dicts) for k in keys}
 
 
+BASELINE = ("random", "annotate")  # what a user would do without elad: the obvious way
+COST_SHARES = (0.25, 0.5, 0.75, 1.0)  # accuracy compared at these shares of the budget
+
+
+def interval(values: list[float | None], confidence: float = 0.95) -> dict:
+    """`spread` of paired per-seed values, with a t confidence interval of their mean
+    (`low`, `high`; None unless every seed has a value and there are at least two)."""
+    entry = spread(values)
+    entry["low"] = entry["high"] = None
+    if entry["n"] == entry["of"] and entry["n"] >= 2:
+        half = (stats.t.ppf((1 + confidence) / 2, entry["n"] - 1) * entry["std"]
+                / entry["n"] ** 0.5)
+        entry["low"], entry["high"] = entry["mean"] - half, entry["mean"] + half
+    return entry
+
+
 def comparisons(grid: list[dict]) -> dict:
-    """Two of the benchmark's questions, answered per seed (paired) and then over
-    seeds: ELAD minus random (at half the budget, by area, at the end), and revision's
-    output tokens per target over annotation's. (The cost to reach the whole-pool
-    accuracy is per configuration.)"""
+    """The benchmark's questions, answered per seed (paired: the same pool, test set and
+    seed round) and then over seeds, with 95% intervals:
+
+    - against the baseline (random questions annotated by the teacher), per other
+      configuration: the cost at which it first reaches the baseline's final accuracy,
+      as a fraction of the baseline's cost ("never" counts as not reached); its area
+      under accuracy vs cost minus the baseline's; its accuracy minus the baseline's at
+      shares of the budget and at the end;
+    - per strategy, each mode's teacher dollars and output tokens per training target
+      after the seed round over annotate's (the seed round is annotated in every mode).
+    """
     by = {(r["strategy"], r["mode"], r["seed"]): r for r in grid}
     seeds = sorted({r["seed"] for r in grid})
-    result = {}
-    for mode in sorted({r["mode"] for r in grid}):
-        pairs = [(by.get(("elad", mode, s)), by.get(("random", mode, s))) for s in seeds]
-        pairs = [(e, r) for e, r in pairs if e and r]
-        if pairs:
-            result[f"elad_minus_random_{mode}"] = {
-                key: spread([_diff(e[key], r[key]) for e, r in pairs])
-                for key in ("accuracy_at_half_budget", "area", "final_accuracy")}
-    for strategy in sorted({r["strategy"] for r in grid}):
-        pairs = [(by.get((strategy, "revise", s)), by.get((strategy, "annotate", s)))
-                 for s in seeds]
-        ratios = [_ratio(v["output_tokens_per_target_after_seed"] or 0,
-                         a["output_tokens_per_target_after_seed"] or 0)
-                  for v, a in pairs if v and a]
-        if ratios:
-            result[f"revise_over_annotate_tokens_per_target_{strategy}"] = spread(ratios)
+    budget = max((r["budget_usd"] for r in grid), default=0.0)
+    result = {"baseline": "/".join(BASELINE), "against_baseline": {}, "per_target": {}}
+    for strategy, mode in dict.fromkeys((r["strategy"], r["mode"]) for r in grid):
+        pairs = [(by.get((strategy, mode, s)), by.get((*BASELINE, s))) for s in seeds]
+        pairs = [(x, b) for x, b in pairs if x and b]
+        if (strategy, mode) != BASELINE and pairs:
+            result["against_baseline"][f"{strategy}/{mode}"] = {
+                "cost_to_baseline_final": interval([_ratio_or_none(
+                    cost_to_reach(x["costs"], x["accuracies"], b["final_accuracy"]),
+                    b["cost_usd"]) for x, b in pairs]),
+                "area": interval([_diff(x["area"], b["area"]) for x, b in pairs]),
+                "final_accuracy": interval([_diff(x["final_accuracy"], b["final_accuracy"])
+                                            for x, b in pairs]),
+                "accuracy_at": {str(share): interval([_diff(
+                    accuracy_at(x["costs"], x["accuracies"], share * budget),
+                    accuracy_at(b["costs"], b["accuracies"], share * budget))
+                    for x, b in pairs]) for share in COST_SHARES},
+            }
+        annotated = [(by.get((strategy, mode, s)), by.get((strategy, "annotate", s)))
+                     for s in seeds]
+        annotated = [(x, a) for x, a in annotated if x and a]
+        if mode != "annotate" and annotated:
+            result["per_target"][f"{strategy}/{mode}"] = {
+                key: interval([_ratio_or_none(x[key], a[key]) for x, a in annotated])
+                for key in ("cost_per_target_after_seed",
+                            "output_tokens_per_target_after_seed",
+                            "input_tokens_per_target_after_seed")}
     return result
+
+
+def _ratio_or_none(numerator: float | None, denominator: float | None) -> float | None:
+    return None if numerator is None or not denominator else numerator / denominator
 
 
 def _diff(a: float | None, b: float | None) -> float | None:
@@ -317,38 +357,47 @@ def format_bench_table(summary: dict) -> str:
 
 
 def format_comparisons(summary: dict) -> str:
-    """The answers, one line each."""
-    lines = []
+    """The answers, one line each: every configuration against the baseline (paired over
+    seeds, mean [95% interval]), then each mode's cost per target against annotate's,
+    then the whole-pool reference."""
     c = summary["comparisons"]
-    for mode in ("revise", "annotate"):
-        d = c.get(f"elad_minus_random_{mode}")
-        if d:
-            lines.append(f"elad - random ({mode}): at half budget "
-                         f"{_points(d['accuracy_at_half_budget'])}, by area "
-                         f"{_points(d['area'])}, final {_points(d['final_accuracy'])}")
+    lines = [f"against {c['baseline']} (paired over seeds; mean [95% interval]):"]
+    for label, d in c["against_baseline"].items():
+        reach = d["cost_to_baseline_final"]
+        reached = (f"{_with_interval(reach, 1, '.2f')} of its cost" if reach["n"] else
+                   "never")
+        if 0 < reach["n"] < reach["of"]:
+            reached += f" (reached in {reach['n']} of {reach['of']} seeds)"
+        half = d["accuracy_at"]["0.5"]
+        lines.append(f"  {label}: reaches its final accuracy at {reached}; area "
+                     f"{_with_interval(d['area'], 100, '+.1f')} points; at half the budget "
+                     f"{_with_interval(half, 100, '+.1f')}; final "
+                     f"{_with_interval(d['final_accuracy'], 100, '+.1f')}")
+    for label, d in c["per_target"].items():
+        lines.append(f"{label}: teacher $ per target after the seed round "
+                     f"{_with_interval(d['cost_per_target_after_seed'], 1, '.3f')} of "
+                     "annotate's (output tokens "
+                     f"{_with_interval(d['output_tokens_per_target_after_seed'], 1, '.3f')}"
+                     ", input tokens "
+                     f"{_with_interval(d['input_tokens_per_target_after_seed'], 1, '.3f')})")
     whole = summary["whole_pool"]
     if whole:
         lines.append(f"whole pool: accuracy {show(whole['accuracy'], 3)} for "
                      f"${show(whole['cost_usd'], 3)}; the budget ${summary['budget_usd']} "
                      f"is {summary['budget_usd'] / whole['cost_usd']['mean']:.2f} of that")
-    for config in summary["configurations"]:
-        fraction = config.get("cost_to_100pct_whole_pool_fraction")
-        if fraction is not None and config["strategy"] in ("elad", "random"):
-            lines.append(f"{config['label']}: cost to reach the whole-pool accuracy, as "
-                         f"a fraction of the whole-pool cost: {show_cost(fraction, 3)}; "
-                         "final accuracy as a fraction of the whole-pool accuracy: "
-                         f"{show(config['final_accuracy_of_whole_pool'], 3)}")
-    for key, value in c.items():
-        if key.startswith("revise_over_annotate"):
-            lines.append(f"{key.rsplit('_', 1)[-1]}: revise/annotate output tokens per "
-                         f"target after the seed round: {show(value, 3)}")
     return "\n".join(lines)
 
 
-def _points(entry: dict) -> str:
-    if entry["n"] == 0:
+def _with_interval(entry: dict, scale: float, spec: str) -> str:
+    """'mean [low, high]' (scaled), or 'mean ± std (n/m)' without an interval."""
+    if not entry["n"]:
         return "-"
-    return f"{100 * entry['mean']:+.1f}±{100 * entry['std']:.1f} points"
+    mean = format(scale * entry["mean"], spec)
+    if entry["low"] is None:
+        return f"{mean} ± {format(scale * entry['std'], spec.lstrip('+'))} " \
+               f"({entry['n']}/{entry['of']})"
+    return (f"{mean} [{format(scale * entry['low'], spec)}, "
+            f"{format(scale * entry['high'], spec)}]")
 
 
 def plots(summary: dict) -> dict[str, bytes]:

@@ -56,7 +56,8 @@ class StudentConfig:
     batch_size: int = 256  # sequences per generation batch (teacher-forced: a quarter)
     train_batch_size: int = 32
     learning_rate: float = 3e-3
-    train_steps: int = 200  # optimizer steps per round, over all targets so far
+    train_steps: int = 200  # optimizer steps per round, over all targets so far (at least)
+    train_epochs: float = 0.0  # or as many as this many passes over the targets take
     seed_train_steps: int = 500  # steps after the seed round (student starts from scratch)
     # pretrained students (kind = "hf"); see student/pretrained.py
     model: str = ""  # a hub name, a local path, or the preset "gemma-3-270m"
@@ -94,7 +95,7 @@ class TeacherConfig:
 class RunConfig:
     seed: int = 0
     strategy: str = "elad"  # random | entropy | least-confidence | intra | elad
-    mode: str = "revise"  # revise | annotate
+    mode: str = "revise"  # revise | annotate | auto (per question, the cheaper expected)
     alpha: float = 0.5
     seed_size: int = 150  # b0: questions annotated from scratch in round 0
     round_size: int = 100  # b: questions sent to the teacher per round
@@ -104,6 +105,10 @@ class RunConfig:
     max_rounds: int = 3
     hint: bool = True  # tell the teacher the student's least stable step
     max_similarity: float = 1.0  # diversity filter (cosine, student representations); 1 = off
+    # a step in which the student gave a token less than this probability is predicted
+    # to be its first wrong one (mode=auto, cost_aware)
+    error_threshold: float = 0.9
+    cost_aware: bool = False  # rank by the strategy's value per expected teacher dollar
     task: TaskConfig = field(default_factory=TaskConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
@@ -117,7 +122,7 @@ class RunConfig:
 
 CHOICES = {
     "strategy": STRATEGIES,
-    "mode": ("revise", "annotate"),
+    "mode": ("revise", "annotate", "auto"),
     "task.kind": ("synthetic", "gsm8k", "svamp", "aqua", "strategyqa", "jsonl"),
     "task.answer_type": ("", "number", "choice", "yesno", "label", "text"),
     "student.kind": ("tiny", "hf"),
@@ -188,6 +193,7 @@ def validate(config: RunConfig) -> RunConfig:
         ("alpha", 0 <= config.alpha <= 1, "must be in [0, 1]"),
         ("saturation", 0 < config.saturation <= 1, "must be in (0, 1]"),
         ("max_similarity", -1 <= config.max_similarity <= 1, "must be in [-1, 1]"),
+        ("error_threshold", 0 < config.error_threshold <= 1, "must be in (0, 1]"),
         ("budget_usd", config.budget_usd > 0, "must be positive"),
         ("seed_size", config.seed_size >= 1, "must be at least 1"),
         ("round_size", config.round_size >= 1, "must be at least 1"),

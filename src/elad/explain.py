@@ -8,6 +8,7 @@ baseline; `uncertainty` turns those numbers into every strategy's score.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from elad import uncertainty
@@ -30,9 +31,11 @@ def explain(student: Student, examples: list[Example], answer_type, k: int,
     result = {}
     for example, samples in zip(examples, generated):
         parsed = []
-        for text, mean_logprob in samples:
-            explanation = parse_explanation(text, answer_type(example))
-            explanation.mean_logprob = mean_logprob
+        for sample in samples:
+            explanation = parse_explanation(
+                sample.text, answer_type(example),
+                tuple(math.exp(lp) for lp in sample.line_min_logprobs))
+            explanation.mean_logprob = sample.mean_logprob
             parsed.append(explanation)
         result[example.id] = parsed
     return result

@@ -11,14 +11,16 @@ phase), so a rerun repeats the same choices and finds its teacher replies in the
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 import zlib
 from pathlib import Path
 
 from elad.answers import format_explanation
+from elad.asking import cheaper, expected_cost
 from elad.budget import Budget, teacher_prices
-from elad.config import ConfigError, RunConfig
+from elad.config import ConfigError, RunConfig, StudentConfig
 from elad.evaluate import accuracy
 from elad.explain import explain_and_score
 from elad.rundir import RunDir
@@ -138,11 +140,16 @@ def select_round(config: RunConfig, round: int, student: Student,
                                phase_seed(config, round, "explain"))
     log.info("round %d: explained and scored in %.1fs", round, time.perf_counter() - started)
     store.save_scoring(round, scored.explanations, scored.confidences, scored.scores)
-    ranked = [s.example_id for s in rank(config.strategy, scored.scores,
-                                         phase_seed(config, round, "rank"))]
     by_id = {s.example_id: s for s in scored.scores}
     requests = {e.id: teacher_request(config, teacher, round, e, by_id[e.id],
                                       scored.explanations[e.id]) for e in candidates}
+    costs = None
+    if config.cost_aware:  # rank by value per expected dollar
+        costs = {qid: expected_cost(request, scored.explanations[qid][by_id[qid].chosen],
+                                    config.error_threshold, teacher.prices)
+                 for qid, request in requests.items()}
+    ranked = [s.example_id for s in rank(config.strategy, scored.scores,
+                                         phase_seed(config, round, "rank"), costs)]
     admit = None
     if config.max_similarity < 1:
         vectors = dict(zip([e.id for e in candidates],
@@ -162,7 +169,7 @@ def stored_requests(config: RunConfig, round: int, pool: dict[str, Example],
     selected = store.selection(round)
     if selected is None:
         return None
-    scored = round > 0 and config.mode == "revise"
+    scored = round > 0 and config.mode != "annotate"
     return {qid: teacher_request(config, teacher, round, pool[qid],
                                  store.scores(round, qid)[0] if scored else None,
                                  store.explanations(round, qid) if scored else None)
@@ -173,13 +180,18 @@ def teacher_request(config: RunConfig, teacher: CachedTeacher, round: int,
                     example: Example, score: Score | None = None,
                     explanations: list[Explanation] | None = None) -> TeacherRequest:
     """What the teacher is asked about one question: annotate it, or revise e* (the
-    question's chosen explanation, given its score and K explanations)."""
+    question's chosen explanation, given its score and K explanations), or, in mode
+    auto, whichever is expected to cost less (asking.cheaper)."""
     if round == 0 or config.mode == "annotate":
         return annotate_request(teacher, example)
     explanation = explanations[score.chosen]
     hint = score.least_stable_step if config.hint else None
-    return teacher.revise_request(example.question, answer_type(example),
-                                  explanation.steps, explanation.answer, hint)
+    revise = teacher.revise_request(example.question, answer_type(example),
+                                    explanation.steps, explanation.answer, hint)
+    if config.mode == "revise":
+        return revise
+    return cheaper(annotate_request(teacher, example), revise, explanation,
+                   config.error_threshold, teacher.prices)
 
 
 def annotate_request(teacher: CachedTeacher, example: Example) -> TeacherRequest:
@@ -227,7 +239,7 @@ def train(config: RunConfig, round: int, student: Student | None, store: RunStor
         raise TeacherUnavailable(f"no usable teacher reply for any of the round {round} "
                                  f"questions, nothing to train on; {first_failure(store)}")
     pairs = [(t.question, format_explanation(t.steps, t.answer)) for t in targets]
-    steps = config.student.train_steps
+    steps = round_steps(config.student, len(pairs))
     if student is None:
         corpus = [e.question for e in store.examples("pool")] + [p[1] for p in pairs]
         student = new_student(config.student, corpus, phase_seed(config, 0, "init"),
@@ -242,6 +254,14 @@ def train(config: RunConfig, round: int, student: Student | None, store: RunStor
              metrics["train_loss"])
     rundir.save_checkpoint(round, student.save)
     return student
+
+
+def round_steps(config: StudentConfig, n_targets: int) -> int:
+    """Optimizer steps of a round after the seed round: `train_steps`, or more when
+    `train_epochs` passes over the targets take more, so that the student learns what
+    its data can teach and not how many rounds it has had."""
+    epochs = math.ceil(config.train_epochs * n_targets / config.train_batch_size)
+    return max(config.train_steps, epochs)
 
 
 def first_failure(store: RunStore) -> str:

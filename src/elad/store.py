@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS examples (
     question TEXT NOT NULL, answer TEXT);
 CREATE TABLE IF NOT EXISTS explanations (
     round INTEGER, example_id TEXT, k INTEGER, steps TEXT NOT NULL, answer TEXT,
-    mean_logprob REAL, confidences TEXT, PRIMARY KEY (round, example_id, k));
+    mean_logprob REAL, confidences TEXT, token_confidence TEXT,
+    PRIMARY KEY (round, example_id, k));
 CREATE TABLE IF NOT EXISTS scores (
     round INTEGER, example_id TEXT, PRIMARY KEY (round, example_id));
 CREATE TABLE IF NOT EXISTS selections (
@@ -56,9 +57,14 @@ class RunStore:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
-        self._score_columns()
+        self._add_new_columns()
 
-    def _score_columns(self) -> None:
+    def _add_new_columns(self) -> None:
+        """Columns added since a store was made: the scores table's per Score field, and
+        explanations' token_confidence."""
+        made = {r[1] for r in self.db.execute("PRAGMA table_info(explanations)")}
+        if "token_confidence" not in made:
+            self.db.execute("ALTER TABLE explanations ADD COLUMN token_confidence TEXT")
         columns = {row[1] for row in self.db.execute("PRAGMA table_info(scores)")}
         for old, new in _RENAMED.items():
             if old in columns and new not in columns:
@@ -110,9 +116,9 @@ class RunStore:
         """All candidates' explanations and scores of a round, in one transaction."""
         with self.db:
             self.db.executemany(
-                "INSERT OR REPLACE INTO explanations VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO explanations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [(round, qid, k, json.dumps(e.steps), e.answer, e.mean_logprob,
-                  json.dumps(confidences[qid][k]))
+                  json.dumps(confidences[qid][k]), json.dumps(e.token_confidence))
                  for qid, samples in explanations.items() for k, e in enumerate(samples)])
             self.db.executemany(
                 f"INSERT OR REPLACE INTO scores (round, {', '.join(SCORE_FIELDS)}) "
@@ -123,9 +129,10 @@ class RunStore:
 
     def explanations(self, round: int, example_id: str) -> list[Explanation]:
         rows = self.db.execute(
-            "SELECT steps, answer, mean_logprob FROM explanations "
+            "SELECT steps, answer, mean_logprob, token_confidence FROM explanations "
             "WHERE round = ? AND example_id = ? ORDER BY k", (round, example_id))
-        return [Explanation(json.loads(steps), answer, lp) for steps, answer, lp in rows]
+        return [Explanation(json.loads(steps), answer, lp, json.loads(tc or "[]"))
+                for steps, answer, lp, tc in rows]
 
     def scores(self, round: int, example_id: str | None = None) -> list[Score]:
         """A round's scores, highest first (or just one question's)."""

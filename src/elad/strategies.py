@@ -36,9 +36,13 @@ def strategy_values(strategy: str, scores: list[Score], seed: int) -> dict[str, 
     return {s.example_id: RANKING[strategy](s) for s in scores}
 
 
-def rank(strategy: str, scores: list[Score], seed: int) -> list[Score]:
-    """Candidates in the order the strategy would send them to the teacher."""
+def rank(strategy: str, scores: list[Score], seed: int,
+         costs: dict[str, float] | None = None) -> list[Score]:
+    """Candidates in the order the strategy would send them to the teacher; with
+    `costs` (expected dollars per question), by the strategy's value per dollar."""
     values = strategy_values(strategy, scores, seed)
+    if costs is not None:
+        values = {qid: value / max(costs[qid], 1e-12) for qid, value in values.items()}
     return sorted(scores, key=lambda s: (-values[s.example_id], s.example_id))
 
 

@@ -23,11 +23,14 @@ class Example:
 
 @dataclass
 class Explanation:
-    """A chain of thought: numbered steps and a final answer (None if it did not parse)."""
+    """A chain of thought: numbered steps and a final answer (None if it did not parse).
+    `token_confidence`: for each step, then the answer line, the probability the student
+    gave the least likely token it wrote there (empty when not generated here)."""
 
     steps: list[str]
     answer: str | None
     mean_logprob: float = 0.0  # mean token log-probability of the generated text
+    token_confidence: list[float] = field(default_factory=list)
 
 
 @dataclass

@@ -19,6 +19,7 @@ from transformers import AutoModelForCausalLM, PreTrainedModel
 from transformers.utils import logging as hf_logging
 
 from elad.answers import ANSWER_CUE
+from elad.student.protocol import Generation
 from elad.training import fine_tune, pad
 
 hf_logging.set_verbosity_error()  # no weight-loading bars or notices in the run's output
@@ -67,6 +68,7 @@ class HFStudent:
         self.pad_id, self.eos_id = self.format.pad, self.format.eos
         self.stops = torch.tensor(self.format.stops)
         self.device = next(model.parameters()).device
+        self._newlines: list[int] | None = None  # made on first use (line_min_logprobs)
 
     # --- persistence ------------------------------------------------------------------
 
@@ -108,8 +110,8 @@ class HFStudent:
 
     @torch.no_grad()
     def generate(self, questions: list[str], k: int = 1, temperature: float = 0.0,
-                 seed: int = 0) -> list[list[tuple[str, float]]]:
-        """For each question, k generated explanations with their mean token log-prob.
+                 seed: int = 0) -> list[list[Generation]]:
+        """For each question, k generated explanations with their token log-probs.
 
         temperature 0 means greedy. Questions are sorted by prompt length so batches hold
         similar lengths; results come back in the original order.
@@ -118,17 +120,31 @@ class HFStudent:
         generator = torch.Generator(self.device).manual_seed(seed)
         prompts = [self.prompt_ids(q) for q in questions]
         order = sorted(range(len(questions)), key=lambda i: len(prompts[i]))
-        results: list[list[tuple[str, float]]] = [[] for _ in questions]
+        results: list[list[Generation]] = [[] for _ in questions]
         per_batch = max(1, self.batch_size // k)
         for batch in self._batches(len(order), per_batch, "generate"):
             idx = [order[i] for i in batch for _ in range(k)]
-            for i, (tokens, mean_logprob) in zip(idx, self._sample(
+            for i, (tokens, logprobs, mean_logprob) in zip(idx, self._sample(
                     [prompts[i] for i in idx], temperature, generator)):
-                results[i].append((self.tokenizer.decode(tokens), mean_logprob))
+                results[i].append(Generation(self.tokenizer.decode(tokens), mean_logprob,
+                                             self.line_min_logprobs(tokens, logprobs)))
         return results
 
+    def line_min_logprobs(self, tokens: list[int], logprobs: list[float]
+                          ) -> tuple[float, ...]:
+        """Per line of the decoded tokens, the lowest log-probability of a token that
+        starts on it (a token holding a newline starts on the line before it)."""
+        if self._newlines is None:  # how many newlines each token id decodes to
+            self._newlines = [self.tokenizer.decode([i]).count("\n")
+                              for i in range(self.tokenizer.get_vocab_size())]
+        lines = [0.0]
+        for token, logprob in zip(tokens, logprobs):
+            lines[-1] = min(lines[-1], logprob)
+            lines += [0.0] * self._newlines[token]
+        return tuple(lines)
+
     def _sample(self, prompts: list[list[int]], temperature: float,
-                generator: torch.Generator) -> list[tuple[list[int], float]]:
+                generator: torch.Generator) -> list[tuple[list[int], list[float], float]]:
         """Decode a left-padded batch with the KV cache; a row that has written its end
         token leaves the batch (and the cache), so short explanations cost no more steps."""
         ids, mask = self._pad(prompts, left=True)
@@ -138,6 +154,7 @@ class HFStudent:
         cache, position = out.past_key_values, positions[:, -1]
         alive = torch.arange(len(prompts), device=self.device)
         tokens: list[list[int]] = [[] for _ in prompts]
+        logprobs: list[list[float]] = [[] for _ in prompts]
         logprob_sums = torch.zeros(len(prompts), device=self.device)
         stops = self.stops.to(self.device)
         for _ in range(self.max_new_tokens):
@@ -147,9 +164,11 @@ class HFStudent:
                 chosen = torch.multinomial(logp.exp(), 1, generator=generator).squeeze(1)
             else:
                 chosen = logp.argmax(-1)
-            logprob_sums[alive] += logp.gather(1, chosen[:, None]).squeeze(1)
-            for row, token in zip(alive.tolist(), chosen.tolist()):
+            picked = logp.gather(1, chosen[:, None]).squeeze(1)
+            logprob_sums[alive] += picked
+            for row, token, logprob in zip(alive.tolist(), chosen.tolist(), picked.tolist()):
                 tokens[row].append(token)
+                logprobs[row].append(logprob)
             going = ~torch.isin(chosen, stops)
             if not going.any():
                 break
@@ -164,8 +183,12 @@ class HFStudent:
                              position_ids=position[:, None], past_key_values=cache,
                              use_cache=True)
         stop_ids = set(self.format.stops)
-        return [([t for t in row if t not in stop_ids], float(total) / max(1, len(row)))
-                for row, total in zip(tokens, logprob_sums.tolist())]
+        results = []
+        for row, row_logprobs, total in zip(tokens, logprobs, logprob_sums.tolist()):
+            kept = [j for j, token in enumerate(row) if token not in stop_ids]
+            results.append(([row[j] for j in kept], [row_logprobs[j] for j in kept],
+                            float(total) / max(1, len(row))))
+        return results
 
     # --- teacher-forced scoring -------------------------------------------------------
 

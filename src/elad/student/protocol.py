@@ -7,19 +7,29 @@ implement it; `explain.py`, `evaluate.py` and `loop.py` depend on this, not on t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     import torch
+
+
+class Generation(NamedTuple):
+    """One generated explanation: its text, the mean log-probability of its tokens, and
+    for each line of the text (split on newlines) the log-probability of its least
+    likely token (0 for a line with none): where the student was unsure as it wrote."""
+
+    text: str
+    mean_logprob: float
+    line_min_logprobs: tuple[float, ...] = ()
 
 
 class Student(Protocol):
     name: str
 
     def generate(self, questions: list[str], k: int = 1, temperature: float = 0.0,
-                 seed: int = 0) -> list[list[tuple[str, float]]]:
-        """k explanations per question (temperature 0: greedy), each with its mean
-        token log-probability."""
+                 seed: int = 0) -> list[list[Generation]]:
+        """k explanations per question (temperature 0: greedy); the log-probabilities
+        are those of the distribution sampled from."""
 
     def answer_probabilities(self, items: list[tuple[str, list[str], str]]) -> list[float]:
         """p(answer | question, steps, answer cue) for each (question, steps, answer)."""

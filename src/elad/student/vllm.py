@@ -23,6 +23,7 @@ import torch
 
 from elad.config import ConfigError, StudentConfig
 from elad.student.hf import HFStudent
+from elad.student.protocol import Generation
 
 log = logging.getLogger("elad")
 _ENGINES: dict[str, object] = {}  # one engine per base model: it holds GPU memory
@@ -92,7 +93,7 @@ class VLLMStudent:
         return self._adapter
 
     def generate(self, questions: list[str], k: int = 1, temperature: float = 0.0,
-                 seed: int = 0) -> list[list[tuple[str, float]]]:
+                 seed: int = 0) -> list[list[Generation]]:
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
@@ -102,9 +103,19 @@ class VLLMStudent:
         prompts = [TokensPrompt(prompt_token_ids=self.hf.prompt_ids(q)) for q in questions]
         outputs = engine(self.config).generate(prompts, params, lora_request=self._lora(),
                                                use_tqdm=self.hf.show_progress)
-        return [[(self.hf.tokenizer.decode([t for t in c.token_ids if t not in stops]),
-                  (c.cumulative_logprob or 0.0) / max(1, len(c.token_ids)))
-                 for c in out.outputs] for out in outputs]
+        return [[self._generation(c, stops) for c in out.outputs] for out in outputs]
+
+    def _generation(self, completion, stops: set[int]) -> Generation:
+        """A vLLM completion as the HF student reports it (the logprob of each sampled
+        token is in `completion.logprobs`, asked for with logprobs=0)."""
+        kept = [j for j, t in enumerate(completion.token_ids) if t not in stops]
+        tokens = [completion.token_ids[j] for j in kept]
+        logprobs = [completion.logprobs[j][completion.token_ids[j]].logprob
+                    for j in kept] if completion.logprobs else [0.0] * len(kept)
+        return Generation(self.hf.tokenizer.decode(tokens),
+                          (completion.cumulative_logprob or 0.0)
+                          / max(1, len(completion.token_ids)),
+                          self.hf.line_min_logprobs(tokens, logprobs))
 
     def answer_probabilities(self, items: list[tuple[str, list[str], str]]) -> list[float]:
         from vllm import SamplingParams
