@@ -196,8 +196,9 @@ def test_push_to_hub_errors_are_one_line_and_keep_the_files(exported, tmp_path,
     out = tmp_path / "data"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}  # no network here: the push must fail
     done = subprocess.run([sys.executable, "-m", "elad.cli", "-q", "export-data",
-                           str(run_dir), "--out", str(out), "--push-to-hub", "me/elad-data"],
-                          capture_output=True, text=True, env=env, timeout=300, check=False)
+                           str(run_dir), "--out", str(out), "--push-to-hub",
+                           "me/elad-data"], capture_output=True, text=True, env=env,
+                          timeout=300, check=False)
     assert done.returncode == 2
     error = done.stderr.strip().splitlines()[-1]
     assert error.startswith("elad: error: pushing prompt_completion to the hub dataset "
@@ -210,5 +211,6 @@ def test_push_to_hub_errors_are_one_line_and_keep_the_files(exported, tmp_path,
     monkeypatch.setattr(elad.export_data, "has_datasets", lambda: False)
     assert main(["export-data", str(run_dir), "--out", str(tmp_path / "none"),
                  "--push-to-hub", "me/elad-data"]) == 2
-    assert "needs the datasets package: pip install 'elad[export]'" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "needs the datasets package: pip install 'elad[export]'" in error
     assert not (tmp_path / "none").exists()

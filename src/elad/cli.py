@@ -104,14 +104,12 @@ def export_command(args: argparse.Namespace) -> int:
 
     with RunDir.open(Path(args.run_dir)) as run:
         config, round = run.config, run.trained_round(args.round)
-        checkpoint = run.checkpoint(round)
-    if args.adapter_only and not (config.student.kind == "hf"
-                                  and config.student.finetune == "lora"):
-        raise ConfigError("--adapter-only needs a LoRA student (student.kind=hf, "
-                          "student.finetune=lora)")
-    bos = export_student(config.student, checkpoint, Path(args.out),
-                         merged=not args.adapter_only)
-    with RunDir.open(Path(args.run_dir)) as run:
+        if args.adapter_only and not (config.student.kind == "hf"
+                                      and config.student.finetune == "lora"):
+            raise ConfigError("--adapter-only needs a LoRA student (student.kind=hf, "
+                              "student.finetune=lora)")
+        bos = export_student(config.student, run.checkpoint(round), Path(args.out),
+                             merged=not args.adapter_only)
         card = model_card(run, round, bos, adapter_only=args.adapter_only)
     (Path(args.out) / "README.md").write_text(card, encoding="utf-8")
     kind = "LoRA adapter" if args.adapter_only else "model"

@@ -59,11 +59,12 @@ def help_line(key: Key) -> str:
 
 def format_keys(config: RunConfig | None = None) -> str:
     """A table of every key: name, type, default, help."""
-    rows = [(k.name, k.type, toml_value(k.value), help_line(k))
-            for k in keys(config or RunConfig())]
+    rows = [("key", "type", "default", "help")]
+    rows += [(k.name, k.type, toml_value(k.value), help_line(k))
+             for k in keys(config or RunConfig())]
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r[:3], widths)) + "  " + r[3]
-                     for r in [("key", "type", "default", "help"), *rows])
+                     for r in rows)
 
 
 def toml_value(value: Any) -> str:

@@ -8,9 +8,8 @@ and what the teacher did). Never imports torch.
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
 from dataclasses import dataclass
+from pathlib import Path
 
 from elad.answers import ANSWER_CUE
 from elad.budget import Prices, teacher_prices
@@ -69,8 +68,8 @@ def write_run_report(run_dir: Path, examples_per_round: int = 3,
     with RunDir.open(run_dir) as run:
         baseline_dir = baseline_dir or bench_baseline(Path(run_dir), run.config)
         baseline = load_baseline(baseline_dir) if baseline_dir else None
-        text = run_report_html(run.store, run.config, Path(run_dir).name, examples_per_round,
-                               baseline)
+        text = run_report_html(run.store, run.config, Path(run_dir).name,
+                               examples_per_round, baseline)
     path = Path(run_dir) / "report.html"
     path.write_text(text, encoding="utf-8")
     return path
@@ -92,7 +91,7 @@ def run_report_html(store: RunStore, config: RunConfig, title: str,
                + (f"{len(records)} rounds; stopped: {last.stop_reason or 'not finished'}."
                   if last else "No finished round yet."))
     body = [tag("h1", f"elad run {title}"), tag("p", summary),
-            *glance_sections(store, config, records),
+            *stop_and_budget_section(store, config, records),
             tag("h2", "Rounds"),
             tag("p", "Figures are cumulative over the run so far; 'confirmed' is the "
                      "fraction of the round's revisions in which the teacher found no "
@@ -190,7 +189,7 @@ STOP_WHY = {
 }
 
 
-def glance_sections(store: RunStore, config: RunConfig,
+def stop_and_budget_section(store: RunStore, config: RunConfig,
                     records: list[RoundRecord]) -> list[Markup]:
     """Why the run stopped, and the budget spent and left."""
     last = records[-1] if records else None
@@ -265,6 +264,7 @@ def bench_baseline(run_dir: Path, config: RunConfig) -> Path | None:
 
 
 def load_baseline(run_dir: Path) -> Baseline:
+    """The run in `run_dir`, named by its folder, strategy and mode."""
     with RunDir.open(run_dir) as run:
         config, records = run.config, run.store.rounds()
     finished = "" if records and records[-1].stop_reason else ", not finished"
@@ -284,7 +284,8 @@ def equal_accuracy_savings(records: list[RoundRecord], baseline: list[RoundRecor
     both runs reached, each paid up to its first round that reached it."""
     if not records or not baseline:
         return None
-    level = min(max(r.test_accuracy for r in records), max(r.test_accuracy for r in baseline))
+    level = min(max(r.test_accuracy for r in records),
+                max(r.test_accuracy for r in baseline))
     return level, cost_to_reach(records, level), cost_to_reach(baseline, level)
 
 
@@ -302,13 +303,14 @@ def baseline_section(records: list[RoundRecord], baseline: Baseline) -> list[Mar
         text = "No finished round to compare yet."
     else:
         level, mine, theirs = savings
-        saved = theirs - mine
-        text = (f"Both runs reach test accuracy {level:.3f}: this run after "
-                f"${mine:.4f} of teacher cost, the baseline after ${theirs:.4f}. "
-                + (f"Money saved at equal accuracy: ${saved:.4f}"
-                   + (f" ({saved / theirs:.0%} of the baseline's cost)." if theirs else ".")
-                   if saved >= 0 else
-                   f"This run paid ${-saved:.4f} more for it."))
+        text = (f"Both runs reach test accuracy {level:.3f}: this run after ${mine:.4f} "
+                f"of teacher cost, the baseline after ${theirs:.4f}. ")
+        if mine <= theirs:
+            share = f" ({(theirs - mine) / theirs:.0%} of the baseline's cost)" if theirs \
+                else ""
+            text += f"Money saved at equal accuracy: ${theirs - mine:.4f}{share}."
+        else:
+            text += f"This run paid ${mine - theirs:.4f} more for it."
     return [tag("h2", "Against the baseline"),
             tag("p", f"Baseline: {baseline.name}.", cls="muted"),
             image(plot, "test accuracy against cumulative teacher cost, this run and the "

@@ -7,7 +7,15 @@ token, so numbers are spelled digit by digit. Nothing is downloaded.
 from __future__ import annotations
 
 import torch
-from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from tokenizers import (
+    Regex,
+    Tokenizer,
+    decoders,
+    models,
+    pre_tokenizers,
+    processors,
+    trainers,
+)
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from elad.answers import PLAIN_CHAT_TEMPLATE
@@ -65,7 +73,8 @@ def exported_tokenizer(tokenizer: Tokenizer, max_length: int) -> PreTrainedToken
     tokenizer = Tokenizer.from_str(tokenizer.to_str())  # a copy: the student's is unchanged
     bos = SPECIAL_TOKENS[1]
     tokenizer.post_processor = processors.TemplateProcessing(
-        single=f"{bos} $A", pair=f"{bos} $A $B", special_tokens=[(bos, tokenizer.token_to_id(bos))])
+        single=f"{bos} $A", pair=f"{bos} $A $B",
+        special_tokens=[(bos, tokenizer.token_to_id(bos))])
     exported = PreTrainedTokenizerFast(
         tokenizer_object=tokenizer, bos_token=bos, eos_token=SPECIAL_TOKENS[2],
         pad_token=SPECIAL_TOKENS[0], model_max_length=max_length)
