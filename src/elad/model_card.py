@@ -132,8 +132,8 @@ def model_card(run: RunDir, round: int, bos_token: str | None,
         "## Test accuracy", "",
         f"Greedy accuracy on the {config.task.test_size} test questions after each round "
         f"(targets and teacher dollars cumulative). This model: "
-        f"{mine.test_accuracy:.3f}. The run stopped after round {last.round}: "
-        f"{last.stop_reason or 'not finished'}.", "",
+        f"{mine.test_accuracy:.3f}. The run's last round: {last.round} (stopped: "
+        f"{last.stop_reason or 'not yet'}).", "",
         *accuracy_table(records, round), "",
         "## Prompt format", "",
         *prompt_lines(config, bos_token), ""])
