@@ -90,6 +90,13 @@ def test_bench_runs_the_grid_then_reuses_it(tmp_path, capsys):
     index = (out / "index.html").read_text()
     assert 'href="runs/elad-revise-s0/report.html"' in index and "<script" not in index
     assert (out / "runs" / "elad-revise-s0" / "report.html").exists()
+    for name in ("random-revise-s0", "elad-annotate-s0", "elad-revise-s0", "whole-pool-s0"):
+        # each report compares with the whole random-annotate run, however the runs
+        # finished (2 at a time here)
+        page = (out / "runs" / name / "report.html").read_text()
+        assert "Baseline: random-annotate-s0 (random, annotate)." in page, name
+    assert "Against the baseline" not in (
+        out / "runs" / "random-annotate-s0" / "report.html").read_text()
 
     timings = json.loads((out / "timings.json").read_text())
     assert set(timings["runs"]) == set(runs) | {"seed-round-s0"}

@@ -77,3 +77,79 @@ def test_example_gemma_config_loads():
     config = load_config(path)
     assert (config.task.kind, config.teacher.kind, config.student.model) == (
         "gsm8k", "reference", "gemma-3-270m")
+
+
+def _flat(data: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def test_every_key_has_a_type_a_default_and_help(capsys):
+    from elad.cli import main
+    from elad.config_help import keys, toml_value
+
+    described = keys(RunConfig())
+    defaults = _flat(RunConfig().to_dict())
+    assert [k.name for k in described] == list(defaults)  # every key, none invented
+    assert all(k.help.strip() and "\n" not in k.help for k in described)
+    assert main(["config"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["key", "type", "default", "help"]
+    rows = {line.split()[0]: line for line in lines[1:]}
+    assert list(rows) == list(defaults)
+    for key in described:
+        _, kind, rest = rows[key.name].split(None, 2)
+        assert kind == key.type and rest.startswith(toml_value(key.value))
+        assert key.help in rest
+    assert "one of: random, entropy, least-confidence, intra, elad" in rows["strategy"]
+    assert "list[str]" in rows["task.families"] and '"coin_flip"' in rows["task.families"]
+
+
+def test_init_writes_a_commented_toml_that_loads_back_to_the_defaults(tmp_path, capsys):
+    import tomllib
+
+    from elad.cli import main
+
+    assert main(["config", "--init"]) == 0
+    text = capsys.readouterr().out
+    path = tmp_path / "init.toml"
+    path.write_text(text)
+    assert _flat(tomllib.loads(text)) == _flat(RunConfig().to_dict())
+    assert load_config(path) == RunConfig()
+    assert "# K: explanations sampled per candidate question; int\nsamples = 4" in text
+    assert "\n[teacher]\n# The model paid to annotate and revise" in text
+
+
+def test_effective_prints_the_merged_config(tmp_path, capsys):
+    from elad.cli import main
+
+    path = tmp_path / "run.toml"
+    path.write_text('mode = "annotate"\n[student]\nsamples = 8\n')
+    assert main(["config", "--effective", str(path), "seed=3", "teacher=oracle"]) == 0
+    text = capsys.readouterr().out
+    merged = tmp_path / "merged.toml"
+    merged.write_text(text)
+    expected = load_config(path, ["seed=3"])
+    assert load_config(merged) == expected and expected != RunConfig()
+    assert "; int; default 0\nseed = 3" in text and "; default 4\nsamples = 8" in text
+    assert "default" not in text.split("alpha = ")[0].rsplit("\n\n", 1)[-1]
+
+    assert main(["config", "seed=3"]) == 2
+    assert "needs --effective" in capsys.readouterr().err
+    assert main(["config", "--effective", "stratgy=x"]) == 2
+    assert "unknown key 'stratgy'" in capsys.readouterr().err
+
+
+def test_run_help_points_to_elad_config(capsys):
+    from elad.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "`elad config`" in out and "`elad config --init`" in out
+    assert "`elad config --effective [CONFIG] [key=value ...]`" in out

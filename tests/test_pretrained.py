@@ -16,7 +16,7 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
-from elad.answers import format_explanation
+from elad.answers import format_explanation, prompt_text
 from elad.config import ConfigError, StudentConfig
 from elad.student import export_student, load_student, new_student
 from elad.student.pretrained import load_base
@@ -179,6 +179,20 @@ def test_export_merged_and_adapter_only(base_dir, tmp_path):
     assert tokenizer.eos_token == "</s>"
     assert (tmp_path / "adapter" / "adapter_model.safetensors").is_file()
     assert not (tmp_path / "adapter" / "model.safetensors").exists()
+    # trained on plain prompts: the exported tokenizer adds bos and renders a question
+    # as that prompt (the base model's chat template would not); greedy decoding
+    question = pairs()[0][0]
+    assert tokenizer(prompt_text(question)).input_ids == student.prompt_ids(question)
+    assert tokenizer.apply_chat_template(
+        [{"role": "user", "content": question}], add_generation_prompt=True,
+        tokenize=False) == "<s>" + prompt_text(question)
+    generation = merged.generation_config
+    assert (generation.do_sample, generation.max_new_tokens) == (False, 24)
+    assert generation.eos_token_id == tokenizer.eos_token_id
+    # a chat-template student keeps the model's own template
+    chat = config_for(base_dir, chat_template=True)
+    export_student(chat, tmp_path / "ckpt", tmp_path / "chat", merged=True)
+    assert AutoTokenizer.from_pretrained(tmp_path / "chat").chat_template == CHAT
 
 
 def test_full_finetuning_saves_whole_models(base_dir, tmp_path):

@@ -5,6 +5,8 @@ import json
 import re
 import sys
 
+import pytest
+
 from elad.budget import Prices
 from elad.html_page import esc, tag
 from elad.report import write_run_report
@@ -20,13 +22,13 @@ def _call(store, round, qid, request, reply):
                             PRICES.cost(reply.input_tokens, reply.output_tokens))
 
 
-def write_run(run_dir):
-    """A two-round revise run whose question, student steps, answers and teacher text
-    all carry markup."""
+def write_run(run_dir, accuracies=(0.25, 0.5), strategy="elad", mode="revise"):
+    """A two-round run whose question, student steps, answers and teacher text all
+    carry markup (round 1 revises the student's explanation)."""
     run_dir.mkdir(parents=True)
     store = RunStore(run_dir / "run.sqlite")
     store.set_meta("config", json.dumps({
-        "strategy": "elad", "mode": "revise", "seed": 0, "budget_usd": 0.5,
+        "strategy": strategy, "mode": mode, "seed": 0, "budget_usd": 0.5,
         "teacher": {"kind": "oracle", "price_input_per_mtok": 2.5,
                     "price_output_per_mtok": 10.0},
         "student": {"kind": "tiny"}}))
@@ -40,8 +42,9 @@ def write_run(run_dir):
                            "What is the result?"},
           TeacherReply("annotate", None, ["First, add 1: 1 + 1 = 2"], "2", 40, 20))
     store.add_target(Target("q0", "...", ["First, add 1: 1 + 1 = 2"], "2", 0, False))
-    store.save_round(RoundRecord(0, 1, 1, 40, 20, PRICES.cost(40, 20), 0.25, None,
-                                 "elad", "revise", 0))
+    store.save_round(RoundRecord(0, 1, 1, 40, 20, PRICES.cost(40, 20), accuracies[0], None,
+                                 strategy, mode, 0,
+                                 test_accuracy_by_task={"arithmetic": accuracies[0]}))
     # round 1: the student's explanation is revised from its second step
     steps = ["First, add 2: 3 + 2 = 5", f"then {EVIL} & 'quotes'"]
     store.save_scoring(1, {"q1": [Explanation(steps, "7", -0.7)]}, {"q1": [[0.2, 0.5, 0.1]]},
@@ -52,8 +55,9 @@ def write_run(run_dir):
           TeacherReply("revise", 2, [f"The answer follows {EVIL}"], "5", 90, 15))
     store.add_target(Target("q1", question, [steps[0], f"The answer follows {EVIL}"], "5",
                             1, False))
-    store.save_round(RoundRecord(1, 2, 2, 130, 35, PRICES.cost(130, 35), 0.5, 0.0,
-                                 "elad", "revise", 0, "max rounds"))
+    store.save_round(RoundRecord(1, 2, 2, 130, 35, PRICES.cost(130, 35), accuracies[1], 0.0,
+                                 strategy, mode, 0, "max rounds",
+                                 test_accuracy_by_task={"arithmetic": accuracies[1]}))
     store.close()
 
 
@@ -99,3 +103,118 @@ def test_report_never_imports_torch(tmp_path):
 def test_tag_escapes_children_and_attributes():
     assert tag("p", "<i>", cls='"x"') == '<p class="&quot;x&quot;">&lt;i&gt;</p>'
     assert esc(tag("b", "1")) == "<b>1</b>"  # markup made here is not escaped twice
+
+
+def html_rows(page: str, after: str) -> list[list[str]]:
+    """The cells of the first table after the heading `after`."""
+    section = page.split(f"<h2>{after}</h2>", 1)[1].split("</table>", 1)[0]
+    return [re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row)
+            for row in re.findall(r"<tr>(.*?)</tr>", section)]
+
+
+def test_cost_columns_use_the_price_table_and_sum_to_the_total(tmp_path):
+    """With the config's -1 placeholders the prices are the table's (gpt-4o-mini here):
+    each row's input and output dollars are its tokens times those prices, never
+    negative, and add up to what the store recorded."""
+    from elad.budget import teacher_prices
+    from elad.config import config_from_json
+    from elad.report import cost_rows
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    store = RunStore(run_dir / "run.sqlite")
+    config = config_from_json(json.dumps({"teacher": {"model": "gpt-4o-mini"}}))
+    assert (config.teacher.price_input_per_mtok, config.teacher.price_output_per_mtok) == (
+        -1, -1)
+    prices = teacher_prices(config.teacher)
+    assert prices == Prices(0.15, 0.60)
+    store.set_meta("config", config.to_json())
+    tokens = {("a", 0): (1000, 300), ("b", 0): (2500, 0), ("c", 1): (777, 1234)}
+    for (qid, round), (tin, tout) in tokens.items():
+        store.save_teacher_call(qid, round, qid, {"op": "annotate", "question": qid},
+                                TeacherReply("annotate", None, ["x"], "1", tin, tout),
+                                prices.cost(tin, tout))
+    rows = cost_rows(store.teacher_calls(), teacher_prices(config.teacher))
+    assert [(r["round"], r["input_tokens"], r["output_tokens"]) for r in rows] == [
+        (0, 3500, 300), (1, 777, 1234)]
+    for row in rows:
+        assert row["input_usd"] >= 0 and row["output_usd"] >= 0
+        assert row["input_usd"] == pytest.approx(row["input_tokens"] * 0.15 / 1e6)
+        assert row["output_usd"] == pytest.approx(row["output_tokens"] * 0.60 / 1e6)
+        assert row["input_usd"] + row["output_usd"] == pytest.approx(row["cost_usd"])
+    store.close()
+    page = write_run_report(run_dir).read_text()
+    table_rows = html_rows(page, "Cost breakdown")
+    assert table_rows[0][6:] == ["input $", "output $", "total $"]
+    for cells in table_rows[1:]:
+        tin, tout, usd_in, usd_out, total = (float(c) for c in cells[4:9])
+        assert usd_in == pytest.approx(tin * 0.15 / 1e6, abs=5e-5)
+        assert usd_out == pytest.approx(tout * 0.60 / 1e6, abs=5e-5)
+        assert usd_in + usd_out == pytest.approx(total, abs=1.5e-4)  # three roundings
+    assert table_rows[-1][0] == "all" and float(table_rows[-1][8]) == pytest.approx(
+        sum(prices.cost(*t) for t in tokens.values()), abs=5e-5)
+
+
+def test_report_shows_stop_budget_tasks_diagnostic_and_baseline(tmp_path):
+    """A run in an `elad bench` layout finds its random-annotate sibling: both curves on
+    one plot and the money at equal accuracy; with --baseline, any run."""
+    runs = tmp_path / "grid" / "runs"
+    write_run(runs / "elad-revise-s0")
+    write_run(runs / "random-annotate-s0", accuracies=(0.5, 0.75), strategy="random",
+              mode="annotate")
+    page = write_run_report(runs / "elad-revise-s0").read_text()
+    assert ("Stopped after round 1: max rounds: max_rounds=3 rounds after the seed round "
+            "are done. The teacher confirmed 0% of round 1&#x27;s revisions.") in page
+    spent = PRICES.cost(130, 35)
+    assert html_rows(page, "Stop and budget") == [
+        ["budget $", "spent $", "left $", "spent"],
+        ["0.5000", f"{spent:.4f}", f"{0.5 - spent:.4f}", f"{spent / 0.5:.1%}"]]
+    assert html_rows(page, "Test accuracy per task") == [
+        ["round", "cost $", "all", "arithmetic"],
+        ["0", f"{PRICES.cost(40, 20):.4f}", "0.250", "0.250"],
+        ["1", f"{spent:.4f}", "0.500", "0.500"]]
+    # round 1's one candidate answered 7 greedily, its hidden answer is 5: one class only
+    assert html_rows(page, "Selection diagnostic") == [
+        ["round", "random", "entropy", "least-confidence", "intra", "elad"],
+        ["1", "-", "-", "-", "-", "-"]]
+    # the baseline reaches 0.5 in its round 0; this run only in round 1
+    assert "Baseline: random-annotate-s0 (random, annotate)." in page
+    assert (f"Both runs reach test accuracy 0.500: this run after ${spent:.4f} of teacher "
+            f"cost, the baseline after ${PRICES.cost(40, 20):.4f}. This run paid "
+            f"${spent - PRICES.cost(40, 20):.4f} more for it.") in page
+    assert len(re.findall(r'<img alt="', page)) == 3
+    # the baseline's own report has no baseline; --baseline names one
+    assert "Against the baseline" not in write_run_report(
+        runs / "random-annotate-s0").read_text()
+    page = write_run_report(runs / "random-annotate-s0",
+                            baseline_dir=runs / "elad-revise-s0").read_text()
+    assert "Baseline: elad-revise-s0 (elad, revise)." in page
+
+
+def test_money_saved_at_equal_accuracy():
+    from elad.report import equal_accuracy_savings
+
+    def records(points):
+        return [RoundRecord(i, 0, 0, 0, 0, cost, accuracy, None, "x", "revise", 0)
+                for i, (cost, accuracy) in enumerate(points)]
+
+    run = records([(0.1, 0.4), (0.2, 0.7), (0.3, 0.65)])
+    baseline = records([(0.1, 0.4), (0.25, 0.5), (0.5, 0.6), (0.8, 0.72)])
+    # the highest accuracy both reach: 0.7 (this run's best); first reached at $0.2 here,
+    # at $0.8 by the baseline
+    assert equal_accuracy_savings(run, baseline) == (0.7, 0.2, 0.8)
+    assert equal_accuracy_savings(baseline, run) == (0.7, 0.8, 0.2)
+    assert equal_accuracy_savings(run, []) is None
+
+
+def test_a_store_from_before_per_task_accuracy_still_reports(tmp_path):
+    write_run(tmp_path / "run")
+    store = RunStore(tmp_path / "run" / "run.sqlite")
+    for record in store.rounds():  # rewritten as an older elad stored it
+        old = {k: v for k, v in record.__dict__.items() if k != "test_accuracy_by_task"}
+        store.db.execute("UPDATE rounds SET record = ? WHERE round = ?",
+                         (json.dumps(old), record.round))
+    assert [r.test_accuracy_by_task for r in store.rounds()] == [{}, {}]
+    store.close()
+    page = write_run_report(tmp_path / "run").read_text()
+    assert "Not recorded (this run was made before elad recorded per-task accuracy)" in page

@@ -72,11 +72,27 @@ def _check(seen: dict, log: str, images: int) -> None:
 
 
 def test_run_report_in_chromium(tmp_path):
-    write_run(tmp_path / "run")
-    seen, log = open_in_chromium(write_run_report(tmp_path / "run"), tmp_path)
-    assert seen["title"] == "elad run run"
-    _check(seen, log, images=2)
+    """The report of a run with a baseline: its plots (accuracy, cost per round, and
+    both runs' accuracy against cost) and its sections, as a reader sees them."""
+    runs = tmp_path / "runs"
+    write_run(runs / "elad-revise-s0")
+    write_run(runs / "random-annotate-s0", accuracies=(0.5, 0.75), strategy="random",
+              mode="annotate")
+    seen, log = open_in_chromium(write_run_report(runs / "elad-revise-s0"), tmp_path)
+    assert seen["title"] == "elad run elad-revise-s0"
+    _check(seen, log, images=3)
     assert EVIL in seen["text"]  # shown as text, not run
+    text = seen["text"]
+    for shown in ["Stop and budget", "Stopped after round 1: max rounds",
+                  "budget $\tspent $\tleft $\tspent", "Test accuracy per task",
+                  "round\tcost $\tall\tarithmetic", "Selection diagnostic",
+                  "round\trandom\tentropy\tleast-confidence\tintra\telad",
+                  "Against the baseline", "Baseline: random-annotate-s0 (random, annotate)",
+                  "Both runs reach test accuracy 0.500"]:
+        assert shown in text, shown
+    assert text.index("Stop and budget") < text.index("Rounds") < text.index(
+        "Test accuracy per task") < text.index("Against the baseline") < text.index(
+        "Selection diagnostic") < text.index("Cost breakdown")
 
 
 def test_bench_index_in_chromium(tmp_path):

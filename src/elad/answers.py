@@ -2,7 +2,8 @@
 
 Every student output and every teacher target goes through `format_explanation` and
 `parse_explanation`, so the student, the teachers and the evaluation agree on one format:
-one step per line, then a last line "The answer is X."
+one step per line, then a last line "The answer is X." A plain student's prompt is
+`prompt_text`: "Q: <question>\nA:\n".
 """
 
 from __future__ import annotations
@@ -64,6 +65,31 @@ def normalize_answer(raw: str | None, answer_type: str) -> str | None:
     if answer_type == "text":
         return text or None
     raise ValueError(f"unknown answer type {answer_type!r}")
+
+
+def prompt_text(question: str) -> str:
+    """A plain student's prompt for a question (after the model's bos token, if any);
+    the explanation follows it directly."""
+    return f"Q: {question}\nA:\n"
+
+
+# `prompt_text` as a chat template (Jinja, as transformers renders it), for the tokenizer
+# of an exported plain student: a user message becomes the prompt after the bos token,
+# an assistant message the explanation and the end token. So `apply_chat_template` and
+# `pipeline("text-generation")` on [{"role": "user", "content": question}] give exactly
+# the text the student was trained and evaluated on.
+PLAIN_CHAT_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "{%- if message['role'] == 'user' -%}"
+    "{{- (bos_token if loop.first and bos_token else '') + 'Q: ' + message['content']"
+    " + '\\nA:\\n' -}}"
+    "{%- elif message['role'] == 'assistant' -%}"
+    "{{- message['content'] + (eos_token or '') -}}"
+    "{%- else -%}"
+    "{{- raise_exception('this student was trained on user questions and its own "
+    "answers only, not ' + message['role'] + ' messages') -}}"
+    "{%- endif -%}"
+    "{%- endfor -%}")
 
 
 def format_explanation(steps: list[str], answer: str) -> str:

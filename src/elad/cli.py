@@ -2,12 +2,17 @@
 
     elad run [CONFIG] [--run-dir DIR] [key=value ...]   run, resume, or reprint a run
     elad score --run-dir DIR [--round N] --out FILE     why each pool question would be chosen
-    elad report DIR [--format table|json]               the per-round records of a run,
+    elad report DIR [--format table|json] [--baseline OTHER_RUN_DIR]
+                                                        the per-round records of a run,
                                                         and DIR/report.html
     elad bench [CONFIG] --out DIR [key=value ...]       strategies x modes x seeds, and
                                                         the whole-pool reference
     elad teacher check [CONFIG] [key=value ...]         one request: latency, tokens, cost
-    elad export DIR --out OUT [--adapter-only]          the final student as a model folder
+    elad export DIR --out OUT [--adapter-only]          the final student as a model folder,
+                                                        with a model card
+    elad export-data DIR --out OUT [--teacher-replies]  the training targets (and teacher
+                                                        replies) as TRL datasets
+    elad config [--init | --effective [CONFIG] [k=v]]   every setting: default, type, help
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import sys
 from pathlib import Path
 
 from elad.config import ConfigError, load_config
+from elad.export_data import ExportError
 from elad.report import format_aurocs, format_table, load_records, write_run_report
 from elad.teacher.protocol import TeacherUnavailable
 
@@ -76,7 +82,8 @@ def report_command(args: argparse.Namespace) -> int:
         print(json.dumps([r.__dict__ for r in records], indent=2))
     else:
         print(format_table(records))
-    path = write_run_report(Path(args.run_dir), args.examples)
+    path = write_run_report(Path(args.run_dir), args.examples,
+                            Path(args.baseline) if args.baseline else None)
     print(f"wrote {path}", file=sys.stderr)
     return 0
 
@@ -91,19 +98,53 @@ def teacher_check_command(args: argparse.Namespace) -> int:
 
 
 def export_command(args: argparse.Namespace) -> int:
+    from elad.model_card import model_card
     from elad.rundir import RunDir
     from elad.student import export_student  # imports torch
 
     with RunDir.open(Path(args.run_dir)) as run:
         config, round = run.config, run.trained_round(args.round)
-        checkpoint = run.checkpoint(round)
-    if args.adapter_only and not (config.student.kind == "hf"
-                                  and config.student.finetune == "lora"):
-        raise ConfigError("--adapter-only needs a LoRA student (student.kind=hf, "
-                          "student.finetune=lora)")
-    export_student(config.student, checkpoint, Path(args.out), merged=not args.adapter_only)
+        if args.adapter_only and not (config.student.kind == "hf"
+                                      and config.student.finetune == "lora"):
+            raise ConfigError("--adapter-only needs a LoRA student (student.kind=hf, "
+                              "student.finetune=lora)")
+        bos = export_student(config.student, run.checkpoint(round), Path(args.out),
+                             merged=not args.adapter_only)
+        card = model_card(run, round, bos, adapter_only=args.adapter_only)
+    (Path(args.out) / "README.md").write_text(card, encoding="utf-8")
     kind = "LoRA adapter" if args.adapter_only else "model"
-    print(f"wrote {args.out}: the round {round} student as a Hugging Face {kind} folder")
+    print(f"wrote {args.out}: the round {round} student as a Hugging Face {kind} folder, "
+          "with its model card (README.md)")
+    return 0
+
+
+def config_command(args: argparse.Namespace) -> int:
+    from elad.config import RunConfig
+    from elad.config_help import format_keys, to_toml
+
+    if args.items and not args.effective:
+        raise ConfigError("a config file or key=value needs --effective")
+    if args.init:
+        print(to_toml(RunConfig()), end="")
+    elif args.effective:
+        print(to_toml(config_from_items(args.items), note_defaults=True), end="")
+    else:
+        print(format_keys())
+    return 0
+
+
+def export_data_command(args: argparse.Namespace) -> int:
+    from elad.export_data import export_data, has_datasets
+
+    counts = export_data(Path(args.run_dir), Path(args.out), args.teacher_replies,
+                         args.push_to_hub)
+    folders = " and as datasets folders" if has_datasets() else (
+        "; no datasets folders: the datasets package is not installed (pip install "
+        "'elad[export]')")
+    print(f"wrote {args.out}: " + ", ".join(f"{name} ({n} rows)" for name, n in
+                                            counts.items()) + f" as JSON lines{folders}")
+    if args.push_to_hub:
+        print(f"pushed to the hub dataset {args.push_to_hub} (one config per name)")
     return 0
 
 
@@ -149,9 +190,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress or logs")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run_parser = commands.add_parser("run", help="run, resume or reprint an experiment")
+    run_parser = commands.add_parser(
+        "run", help="run, resume or reprint an experiment",
+        epilog="Every setting, its default and its help: `elad config`; a commented "
+        "config file with every default: `elad config --init`; what a config file and "
+        "overrides add up to: `elad config --effective [CONFIG] [key=value ...]`.")
     run_parser.add_argument("items", nargs="*", metavar="CONFIG | key=value",
-                            help="a TOML config file and/or overrides like strategy=random")
+                            help="a TOML config file and/or overrides like strategy=random "
+                            "(every key: `elad config`)")
     run_parser.add_argument("--run-dir", default="elad-run",
                             help="where the run store and checkpoints live (default: %(default)s)")
     run_parser.set_defaults(handler=run_command)
@@ -173,6 +219,11 @@ def main(argv: list[str] | None = None) -> int:
     report_parser.add_argument("--format", choices=("table", "json"), default="table")
     report_parser.add_argument("--examples", type=int, default=3,
                                help="selected questions shown per round (%(default)s)")
+    report_parser.add_argument("--baseline", metavar="OTHER_RUN_DIR", default=None,
+                               help="a run to compare with: its accuracy-vs-cost curve on "
+                               "the same plot, and the money saved at equal accuracy "
+                               "(default: in an `elad bench` grid, the random-annotate "
+                               "run of the same seed)")
     report_parser.set_defaults(handler=report_command)
 
     teacher_parser = commands.add_parser("teacher", help="check the configured teacher")
@@ -193,6 +244,31 @@ def main(argv: list[str] | None = None) -> int:
     export_parser.add_argument("--adapter-only", action="store_true",
                                help="a LoRA student's adapter, not merged into the model")
     export_parser.set_defaults(handler=export_command)
+
+    config_parser = commands.add_parser(
+        "config", help="every setting with its default, type and help; a commented "
+        "config file (--init); the config a file and overrides add up to (--effective)")
+    config_parser.add_argument("items", nargs="*", metavar="CONFIG | key=value",
+                               help="with --effective: a TOML config file and overrides")
+    shown = config_parser.add_mutually_exclusive_group()
+    shown.add_argument("--init", action="store_true",
+                       help="print a TOML config with every default, each key commented")
+    shown.add_argument("--effective", action="store_true",
+                       help="print the merged config (defaults, CONFIG, overrides) as TOML")
+    config_parser.set_defaults(handler=config_command)
+
+    data_parser = commands.add_parser(
+        "export-data", help="write a run's training targets (and, optionally, every "
+        "teacher reply) as TRL datasets: prompt-completion and messages JSON lines and "
+        "datasets folders")
+    data_parser.add_argument("run_dir", metavar="DIR")
+    data_parser.add_argument("--out", required=True, help="the folder to write")
+    data_parser.add_argument("--teacher-replies", action="store_true",
+                             help="also every teacher call: the prompt sent and the reply")
+    data_parser.add_argument("--push-to-hub", metavar="REPO", default=None,
+                             help="also push each dataset to this hub dataset repo, as "
+                             "one config per name (needs datasets and a hub token)")
+    data_parser.set_defaults(handler=export_data_command)
 
     bench_parser = commands.add_parser(
         "bench", help="compare strategies x teacher modes x seeds against the whole-pool "
@@ -219,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return args.handler(args)
-    except (ConfigError, FileNotFoundError, TeacherUnavailable) as error:
+    except (ConfigError, FileNotFoundError, TeacherUnavailable, ExportError) as error:
         print(f"elad: error: {error}", file=sys.stderr)
         return 2
 

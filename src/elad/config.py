@@ -3,7 +3,9 @@
     elad run my.toml strategy=random student.samples=8
 
 A section name given a plain value sets that section's `kind` (`teacher=oracle`). An
-unknown key or a bad value raises ConfigError with a one-line message naming it.
+unknown key or a bad value raises ConfigError with a one-line message naming it. Each
+field's default and one line of help are set together (`setting`); `elad config` prints
+them (config_help.py).
 """
 
 from __future__ import annotations
@@ -23,92 +25,138 @@ class ConfigError(ValueError):
     """A config file or override that cannot be used; the message names the key."""
 
 
+def setting(default: Any, about: str) -> Any:
+    """A config field: its default and the one line of help `elad config` prints (a
+    list default is copied for each config)."""
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": about})
+    return field(default=default, metadata={"help": about})
+
+
 @dataclass
 class TaskConfig:
-    kind: str = "synthetic"
-    families: list[str] = field(default_factory=lambda: ["arithmetic", "coin_flip", "largest"])
-    pool_size: int = 3000
-    test_size: int = 300
+    """Where the questions come from."""
+
+    kind: str = setting("synthetic", "the questions: built-in synthetic tasks or a dataset")
+    families: list[str] = setting(["arithmetic", "coin_flip", "largest"],
+                                  "synthetic: the task families mixed in the pool")
+    pool_size: int = setting(3000, "unlabeled pool questions drawn (seeded)")
+    test_size: int = setting(300, "held-out test questions drawn (seeded)")
     # reasoning datasets (gsm8k, svamp, aqua, strategyqa, jsonl); see tasks/files.py
-    path: str = ""  # local file or folder; "" = ../shared/data/<kind> next to the project
-    hub: str = ""  # a hub dataset name, read with `datasets` instead of a local copy
-    hub_config: str = ""  # the hub dataset's configuration ("main" for openai/gsm8k)
-    pool_split: str = ""  # "" = the dataset's usual pool split (gsm8k: train)
-    test_split: str = ""  # "" = its usual test split (gsm8k: test)
-    question_field: str = "question"  # jsonl: field names
-    answer_field: str = "answer"
-    rationale_field: str = ""  # jsonl: a rationale (text with one step a line, or a list)
-    answer_type: str = ""  # jsonl: number | choice | yesno | label | text ("" = text)
-    skip_malformed: bool = False  # skip (and log) unreadable items instead of stopping
+    path: str = setting("", "local file or folder; '' = ../shared/data/<kind> next to "
+                        "the project")
+    hub: str = setting("", "a hub dataset name, read with `datasets` instead of a local "
+                       "copy")
+    hub_config: str = setting("", "the hub dataset's configuration ('main' for "
+                              "openai/gsm8k)")
+    pool_split: str = setting("", "'' = the dataset's usual pool split (gsm8k: train)")
+    test_split: str = setting("", "'' = its usual test split (gsm8k: test)")
+    question_field: str = setting("question", "jsonl: the question's field")
+    answer_field: str = setting("answer", "jsonl: the answer's field")
+    rationale_field: str = setting("", "jsonl: a rationale (text with one step a line, "
+                                   "or a list); '' = none")
+    answer_type: str = setting("", "jsonl: how answers are compared ('' = text)")
+    skip_malformed: bool = setting(False, "skip (and log) unreadable items instead of "
+                                   "stopping")
 
 
 @dataclass
 class StudentConfig:
-    kind: str = "tiny"
-    hidden_size: int = 96
-    layers: int = 3
-    heads: int = 4
-    vocab_size: int = 512
-    max_length: int = 256
-    samples: int = 4  # K explanations per candidate question
-    temperature: float = 1.0
-    max_new_tokens: int = 96
-    batch_size: int = 256  # sequences per generation batch (teacher-forced: a quarter)
-    train_batch_size: int = 32
-    learning_rate: float = 3e-3
-    train_steps: int = 200  # optimizer steps per round, over all targets so far (at least)
-    train_epochs: float = 0.0  # or as many as this many passes over the targets take
-    seed_train_steps: int = 500  # steps after the seed round (student starts from scratch)
+    """The small model being taught: what it is, how it samples and how it trains."""
+
+    kind: str = setting("tiny", "tiny (built from a config, trained from scratch) or hf "
+                        "(a pretrained causal LM)")
+    hidden_size: int = setting(96, "tiny: hidden size")
+    layers: int = setting(3, "tiny: transformer layers")
+    heads: int = setting(4, "tiny: attention heads")
+    vocab_size: int = setting(512, "tiny: BPE vocabulary trained on the task's text")
+    max_length: int = setting(256, "tiny: longest sequence (prompt + explanation), in "
+                              "tokens")
+    samples: int = setting(4, "K: explanations sampled per candidate question")
+    temperature: float = setting(1.0, "sampling temperature of the K explanations")
+    max_new_tokens: int = setting(96, "longest explanation generated, in tokens")
+    batch_size: int = setting(256, "sequences per generation batch (teacher-forced "
+                              "scoring: a quarter)")
+    train_batch_size: int = setting(32, "sequences per optimizer step")
+    learning_rate: float = setting(3e-3, "peak learning rate (AdamW, warmup, cosine)")
+    train_steps: int = setting(200, "optimizer steps per round, over all targets so far "
+                               "(at least)")
+    train_epochs: float = setting(0.0, "or as many as this many passes over the targets "
+                                  "take")
+    seed_train_steps: int = setting(500, "steps after the seed round (a tiny student "
+                                    "starts from scratch)")
     # pretrained students (kind = "hf"); see student/pretrained.py
-    model: str = ""  # a hub name, a local path, or the preset "gemma-3-270m"
-    chat_template: bool = False  # prompts in the model's chat template (else "Q: ...\nA:")
-    finetune: str = "lora"  # lora | full (tiny students always train in full)
-    lora_rank: int = 16
-    lora_alpha: float = 32.0
-    lora_dropout: float = 0.05
-    lora_targets: list[str] = field(default_factory=lambda: ["all-linear"])
-    dtype: str = "auto"  # auto (bfloat16 on a GPU, else float32) | float32 | bfloat16 | float16
-    device: str = "auto"  # auto (cuda if there is one) | cpu | cuda | cuda:1 ...
-    backend: str = "auto"  # sampling and scoring: auto (vllm if it and a GPU are there) | hf
+    model: str = setting("", "hf: a hub name, a local path, or the preset gemma-3-270m")
+    chat_template: bool = setting(False, "hf: prompts in the model's chat template (else "
+                                  "'Q: <question>\\nA:\\n' after bos)")
+    finetune: str = setting("lora", "hf: LoRA adapters or full fine-tuning (tiny "
+                            "students always train in full)")
+    lora_rank: int = setting(16, "LoRA rank r")
+    lora_alpha: float = setting(32.0, "LoRA alpha (the update is scaled by alpha / r)")
+    lora_dropout: float = setting(0.05, "LoRA dropout")
+    lora_targets: list[str] = setting(["all-linear"], "LoRA target modules (all-linear = "
+                                      "every linear layer but the output)")
+    dtype: str = setting("auto", "weights' dtype: auto = bfloat16 on a GPU, else float32")
+    device: str = setting("auto", "auto (cuda if there is one), cpu, cuda, cuda:1, ...")
+    backend: str = setting("auto", "sampling and scoring: auto = vllm if it and a GPU "
+                           "are there, else hf")
 
 
 @dataclass
 class TeacherConfig:
-    kind: str = "oracle"  # oracle (synthetic tasks) | reference (datasets) | openai
-    model: str = "gpt-4o"  # the model asked (openai) and priced (every teacher)
-    base_url: str = "https://api.openai.com/v1"
-    api_key_env: str = "OPENAI_API_KEY"  # environment variable with the key; "" = none
-    temperature: float = 0.0
-    max_output_tokens: int = 128  # sent as the token limit; the worst case reserved
-    concurrency: int = 8  # requests in flight
-    timeout_s: float = 60.0  # per request
-    max_retries: int = 5  # per request, on 429, 5xx, timeouts and broken replies
-    max_invalid: int = 2  # re-asks after a reply that fails validation
-    structured_output: str = "json_schema"  # json_schema | json_object_schema | json_object | none
-    token_limit_param: str = "max_tokens"  # max_completion_tokens for reasoning models
-    price_input_per_mtok: float = -1.0  # dollars per million tokens; -1: price table
-    price_output_per_mtok: float = -1.0
-    noise: float = 0.0  # oracle only: fraction of replies with one wrong step
+    """The model paid to annotate and revise: its kind, server and prices."""
+
+    kind: str = setting("oracle", "oracle (synthetic tasks), reference (dataset "
+                        "rationales) or openai (any OpenAI-compatible server)")
+    model: str = setting("gpt-4o", "the model asked (openai) and priced (every teacher)")
+    base_url: str = setting("https://api.openai.com/v1", "openai: the server's base URL")
+    api_key_env: str = setting("OPENAI_API_KEY", "environment variable with the API key; "
+                               "'' = none")
+    temperature: float = setting(0.0, "openai: sampling temperature")
+    max_output_tokens: int = setting(128, "sent as the token limit; the worst case "
+                                     "reserved from the budget")
+    concurrency: int = setting(8, "requests in flight")
+    timeout_s: float = setting(60.0, "seconds per request")
+    max_retries: int = setting(5, "retries per request on 429, 5xx, timeouts and broken "
+                               "replies")
+    max_invalid: int = setting(2, "re-asks after a reply that fails validation")
+    structured_output: str = setting("json_schema", "how JSON replies are asked for")
+    token_limit_param: str = setting("max_tokens", "max_completion_tokens for reasoning "
+                                     "models")
+    price_input_per_mtok: float = setting(-1.0, "dollars per million input tokens; -1 = "
+                                          "the price table's for teacher.model")
+    price_output_per_mtok: float = setting(-1.0, "dollars per million output tokens; -1 "
+                                           "= the price table's")
+    noise: float = setting(0.0, "oracle: fraction of replies given one wrong step")
 
 
 @dataclass
 class RunConfig:
-    seed: int = 0
-    strategy: str = "elad"  # random | entropy | least-confidence | intra | elad
-    mode: str = "revise"  # revise | annotate | auto (per question, the cheaper expected)
-    alpha: float = 0.5
-    seed_size: int = 150  # b0: questions annotated from scratch in round 0
-    round_size: int = 100  # b: questions sent to the teacher per round
-    candidates: int = 160  # m: pool questions the student explains per round
-    budget_usd: float = 0.5
-    saturation: float = 0.9  # stop when the teacher confirms this fraction of a round
-    max_rounds: int = 3
-    hint: bool = True  # tell the teacher the student's least stable step
-    max_similarity: float = 1.0  # diversity filter (cosine, student representations); 1 = off
-    # a step in which the student gave a token less than this probability is predicted
-    # to be its first wrong one (mode=auto, cost_aware)
-    error_threshold: float = 0.9
-    cost_aware: bool = False  # rank by the strategy's value per expected teacher dollar
+    """A run: the method's settings (the top-level keys) and its three sections."""
+
+    seed: int = setting(0, "seeds every random choice (pool, selection, training)")
+    strategy: str = setting("elad", "how uncertain questions are ranked for the teacher")
+    mode: str = setting("revise", "revise the student's explanation, annotate from "
+                        "scratch (the baseline), or auto: per question, whichever is "
+                        "expected to cost less")
+    alpha: float = setting(0.5, "weight of intra- vs inter-explanation uncertainty in "
+                           "u(q)")
+    seed_size: int = setting(150, "b0: random questions annotated in round 0")
+    round_size: int = setting(100, "b: questions sent to the teacher per round")
+    candidates: int = setting(160, "m: pool questions the student explains per round")
+    budget_usd: float = setting(0.5, "dollars the teacher may be paid, never exceeded")
+    saturation: float = setting(0.9, "theta: stop when the teacher confirms this fraction "
+                                "of a round")
+    max_rounds: int = setting(3, "rounds after the seed round")
+    hint: bool = setting(True, "tell the teacher the student's least stable step")
+    max_similarity: float = setting(1.0, "diversity filter: cosine similarity of student "
+                                    "representations above which a question is skipped; "
+                                    "1 = off")
+    error_threshold: float = setting(0.9, "a step in which the student gave a token less "
+                                     "than this probability is predicted to be its first "
+                                     "wrong one (mode=auto, cost_aware)")
+    cost_aware: bool = setting(False, "rank by the strategy's value per expected teacher "
+                               "dollar")
     task: TaskConfig = field(default_factory=TaskConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)

@@ -93,7 +93,7 @@ def _run(config: RunConfig, rundir: RunDir, on_round, show_progress: bool,
         student = train(config, round, student, store, rundir, show_progress)
         test_accuracy, by_task = accuracy(student, data.test, answer_type)
 
-        record = round_record(config, round, store, test_accuracy, confirmed)
+        record = round_record(config, round, store, test_accuracy, by_task, confirmed)
         record.stop_reason = stop_reason(config, round, record, teacher, store, data.pool,
                                          Budget(config.budget_usd, store.spent_usd()))
         log.info("round %d: accuracy %.3f by task %s", round, test_accuracy, by_task)
@@ -270,7 +270,7 @@ def first_failure(store: RunStore) -> str:
 
 
 def round_record(config: RunConfig, round: int, store: RunStore, test_accuracy: float,
-                 confirmed: list[bool]) -> RoundRecord:
+                 by_task: dict[str, float], confirmed: list[bool]) -> RoundRecord:
     totals = store.call_totals(round)
     return RoundRecord(
         round=round, n_labeled=len(store.targets(up_to_round=round)),
@@ -278,7 +278,8 @@ def round_record(config: RunConfig, round: int, store: RunStore, test_accuracy: 
         teacher_output_tokens=totals["output_tokens"], cost_usd=round_usd(totals["cost_usd"]),
         test_accuracy=test_accuracy,
         confirmed_fraction=sum(confirmed) / len(confirmed) if confirmed else None,
-        strategy=config.strategy, mode=config.mode, seed=config.seed)
+        strategy=config.strategy, mode=config.mode, seed=config.seed,
+        test_accuracy_by_task=by_task)
 
 
 def round_usd(value: float) -> float:

@@ -3,6 +3,10 @@ student of a given round and writes one JSON line per question, then prints how 
 strategy's score predicts the student's mistakes (the AUROC diagnostic).
 
     elad score --run-dir runs/default --round 2 --out scores.jsonl
+
+The diagnostic over the candidates a run scored itself (`selection_diagnostic`,
+`round_aurocs`) reads the store only: `elad run` prints it and `elad report` shows it,
+so scoring (torch) is imported by `score_pool` alone.
 """
 
 from __future__ import annotations
@@ -11,12 +15,11 @@ import json
 import random
 from pathlib import Path
 
-from elad.explain import explain_and_score
-from elad.loop import phase_seed
+from elad.config import RunConfig
 from elad.rundir import RunDir
+from elad.store import RunStore
 from elad.strategies import STRATEGIES, auroc_by_strategy, strategy_values
-from elad.student import load_student
-from elad.tasks import answer_type, hidden_answer
+from elad.tasks import hidden_answer
 from elad.types import Score
 
 
@@ -24,6 +27,11 @@ def score_pool(run_dir: Path, round: int | None, limit: int, out: Path,
                show_progress: bool = False) -> tuple[int, dict[str, float | None]]:
     """Score up to `limit` pool questions (a seeded sample) with the student saved after
     `round` (default: the last one); returns the round used and AUROC per strategy."""
+    from elad.explain import explain_and_score  # torch, from here on
+    from elad.loop import phase_seed
+    from elad.student import load_student
+    from elad.tasks import answer_type
+
     with RunDir.open(run_dir) as run:
         config = run.config
         round = run.trained_round(round)
@@ -66,8 +74,13 @@ def selection_diagnostic(run_dir: Path) -> tuple[int, dict[str, float | None]] |
         rounds = run.store.scored_rounds()
         if not rounds:
             return None
-        pool = {e.id: e for e in run.store.examples("pool")}
-        scores = run.store.scores(rounds[-1])
-        task, seed = run.config.task, run.config.seed
-    hidden = {s.example_id: hidden_answer(pool[s.example_id], task) for s in scores}
-    return rounds[-1], auroc_by_strategy(scores, hidden, seed)
+        return rounds[-1], round_aurocs(run.store, run.config, rounds[-1])
+
+
+def round_aurocs(store: RunStore, config: RunConfig, round: int) -> dict[str, float | None]:
+    """AUROC per strategy over the candidates scored in `round` (by the round - 1
+    student), against their hidden answers."""
+    pool = {e.id: e for e in store.examples("pool")}
+    scores = store.scores(round)
+    hidden = {s.example_id: hidden_answer(pool[s.example_id], config.task) for s in scores}
+    return auroc_by_strategy(scores, hidden, config.seed)

@@ -1,22 +1,26 @@
 """Reading a run back from its store: the per-round table, and `elad report`'s HTML
-page (per-round metrics and plots, the cost breakdown, and a few selected questions per
-round with why they were chosen and what the teacher did). Never imports torch.
+page (why it stopped, the budget, per-round metrics and plots, accuracy per task, a
+baseline run's curve and the money saved at equal accuracy, the selection diagnostic,
+the cost breakdown, and a few selected questions per round with why they were chosen
+and what the teacher did). Never imports torch.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from elad.answers import ANSWER_CUE
 from elad.budget import Prices, teacher_prices
-from elad.config import RunConfig
+from elad.config import ConfigError, RunConfig
 from elad.html_page import Markup, image, page, table, tag
 from elad.plots import Series, bar_plot, line_plot
-from elad.rundir import RunDir
+from elad.pool_scores import round_aurocs
+from elad.rundir import STORE, RunDir
 from elad.store import RunStore
-from elad.strategies import RANKING
-from elad.types import RoundRecord, Score, Target
+from elad.strategies import RANKING, STRATEGIES
+from elad.types import RoundRecord, Score, StopReason, Target
 
 COLUMNS = [  # header, width, how to show a record's value
     ("round", 5, lambda r: f"{r.round}"),
@@ -56,20 +60,27 @@ def format_aurocs(aurocs: dict[str, float | None]) -> str:
 
 # --- the HTML report of one run -------------------------------------------------------
 
-def write_run_report(run_dir: Path, examples_per_round: int = 3) -> Path:
-    """Write RUN_DIR/report.html (one self-contained page) from the run's store."""
+def write_run_report(run_dir: Path, examples_per_round: int = 3,
+                     baseline_dir: Path | None = None) -> Path:
+    """Write RUN_DIR/report.html (one self-contained page) from the run's store. The
+    baseline run compared against is `baseline_dir`, or, for a run of an `elad bench`
+    grid, its random-annotate sibling when there is one."""
     with RunDir.open(run_dir) as run:
-        text = run_report_html(run.store, run.config, Path(run_dir).name, examples_per_round)
+        baseline_dir = baseline_dir or bench_baseline(Path(run_dir), run.config)
+        baseline = load_baseline(baseline_dir) if baseline_dir else None
+        text = run_report_html(run.store, run.config, Path(run_dir).name,
+                               examples_per_round, baseline)
     path = Path(run_dir) / "report.html"
     path.write_text(text, encoding="utf-8")
     return path
 
 
 def run_report_html(store: RunStore, config: RunConfig, title: str,
-                    examples_per_round: int = 3) -> str:
-    """Per-round metrics and plots, the cost breakdown, and for each round the first
-    few selected questions: why each was chosen, the student's explanation, the
-    teacher's reply and the training target."""
+                    examples_per_round: int = 3, baseline: Baseline | None = None) -> str:
+    """Why the run stopped and its budget, per-round metrics and plots, accuracy per
+    task, the comparison with a baseline run (if any), the selection diagnostic, the
+    cost breakdown, and for each round the first few selected questions: why each was
+    chosen, the student's explanation, the teacher's reply and the training target."""
     records = store.rounds()
     calls = store.teacher_calls()
     costs = cost_rows(calls, teacher_prices(config.teacher))
@@ -80,6 +91,7 @@ def run_report_html(store: RunStore, config: RunConfig, title: str,
                + (f"{len(records)} rounds; stopped: {last.stop_reason or 'not finished'}."
                   if last else "No finished round yet."))
     body = [tag("h1", f"elad run {title}"), tag("p", summary),
+            *stop_and_budget_section(store, config, records),
             tag("h2", "Rounds"),
             tag("p", "Figures are cumulative over the run so far; 'confirmed' is the "
                      "fraction of the round's revisions in which the teacher found no "
@@ -87,6 +99,10 @@ def run_report_html(store: RunStore, config: RunConfig, title: str,
             records_table(records)]
     if records:
         body += run_plots(records, costs)
+    body += task_accuracy_section(records)
+    if baseline is not None:
+        body += baseline_section(records, baseline)
+    body += diagnostic_section(store, config)
     body += [tag("h2", "Cost breakdown"), cost_table(costs)]
     body.append(tag("h2", "Selected questions"))
     targets = {t.example_id: t for t in store.targets()}
@@ -156,6 +172,150 @@ def run_plots(records: list[RoundRecord], costs: list[dict]) -> list[Markup]:
                      "Teacher cost per round", stacked=True)
     return [image(accuracy, "test accuracy against cumulative teacher cost"),
             image(spend, "teacher cost per round, input and output tokens")]
+
+
+# --- the run at a glance: why it stopped, the budget, accuracy per task, the selection
+# diagnostic, and a baseline run to compare with ---------------------------------------
+
+STOP_WHY = {
+    StopReason.SATURATED: "the teacher confirmed at least {saturation:.0%} (saturation) of "
+                          "the last round's revised explanations: the student's most "
+                          "uncertain questions are now right, more teacher money buys "
+                          "little",
+    StopReason.BUDGET_SPENT: "what is left of the budget does not cover the worst case of "
+                             "one more teacher request",
+    StopReason.POOL_EXHAUSTED: "the teacher has been asked about every pool question",
+    StopReason.MAX_ROUNDS: "max_rounds={max_rounds} rounds after the seed round are done",
+}
+
+
+def stop_and_budget_section(store: RunStore, config: RunConfig,
+                    records: list[RoundRecord]) -> list[Markup]:
+    """Why the run stopped, and the budget spent and left."""
+    last = records[-1] if records else None
+    if last is None or not last.stop_reason:
+        stopped = "The run has not stopped yet" + (
+            f" (last finished round: {last.round})." if last else ".")
+    else:
+        why = STOP_WHY[last.stop_reason].format(saturation=config.saturation,
+                                                max_rounds=config.max_rounds)
+        confirmed = ("" if last.confirmed_fraction is None else
+                     f" The teacher confirmed {last.confirmed_fraction:.0%} of round "
+                     f"{last.round}'s revisions.")
+        stopped = f"Stopped after round {last.round}: {last.stop_reason}: {why}.{confirmed}"
+    spent = store.spent_usd()
+    left = config.budget_usd - spent
+    return [tag("h2", "Stop and budget"), tag("p", stopped, cls="stop"),
+            table(["budget $", "spent $", "left $", "spent"],
+                  [[f"{config.budget_usd:.4f}", f"{spent:.4f}", f"{left:.4f}",
+                    f"{spent / config.budget_usd:.1%}"]])]
+
+
+def task_accuracy_section(records: list[RoundRecord]) -> list[Markup]:
+    """Test accuracy per task family after each round."""
+    tasks = sorted({t for r in records for t in r.test_accuracy_by_task})
+    if not tasks:
+        return [tag("h2", "Test accuracy per task"),
+                tag("p", "Not recorded (this run was made before elad recorded "
+                         "per-task accuracy).", cls="muted")]
+    rows = [[r.round, f"{r.cost_usd:.4f}", f"{r.test_accuracy:.3f}",
+             *(f"{r.test_accuracy_by_task[t]:.3f}" if t in r.test_accuracy_by_task else "-"
+               for t in tasks)] for r in records]
+    return [tag("h2", "Test accuracy per task"),
+            table(["round", "cost $", "all", *tasks], rows)]
+
+
+def diagnostic_section(store: RunStore, config: RunConfig) -> list[Markup]:
+    """AUROC of each strategy's score for 'the student's greedy answer is wrong', over
+    the candidates of each scored round (from the store; nothing is recomputed)."""
+    rounds = store.scored_rounds()
+    parts = [tag("h2", "Selection diagnostic"),
+             tag("p", "Each round's candidates, scored by the previous round's student: "
+                      "the AUROC of each strategy's score for 'the student's greedy "
+                      "answer is wrong' (0.5 is chance, 1 is perfect).", cls="muted")]
+    if not rounds:
+        return parts + [tag("p", "No round was scored (the seed round is random).",
+                            cls="muted")]
+    try:
+        aurocs = {r: round_aurocs(store, config, r) for r in rounds}
+    except (FileNotFoundError, ConfigError) as error:  # a dataset no longer at hand
+        return parts + [tag("p", f"Not available: {error}", cls="muted")]
+    return parts + [table(["round", *STRATEGIES], [
+        [r, *("-" if a[s] is None else f"{a[s]:.3f}" for s in STRATEGIES)]
+        for r, a in aurocs.items()])]
+
+
+@dataclass
+class Baseline:
+    """Another run to compare with: its name and its per-round records."""
+
+    name: str
+    records: list[RoundRecord]
+
+
+def bench_baseline(run_dir: Path, config: RunConfig) -> Path | None:
+    """For a run of an `elad bench` grid (DIR/runs/NAME), its random-annotate sibling
+    of the same seed (the classic active-learning baseline), if it is there."""
+    sibling = run_dir.parent / f"random-annotate-s{config.seed}"
+    if (run_dir.parent.name != "runs" or sibling.resolve() == run_dir.resolve()
+            or not (sibling / STORE).exists()):
+        return None
+    return sibling
+
+
+def load_baseline(run_dir: Path) -> Baseline:
+    """The run in `run_dir`, named by its folder, strategy and mode."""
+    with RunDir.open(run_dir) as run:
+        config, records = run.config, run.store.rounds()
+    finished = "" if records and records[-1].stop_reason else ", not finished"
+    return Baseline(f"{Path(run_dir).name} ({config.strategy}, {config.mode}{finished})",
+                    records)
+
+
+def cost_to_reach(records: list[RoundRecord], accuracy: float) -> float | None:
+    """The teacher dollars paid by the first round whose test accuracy is at least
+    `accuracy` (None if no round reached it)."""
+    return next((r.cost_usd for r in records if r.test_accuracy >= accuracy - 1e-9), None)
+
+
+def equal_accuracy_savings(records: list[RoundRecord], baseline: list[RoundRecord]
+                           ) -> tuple[float, float, float] | None:
+    """(accuracy, this run's cost, the baseline's cost) at the highest test accuracy
+    both runs reached, each paid up to its first round that reached it."""
+    if not records or not baseline:
+        return None
+    level = min(max(r.test_accuracy for r in records),
+                max(r.test_accuracy for r in baseline))
+    return level, cost_to_reach(records, level), cost_to_reach(baseline, level)
+
+
+def baseline_section(records: list[RoundRecord], baseline: Baseline) -> list[Markup]:
+    """Both accuracy-vs-cost curves on one plot, and the money saved at equal accuracy."""
+    plot = line_plot(
+        [Series("this run", [r.cost_usd for r in records],
+                [r.test_accuracy for r in records], marker="o"),
+         Series(f"baseline: {baseline.name}", [r.cost_usd for r in baseline.records],
+                [r.test_accuracy for r in baseline.records], marker="s", dashed=True)],
+        "cumulative teacher cost ($)", "test accuracy",
+        "Accuracy against teacher cost, this run and the baseline")
+    savings = equal_accuracy_savings(records, baseline.records)
+    if savings is None:
+        text = "No finished round to compare yet."
+    else:
+        level, mine, theirs = savings
+        text = (f"Both runs reach test accuracy {level:.3f}: this run after ${mine:.4f} "
+                f"of teacher cost, the baseline after ${theirs:.4f}. ")
+        if mine <= theirs:
+            share = f" ({(theirs - mine) / theirs:.0%} of the baseline's cost)" if theirs \
+                else ""
+            text += f"Money saved at equal accuracy: ${theirs - mine:.4f}{share}."
+        else:
+            text += f"This run paid ${mine - theirs:.4f} more for it."
+    return [tag("h2", "Against the baseline"),
+            tag("p", f"Baseline: {baseline.name}.", cls="muted"),
+            image(plot, "test accuracy against cumulative teacher cost, this run and the "
+                        "baseline"),
+            tag("p", text, cls="savings")]
 
 
 def explanation_lines(steps: list[str], answer: str | None) -> list[str]:

@@ -96,7 +96,8 @@ class StopReason(StrEnum):
 
 @dataclass
 class RoundRecord:
-    """One row of the per-round table; what `elad report` prints."""
+    """One row of the per-round table; what `elad report` prints. Stores made before a
+    field with a default was added read back with that default."""
 
     round: int
     n_labeled: int
@@ -110,6 +111,7 @@ class RoundRecord:
     mode: str
     seed: int
     stop_reason: StopReason = StopReason.NOT_STOPPED
+    test_accuracy_by_task: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self):
         self.stop_reason = StopReason(self.stop_reason)

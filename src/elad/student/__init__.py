@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from elad.config import StudentConfig
-from elad.student.hf import HFStudent
+from elad.student.hf import HFStudent, set_greedy_generation
 from elad.student.protocol import Student
-from elad.student.tiny import build_tiny_student, tiny_name
+from elad.student.tiny import build_tiny_student, exported_tokenizer, tiny_name
 
 
 def _options(config: StudentConfig, show_progress: bool) -> dict:
@@ -46,19 +46,21 @@ def load_student(config: StudentConfig, directory: Path,
 
 
 def export_student(config: StudentConfig, directory: Path, out: Path,
-                   merged: bool = True) -> None:
+                   merged: bool = True) -> str | None:
     """Write the student saved in `directory` to `out` as a standalone Hugging Face model
     folder (AutoModelForCausalLM + AutoTokenizer load it), or, for a LoRA student with
-    `merged=False`, as its adapter alone."""
+    `merged=False`, as its adapter alone. The folder decodes as the evaluation did
+    (greedy, the student's end tokens); a plain student's tokenizer adds the bos token
+    and has the plain prompt as its chat template. Returns the bos token (None if the
+    model has none), what the model card needs to write the exact prompt."""
     if config.kind == "hf":
         from elad.student.pretrained import export_pretrained, load_pretrained_student
 
         student = load_pretrained_student(config, directory)
-        export_pretrained(config, student, out, merged)
-        return
-    from transformers import PreTrainedTokenizerFast
-
+        return export_pretrained(config, student, out, merged)
     student = load_student(config, directory)
+    set_greedy_generation(student.model, student.format, config.max_new_tokens)
     student.model.save_pretrained(out)
-    PreTrainedTokenizerFast(tokenizer_object=student.tokenizer, bos_token="<s>",
-                            eos_token="</s>", pad_token="<pad>").save_pretrained(out)
+    tokenizer = exported_tokenizer(student.tokenizer, config.max_length)
+    tokenizer.save_pretrained(out)
+    return tokenizer.bos_token

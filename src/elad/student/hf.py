@@ -18,16 +18,12 @@ from tokenizers import Tokenizer
 from transformers import AutoModelForCausalLM, PreTrainedModel
 from transformers.utils import logging as hf_logging
 
-from elad.answers import ANSWER_CUE
+from elad.answers import ANSWER_CUE, prompt_text
 from elad.student.protocol import Generation
 from elad.training import fine_tune, pad
 
 hf_logging.set_verbosity_error()  # no weight-loading bars or notices in the run's output
 hf_logging.disable_progress_bar()
-
-
-def prompt_text(question: str) -> str:
-    return f"Q: {question}\nA:\n"
 
 
 @dataclass(frozen=True)
@@ -49,6 +45,22 @@ class TextFormat:
         eos = tokenizer.token_to_id("</s>")
         return cls(pad=tokenizer.token_to_id("<pad>"), prefix=(tokenizer.token_to_id("<s>"),),
                    eos=eos, stops=(eos,))
+
+
+def set_greedy_generation(model: PreTrainedModel, text_format: TextFormat,
+                          max_new_tokens: int) -> None:
+    """Set `model.generation_config` so that `generate` and `pipeline` decode as the
+    evaluation does: greedily, up to `max_new_tokens`, stopping at the student's end
+    tokens (saved with the model by `save_pretrained`)."""
+    config = model.generation_config
+    config.do_sample = False
+    config.temperature = config.top_p = config.top_k = None
+    config.max_new_tokens = max_new_tokens
+    stops = list(text_format.stops)
+    config.eos_token_id = stops[0] if len(stops) == 1 else stops
+    config.pad_token_id = text_format.pad
+    if text_format.prefix:
+        config.bos_token_id = text_format.prefix[0]
 
 
 class HFStudent:

@@ -24,8 +24,9 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
+from elad.answers import PLAIN_CHAT_TEMPLATE, prompt_text
 from elad.config import ConfigError, StudentConfig
-from elad.student.hf import HFStudent, TextFormat, prompt_text
+from elad.student.hf import HFStudent, TextFormat, set_greedy_generation
 
 log = logging.getLogger("elad")
 GEMMA_PRESET = "gemma-3-270m"
@@ -166,11 +167,23 @@ def load_pretrained_student(config: StudentConfig, directory: Path,
 
 
 def export_pretrained(config: StudentConfig, student: HFStudent, out: Path,
-                      merged: bool) -> None:
+                      merged: bool) -> str | None:
     """The student as a standalone model folder (LoRA merged into the weights), or,
-    with `merged=False`, a LoRA student's adapter alone; the tokenizer goes with it."""
+    with `merged=False`, a LoRA student's adapter alone; the tokenizer goes with it. A
+    student trained on plain prompts gets them as its tokenizer's chat template (in
+    place of the base model's), and its tokenizer adds the bos token its prompts start
+    with. Returns the bos token a plain prompt starts with (None: none, or a chat
+    template)."""
     model = student.model
     if merged and config.finetune == "lora":
         model = model.merge_and_unload()
+    set_greedy_generation(model, student.format, config.max_new_tokens)
     model.save_pretrained(out)
-    AutoTokenizer.from_pretrained(model_path(config)).save_pretrained(out)
+    tokenizer = AutoTokenizer.from_pretrained(model_path(config))
+    if not config.chat_template:
+        tokenizer.chat_template = PLAIN_CHAT_TEMPLATE
+        bos = tokenizer.bos_token_id
+        if bos is not None and tokenizer("Q").input_ids[:1] != [bos]:
+            tokenizer.add_bos_token = True  # transformers 5 updates the post-processor
+    tokenizer.save_pretrained(out)
+    return tokenizer.bos_token if student.format.prefix else None

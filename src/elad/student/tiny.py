@@ -7,9 +7,18 @@ token, so numbers are spelled digit by digit. Nothing is downloaded.
 from __future__ import annotations
 
 import torch
-from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import LlamaConfig, LlamaForCausalLM
+from tokenizers import (
+    Regex,
+    Tokenizer,
+    decoders,
+    models,
+    pre_tokenizers,
+    processors,
+    trainers,
+)
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
+from elad.answers import PLAIN_CHAT_TEMPLATE
 from elad.student.hf import HFStudent
 
 SPECIAL_TOKENS = ["<pad>", "<s>", "</s>"]
@@ -55,3 +64,19 @@ def build_tiny_student(corpus: list[str], *, vocab_size: int, hidden_size: int,
     return HFStudent(model, tokenizer, name=tiny_name(hidden_size, layers),
                      batch_size=batch_size, max_new_tokens=max_new_tokens,
                      show_progress=show_progress)
+
+
+def exported_tokenizer(tokenizer: Tokenizer, max_length: int) -> PreTrainedTokenizerFast:
+    """The tiny student's tokenizer for transformers users: its special tokens, the bos
+    token added to every encoded text (as the student's prompts start), the plain prompt
+    as its chat template, and the longest sequence the model was built for."""
+    tokenizer = Tokenizer.from_str(tokenizer.to_str())  # a copy: the student's is unchanged
+    bos = SPECIAL_TOKENS[1]
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single=f"{bos} $A", pair=f"{bos} $A $B",
+        special_tokens=[(bos, tokenizer.token_to_id(bos))])
+    exported = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, bos_token=bos, eos_token=SPECIAL_TOKENS[2],
+        pad_token=SPECIAL_TOKENS[0], model_max_length=max_length)
+    exported.chat_template = PLAIN_CHAT_TEMPLATE
+    return exported

@@ -1,0 +1,150 @@
+"""`elad export-data`: a run's training data in the dataset formats of TRL (Hugging
+Face's trainer library), to train another student on what this run paid for.
+
+    elad export-data runs/default --out data/ [--teacher-replies] [--push-to-hub me/name]
+
+Writes into OUT, as JSON lines and as a `datasets` DatasetDict folder (`save_to_disk`,
+one "train" split) of the same name:
+
+  prompt_completion   every training target, TRL's standard prompt-completion format:
+                      {"prompt": "Q: <question>\\nA:\\n", "completion": "<steps>\\nThe
+                      answer is X."}: the student's own prompt and target text
+  messages            the same targets, TRL's conversational format: {"messages":
+                      [{"role": "user", "content": question}, {"role": "assistant", ...}]}
+  teacher_replies     (--teacher-replies) every teacher call, usable or not:
+                      {"prompt": the prompt sent, "completion": the reply as JSON}
+
+Every row also has the question's id, task, question and answer, the round, the
+teacher's operation (annotate, revise), whether the teacher confirmed the student's
+explanation, what the call cost, and the teacher's kind and model. The JSON lines need
+nothing; the folders and `--push-to-hub` (one hub config per name) need `datasets`
+(`pip install 'elad[export]'`). Never imports torch.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+from elad.answers import format_explanation, prompt_text
+from elad.rundir import RunDir
+
+NAMES = ("prompt_completion", "messages", "teacher_replies")
+
+
+class ExportError(RuntimeError):
+    """The export cannot be done as asked; the message says why and what to install."""
+
+
+def target_rows(run: RunDir) -> tuple[list[dict], list[dict]]:
+    """Every training target as a prompt-completion row and as a messages row."""
+    calls: dict[tuple[int, str], list[dict]] = {}
+    for call in run.store.teacher_calls():
+        calls.setdefault((call["round"], call["example_id"]), []).append(call)
+    tasks = tasks_by_id(run)
+    plain, chat = [], []
+    for target in run.store.targets():
+        made = calls.get((target.round, target.example_id), [])
+        about = {"id": target.example_id, "task": tasks.get(target.example_id, ""),
+                 "question": target.question, "answer": target.answer,
+                 "round": target.round, "operation": made[-1]["op"] if made else "",
+                 "confirmed": target.confirmed,
+                 "cost_usd": sum(c["cost_usd"] for c in made), **teacher_columns(run)}
+        completion = format_explanation(target.steps, target.answer)
+        plain.append({"prompt": prompt_text(target.question), "completion": completion,
+                      **about})
+        chat.append({"messages": [{"role": "user", "content": target.question},
+                                  {"role": "assistant", "content": completion}], **about})
+    return plain, chat
+
+
+def teacher_reply_rows(run: RunDir) -> list[dict]:
+    """Every teacher call: the prompt sent and the reply, as the JSON the prompt asked
+    for ("" when the reply could not be used; `error` says why)."""
+    tasks = tasks_by_id(run)
+    rows = []
+    for call in run.store.teacher_calls():
+        reply, ok = call["reply"], call["ok"]
+        if not ok:
+            completion = ""
+        elif call["op"] == "annotate":
+            completion = json.dumps({"steps": reply["steps"], "answer": reply["answer"]})
+        else:
+            completion = json.dumps({"first_error": reply["first_error"],
+                                     "continuation": reply["steps"],
+                                     "answer": reply["answer"]})
+        rows.append({
+            "prompt": call["request"].get("prompt", ""), "completion": completion,
+            "id": call["example_id"], "task": tasks.get(call["example_id"], ""),
+            "question": call["request"].get("question", ""), "answer": reply.get("answer"),
+            "round": call["round"], "operation": call["op"],
+            "confirmed": ok and call["op"] == "revise" and reply["first_error"] is None,
+            "ok": ok, "error": call["error"], "input_tokens": call["input_tokens"],
+            "output_tokens": call["output_tokens"], "cost_usd": call["cost_usd"],
+            **teacher_columns(run)})
+    return rows
+
+
+def tasks_by_id(run: RunDir) -> dict[str, str]:
+    return {e.id: e.task for split in ("pool", "test") for e in run.store.examples(split)}
+
+
+def teacher_columns(run: RunDir) -> dict:
+    return {"teacher": run.config.teacher.kind, "teacher_model": run.config.teacher.model}
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def has_datasets() -> bool:
+    return importlib.util.find_spec("datasets") is not None
+
+
+def export_data(run_dir: Path, out: Path, teacher_replies: bool = False,
+                push_to_hub: str | None = None) -> dict[str, int]:
+    """Write the run's datasets into `out` (see the module docstring); push them to the
+    hub repo `push_to_hub` if given. Returns the rows written per name."""
+    if push_to_hub and not has_datasets():
+        raise ExportError("--push-to-hub needs the datasets package: pip install "
+                          "'elad[export]'")
+    with RunDir.open(run_dir) as run:
+        plain, chat = target_rows(run)
+        tables = {"prompt_completion": plain, "messages": chat}
+        if teacher_replies:
+            tables["teacher_replies"] = teacher_reply_rows(run)
+    if not plain:
+        raise ExportError(f"{run_dir} has no training targets yet")
+    out.mkdir(parents=True, exist_ok=True)
+    for name, rows in tables.items():
+        write_jsonl(out / f"{name}.jsonl", rows)
+    if has_datasets():
+        datasets = {name: dataset_dict(rows) for name, rows in tables.items()}
+        for name, dataset in datasets.items():
+            dataset.save_to_disk(out / name)
+        if push_to_hub:
+            push(datasets, push_to_hub)
+    return {name: len(rows) for name, rows in tables.items()}
+
+
+def dataset_dict(rows: list[dict]):
+    from datasets import Dataset, DatasetDict, disable_progress_bars
+
+    disable_progress_bars()  # each save takes a moment: no bars in the command's output
+    return DatasetDict({"train": Dataset.from_list(rows)})
+
+
+def push(datasets: dict, repo: str) -> None:
+    """Each dataset as one configuration of the hub dataset `repo` (the token is
+    huggingface_hub's: `hf auth login` or HF_TOKEN)."""
+    for name, dataset in datasets.items():
+        try:
+            dataset.push_to_hub(repo, config_name=name)
+        except Exception as error:  # network, auth, hub: all end the same way
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise ExportError(f"pushing {name} to the hub dataset {repo} failed "
+                              f"({type(error).__name__}: {reason}); the files in the "
+                              "output folder are complete") from None

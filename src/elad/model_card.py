@@ -1,0 +1,139 @@
+"""The model card `elad export` writes as README.md next to the exported student: what it
+was distilled from, on what task and data, for how much teacher money, its test
+accuracy after each round, and the exact prompt format to use it with plain
+transformers. Read from the run directory only (no torch).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from elad.answers import ANSWER_CUE, prompt_text
+from elad.budget import teacher_prices
+from elad.config import RunConfig
+from elad.rundir import RunDir
+from elad.types import RoundRecord
+
+
+def teacher_text(config: RunConfig) -> str:
+    teacher = config.teacher
+    if teacher.kind == "openai":
+        return f"`{teacher.model}` behind the OpenAI-compatible API at {teacher.base_url}"
+    noise = (f", with one wrong step in {teacher.noise:.0%} of its replies"
+             if teacher.noise else "")
+    if teacher.kind == "oracle":
+        return ("elad's exact oracle teacher for its synthetic tasks (no LLM; its tokens "
+                f"counted and priced as `{teacher.model}`{noise})")
+    return ("the dataset's own human rationales, replayed by elad's reference teacher (no "
+            f"LLM; its tokens counted and priced as `{teacher.model}`)")
+
+
+def data_text(config: RunConfig) -> str:
+    task = config.task
+    if task.kind == "synthetic":
+        source = f"elad's synthetic reasoning tasks ({', '.join(task.families)})"
+    else:
+        where = f"the hub dataset `{task.hub}`" if task.hub else (
+            f"`{task.path}`" if task.path else f"the local copy of {task.kind}")
+        source = f"{task.kind} from {where}"
+    return (f"{source}: an unlabeled pool of {task.pool_size} questions and "
+            f"{task.test_size} held-out test questions (seed {config.seed})")
+
+
+def student_text(config: RunConfig, adapter_only: bool) -> str:
+    student = config.student
+    if student.kind == "tiny":
+        return (f"a tiny Llama ({student.hidden_size} hidden, {student.layers} layers, "
+                f"{student.heads} heads) built from a config and trained from scratch, "
+                "with a byte-level BPE tokenizer trained on the task's text")
+    tuning = (f"LoRA (rank {student.lora_rank}, "
+              + ("the adapter alone" if adapter_only else "merged into the weights") + ")"
+              if student.finetune == "lora" else "full fine-tuning")
+    return f"`{student.model}` fine-tuned with {tuning}"
+
+
+def accuracy_table(records: list[RoundRecord], exported: int) -> list[str]:
+    """A markdown table: per round, targets, teacher dollars, accuracy overall and per
+    task (runs made before per-task accuracy was recorded have none)."""
+    tasks = sorted({t for r in records for t in r.test_accuracy_by_task})
+    rows = [["round", "targets", "teacher $", "test accuracy", *tasks],
+            ["---:"] * (4 + len(tasks))]
+    for r in records:
+        rows.append([f"{r.round}" + (" (this model)" if r.round == exported else ""),
+                     f"{r.n_labeled}", f"{r.cost_usd:.4f}", f"{r.test_accuracy:.3f}",
+                     *(f"{r.test_accuracy_by_task[t]:.3f}" if t in r.test_accuracy_by_task
+                       else "-" for t in tasks)])
+    return ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def prompt_lines(config: RunConfig, bos_token: str | None) -> list[str]:
+    example = "What is the largest of 4, 7, 2?"
+    if config.student.kind == "hf" and config.student.chat_template:
+        return [
+            "The student was trained and evaluated with each question as one user turn "
+            "in the model's own chat template (`tokenizer.apply_chat_template(messages, "
+            "add_generation_prompt=True)`), the explanation as the assistant's reply.",
+            "", "```python", "from transformers import pipeline", "",
+            'generate = pipeline("text-generation", model="PATH/TO/THIS/FOLDER")',
+            f'messages = [{{"role": "user", "content": "{example}"}}]',
+            'print(generate(messages)[0]["generated_text"][-1]["content"])', "```"]
+    shown = (bos_token or "") + prompt_text("{question}")
+    return [
+        "The student was trained and evaluated on exactly this prompt"
+        + (f" (the bos token `{bos_token}`, then the text):" if bos_token else ":"),
+        "", "```text", shown + "```", "",
+        f'that is, in Python, `"{bos_token or ""}Q: " + question + "\\nA:\\n"`. '
+        "It continues with its explanation, one step a line, and a last line "
+        f'"{ANSWER_CUE} X.", then its end token. The tokenizer adds the bos token to the '
+        "text, and its chat template renders a single user message as this prompt, so "
+        "either of these gives the student's greedy answer (the generation config holds "
+        f"greedy decoding and `max_new_tokens={config.student.max_new_tokens}`):",
+        "", "```python", "from transformers import pipeline", "",
+        'generate = pipeline("text-generation", model="PATH/TO/THIS/FOLDER")',
+        f'messages = [{{"role": "user", "content": "{example}"}}]',
+        'print(generate(messages)[0]["generated_text"][-1]["content"])',
+        f'print(generate("Q: {example}\\nA:\\n", return_full_text=False)'
+        '[0]["generated_text"])', "```"]
+
+
+def model_card(run: RunDir, round: int, bos_token: str | None,
+               adapter_only: bool = False) -> str:
+    """The README.md of the round `round` student of `run`, exported."""
+    config, store = run.config, run.store
+    records = store.rounds()
+    mine = next(r for r in records if r.round == round)
+    totals = store.call_totals(round)
+    prices = teacher_prices(config.teacher)
+    operations = Counter(c["op"] for c in store.teacher_calls() if c["round"] <= round)
+    confirmed = sum(t.confirmed for t in store.targets(up_to_round=round))
+    last = records[-1]
+    return "\n".join([
+        "---", "library_name: " + ("peft" if adapter_only else "transformers"),
+        "pipeline_tag: text-generation", "tags:", "- elad", "- distillation",
+        "- chain-of-thought", "---", "",
+        f"# {run.path.name}: a student distilled with elad", "",
+        f"This is {student_text(config, adapter_only)}, taught by explanation-guided "
+        "active distillation (ELAD, Zhang et al. 2024) with elad: each round it explained "
+        "pool questions, the ones it was least sure of went to the teacher, which "
+        "revised its explanation from the first wrong step (or wrote one), and it was "
+        f"trained on the results. This is the student after round {round}.", "",
+        "## Distilled from", "",
+        f"- Teacher: {teacher_text(config)}.",
+        f"- Selection: strategy `{config.strategy}`, teacher mode `{config.mode}`; "
+        f"{mine.n_labeled} training targets up to round {round} "
+        f"({', '.join(f'{n} {op}' for op, n in sorted(operations.items()))} calls; the "
+        f"teacher confirmed {confirmed} of the student's explanations as they were).",
+        f"- Task and data: {data_text(config)}.", "",
+        "## Teacher cost", "",
+        f"${totals['cost_usd']:.4f} up to round {round}: {totals['calls']} calls, "
+        f"{totals['input_tokens']} input and {totals['output_tokens']} output tokens at "
+        f"${prices.input_per_mtok:.2f} / ${prices.output_per_mtok:.2f} per million "
+        f"(the run's budget: ${config.budget_usd}).", "",
+        "## Test accuracy", "",
+        f"Greedy accuracy on the {config.task.test_size} test questions after each round "
+        f"(targets and teacher dollars cumulative). This model: "
+        f"{mine.test_accuracy:.3f}. The run's last round: {last.round} (stopped: "
+        f"{last.stop_reason or 'not yet'}).", "",
+        *accuracy_table(records, round), "",
+        "## Prompt format", "",
+        *prompt_lines(config, bos_token), ""])

@@ -1,0 +1,216 @@
+"""What a run leaves for others, on a real tiny run (oracle teacher, tiny student):
+`elad export-data` (TRL's dataset formats, which TRL's SFTTrainer trains on, token for
+token as elad trained the student) and `elad export` (a model folder with its model
+card, which plain transformers uses with the card's prompt and answers as elad's own
+evaluation does)."""
+
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+import torch
+from datasets import load_from_disk
+
+from elad.answers import format_explanation, parse_explanation, prompt_text
+from elad.cli import main
+from elad.explain import explain
+from elad.rundir import RunDir
+from elad.student import load_student
+from elad.tasks import answer_type
+
+# Two families with short explanations, trained long enough that the student writes the
+# format and gets some test questions right; a revise round, so rows of both operations.
+RUN = ["task.families=coin_flip,largest", "task.pool_size=100", "task.test_size=16",
+       "seed_size=24", "round_size=6", "candidates=8", "max_rounds=1", "budget_usd=0.5",
+       "student.hidden_size=32", "student.layers=2", "student.heads=2",
+       "student.samples=2", "student.max_new_tokens=48", "student.train_steps=10",
+       "student.seed_train_steps=80", "student.learning_rate=0.01",
+       "student.batch_size=32"]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """The run, its data (with the teacher replies) and its student, exported."""
+    root = tmp_path_factory.mktemp("export")
+    run_dir, data, model = root / "run", root / "data", root / "model"
+    assert main(["-q", "run", *RUN, "--run-dir", str(run_dir)]) == 0
+    assert main(["-q", "export-data", str(run_dir), "--out", str(data),
+                 "--teacher-replies"]) == 0
+    assert main(["-q", "export", str(run_dir), "--out", str(model)]) == 0
+    return run_dir, data, model
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_export_data_rows(exported):
+    run_dir, data, _ = exported
+    with RunDir.open(run_dir) as run:
+        targets = {t.example_id: t for t in run.store.targets()}
+        calls = run.store.teacher_calls()
+        spent = run.store.spent_usd()
+    plain = read_jsonl(data / "prompt_completion.jsonl")
+    chat = read_jsonl(data / "messages.jsonl")
+    replies = read_jsonl(data / "teacher_replies.jsonl")
+    assert len(plain) == len(chat) == len(targets) > 0 and len(replies) == len(calls)
+    for row, conversation in zip(plain, chat):
+        target = targets[row["id"]]
+        assert row["prompt"] == prompt_text(target.question)
+        assert row["completion"] == format_explanation(target.steps, target.answer)
+        assert conversation["messages"] == [
+            {"role": "user", "content": target.question},
+            {"role": "assistant", "content": row["completion"]}]
+        assert row["confirmed"] == target.confirmed and row["round"] == target.round
+        assert row["operation"] == ("annotate" if target.round == 0 else "revise")
+        assert row["cost_usd"] > 0
+        assert (row["teacher"], row["teacher_model"]) == ("oracle", "gpt-4o")
+        assert {k: v for k, v in conversation.items() if k != "messages"} == {
+            k: v for k, v in row.items() if k not in ("prompt", "completion")}
+    assert {r["operation"] for r in plain} == {"annotate", "revise"}
+    assert sum(r["cost_usd"] for r in replies) == pytest.approx(spent)
+    for row in replies:
+        reply = json.loads(row["completion"])
+        keys = {"steps", "answer"} if row["operation"] == "annotate" else {
+            "first_error", "continuation", "answer"}
+        assert set(reply) == keys and row["ok"] and row["question"] in row["prompt"]
+        assert ("Student's steps:" in row["prompt"]) == (row["operation"] == "revise")
+    # the datasets folders hold the same rows
+    for name, rows in (("prompt_completion", plain), ("messages", chat),
+                       ("teacher_replies", replies)):
+        assert load_from_disk(str(data / name))["train"].to_list() == rows
+
+
+def test_trl_sft_trainer_trains_on_the_exported_data(exported, tmp_path):
+    """TRL tokenizes both formats into exactly elad's training sequences (prompt after
+    bos, explanation, end token; the prompt-completion loss on the explanation only),
+    and a few SFTTrainer steps change every weight of the exported student."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    run_dir, data, model_dir = exported
+    with RunDir.open(run_dir) as run:
+        student = load_student(run.config.student, run.checkpoint(run.trained_round()))
+    for name in ("prompt_completion", "messages"):
+        dataset = load_from_disk(str(data / name))["train"]
+        model = AutoModelForCausalLM.from_pretrained(model_dir)
+        before = {n: p.detach().clone() for n, p in model.named_parameters()}
+        args = SFTConfig(output_dir=str(tmp_path / name), max_steps=3,
+                         per_device_train_batch_size=4, learning_rate=1e-3, logging_steps=1,
+                         save_strategy="no", report_to="none", bf16=False, use_cpu=True,
+                         gradient_checkpointing=False, disable_tqdm=True, max_length=256)
+        trainer = SFTTrainer(model=model, args=args, train_dataset=dataset,
+                             processing_class=AutoTokenizer.from_pretrained(model_dir))
+        for row, prepared in zip(dataset, trainer.train_dataset):
+            question = row["question"]
+            completion = (row["completion"] if name == "prompt_completion"
+                          else row["messages"][1]["content"])
+            prompt = student.prompt_ids(question)
+            assert prepared["input_ids"] == [*prompt, *student.encode(completion),
+                                             student.eos_id]
+            if name == "prompt_completion":  # the loss covers the explanation only
+                assert prepared["labels"] == [-100] * len(prompt) + prepared[
+                    "input_ids"][len(prompt):]
+        trainer.train()
+        losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+        assert len(losses) == 3 and all(math.isfinite(x) for x in losses)
+        changed = [n for n, p in model.named_parameters() if not torch.equal(p, before[n])]
+        assert changed == list(before)
+
+
+# Runs in a fresh interpreter that never imports elad: the card's prompt, formatted for
+# one question, through plain transformers (the tokenizer, its chat template, pipeline).
+PLAIN_TRANSFORMERS = r"""
+import json, re, sys
+from pathlib import Path
+from transformers import AutoTokenizer, pipeline
+
+folder, question = sys.argv[1], sys.argv[2]
+card = (Path(folder) / "README.md").read_text()
+template = re.search(r"```text\n(.*?)```", card, re.DOTALL).group(1)
+prompt = template.replace("{question}", question)
+tokenizer = AutoTokenizer.from_pretrained(folder)
+generate = pipeline("text-generation", model=folder)
+messages = [{"role": "user", "content": question}]
+text = prompt.removeprefix(tokenizer.bos_token)  # the tokenizer adds it, as the card says
+result = {
+    "template": template,
+    "chat_prompt": tokenizer.apply_chat_template(messages, add_generation_prompt=True,
+                                                 tokenize=False),
+    "ids": tokenizer(text).input_ids,
+    "chat_ids": tokenizer.apply_chat_template(messages, add_generation_prompt=True,
+                                              return_dict=True)["input_ids"],
+    "from_text": generate(text, return_full_text=False)[0]["generated_text"],
+    "from_chat": generate(messages)[0]["generated_text"][-1]["content"],
+    "elad_imported": any(name.split(".")[0] == "elad" for name in sys.modules),
+}
+print(json.dumps(result))
+"""
+
+
+def test_model_card_prompt_gives_elads_answer_with_plain_transformers(exported):
+    run_dir, _, model_dir = exported
+    card = (model_dir / "README.md").read_text()
+    with RunDir.open(run_dir) as run:
+        config, records = run.config, run.store.rounds()
+        spent = run.store.spent_usd()
+        student = load_student(config.student, run.checkpoint(run.trained_round()))
+        test = run.store.examples("test")
+    # what it was distilled from, on what, for how much, how well, in what format
+    assert "elad's exact oracle teacher" in card and "`gpt-4o`" in card
+    assert "coin_flip, largest" in card and f"${spent:.4f}" in card
+    assert "| round | targets | teacher $ | test accuracy | coin_flip | largest |" in card
+    for r in records:
+        assert re.search(rf"\| {r.round}( \(this model\))? \| {r.n_labeled} \| "
+                         rf"{r.cost_usd:.4f} \| {r.test_accuracy:.3f} \| "
+                         rf"{r.test_accuracy_by_task['coin_flip']:.3f} \| ", card)
+    assert "```text\n<s>Q: {question}\nA:\n```" in card
+    # a test question elad's own evaluation answers right
+    greedy = explain(student, test, answer_type, k=1, temperature=0.0, seed=0)
+    right = [e for e in test if greedy[e.id][0].answer == e.answer]
+    assert right, "the student answers no test question right"
+    question, gold = right[0].question, right[0].answer
+    expected = student.generate([question])[0][0][0]
+    assert parse_explanation(expected, answer_type(right[0])).answer == gold
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-c", PLAIN_TRANSFORMERS, str(model_dir),
+                           question], capture_output=True, text=True, env=env,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert not seen["elad_imported"]
+    assert seen["chat_prompt"] == "<s>" + prompt_text(question)
+    assert seen["ids"] == seen["chat_ids"] == student.prompt_ids(question)
+    assert seen["from_text"] == seen["from_chat"] == expected
+    assert parse_explanation(seen["from_chat"], answer_type(right[0])).answer == gold
+
+
+def test_push_to_hub_errors_are_one_line_and_keep_the_files(exported, tmp_path,
+                                                            monkeypatch, capsys):
+    run_dir, _, _ = exported
+    out = tmp_path / "data"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}  # no network here: the push must fail
+    done = subprocess.run([sys.executable, "-m", "elad.cli", "-q", "export-data",
+                           str(run_dir), "--out", str(out), "--push-to-hub",
+                           "me/elad-data"], capture_output=True, text=True, env=env,
+                          timeout=300, check=False)
+    assert done.returncode == 2
+    error = done.stderr.strip().splitlines()[-1]
+    assert error.startswith("elad: error: pushing prompt_completion to the hub dataset "
+                            "me/elad-data failed") and "files in the output folder" in error
+    assert "Traceback" not in done.stderr
+    assert (out / "prompt_completion.jsonl").is_file() and (out / "messages").is_dir()
+
+    import elad.export_data
+
+    monkeypatch.setattr(elad.export_data, "has_datasets", lambda: False)
+    assert main(["export-data", str(run_dir), "--out", str(tmp_path / "none"),
+                 "--push-to-hub", "me/elad-data"]) == 2
+    error = capsys.readouterr().err
+    assert "needs the datasets package: pip install 'elad[export]'" in error
+    assert not (tmp_path / "none").exists()
