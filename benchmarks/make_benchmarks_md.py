@@ -15,8 +15,8 @@ from pathlib import Path
 from elad.bench_summary import EVIDENCE, show, table_rows
 
 NOTES = "<!-- notes: written by hand; make_benchmarks_md.py keeps everything below -->"
-GOALS = {"half_budget_points": 10.0, "whole_pool_cost_fraction": 0.30,
-         "revise_tokens_fraction": 0.40}
+GOALS = {"cost_fraction": 0.6, "area_points": 5.0, "dollars_per_target_ratio": 1.0}
+DEFAULT = "elad/auto"  # the default configuration the goals are about
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
@@ -29,63 +29,55 @@ def verdict(ok: bool | None) -> str:
     return "no data" if ok is None else "met" if ok else "missed"
 
 
+def _interval(entry: dict, scale: float = 1.0, spec: str = ".2f") -> str:
+    if not entry["n"]:
+        return "never"
+    mean = format(scale * entry["mean"], spec)
+    if entry["low"] is None:
+        return (f"{mean} ± {format(scale * entry['std'], spec.lstrip('+'))}, reached in "
+                f"{entry['n']} of {entry['of']} seeds")
+    return (f"{mean} [95% interval {format(scale * entry['low'], spec)}, "
+            f"{format(scale * entry['high'], spec)}]")
+
+
 def questions(summary: dict) -> list[str]:
-    """The issue's three questions, each with its figure, its goal and met/missed."""
+    """The issue's questions, each with its figure, its goal and met/missed."""
+    c = summary["comparisons"]
     lines = []
-    comparisons = summary["comparisons"]
-    for mode in ("revise", "annotate"):
-        d = comparisons.get(f"elad_minus_random_{mode}")
-        if not d:
-            continue
-        half = d["accuracy_at_half_budget"]
-        ok = None if half["mean"] is None else 100 * half["mean"] >= GOALS["half_budget_points"]
+    for label, d in c["against_baseline"].items():
+        reach, area = d["cost_to_baseline_final"], d["area"]
+        judged = label == DEFAULT
+        reach_ok = (reach["high"] is not None and reach["mean"] <= GOALS["cost_fraction"]
+                    and reach["high"] < 1)
+        area_ok = area["n"] > 0 and 100 * area["mean"] >= GOALS["area_points"]
         lines.append(
-            f"- ELAD minus random, mode {mode}, accuracy at half the budget: "
-            f"{_points(half)} (goal: +{GOALS['half_budget_points']:.0f}; {verdict(ok)}); "
-            f"at equal cost over the whole budget (area): {_points(d['area'])}; "
-            f"final: {_points(d['final_accuracy'])}.")
+            f"- {label} against {c['baseline']}: reaches {c['baseline']}'s final accuracy "
+            f"at {_interval(reach)} of its cost"
+            + (f" (goal: at most {GOALS['cost_fraction']}, interval below 1; "
+               f"{verdict(reach_ok)})" if judged else "")
+            + f"; area under accuracy vs cost {_interval(area, 100, '+.1f')} points"
+            + (f" (goal: at least +{GOALS['area_points']:.0f}; {verdict(area_ok)})"
+               if judged else "")
+            + "; accuracy at half the budget "
+            f"{_interval(d['accuracy_at']['0.5'], 100, '+.1f')} points; final "
+            f"{_interval(d['final_accuracy'], 100, '+.1f')} points.")
+    for label, d in c["per_target"].items():
+        ratio = d["cost_per_target_after_seed"]
+        ok = ratio["n"] > 0 and ratio["mean"] <= GOALS["dollars_per_target_ratio"]
+        lines.append(
+            f"- {label}: teacher dollars per training target after the seed round, as a "
+            f"fraction of annotate's for the same strategy: {_interval(ratio, 1, '.3f')}"
+            + (f" (goal: at most {GOALS['dollars_per_target_ratio']:.0f}; {verdict(ok)})"
+               if label == DEFAULT else "")
+            + f"; output tokens {_interval(d['output_tokens_per_target_after_seed'], 1, '.3f')}"
+            f"; input tokens {_interval(d['input_tokens_per_target_after_seed'], 1, '.3f')}.")
     whole = summary["whole_pool"]
     if whole:
         lines.append(f"- Whole pool: accuracy {show(whole['accuracy'], 3)} for "
                      f"${show(whole['cost_usd'], 3)} ({whole['targets']['mean']:.0f} "
                      f"targets); the budget, ${summary['budget_usd']}, is "
                      f"{summary['budget_usd'] / whole['cost_usd']['mean']:.2f} of that.")
-    for c in summary["configurations"] if whole else []:
-        if c["strategy"] not in ("elad", "random"):
-            continue
-        fraction = c["cost_to_100pct_whole_pool_fraction"]
-        reached = fraction["n"] == fraction["of"] and fraction["n"] > 0
-        ok = reached and fraction["mean"] <= GOALS["whole_pool_cost_fraction"]
-        budget_share = summary["budget_usd"] / whole["cost_usd"]["mean"]
-        judged = (verdict(ok) if reached or budget_share >= GOALS["whole_pool_cost_fraction"]
-                  else f"not decided here: the budget is only {budget_share:.2f} of it")
-        lines.append(
-            f"- {c['label']}: the whole-pool accuracy "
-            + (f"was reached at ${show(c['cost_to_100pct_whole_pool'], 3)}, "
-               f"{show(fraction, 3)} of the whole-pool cost" if fraction["n"] else
-               "was not reached within the budget")
-            + f" (goal: at most {GOALS['whole_pool_cost_fraction']:.2f} of it; "
-            f"{judged}); 90% of it: "
-            + (f"${show(c['cost_to_90pct_whole_pool'], 3)}, "
-               f"{show(c['cost_to_90pct_whole_pool_fraction'], 3)} of the whole-pool cost"
-               if c["cost_to_90pct_whole_pool"]["n"] else "not reached")
-            + f"; final accuracy {show(c['final_accuracy_of_whole_pool'], 3)} of the "
-            "whole-pool accuracy.")
-    for key, value in comparisons.items():
-        if key.startswith("revise_over_annotate") and value["n"]:
-            strategy = key.rsplit("_", 1)[-1]
-            ok = value["mean"] <= GOALS["revise_tokens_fraction"]
-            lines.append(
-                f"- {strategy}: revise's teacher output tokens per target after the seed "
-                f"round, as a fraction of annotate's: {show(value, 3)} (goal: at most "
-                f"{GOALS['revise_tokens_fraction']:.2f}; {verdict(ok)}).")
     return lines
-
-
-def _points(entry: dict) -> str:
-    if not entry["n"]:
-        return "-"
-    return f"{100 * entry['mean']:+.1f} ± {100 * entry['std']:.1f} points"
 
 
 def generated(summary: dict) -> str:

@@ -89,7 +89,7 @@ def _run(config: RunConfig, rundir: RunDir, on_round, show_progress: bool,
             break
         store.save_selection(round, list(requests))
 
-        confirmed = ask_teacher(round, requests, teacher, store, budget)
+        confirmed = ask_teacher(config, round, requests, teacher, store, budget)
         student = train(config, round, student, store, rundir, show_progress)
         test_accuracy, by_task = accuracy(student, data.test, answer_type)
 
@@ -198,12 +198,13 @@ def annotate_request(teacher: CachedTeacher, example: Example) -> TeacherRequest
     return teacher.annotate_request(example.question, answer_type(example))
 
 
-def ask_teacher(round: int, requests: Requests, teacher: CachedTeacher, store: RunStore,
-                budget: Budget) -> list[bool]:
+def ask_teacher(config: RunConfig, round: int, requests: Requests, teacher: CachedTeacher,
+                store: RunStore, budget: Budget) -> list[bool]:
     """Step 4: one teacher request per selected question, sent concurrently; each usable
     reply becomes a target, unless its steps compute a number other than its answer
-    (a number task's target must lead to its answer). Returns, per revised question,
-    whether the teacher confirmed it."""
+    (a number task's target must lead to its answer). Returns, per question of a round
+    that revises (mode revise or auto), whether the teacher confirmed the student's
+    explanation (an annotated one was not)."""
     results = teacher.call_all([(r, qid) for qid, r in requests.items()], round, budget)
     confirmed = []
     for (qid, request), result in zip(requests.items(), results):
@@ -216,7 +217,7 @@ def ask_teacher(round: int, requests: Requests, teacher: CachedTeacher, store: R
                         reply.error)
             continue
         is_confirmed = request.op == "revise" and reply.first_error is None
-        if request.op == "revise":
+        if round > 0 and config.mode != "annotate":
             confirmed.append(is_confirmed)
         steps = request.target_steps(reply)
         if request.answer_type == "number" and not target_is_coherent(steps, reply.answer):
