@@ -8,7 +8,7 @@ from conftest import TINY
 
 FIELDS = {"round", "n_labeled", "teacher_calls", "teacher_input_tokens",
           "teacher_output_tokens", "cost_usd", "test_accuracy", "confirmed_fraction",
-          "strategy", "mode", "seed"}
+          "strategy", "mode", "seed", "stop_reason", "forecast", "signals"}
 
 
 def _table(stdout: str) -> str:
@@ -50,6 +50,10 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     assert "\n" not in err
     assert main(["report", str(tmp_path / "nothing")]) == 2
     assert "holds no run" in capsys.readouterr().err
+    assert main(["plan", "--rounds", "1", "--run-dir", str(tmp_path)]) == 2
+    assert "the forecast needs the seed round and at least 2 more" in capsys.readouterr().err
+    assert main(["run", "stop_gain_per_usd=-1", "--run-dir", str(tmp_path)]) == 2
+    assert "stop_gain_per_usd must be >= 0" in capsys.readouterr().err
 
 
 def test_score_writes_why_each_question_would_be_chosen(tmp_path, capsys):
@@ -77,3 +81,58 @@ def test_score_writes_why_each_question_would_be_chosen(tmp_path, capsys):
     assert main(["score", "--run-dir", run_dir, "--round", "7", "--out",
                  str(lines_file)]) == 2
     assert "no student for round 7" in capsys.readouterr().err
+
+
+def _stopped_line(stdout: str) -> str:
+    return next(line for line in stdout.splitlines() if line.startswith("stopped:"))
+
+
+def test_the_stop_rule_stops_a_run_and_says_why_with_the_forecast(tmp_path, capsys):
+    # 1000 accuracy per $ is out of reach: the rule stops at the first forecast (round 2)
+    run_dir = str(tmp_path / "run")
+    args = [*TINY, "max_rounds=4", "stop_gain_per_usd=1000", "--run-dir", run_dir]
+    assert main(["-q", "run", *args]) == 0
+    stopped = _stopped_line(capsys.readouterr().out)
+    assert stopped.startswith("stopped: low forecast gain; teacher calls made now: ")
+    assert "upper bound" in stopped and "below stop_gain_per_usd=1000" in stopped
+    assert "(+100%): " in stopped  # what the forecast was
+
+    assert main(["-q", "run", *args]) == 0  # a rerun reprints it from the store
+    assert _stopped_line(capsys.readouterr().out) == stopped.replace(
+        stopped.split("made now: ")[1].split(";")[0], "0", 1)
+
+    assert main(["report", run_dir, "--format", "json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [r["round"] for r in records] == [0, 1, 2]
+    assert records[-1]["stop_reason"] == "low forecast gain"
+    assert records[0]["forecast"] is None and records[1]["forecast"] is None
+    forecast = records[2]["forecast"]
+    assert forecast["n_points"] == 3 and forecast["n_test"] == 24
+    assert forecast["gain_per_usd_upper"] < 1000
+    assert [p["horizon"] for p in forecast["predictions"]] == [0.25, 0.5, 1.0]
+    assert records[0]["signals"] is None
+    assert records[2]["signals"]["candidates"] == 12
+    assert 0 <= records[2]["signals"]["uncertain"] <= 1
+    page = (tmp_path / "run" / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 3
+    assert "It stops after round 2" in page
+
+    assert main(["-q", "plan", *args, "--target", "0.9"]) == 0  # reads the finished run
+    out = capsys.readouterr().out
+    assert "forecast from 3 rounds" in out and "(2x the spend)" in out
+    assert "accuracy 0.9: " in out and "goes on from" not in out
+
+
+def test_plan_runs_the_first_rounds_and_run_goes_on_from_there(tmp_path, capsys):
+    run_dir = str(tmp_path / "run")
+    args = [*TINY, "max_rounds=3", "--run-dir", run_dir]
+    assert main(["-q", "plan", *args, "--target", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "forecast from 3 rounds" in out and "0.5: " in out
+    assert f"`elad run` with the same config and --run-dir {run_dir} goes on from round 3" \
+        in out
+    assert main(["-q", "run", *args]) == 0
+    out = capsys.readouterr().out
+    assert "stopped: max rounds" in out
+    final_table = out.split("\n\n")[1].rsplit("\nstopped", 1)[0]  # after the live rows
+    assert [line.split()[0] for line in final_table.splitlines()[1:]] == ["0", "1", "2", "3"]

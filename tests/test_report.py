@@ -61,6 +61,21 @@ def write_run(run_dir, accuracies=(0.25, 0.5), strategy="elad", mode="revise"):
     store.close()
 
 
+def write_long_run(run_dir, stop_gain_per_usd=0.0):
+    """write_run, then rounds 2-5 on a flattening curve (records only), so the report
+    has a forecast; the rule set to `stop_gain_per_usd` in the stored config."""
+    write_run(run_dir)
+    store = RunStore(run_dir / "run.sqlite")
+    config = json.loads(store.get_meta("config")) | {"stop_gain_per_usd": stop_gain_per_usd}
+    store.set_meta("config", json.dumps(config))
+    store.add_examples("test", [Example(f"t{i}", "arithmetic", "?", "1") for i in range(300)])
+    for round, (cost, accuracy) in enumerate([(0.012, 0.6), (0.016, 0.66), (0.02, 0.685),
+                                              (0.024, 0.695)], 2):
+        store.save_round(RoundRecord(round, 2, 2, 130, 35, cost, accuracy, 0.0, "elad",
+                                     "revise", 0, signals={"agreement": 0.5 + round / 10}))
+    store.close()
+
+
 def test_model_and_dataset_text_is_escaped(tmp_path):
     write_run(tmp_path / "run")
     page = write_run_report(tmp_path / "run").read_text()
@@ -88,6 +103,31 @@ def test_report_marks_the_first_wrong_step_and_embeds_its_plots(tmp_path):
     # totals in the cost breakdown: 2 calls, 130 input and 35 output tokens
     assert re.search(r"<td>all</td><td></td><td>2</td><td>0</td><td>130</td><td>35</td>",
                      page)
+
+
+def test_report_says_when_there_is_no_forecast_yet(tmp_path):
+    write_run(tmp_path / "run")  # two rounds
+    page = write_run_report(tmp_path / "run").read_text()
+    assert "No forecast yet: it needs three rounds" in page
+
+
+@pytest.mark.parametrize("threshold", [0.0, 20.0])
+def test_report_plots_the_forecast_and_where_the_rule_stops(tmp_path, threshold):
+    write_long_run(tmp_path / "run", stop_gain_per_usd=threshold)
+    page = write_run_report(tmp_path / "run").read_text()
+    assert "Forecast: what more teacher money buys" in page
+    images = re.findall(r'<img alt="([^"]*)" src="data:image/png;base64,', page)
+    assert len(images) == 3 and images[2].startswith("measured accuracy against cost, the "
+                                                     "fitted forecast curve")
+    if threshold:
+        assert "The stop rule is set: stop_gain_per_usd=20 (accuracy per $)." in page
+        assert "It stops after round" in page
+    else:  # a tenth of the mean gain per $ after the seed round: (0.695 - 0.25) / $0.0235
+        assert "it is shown with stop_gain_per_usd=1.9, a tenth of the run" in page
+        assert "It would stop" in page
+    # the per-round table: forecasts from round 2 on, the stored signals
+    assert re.search(r"<td>2</td><td>0.0120</td><td>0.600</td><td>0\.\d{3} \[", page)
+    assert "<td>0.70</td><td>-</td><td>-</td></tr>" in page  # round 2's agreement
 
 
 def test_report_never_imports_torch(tmp_path):

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 
 import pytest
-from test_report import EVIL, write_run
+from test_report import EVIL, write_long_run, write_run
 
 from elad.bench_summary import run_metrics, write_summary
 from elad.report import write_run_report
@@ -93,6 +93,14 @@ def test_run_report_in_chromium(tmp_path):
     assert text.index("Stop and budget") < text.index("Rounds") < text.index(
         "Test accuracy per task") < text.index("Against the baseline") < text.index(
         "Selection diagnostic") < text.index("Cost breakdown")
+
+
+def test_run_report_with_its_forecast_plot_in_chromium(tmp_path):
+    write_long_run(tmp_path / "run", stop_gain_per_usd=20.0)
+    seen, log = open_in_chromium(write_run_report(tmp_path / "run"), tmp_path)
+    _check(seen, log, images=3)  # accuracy, cost per round, the forecast
+    assert "Forecast: what more teacher money buys" in seen["text"]
+    assert "It stops after round 2 ($0.0120, accuracy 0.600)" in seen["text"]
 
 
 def test_bench_index_in_chromium(tmp_path):

@@ -52,7 +52,8 @@ SEEDS = (0, 1, 2)
 
 # Settings that only act after round 0: runs differing in these alone share a seed round.
 AFTER_SEED_ROUND = ("strategy", "mode", "alpha", "round_size", "candidates", "saturation",
-                    "max_rounds", "hint", "max_similarity", "error_threshold", "cost_aware")
+                    "max_rounds", "hint", "max_similarity", "error_threshold", "cost_aware",
+                    "stop_gain_per_usd")
 
 
 @dataclass

@@ -1,6 +1,9 @@
 """The `elad` command: each subcommand parses its arguments and calls one function.
 
     elad run [CONFIG] [--run-dir DIR] [key=value ...]   run, resume, or reprint a run
+    elad plan [CONFIG] [--run-dir DIR] [--target ACC] [key=value ...]
+                                                        the first rounds, then the forecast:
+                                                        what budget to set
     elad score --run-dir DIR [--round N] --out FILE     why each pool question would be chosen
     elad report DIR [--format table|json] [--baseline OTHER_RUN_DIR]
                                                         the per-round records of a run,
@@ -26,6 +29,7 @@ from pathlib import Path
 from elad.config import ConfigError, load_config
 from elad.export_data import ExportError
 from elad.report import format_aurocs, format_table, load_records, write_run_report
+from elad.run_forecast import forecast_line, plan_text
 from elad.teacher.protocol import TeacherUnavailable
 
 
@@ -57,12 +61,35 @@ def run_command(args: argparse.Namespace) -> int:
     print(format_table(records))
     last = records[-1]
     print(f"stopped: {last.stop_reason or 'not finished'}; "
-          f"teacher calls made now: {teacher.new_calls}")
+          f"teacher calls made now: {teacher.new_calls}; "
+          f"forecast: {forecast_line(last.forecast, config.stop_gain_per_usd)}")
     diagnostic = selection_diagnostic(run_dir)
     if diagnostic:
         print(f"\nround {diagnostic[0]} candidates, scored by the round "
               f"{diagnostic[0] - 1} student.")
         print(format_aurocs(diagnostic[1]))
+    return 0
+
+
+def plan_command(args: argparse.Namespace) -> int:
+    """`elad plan`: run (or resume, or read) the first rounds, print the forecast."""
+    from elad.loop import run  # imports torch
+    from elad.rundir import RunDir
+
+    if args.rounds < 2:
+        raise ConfigError(f"--rounds {args.rounds}: the forecast needs the seed round and "
+                          "at least 2 more")
+    config = config_from_items(args.items)
+    run_dir = Path(args.run_dir)
+    records, _ = run(config, run_dir, show_progress=sys.stderr.isatty() and not args.quiet,
+                     until_round=args.rounds)
+    with RunDir.open(run_dir) as rundir:
+        n_test = len(rundir.store.examples("test"))
+    print(format_table(records))
+    print(plan_text(records, n_test, config.budget_usd, args.target))
+    if not records[-1].stop_reason:
+        print(f"`elad run` with the same config and --run-dir {run_dir} goes on from "
+              f"round {records[-1].round + 1}")
     return 0
 
 
@@ -201,6 +228,22 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.add_argument("--run-dir", default="elad-run",
                             help="where the run store and checkpoints live (default: %(default)s)")
     run_parser.set_defaults(handler=run_command)
+
+    plan_parser = commands.add_parser(
+        "plan", help="what budget should I set? run (or resume) the seed round and two "
+        "more, then print the forecast: accuracy against teacher cost, with a band, and "
+        "the cost to reach --target")
+    plan_parser.add_argument("items", nargs="*", metavar="CONFIG | key=value",
+                             help="the run's config file and/or overrides, as for `run`")
+    plan_parser.add_argument("--run-dir", default="elad-run",
+                             help="the run to make or read (default: %(default)s); "
+                             "`elad run` with the same config goes on from there")
+    plan_parser.add_argument("--target", type=float, default=None,
+                             help="a test accuracy (0-1): the cost to reach it")
+    plan_parser.add_argument("--rounds", type=int, default=2,
+                             help="rounds after the seed round to run first (at least "
+                             "2: the forecast needs three points; default %(default)s)")
+    plan_parser.set_defaults(handler=plan_command)
 
     score_parser = commands.add_parser(
         "score", help="score pool questions with a round's student; say why each would "

@@ -148,6 +148,10 @@ class RunConfig:
     saturation: float = setting(0.9, "theta: stop when the teacher confirms this fraction "
                                 "of a round")
     max_rounds: int = setting(3, "rounds after the seed round")
+    stop_gain_per_usd: float = setting(0.0, "stop when the forecast says the next round "
+                                       "buys less than this much accuracy per dollar "
+                                       "(0.05: five points per $), with 90% confidence; "
+                                       "0 = off")
     hint: bool = setting(True, "tell the teacher the student's least stable step")
     max_similarity: float = setting(1.0, "diversity filter: cosine similarity of student "
                                     "representations above which a question is skipped; "
@@ -247,6 +251,8 @@ def validate(config: RunConfig) -> RunConfig:
         ("round_size", config.round_size >= 1, "must be at least 1"),
         ("candidates", config.candidates >= config.round_size, "must be >= round_size"),
         ("max_rounds", config.max_rounds >= 0, "must be >= 0"),
+        ("stop_gain_per_usd", config.stop_gain_per_usd >= 0,
+         "must be >= 0 (accuracy per dollar; 0 = off)"),
         ("student.samples", config.student.samples >= 1, "must be at least 1"),
         ("student.temperature", config.student.temperature > 0, "must be positive"),
         ("teacher.noise", 0 <= config.teacher.noise <= 1, "must be in [0, 1]"),

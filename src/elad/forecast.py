@@ -168,9 +168,10 @@ class Forecast:
         return self.curve.spent_usd
 
     def sample_curves(self, cost_usd) -> np.ndarray:
-        """Each refit's accuracy at the given costs: shape (refits, len(costs))."""
+        """Each refit's accuracy at the given costs, within [0, 1] (a refit to noisy
+        draws near 0 or 1 can leave it): shape (refits, len(costs))."""
         x = np.atleast_1d(np.asarray(cost_usd, dtype=float)) / self.spent_usd
-        return _evaluate(self.sample_forms, self.sample_params, x)
+        return np.clip(_evaluate(self.sample_forms, self.sample_params, x), 0.0, 1.0)
 
     def at(self, cost_usd) -> list[Estimate]:
         """Forecast accuracy at any cumulative costs (dollars), with bands."""
@@ -292,7 +293,7 @@ def should_stop(forecast: Forecast | None, gain_per_usd_threshold: float,
         return False, (f"no forecast yet (needs {MIN_POINTS} rounds with teacher cost, "
                        "4 without the test size): going on")
     g = forecast.gain_per_usd.value
-    upper = max(g, float(np.quantile(forecast.gain_samples(), confidence, method="inverted_cdf")))
+    upper = gain_bound(forecast, confidence)
     said = (f"the next round (${forecast.next_round_usd:.2f}) is forecast to buy "
             f"{g:+.3f} accuracy per $ ({confidence:.0%} upper bound {upper:+.3f})")
     last = max(forecast.predictions, key=lambda p: p.horizon, default=None)
@@ -301,6 +302,15 @@ def should_stop(forecast: Forecast | None, gain_per_usd_threshold: float,
         return True, f"stopped: {said}, below stop_gain_per_usd={gain_per_usd_threshold:g}{at}"
     return False, (f"going on: {said}, not below stop_gain_per_usd="
                    f"{gain_per_usd_threshold:g}{at}")
+
+
+def gain_bound(forecast: Forecast, confidence: float = 0.9) -> float:
+    """The optimistic end of the next round's gain per dollar, the one `should_stop`
+    decides on: the `confidence` quantile of the refits' gains (at least the point
+    forecast)."""
+    samples = forecast.gain_samples()
+    return max(forecast.gain_per_usd.value,
+               float(np.quantile(samples, confidence, method="inverted_cdf")))
 
 
 def cost_to_reach(forecast: Forecast, target_accuracy: float) -> Estimate | None:

@@ -1,6 +1,7 @@
 """The ELAD loop (ELAD.md): a seed round, then rounds of
 explain -> score -> select -> teacher -> train -> evaluate, until the budget is spent, the
-pool is empty, the student has saturated or `max_rounds` is reached.
+pool is empty, the student has saturated, `max_rounds` is reached or the forecast says the
+next round's dollars buy too little (`stop_gain_per_usd`, run_forecast.py).
 
 Resumable at any point: each phase's result goes to the run directory (selection before
 the teacher is asked, each teacher reply as it arrives, a student checkpoint after
@@ -23,6 +24,8 @@ from elad.budget import Budget, teacher_prices
 from elad.config import ConfigError, RunConfig, StudentConfig
 from elad.evaluate import accuracy
 from elad.explain import explain_and_score
+from elad.forecast import Forecast
+from elad.run_forecast import forecast_record, label_free_signals, rule_stops, run_forecast
 from elad.rundir import RunDir
 from elad.store import RunStore
 from elad.strategies import rank, unlike_chosen, within_budget
@@ -47,16 +50,18 @@ def phase_seed(config: RunConfig, round: int, phase: str) -> int:
 
 def run(config: RunConfig, run_dir: Path, on_round=lambda record: None,
         show_progress: bool = False, teacher: Teacher | None = None,
-        ) -> tuple[list[RoundRecord], CachedTeacher]:
+        until_round: int | None = None) -> tuple[list[RoundRecord], CachedTeacher]:
     """Run (or resume, or just reread) the experiment in `run_dir`.
 
-    `teacher` replaces the one the config names (tests use it to inject faults)."""
+    `teacher` replaces the one the config names (tests use it to inject faults).
+    `until_round` pauses the run after that round (`elad plan`): it stays resumable."""
     with RunDir.create(run_dir, config) as rundir:
-        return _run(config, rundir, on_round, show_progress, teacher)
+        return _run(config, rundir, on_round, show_progress, teacher, until_round)
 
 
 def _run(config: RunConfig, rundir: RunDir, on_round, show_progress: bool,
-         teacher: Teacher | None) -> tuple[list[RoundRecord], CachedTeacher]:
+         teacher: Teacher | None, until_round: int | None = None,
+         ) -> tuple[list[RoundRecord], CachedTeacher]:
     store = rundir.store
     data = load_task(config.task, config.seed)
     store.add_examples("pool", data.pool)
@@ -70,7 +75,9 @@ def _run(config: RunConfig, rundir: RunDir, on_round, show_progress: bool,
         return records, teacher
 
     student: Student | None = None  # the last round's, in memory; loaded on resume
-    for round in range(len(records), config.max_rounds + 1):
+    last_round = config.max_rounds if until_round is None else min(config.max_rounds,
+                                                                    until_round)
+    for round in range(len(records), last_round + 1):
         budget = Budget(config.budget_usd, store.spent_usd(before_round=round))
         if round > 0 and student is None:
             student = load_student(config.student, rundir.checkpoint(round - 1),
@@ -94,8 +101,12 @@ def _run(config: RunConfig, rundir: RunDir, on_round, show_progress: bool,
         test_accuracy, by_task = accuracy(student, data.test, answer_type)
 
         record = round_record(config, round, store, test_accuracy, by_task, confirmed)
+        record.signals = label_free_signals(store, round, config.round_size)
+        outlook = run_forecast([*records, record], len(data.test), config.budget_usd)
+        record.forecast = forecast_record(outlook)
         record.stop_reason = stop_reason(config, round, record, teacher, store, data.pool,
-                                         Budget(config.budget_usd, store.spent_usd()))
+                                         Budget(config.budget_usd, store.spent_usd()),
+                                         outlook)
         log.info("round %d: accuracy %.3f by task %s", round, test_accuracy, by_task)
         store.save_round(record)
         records.append(record)
@@ -288,8 +299,10 @@ def round_usd(value: float) -> float:
 
 
 def stop_reason(config: RunConfig, round: int, record: RoundRecord, teacher: CachedTeacher,
-                store: RunStore, pool: list[Example], budget: Budget) -> StopReason:
-    """Why the run stops after this round, or NOT_STOPPED (ELAD.md, step 7)."""
+                store: RunStore, pool: list[Example], budget: Budget,
+                outlook: Forecast | None = None) -> StopReason:
+    """Why the run stops after this round, or NOT_STOPPED (ELAD.md, step 7). The
+    forecast rule comes last: it is named only when it ends a run that could go on."""
     if record.confirmed_fraction is not None and record.confirmed_fraction >= config.saturation:
         return StopReason.SATURATED
     unlabeled = unlabeled_pool(store, pool)
@@ -300,6 +313,8 @@ def stop_reason(config: RunConfig, round: int, record: RoundRecord, teacher: Cac
         return StopReason.BUDGET_SPENT
     if round >= config.max_rounds:
         return StopReason.MAX_ROUNDS
+    if rule_stops(outlook, config.stop_gain_per_usd):
+        return StopReason.LOW_GAIN
     return StopReason.NOT_STOPPED
 
 

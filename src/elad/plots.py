@@ -21,6 +21,7 @@ class Series:
     step: bool = False  # a step function: y holds from each x until the next one
     marker: str | None = None
     dashed: bool = False
+    marker_size: float | None = None  # None: matplotlib's default
 
 
 def _png(figure: Figure) -> bytes:
@@ -37,7 +38,7 @@ def line_plot(series: list[Series], xlabel: str, ylabel: str, title: str,
     for s in series:
         drawstyle = "steps-post" if s.step else "default"
         (line,) = axes.plot(s.x, s.y, label=s.label, drawstyle=drawstyle, marker=s.marker,
-                            linestyle="--" if s.dashed else "-")
+                            markersize=s.marker_size, linestyle="--" if s.dashed else "-")
         if s.low is not None and s.high is not None:
             axes.fill_between(s.x, s.low, s.high, alpha=0.15, color=line.get_color(),
                               step="post" if s.step else None, linewidth=0)

@@ -55,7 +55,7 @@ class RunDir:
         stored = store.get_meta("config")
         if stored is None:
             store.set_meta("config", config.to_json())
-        elif stored != config.to_json():
+        elif config_from_json(stored).to_json() != config.to_json():  # new keys: defaults
             store.close()
             key, old, new = differences(config_from_json(stored), config)[0]
             raise ConfigError(f"{path} holds a run with {key}={old!r}, not {new!r}; use "

@@ -92,12 +92,18 @@ class StopReason(StrEnum):
     POOL_EXHAUSTED = "pool exhausted"
     BUDGET_SPENT = "budget spent"
     MAX_ROUNDS = "max rounds"
+    LOW_GAIN = "low forecast gain"  # the stop rule in dollars (stop_gain_per_usd)
 
 
 @dataclass
 class RoundRecord:
     """One row of the per-round table; what `elad report` prints. Stores made before a
-    field with a default was added read back with that default."""
+    field with a default was added read back with that default.
+
+    `forecast` is what the next dollars buy, fitted to the rounds so far
+    (`run_forecast.forecast_record`; None before three rounds) and `signals` the
+    label-free signals of the round's candidates (`run_forecast.label_free_signals`;
+    None in round 0): both JSON-ready dicts."""
 
     round: int
     n_labeled: int
@@ -112,6 +118,8 @@ class RoundRecord:
     seed: int
     stop_reason: StopReason = StopReason.NOT_STOPPED
     test_accuracy_by_task: dict[str, float] = field(default_factory=dict)
+    forecast: dict | None = None
+    signals: dict | None = None
 
     def __post_init__(self):
         self.stop_reason = StopReason(self.stop_reason)

@@ -1,0 +1,211 @@
+"""How well a run's forecast and the dollar stop rule did, replayed on an `elad bench`
+grid's stored runs (no new runs, no torch; seconds per run).
+
+    PYTHONPATH=src python benchmarks/forecast_bench.py GRID_DIR [--thresholds 0.05,0.1]
+        [--json OUT]
+
+GRID_DIR is an `elad bench --out` directory made with a budget large enough that the
+accuracy curve flattens; every grid run under GRID_DIR/runs (not the shared seed rounds
+or the whole-pool references) is read. The forecasts are the ones the loop makes
+(`elad.run_forecast.prefix_forecasts`: all rounds up to that one, n_test = the test set
+size, the next round costing what the last one did, capped by the budget left).
+
+1. Forecast error. For the forecast made after round r (r = 2, 3, 4): the mean absolute
+   error, in accuracy points, against every later round's measured accuracy at that
+   round's cost, the mean signed error, and how often the 90% band held it; and at twice
+   the money spent at round r, against the accuracy the run measured there (linear
+   between the two rounds around that cost: what a run with twice the money, whose last
+   round would be cut by the budget, would reach about), for runs that got there. The
+   issue's goal: the round 3 forecast within 3 points on average over >= 5 seeds. The
+   noise floor is what a perfect forecast would score against one measurement of
+   n_test questions (sqrt(2/pi) binomial standard errors).
+2. The stop rule (`stop_gain_per_usd=X`) replayed at each threshold X: the share of runs
+   it stops before their end, the money it saves against running to the end (the
+   budget, or max_rounds), the accuracy given up (final accuracy minus the accuracy where
+   it stops). Against the best stopping point in hindsight: for the same X, the round
+   maximizing accuracy - X * cost (what the rule aims at: stop where one more dollar buys
+   less than X) and the rule's regret in that measure (points); and, whatever X, the
+   cheapest round within `--tolerance` (2 points) of the final accuracy: the most any
+   rule could save giving up no more. The issue's goal: saves >= 30% giving up <= 2
+   points.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from elad.run_forecast import CONFIDENCE, prefix_forecasts, stop_index
+from elad.rundir import RunDir
+
+FORECAST_ROUNDS = (2, 3, 4)
+GOAL_ROUND, GOAL_POINTS, GOAL_SEEDS = 3, 3.0, 5
+GOAL_SAVED, GOAL_GIVEN_UP = 0.30, 2.0
+
+
+def read_runs(grid_dir: Path) -> list[dict]:
+    """Every finished grid run's records, test size, budget and forecast after each
+    round (unfinished ones are left out: their end is not known yet)."""
+    runs = []
+    for run_dir in sorted((grid_dir / "runs").iterdir()):
+        if run_dir.name.startswith(("seed-round-", "whole-pool-")) or \
+                run_dir.name.endswith(".partial") or not (run_dir / "run.sqlite").exists():
+            continue
+        with RunDir.open(run_dir) as run:
+            records = run.store.rounds()
+            n_test = len(run.store.examples("test"))
+            config = run.config
+        if not records or not records[-1].stop_reason:
+            print(f"left out {run_dir.name}: not finished")
+            continue
+        runs.append({"name": run_dir.name, "seed": config.seed,
+                     "config": f"{config.strategy}-{config.mode}", "n_test": n_test,
+                     "budget_usd": config.budget_usd, "stop_reason": records[-1].stop_reason,
+                     "costs": np.array([r.cost_usd for r in records]),
+                     "accuracies": np.array([r.test_accuracy for r in records]),
+                     "forecasts": prefix_forecasts(records, n_test, config.budget_usd)})
+    return runs
+
+
+def noise_floor(accuracy: float, n_test: int) -> float:
+    """Expected |error| of a perfect forecast against one measurement (points)."""
+    return 100 * math.sqrt(2 / math.pi) * math.sqrt(accuracy * (1 - accuracy) / n_test)
+
+
+def forecast_errors(runs: list[dict], r: int) -> dict:
+    """The forecast after round r against later rounds, and at twice the spend."""
+    later, at_double = [], []
+    for run in runs:
+        f = run["forecasts"][r] if r < len(run["forecasts"]) else None
+        if f is None:
+            continue
+        costs, accuracies = run["costs"], run["accuracies"]
+        for cost, measured, estimate in zip(costs[r + 1:], accuracies[r + 1:],
+                                            f.at(costs[r + 1:])):
+            later.append((estimate, measured, run["n_test"]))
+        double = 2 * f.spent_usd
+        if double <= costs[-1]:
+            measured = float(np.interp(double, costs, accuracies))
+            at_double.append((f.predictions[-1].accuracy, measured, run["n_test"], run))
+    return {"later": summary(later), "double": summary([e[:3] for e in at_double]),
+            "double_seeds": sorted({e[3]["seed"] for e in at_double}),
+            "double_runs": [e[3]["name"] for e in at_double]}
+
+
+def summary(pairs: list[tuple]) -> dict:
+    """MAE, mean signed error, band coverage (points) and the noise floor."""
+    if not pairs:
+        return {"n": 0}
+    errors = np.array([100 * (e.value - m) for e, m, _ in pairs])
+    return {"n": len(pairs), "mae": float(np.mean(np.abs(errors))),
+            "bias": float(np.mean(errors)),
+            "coverage": float(np.mean([e.low <= m <= e.high for e, m, _ in pairs])),
+            "noise_floor": float(np.mean([noise_floor(m, n) for _, m, n in pairs]))}
+
+
+def stop_rule(runs: list[dict], threshold: float, tolerance: float) -> dict:
+    """The rule at `threshold` replayed on every run, against hindsight."""
+    rows = []
+    for run in runs:
+        costs, accuracies = run["costs"], run["accuracies"]
+        end = len(costs) - 1
+        found = stop_index(run["forecasts"], threshold)
+        stop = end if found is None else found
+        utility = accuracies - threshold * costs
+        best = int(np.argmax(utility))
+        enough = int(np.flatnonzero(accuracies >= accuracies[end] - tolerance / 100)[0])
+        rows.append({
+            "run": run["name"], "stop_round": stop, "early": stop < end,
+            "saved": 1 - costs[stop] / costs[end],
+            "given_up": 100 * (accuracies[end] - accuracies[stop]),
+            "hindsight_round": best, "hindsight_saved": 1 - costs[best] / costs[end],
+            "hindsight_given_up": 100 * (accuracies[end] - accuracies[best]),
+            "regret": 100 * (utility[best] - utility[stop]),
+            "within_tolerance_saved": 1 - costs[enough] / costs[end]})
+    means = {key: float(np.mean([row[key] for row in rows]))
+             for key in rows[0] if key not in ("run", "stop_round", "hindsight_round")}
+    return {"threshold": threshold, **means, "runs": rows}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("grid_dir", type=Path, help="an `elad bench --out` directory")
+    parser.add_argument("--thresholds", default="0.02,0.05,0.1,0.2,0.5,1",
+                        help="stop_gain_per_usd values to replay (accuracy per $)")
+    parser.add_argument("--tolerance", type=float, default=GOAL_GIVEN_UP,
+                        help="points of final accuracy one may give up (hindsight)")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    runs = read_runs(args.grid_dir)
+    if not runs:
+        raise SystemExit(f"{args.grid_dir}/runs holds no grid run")
+    seeds = sorted({r["seed"] for r in runs})
+    reasons = {str(reason): sum(r["stop_reason"] == reason for r in runs)
+               for reason in sorted({r["stop_reason"] for r in runs})}
+    print(f"{len(runs)} runs ({', '.join(sorted({r['config'] for r in runs}))}; seeds "
+          f"{seeds}); rounds {min(len(r['costs']) for r in runs)}-"
+          f"{max(len(r['costs']) for r in runs)}; spent ${min(r['costs'][-1] for r in runs):.3f}"
+          f"-${max(r['costs'][-1] for r in runs):.3f}; ended by {reasons}")
+    if "low forecast gain" in reasons:
+        print("   warning: some runs were stopped by the rule itself; replaying other "
+              "thresholds on them cannot see past where they stopped")
+
+    print(f"\n1. Forecast error, accuracy points; cover: how often the {CONFIDENCE:.0%} "
+          "band held the measured accuracy; floor: a perfect forecast's MAE")
+    print(f"   {'':8}  {'against every later round':^30}  |  {'at 2x the spend':^30}")
+    columns = f"{'n':>4}  {'MAE':>5}  {'bias':>6}  {'cover':>5}  {'floor':>5}"
+    print(f"   {'forecast':8}  {columns}  |  {columns}")
+    errors = {}
+    for r in FORECAST_ROUNDS:
+        e = errors[r] = forecast_errors(runs, r)
+        cells = []
+        for part in (e["later"], e["double"]):
+            cells.append(f"{part['n']:4d}  {part['mae']:5.2f}  {part['bias']:+6.2f}  "
+                         f"{part['coverage']:5.2f}  {part['noise_floor']:5.2f}"
+                         if part["n"] else f"{0:4d}  {'-':>5}  {'-':>6}  {'-':>5}  {'-':>5}")
+        print(f"   {f'round {r}':8}  {cells[0]}  |  {cells[1]}")
+    goal = errors[GOAL_ROUND]["double"]
+    n_seeds = len(errors[GOAL_ROUND]["double_seeds"])
+    if goal["n"]:
+        met = goal["mae"] <= GOAL_POINTS and n_seeds >= GOAL_SEEDS
+        print(f"   goal: the round {GOAL_ROUND} forecast at 2x the spend within "
+              f"{GOAL_POINTS:g} points on average over >= {GOAL_SEEDS} seeds: MAE "
+              f"{goal['mae']:.2f} over {goal['n']} runs, {n_seeds} seeds: "
+              f"{'met' if met else 'not met'}")
+    else:
+        print(f"   goal: no run reached twice its round {GOAL_ROUND} spend; use a larger "
+              "budget or more rounds")
+
+    print("\n2. The stop rule replayed: money saved (share of the run's spend) and "
+          "accuracy given up (points), against running to the end; hindsight: the round "
+          "maximizing accuracy - X * cost, and the rule's regret in that measure (points)")
+    print(f"   {'X acc/$':>7}  {'stops early':>11}  {'saved':>5}  {'given up':>8}  "
+          f"{'meets':>5}  |  {'hindsight: saved':>16}  {'given up':>8}  {'regret':>6}")
+    rules = []
+    for threshold in [float(x) for x in args.thresholds.split(",") if x.strip()]:
+        s = stop_rule(runs, threshold, args.tolerance)
+        rules.append(s)
+        met = s["saved"] >= GOAL_SAVED and s["given_up"] <= GOAL_GIVEN_UP
+        print(f"   {threshold:7g}  {s['early']:11.2f}  {s['saved']:5.2f}  "
+              f"{s['given_up']:8.2f}  {'yes' if met else 'no':>5}  |  "
+              f"{s['hindsight_saved']:16.2f}  {s['hindsight_given_up']:8.2f}  "
+              f"{s['regret']:6.2f}")
+    print(f"   goal: saves >= {GOAL_SAVED:.0%} giving up <= {GOAL_GIVEN_UP:g} points "
+          "(meets: per threshold, on the means)")
+    print(f"   in hindsight, the cheapest round within {args.tolerance:g} points of the "
+          f"final accuracy saves {rules[0]['within_tolerance_saved']:.2f} on average: the "
+          "most any rule could save giving up no more" if rules else "")
+    if args.json:
+        args.json.write_text(json.dumps({
+            "grid_dir": str(args.grid_dir), "runs": [r["name"] for r in runs],
+            "seeds": seeds, "forecast_errors": {str(r): e for r, e in errors.items()},
+            "stop_rule": rules}, indent=1))
+        print(f"\nwrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

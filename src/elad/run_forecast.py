@@ -1,0 +1,187 @@
+"""A run's forecast and label-free signals, from its round records and store: what the
+loop stores with each round, what `stop_gain_per_usd` decides on, and what the report,
+`elad plan` and benchmarks/forecast_bench.py replay. The curve itself is forecast.py's.
+
+The forecast after a round is fitted to every round so far (cumulative teacher cost,
+test accuracy; round 0 included, so the first one comes after round 2) with n_test the
+test set size; the next round is expected to cost what the last one did, capped by what
+is left of the budget. The stop rule (`stop_gain_per_usd=X`, accuracy per dollar: 0.05
+is five points for one more dollar) stops when the optimistic end (the 90% quantile) of
+the next round's forecast gain per dollar is below X (`forecast.should_stop`).
+
+Label-free signals, per round, from the round's candidates as the previous round's
+student scored them (they need no test set): `agreement`, the mean of 1 - u_inter
+(1 when the K answers agree on every candidate); `unanimous`, the share of candidates
+whose K answers are one parsed answer; `uncertain`, the share whose u(q) is at least
+`u_threshold`, the selection threshold of the first scored round (the u(q) of the
+round_size-th most uncertain candidate there, the last one ELAD sends when the budget
+allows): b/m in that round by construction, falling as the student grows sure of more
+questions. A fixed threshold, because each round's own one selects b/m of its
+candidates whatever the student knows. The teacher's confirmed fraction is the round
+record's. Never imports torch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from elad.forecast import Forecast, cost_to_reach, forecast, gain_bound, should_stop
+from elad.store import RunStore
+from elad.types import RoundRecord
+
+CONFIDENCE = 0.9  # of the stop rule's bound and of every band the run shows
+ILLUSTRATIVE_FRACTION = 0.1  # the report's threshold when the rule is off (see below)
+
+
+def next_round_usd(costs: list[float], budget_usd: float) -> float:
+    """What the next round is expected to cost: the last round's cost (the mean round's
+    if that was nothing), capped by what is left of the budget."""
+    step = costs[-1] - costs[-2] if len(costs) > 1 else 0.0
+    if step <= 0:
+        step = costs[-1] / len(costs)
+    left = budget_usd - costs[-1]
+    return min(step, left) if left > 0 else step
+
+
+def run_forecast(records: list[RoundRecord], n_test: int | None, budget_usd: float
+                 ) -> Forecast | None:
+    """The forecast after the last of `records` (None before three rounds with cost;
+    with n_test unknown, None or 0, before four: the noise is then read from the fit)."""
+    costs = [r.cost_usd for r in records]
+    if not costs or costs[-1] <= 0:
+        return None
+    return forecast(costs, [r.test_accuracy for r in records],
+                    next_round_usd(costs, budget_usd), n_test=n_test or None,
+                    confidence=CONFIDENCE)
+
+
+def prefix_forecasts(records: list[RoundRecord], n_test: int | None, budget_usd: float
+                     ) -> list[Forecast | None]:
+    """The forecast the run had after each of its rounds (a replay, from the records)."""
+    return [run_forecast(records[:i + 1], n_test, budget_usd) for i in range(len(records))]
+
+
+def rule_stops(outlook: Forecast | None, threshold: float) -> bool:
+    """Whether `stop_gain_per_usd=threshold` stops the run on this forecast (0: off)."""
+    return threshold > 0 and should_stop(outlook, threshold, CONFIDENCE)[0]
+
+
+def stop_index(forecasts: list[Forecast | None], threshold: float) -> int | None:
+    """The index of the first round after which the rule would stop, or None."""
+    return next((i for i, f in enumerate(forecasts) if rule_stops(f, threshold)), None)
+
+
+def stop_cost(outlook: Forecast, threshold: float) -> float | None:
+    """Where the rule would stop if the next rounds went as this forecast says: the first
+    cost, from the spend to twice it, whose next round's gain per dollar (optimistic
+    end, as the rule takes it) is below `threshold`; None if none is. With more rounds
+    the band narrows, so the rule may stop there sooner than this says."""
+    spent, step = outlook.spent_usd, outlook.next_round_usd
+    costs = np.array([spent, *(c for c in outlook.grid["cost_usd"] if c > spent)])
+    gains = (outlook.sample_curves(costs + step) - outlook.sample_curves(costs)) / step
+    point = (outlook.curve(costs + step) - outlook.curve(costs)) / step
+    upper = np.maximum(point, np.quantile(gains, CONFIDENCE, axis=0, method="inverted_cdf"))
+    below = np.flatnonzero(upper < threshold)
+    return float(costs[below[0]]) if below.size else None
+
+
+def illustrative_threshold(records: list[RoundRecord]) -> float | None:
+    """A threshold to show the rule with when the run has none: a tenth of the run's
+    mean gain per dollar after the seed round (stop when a dollar buys a tenth of what
+    the average one did); None when the run has not gained."""
+    first, last = records[0], records[-1]
+    if last.cost_usd <= first.cost_usd or last.test_accuracy <= first.test_accuracy:
+        return None
+    mean_gain = (last.test_accuracy - first.test_accuracy) / (last.cost_usd - first.cost_usd)
+    return float(f"{ILLUSTRATIVE_FRACTION * mean_gain:.2g}")
+
+
+def forecast_record(outlook: Forecast | None) -> dict | None:
+    """The forecast as stored with its round: `Forecast.to_dict()` and the optimistic
+    gain per dollar the stop rule compares with its threshold."""
+    if outlook is None:
+        return None
+    return {**outlook.to_dict(),
+            "gain_per_usd_upper": round(gain_bound(outlook, CONFIDENCE), 6)}
+
+
+def forecast_line(stored: dict | None, threshold: float = 0.0) -> str:
+    """A stored forecast in one line, for `elad run`'s last line."""
+    if stored is None:
+        return "none yet (it needs three rounds with teacher cost)"
+    gain, upper = stored["gain_per_usd"]["value"], stored["gain_per_usd_upper"]
+    text = (f"the next round (${stored['next_round_usd']:.2f}) buys {gain:+.3f} accuracy "
+            f"per $ ({stored['confidence']:.0%} upper bound {upper:+.3f}")
+    if threshold > 0:
+        text += f", {'below' if upper < threshold else 'not below'} " \
+                f"stop_gain_per_usd={threshold:g}"
+    far = max(stored["predictions"], key=lambda p: p["horizon"])
+    return (text + f"); at ${far['cost_usd']:.2f} (+{far['horizon']:.0%}): "
+            f"{far['value']:.3f} [{far['low']:.3f}, {far['high']:.3f}]")
+
+
+PLAN_MULTIPLES = (1.25, 1.5, 2.0, 3.0, 4.0)  # of the spend, in `elad plan`'s table
+
+
+def plan_text(records: list[RoundRecord], n_test: int | None, budget_usd: float,
+              target: float | None = None) -> str:
+    """`elad plan`: the forecast curve as a small table (cost -> accuracy with band) and
+    the cost to reach `target`, from the run's rounds so far."""
+    outlook = run_forecast(records, n_test, budget_usd)
+    if outlook is None:
+        return (f"no forecast: {len(records)} round(s) measured; it needs three rounds "
+                "with teacher cost (the seed round and two more)")
+    spent, conf = outlook.spent_usd, f"{CONFIDENCE:.0%}"
+    lines = [(f"forecast from {outlook.n_points} rounds (${spent:.4f} spent, {n_test} test "
+              f"questions): {outlook.curve.form} curve {outlook.curve}"),
+             f"  {'cost $':>9}  {'accuracy':>8}  {conf} band",
+             f"  {spent:9.4f}  {records[-1].test_accuracy:8.3f}  (measured)"]
+    costs = [m * spent for m in PLAN_MULTIPLES]
+    for multiple, cost, e in zip(PLAN_MULTIPLES, costs, outlook.at(costs)):
+        lines.append(f"  {cost:9.4f}  {e.value:8.3f}  [{e.low:.3f}, {e.high:.3f}]  "
+                     f"({multiple:g}x the spend)")
+    gain = outlook.gain_per_usd
+    lines.append(f"the next round (${outlook.next_round_usd:.4f}) buys {gain.value:+.3f} "
+                 f"accuracy per $ ({conf} band [{gain.low:+.3f}, {gain.high:+.3f}])")
+    if target is not None:
+        lines.append(reach_text(outlook, target))
+    lines.append("a forecast from few rounds is rough (its band holds the doubt); a run "
+                 "still speeding up (each dollar buying more than the last) is forecast "
+                 "too low")
+    return "\n".join(lines)
+
+
+def reach_text(outlook: Forecast, target: float) -> str:
+    """What it costs to reach `target` accuracy, by the forecast, in one line."""
+    reach = cost_to_reach(outlook, target)
+    if reach is None:
+        return (f"accuracy {target:g}: not reached; the forecast curve levels off at "
+                f"{outlook.curve.asymptote:.3f}")
+    if reach.value <= outlook.spent_usd:
+        return f"accuracy {target:g}: reached already, by the forecast curve"
+    high = "never" if reach.high == float("inf") else f"${reach.high:.4f}"
+    return (f"accuracy {target:g}: at about ${reach.value:.4f} of teacher cost in all "
+            f"({CONFIDENCE:.0%} band ${reach.low:.4f} to {high}): set budget_usd to at "
+            "least that")
+
+
+def label_free_signals(store: RunStore, round: int, round_size: int) -> dict | None:
+    """The round's label-free signals (module doc); None when it scored no candidates
+    (round 0, annotate-only seed)."""
+    scores = store.scores(round)
+    scored = store.scored_rounds()
+    if not scores or not scored:
+        return None
+    first = store.scores(scored[0])  # highest u first
+    threshold = first[min(round_size, len(first)) - 1].u
+    unanimous = [len(set(s.answers)) == 1 and s.answers[0] is not None for s in scores
+                 if s.answers]
+    return {"candidates": len(scores),
+            "agreement": round6(float(np.mean([1 - s.u_inter for s in scores]))),
+            "unanimous": round6(float(np.mean(unanimous))) if unanimous else None,
+            "uncertain": round6(float(np.mean([s.u >= threshold for s in scores]))),
+            "u_threshold": round6(threshold)}
+
+
+def round6(value: float) -> float:
+    return round(float(value), 6)

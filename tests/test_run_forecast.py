@@ -1,0 +1,143 @@
+"""A run's forecast, stop rule and label-free signals, from hand-made round records and
+a hand-written store (no model)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from elad.config import RunConfig, load_config
+from elad.forecast import gain_bound
+from elad.run_forecast import (
+    forecast_line,
+    forecast_record,
+    illustrative_threshold,
+    label_free_signals,
+    next_round_usd,
+    plan_text,
+    prefix_forecasts,
+    rule_stops,
+    run_forecast,
+    stop_cost,
+    stop_index,
+)
+from elad.rundir import RunDir
+from elad.store import RunStore
+from elad.types import RoundRecord, Score, StopReason
+
+COSTS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]  # cumulative $ after rounds 0..5
+FLATTENING = [0.40, 0.60, 0.66, 0.685, 0.695, 0.70]  # gains per $: 2, 0.6, 0.25, 0.1, 0.05
+STEEP = [0.40, 0.52, 0.60, 0.66, 0.70, 0.73]
+
+
+def records(accuracies, costs=COSTS):
+    return [RoundRecord(i, 10 * (i + 1), 10 * (i + 1), 100, 50, c, a,
+                        None if i == 0 else 0.1, "elad", "revise", 0)
+            for i, (c, a) in enumerate(zip(costs, accuracies))]
+
+
+def test_the_next_round_costs_the_last_one_capped_by_the_budget_left():
+    assert next_round_usd([0.1, 0.25, 0.3], budget_usd=1.0) == pytest.approx(0.05)
+    assert next_round_usd([0.1, 0.25, 0.3], budget_usd=0.32) == pytest.approx(0.02)
+    assert next_round_usd([0.1, 0.25, 0.3], budget_usd=0.3) == pytest.approx(0.05)  # spent
+    assert next_round_usd([0.1, 0.3, 0.3], budget_usd=1.0) == pytest.approx(0.1)  # mean
+
+
+def test_the_forecast_needs_three_rounds_and_uses_the_next_rounds_cost():
+    assert run_forecast(records(STEEP)[:2], 300, 1.0) is None
+    f = run_forecast(records(STEEP)[:4], 300, 0.45)
+    assert f.n_points == 4 and f.n_test == 300 and f.spent_usd == 0.4
+    assert f.next_round_usd == pytest.approx(0.05)  # $0.10 rounds, $0.05 left
+    forecasts = prefix_forecasts(records(STEEP), 300, 10.0)
+    assert [f is None for f in forecasts] == [True, True, False, False, False, False]
+    assert forecasts[3].predictions[-1].cost_usd == pytest.approx(0.8)
+
+
+def test_the_stop_rule_on_hand_made_rounds():
+    flattening = prefix_forecasts(records(FLATTENING), 300, 10.0)
+    steep = prefix_forecasts(records(STEEP), 300, 10.0)
+    assert stop_index(steep, 0.1) is None  # still 0.3 accuracy per $ at the end
+    # a higher threshold stops sooner; 0.05 per $ is never reached in these rounds
+    stops = [stop_index(flattening, x) for x in (0.05, 0.1, 0.3, 1.0, 1000.0)]
+    assert stops == [None, 5, 4, 2, 2]
+    # it stops at the first round whose optimistic gain per $ is below the threshold
+    assert gain_bound(flattening[4]) < 0.3 <= gain_bound(flattening[3])
+    assert not rule_stops(flattening[-1], 0.0)  # 0: the rule is off
+    assert not rule_stops(None, 1000.0)  # no forecast: go on
+
+
+def test_where_the_rule_would_stop_by_the_forecast():
+    f = run_forecast(records(STEEP), 300, 10.0)
+    assert stop_cost(f, gain_bound(f) * 1.01) == f.spent_usd  # stops now
+    later = stop_cost(f, 0.2)
+    assert f.spent_usd < later <= 2 * f.spent_usd
+    assert stop_cost(f, 1e-6) is None  # never within twice the spend
+    assert illustrative_threshold(records(STEEP)) == pytest.approx(0.066)  # 0.33/$0.5 / 10
+    assert illustrative_threshold(records([0.5, 0.4, 0.45])) is None
+
+
+def test_the_stored_forecast_is_json_and_says_what_the_rule_decided():
+    f = run_forecast(records(FLATTENING), 300, 10.0)
+    stored = json.loads(json.dumps(forecast_record(f), allow_nan=False))
+    assert stored["gain_per_usd_upper"] == pytest.approx(gain_bound(f), abs=1e-6)
+    assert stored["predictions"][-1]["horizon"] == 1.0
+    assert len(stored["grid"]["cost_usd"]) == len(stored["grid"]["high"]) > 10
+    assert forecast_record(None) is None
+    line = forecast_line(stored, 1.0)
+    assert f"upper bound {stored['gain_per_usd_upper']:+.3f}, below " \
+           "stop_gain_per_usd=1" in line
+    assert f"at $1.20 (+100%): {stored['predictions'][-1]['value']:.3f}" in line
+    assert "not below stop_gain_per_usd=0.001" in forecast_line(stored, 0.001)
+    assert "below" not in forecast_line(stored)  # the rule is off
+    assert forecast_line(None).startswith("none yet")
+
+
+def test_the_plan_prints_the_curve_and_the_cost_to_reach_a_target():
+    text = plan_text(records(STEEP), 300, 10.0, target=0.75)
+    assert "forecast from 6 rounds ($0.6000 spent, 300 test questions)" in text
+    assert "1.2000" in text and "(2x the spend)" in text and "(4x the spend)" in text
+    assert "accuracy 0.75: at about $" in text and "set budget_usd" in text
+    assert "levels off" in plan_text(records(FLATTENING), 300, 10.0, target=0.99)
+    assert "reached already" in plan_text(records(STEEP), 300, 10.0, target=0.5)
+    assert plan_text(records(STEEP)[:2], 300, 10.0).startswith("no forecast")
+
+
+def test_label_free_signals_from_the_scores(tmp_path):
+    store = RunStore(tmp_path / "run.sqlite")
+
+    def score(qid, u_inter, u, answers):
+        return Score(qid, u_inter, 0.0, u, 0, None, answers)
+
+    # round 1: the threshold is the u of the 2nd most uncertain candidate (round_size 2)
+    store.save_scoring(1, {}, {}, [score("a", 1.0, 0.9, ["1", "2"]),
+                                   score("b", 0.0, 0.6, ["3", "3"]),
+                                   score("c", 0.0, 0.2, [None, None]),
+                                   score("d", 0.5, 0.1, ["4", "4"])])
+    store.save_scoring(2, {}, {}, [score("e", 0.0, 0.7, ["5", "5"]),
+                                   score("f", 0.0, 0.1, ["6", "6"])])
+    assert label_free_signals(store, 0, 2) is None  # the seed round scores nothing
+    first = label_free_signals(store, 1, round_size=2)
+    assert first == {"candidates": 4, "agreement": 0.625, "unanimous": 0.5,
+                     "uncertain": 0.5, "u_threshold": 0.6}
+    assert label_free_signals(store, 2, round_size=2) == {
+        "candidates": 2, "agreement": 1.0, "unanimous": 1.0, "uncertain": 0.5,
+        "u_threshold": 0.6}
+    store.close()
+
+
+def test_runs_made_before_the_forecast_stay_readable_and_resumable(tmp_path):
+    config = load_config(None, [])
+    old = json.loads(config.to_json())
+    del old["stop_gain_per_usd"]  # the stored config of a run made before the key
+    store = RunStore(tmp_path / "run.sqlite")
+    store.set_meta("config", json.dumps(old, sort_keys=True))
+    record = records(STEEP)[0].__dict__ | {"stop_reason": ""}
+    del record["forecast"], record["signals"]
+    store.db.execute("INSERT INTO rounds VALUES (0, ?)", (json.dumps(record),))
+    store.close()
+    with RunDir.create(tmp_path, config) as run:  # the same config, read with defaults
+        (again,) = run.store.rounds()
+    assert again.forecast is None and again.signals is None
+    assert again.stop_reason == StopReason.NOT_STOPPED
+    assert RunConfig().stop_gain_per_usd == 0  # off unless set
+    assert np.isclose(again.cost_usd, COSTS[0])
