@@ -51,7 +51,9 @@ def test_a_seed_round_made_differently_is_not_shared(tmp_path):
 
 
 def test_the_grid_holds_what_is_compared(tiny_config):
-    runs = grid(tiny_config, ("random", "elad"), ("annotate", "revise"), (0, 1))
+    pairs = (("random", "annotate"), ("random", "revise"), ("elad", "annotate"),
+             ("elad", "revise"))
+    runs = grid(tiny_config, pairs, (0, 1))
     names = [r.name for r in runs]
     assert names[:6] == ["seed-round-s0", "random-annotate-s0", "random-revise-s0",
                          "elad-annotate-s0", "elad-revise-s0", "whole-pool-s0"]
@@ -66,11 +68,13 @@ def test_the_grid_holds_what_is_compared(tiny_config):
 def test_bench_runs_the_grid_then_reuses_it(tmp_path, capsys):
     out = tmp_path / "bench"
     args = ["-q", "bench", *TINY, "max_rounds=1", "--out", str(out),
-            "--strategies", "random,elad", "--seeds", "0"]
+            "--strategies", "random,elad", "--modes", "annotate,revise", "--seeds", "0"]
     assert main(args) == 0
     first = capsys.readouterr().out
     assert "random/annotate" in first and "elad/revise" in first and "whole pool" in first
-    assert "elad - random (revise): at half budget" in first
+    assert "against random/annotate (paired over seeds" in first
+    assert "  elad/revise: reaches its final accuracy at" in first
+    assert "elad/revise: teacher $ per target after the seed round" in first
     table = first.split("\n\n")[1]
 
     summary = json.loads((out / "bench.json").read_text())
@@ -166,3 +170,35 @@ def test_run_metrics_from_a_store(tmp_path):
     assert m["auroc"] is None  # one class only
     assert m["selected_families"] == {"arithmetic": 1.0}
     assert m["saturation_round"] is None and m["stop_reason"] == "max rounds"
+
+
+def test_paired_comparisons_against_the_baseline_by_hand():
+    from elad.bench_summary import comparisons
+
+    def make(strategy, mode, seed, costs, accuracies, per_target):
+        return {"strategy": strategy, "mode": mode, "seed": seed, "budget_usd": 1.0,
+                "costs": costs, "accuracies": accuracies, "final_accuracy": accuracies[-1],
+                "cost_usd": costs[-1], "area": curve_area(costs, accuracies, 1.0),
+                "cost_per_target_after_seed": per_target,
+                "output_tokens_per_target_after_seed": per_target * 1000,
+                "input_tokens_per_target_after_seed": per_target * 2000}
+
+    grid = [make("random", "annotate", 0, [0.2, 0.6, 1.0], [0.5, 0.6, 0.7], 0.002),
+            make("random", "annotate", 1, [0.2, 0.6, 1.0], [0.5, 0.6, 0.8], 0.002),
+            make("elad", "annotate", 0, [0.2, 0.5, 0.9], [0.5, 0.7, 0.8], 0.002),
+            make("elad", "annotate", 1, [0.2, 0.5, 0.9], [0.5, 0.7, 0.8], 0.002),
+            make("elad", "auto", 0, [0.2, 0.4, 0.8], [0.5, 0.7, 0.9], 0.0015),
+            make("elad", "auto", 1, [0.2, 0.4, 0.8], [0.5, 0.6, 0.7], 0.001)]
+    c = comparisons(grid)
+    auto = c["against_baseline"]["elad/auto"]
+    # seed 0 reaches 0.7 at $0.4 of $1.0; seed 1 reaches 0.8 never
+    assert auto["cost_to_baseline_final"]["values"] == [0.4, None]
+    assert auto["cost_to_baseline_final"]["low"] is None  # no interval: one seed never
+    annotate = c["against_baseline"]["elad/annotate"]["cost_to_baseline_final"]
+    assert annotate["values"] == [0.5, 0.9] and annotate["mean"] == pytest.approx(0.7)
+    # t interval with 1 degree of freedom: mean ± 12.706 * sd / sqrt(2)
+    assert annotate["high"] == pytest.approx(0.7 + 12.7062 * 0.2828427 / 2 ** 0.5, rel=1e-4)
+    assert auto["final_accuracy"]["values"] == [pytest.approx(0.2), pytest.approx(-0.1)]
+    ratio = c["per_target"]["elad/auto"]["cost_per_target_after_seed"]
+    assert ratio["values"] == [pytest.approx(0.75), pytest.approx(0.5)]
+    assert "random/annotate" not in c["against_baseline"]

@@ -46,9 +46,13 @@ from elad.teacher import make_teacher
 from elad.teacher.cache import CachedTeacher
 from elad.teacher.request import TeacherRequest
 
-STRATEGIES = ("random", "entropy", "least-confidence", "elad")  # the grid's default
-MODES = ("annotate", "revise")
-SEEDS = (0, 1, 2)
+# The default grid: the baseline (random questions annotated), ELAD's selection with
+# each teacher mode. --strategies and --modes make a full cross product instead.
+CONFIGURATIONS = (("random", "annotate"), ("elad", "annotate"), ("elad", "revise"),
+                  ("elad", "auto"))
+GRID_STRATEGIES = ("random", "entropy", "least-confidence", "elad")
+MODES = ("annotate", "revise", "auto")
+SEEDS = (0, 1, 2, 3, 4)
 
 # Settings that only act after round 0: runs differing in these alone share a seed round.
 AFTER_SEED_ROUND = ("strategy", "mode", "alpha", "round_size", "candidates", "saturation",
@@ -65,20 +69,19 @@ class GridRun:
     config: RunConfig
 
 
-def grid(base: RunConfig, strategies=STRATEGIES, modes=MODES, seeds=SEEDS,
+def grid(base: RunConfig, configurations=CONFIGURATIONS, seeds=SEEDS,
          whole_pool: bool = True) -> list[GridRun]:
     """Every run of the benchmark, in the order they are made: per seed the shared
-    seed round, the strategy x mode runs, then the whole-pool reference."""
+    seed round, a run per (strategy, mode) configuration, then the whole-pool
+    reference."""
     runs = []
     for seed in seeds:
         seeded = dataclasses.replace(base, seed=seed)
         runs.append(GridRun(f"seed-round-s{seed}", "seed-round",
                             dataclasses.replace(seeded, max_rounds=0)))
-        for strategy in strategies:
-            for mode in modes:
-                runs.append(GridRun(f"{strategy}-{mode}-s{seed}", "grid",
-                                    dataclasses.replace(seeded, strategy=strategy,
-                                                        mode=mode)))
+        for strategy, mode in configurations:
+            runs.append(GridRun(f"{strategy}-{mode}-s{seed}", "grid",
+                                dataclasses.replace(seeded, strategy=strategy, mode=mode)))
         if whole_pool:
             runs.append(GridRun(f"whole-pool-s{seed}", "whole-pool",
                                 whole_pool_config(seeded)))
@@ -226,11 +229,13 @@ def run_grid(runs: list[GridRun], out: Path, jobs: int = 1, show_progress: bool 
 def bench(config: RunConfig, out: Path, strategies: list[str] | None = None,
           modes: list[str] | None = None, seeds: list[str] | None = None,
           whole_pool: bool = True, command: str = "", jobs: int | None = None,
+          configurations: list[str] | None = None,
           show_progress: bool = False,
           on_line: Callable[[str], None] = lambda line: None) -> dict:
     """Make every run of the grid (reusing finished ones), write each run's report.html,
     then bench.json, the plots and index.html; returns the summary."""
-    runs = grid(config, *_checked(strategies, modes, seeds), whole_pool=whole_pool)
+    runs = grid(config, *_checked(strategies, modes, seeds, configurations),
+                whole_pool=whole_pool)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
 
@@ -279,19 +284,26 @@ def read_timings(out: Path) -> dict:
                                                                  "invocations": []}
 
 
-def _checked(strategies, modes, seeds) -> tuple[tuple, tuple, tuple]:
-    """The grid's axes, defaults filled in; a bad name is a ConfigError."""
-    strategies = tuple(strategies or STRATEGIES)
-    modes = tuple(modes or MODES)
-    for key, values in (("strategy", strategies), ("mode", modes)):
-        for value in values:
+def _checked(strategies, modes, seeds, configurations=None) -> tuple[tuple, tuple]:
+    """The grid's (strategy, mode) pairs and seeds, defaults filled in: the pairs given
+    as "strategy/mode", else every strategy with every mode when either is given, else
+    CONFIGURATIONS. A bad name is a ConfigError."""
+    if configurations:
+        pairs = tuple(tuple(c.split("/", 1)) if "/" in c else (c, "") for c in configurations)
+    elif strategies or modes:
+        pairs = tuple((s, m) for s in strategies or GRID_STRATEGIES for m in modes or MODES)
+    else:
+        pairs = CONFIGURATIONS
+    for strategy, mode in pairs:
+        for key, value in (("strategy", strategy), ("mode", mode)):
             if value not in CHOICES[key]:
-                raise ConfigError(f"{key} {value!r} is not one of {', '.join(CHOICES[key])}")
+                raise ConfigError(f"{key} {value!r} is not one of {', '.join(CHOICES[key])} "
+                                  "(a configuration is strategy/mode)")
     try:
         seeds = tuple(int(s) for s in seeds) if seeds else SEEDS
     except ValueError:
         raise ConfigError(f"--seeds {','.join(seeds)}: not whole numbers") from None
-    return strategies, modes, seeds
+    return pairs, seeds
 
 
 def machine() -> str:

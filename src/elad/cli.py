@@ -183,6 +183,7 @@ def bench_command(args: argparse.Namespace) -> int:
     command = " ".join(["elad bench", *args.items, "--out", args.out,
                         *(["--strategies", args.strategies] if args.strategies else []),
                         *(["--modes", args.modes] if args.modes else []),
+                        *(["--configs", args.configs] if args.configs else []),
                         *(["--seeds", args.seeds] if args.seeds else []),
                         *(["--no-whole-pool"] if args.no_whole_pool else []),
                         *(["--jobs", str(args.jobs)] if args.jobs else [])])
@@ -190,6 +191,7 @@ def bench_command(args: argparse.Namespace) -> int:
         summary = bench(config, Path(args.out), _names(args.strategies),
                         _names(args.modes), _names(args.seeds),
                         whole_pool=not args.no_whole_pool, command=command, jobs=args.jobs,
+                        configurations=_names(args.configs),
                         show_progress=sys.stderr.isatty() and not args.quiet,
                         on_line=lambda line: print(line, flush=True))
     except KeyboardInterrupt:
@@ -319,10 +321,15 @@ def main(argv: list[str] | None = None) -> int:
     bench_parser.add_argument("items", nargs="*", metavar="CONFIG | key=value",
                               help="the config every run shares, and overrides")
     bench_parser.add_argument("--out", required=True, help="the grid's directory")
-    bench_parser.add_argument("--strategies", help="comma-separated (default: random, "
-                              "entropy, least-confidence, elad)")
-    bench_parser.add_argument("--modes", help="comma-separated (default: annotate, revise)")
-    bench_parser.add_argument("--seeds", help="comma-separated (default: 0,1,2)")
+    bench_parser.add_argument("--configs", help="strategy/mode pairs, comma-separated "
+                              "(default: random/annotate, elad/annotate, elad/revise, "
+                              "elad/auto)")
+    bench_parser.add_argument("--strategies", help="comma-separated: every one with every "
+                              "mode of --modes (default: random, entropy, least-confidence, "
+                              "elad)")
+    bench_parser.add_argument("--modes", help="comma-separated (default: annotate, revise, "
+                              "auto)")
+    bench_parser.add_argument("--seeds", help="comma-separated (default: 0,1,2,3,4)")
     bench_parser.add_argument("--no-whole-pool", action="store_true",
                               help="skip the reference that annotates every pool question "
                               "(with a paid teacher it pays for the whole pool)")
