@@ -15,8 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import tomllib
+from importlib.util import find_spec
 
 from elad.strategies import STRATEGIES
+
+
+TRACKERS = ("trackio", "tensorboard", "wandb", "mlflow")  # what report_to can name
 
 
 class ConfigError(ValueError):
@@ -88,6 +92,11 @@ class TeacherConfig:
     price_input_per_mtok: float = -1.0  # dollars per million tokens; -1: price table
     price_output_per_mtok: float = -1.0
     noise: float = 0.0  # oracle only: fraction of replies with one wrong step
+    # OpenAI's Batch API (teacher/batch.py): a round's requests as one batch
+    batch: bool = False
+    batch_price_factor: float = 0.5  # batch price / standard price (0.5 at OpenAI)
+    batch_wait: bool = True  # poll until the batch is done; false: exit, a rerun collects
+    batch_poll_s: float = 60.0  # the longest wait between two polls
 
 
 @dataclass
@@ -104,6 +113,7 @@ class RunConfig:
     max_rounds: int = 3
     hint: bool = True  # tell the teacher the student's least stable step
     max_similarity: float = 1.0  # diversity filter (cosine, student representations); 1 = off
+    report_to: list[str] = field(default_factory=list)  # trackers (tracking.py); [] = none
     task: TaskConfig = field(default_factory=TaskConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
@@ -218,6 +228,15 @@ def validate(config: RunConfig) -> RunConfig:
         ("student.lora_rank", config.student.lora_rank >= 1, "must be at least 1"),
         ("task.path", config.task.kind != "jsonl" or bool(config.task.path or config.task.hub),
          "is needed for task.kind=jsonl (or task.hub)"),
+        ("teacher.batch", not config.teacher.batch or config.teacher.kind == "openai",
+         "needs teacher.kind=openai (OpenAI's Batch API)"),
+        ("teacher.batch_price_factor", 0 <= config.teacher.batch_price_factor,
+         "must be >= 0"),
+        ("teacher.batch_poll_s", config.teacher.batch_poll_s > 0, "must be positive"),
+        ("report_to", not (unknown := set(config.report_to) - set(TRACKERS)),
+         f"names {', '.join(sorted(unknown))}; known: {', '.join(TRACKERS)}"),
+        ("report_to", not (missing := [n for n in config.report_to if find_spec(n) is None]),
+         f"names {', '.join(missing)}, not installed (pip install {' '.join(missing)})"),
     ]
     for key, ok, message in checks:
         if not ok:

@@ -107,6 +107,7 @@ class RoundRecord:
     mode: str
     seed: int
     stop_reason: StopReason = StopReason.NOT_STOPPED
+    train_loss: float | None = None  # the student's, at the end of this round's training
 
     def __post_init__(self):
         self.stop_reason = StopReason(self.stop_reason)
