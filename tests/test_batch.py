@@ -1,6 +1,7 @@
 """The teacher through OpenAI's Batch API (teacher.batch=true), with the real `openai`
 client, against the oracle server's files and batches endpoints."""
 
+import dataclasses
 import json
 import signal
 import subprocess
@@ -18,6 +19,7 @@ from elad.oracle_server import OracleServer, serve
 from elad.store import RunStore
 from elad.teacher.cache import CachedTeacher
 from elad.teacher.openai import OpenAITeacher
+from elad.teacher.protocol import TeacherUnavailable
 
 from conftest import TINY, openai_overrides
 
@@ -128,8 +130,15 @@ def test_a_batch_made_but_not_recorded_is_found_and_collected_not_sent_again(
     assert rerun.store.open_batch() is None
 
 
-def _records(path):
-    return RunStore(path / "run.sqlite").rounds()
+def test_a_server_without_the_batch_api_stops_the_run_with_one_line(tmp_path):
+    with serve(OracleServer()) as (_, url):
+        teacher = batch_teacher(tmp_path, url.replace("/v1", "/v2"))  # 404 everywhere
+        with pytest.raises(TeacherUnavailable) as error:
+            annotate_all(teacher, 2)
+    assert str(error.value).startswith(
+        f"the teacher at {url[:-3]}/v2 cannot upload the batch's requests (Batch API): "
+        "Error code: 404")
+    assert "\n" not in str(error.value) and teacher.store.call_totals()["calls"] == 0
 
 
 def test_batch_run_costs_half_of_online_same_targets_and_survives_sigkill(tmp_path):
@@ -137,39 +146,36 @@ def test_batch_run_costs_half_of_online_same_targets_and_survives_sigkill(tmp_pa
     with serve(server) as (_, url):
         online_items = TINY + openai_overrides(url, "max_rounds=1")
         online, _ = run(load_config(None, online_items), tmp_path / "online")
-        batch_items = [*online_items, *BATCH]
-        straight, _ = run(load_config(None, batch_items), tmp_path / "batch")
-        assert len(server.batches) == 2  # the seed round's and round 1's
 
-        server.batch_delay_s = 600  # the next batch stays in progress until this is 0
         server.ledger.clear()
-        command = [sys.executable, "-m", "elad.cli", "-q", "run", *batch_items,
-                   "--run-dir", str(tmp_path / "killed")]
-        killed = subprocess.Popen(command)
+        batch_items = [*online_items, *BATCH]
+        killed = subprocess.Popen([sys.executable, "-m", "elad.cli", "-q", "run",
+                                   *batch_items, "--run-dir", str(tmp_path / "batch")])
         deadline = time.monotonic() + 300
-        while server.polls["batch_3"] < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)  # polled twice: the batch is recorded, not collected
+
+        def wait_for(condition):
+            while not condition() and time.monotonic() < deadline:
+                time.sleep(0.02)
+
+        wait_for(lambda: server.batches.get("batch_1", {}).get("status") == "completed")
+        server.batch_delay_s = 600  # the next batch stays in progress until this is 0
+        wait_for(lambda: server.polls["batch_2"] >= 2)  # recorded, polled, not collected
         killed.send_signal(signal.SIGKILL)
         killed.wait()
-        assert server.polls["batch_3"] >= 2 and server.ledger == []
+        assert server.polls["batch_2"] >= 2 and len(server.batches) == 2
         server.batch_delay_s = 0
-        resumed, _ = run(load_config(None, batch_items), tmp_path / "killed")
+        resumed, teacher = run(load_config(None, batch_items), tmp_path / "batch")
 
-    assert resumed == straight == _records(tmp_path / "batch")
-    for a, b in zip(online, straight, strict=True):  # the same run at half the price
-        assert (b.teacher_calls, b.teacher_input_tokens, b.teacher_output_tokens,
-                b.test_accuracy, b.n_labeled, b.confirmed_fraction, b.train_loss) == \
-            (a.teacher_calls, a.teacher_input_tokens, a.teacher_output_tokens,
-             a.test_accuracy, a.n_labeled, a.confirmed_fraction, a.train_loss)
+    for a, b in zip(online, resumed, strict=True):  # the same run, at half the price
         assert b.cost_usd == pytest.approx(a.cost_usd / 2, abs=1e-8)
-    targets = [RunStore(tmp_path / name / "run.sqlite").targets()
-               for name in ("online", "batch", "killed")]
-    assert targets[0] == targets[1] == targets[2]
-    after_kill = custom_ids(server)[2:]  # the killed run's batches, one per round
-    assert len(after_kill) == 2
-    assert sum(len(b) for b in after_kill) == len({k for b in after_kill for k in b})
-    assert Counter(a.outcome for a in server.ledger) == {"ok": straight[-1].teacher_calls}
-    spent = RunStore(tmp_path / "killed" / "run.sqlite").spent_usd()
+        assert dataclasses.replace(b, cost_usd=a.cost_usd) == a
+    assert RunStore(tmp_path / "batch" / "run.sqlite").targets() == \
+        RunStore(tmp_path / "online" / "run.sqlite").targets()
+    sent = custom_ids(server)  # the seed round's batch, then round 1's, collected on rerun
+    assert len(server.batches) == 2 and teacher.new_calls == len(sent[1]) == 8
+    assert sum(map(len, sent)) == len({key for batch in sent for key in batch})
+    assert Counter(a.outcome for a in server.ledger) == {"ok": resumed[-1].teacher_calls}
+    spent = RunStore(tmp_path / "batch" / "run.sqlite").spent_usd()
     assert spent == pytest.approx(server.billed_usd(2.5, 10.0))
 
 

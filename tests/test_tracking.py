@@ -41,7 +41,7 @@ def test_a_tracker_not_installed_or_unknown_is_a_one_line_error(tmp_path, capsys
     missing = next(name for name in TRACKERS if find_spec(name) is None)
     for given, expected in [
             (missing, f"report_to names {missing}, not installed (pip install {missing})"),
-            ("tensorboard,comet", "report_to names comet; known: trackio, tensorboard, "
-                                  "wandb, mlflow")]:
+            ("tensorboard,comet",
+             "report_to names comet; known: trackio, tensorboard, wandb, mlflow")]:
         assert main(["run", f"report_to={given}", "--run-dir", str(tmp_path)]) == 2
         assert capsys.readouterr().err == f"elad: error: {expected}\n"

@@ -11,11 +11,11 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
 import tomllib
-from importlib.util import find_spec
 
 from elad.strategies import STRATEGIES
 

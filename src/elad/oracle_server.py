@@ -19,7 +19,7 @@ replies apply to each request of a batch too (a fault is an error line: 429 or 5
 Batch requests are billed at half price (`billed_usd`), as OpenAI bills them; each
 batch's requests are kept in `batch_lines`, how often it was polled in `polls`.
 
-    python -m elad.oracle_server --port 8000 --latency 0.2 --fault-rate 0.2
+    python -m elad.oracle_server --port 8000 --latency 0.2 --fault-rate 0.2 --batch-delay 60
 """
 
 from __future__ import annotations
@@ -361,8 +361,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--fault-rate", type=float, default=0.0)
+    parser.add_argument("--batch-delay", type=float, default=0.0,
+                        help="seconds a batch runs before it completes")
     args = parser.parse_args()
-    with serve(OracleServer(args.latency, args.fault_rate), args.port) as (_, url):
+    server = OracleServer(args.latency, args.fault_rate, batch_delay_s=args.batch_delay)
+    with serve(server, args.port) as (_, url):
         print(f"oracle teacher at {url} (Ctrl-C to stop)", flush=True)
         try:
             threading.Event().wait()

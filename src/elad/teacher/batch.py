@@ -43,8 +43,14 @@ from openai.types.chat import ChatCompletion
 from elad.budget import Budget, Prices
 from elad.progress import HEARTBEAT_S
 from elad.store import RunStore
-from elad.teacher.openai import (BrokenBody, OpenAITeacher, failed_reply, read_reply, reask,
-                                 worst_input_tokens)
+from elad.teacher.openai import (
+    BrokenBody,
+    OpenAITeacher,
+    failed_reply,
+    read_reply,
+    reask,
+    worst_input_tokens,
+)
 from elad.teacher.protocol import TeacherUnavailable
 from elad.teacher.reply import InvalidReply
 from elad.teacher.request import TeacherRequest
@@ -304,7 +310,7 @@ class BatchSender:
         for file_id in (batch.output_file_id, batch.error_file_id):
             if not file_id:
                 continue
-            content = await self.api(lambda: client.files.content(file_id),
+            content = await self.api(lambda file_id=file_id: client.files.content(file_id),
                                      "read the batch's results")
             for text in content.text.splitlines():
                 try:
