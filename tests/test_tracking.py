@@ -45,3 +45,12 @@ def test_a_tracker_not_installed_or_unknown_is_a_one_line_error(tmp_path, capsys
              "report_to names comet; known: trackio, tensorboard, wandb, mlflow")]:
         assert main(["run", f"report_to={given}", "--run-dir", str(tmp_path)]) == 2
         assert capsys.readouterr().err == f"elad: error: {expected}\n"
+
+
+def test_a_tracker_that_fails_is_left_out_and_the_run_goes_on(tmp_path, caplog):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "tensorboard").write_text("a file where the logs would go")
+    config = load_config(None, [*TINY, "max_rounds=0", "report_to=tensorboard"])
+    records, _ = run(config, tmp_path / "run")
+    assert records[-1].stop_reason == "max rounds"
+    assert "report_to tensorboard failed, the run goes on without it" in caplog.text

@@ -4,7 +4,8 @@
 as each round finishes, the round's test accuracy, the cumulative teacher cost, calls and
 tokens, the labeled questions, the confirmed fraction and the training loss, with the
 round as the step. A tracker starts with the first round this process finishes, so
-rereading a finished run logs nothing; a resumed run goes on in the same tracker run.
+rereading a finished run logs nothing; a resumed run goes on in the same tracker run. A
+tracker that fails is left out with a warning: it never stops a run.
 
 Where each writes:
 - tensorboard: event files in RUN_DIR/tensorboard (`tensorboard --logdir RUN_DIR`);
@@ -16,6 +17,7 @@ Where each writes:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Protocol
@@ -23,6 +25,8 @@ from typing import Protocol
 from elad.config import RunConfig
 from elad.rundir import RunDir
 from elad.types import RoundRecord
+
+log = logging.getLogger("elad")
 
 PROJECT = "elad"
 
@@ -84,10 +88,10 @@ class WandB:
     def __init__(self, config: RunConfig, run: RunDir):
         import wandb
 
-        run_id = run.store.get_meta("wandb_run_id") or wandb.util.generate_id()
-        run.store.set_meta("wandb_run_id", run_id)
-        self.run = wandb.init(project=PROJECT, name=run.path.name, id=run_id,
-                              resume="allow", dir=str(run.path), config=config.to_dict())
+        self.run = wandb.init(project=PROJECT, name=run.path.name,
+                              id=run.store.get_meta("wandb_run_id"), resume="allow",
+                              dir=str(run.path), config=config.to_dict())
+        run.store.set_meta("wandb_run_id", self.run.id)
 
     def log(self, values: dict[str, float], step: int) -> None:
         self.run.log(values, step=step)
@@ -131,15 +135,21 @@ def trackers(config: RunConfig, run: RunDir) -> Iterator[Callable[[RoundRecord],
     """A function that logs a finished round to every tracker of `config.report_to`;
     the trackers are started at the first round and closed on leaving."""
     started: dict[str, Tracker] = {}
+    failed: set[str] = set()
 
-    def log(record: RoundRecord) -> None:
-        for name in config.report_to:
-            if name not in started:
-                started[name] = OPEN[name](config, run)
-            started[name].log(metrics(record), record.round)
+    def track(record: RoundRecord) -> None:
+        for name in [n for n in config.report_to if n not in failed]:
+            try:
+                if name not in started:
+                    started[name] = OPEN[name](config, run)
+                started[name].log(metrics(record), record.round)
+            except Exception as error:  # a tracker's trouble never stops a paid run
+                log.warning("report_to %s failed, the run goes on without it: %s", name,
+                            error)
+                failed.add(name)
 
     try:
-        yield log
+        yield track
     finally:
         for tracker in started.values():
             tracker.close()
