@@ -35,8 +35,11 @@ def batch_teacher(tmp_path, url, *extra) -> CachedTeacher:
                          HALF, batch=True)
 
 
+Q = "Start with {}. First, add 2. What is the result?"
+
+
 def annotate_all(teacher: CachedTeacher, n: int, budget: Budget | None = None):
-    questions = [f"Start with {a}. First, add 2. What is the result?" for a in range(n)]
+    questions = [Q.format(a) for a in range(n)]
     requests = [(teacher.annotate_request(q, "number"), str(i))
                 for i, q in enumerate(questions)]
     return requests, teacher.call_all(requests, 0, budget or Budget(1.0))
@@ -97,11 +100,23 @@ def test_error_lines_are_sent_again_and_not_paid(tmp_path, max_retries):
     assert teacher.store.spent_usd() == pytest.approx(server.billed_usd(2.5, 10.0))
 
 
+@pytest.mark.parametrize("batch", [True, False])
+def test_a_request_given_twice_is_sent_once(tmp_path, batch):
+    with serve(OracleServer()) as (server, url):
+        config = load_config(None, openai_overrides(url, *BATCH, f"teacher.batch={batch}"))
+        teacher = CachedTeacher(OpenAITeacher(config.teacher, ""),
+                                RunStore(tmp_path / "run.sqlite"), HALF, batch=batch)
+        request = teacher.annotate_request(Q.format(1), "number")
+        results = teacher.call_all([(request, "a"), (request, "b")], 0, Budget(1.0))
+    assert len(server.ledger) == 1 and teacher.new_calls == 1
+    assert results[0].reply == results[1].reply and results[0].reply.ok
+    assert [r.cached for r in results] == [False, True] and results[1].cost_usd == 0
+
+
 def test_every_request_in_a_batch_holds_its_worst_case_before_it_is_sent(tmp_path):
     with serve(OracleServer()) as (server, url):
         teacher = batch_teacher(tmp_path, url)
-        worst = teacher.worst_case_cost(teacher.annotate_request(
-            "Start with 0. First, add 2. What is the result?", "number"))
+        worst = teacher.worst_case_cost(teacher.annotate_request(Q.format(0), "number"))
         budget = Budget(4.5 * worst)
         _, results = annotate_all(teacher, 10, budget)
     assert [len(b) for b in custom_ids(server)] == [4]  # the ones that fit, all at once

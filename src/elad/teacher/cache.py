@@ -2,7 +2,7 @@
 
 A request (teacher/request.py) holds everything that determines the reply; its key
 indexes the run store's cache: a reply already there is returned without calling or
-paying again.
+paying again, and a request given twice is sent once.
 
 New requests run concurrently (asyncio, at most `concurrency` in flight). Before each
 attempt its worst-case cost is reserved from the budget, counting every request in
@@ -72,11 +72,13 @@ class CachedTeacher:
     async def _call_all(self, requests: list[tuple[TeacherRequest, str]], round: int,
                         budget: Budget) -> list[CallResult]:
         results: list[CallResult | None] = [None] * len(requests)
-        pending = []
+        pending, sender = [], {}  # sender: request key -> the index that sends it
         for i, (request, _) in enumerate(requests):
             cached = self.store.cached_reply(request.key)
             if cached is None:
-                pending.append(i)
+                if request.key not in sender:
+                    sender[request.key] = i
+                    pending.append(i)
                 continue
             cost = self.prices.cost(cached.input_tokens, cached.output_tokens)
             budget.charge(cost)
@@ -108,6 +110,9 @@ class CachedTeacher:
             await self.teacher.aclose()
         log.info("round %d: teacher: done in %.1fs, $%.4f", round,
                  time.perf_counter() - started, budget.spent - cost_before)
+        for i, (request, _) in enumerate(requests):  # the same request twice: one reply
+            if results[i] is None:
+                results[i] = CallResult(results[sender[request.key]].reply, 0.0, cached=True)
         return results
 
     async def _send_online(self, requests, pending, budget, record, results) -> None:
