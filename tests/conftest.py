@@ -1,5 +1,6 @@
-"""Shared fixtures: a very small run config that finishes in seconds on a CPU, and the
-shared reasoning datasets (`../shared/data` next to the repository)."""
+"""Shared fixtures: a very small run config that finishes in seconds on a CPU, a teacher
+behind the local OpenAI-compatible oracle server, and the shared reasoning datasets
+(`../shared/data` next to the repository)."""
 
 from pathlib import Path
 
@@ -14,6 +15,13 @@ TINY = [
     "student.samples=2", "student.max_new_tokens=48", "student.train_steps=8",
     "student.seed_train_steps=16", "student.batch_size=32",
 ]
+
+
+def openai_overrides(url: str, *extra: str) -> list[str]:
+    """An OpenAI-compatible teacher at `url` (elad.oracle_server) at gpt-4o's prices."""
+    return ["teacher=openai", f"teacher.base_url={url}", "teacher.api_key_env=",
+            "teacher.model=local-oracle", "teacher.price_input_per_mtok=2.5",
+            "teacher.price_output_per_mtok=10", "teacher.timeout_s=0.5", *extra]
 
 
 @pytest.fixture

@@ -1,6 +1,9 @@
 """The command line as a user types it."""
 
 import json
+import re
+import subprocess
+import sys
 
 from elad.cli import main
 
@@ -12,8 +15,8 @@ FIELDS = {"round", "n_labeled", "teacher_calls", "teacher_input_tokens",
 
 
 def _table(stdout: str) -> str:
-    """The final table: the lines after the blank line, before the 'stopped' line."""
-    return stdout.split("\n\n")[-1].rsplit("\nstopped", 1)[0]
+    """The table: the lines after the 'run directory' line, before the 'stopped' line."""
+    return stdout.split("\n", 1)[1].split("\nstopped", 1)[0]
 
 
 def test_run_then_rerun_prints_the_same_table_without_calls(tmp_path, capsys):
@@ -22,6 +25,9 @@ def test_run_then_rerun_prints_the_same_table_without_calls(tmp_path, capsys):
     first = capsys.readouterr().out
     assert "round  labeled  calls" in first and "stopped: max rounds" in first
     assert "teacher calls made now: 0" not in first
+    header, *rows = _table(first).splitlines()  # the table once, a row per round
+    assert header.split()[:2] == ["round", "labeled"] and first.count(header) == 1
+    assert [row.split()[0] for row in rows] == ["0", "1"]
 
     assert main(["-q", "run", *TINY, "max_rounds=1", "--run-dir", run_dir]) == 0
     second = capsys.readouterr().out
@@ -134,5 +140,17 @@ def test_plan_runs_the_first_rounds_and_run_goes_on_from_there(tmp_path, capsys)
     assert main(["-q", "run", *args]) == 0
     out = capsys.readouterr().out
     assert "stopped: max rounds" in out
-    final_table = out.split("\n\n")[1].rsplit("\nstopped", 1)[0]  # after the live rows
-    assert [line.split()[0] for line in final_table.splitlines()[1:]] == ["0", "1", "2", "3"]
+    table = out.split("\n", 1)[1].split("\nstopped", 1)[0]  # rows once, in order
+    assert [line.split()[0] for line in table.splitlines()[1:]] == ["0", "1", "2", "3"]
+
+
+def test_run_json_prints_the_records_alone_and_logs_have_timestamps(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "elad.cli", "run", *TINY, "max_rounds=0", "--format", "json",
+         "--run-dir", str(tmp_path / "run")], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    [record] = json.loads(done.stdout)  # stdout is the JSON and nothing else
+    assert FIELDS <= set(record) and record["stop_reason"] == "max rounds"
+    logged = [line for line in done.stderr.splitlines() if " round 0: " in line]
+    assert logged and all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d round 0: ", line)
+                          for line in logged)

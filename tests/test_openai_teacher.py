@@ -26,16 +26,10 @@ from elad.teacher.openai import OpenAITeacher, retry_after_s
 from elad.teacher.protocol import TeacherUnavailable
 from elad.teacher.request import render
 
-from conftest import TINY
+from conftest import TINY, openai_overrides
 
 Q = "Start with 3. First, add 4. Second, subtract 6. What is the result?"
 PRICES = Prices(2.5, 10.0)
-
-
-def openai_overrides(url: str, *extra: str) -> list[str]:
-    return ["teacher=openai", f"teacher.base_url={url}", "teacher.api_key_env=",
-            "teacher.model=local-oracle", "teacher.price_input_per_mtok=2.5",
-            "teacher.price_output_per_mtok=10", "teacher.timeout_s=0.5", *extra]
 
 
 def cached_teacher(tmp_path, url, *extra, concurrency=1):

@@ -23,8 +23,9 @@ from elad.config import ConfigError, TeacherConfig
 _TOKEN = re.compile(r"[A-Za-z]+|\d{1,3}|[^\sA-Za-z\d]")
 
 # Dollars per million (input, output) tokens, from the providers' public price lists
-# (standard tier, no caching or batch discounts). Check yours: prices change, and a
-# proxy or a local server has its own. A longer name wins ("gpt-4o-mini" over "gpt-4o").
+# (standard tier, no caching or batch discounts; a batch run pays
+# `teacher.batch_price_factor` of these). Check yours: prices change, and a proxy or a
+# local server has its own. A longer name wins ("gpt-4o-mini" over "gpt-4o").
 PRICE_TABLE: dict[str, tuple[float, float]] = {
     "gpt-4o": (2.50, 10.00),
     "gpt-4o-mini": (0.15, 0.60),
@@ -70,17 +71,19 @@ def table_prices(model: str) -> Prices | None:
 
 
 def teacher_prices(config: TeacherConfig) -> Prices:
-    """The prices the config sets, or the table's for its model."""
+    """What the run pays per token: the prices the config sets, or the table's for its
+    model; with `teacher.batch`, `teacher.batch_price_factor` of them (OpenAI's Batch
+    API bills half the standard price)."""
     table = table_prices(config.model)
     given = (config.price_input_per_mtok, config.price_output_per_mtok)
-    if -1 not in given:
-        return Prices(*given)
-    if table is None:
+    if -1 in given and table is None:
         raise ConfigError(
             f"teacher.model={config.model!r} is not in the price table; set "
             "teacher.price_input_per_mtok and teacher.price_output_per_mtok (0 for free)")
-    return Prices(table.input_per_mtok if given[0] == -1 else given[0],
-                  table.output_per_mtok if given[1] == -1 else given[1])
+    standard = (table.input_per_mtok if given[0] == -1 else given[0],
+                table.output_per_mtok if given[1] == -1 else given[1])
+    factor = config.batch_price_factor if config.batch else 1.0
+    return Prices(standard[0] * factor, standard[1] * factor)
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """The `elad` command: each subcommand parses its arguments and calls one function.
 
-    elad run [CONFIG] [--run-dir DIR] [key=value ...]   run, resume, or reprint a run
+    elad run [CONFIG] [--run-dir DIR] [--format table|json] [key=value ...]
+                                                        run, resume, or reprint a run
     elad plan [CONFIG] [--run-dir DIR] [--target ACC] [key=value ...]
                                                         the first rounds, then the forecast:
                                                         what budget to set
@@ -24,6 +25,7 @@ import argparse
 import json
 import logging
 import sys
+from functools import partial
 from pathlib import Path
 
 from elad.config import ConfigError, load_config
@@ -31,6 +33,8 @@ from elad.export_data import ExportError
 from elad.report import format_aurocs, format_table, load_records, write_run_report
 from elad.run_forecast import forecast_line, plan_text
 from elad.teacher.protocol import TeacherUnavailable
+
+log = logging.getLogger("elad")
 
 
 def config_from_items(items: list[str]):
@@ -41,34 +45,52 @@ def config_from_items(items: list[str]):
     return load_config(Path(paths[0]) if paths else None, [a for a in items if "=" in a])
 
 
+EXIT_BATCH_RUNNING = 75  # EX_TEMPFAIL: a teacher batch is running; run again to collect it
+
+
 def run_command(args: argparse.Namespace) -> int:
     from elad.loop import run  # imports torch; `elad report` does not need it
     from elad.pool_scores import selection_diagnostic
+    from elad.teacher.batch import BatchPending
 
     config = config_from_items(args.items)
     run_dir = Path(args.run_dir)
-    print(f"run directory: {run_dir}   strategy={config.strategy} mode={config.mode} "
-          f"seed={config.seed} budget=${config.budget_usd}", flush=True)
-    printed = []
+    table = args.format == "table"
+    say = partial(print, flush=True) if table else log.info  # json: the records alone
+    say(f"run directory: {run_dir}   strategy={config.strategy} mode={config.mode} "
+        f"seed={config.seed} budget=${config.budget_usd}")
+    shown: set[int] = set()
 
-    def print_row(record):  # live rows as rounds finish; the header before the first
-        print(format_table([record], header=not printed), flush=True)
-        printed.append(record)
+    def show_rows(records: list) -> None:  # each round's row once, in order, as it comes
+        new = [r for r in records if r.round not in shown]
+        if table and new:
+            print(format_table(new, header=not shown), flush=True)
+        shown.update(r.round for r in new)
 
-    records, teacher = run(config, run_dir, on_round=print_row,
-                           show_progress=sys.stderr.isatty() and not args.quiet)
-    print()
-    print(format_table(records))
-    last = records[-1]
-    print(f"stopped: {last.stop_reason or 'not finished'}; "
-          f"teacher calls made now: {teacher.new_calls}; "
-          f"forecast: {forecast_line(last.forecast, config.stop_gain_per_usd)}")
+    try:
+        records, teacher = run(config, run_dir,
+                               on_round=lambda record: show_rows(load_records(run_dir)),
+                               show_progress=sys.stderr.isatty() and not args.quiet)
+    except BatchPending as pending:
+        print(f"elad: {pending}", file=sys.stderr)
+        return EXIT_BATCH_RUNNING
+    show_rows(records)
+    say(f"stopped: {records[-1].stop_reason or 'not finished'}; "
+        f"teacher calls made now: {teacher.new_calls}; "
+        f"forecast: {forecast_line(records[-1].forecast, config.stop_gain_per_usd)}")
+    if not table:
+        print(records_json(records))
+        return 0
     diagnostic = selection_diagnostic(run_dir)
     if diagnostic:
         print(f"\nround {diagnostic[0]} candidates, scored by the round "
               f"{diagnostic[0] - 1} student.")
         print(format_aurocs(diagnostic[1]))
     return 0
+
+
+def records_json(records: list) -> str:
+    return json.dumps([r.__dict__ for r in records], indent=2)
 
 
 def plan_command(args: argparse.Namespace) -> int:
@@ -106,7 +128,7 @@ def score_command(args: argparse.Namespace) -> int:
 def report_command(args: argparse.Namespace) -> int:
     records = load_records(Path(args.run_dir))
     if args.format == "json":
-        print(json.dumps([r.__dict__ for r in records], indent=2))
+        print(records_json(records))
     else:
         print(format_table(records))
     path = write_run_report(Path(args.run_dir), args.examples,
@@ -229,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
                             "(every key: `elad config`)")
     run_parser.add_argument("--run-dir", default="elad-run",
                             help="where the run store and checkpoints live (default: %(default)s)")
+    run_parser.add_argument("--format", choices=("table", "json"), default="table",
+                            help="table: rows as rounds finish; json: the round records "
+                            "at the end, nothing else on stdout")
     run_parser.set_defaults(handler=run_command)
 
     plan_parser = commands.add_parser(
@@ -340,7 +365,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
-                        format="%(message)s", stream=sys.stderr)
+                        format="%(asctime)s %(message)s", datefmt="%Y-%m-%d %H:%M:%S",
+                        stream=sys.stderr)
     for noisy in ("httpx", "httpx2", "openai"):  # one line per HTTP request otherwise
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:

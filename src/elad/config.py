@@ -13,12 +13,16 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
 import tomllib
 
 from elad.strategies import STRATEGIES
+
+
+TRACKERS = ("trackio", "tensorboard", "wandb", "mlflow")  # what report_to can name
 
 
 class ConfigError(ValueError):
@@ -128,6 +132,13 @@ class TeacherConfig:
     price_output_per_mtok: float = setting(-1.0, "dollars per million output tokens; -1 "
                                            "= the price table's")
     noise: float = setting(0.0, "oracle: fraction of replies given one wrong step")
+    batch: bool = setting(False, "openai: send a round's requests as one batch of "
+                          "OpenAI's Batch API (teacher/batch.py), at the batch price")
+    batch_price_factor: float = setting(0.5, "batch price / standard price (0.5 at "
+                                        "OpenAI)")
+    batch_wait: bool = setting(True, "poll until the batch is done; false: exit, and a "
+                               "rerun collects it")
+    batch_poll_s: float = setting(60.0, "the longest wait between two polls of a batch")
 
 
 @dataclass
@@ -161,6 +172,8 @@ class RunConfig:
                                      "wrong one (mode=auto, cost_aware)")
     cost_aware: bool = setting(False, "rank by the strategy's value per expected teacher "
                                "dollar")
+    report_to: list[str] = setting([], "experiment trackers each round's metrics go to: "
+                                   "tensorboard, mlflow, wandb, trackio; [] = none")
     task: TaskConfig = field(default_factory=TaskConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
@@ -278,6 +291,15 @@ def validate(config: RunConfig) -> RunConfig:
         ("student.lora_rank", config.student.lora_rank >= 1, "must be at least 1"),
         ("task.path", config.task.kind != "jsonl" or bool(config.task.path or config.task.hub),
          "is needed for task.kind=jsonl (or task.hub)"),
+        ("teacher.batch", not config.teacher.batch or config.teacher.kind == "openai",
+         "needs teacher.kind=openai (OpenAI's Batch API)"),
+        ("teacher.batch_price_factor", 0 <= config.teacher.batch_price_factor,
+         "must be >= 0"),
+        ("teacher.batch_poll_s", config.teacher.batch_poll_s > 0, "must be positive"),
+        ("report_to", not (unknown := set(config.report_to) - set(TRACKERS)),
+         f"names {', '.join(sorted(unknown))}; known: {', '.join(TRACKERS)}"),
+        ("report_to", not (missing := [n for n in config.report_to if find_spec(n) is None]),
+         f"names {', '.join(missing)}, not installed (pip install {' '.join(missing)})"),
     ]
     for key, ok, message in checks:
         if not ok:

@@ -37,6 +37,7 @@ from elad.teacher.arithmetic import target_is_coherent
 from elad.teacher.cache import CachedTeacher
 from elad.teacher.protocol import Teacher, TeacherUnavailable
 from elad.teacher.request import TeacherRequest
+from elad.tracking import trackers
 from elad.types import Example, Explanation, RoundRecord, Score, StopReason, Target
 
 log = logging.getLogger("elad")
@@ -54,9 +55,15 @@ def run(config: RunConfig, run_dir: Path, on_round=lambda record: None,
     """Run (or resume, or just reread) the experiment in `run_dir`.
 
     `teacher` replaces the one the config names (tests use it to inject faults).
-    `until_round` pauses the run after that round (`elad plan`): it stays resumable."""
-    with RunDir.create(run_dir, config) as rundir:
-        return _run(config, rundir, on_round, show_progress, teacher, until_round)
+    `until_round` pauses the run after that round (`elad plan`): it stays resumable.
+    Each finished round goes to the trackers of `config.report_to`, then to
+    `on_round`."""
+    with RunDir.create(run_dir, config) as rundir, trackers(config, rundir) as track:
+        def finished(record: RoundRecord) -> None:
+            track(record)
+            on_round(record)
+
+        return _run(config, rundir, finished, show_progress, teacher, until_round)
 
 
 def _run(config: RunConfig, rundir: RunDir, on_round, show_progress: bool,
@@ -68,7 +75,7 @@ def _run(config: RunConfig, rundir: RunDir, on_round, show_progress: bool,
     store.add_examples("test", data.test)
     teacher = CachedTeacher(teacher or make_teacher(config.teacher, config.task), store,
                             teacher_prices(config.teacher), config.teacher.concurrency,
-                            show_progress)
+                            show_progress, batch=config.teacher.batch)
     pool = {e.id: e for e in data.pool}
     records = store.rounds()
     if records and records[-1].stop_reason:
@@ -97,10 +104,11 @@ def _run(config: RunConfig, rundir: RunDir, on_round, show_progress: bool,
         store.save_selection(round, list(requests))
 
         confirmed = ask_teacher(config, round, requests, teacher, store, budget)
-        student = train(config, round, student, store, rundir, show_progress)
+        student, train_loss = train(config, round, student, store, rundir, show_progress)
         test_accuracy, by_task = accuracy(student, data.test, answer_type)
 
-        record = round_record(config, round, store, test_accuracy, by_task, confirmed)
+        record = round_record(config, round, store, test_accuracy, by_task, confirmed,
+                              train_loss)
         record.signals = label_free_signals(store, round, config.round_size)
         outlook = run_forecast([*records, record], len(data.test), config.budget_usd)
         record.forecast = forecast_record(outlook)
@@ -241,11 +249,13 @@ def ask_teacher(config: RunConfig, round: int, requests: Requests, teacher: Cach
 
 
 def train(config: RunConfig, round: int, student: Student | None, store: RunStore,
-          rundir: RunDir, show_progress: bool) -> Student:
+          rundir: RunDir, show_progress: bool) -> tuple[Student, float | None]:
     """Step 5: fine-tune on every target so far; the result is saved as this round's
-    checkpoint (or loaded, if a killed run already saved it)."""
+    checkpoint (or loaded, if a killed run already saved it). Returns the student and
+    its training loss."""
     if rundir.checkpoint(round).exists():
-        return load_student(config.student, rundir.checkpoint(round), show_progress)
+        return (load_student(config.student, rundir.checkpoint(round), show_progress),
+                rundir.checkpoint_metrics(round).get("train_loss"))
     targets = store.targets(up_to_round=round)
     if not targets:
         raise TeacherUnavailable(f"no usable teacher reply for any of the round {round} "
@@ -264,8 +274,8 @@ def train(config: RunConfig, round: int, student: Student | None, store: RunStor
                             batch_size=config.student.train_batch_size)
     log.info("round %d: trained in %.1fs, loss %.4f", round, time.perf_counter() - started,
              metrics["train_loss"])
-    rundir.save_checkpoint(round, student.save)
-    return student
+    rundir.save_checkpoint(round, student.save, metrics)
+    return student, metrics["train_loss"]
 
 
 def round_steps(config: StudentConfig, n_targets: int) -> int:
@@ -282,7 +292,8 @@ def first_failure(store: RunStore) -> str:
 
 
 def round_record(config: RunConfig, round: int, store: RunStore, test_accuracy: float,
-                 by_task: dict[str, float], confirmed: list[bool]) -> RoundRecord:
+                 by_task: dict[str, float], confirmed: list[bool],
+                 train_loss: float | None = None) -> RoundRecord:
     totals = store.call_totals(round)
     return RoundRecord(
         round=round, n_labeled=len(store.targets(up_to_round=round)),
@@ -291,7 +302,7 @@ def round_record(config: RunConfig, round: int, store: RunStore, test_accuracy: 
         test_accuracy=test_accuracy,
         confirmed_fraction=sum(confirmed) / len(confirmed) if confirmed else None,
         strategy=config.strategy, mode=config.mode, seed=config.seed,
-        test_accuracy_by_task=by_task)
+        test_accuracy_by_task=by_task, train_loss=train_loss)
 
 
 def round_usd(value: float) -> float:

@@ -12,7 +12,14 @@ every request fail, in the order of `faults`). `bad_replies` makes the first rep
 each prompt prose instead of JSON; `api_key` makes it refuse other keys, quoting them
 back as real APIs do. Every attempt is kept in `ledger`.
 
-    python -m elad.oracle_server --port 8000 --latency 0.2 --fault-rate 0.2
+It also has OpenAI's Batch API (files and batches endpoints, the JSONL formats): a batch
+runs when it is first polled `batch_delay_s` after its creation; with `batch_limit` it
+runs only that many requests and expires with the rest unfinished. Faults and bad
+replies apply to each request of a batch too (a fault is an error line: 429 or 500).
+Batch requests are billed at half price (`billed_usd`), as OpenAI bills them; each
+batch's requests are kept in `batch_lines`, how often it was polled in `polls`.
+
+    python -m elad.oracle_server --port 8000 --latency 0.2 --fault-rate 0.2 --batch-delay 60
 """
 
 from __future__ import annotations
@@ -27,7 +34,10 @@ import time
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email import policy
+from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 from elad.answers import ANSWER_CUE
 from elad.budget import count_tokens
@@ -35,6 +45,7 @@ from elad.tasks import synthetic
 from elad.teacher.oracle import first_wrong_step
 
 FAULTS = ("429", "500", "slow", "truncated", "nonjson")
+BATCH_PRICE_FACTOR = 0.5  # what OpenAI bills a batch request, of the standard price
 _STEP_LINE = re.compile(r"^\d+\. (.*)$")
 
 
@@ -62,6 +73,7 @@ class Attempt:
     billed_tokens: tuple[int, int]  # (prompt, completion) the server counts as paid
     at: float = 0.0  # time.monotonic() when it arrived
     messages: int = 1  # how many messages the request had (re-asks have 3)
+    batch: bool = False  # a request of a batch (billed at BATCH_PRICE_FACTOR)
 
 
 @dataclass
@@ -74,10 +86,17 @@ class OracleServer:
     fail_first: int = 0
     bad_replies: int = 0
     api_key: str | None = None
+    batch_delay_s: float = 0.0
+    batch_limit: int | None = None
     ledger: list[Attempt] = field(default_factory=list)
+    files: dict[str, bytes] = field(default_factory=dict)  # file id -> content
+    batches: dict[str, dict] = field(default_factory=dict)  # batch id -> Batch object
+    batch_lines: dict[str, list[dict]] = field(default_factory=dict)  # its requests
     _seen: Counter = field(default_factory=Counter)  # attempts per request body
     _replied: Counter = field(default_factory=Counter)  # replies per prompt
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+    _created: dict[str, float] = field(default_factory=dict)  # batch id -> monotonic
+    polls: Counter = field(default_factory=Counter)  # batch id -> times polled
 
     def fault_for(self, body: bytes) -> str | None:
         with self._lock:
@@ -94,9 +113,97 @@ class OracleServer:
         with self._lock:
             self.ledger.append(attempt)
 
+    def bad_reply(self, prompt: str) -> bool:
+        """Whether this reply to `prompt` is to be prose (the first `bad_replies`)."""
+        with self._lock:
+            self._replied[prompt] += 1
+            return self._replied[prompt] <= self.bad_replies
+
     def billed_usd(self, input_per_mtok: float, output_per_mtok: float) -> float:
-        return sum(a.billed_tokens[0] * input_per_mtok + a.billed_tokens[1] * output_per_mtok
-                   for a in self.ledger) / 1e6
+        """What the server charged, at these standard prices (batch requests: half)."""
+        return sum((a.billed_tokens[0] * input_per_mtok + a.billed_tokens[1] * output_per_mtok)
+                   * (BATCH_PRICE_FACTOR if a.batch else 1.0) for a in self.ledger) / 1e6
+
+    # --- the Batch API ----------------------------------------------------------------
+
+    def add_file(self, content: bytes) -> str:
+        with self._lock:
+            file_id = f"file-{len(self.files) + 1}"
+            self.files[file_id] = content
+        return file_id
+
+    def create_batch(self, input_file_id: str, endpoint: str, metadata: dict | None) -> dict:
+        lines = [json.loads(line) for line in self.files[input_file_id].splitlines()
+                 if line.strip()]
+        with self._lock:
+            batch_id = f"batch_{len(self.batches) + 1}"
+            self.batches[batch_id] = {
+                "id": batch_id, "object": "batch", "endpoint": endpoint,
+                "input_file_id": input_file_id, "completion_window": "24h",
+                "status": "in_progress", "created_at": int(time.time()),
+                "metadata": metadata, "output_file_id": None, "error_file_id": None,
+                "request_counts": {"total": len(lines), "completed": 0, "failed": 0}}
+            self.batch_lines[batch_id] = lines
+            self._created[batch_id] = time.monotonic()
+            return self.batches[batch_id]
+
+    def poll_batch(self, batch_id: str) -> dict:
+        """The batch, run first if it is due."""
+        with self._lock:
+            self.polls[batch_id] += 1
+            batch = self.batches[batch_id]
+            due = self._created[batch_id] + self.batch_delay_s
+            if batch["status"] == "in_progress" and time.monotonic() >= due:
+                self._run_batch(batch, self.batch_lines[batch_id])
+            return batch
+
+    def _run_batch(self, batch: dict, lines: list[dict]) -> None:
+        output, errors = [], []
+        for n, line in enumerate(lines):
+            result = {"id": f"batch_req_{batch['id']}_{n}", "custom_id": line["custom_id"],
+                      "response": None, "error": None}
+            if self.batch_limit is not None and n >= self.batch_limit:
+                result["error"] = {"code": "batch_expired", "message": "This request could "
+                                   "not be executed before the completion window expired."}
+                errors.append(result)
+                continue
+            request = line["body"]
+            first = next(m["content"] for m in request["messages"] if m["role"] == "user")
+            fault = self.fault_for(json.dumps(request, sort_keys=True).encode())
+            attempt = Attempt(hashlib.sha256(first.encode()).hexdigest(), fault or "ok",
+                              (0, 0), time.monotonic(), len(request["messages"]), batch=True)
+            if fault:
+                status = 429 if fault == "429" else 500
+                result["response"] = {"status_code": status, "body": {
+                    "error": {"message": "injected fault", "type": "server_error"}}}
+                errors.append(result)
+            else:
+                bad = self.bad_reply(first)
+                reply, attempt.billed_tokens = _completion(request, bad)
+                attempt.outcome = "bad" if bad else "ok"
+                result["response"] = {"status_code": 200, "body": reply}
+                output.append(result)
+            self.record(attempt)
+        expired = self.batch_limit is not None and len(lines) > self.batch_limit
+        batch.update(
+            status="expired" if expired else "completed",
+            output_file_id=self.add_file(_jsonl(output)) if output else None,
+            error_file_id=self.add_file(_jsonl(errors)) if errors else None,
+            request_counts={"total": len(lines), "completed": len(output),
+                            "failed": len(errors)},
+            **{"expired_at" if expired else "completed_at": int(time.time())})
+
+
+def _jsonl(rows: list[dict]) -> bytes:
+    return b"".join(json.dumps(row).encode() + b"\n" for row in rows)
+
+
+def _form(content_type: str, body: bytes) -> dict[str, bytes]:
+    """The fields of a multipart/form-data body (a file upload)."""
+    message = BytesParser(policy=policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + body)
+    return {part.get_param("name", header="content-disposition"):
+            part.get_payload(decode=True) for part in message.iter_parts()}
 
 
 def _completion(request: dict, bad: bool) -> tuple[dict, tuple[int, int]]:
@@ -137,19 +244,64 @@ def _handler(server: OracleServer) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            if not self.path.endswith("/chat/completions"):
-                self.send(404, b'{"error": {"message": "not found"}}')
-                return
-            request = json.loads(body)
-            first = next(m["content"] for m in request["messages"] if m["role"] == "user")
-            prompt_hash = hashlib.sha256(first.encode()).hexdigest()
+        def refused(self) -> bool:
+            """Whether the API key is wrong (then a 401 was sent)."""
             key = self.headers.get("Authorization", "").removeprefix("Bearer ")
             if server.api_key is not None and key != server.api_key:
                 self.send(401, json.dumps({"error": {
                     "message": f"Incorrect API key provided: {key}."}}).encode())
+                return True
+            return False
+
+        def not_found(self) -> None:
+            self.send(404, b'{"error": {"message": "not found"}}')
+
+        def do_GET(self) -> None:
+            path = urlsplit(self.path).path.removeprefix("/v1").strip("/").split("/")
+            if self.refused():
                 return
+            if path == ["batches"]:
+                with server._lock:
+                    data = sorted(server.batches.values(), key=lambda b: b["created_at"],
+                                  reverse=True)
+                self.send(200, json.dumps({"object": "list", "data": data,
+                                           "has_more": False}).encode())
+            elif len(path) == 2 and path[0] == "batches" and path[1] in server.batches:
+                self.send(200, json.dumps(server.poll_batch(path[1])).encode())
+            elif len(path) == 3 and path[0] == "files" and path[2] == "content" \
+                    and path[1] in server.files:
+                self.send(200, server.files[path[1]], "application/octet-stream")
+            else:
+                self.not_found()
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            path = urlsplit(self.path).path.removeprefix("/v1")
+            if self.refused():
+                return
+            if path == "/files":
+                form = _form(self.headers["Content-Type"], body)
+                file_id = server.add_file(form["file"])
+                self.send(200, json.dumps({
+                    "id": file_id, "object": "file", "bytes": len(form["file"]),
+                    "created_at": int(time.time()), "filename": "batch.jsonl",
+                    "purpose": form["purpose"].decode(), "status": "processed"}).encode())
+                return
+            if path == "/batches":
+                request = json.loads(body)
+                if request.get("input_file_id") not in server.files:
+                    self.send(400, b'{"error": {"message": "no such input file"}}')
+                    return
+                self.send(200, json.dumps(server.create_batch(
+                    request["input_file_id"], request["endpoint"],
+                    request.get("metadata"))).encode())
+                return
+            if path != "/chat/completions":
+                self.not_found()
+                return
+            request = json.loads(body)
+            first = next(m["content"] for m in request["messages"] if m["role"] == "user")
+            prompt_hash = hashlib.sha256(first.encode()).hexdigest()
             fault = server.fault_for(body)
             time.sleep(server.latency_s)
             attempt = Attempt(prompt_hash, fault or "ok", (0, 0), time.monotonic(),
@@ -164,9 +316,7 @@ def _handler(server: OracleServer) -> type[BaseHTTPRequestHandler]:
                 server.record(attempt)
                 self.send(200, b"<html><body>502 Bad Gateway</body></html>", "text/html")
                 return
-            with server._lock:
-                bad = server._replied[first] < server.bad_replies
-                server._replied[first] += 1
+            bad = server.bad_reply(first)
             reply, attempt.billed_tokens = _completion(request, bad)
             if bad and fault is None:
                 attempt.outcome = "bad"
@@ -211,8 +361,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--fault-rate", type=float, default=0.0)
+    parser.add_argument("--batch-delay", type=float, default=0.0,
+                        help="seconds a batch runs before it completes")
     args = parser.parse_args()
-    with serve(OracleServer(args.latency, args.fault_rate), args.port) as (_, url):
+    server = OracleServer(args.latency, args.fault_rate, batch_delay_s=args.batch_delay)
+    with serve(server, args.port) as (_, url):
         print(f"oracle teacher at {url} (Ctrl-C to stop)", flush=True)
         try:
             threading.Event().wait()

@@ -12,6 +12,7 @@ imports torch (reports read run directories too).
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,7 @@ from elad.config import ConfigError, RunConfig, config_from_json
 from elad.store import RunStore
 
 STORE = "run.sqlite"
+METRICS = "train_metrics.json"  # in a checkpoint: how its training went
 
 
 def differences(old: RunConfig, new: RunConfig) -> list[tuple[str, Any, Any]]:
@@ -85,14 +87,23 @@ class RunDir:
     def checkpoint(self, round: int) -> Path:
         return self.path / "checkpoints" / f"round-{round}"
 
-    def save_checkpoint(self, round: int, save: Callable[[Path], None]) -> Path:
-        """Write round `round`'s checkpoint with `save(directory)`, complete or not at all."""
+    def save_checkpoint(self, round: int, save: Callable[[Path], None],
+                        metrics: dict | None = None) -> Path:
+        """Write round `round`'s checkpoint with `save(directory)`, and the metrics of
+        its training, complete or not at all."""
         path = self.checkpoint(round)
         partial = path.with_name(path.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
         save(partial)
+        if metrics is not None:
+            (partial / METRICS).write_text(json.dumps(metrics))
         partial.rename(path)
         return path
+
+    def checkpoint_metrics(self, round: int) -> dict:
+        """The training metrics saved with a checkpoint ({} if none were)."""
+        path = self.checkpoint(round) / METRICS
+        return json.loads(path.read_text()) if path.exists() else {}
 
     def copy_checkpoint(self, source: RunDir, round: int) -> None:
         self.save_checkpoint(round, lambda partial: shutil.copytree(

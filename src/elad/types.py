@@ -120,6 +120,7 @@ class RoundRecord:
     test_accuracy_by_task: dict[str, float] = field(default_factory=dict)
     forecast: dict | None = None
     signals: dict | None = None
+    train_loss: float | None = None  # the student's, at the end of this round's training
 
     def __post_init__(self):
         self.stop_reason = StopReason(self.stop_reason)

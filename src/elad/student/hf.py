@@ -19,6 +19,7 @@ from transformers import AutoModelForCausalLM, PreTrainedModel
 from transformers.utils import logging as hf_logging
 
 from elad.answers import ANSWER_CUE, prompt_text
+from elad.progress import progress
 from elad.student.protocol import Generation
 from elad.training import fine_tune, pad
 
@@ -107,12 +108,11 @@ class HFStudent:
         return pad(rows, self.pad_id, left, self.device)
 
     def _progress(self, items: range, label: str, unit: str) -> Iterable[int]:
-        """`items` with a progress bar when the user is watching (a terminal)."""
-        if not self.show_progress or len(items) < 2:
+        """`items` with a progress bar when the user is watching (a terminal), else
+        with a log line now and then (progress.py)."""
+        if len(items) < 2:
             return items
-        from tqdm import tqdm
-
-        return tqdm(items, desc=label, leave=False, unit=unit)
+        return progress(items, label, unit, self.show_progress)
 
     def _batches(self, n: int, size: int, label: str) -> Iterator[range]:
         for start in self._progress(range(0, n, size), label, "batch"):

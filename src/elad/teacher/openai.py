@@ -75,6 +75,35 @@ def retry_after_s(headers) -> float | None:
         return max(0.0, when.timestamp() - time.time()) if when else None
 
 
+def worst_input_tokens(messages: list[dict]) -> int:
+    """The most input tokens a request of these chat messages can be billed."""
+    return sum(len(m["content"].encode()) for m in messages) + \
+        MESSAGE_OVERHEAD_TOKENS * (len(messages) + 1)
+
+
+def read_reply(request: TeacherRequest, text: str, finish: str | None) -> TeacherReply:
+    """The usable reply in a completion's text (token counts left to the caller), or
+    InvalidReply with the reason."""
+    if finish == "length":
+        raise InvalidReply("the reply was cut off at max_output_tokens")
+    return reply_from_text(request.op, text, request.answer_type, request.n_steps,
+                           request.answer)
+
+
+def reask(messages: list[dict], text: str, reason: str) -> list[dict]:
+    """The messages that ask again after the unusable reply `text`, saying why."""
+    return [*messages[:1], {"role": "assistant", "content": text},
+            {"role": "user", "content": f"That reply cannot be used: {reason}. Reply again "
+                                        "with JSON only, in the form asked for."}]
+
+
+def failed_reply(op: str, why: str, input_tokens: int, output_tokens: int) -> TeacherReply:
+    """A request given up on, with why and every token it was billed."""
+    log.warning("teacher %s: %s", op, why)
+    return TeacherReply(op, None, [], None, input_tokens, output_tokens, ok=False,
+                        error=why)
+
+
 class OpenAITeacher:
     name = "openai"
 
@@ -93,7 +122,7 @@ class OpenAITeacher:
                 "token_limit_param": c.token_limit_param}
 
     def worst_case_input_tokens(self, prompt: str) -> int:
-        return len(prompt.encode()) + 2 * MESSAGE_OVERHEAD_TOKENS
+        return worst_input_tokens([{"role": "user", "content": prompt}])
 
     def client(self) -> openai.AsyncOpenAI:
         """The client of this batch of requests (its connection pool belongs to the
@@ -111,6 +140,10 @@ class OpenAITeacher:
 
     def scrub(self, text: str) -> str:
         return text.replace(self._key, "***") if self._key else text
+
+    def backoff_s(self, failures: int) -> float:
+        """Seconds to wait after the n-th failure in a row: exponential, jittered."""
+        return min(MAX_BACKOFF_S, 0.5 * 2 ** (failures - 1)) * self._rng.uniform(0.5, 1.0)
 
     # --- the two operations -----------------------------------------------------------
 
@@ -148,9 +181,7 @@ class OpenAITeacher:
         reason = ""
 
         def failed(why: str) -> TeacherReply:
-            log.warning("teacher %s: %s", op, why)
-            return TeacherReply(op, None, [], None, billed_in, billed_out, ok=False,
-                                error=why)
+            return failed_reply(op, why, billed_in, billed_out)
 
         def bill(input_tokens: int, output_tokens: int) -> None:
             nonlocal billed_in, billed_out
@@ -158,8 +189,7 @@ class OpenAITeacher:
             allowance.use(input_tokens, output_tokens)
 
         while True:
-            worst_in = sum(len(m["content"].encode()) for m in messages) + \
-                MESSAGE_OVERHEAD_TOKENS * (len(messages) + 1)
+            worst_in = worst_input_tokens(messages)
             if not await allowance.ensure(worst_in, c.max_output_tokens):
                 return failed(f"budget spent before the next attempt ({reason})")
             wait = None
@@ -192,19 +222,13 @@ class OpenAITeacher:
             else:
                 bill(*(usage or (worst_in, c.max_output_tokens)))
                 try:
-                    if finish == "length":
-                        raise InvalidReply("the reply was cut off at max_output_tokens")
-                    reply = reply_from_text(op, text, request.answer_type,
-                                            request.n_steps, request.answer)
+                    reply = read_reply(request, text, finish)
                 except InvalidReply as error:
                     invalid += 1
                     reason = str(error)
                     if invalid > c.max_invalid:
                         return failed(f"no usable reply in {invalid} tries: {reason}")
-                    messages = [*messages[:1], {"role": "assistant", "content": text},
-                                {"role": "user", "content": (
-                                    f"That reply cannot be used: {reason}. Reply again "
-                                    "with JSON only, in the form asked for.")}]
+                    messages = reask(messages, text, reason)
                     continue
                 reply.input_tokens, reply.output_tokens = billed_in, billed_out
                 return reply
@@ -217,8 +241,7 @@ class OpenAITeacher:
                         f"({failures} tries)")
                 return failed(f"no reply after {failures} tries: {reason}")
             if wait is None or wait > MAX_RETRY_AFTER_S:
-                wait = min(MAX_BACKOFF_S, 0.5 * 2 ** (failures - 1)) * \
-                    self._rng.uniform(0.5, 1.0)
+                wait = self.backoff_s(failures)
             log.debug("teacher %s: %s; retrying in %.1fs", op, reason, wait)
             await asyncio.sleep(wait)
 

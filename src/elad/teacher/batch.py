@@ -1,0 +1,346 @@
+"""OpenAI's Batch API: the second way CachedTeacher sends the requests its cache does
+not hold (`teacher.batch=true`), at `teacher.batch_price_factor` of the price (half, at
+OpenAI), with replies within hours instead of seconds.
+
+A round's requests go out as one JSONL file of chat completion requests (custom_id: the
+request's cache key), uploaded (files endpoint) and run as one batch (batches endpoint).
+The run store records the batch and the key of every request in it before the batch is
+created, and its id right after, so a run killed while the batch runs collects it when
+rerun instead of paying for it twice; a batch whose id was never recorded (a kill, or a
+lost reply to the create call) is found again by its input file. The batch is polled
+with backoff (0.5 s, 1 s, 2 s ... then every `batch_poll_s`); with `batch_wait=false`
+the run stops (BatchPending) and a rerun collects.
+
+What comes back for each request:
+- a reply: billed its usage and read as an online reply. One that cannot be used is
+  asked again, with the reason, in the next batch (at the batch price, like the rest),
+  up to `max_invalid` times, then recorded as failed.
+- an error line (429, 5xx), or no line because the batch expired or was cancelled
+  first: not billed; sent again in the next batch, up to `max_retries` times.
+- any other error status (the request refused): recorded as failed.
+The outcomes of a collected batch are stored in one transaction, and each request's
+state (what it was billed, the messages of a re-ask) is rebuilt from them on a rerun.
+A batch that fails as a whole, or a server without the Batch API, stops the run
+(TeacherUnavailable) with the server's reason; every reply so far is kept.
+
+The budget: before a batch is created, each request in it reserves its worst case (what
+it was billed so far plus this attempt's prompt bytes and output limit); a first attempt
+that does not fit is skipped, a later one recorded as failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import openai
+from openai.types.chat import ChatCompletion
+
+from elad.budget import Budget, Prices
+from elad.progress import HEARTBEAT_S
+from elad.store import RunStore
+from elad.teacher.openai import (
+    BrokenBody,
+    OpenAITeacher,
+    failed_reply,
+    read_reply,
+    reask,
+    worst_input_tokens,
+)
+from elad.teacher.protocol import TeacherUnavailable
+from elad.teacher.reply import InvalidReply
+from elad.teacher.request import TeacherRequest
+from elad.types import TeacherReply
+
+log = logging.getLogger("elad")
+
+ENDPOINT = "/v1/chat/completions"
+ENDED = ("completed", "expired", "cancelled", "failed")
+LIST_MARGIN_S = 3600  # batches listed newest first: one made this long before ours is not
+
+
+class BatchPending(Exception):
+    """A batch is still running and `teacher.batch_wait` is false: the run stops; the
+    same command, run again, collects it."""
+
+
+@dataclass
+class Attempts:
+    """One request on its way through batches."""
+
+    request: TeacherRequest
+    example_id: str
+    messages: list[dict]  # what its next (or in-flight) attempt sends
+    billed: tuple[int, int] = (0, 0)  # (input, output) tokens, every attempt so far
+    invalid: int = 0
+    failures: int = 0
+    held: float = 0.0  # dollars reserved from the budget
+    reply: TeacherReply | None = None  # once done: usable, or failed with why
+    skipped: bool = False  # its first attempt did not fit in the budget
+
+
+def outcome(line: dict | None) -> dict:
+    """What a line of a batch's output or error file says about its request, in the
+    form the run store keeps: {"status": 200, "text", "finish", "usage"} or
+    {"status": code or None, "error"}; None (no line): the batch ended before it."""
+    if line is None:
+        return {"status": None, "error": "not run before the batch ended"}
+    response = line.get("response") or {}
+    status, body = response.get("status_code"), response.get("body") or {}
+    if status == 200:
+        try:
+            text, usage, finish = OpenAITeacher.reply_text(ChatCompletion.model_validate(body))
+        except (BrokenBody, ValueError):  # pydantic's ValidationError is a ValueError
+            return {"status": 200, "text": None, "usage": None}
+        return {"status": 200, "text": text, "finish": finish, "usage": usage}
+    error = line.get("error") or (body.get("error") if isinstance(body, dict) else None) \
+        or {}
+    why = ": ".join(str(error[k]) for k in ("code", "message") if error.get(k))
+    return {"status": status, "error": f"HTTP {status}: {why}" if status else why}
+
+
+class BatchSender:
+    def __init__(self, teacher: OpenAITeacher, store: RunStore, prices: Prices):
+        self.teacher = teacher
+        self.config = teacher.config
+        self.store = store
+        self.prices = prices
+
+    async def send(self, items: list[tuple[TeacherRequest, str]], round: int,
+                   budget: Budget,
+                   done: Callable[[int, TeacherReply | None, float], None]) -> None:
+        """Send every (request, example id) through batches until each is done:
+        `done(index, reply, cost)` as each one is (reply None: skipped, it did not fit
+        in the budget)."""
+        states = [self.restore(request, qid) for request, qid in items]
+        opened = self.store.open_batch()
+        in_flight = set(opened["keys"]) if opened else set()
+        for i, state in enumerate(states):  # what was sent was reserved then: hold it
+            if state.reply is not None:  # collected before a kill, not recorded yet
+                self.hold(state, budget, sent=True)
+                self.settle(i, state, budget, done)
+            elif state.request.key in in_flight:
+                self.hold(state, budget, sent=True)
+        while True:
+            if opened is None:
+                ready = self.ready(states, budget, done)
+                if not ready:
+                    return
+                opened = await self.submit(ready, round)
+            batch = await self.wait(opened)
+            outcomes = await self.collect(batch, opened["keys"])
+            self.store.collect_batch(opened["input_file_id"], outcomes)
+            if batch.status == "failed":
+                raise TeacherUnavailable(
+                    f"the teacher at {self.config.base_url} failed batch {batch.id}: "
+                    f"{self.batch_errors(batch)}")
+            for i, state in enumerate(states):
+                if state.reply is None and state.request.key in outcomes:
+                    self.advance(state, outcomes[state.request.key])
+                    if state.reply is not None:
+                        self.settle(i, state, budget, done)
+            opened = None
+
+    # --- each request's state -----------------------------------------------------------
+
+    def restore(self, request: TeacherRequest, example_id: str) -> Attempts:
+        """A request's state, rebuilt from the outcomes of its collected attempts."""
+        state = Attempts(request, example_id, [{"role": "user", "content": request.prompt}])
+        for stored in self.store.batch_outcomes(request.key):
+            self.advance(state, stored)
+        return state
+
+    def advance(self, state: Attempts, result: dict) -> None:
+        """Take in one attempt's outcome: a reply, a re-ask, a retry, or a failure."""
+        c = self.config
+        op = state.request.op
+
+        def fail(why: str) -> None:
+            state.reply = failed_reply(op, why, *state.billed)
+
+        status = result["status"]
+        if status == 200:
+            usage = result["usage"] or (worst_input_tokens(state.messages),
+                                        c.max_output_tokens)
+            state.billed = (state.billed[0] + usage[0], state.billed[1] + usage[1])
+            if result["text"] is None:
+                result = {"status": None, "error": "the reply is not a chat completion"}
+            else:
+                try:
+                    reply = read_reply(state.request, result["text"], result["finish"])
+                except InvalidReply as error:
+                    state.invalid += 1
+                    if state.invalid > c.max_invalid:
+                        fail(f"no usable reply in {state.invalid} tries: {error}")
+                    else:
+                        state.messages = reask(state.messages, result["text"], str(error))
+                    return
+                reply.input_tokens, reply.output_tokens = state.billed
+                state.reply = reply
+                return
+        if status is not None and status != 429 and status < 500:
+            fail(f"the server refused the request: {self.teacher.scrub(result['error'])}")
+            return
+        state.failures += 1
+        if state.failures > c.max_retries:
+            fail(f"no reply after {state.failures} tries: "
+                 f"{self.teacher.scrub(result['error'])}")
+
+    def hold(self, state: Attempts, budget: Budget, sent: bool = False) -> bool:
+        """Reserve what the request was billed plus its next attempt's worst case;
+        False if that does not fit (unless `sent`: it is in flight already)."""
+        worst = (worst_input_tokens(state.messages), self.config.max_output_tokens)
+        extra = self.prices.cost(*state.billed) + \
+            (0.0 if state.reply else self.prices.cost(*worst)) - state.held
+        if extra <= 0:
+            return True
+        if not sent and not budget.fits(extra):
+            return False
+        budget.reserve(extra)
+        state.held += extra
+        return True
+
+    def settle(self, i: int, state: Attempts, budget: Budget,
+               done: Callable[[int, TeacherReply | None, float], None]) -> None:
+        cost = self.prices.cost(*state.billed)
+        budget.settle(state.held, cost)
+        state.held = 0.0
+        done(i, state.reply, cost)
+
+    def ready(self, states: list[Attempts], budget: Budget,
+              done: Callable[[int, TeacherReply | None, float], None]) -> list[Attempts]:
+        """The requests to send in the next batch, each holding its worst case; those
+        that no longer fit are skipped (never sent) or failed (sent before)."""
+        ready = []
+        for i, state in enumerate(states):
+            if state.reply is not None or state.skipped:
+                continue
+            if self.hold(state, budget):
+                ready.append(state)
+            elif state.billed == (0, 0) and not state.failures:
+                state.skipped = True
+                done(i, None, 0.0)
+            else:
+                state.reply = failed_reply(state.request.op,
+                                           "budget spent before the next attempt",
+                                           *state.billed)
+                self.settle(i, state, budget, done)
+        return ready
+
+    # --- the batch ----------------------------------------------------------------------
+
+    async def submit(self, states: list[Attempts], round: int) -> dict:
+        """Upload the requests as a JSONL file, record it with the requests' keys,
+        create its batch and record the batch id; returns the store's open batch."""
+        lines = [json.dumps({"custom_id": s.request.key, "method": "POST", "url": ENDPOINT,
+                             "body": {"messages": s.messages,
+                                      **self.teacher.request_options(s.request.op)}})
+                 for s in states]
+        client = self.teacher.client()
+        upload = await self.api(lambda: client.files.create(
+            file=(f"elad-round-{round}.jsonl", "\n".join(lines).encode() + b"\n"),
+            purpose="batch"), "upload the batch's requests")
+        self.store.add_batch(upload.id, round,
+                             [(s.request.key, s.example_id) for s in states])
+        await self.create(self.store.open_batch(), look=False)
+        return self.store.open_batch()
+
+    async def create(self, opened: dict, look: bool) -> str:
+        """Create the open batch and record its id. It may exist already (`look`: a
+        rerun after a kill before its id was recorded; also any retry of a create call
+        that failed, which may have created it): then it is found by its input file."""
+        client = self.teacher.client()
+
+        async def find_or_create() -> str:
+            nonlocal look
+            if look and (found := await self.find(opened)):
+                return found
+            look = True
+            batch = await client.batches.create(
+                input_file_id=opened["input_file_id"], endpoint=ENDPOINT,
+                completion_window="24h", metadata={"elad": f"round {opened['round']}"})
+            return batch.id
+
+        batch_id = await self.api(find_or_create, "create the batch")
+        self.store.set_batch_id(opened["input_file_id"], batch_id)
+        log.info("round %d: batch %s sent, %d requests", opened["round"], batch_id,
+                 len(opened["keys"]))
+        return batch_id
+
+    async def find(self, opened: dict) -> str | None:
+        """The id of a batch made from the open batch's input file, if there is one."""
+        async for batch in self.teacher.client().batches.list(limit=100):
+            if batch.input_file_id == opened["input_file_id"]:
+                return batch.id
+            if batch.created_at < opened["created"] - LIST_MARGIN_S:
+                return None
+        return None
+
+    async def wait(self, opened: dict):
+        """Poll the open batch until it ends (or, without `batch_wait`, stop the run)."""
+        batch_id = opened["batch_id"] or await self.create(opened, look=True)
+        client = self.teacher.client()
+        wait_s, said, said_at = 0.5, None, time.monotonic()
+        while True:
+            batch = await self.api(lambda: client.batches.retrieve(batch_id),
+                                   "poll the batch")
+            counts = batch.request_counts
+            where = (f"batch {batch_id} {batch.status}, {counts.completed if counts else 0}"
+                     f" of {len(opened['keys'])} requests done")
+            if batch.status in ENDED:
+                log.info("round %d: %s", opened["round"], where)
+                return batch
+            if not self.config.batch_wait:
+                raise BatchPending(f"round {opened['round']}: {where}; run the same "
+                                   "command again to collect it")
+            if where != said or time.monotonic() - said_at >= HEARTBEAT_S:
+                log.info("round %d: %s", opened["round"], where)
+                said, said_at = where, time.monotonic()
+            await asyncio.sleep(min(wait_s, self.config.batch_poll_s))
+            wait_s *= 2
+
+    async def collect(self, batch, keys: list[str]) -> dict[str, dict]:
+        """Each request's outcome (`outcome`), from the batch's output and error files."""
+        client = self.teacher.client()
+        lines = {}
+        for file_id in (batch.output_file_id, batch.error_file_id):
+            if not file_id:
+                continue
+            content = await self.api(lambda file_id=file_id: client.files.content(file_id),
+                                     "read the batch's results")
+            for text in content.text.splitlines():
+                try:
+                    line = json.loads(text)
+                    lines[line["custom_id"]] = line
+                except (ValueError, KeyError, TypeError):
+                    if text.strip():
+                        log.warning("batch %s: a result line that cannot be read: %.200s",
+                                    batch.id, text)
+        return {key: outcome(lines.get(key)) for key in keys}
+
+    def batch_errors(self, batch) -> str:
+        errors = batch.errors.data if batch.errors and batch.errors.data else []
+        return self.teacher.scrub("; ".join(
+            f"{e.code}: {e.message}" + (f" (line {e.line})" if e.line else "")
+            for e in errors[:3]) or "no reason given")
+
+    async def api(self, call: Callable[[], Awaitable], what: str):
+        """`call()`, retried with backoff after 429s, 5xx and lost connections,
+        `max_retries` times; anything else, or running out, stops the run."""
+        failures = 0
+        while True:
+            try:
+                return await call()
+            except (openai.APIStatusError, openai.APIConnectionError) as error:
+                passing = isinstance(error, openai.APIConnectionError) or \
+                    error.status_code == 429 or error.status_code >= 500
+                failures += 1
+                if not passing or failures > self.config.max_retries:
+                    raise TeacherUnavailable(
+                        f"the teacher at {self.config.base_url} cannot {what} (Batch API): "
+                        f"{self.teacher.scrub(str(error))}") from None
+                await asyncio.sleep(self.teacher.backoff_s(failures))

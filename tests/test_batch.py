@@ -1,0 +1,212 @@
+"""The teacher through OpenAI's Batch API (teacher.batch=true), with the real `openai`
+client, against the oracle server's files and batches endpoints."""
+
+import dataclasses
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pytest
+
+from elad.budget import Budget, Prices, teacher_prices
+from elad.cli import EXIT_BATCH_RUNNING, main
+from elad.config import load_config
+from elad.loop import run
+from elad.oracle_server import OracleServer, serve
+from elad.store import RunStore
+from elad.teacher.cache import CachedTeacher
+from elad.teacher.openai import OpenAITeacher
+from elad.teacher.protocol import TeacherUnavailable
+
+from conftest import TINY, openai_overrides
+
+BATCH = ["teacher.batch=true", "teacher.batch_poll_s=0.05"]
+STANDARD = Prices(2.5, 10.0)  # openai_overrides' prices
+HALF = Prices(1.25, 5.0)  # the batch price
+
+
+def batch_teacher(tmp_path, url, *extra) -> CachedTeacher:
+    config = load_config(None, openai_overrides(url, *BATCH, *extra))
+    assert teacher_prices(config.teacher) == HALF
+    return CachedTeacher(OpenAITeacher(config.teacher, ""), RunStore(tmp_path / "run.sqlite"),
+                         HALF, batch=True)
+
+
+Q = "Start with {}. First, add 2. What is the result?"
+
+
+def annotate_all(teacher: CachedTeacher, n: int, budget: Budget | None = None):
+    questions = [Q.format(a) for a in range(n)]
+    requests = [(teacher.annotate_request(q, "number"), str(i))
+                for i, q in enumerate(questions)]
+    return requests, teacher.call_all(requests, 0, budget or Budget(1.0))
+
+
+def custom_ids(server: OracleServer) -> list[list[str]]:
+    """Which requests each batch held, in the order the batches were made."""
+    return [[line["custom_id"] for line in lines] for lines in server.batch_lines.values()]
+
+
+def test_expired_batch_sends_again_only_what_it_left_unfinished(tmp_path):
+    server = OracleServer(batch_limit=5)
+    with serve(server) as (_, url):
+        teacher = batch_teacher(tmp_path, url)
+        requests, results = annotate_all(teacher, 12)
+    sent = custom_ids(server)
+    assert [len(b) for b in sent] == [12, 7, 2]
+    assert sent[1] == sent[0][5:] and sent[2] == sent[1][5:]
+    assert sent[0] == [r.key for r, _ in requests]
+    assert all(r.reply.ok and not r.cached for r in results)
+    assert [r.reply.answer for r in results] == [str(a + 2) for a in range(12)]
+    assert Counter(a.outcome for a in server.ledger) == {"ok": 12}  # each one ran once
+    spent = teacher.store.spent_usd()
+    assert spent == pytest.approx(server.billed_usd(2.5, 10.0))
+    tokens = teacher.store.call_totals()
+    assert spent == pytest.approx(STANDARD.cost(tokens["input_tokens"],
+                                                tokens["output_tokens"]) / 2)
+
+
+@pytest.mark.parametrize("max_invalid", [1, 0])
+def test_unusable_reply_is_asked_again_in_the_next_batch(tmp_path, max_invalid):
+    server = OracleServer(bad_replies=1)
+    with serve(server) as (_, url):
+        teacher = batch_teacher(tmp_path, url, f"teacher.max_invalid={max_invalid}")
+        _, results = annotate_all(teacher, 3)
+    sent = custom_ids(server)
+    assert len(sent) == 1 + max_invalid
+    assert [a.outcome for a in server.ledger] == ["bad"] * 3 + ["ok"] * 3 * max_invalid
+    assert [a.messages for a in server.ledger] == [1] * 3 + [3] * 3 * max_invalid
+    assert all(r.reply.ok == bool(max_invalid) for r in results)
+    if not max_invalid:
+        assert results[0].reply.error.startswith("no usable reply in 1 tries: ")
+    billed = [sum(x) for x in zip(*(a.billed_tokens for a in server.ledger[::3]))]
+    assert [results[0].reply.input_tokens, results[0].reply.output_tokens] == billed
+    assert teacher.store.spent_usd() == pytest.approx(server.billed_usd(2.5, 10.0))
+
+
+@pytest.mark.parametrize("max_retries", [1, 0])
+def test_error_lines_are_sent_again_and_not_paid(tmp_path, max_retries):
+    server = OracleServer(fail_first=1, faults=("500",))
+    with serve(server) as (_, url):
+        teacher = batch_teacher(tmp_path, url, f"teacher.max_retries={max_retries}")
+        _, results = annotate_all(teacher, 4)
+    assert len(custom_ids(server)) == 1 + max_retries
+    assert all(r.reply.ok == bool(max_retries) for r in results)
+    if not max_retries:
+        assert results[0].reply.error == "no reply after 1 tries: HTTP 500: injected fault"
+    assert teacher.store.spent_usd() == pytest.approx(server.billed_usd(2.5, 10.0))
+
+
+@pytest.mark.parametrize("batch", [True, False])
+def test_a_request_given_twice_is_sent_once(tmp_path, batch):
+    with serve(OracleServer()) as (server, url):
+        config = load_config(None, openai_overrides(url, *BATCH, f"teacher.batch={batch}"))
+        teacher = CachedTeacher(OpenAITeacher(config.teacher, ""),
+                                RunStore(tmp_path / "run.sqlite"), HALF, batch=batch)
+        request = teacher.annotate_request(Q.format(1), "number")
+        results = teacher.call_all([(request, "a"), (request, "b")], 0, Budget(1.0))
+    assert len(server.ledger) == 1 and teacher.new_calls == 1
+    assert results[0].reply == results[1].reply and results[0].reply.ok
+    assert [r.cached for r in results] == [False, True] and results[1].cost_usd == 0
+
+
+def test_every_request_in_a_batch_holds_its_worst_case_before_it_is_sent(tmp_path):
+    with serve(OracleServer()) as (server, url):
+        teacher = batch_teacher(tmp_path, url)
+        worst = teacher.worst_case_cost(teacher.annotate_request(Q.format(0), "number"))
+        budget = Budget(4.5 * worst)
+        _, results = annotate_all(teacher, 10, budget)
+    assert [len(b) for b in custom_ids(server)] == [4]  # the ones that fit, all at once
+    assert [r.reply is not None for r in results] == [True] * 4 + [False] * 6
+    assert budget.spent <= budget.limit and budget.reserved == pytest.approx(0)
+    assert teacher.store.spent_usd() == pytest.approx(budget.spent)
+
+
+def test_a_batch_made_but_not_recorded_is_found_and_collected_not_sent_again(
+        tmp_path, monkeypatch):
+    def killed(*args):  # the process dies right after the batch was created
+        raise SystemExit("killed")
+
+    with serve(OracleServer(batch_delay_s=0.3)) as (server, url):
+        teacher = batch_teacher(tmp_path, url)
+        monkeypatch.setattr(RunStore, "set_batch_id", killed)
+        with pytest.raises(SystemExit):
+            annotate_all(teacher, 5)
+        monkeypatch.undo()
+        assert len(server.batches) == 1 and server.polls["batch_1"] == 0
+        rerun = CachedTeacher(teacher.teacher, RunStore(tmp_path / "run.sqlite"), HALF,
+                              batch=True)
+        _, results = annotate_all(rerun, 5)
+    assert len(server.batches) == 1  # found by its input file, collected
+    assert all(r.reply.ok for r in results) and rerun.new_calls == 5
+    assert rerun.store.open_batch() is None
+
+
+def test_a_server_without_the_batch_api_stops_the_run_with_one_line(tmp_path):
+    with serve(OracleServer()) as (_, url):
+        teacher = batch_teacher(tmp_path, url.replace("/v1", "/v2"))  # 404 everywhere
+        with pytest.raises(TeacherUnavailable) as error:
+            annotate_all(teacher, 2)
+    assert str(error.value).startswith(
+        f"the teacher at {url[:-3]}/v2 cannot upload the batch's requests (Batch API): "
+        "Error code: 404")
+    assert "\n" not in str(error.value) and teacher.store.call_totals()["calls"] == 0
+
+
+def test_batch_run_costs_half_of_online_same_targets_and_survives_sigkill(tmp_path):
+    server = OracleServer()
+    with serve(server) as (_, url):
+        online_items = TINY + openai_overrides(url, "max_rounds=1")
+        online, _ = run(load_config(None, online_items), tmp_path / "online")
+
+        server.ledger.clear()
+        batch_items = [*online_items, *BATCH]
+        killed = subprocess.Popen([sys.executable, "-m", "elad.cli", "-q", "run",
+                                   *batch_items, "--run-dir", str(tmp_path / "batch")])
+        deadline = time.monotonic() + 300
+
+        def wait_for(condition):
+            while not condition() and time.monotonic() < deadline:
+                time.sleep(0.02)
+
+        wait_for(lambda: server.batches.get("batch_1", {}).get("status") == "completed")
+        server.batch_delay_s = 600  # the next batch stays in progress until this is 0
+        wait_for(lambda: server.polls["batch_2"] >= 2)  # recorded, polled, not collected
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+        assert server.polls["batch_2"] >= 2 and len(server.batches) == 2
+        server.batch_delay_s = 0
+        resumed, teacher = run(load_config(None, batch_items), tmp_path / "batch")
+
+    for a, b in zip(online, resumed, strict=True):  # the same run, at half the price
+        assert b.cost_usd == pytest.approx(a.cost_usd / 2, abs=1e-8)
+        assert dataclasses.replace(b, cost_usd=a.cost_usd) == a
+    assert RunStore(tmp_path / "batch" / "run.sqlite").targets() == \
+        RunStore(tmp_path / "online" / "run.sqlite").targets()
+    sent = custom_ids(server)  # the seed round's batch, then round 1's, collected on rerun
+    assert len(server.batches) == 2 and teacher.new_calls == len(sent[1]) == 8
+    assert sum(map(len, sent)) == len({key for batch in sent for key in batch})
+    assert Counter(a.outcome for a in server.ledger) == {"ok": resumed[-1].teacher_calls}
+    spent = RunStore(tmp_path / "batch" / "run.sqlite").spent_usd()
+    assert spent == pytest.approx(server.billed_usd(2.5, 10.0))
+
+
+def test_without_batch_wait_the_run_exits_and_a_rerun_collects(tmp_path, capsys):
+    with serve(OracleServer(batch_delay_s=600)) as (server, url):
+        command = ["run", *TINY, "max_rounds=0",
+                   *openai_overrides(url, *BATCH, "teacher.batch_wait=false"),
+                   "--run-dir", str(tmp_path / "run")]
+        assert main(command) == EXIT_BATCH_RUNNING
+        err = capsys.readouterr().err
+        assert "round 0: batch batch_1 in_progress, 0 of 16 requests done; run the same " \
+               "command again to collect it" in err
+        assert main(command) == EXIT_BATCH_RUNNING  # still running: nothing sent again
+        capsys.readouterr()
+        server.batch_delay_s = 0
+        assert main([*command, "--format", "json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [r["teacher_calls"] for r in records] == [16]
+    assert list(server.batches) == ["batch_1"] and server.polls["batch_1"] == 3
