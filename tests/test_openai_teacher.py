@@ -177,7 +177,8 @@ def _stored_prompts(db_path) -> set[str]:
 
 
 def _elad_run(url: str) -> list[str]:
-    return [sys.executable, "-m", "elad.cli", "-q", "run", *TINY,
+    """A run stopped in round 1 (of 1) and resumed; round 2 would add time, not cover."""
+    return [sys.executable, "-m", "elad.cli", "-q", "run", *TINY, "max_rounds=1",
             *openai_overrides(url, "teacher.concurrency=2")]
 
 

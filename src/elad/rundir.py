@@ -83,8 +83,12 @@ class RunDir:
         that has paid for nothing yet is started over with `config`. A grown config is
         kept by `save_config`, once the caller can decide its stop reason."""
         path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        lock = hold(path)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            lock = hold(path)
+        except (FileExistsError, NotADirectoryError, PermissionError) as error:
+            raise ConfigError(f"{path} cannot be a run directory ({error.strerror})") \
+                from None
         store = None
         try:
             store = RunStore(path / STORE)
