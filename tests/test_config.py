@@ -1,6 +1,10 @@
+import dataclasses
+import math
+import re
+
 import pytest
 
-from elad.config import ConfigError, RunConfig, config_from_json, load_config
+from elad.config import RANGES, ConfigError, RunConfig, config_from_json, load_config
 
 
 def test_defaults_validate():
@@ -29,13 +33,48 @@ def test_toml_file(tmp_path):
     ("studnt.samples=3", "unknown section 'studnt'"),
     ("seed=abc", "seed='abc' is not a valid int"),
     ("strategy=best", "strategy='best' is not one of"),
-    ("alpha=1.5", "alpha must be in [0, 1]"),
+    ("alpha=1.5", "alpha=1.5 must be in [0, 1]"),
+    ("budget_usd=inf", "budget_usd=inf must be a finite number"),
+    ("budget_usd=0", "budget_usd=0.0 must be > 0"),
+    ("task.pool_size=-5", "task.pool_size=-5 must be >= 1"),
+    ("teacher.timeout_s=nan", "teacher.timeout_s=nan must be a finite number"),
+    ("teacher.price_input_per_mtok=-2", "price_input_per_mtok=-2.0 must be >= 0 or -1"),
+    ("student.hidden_size=30", "student.hidden_size must be a multiple of student.heads"),
     ("hint=maybe", "hint='maybe' is not a valid bool"),
     ("budget_usd", "is not key=value"),
 ])
 def test_bad_overrides_name_the_key(override, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         load_config(None, [override])
+
+
+def _numeric_keys(config, prefix=""):
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if dataclasses.is_dataclass(value):
+            yield from _numeric_keys(value, f"{prefix}{field.name}.")
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            yield f"{prefix}{field.name}"
+
+
+def test_every_numeric_setting_has_a_range():
+    assert sorted(RANGES) == sorted(_numeric_keys(RunConfig()))
+
+
+@pytest.mark.parametrize("key", sorted(RANGES))
+def test_no_numeric_setting_takes_inf_nan_or_a_value_below_its_range(key):
+    allowed = RANGES[key]
+    default = load_config()
+    for part in key.split("."):
+        default = getattr(default, part)
+    bad = ["inf", "-inf", "nan"] if isinstance(default, float) else ["1.5"]
+    if allowed.low > -math.inf:  # just below the range (-1 is below the prices' range)
+        bad.append(str(type(default)(allowed.low - (0 if allowed.low_open else 1.5))))
+    if allowed.high < math.inf:  # just above it
+        bad.append(str(type(default)(allowed.high + (0 if allowed.high_open else 1))))
+    for value in bad:
+        with pytest.raises(ConfigError, match=f"^(override: )?{re.escape(key)}[ =]"):
+            load_config(None, [f"{key}={value}"])
 
 
 def test_bad_toml_names_the_file(tmp_path):

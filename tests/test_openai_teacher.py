@@ -176,33 +176,72 @@ def _stored_prompts(db_path) -> set[str]:
     return {sha256(json.loads(r[0])["prompt"].encode()).hexdigest() for r in rows}
 
 
-def test_sigkill_in_the_teacher_phase_then_rerun_asks_nothing_twice(tmp_path):
+def _elad_run(url: str) -> list[str]:
+    """A run stopped in round 1 (of 1) and resumed; round 2 would add time, not cover."""
+    return [sys.executable, "-m", "elad.cli", "-q", "run", *TINY, "max_rounds=1",
+            *openai_overrides(url, "teacher.concurrency=2")]
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory):
+    """The records of the run the interrupted ones are compared with, made in one go."""
+    run_dir = tmp_path_factory.mktemp("straight")
+    with serve(OracleServer()) as (_, url):
+        done = subprocess.run([*_elad_run(url), "--run-dir", str(run_dir)],
+                              capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr
+    return load_records(run_dir)
+
+
+def _stopped_in_round_1s_teacher_phase(process, server, how) -> int:
+    """Send `how` to `process` once it has made 3 of round 1's 8 requests; returns
+    how many the server had received when the process ended."""
+    deadline = time.monotonic() + 300
+    while len(server.ledger) < 16 + 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(how)
+    process.wait(timeout=120)
+    stopped_at = len(server.ledger)
+    assert 16 + 3 <= stopped_at < 16 + 8  # it stopped in round 1's teacher phase
+    return stopped_at
+
+
+def test_sigkill_in_the_teacher_phase_then_rerun_asks_nothing_twice(tmp_path, straight):
     server = OracleServer(latency_s=0.2)
     with serve(server) as (_, url):
-        command = [sys.executable, "-m", "elad.cli", "-q", "run", *TINY,
-                   *openai_overrides(url, "teacher.concurrency=2")]
-        straight = subprocess.run([*command, "--run-dir", str(tmp_path / "straight")],
-                                  capture_output=True, text=True, timeout=600, check=False)
-        assert straight.returncode == 0, straight.stderr
-        server.ledger.clear()
-
-        killed = subprocess.Popen([*command, "--run-dir", str(tmp_path / "killed")])
-        deadline = time.monotonic() + 300
-        while len(server.ledger) < 16 + 3 and time.monotonic() < deadline:  # in round 1
-            time.sleep(0.02)
-        killed.send_signal(signal.SIGKILL)
-        killed.wait()
-        killed_at = len(server.ledger)
-        assert 16 + 3 <= killed_at < 16 + 8  # it died in round 1's teacher phase
+        command = [*_elad_run(url), "--run-dir", str(tmp_path / "killed")]
+        killed_at = _stopped_in_round_1s_teacher_phase(subprocess.Popen(command), server,
+                                                       signal.SIGKILL)
         stored = _stored_prompts(tmp_path / "killed" / "run.sqlite")
         assert len(stored) >= 16 + 1
 
-        resumed = subprocess.run([*command, "--run-dir", str(tmp_path / "killed")],
-                                 capture_output=True, text=True, timeout=600, check=False)
+        resumed = subprocess.run(command, capture_output=True, text=True, timeout=600,
+                                 check=False)
         assert resumed.returncode == 0, resumed.stderr
     asked_again = [a for a in server.ledger[killed_at:] if a.prompt_hash in stored]
     assert asked_again == []
-    assert load_records(tmp_path / "killed") == load_records(tmp_path / "straight")
+    assert load_records(tmp_path / "killed") == straight
+
+
+def test_ctrl_c_is_one_line_and_exit_130_then_the_rerun_equals_a_straight_run(tmp_path,
+                                                                              straight):
+    server = OracleServer(latency_s=0.2)
+    quiet = {**os.environ, "PYTHONWARNINGS": "ignore::FutureWarning"}  # transformers'
+    with serve(server) as (_, url):
+        command = [*_elad_run(url), "--run-dir", str(tmp_path / "interrupted")]
+        interrupted = subprocess.Popen(command, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.PIPE, text=True, env=quiet)
+        stopped_at = _stopped_in_round_1s_teacher_phase(interrupted, server, signal.SIGINT)
+        assert interrupted.returncode == 130
+        assert interrupted.stderr.read() == "interrupted; rerun the same command to resume\n"
+        stored = _stored_prompts(tmp_path / "interrupted" / "run.sqlite")
+        assert len(stored) >= 16 + 1  # the replies received before Ctrl-C are kept
+
+        resumed = subprocess.run(command, capture_output=True, text=True, timeout=600,
+                                 check=False)
+        assert resumed.returncode == 0, resumed.stderr
+    assert [a for a in server.ledger[stopped_at:] if a.prompt_hash in stored] == []
+    assert load_records(tmp_path / "interrupted") == straight
 
 
 def test_teacher_check_prints_model_tokens_prices_and_estimate(capsys):

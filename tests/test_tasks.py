@@ -189,3 +189,70 @@ def test_jsonl_folder_with_splits_and_number_answers(tmp_path):
     data = load_task(config, 0)
     assert len(data.pool) == 5 and data.test[0].answer == "4"
     assert {hidden_answer(e, config) for e in data.pool} <= {str(i + 1) for i in range(998, 1010)}
+
+
+def _number_lines(count, start=0):
+    return [json.dumps({"question": f"What is {i} + 1?", "answer": i + 1}).encode()
+            for i in range(start, start + count)]
+
+
+def _jsonl(path, test_size=3, *extra):
+    return load_config(None, ["task.kind=jsonl", f"task.path={path}", "task.pool_size=150",
+                              f"task.test_size={test_size}", "task.answer_type=number",
+                              "teacher.kind=reference", *extra]).task
+
+
+def test_a_line_that_is_not_utf8_is_named_and_skipped_only_when_allowed(tmp_path, caplog):
+    path = tmp_path / "mine.jsonl"
+    lines = _number_lines(8)
+    lines[5] = b'{"question": "Caf\xe9 au lait?", "answer": 1}'  # Latin-1, not UTF-8
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    with pytest.raises(ConfigError, match=r"mine.jsonl:6: not UTF-8 text \(byte 0xe9 at "
+                       r"column 18\) \(task.skip_malformed=true skips such lines\)$"):
+        load_task(_jsonl(path), 0)
+    with caplog.at_level(logging.WARNING, logger="elad"):
+        data = load_task(_jsonl(path, 3, "task.skip_malformed=true"), 0)
+    assert "mine.jsonl:6: skipped: not UTF-8 text" in caplog.text
+    assert len(data.pool) + len(data.test) == 7
+    assert {e.id for e in data.pool + data.test} == {
+        f"jsonl-all-{n:05d}" for n in (1, 2, 3, 4, 5, 7, 8)}  # ids keep the file's lines
+
+
+def test_binary_garbage_and_empty_files_are_one_line_errors(tmp_path):
+    binary = tmp_path / "model.bin"
+    binary.write_bytes(b"\n".join(_number_lines(2)) + b"\n" + bytes(range(256)) * 8)
+    for options in ((), ("task.skip_malformed=true",)):
+        with pytest.raises(ConfigError, match=r"model.bin:3: a NUL byte: this is a binary "
+                                              r"file \(or UTF-16 text\), not UTF-8 JSON"):
+            load_task(_jsonl(binary, 3, *options), 0)
+    garbage = tmp_path / "garbage.jsonl"  # no NUL, no UTF-8: every line is malformed
+    garbage.write_bytes(bytes(range(128, 256)) * 8 + b"\n" + bytes(range(200, 256)))
+    with pytest.raises(ConfigError, match=r"garbage.jsonl:1: not UTF-8 text"):
+        load_task(_jsonl(garbage), 0)
+    with pytest.raises(ConfigError, match=r"garbage.jsonl: no question to read "
+                                          r"\(2 malformed lines skipped\)$"):
+        load_task(_jsonl(garbage, 3, "task.skip_malformed=true"), 0)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"\n \n")
+    with pytest.raises(ConfigError, match=r"empty.jsonl: no question to read \(it is "
+                                          r"empty\)$"):
+        load_task(_jsonl(empty), 0)
+
+
+def test_a_test_set_that_takes_every_line_leaves_an_empty_pool(tmp_path):
+    path = tmp_path / "small.jsonl"
+    path.write_bytes(b"\n".join(_number_lines(5)))
+    with pytest.raises(ConfigError, match=r"^task.test_size=300 takes all 5 questions: "
+                                          r"nothing is left for the pool"):
+        load_task(_jsonl(path, 300), 0)
+    assert len(load_task(_jsonl(path, 4), 0).pool) == 1
+
+
+def test_a_json_array_file_that_is_not_utf8_names_its_line(tmp_path):
+    path = tmp_path / "array.json"
+    path.write_bytes(b'[\n{"question": "a?", "answer": 1},\n{"question": "\xff", '
+                     b'"answer": 2}\n]\n')
+    with pytest.raises(ConfigError, match=r"array.json:3: not UTF-8 text \(byte 0xff\)$"):
+        list(json_items(path))
+    path.write_bytes(b'\xef\xbb\xbf[{"question": "a?", "answer": 1}]')  # a UTF-8 BOM
+    assert list(json_items(path)) == [(1, {"question": "a?", "answer": 1})]

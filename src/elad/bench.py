@@ -38,6 +38,7 @@ from tqdm import tqdm
 from elad.bench_summary import run_metrics, write_summary
 from elad.budget import Budget, teacher_prices, worst_case
 from elad.config import CHOICES, ConfigError, RunConfig
+from elad.lock import hold
 from elad.loop import round_steps, run, stop_reason
 from elad.report import write_run_report
 from elad.rundir import RunDir, differences, finished
@@ -255,7 +256,8 @@ def bench(config: RunConfig, out: Path, strategies: list[str] | None = None,
                 f"accuracy {m['final_accuracy']:.3f}  {m['stop_reason']}")
 
     jobs = jobs or default_jobs()
-    run_grid(runs, out, jobs, show_progress, done)
+    with hold(out):  # one `elad bench` per grid; each worker locks its own run directory
+        run_grid(runs, out, jobs, show_progress, done)
     for run_dir in early:
         write_run_report(run_dir)  # now with the baseline's whole curve
     timings = read_timings(out)

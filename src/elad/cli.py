@@ -24,6 +24,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import signal
+import sqlite3
 import sys
 from functools import partial
 from pathlib import Path
@@ -32,17 +35,21 @@ from elad.config import ConfigError, load_config
 from elad.export_data import ExportError
 from elad.report import format_aurocs, format_table, load_records, write_run_report
 from elad.run_forecast import forecast_line, plan_text
+from elad.rundir import STORE, stored_config
+from elad.store import store_error
 from elad.teacher.protocol import TeacherUnavailable
 
 log = logging.getLogger("elad")
 
 
-def config_from_items(items: list[str]):
-    """A config from an optional file and key=value overrides on the command line."""
+def config_from_items(items: list[str], base=None):
+    """A config from an optional file and key=value overrides on the command line,
+    over the defaults or over `base` (the stored config of the run being resumed)."""
     paths = [a for a in items if "=" not in a]
     if len(paths) > 1:
         raise ConfigError(f"expected at most one config file, got {' '.join(paths)}")
-    return load_config(Path(paths[0]) if paths else None, [a for a in items if "=" in a])
+    return load_config(Path(paths[0]) if paths else None, [a for a in items if "=" in a],
+                       base)
 
 
 EXIT_BATCH_RUNNING = 75  # EX_TEMPFAIL: a teacher batch is running; run again to collect it
@@ -53,8 +60,9 @@ def run_command(args: argparse.Namespace) -> int:
     from elad.pool_scores import selection_diagnostic
     from elad.teacher.batch import BatchPending
 
-    config = config_from_items(args.items)
     run_dir = Path(args.run_dir)
+    # an existing run resumes with its stored config; what is given here applies on top
+    config = config_from_items(args.items, stored_config(run_dir))
     table = args.format == "table"
     say = partial(print, flush=True) if table else log.info  # json: the records alone
     say(f"run directory: {run_dir}   strategy={config.strategy} mode={config.mode} "
@@ -101,8 +109,8 @@ def plan_command(args: argparse.Namespace) -> int:
     if args.rounds < 2:
         raise ConfigError(f"--rounds {args.rounds}: the forecast needs the seed round and "
                           "at least 2 more")
-    config = config_from_items(args.items)
     run_dir = Path(args.run_dir)
+    config = config_from_items(args.items, stored_config(run_dir))
     records, _ = run(config, run_dir, show_progress=sys.stderr.isatty() and not args.quiet,
                      until_round=args.rounds)
     with RunDir.open(run_dir) as rundir:
@@ -127,13 +135,13 @@ def score_command(args: argparse.Namespace) -> int:
 
 def report_command(args: argparse.Namespace) -> int:
     records = load_records(Path(args.run_dir))
+    path = write_run_report(Path(args.run_dir), args.examples,  # before a reader goes
+                            Path(args.baseline) if args.baseline else None)
+    print(f"wrote {path}", file=sys.stderr)
     if args.format == "json":
         print(records_json(records))
     else:
         print(format_table(records))
-    path = write_run_report(Path(args.run_dir), args.examples,
-                            Path(args.baseline) if args.baseline else None)
-    print(f"wrote {path}", file=sys.stderr)
     return 0
 
 
@@ -209,16 +217,11 @@ def bench_command(args: argparse.Namespace) -> int:
                         *(["--seeds", args.seeds] if args.seeds else []),
                         *(["--no-whole-pool"] if args.no_whole_pool else []),
                         *(["--jobs", str(args.jobs)] if args.jobs else [])])
-    try:
-        summary = bench(config, Path(args.out), _names(args.strategies),
-                        _names(args.modes), _names(args.seeds),
-                        whole_pool=not args.no_whole_pool, command=command, jobs=args.jobs,
-                        configurations=_names(args.configs),
-                        show_progress=sys.stderr.isatty() and not args.quiet,
-                        on_line=lambda line: print(line, flush=True))
-    except KeyboardInterrupt:
-        print("\ninterrupted; the same command resumes the grid", file=sys.stderr)
-        return 130
+    summary = bench(config, Path(args.out), _names(args.strategies), _names(args.modes),
+                    _names(args.seeds), whole_pool=not args.no_whole_pool, command=command,
+                    jobs=args.jobs, configurations=_names(args.configs),
+                    show_progress=sys.stderr.isatty() and not args.quiet,
+                    on_line=lambda line: print(line, flush=True))
     print()
     print(format_bench_table(summary))
     print()
@@ -370,10 +373,24 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("httpx", "httpx2", "openai"):  # one line per HTTP request otherwise
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
-        return args.handler(args)
+        code = args.handler(args)
+        sys.stdout.flush()  # a reader that has gone is found here, not at exit
+        return code
     except (ConfigError, FileNotFoundError, TeacherUnavailable, ExportError) as error:
         print(f"elad: error: {error}", file=sys.stderr)
         return 2
+    except sqlite3.DatabaseError as error:  # damaged after it was opened and checked
+        where = vars(args).get("run_dir")
+        problem = store_error(Path(where) / STORE, error) if where else error
+        print(f"elad: error: {problem}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # every reply received is in the store; a rerun resumes
+        print(("\n" if sys.stderr.isatty() else "")  # off the terminal's ^C
+              + "interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `elad report DIR | head`: the reader has gone
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # quiet at exit
+        return 128 + signal.SIGPIPE  # 141, what a shell reports for `cat big | head`
 
 
 if __name__ == "__main__":

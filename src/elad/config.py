@@ -10,8 +10,10 @@ them (config_help.py).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
@@ -246,56 +248,119 @@ def _convert(raw: Any, current: Any, key: str, where: str) -> Any:
         raise ConfigError(f"{where}: {key}={raw!r} is not a valid {kind.__name__}") from None
 
 
+@dataclass(frozen=True)
+class Range:
+    """Where a numeric setting must lie; it must be finite too (no inf, no nan)."""
+
+    low: float = -math.inf
+    high: float = math.inf
+    low_open: bool = False  # `low` itself is not allowed
+    high_open: bool = False
+    also: float | None = None  # one more value allowed (the prices' -1: from the table)
+
+    def problem(self, value: float) -> str | None:
+        """What is wrong with `value` here, or None."""
+        if value == self.also:
+            return None
+        if not math.isfinite(value):
+            return "must be a finite number"
+        if ((self.low < value if self.low_open else self.low <= value)
+                and (value < self.high if self.high_open else value <= self.high)):
+            return None
+        return str(self)
+
+    def __str__(self) -> str:
+        if self.high == math.inf:
+            text = f"must be {'>' if self.low_open else '>='} {self.low}"
+        else:
+            text = (f"must be in {'(' if self.low_open else '['}{self.low}, "
+                    f"{self.high}{')' if self.high_open else ']'}")
+        return text + (f" or {self.also}" if self.also is not None else "")
+
+
+POSITIVE = Range(0, low_open=True)
+# Every numeric setting and its range (a test checks that none is missing).
+RANGES = {
+    "seed": Range(),
+    "alpha": Range(0, 1),
+    "seed_size": Range(1),
+    "round_size": Range(1),
+    "candidates": Range(1),
+    "budget_usd": POSITIVE,
+    "saturation": Range(0, 1, low_open=True),
+    "max_rounds": Range(0),
+    "max_similarity": Range(-1, 1),
+    "stop_gain_per_usd": Range(0),
+    "error_threshold": Range(0, 1, low_open=True),
+    "task.pool_size": Range(1),
+    "task.test_size": Range(1),
+    "student.hidden_size": Range(1),
+    "student.layers": Range(1),
+    "student.heads": Range(1),
+    "student.vocab_size": Range(1),
+    "student.max_length": Range(1),
+    "student.samples": Range(1),
+    "student.temperature": POSITIVE,
+    "student.max_new_tokens": Range(1),
+    "student.batch_size": Range(1),
+    "student.train_batch_size": Range(1),
+    "student.learning_rate": POSITIVE,
+    "student.train_steps": Range(1),
+    "student.train_epochs": Range(0),
+    "student.seed_train_steps": Range(1),
+    "student.lora_rank": Range(1),
+    "student.lora_alpha": POSITIVE,
+    "student.lora_dropout": Range(0, 1, high_open=True),
+    "teacher.temperature": Range(0, 2),
+    "teacher.max_output_tokens": Range(1),
+    "teacher.concurrency": Range(1),
+    "teacher.timeout_s": POSITIVE,
+    "teacher.max_retries": Range(0),
+    "teacher.max_invalid": Range(0),
+    "teacher.price_input_per_mtok": Range(0, also=-1),
+    "teacher.price_output_per_mtok": Range(0, also=-1),
+    "teacher.noise": Range(0, 1),
+    "teacher.batch_price_factor": Range(0),
+    "teacher.batch_poll_s": POSITIVE,
+}
+
+
+def value_of(config: RunConfig, key: str) -> Any:
+    """The value of a dotted key ("student.samples")."""
+    value = config
+    for part in key.split("."):
+        value = getattr(value, part)
+    return value
+
+
 def validate(config: RunConfig) -> RunConfig:
-    """Check choices and ranges; raise ConfigError naming the first bad key."""
+    """Check choices, ranges and how settings fit together; raise ConfigError naming the
+    first bad key."""
     for key, allowed in CHOICES.items():
-        value = config
-        for part in key.split("."):
-            value = getattr(value, part)
+        value = value_of(config, key)
         if value not in allowed:
             raise ConfigError(f"{key}={value!r} is not one of {', '.join(allowed)}")
+    for key, allowed in RANGES.items():
+        value = value_of(config, key)
+        if problem := allowed.problem(value):
+            raise ConfigError(f"{key}={value!r} {problem}")
     checks = [
-        ("alpha", 0 <= config.alpha <= 1, "must be in [0, 1]"),
-        ("saturation", 0 < config.saturation <= 1, "must be in (0, 1]"),
-        ("max_similarity", -1 <= config.max_similarity <= 1, "must be in [-1, 1]"),
-        ("error_threshold", 0 < config.error_threshold <= 1, "must be in (0, 1]"),
-        ("budget_usd", config.budget_usd > 0, "must be positive"),
-        ("seed_size", config.seed_size >= 1, "must be at least 1"),
-        ("round_size", config.round_size >= 1, "must be at least 1"),
         ("candidates", config.candidates >= config.round_size, "must be >= round_size"),
-        ("max_rounds", config.max_rounds >= 0, "must be >= 0"),
-        ("stop_gain_per_usd", config.stop_gain_per_usd >= 0,
-         "must be >= 0 (accuracy per dollar; 0 = off)"),
-        ("student.samples", config.student.samples >= 1, "must be at least 1"),
-        ("student.temperature", config.student.temperature > 0, "must be positive"),
-        ("teacher.noise", 0 <= config.teacher.noise <= 1, "must be in [0, 1]"),
-        ("teacher.max_output_tokens", config.teacher.max_output_tokens >= 1,
-         "must be at least 1"),
-        ("teacher.concurrency", config.teacher.concurrency >= 1, "must be at least 1"),
-        ("teacher.timeout_s", config.teacher.timeout_s > 0, "must be positive"),
-        ("teacher.max_retries", config.teacher.max_retries >= 0, "must be >= 0"),
-        ("teacher.max_invalid", config.teacher.max_invalid >= 0, "must be >= 0"),
-        ("teacher.price_input_per_mtok", config.teacher.price_input_per_mtok >= 0
-         or config.teacher.price_input_per_mtok == -1, "must be >= 0 (or -1: table)"),
-        ("teacher.price_output_per_mtok", config.teacher.price_output_per_mtok >= 0
-         or config.teacher.price_output_per_mtok == -1, "must be >= 0 (or -1: table)"),
         ("task.pool_size", config.task.pool_size >= config.seed_size,
          "must be >= seed_size"),
-        ("task.test_size", config.task.test_size >= 1, "must be at least 1"),
+        ("student.hidden_size", config.student.kind != "tiny"
+         or config.student.hidden_size % config.student.heads == 0,
+         "must be a multiple of student.heads"),
         ("teacher.kind", config.teacher.kind != "oracle" or config.task.kind == "synthetic",
          "oracle knows only the synthetic task; use teacher.kind=reference for a dataset"),
         ("teacher.kind", config.teacher.kind != "reference" or config.task.kind != "synthetic",
          "reference replays dataset rationales; the synthetic task has none (use oracle)"),
         ("student.model", config.student.kind != "hf" or bool(config.student.model),
          "is needed for student.kind=hf (a hub name, a local path or gemma-3-270m)"),
-        ("student.lora_rank", config.student.lora_rank >= 1, "must be at least 1"),
         ("task.path", config.task.kind != "jsonl" or bool(config.task.path or config.task.hub),
          "is needed for task.kind=jsonl (or task.hub)"),
         ("teacher.batch", not config.teacher.batch or config.teacher.kind == "openai",
          "needs teacher.kind=openai (OpenAI's Batch API)"),
-        ("teacher.batch_price_factor", 0 <= config.teacher.batch_price_factor,
-         "must be >= 0"),
-        ("teacher.batch_poll_s", config.teacher.batch_poll_s > 0, "must be positive"),
         ("report_to", not (unknown := set(config.report_to) - set(TRACKERS)),
          f"names {', '.join(sorted(unknown))}; known: {', '.join(TRACKERS)}"),
         ("report_to", not (missing := [n for n in config.report_to if find_spec(n) is None]),
@@ -307,9 +372,11 @@ def validate(config: RunConfig) -> RunConfig:
     return config
 
 
-def load_config(path: Path | None = None, overrides: list[str] = ()) -> RunConfig:
-    """Defaults, then the TOML file (if any), then key=value overrides, then validation."""
-    config = RunConfig()
+def load_config(path: Path | None = None, overrides: list[str] = (),
+                base: RunConfig | None = None) -> RunConfig:
+    """The defaults (or `base`: a run directory's stored config), then the TOML file's
+    keys (if any), then key=value overrides, then validation."""
+    config = copy.deepcopy(base) if base is not None else RunConfig()
     if path is not None:
         try:
             data = tomllib.loads(Path(path).read_text())

@@ -77,6 +77,9 @@ def _run(config: RunConfig, rundir: RunDir, on_round, show_progress: bool,
                             teacher_prices(config.teacher), config.teacher.concurrency,
                             show_progress, batch=config.teacher.batch)
     pool = {e.id: e for e in data.pool}
+    rundir.save_config(lambda last: stop_reason(  # a grown run: does it go on?
+        config, last.round, last, teacher, store, data.pool,
+        Budget(config.budget_usd, store.spent_usd())))
     records = store.rounds()
     if records and records[-1].stop_reason:
         return records, teacher

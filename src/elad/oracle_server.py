@@ -29,6 +29,7 @@ import hashlib
 import json
 import re
 import socket
+import sys
 import threading
 import time
 from collections import Counter
@@ -275,7 +276,11 @@ def _handler(server: OracleServer) -> type[BaseHTTPRequestHandler]:
                 self.not_found()
 
         def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            length = int(self.headers.get("Content-Length", 0))
+            body = self.rfile.read(length)
+            if len(body) < length:  # the client went away (killed, interrupted)
+                self.close_connection = True
+                return
             path = urlsplit(self.path).path.removeprefix("/v1")
             if self.refused():
                 return
@@ -339,6 +344,10 @@ def _handler(server: OracleServer) -> type[BaseHTTPRequestHandler]:
 class _HTTPServer(ThreadingHTTPServer):
     request_queue_size = 128  # the default 5 drops bursts of connections (1 s SYN retry)
     daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client that went away
+            super().handle_error(request, client_address)
 
 
 @contextmanager

@@ -1,28 +1,44 @@
 """A run directory, owned here: its store (`run.sqlite`), the config it was made with,
-and its student checkpoints.
+its student checkpoints, and the lock that lets one process at a time write it.
 
     with RunDir.open(path) as run: ...            # a run that must exist (reading it)
-    with RunDir.create(path, config) as run: ...  # made, or reopened with the same config
+    with RunDir.create(path, config) as run: ...  # made, resumed or grown (locked)
 
-The stored config is always read back as a `RunConfig`. A checkpoint is written to
-`round-N.partial` and renamed into place, so `round-N` exists only once complete. Never
-imports torch (reports read run directories too).
+The stored config is always read back as a `RunConfig`. Reopened with another config,
+a run goes on only if the differences leave its stored work consistent (`CONTINUABLE`),
+or if nothing was paid for yet (a start that failed early is started over). A checkpoint
+is written to `round-N.partial` and renamed into place, so `round-N` exists only once
+complete. Never imports torch (reports read run directories too).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from elad.config import ConfigError, RunConfig, config_from_json
+from elad.lock import Lock, hold
 from elad.store import RunStore
+from elad.types import RoundRecord, StopReason
 
+log = logging.getLogger("elad")
 STORE = "run.sqlite"
 METRICS = "train_metrics.json"  # in a checkpoint: how its training went
+
+# What may change in a run that has stored teacher work: how far it goes and how its
+# requests are sent, never what was selected, asked or trained (the strategy, the mode,
+# the seed, the task, the student, the teacher's model, prompts, prices and limits).
+# The last round's stop reason is decided again under the new values (raise the budget
+# of a finished run and it goes on; lower max_rounds and it stops).
+CONTINUABLE = ("budget_usd", "max_rounds", "saturation", "stop_gain_per_usd",
+               "report_to", "teacher.concurrency", "teacher.timeout_s",
+               "teacher.max_retries", "teacher.max_invalid", "teacher.api_key_env",
+               "teacher.batch_wait", "teacher.batch_poll_s")
 
 
 def differences(old: RunConfig, new: RunConfig) -> list[tuple[str, Any, Any]]:
@@ -41,40 +57,92 @@ def differences(old: RunConfig, new: RunConfig) -> list[tuple[str, Any, Any]]:
     return sorted(found)
 
 
+def refusal(path: Path, changed: list[tuple[str, Any, Any]]) -> str | None:
+    """Why `path`'s run cannot go on with these differences (None if it can)."""
+    fixed = [f"{key}={old!r} (not {new!r})" for key, old, new in changed
+             if key not in CONTINUABLE]
+    if not fixed:
+        return None
+    return (f"{path} holds a run made with {', '.join(fixed)}: changing "
+            f"{'this' if len(fixed) == 1 else 'these'} would make its stored work "
+            f"inconsistent; use another --run-dir (a run may change only "
+            f"{', '.join(CONTINUABLE)})")
+
+
 class RunDir:
-    def __init__(self, path: Path, store: RunStore, config: RunConfig):
+    def __init__(self, path: Path, store: RunStore, config: RunConfig,
+                 lock: Lock | None = None, changed: list[tuple[str, Any, Any]] = ()):
         self.path = path
         self.store = store
         self.config = config
+        self.lock = lock
+        self.changed = list(changed)  # (key, stored, new): a grown run, not yet saved
 
     @classmethod
     def create(cls, path: Path, config: RunConfig) -> RunDir:
-        """The run of `config` in `path`: a new one, or the one already there if it was
-        made with the same config (else ConfigError naming the first difference)."""
+        """The run of `config` in `path`, locked for this process (DirectoryInUse if
+        another holds it): a new run; the one already there; or that one grown, if
+        every difference is CONTINUABLE (else ConfigError naming each other one). A run
+        that has paid for nothing yet is started over with `config`. A grown config is
+        kept by `save_config`, once the caller can decide its stop reason."""
         path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        store = RunStore(path / STORE)
-        stored = store.get_meta("config")
-        if stored is None:
-            store.set_meta("config", config.to_json())
-        elif config_from_json(stored).to_json() != config.to_json():  # new keys: defaults
-            store.close()
-            key, old, new = differences(config_from_json(stored), config)[0]
-            raise ConfigError(f"{path} holds a run with {key}={old!r}, not {new!r}; use "
-                              "another --run-dir to change the config")
-        return cls(path, store, config)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            lock = hold(path)
+        except (FileExistsError, NotADirectoryError, PermissionError) as error:
+            raise ConfigError(f"{path} cannot be a run directory ({error.strerror})") \
+                from None
+        store = None
+        try:
+            store = RunStore(path / STORE)
+            stored, changed = store.get_meta("config"), []
+            if stored is None or (stored != config.to_json() and store.paid_nothing()):
+                store.start_over(config.to_json())
+            else:
+                changed = differences(config_from_json(stored), config)
+                if reason := refusal(path, changed):
+                    raise ConfigError(reason)
+                if changed:
+                    log.info("%s: going on with %s", path, ", ".join(
+                        f"{key}={new!r} (was {old!r})" for key, old, new in changed))
+        except BaseException:
+            if store is not None:
+                store.close()
+            lock.release()
+            raise
+        return cls(path, store, config, lock, changed)
 
     @classmethod
     def open(cls, path: Path) -> RunDir:
-        """The run already in `path` (FileNotFoundError if there is none)."""
+        """The run already in `path`, to read (FileNotFoundError if there is none)."""
         path = Path(path)
         if not (path / STORE).exists():
             raise FileNotFoundError(f"{path} holds no run (no {STORE})")
         store = RunStore(path / STORE)
-        return cls(path, store, config_from_json(store.get_meta("config")))
+        stored = store.get_meta("config")
+        if stored is None:
+            store.close()
+            raise FileNotFoundError(f"{path} holds no run (no config in its {STORE})")
+        return cls(path, store, config_from_json(stored))
+
+    def save_config(self, decide: Callable[[RoundRecord], StopReason]) -> None:
+        """Keep a grown run's config. If the run had stopped, or has now reached
+        max_rounds, its last round's stop reason is decided again with `decide(record)`
+        (the loop's stop rule under the new config) in the same transaction, so the run
+        goes on from there or stays stopped, never half of both."""
+        if not self.changed:
+            return
+        records = self.store.rounds()
+        last, decided = records[-1] if records else None, None
+        if last is not None and (last.stop_reason or last.round >= self.config.max_rounds):
+            decided = dataclasses.replace(last, stop_reason=decide(last))
+        self.store.save_config(self.config.to_json(), decided)
+        self.changed = []
 
     def close(self) -> None:
         self.store.close()
+        if self.lock is not None:
+            self.lock.release()
 
     def __enter__(self) -> RunDir:
         return self
@@ -126,6 +194,16 @@ class RunDir:
             raise ConfigError(f"{self.path} has no student for round {round} "
                               f"(has {trained})")
         return round
+
+
+def stored_config(path: Path) -> RunConfig | None:
+    """The config of the run in `path`, or None if it holds none (read without the
+    lock, as a run may be writing)."""
+    try:
+        with RunDir.open(path) as run:
+            return run.config
+    except FileNotFoundError:
+        return None
 
 
 def finished(path: Path) -> bool:

@@ -13,6 +13,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+from elad.config import ConfigError
 from elad.types import Example, Explanation, RoundRecord, Score, Target, TeacherReply
 
 # The scores table has a column per Score field (lists as JSON), added when missing, so a
@@ -53,17 +54,49 @@ CREATE TABLE IF NOT EXISTS batch_requests (
     outcome TEXT, PRIMARY KEY (input_file_id, request_hash));
 """
 
+SAVE_ROUND = "INSERT OR REPLACE INTO rounds VALUES (?, ?)"
+
+
+def _round_row(record: RoundRecord) -> tuple[int, str]:
+    return record.round, json.dumps(record.__dict__)
+
+
+class StoreDamaged(ConfigError):
+    """A run store SQLite cannot read; the message says what to do."""
+
+
+def store_error(path: Path, error: sqlite3.DatabaseError) -> ConfigError:
+    """The one-line error for a store that cannot be used: one it cannot open or write
+    (read-only, disk full, I/O), or a damaged one, left as it is since the teacher
+    replies in it may still be recovered."""
+    if isinstance(error, sqlite3.OperationalError):
+        return ConfigError(f"{path}: {error}")
+    return StoreDamaged(
+        f"{path} is damaged ({error}); elad leaves it as it is. `sqlite3 {path} .recover "
+        f"| sqlite3 recovered.sqlite` may save what is readable (put that in its place "
+        "to resume from it), or move the run directory away to start over (its teacher "
+        "replies would be paid again)")
+
 
 class RunStore:
-    """One run's SQLite database (`run.sqlite` in the run directory)."""
+    """One run's SQLite database (`run.sqlite` in the run directory). Opening it checks
+    it (`PRAGMA quick_check`, milliseconds for a run's store): a damaged file is a
+    StoreDamaged error before anything is read or written."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self.db = sqlite3.connect(self.path, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
-        self._add_new_columns()
+        try:
+            check = self.db.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise sqlite3.DatabaseError(check)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(SCHEMA)
+            self._add_new_columns()
+        except sqlite3.DatabaseError as error:
+            self.db.close()
+            raise store_error(self.path, error) from None
 
     def _add_new_columns(self) -> None:
         """Columns added since a store was made: the scores table's per Score field, and
@@ -101,6 +134,29 @@ class RunStore:
 
     def set_meta(self, key: str, value: str) -> None:
         self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", [(key, value)])
+
+    def paid_nothing(self) -> bool:
+        """Whether no teacher call was ever recorded (nothing was paid for)."""
+        return self.db.execute("SELECT 1 FROM teacher_calls LIMIT 1").fetchone() is None
+
+    def start_over(self, config_json: str) -> None:
+        """Empty every table and keep `config_json` as the run's config, in one
+        transaction (a run whose start failed before any teacher call, started again
+        with another config: nothing in the store was paid for)."""
+        with self.db:
+            for (table,) in self.db.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+                self.db.execute(f"DELETE FROM {table}")
+            self.db.execute("INSERT INTO meta VALUES ('config', ?)", (config_json,))
+
+    def save_config(self, config_json: str, record: RoundRecord | None = None) -> None:
+        """Keep `config_json` as the run's config and, if given, the round record whose
+        stop reason was decided under it, in one transaction (a grown run)."""
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('config', ?)",
+                            (config_json,))
+            if record is not None:
+                self.db.execute(SAVE_ROUND, _round_row(record))
 
     # --- examples ---------------------------------------------------------------------
 
@@ -296,8 +352,7 @@ class RunStore:
     # --- per-round records ------------------------------------------------------------
 
     def save_round(self, record: RoundRecord) -> None:
-        self._write("INSERT OR REPLACE INTO rounds VALUES (?, ?)",
-                    [(record.round, json.dumps(record.__dict__))])
+        self._write(SAVE_ROUND, [_round_row(record)])
 
     def rounds(self) -> list[RoundRecord]:
         rows = self.db.execute("SELECT record FROM rounds ORDER BY round")

@@ -10,6 +10,7 @@ or, only when `task.hub` names one, from the hub through the `datasets` library.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import json
 import logging
@@ -57,17 +58,36 @@ def text_field(item: Any, name: str) -> str:
 
 
 def json_items(path: Path) -> Iterator[tuple[int, Any]]:
-    """(line number, item) for a JSON-lines file or a JSON array file. A JSON line that
-    does not parse is yielded as a Malformed item; a broken array is a ConfigError."""
-    text = path.read_text(encoding="utf-8")
-    if not text.lstrip().startswith("["):
-        for number, line in enumerate(text.splitlines(), 1):
+    """(line number, item) for a JSON-lines file or a JSON array file. Each line is
+    decoded on its own: a line that is not UTF-8 or not JSON is yielded as a Malformed
+    item (so `task.skip_malformed` can skip it); a binary file or a broken array is a
+    ConfigError naming the line."""
+    data = path.read_bytes()
+    if b"\x00" in data:
+        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
+        raise ConfigError(f"{path}:{line}: a NUL byte: this is a binary file (or UTF-16 "
+                          "text), not UTF-8 JSON lines")
+    data = data.removeprefix(codecs.BOM_UTF8)
+    if not data.lstrip().startswith(b"["):
+        for number, raw in enumerate(data.splitlines(), 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                yield number, Malformed(f"not UTF-8 text (byte 0x{raw[error.start]:02x} "
+                                        f"at column {error.start + 1})")
+                continue
             if line.strip():
                 try:
                     yield number, json.loads(line)
                 except json.JSONDecodeError as error:
                     yield number, Malformed(f"not valid JSON ({error.msg})")
         return
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte "
+                          f"0x{data[error.start]:02x})") from None
     try:
         json.loads(text)
     except json.JSONDecodeError as error:
@@ -158,6 +178,9 @@ def _read(dataset: ModuleType, config_json: str, split: str) -> dict[str, Solved
         solved[example_id] = Solved(example_id, question, answer, tuple(steps))
     if skipped:
         log.warning("%s: %d malformed lines skipped, %d read", where, skipped, len(solved))
+    if not solved:
+        raise ConfigError(f"{where}: no question to read" + (
+            f" ({skipped} malformed lines skipped)" if skipped else " (it is empty)"))
     return solved
 
 
@@ -185,6 +208,10 @@ def load(dataset: ModuleType, config: TaskConfig, seed: int) -> TaskData:
     test = test_items[:config.test_size]
     if pool_split == test_split:
         pool = test_items[config.test_size:config.test_size + config.pool_size]
+        if not pool:
+            raise ConfigError(f"task.test_size={config.test_size} takes all "
+                              f"{len(test_items)} questions: nothing is left for the "
+                              "pool; lower task.test_size")
     else:
         pool_items = list(read_split(dataset, config, pool_split).values())
         rng.shuffle(pool_items)

@@ -1,0 +1,71 @@
+"""One process at a time in a directory: an exclusive lock on DIR/elad.lock.
+
+    with hold(run_dir): ...   # DirectoryInUse (a ConfigError) names the holder
+
+`elad run` (and each `elad bench` worker, on its own run directory) holds the lock of its
+run directory while it writes there; `elad bench` also holds the grid's. Readers
+(`elad report`, `elad score`, `elad export`) do not take it: SQLite lets them read while
+a run writes.
+
+It is `fcntl.flock` on a file kept open, not a file created with O_EXCL: the kernel
+releases a flock when its process ends, however it ends (SIGKILL, a crash, a power cut
+releases everything), so a lock left by a dead process is never stale and nothing has to
+guess whether a pid still runs. The file holds the holder's pid, host and start time for
+the error message. It is never deleted: deleting it while others wait on it would let two
+processes each lock a different file. (flock is POSIX; on NFS, Linux maps it to POSIX
+record locks, which work across clients.)
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+import time
+from pathlib import Path
+
+from elad.config import ConfigError
+
+LOCK = "elad.lock"
+
+
+class DirectoryInUse(ConfigError):
+    """Another process holds the directory's lock; the message names it."""
+
+
+class Lock:
+    """A held lock; `release` (or leaving the `with` block, or exiting) lets it go."""
+
+    def __init__(self, fd: int):
+        self.fd: int | None = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing the only descriptor releases the flock
+            self.fd = None
+
+    def __enter__(self) -> Lock:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def hold(directory: Path) -> Lock:
+    """Lock `directory` (which must exist) for this process, or raise DirectoryInUse."""
+    path = Path(directory) / LOCK
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        raise DirectoryInUse(f"{directory} is in use by {holder}; wait for it to end, or "
+                             "stop it (it resumes with the same command)") from None
+    except BaseException:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, (f"pid {os.getpid()} on {socket.gethostname()} since "
+                   f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n").encode(), 0)
+    return Lock(fd)

@@ -1,0 +1,210 @@
+"""A run directory under misuse, with real processes and real SQLite files: one process
+at a time (the others are told who holds it), a damaged store left as it is, a reader
+that goes away, a failed start reused, and a run grown with more money."""
+
+import dataclasses
+import os
+import re
+import socket
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+
+from elad.cli import main
+from elad.config import ConfigError, load_config
+from elad.lock import DirectoryInUse
+from elad.loop import run
+from elad.oracle_server import OracleServer, serve
+from elad.report import load_records
+from elad.rundir import RunDir, stored_config
+from elad.store import RunStore
+from elad.types import Example, RoundRecord, StopReason, TeacherReply
+
+from conftest import TINY, openai_overrides
+
+QUIET = {**os.environ, "PYTHONWARNINGS": "ignore::FutureWarning"}  # transformers' own
+HOLDER = ("import sys, time; from elad.config import load_config; "
+          "from elad.rundir import RunDir; run = RunDir.create(sys.argv[1], load_config()); "
+          "print('holding', flush=True); time.sleep(300)")
+
+
+def _in_use(run_dir, pid) -> str:
+    return (rf"{re.escape(str(run_dir))} is in use by pid {pid} on "
+            rf"{re.escape(socket.gethostname())} since [-\d]+ [:\d]+; wait for it to end, "
+            r"or stop it \(it resumes with the same command\)")
+
+
+def test_a_second_process_is_refused_naming_the_holder_and_a_dead_ones_lock_is_taken(
+        tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(run_dir)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "holding\n"
+        config = load_config(None, TINY)
+        with pytest.raises(DirectoryInUse, match=f"^{_in_use(run_dir, holder.pid)}$"):
+            RunDir.create(run_dir, config)
+        assert main(["-q", "run", "--run-dir", str(run_dir)]) == 2
+        err = capsys.readouterr().err
+        assert re.fullmatch(f"elad: error: {_in_use(run_dir, holder.pid)}\n", err)
+        assert load_records(run_dir) == []  # readers need no lock
+    finally:
+        holder.kill()  # SIGKILL: no cleanup runs; the kernel drops its lock
+        holder.wait()
+    with RunDir.create(run_dir, config) as taken:
+        assert (run_dir / "elad.lock").read_text().startswith(f"pid {os.getpid()} on ")
+        assert taken.config == config  # the holder's run had paid nothing: started over
+    with RunDir.create(run_dir, config):  # released on close, taken again
+        pass
+
+
+def test_two_runs_on_one_directory_one_proceeds_and_nothing_is_paid_twice(tmp_path):
+    run_dir = tmp_path / "run"
+    server = OracleServer(latency_s=0.5)  # a seed round of 8 requests takes 4 s or more
+    with serve(server) as (_, url):
+        command = [sys.executable, "-m", "elad.cli", "-q", "run", *TINY, "seed_size=8",
+                   "max_rounds=0", *openai_overrides(url, "teacher.concurrency=1",
+                                                     "teacher.timeout_s=30"),
+                   "--run-dir", str(run_dir)]
+        both = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True, env=QUIET) for _ in range(2)]
+        ended = [(p.pid, *p.communicate(timeout=600), p.returncode) for p in both]
+    [(winner, out, _, _)] = [e for e in ended if e[3] == 0]
+    [(_, _, err, _)] = [e for e in ended if e[3] == 2]
+    assert "stopped: max rounds; teacher calls made now: 8" in out
+    assert re.fullmatch(f"elad: error: {_in_use(run_dir, winner)}\n", err)
+    delivered = Counter(a.prompt_hash for a in server.ledger)
+    assert len(delivered) == 8 and set(delivered.values()) == {1}  # each paid once
+    with RunStore(run_dir / "run.sqlite") as store:
+        assert store.call_totals()["calls"] == 8
+        assert store.spent_usd() == pytest.approx(server.billed_usd(2.5, 10.0))
+    assert not list(run_dir.glob("checkpoints/*.partial"))
+
+
+def test_raising_the_budget_of_a_finished_run_adds_rounds_and_pays_nothing_twice(
+        tmp_path, capsys):
+    run_dir = str(tmp_path / "run")
+    server = OracleServer()
+    with serve(server) as (_, url):
+        # $0.005 pays for a few questions, then nothing fits, before round 4
+        assert main(["-q", "run", *TINY, *openai_overrides(url), "budget_usd=0.005",
+                     "max_rounds=4", "--run-dir", run_dir]) == 0
+        first = load_records(run_dir)
+        asked = {a.prompt_hash for a in server.ledger}
+        assert [r.stop_reason for r in first] == [""] * (len(first) - 1) + ["budget spent"]
+        assert len(first) < 5
+        # only the new budget is given: every other setting is the stored one
+        assert main(["-q", "run", "budget_usd=0.5", "--run-dir", run_dir]) == 0
+        grown = load_records(run_dir)
+        assert main(["-q", "run", "--run-dir", run_dir]) == 0  # finished: nothing to do
+        assert "teacher calls made now: 0" in capsys.readouterr().out
+        assert main(["-q", "run", "seed=3", "strategy=random", "budget_usd=0.6",
+                     "--run-dir", run_dir]) == 2
+    assert [dataclasses.replace(r, stop_reason="") for r in first] == grown[:len(first)]
+    assert len(grown) > len(first) and grown[-1].stop_reason == "max rounds"
+    assert grown[-1].teacher_calls > first[-1].teacher_calls
+    delivered = Counter(a.prompt_hash for a in server.ledger)
+    assert set(delivered.values()) == {1} and asked < set(delivered)  # nothing paid twice
+    assert len(server.ledger) == grown[-1].teacher_calls
+    assert stored_config(run_dir).budget_usd == 0.5
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds a run made with seed=0 (not 3), " \
+        "strategy='elad' (not 'random'): changing these would make its stored work " \
+        "inconsistent; use another --run-dir (a run may change only budget_usd, " in err
+
+
+def test_a_run_that_paid_nothing_starts_over_with_the_corrected_config(tmp_path):
+    typo = load_config(None, [*TINY, "task.kind=jsonl", "teacher.kind=reference",
+                              f"task.path={tmp_path / 'qestions.jsonl'}"])
+    with pytest.raises(ConfigError, match="qestions.jsonl'?: no such file"):
+        run(typo, tmp_path / "run")
+    fixed = load_config(None, TINY)
+    with RunDir.create(tmp_path / "run", fixed) as rundir:
+        assert not rundir.changed and rundir.store.examples("pool") == []
+        rundir.store.save_teacher_call("key", 0, "q", {}, TeacherReply(
+            "annotate", None, ["1 + 1 = 2"], "2", 10, 5), 0.0001)
+    assert stored_config(tmp_path / "run") == fixed
+    with pytest.raises(ConfigError, match=r"made with seed=0 \(not 5\): changing this"):
+        RunDir.create(tmp_path / "run", dataclasses.replace(fixed, seed=5))
+
+
+def _record(round, stop_reason=StopReason.NOT_STOPPED):
+    return RoundRecord(round, 16, 16, 100, 50, 0.001, 0.5, None, "elad", "revise", 0,
+                       stop_reason)
+
+
+@pytest.mark.parametrize("stored, new, decided", [
+    # a finished run's last stop reason is decided again under the new config
+    (_record(1, StopReason.BUDGET_SPENT), {"budget_usd": 1.0}, StopReason.NOT_STOPPED),
+    # an unfinished run that has reached the new max_rounds stops
+    (_record(1), {"max_rounds": 1}, StopReason.MAX_ROUNDS),
+    # an unfinished run below it goes on as it was
+    (_record(1), {"max_rounds": 5, "teacher.concurrency": 2}, None),
+])
+def test_a_grown_config_is_kept_with_the_stop_reason_decided_under_it(tmp_path, stored,
+                                                                      new, decided):
+    config = load_config(None, TINY)
+    with RunDir.create(tmp_path, config) as rundir:
+        rundir.store.save_teacher_call("key", 0, "q", {}, TeacherReply(
+            "annotate", None, ["1 + 1 = 2"], "2", 10, 5), 0.0001)
+        rundir.store.save_round(stored)
+    grown = load_config(None, [*TINY, *(f"{k}={v}" for k, v in new.items())])
+    asked = []
+    with RunDir.create(tmp_path, grown) as rundir:
+        assert stored_config(tmp_path) == config  # not kept before the reason is decided
+        assert [key for key, _, _ in rundir.changed] == sorted(new)
+        rundir.save_config(lambda record: asked.append(record) or decided)
+    assert stored_config(tmp_path) == grown
+    assert asked == ([stored] if decided is not None else [])
+    last = load_records(tmp_path)[-1]
+    assert last.stop_reason == (stored.stop_reason if decided is None else decided)
+
+
+def _damaged_store(run_dir, how: str):
+    run_dir.mkdir()
+    with RunStore(run_dir / "run.sqlite") as store:
+        store.set_meta("config", load_config(None, TINY).to_json())
+        store.add_examples("pool", [Example(f"q{i}", "arithmetic", f"Start with {i}. " * 9)
+                                    for i in range(3000)])
+    path = run_dir / "run.sqlite"
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2] if how == "truncated" else b"\x7f" * len(data))
+    return path
+
+
+@pytest.mark.parametrize("how, error", [("truncated", "database disk image is malformed"),
+                                        ("overwritten", "file is not a database")])
+def test_a_damaged_store_is_a_one_line_error_and_is_left_as_it_is(tmp_path, capsys, how,
+                                                                   error):
+    path = _damaged_store(tmp_path / "run", how)
+    damaged = path.read_bytes()
+    for command in (["report", str(path.parent)], ["run", "--run-dir", str(path.parent)],
+                    ["score", "--run-dir", str(path.parent), "--out", "x.jsonl"],
+                    ["export", str(path.parent), "--out", str(tmp_path / "model")]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"elad: error: {path} is damaged ({error}); elad leaves it "
+                              f"as it is. `sqlite3 {path} .recover | sqlite3 "
+                              "recovered.sqlite` may save what is readable")
+        assert err.count("\n") == 1
+    assert path.read_bytes() == damaged
+    assert [p.name for p in path.parent.iterdir()] == ["run.sqlite"]  # nothing added
+
+
+def test_a_reader_that_goes_away_is_quiet_and_the_report_is_written(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    with RunStore(run_dir / "run.sqlite") as store:
+        store.set_meta("config", load_config(None, TINY).to_json())
+        store.save_round(_record(0, StopReason.MAX_ROUNDS))
+    gone, stdout = os.pipe()
+    os.close(gone)  # `| head` that has already exited
+    report = subprocess.run([sys.executable, "-m", "elad.cli", "report", str(run_dir),
+                             "--format", "json"], stdout=stdout, stderr=subprocess.PIPE,
+                            text=True, timeout=120, check=False)
+    os.close(stdout)
+    assert report.returncode == 141  # 128 + SIGPIPE, as `cat big | head` reports
+    assert report.stderr == f"wrote {run_dir / 'report.html'}\n"
+    assert "<html" in (run_dir / "report.html").read_text()
