@@ -18,6 +18,7 @@ everything round 0 depends on). A forked run is the run the loop would have made
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import json
 import math
@@ -54,6 +55,8 @@ CONFIGURATIONS = (("random", "annotate"), ("elad", "annotate"), ("elad", "revise
 GRID_STRATEGIES = ("random", "entropy", "least-confidence", "elad")
 MODES = ("annotate", "revise", "auto")
 SEEDS = (0, 1, 2, 3, 4)
+
+PR_SET_PDEATHSIG = 1  # prctl: the signal a process gets when its parent ends
 
 # Settings that only act after round 0: runs differing in these alone share a seed round.
 AFTER_SEED_ROUND = ("strategy", "mode", "alpha", "round_size", "candidates", "saturation",
@@ -154,8 +157,12 @@ def make_run(grid_run: GridRun, run_dir: Path, seed_round: Path | None) -> float
 
 
 def _start_worker(threads: int) -> None:
-    """A worker leaves Ctrl-C to the main process, which stops it."""
+    """A worker leaves Ctrl-C to the main process, which stops it, and ends with the
+    main process however that ends (killed too: on Linux the kernel sends it SIGTERM),
+    so no orphan goes on writing a run."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform == "linux":
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     torch.set_num_threads(threads)
 
 
