@@ -38,7 +38,7 @@ def render(op: str, question: str, steps: list[str] | None = None,
            answer: str | None = None, hint: int | None = None) -> str:
     """The full prompt text for one teacher request."""
     _, body = template(op)
-    hint_text = (f"\nHint: the student seemed least sure at step {hint}."
+    hint_text = (f"\nHint: the student was least sure at step {hint}."
                  if hint is not None else "")
     return (body.replace("{question}", question)
                 .replace("{steps}", numbered_steps(steps or [], answer))
