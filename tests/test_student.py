@@ -67,3 +67,37 @@ def test_save_and_load_give_the_same_student(student, tmp_path):
     loaded = HFStudent.load(tmp_path / "ckpt", name=student.name, batch_size=16,
                             max_new_tokens=60)
     assert loaded.generate(student.questions[:3]) == student.generate(student.questions[:3])
+
+
+def test_a_questions_samples_do_not_depend_on_its_batch(student):
+    """Each question draws from its own random stream: the same samples alone, in a
+    batch of others, or in smaller batches (what lets Ray shards equal one process)."""
+    questions = student.questions[:6]
+    together = student.generate(questions, k=3, temperature=1.0, seed=9)
+    alone = [student.generate([q], k=3, temperature=1.0, seed=9)[0] for q in questions]
+    assert [[t for t, _ in s] for s in together] == [[t for t, _ in s] for s in alone]
+    for a, b in zip(together, alone):
+        assert [lp for _, lp in a] == pytest.approx([lp for _, lp in b], abs=1e-5)
+
+
+def test_sampled_tokens_follow_the_model_distribution(student):
+    """Inverse-CDF sampling at uniform numbers draws each first token with the model's
+    probability (2000 draws, within 4 standard errors)."""
+    prompt = student.prompt_ids(student.questions[0])
+    n = 2000
+    with torch.no_grad():
+        logits = student.model(input_ids=torch.tensor([prompt])).logits[0, -1]
+    probabilities = torch.softmax(logits.float(), -1)
+    student.max_new_tokens, saved = 1, student.max_new_tokens
+    try:
+        drawn = student._sample([prompt] * n, 1.0,
+                                torch.rand(n, 1, generator=torch.Generator().manual_seed(0)))
+    finally:
+        student.max_new_tokens = saved
+    counts = torch.bincount(torch.tensor([tokens[0] if tokens else student.eos_id
+                                          for tokens, _ in drawn]),
+                            minlength=len(probabilities)).float()
+    error = (counts / n - probabilities).abs()
+    bound = 4 * (probabilities * (1 - probabilities) / n).sqrt() + 1e-3
+    assert (error <= bound).all()
+    assert (counts > 0).sum() > 1  # more than one token was drawn
