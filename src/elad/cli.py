@@ -18,7 +18,7 @@ import logging
 import sys
 from pathlib import Path
 
-from elad.config import ConfigError, load_config
+from elad.config import ConfigError, ScaleError, load_config
 from elad.report import format_aurocs, format_table, load_records, write_run_report
 from elad.teacher.protocol import TeacherUnavailable
 
@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return args.handler(args)
-    except (ConfigError, FileNotFoundError, TeacherUnavailable) as error:
+    except (ConfigError, FileNotFoundError, TeacherUnavailable, ScaleError) as error:
         print(f"elad: error: {error}", file=sys.stderr)
         return 2
 

@@ -2,7 +2,9 @@
 
     elad run my.toml strategy=random student.samples=8
 
-A section name given a plain value sets that section's `kind` (`teacher=oracle`). An
+A section name given a plain value sets that section's `kind` (`teacher=oracle`).
+The `[scale]` section says where the work runs (a Ray cluster, an accelerate launch), not
+what it computes. An
 unknown key or a bad value raises ConfigError with a one-line message naming it.
 """
 
@@ -21,6 +23,11 @@ from elad.strategies import STRATEGIES
 
 class ConfigError(ValueError):
     """A config file or override that cannot be used; the message names the key."""
+
+
+class ScaleError(RuntimeError):
+    """Work sent elsewhere (a Ray cluster, an accelerate launch) failed; the message says
+    where and that a rerun resumes."""
 
 
 @dataclass
@@ -91,6 +98,21 @@ class TeacherConfig:
 
 
 @dataclass
+class ScaleConfig:
+    """Where a round's heavy steps run; never what they compute (a run directory may be
+    resumed with other settings here). See ray_scoring.py and launch.py."""
+
+    engine: str = "local"  # round steps 1-2 (explain, score): local | ray
+    ray_address: str = ""  # a Ray cluster; "" = $RAY_ADDRESS, else a local one is started
+    workers: int = 2  # Ray actors, each holding the round's student
+    cpus_per_worker: float = 1.0
+    gpus_per_worker: float = 0.0  # 1: each actor on its own GPU (vLLM there, if installed)
+    batch_questions: int = 32  # candidates per Ray Data batch (one call of an actor)
+    train_processes: int = 1  # > 1: each round's training is an `accelerate launch` job
+    accelerate_config: str = ""  # that job's accelerate config file (DDP, FSDP, DeepSpeed)
+
+
+@dataclass
 class RunConfig:
     seed: int = 0
     strategy: str = "elad"  # random | entropy | least-confidence | intra | elad
@@ -107,6 +129,7 @@ class RunConfig:
     task: TaskConfig = field(default_factory=TaskConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    scale: ScaleConfig = field(default_factory=ScaleConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -127,6 +150,7 @@ CHOICES = {
     "teacher.kind": ("oracle", "reference", "openai"),
     "teacher.structured_output": ("json_schema", "json_object_schema", "json_object", "none"),
     "teacher.token_limit_param": ("max_tokens", "max_completion_tokens"),
+    "scale.engine": ("local", "ray"),
 }
 
 
@@ -218,6 +242,11 @@ def validate(config: RunConfig) -> RunConfig:
         ("student.lora_rank", config.student.lora_rank >= 1, "must be at least 1"),
         ("task.path", config.task.kind != "jsonl" or bool(config.task.path or config.task.hub),
          "is needed for task.kind=jsonl (or task.hub)"),
+        ("scale.workers", config.scale.workers >= 1, "must be at least 1"),
+        ("scale.cpus_per_worker", config.scale.cpus_per_worker >= 0, "must be >= 0"),
+        ("scale.gpus_per_worker", config.scale.gpus_per_worker >= 0, "must be >= 0"),
+        ("scale.batch_questions", config.scale.batch_questions >= 1, "must be at least 1"),
+        ("scale.train_processes", config.scale.train_processes >= 1, "must be at least 1"),
     ]
     for key, ok, message in checks:
         if not ok:

@@ -11,7 +11,7 @@ import json
 import random
 from pathlib import Path
 
-from elad.explain import explain_and_score
+from elad.explain import score_candidates
 from elad.loop import phase_seed
 from elad.rundir import RunDir
 from elad.strategies import STRATEGIES, auroc_by_strategy, strategy_values
@@ -31,10 +31,8 @@ def score_pool(run_dir: Path, round: int | None, limit: int, out: Path,
         checkpoint = run.checkpoint(round)
     rng = random.Random(phase_seed(config, round, "score"))
     examples = rng.sample(pool, min(limit, len(pool)))
-    student = load_student(config.student, checkpoint, show_progress)
-    scored = explain_and_score(student, examples, answer_type, config.student.samples,
-                               config.student.temperature, config.alpha,
-                               phase_seed(config, round, "score-explain"))
+    scored = score_candidates(config, examples, phase_seed(config, round, "score-explain"),
+                              checkpoint, show_progress=show_progress)
     hidden = {e.id: hidden_answer(e, config.task) for e in examples}
     write_lines(out, examples, scored.scores, scored.explanations, hidden, config.seed)
     return round, auroc_by_strategy(scored.scores, hidden, config.seed)

@@ -23,12 +23,18 @@ from elad.store import RunStore
 STORE = "run.sqlite"
 
 
+WHERE_IT_RUNS = ("scale",)  # sections that change where the work runs, not its results
+
+
 def differences(old: RunConfig, new: RunConfig) -> list[tuple[str, Any, Any]]:
-    """(dotted key, old value, new value) for every setting that differs, sorted."""
+    """(dotted key, old value, new value) for every setting that differs, sorted; the
+    WHERE_IT_RUNS sections are left out (a run may go on elsewhere)."""
     found = []
 
     def walk(a: Any, b: Any, prefix: str) -> None:
         for field in dataclasses.fields(a):
+            if not prefix and field.name in WHERE_IT_RUNS:
+                continue
             x, y = getattr(a, field.name), getattr(b, field.name)
             if dataclasses.is_dataclass(x):
                 walk(x, y, f"{prefix}{field.name}.")
@@ -55,9 +61,9 @@ class RunDir:
         stored = store.get_meta("config")
         if stored is None:
             store.set_meta("config", config.to_json())
-        elif stored != config.to_json():
+        elif changed := differences(config_from_json(stored), config):
             store.close()
-            key, old, new = differences(config_from_json(stored), config)[0]
+            key, old, new = changed[0]
             raise ConfigError(f"{path} holds a run with {key}={old!r}, not {new!r}; use "
                               "another --run-dir to change the config")
         return cls(path, store, config)

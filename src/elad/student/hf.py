@@ -85,9 +85,11 @@ class HFStudent:
 
     # --- persistence ------------------------------------------------------------------
 
-    def save(self, directory: Path) -> None:
+    def save(self, directory: Path, state_dict: dict | None = None) -> None:
+        """The model (a LoRA student's adapter only) and the tokenizer; `state_dict`
+        replaces the model's own (gathered from the processes that trained it)."""
         directory.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(directory)
+        self.model.save_pretrained(directory, state_dict=state_dict)
         self.tokenizer.save(str(directory / "tokenizer.json"))
 
     @classmethod
@@ -268,14 +270,19 @@ class HFStudent:
 
     # --- training ---------------------------------------------------------------------
 
-    def train(self, pairs: list[tuple[str, str]], steps: int, lr: float, seed: int,
-              batch_size: int = 32) -> dict:
-        """Fine-tune on (question, explanation text) pairs for a fixed number of steps
-        (training.fine_tune); the loss covers the explanation and its end token only."""
+    def training_examples(self, pairs: list[tuple[str, str]]) -> list[tuple[list[int], int]]:
+        """(token ids, prompt length) of each (question, explanation text): the prompt,
+        the explanation and its end token."""
         examples = []
         for question, explanation in pairs:
             prompt = self.prompt_ids(question)
             examples.append(([*prompt, *self.encode(explanation), self.eos_id], len(prompt)))
-        return fine_tune(self.model, examples, steps=steps, lr=lr, seed=seed,
-                         batch_size=batch_size, pad_id=self.pad_id,
+        return examples
+
+    def train(self, pairs: list[tuple[str, str]], steps: int, lr: float, seed: int,
+              batch_size: int = 32) -> dict:
+        """Fine-tune on (question, explanation text) pairs for a fixed number of steps
+        (training.fine_tune); the loss covers the explanation and its end token only."""
+        return fine_tune(self.model, self.training_examples(pairs), steps=steps, lr=lr,
+                         seed=seed, batch_size=batch_size, pad_id=self.pad_id,
                          progress=lambda r: self._progress(r, "train", "step"))
