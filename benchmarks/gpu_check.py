@@ -48,8 +48,8 @@ def environment(need_gpu: bool) -> None:
             print(f"  GPU {i}: {props.name}, {props.total_memory / 2**30:.0f} GiB")
     elif need_gpu:
         raise CheckFailed("torch sees no CUDA GPU: install a CUDA build of torch (what "
-                          "`pip install -e '.[gpu]'` brings with vllm) on a GPU machine, or "
-                          "run with --cpu-dry-run")
+                          "`pip install -e '.[gpu]'` brings with vllm) on a GPU machine, "
+                          "or run with --cpu-dry-run")
 
 
 def vllm_version() -> str | None:
@@ -161,7 +161,8 @@ def compare_backends(overrides: list[str], checkpoint: Path, questions: int,
     result, confidences, scored = {}, {}, None
     for name, student in students.items():
         explain(student, examples[:4], answer_type, k, temperature, 0)  # warm up
-        sampled, sample_s = timed(explain, student, examples, answer_type, k, temperature, 1)
+        sampled, sample_s = timed(explain, student, examples, answer_type, k, temperature,
+                                  1)
         scored = scored or {e.id: [gold[e.id], *sampled[e.id]] for e in examples}
         items = sum(len(x.steps) + 1 for s in scored.values() for x in s
                     if x.answer is not None)
@@ -234,7 +235,8 @@ def main() -> int:
                     "student.train_batch_size=4", "student.seed_train_steps=4",
                     "student.train_steps=2", "student.samples=2", "student.lora_rank=4",
                     "student.learning_rate=0.01"] if args.cpu_dry_run else
-                   ["student.dtype=bfloat16", "student.samples=4", "student.temperature=0.7",
+                   ["student.dtype=bfloat16", "student.samples=4",
+                    "student.temperature=0.7",
                     "student.max_new_tokens=320", "student.batch_size=128",
                     "student.train_batch_size=16", "student.learning_rate=2e-4",
                     "student.seed_train_steps=300", "student.train_steps=200"])

@@ -62,3 +62,23 @@ def test_training_under_accelerate_with_two_processes(tmp_path):
     items = [(q, text.splitlines()[:1], "3") for q, text in pairs[:6]]
     assert launched.answer_probabilities(items) == pytest.approx(
         alone.answer_probabilities(items), rel=1e-3)
+
+
+def test_a_failed_training_job_is_one_line_and_resumable(tmp_path, capsys):
+    from elad.cli import main
+
+    bad = tmp_path / "accelerate.yaml"
+    bad.write_text("compute_environment: NOWHERE\n")  # accelerate refuses it
+    run_dir = tmp_path / "run"
+    options = [*TINY, "max_rounds=0", f"scale.accelerate_config={bad}"]
+    assert main(["-q", "run", *options, "--run-dir", str(run_dir)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("elad: error: round 0: the training job failed") and \
+        "the same command resumes" in error and "\n" not in error
+    assert not (run_dir / "checkpoints" / "round-0").exists()
+    store = RunStore(run_dir / "run.sqlite")
+    assert len(store.targets()) == 16  # the teacher's work is kept
+    store.close()
+    # the same run without the bad file: no teacher call is made again
+    assert main(["-q", "run", *TINY, "max_rounds=0", "--run-dir", str(run_dir)]) == 0
+    assert "teacher calls made now: 0" in capsys.readouterr().out

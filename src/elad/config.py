@@ -2,10 +2,10 @@
 
     elad run my.toml strategy=random student.samples=8
 
-A section name given a plain value sets that section's `kind` (`teacher=oracle`).
-The `[scale]` section says where the work runs (a Ray cluster, an accelerate launch), not
-what it computes. An
-unknown key or a bad value raises ConfigError with a one-line message naming it.
+A section name given a plain value sets that section's `kind` (`teacher=oracle`). An
+unknown key or a bad value raises ConfigError with a one-line message naming it. The
+`[scale]` section says where the work runs (a Ray cluster, an accelerate launch), not
+what it computes.
 """
 
 from __future__ import annotations

@@ -3,11 +3,11 @@ job, while the loop, the teacher and the store stay in the one process that runs
 `elad run`.
 
     elad run my.toml scale.train_processes=4              # DDP on 4 GPUs (CPU: gloo)
-    elad run my.toml scale.accelerate_config=fsdp.yaml    # FSDP, DeepSpeed...: the file says
+    elad run my.toml scale.accelerate_config=fsdp.yaml    # FSDP, DeepSpeed: as it says
 
-The driver writes a job folder (the run's config, the targets as (question, explanation)
-pairs, the steps, learning rate and seed, and the student to start from: the last
-round's checkpoint, or the fresh student saved once) and runs
+The driver writes a job folder (job.json: the run's config, the targets as (question,
+explanation) pairs, the steps and seed, the student to start from (the last round's
+checkpoint, or the fresh student saved once) and where to save the result) and runs
 `accelerate launch ... -m elad.launch JOB`. Every process loads that student and runs
 `training.fine_tune` on its share of every batch (so N processes take the steps one
 process would); the gathered weights are saved by the first process into the round's
@@ -27,7 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from elad.config import RunConfig, ScaleConfig, ScaleError, config_from_json
+from elad.config import ConfigError, RunConfig, ScaleConfig, ScaleError, config_from_json
 from elad.rundir import RunDir
 from elad.student.protocol import Student
 
@@ -66,17 +66,16 @@ def train_launched(config: RunConfig, round: int, student: Student,
     """Train on `pairs` as an accelerate launch job, starting from `student` (the last
     round's checkpoint, or `student` saved now when it is new); the result is round
     `round`'s checkpoint. Returns the training metrics; ScaleError if the job fails."""
-    if config.scale.accelerate_config and not Path(config.scale.accelerate_config).is_file():
-        raise ScaleError(f"scale.accelerate_config={config.scale.accelerate_config}: no "
-                         "such file")
+    accelerate_config = config.scale.accelerate_config
+    if accelerate_config and not Path(accelerate_config).is_file():
+        raise ConfigError(f"scale.accelerate_config={accelerate_config}: no such file")
     job = Path(tempfile.mkdtemp(prefix="elad-train-"))
     start = rundir.checkpoint(round - 1)
     if round == 0 or not start.exists():
         start = job / "start"
         student.save(start)
-    (job / "job.json").write_text(json.dumps({
-        "config": config.to_json(), "start": str(start), "pairs": pairs, "steps": steps,
-        "seed": seed}))
+    spec = {"config": config.to_json(), "start": str(start), "pairs": pairs,
+            "steps": steps, "seed": seed}
     command = launch_command(config.scale, job)
     # the processes import this very elad (a checkout, or the installed one)
     package_root = str(Path(__file__).resolve().parents[1])
@@ -86,7 +85,7 @@ def train_launched(config: RunConfig, round: int, student: Student,
     with open(job / "log.txt", "w") as output:
 
         def run_job(out: Path) -> None:
-            env["ELAD_TRAIN_OUT"] = str(out)
+            (job / "job.json").write_text(json.dumps({**spec, "out": str(out)}))
             done = subprocess.run(command, env=env, stdout=output, stderr=subprocess.STDOUT)
             if done.returncode != 0 or not (job / "metrics.json").is_file():
                 raise ScaleError(
@@ -118,12 +117,13 @@ def main(argv: list[str] | None = None) -> None:
     lr = config.student.learning_rate
     # not the schedule: a prepared one would step once per process each step
     model, optimizer = accelerator.prepare(student.model, adamw(student.model, lr))
-    metrics = fine_tune(model, student.training_examples(spec["pairs"]), steps=spec["steps"],
-                        lr=lr, seed=spec["seed"], batch_size=config.student.train_batch_size,
-                        pad_id=student.pad_id, accelerator=accelerator, optimizer=optimizer)
+    metrics = fine_tune(model, student.training_examples(spec["pairs"]),
+                        steps=spec["steps"], lr=lr, seed=spec["seed"],
+                        batch_size=config.student.train_batch_size, pad_id=student.pad_id,
+                        accelerator=accelerator, optimizer=optimizer)
     state = accelerator.get_state_dict(model)  # gathered from every process
     if accelerator.is_main_process:
-        student.save(Path(os.environ["ELAD_TRAIN_OUT"]), state_dict=state)
+        student.save(Path(spec["out"]), state_dict=state)
         (job / "metrics.json").write_text(json.dumps(
             {**metrics, "processes": accelerator.num_processes}))
     accelerator.wait_for_everyone()
