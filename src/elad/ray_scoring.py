@@ -67,18 +67,18 @@ class ScoringActor:
     """One Ray actor: the round's student, loaded once, explaining and scoring batches
     of candidates exactly as one process would."""
 
-    def __init__(self, config_json: str, files, seed: int):
+    def __init__(self, config_json: str, files: list, seed: int):
         import ray
+
+        from elad.student import load_student
 
         self.config = config_from_json(config_json)
         self.seed = seed
-        directory = Path(tempfile.mkdtemp(prefix="elad-student-"))
-        for name, data in ray.get(files[0]).items():
-            (directory / name).parent.mkdir(parents=True, exist_ok=True)
-            (directory / name).write_bytes(data)
-        from elad.student import load_student
-
-        self.student = load_student(self.config.student, directory)
+        with tempfile.TemporaryDirectory(prefix="elad-student-") as folder:
+            for name, data in ray.get(files[0]).items():  # in a list: not resolved by Ray
+                (Path(folder) / name).parent.mkdir(parents=True, exist_ok=True)
+                (Path(folder) / name).write_bytes(data)
+            self.student = load_student(self.config.student, Path(folder))
 
     def __call__(self, batch: dict) -> dict:
         from elad.tasks import answer_type
@@ -118,14 +118,15 @@ def explain_and_score_on_ray(config: RunConfig, checkpoint: Path, examples: list
         compute=ray.data.ActorPoolStrategy(size=min(scale.workers, blocks)),
         num_cpus=scale.cpus_per_worker, num_gpus=scale.gpus_per_worker)
     try:
-        rows = list(dataset.iter_rows())
+        returned = list(dataset.iter_rows())
     except Exception as error:  # a worker failed: nothing was paid in this round yet
-        raise ScaleError(f"scoring on Ray failed ({type(error).__name__}: "
-                         f"{str(error).strip().splitlines()[-1]}); nothing was sent to the "
-                         "teacher this round, the same command resumes") from error
-    results = {row["id"]: json.loads(row["result"]) for row in rows}
+        last = (str(error).strip().splitlines() or [""])[-1]
+        raise ScaleError(f"scoring on Ray failed ({type(error).__name__}: {last}); nothing "
+                         "was sent to the teacher this round, the same command resumes"
+                         ) from error
+    results = {row["id"]: json.loads(row["result"]) for row in returned}
     log.info("scored %d candidates on %d Ray actors", len(results),
-             len({row["worker"] for row in rows}))
+             len({row["worker"] for row in returned}))
     missing = [e.id for e in examples if e.id not in results]
     if missing:
         raise ScaleError(f"scoring on Ray returned no result for {len(missing)} "
