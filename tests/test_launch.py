@@ -14,8 +14,6 @@ from elad.store import RunStore
 from elad.student import load_student, new_student
 
 from conftest import TINY
-from test_openai_teacher import openai_overrides
-from test_pretrained import build
 
 
 def completion_nll(student, pairs) -> float:
@@ -32,6 +30,9 @@ def completion_nll(student, pairs) -> float:
 
 
 def test_training_under_accelerate_with_two_processes(tmp_path):
+    from test_openai_teacher import openai_overrides
+    from test_pretrained import build
+
     base = build(tmp_path / "llama", "llama")
     with serve() as (server, url):
         config = load_config(None, [

@@ -32,7 +32,8 @@ def ray_cluster():
 def test_a_run_on_ray_scores_and_selects_as_one_process(tmp_path, ray_cluster):
     run(load_config(None, OVERRIDES), tmp_path / "local")
     # the Ray run starts from the same round 0 (student and targets), then scores on Ray
-    fork_seed_round(tmp_path / "local", tmp_path / "ray", load_config(None, OVERRIDES + RAY))
+    fork_seed_round(tmp_path / "local", tmp_path / "ray",
+                    load_config(None, OVERRIDES + RAY))
     assert main(["-q", "run", *OVERRIDES, *RAY, "--run-dir", str(tmp_path / "ray")]) == 0
     local, ray = RunStore(tmp_path / "local" / "run.sqlite"), RunStore(
         tmp_path / "ray" / "run.sqlite")

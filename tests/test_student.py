@@ -90,8 +90,8 @@ def test_sampled_tokens_follow_the_model_distribution(student):
     probabilities = torch.softmax(logits.float(), -1)
     student.max_new_tokens, saved = 1, student.max_new_tokens
     try:
-        drawn = student._sample([prompt] * n, 1.0,
-                                torch.rand(n, 1, generator=torch.Generator().manual_seed(0)))
+        uniforms = torch.rand(n, 1, generator=torch.Generator().manual_seed(0))
+        drawn = student._sample([prompt] * n, 1.0, uniforms)
     finally:
         student.max_new_tokens = saved
     counts = torch.bincount(torch.tensor([tokens[0] if tokens else student.eos_id

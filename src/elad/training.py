@@ -90,13 +90,13 @@ def fine_tune(model: PreTrainedModel, examples: list[tuple[list[int], int]], *,
         if not order:
             order = length_bucketed_batches(lengths, batch_size, rng)
         batch = [examples[i] for i in order.pop()]
-        mine = batch[rank::processes]
         tokens = [len(ids) - prompt_length for ids, prompt_length in batch]
         weight = processes * sum(tokens[rank::processes]) / sum(tokens)
-        ids, mask = pad([b[0] for b in mine or batch[:1]], pad_id, left=False, device=device)
+        mine = batch[rank::processes] or batch[:1]  # none: one row, weighted 0
+        ids, mask = pad([b[0] for b in mine], pad_id, left=False, device=device)
         labels = ids.clone()
         labels[mask == 0] = -100
-        for row, (_, prompt_length) in enumerate(mine or batch[:1]):
+        for row, (_, prompt_length) in enumerate(mine):
             labels[row, :prompt_length] = -100
         loss = model(input_ids=ids, labels=labels).loss  # right padded: no mask needed
         if accelerator:

@@ -140,10 +140,9 @@ class HFStudent:
         per_batch = max(1, self.batch_size // k)
         for batch in self._batches(len(order), per_batch, "generate"):
             idx = [order[i] for i in batch for _ in range(k)]
-            uniforms = None
-            if temperature > 0:
-                uniforms = torch.cat([question_uniforms(seed, questions[order[i]], k,
-                                                        self.max_new_tokens) for i in batch])
+            uniforms = torch.cat([
+                question_uniforms(seed, questions[order[i]], k, self.max_new_tokens)
+                for i in batch]) if temperature > 0 else None
             for i, (tokens, mean_logprob) in zip(idx, self._sample(
                     [prompts[i] for i in idx], temperature, uniforms)):
                 results[i].append((self.tokenizer.decode(tokens), mean_logprob))
