@@ -126,7 +126,8 @@ def test_sampler_matches_teacher_forcing_with_sliding_windows(tmp_path):
     student.train(pairs(), steps=8, lr=2e-2, seed=0, batch_size=8)
     questions = [q for q, _ in pairs(8)]
     prompts = [student.prompt_ids(q) for q in questions for _ in range(3)]
-    sampled = student._sample(prompts, 1.0, torch.Generator().manual_seed(3))
+    uniforms = torch.rand(len(prompts), 16, generator=torch.Generator().manual_seed(3))
+    sampled = student._sample(prompts, 1.0, uniforms)
     lengths = {len(tokens) for tokens, _ in sampled}
     assert len(lengths) > 1  # some rows stopped early and left the batch
     for prompt, (tokens, mean_logprob) in zip(prompts, sampled):

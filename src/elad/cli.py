@@ -31,7 +31,7 @@ import sys
 from functools import partial
 from pathlib import Path
 
-from elad.config import ConfigError, load_config
+from elad.config import ConfigError, ScaleError, load_config
 from elad.export_data import ExportError
 from elad.report import format_aurocs, format_table, load_records, write_run_report
 from elad.run_forecast import forecast_line, plan_text
@@ -376,7 +376,8 @@ def main(argv: list[str] | None = None) -> int:
         code = args.handler(args)
         sys.stdout.flush()  # a reader that has gone is found here, not at exit
         return code
-    except (ConfigError, FileNotFoundError, TeacherUnavailable, ExportError) as error:
+    except (ConfigError, FileNotFoundError, TeacherUnavailable, ExportError,
+            ScaleError) as error:
         print(f"elad: error: {error}", file=sys.stderr)
         return 2
     except sqlite3.DatabaseError as error:  # damaged after it was opened and checked

@@ -5,7 +5,8 @@
 A section name given a plain value sets that section's `kind` (`teacher=oracle`). An
 unknown key or a bad value raises ConfigError with a one-line message naming it. Each
 field's default and one line of help are set together (`setting`); `elad config` prints
-them (config_help.py).
+them (config_help.py). The `[scale]` section says where the work runs (a Ray cluster, an
+accelerate launch), not what it computes.
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ def setting(default: Any, about: str) -> Any:
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata={"help": about})
     return field(default=default, metadata={"help": about})
+
+
+class ScaleError(RuntimeError):
+    """Work sent elsewhere (a Ray cluster, an accelerate launch) failed; the message says
+    where and that a rerun resumes."""
 
 
 @dataclass
@@ -144,6 +150,27 @@ class TeacherConfig:
 
 
 @dataclass
+class ScaleConfig:
+    """Where a round's heavy steps run; never what they compute (a run directory may be
+    resumed with other settings here). See ray_scoring.py and launch.py."""
+
+    engine: str = setting("local", "where round steps 1-2 (explain, score) run: local or "
+                          "ray")
+    ray_address: str = setting("", "a Ray cluster; '' = $RAY_ADDRESS, else a local one is "
+                               "started")
+    workers: int = setting(2, "Ray actors, each holding the round's student")
+    cpus_per_worker: float = setting(1.0, "CPUs each Ray actor asks for")
+    gpus_per_worker: float = setting(0.0, "GPUs each Ray actor asks for (1: its own GPU, "
+                                     "vLLM there if installed)")
+    batch_questions: int = setting(32, "candidates per Ray Data batch (one call of an "
+                                   "actor)")
+    train_processes: int = setting(1, "> 1: each round's training is an `accelerate "
+                                   "launch` job of this many processes")
+    accelerate_config: str = setting("", "that job's accelerate config file (DDP, FSDP, "
+                                     "DeepSpeed)")
+
+
+@dataclass
 class RunConfig:
     """A run: the method's settings (the top-level keys) and its three sections."""
 
@@ -179,6 +206,7 @@ class RunConfig:
     task: TaskConfig = field(default_factory=TaskConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    scale: ScaleConfig = field(default_factory=ScaleConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -199,6 +227,7 @@ CHOICES = {
     "teacher.kind": ("oracle", "reference", "openai"),
     "teacher.structured_output": ("json_schema", "json_object_schema", "json_object", "none"),
     "teacher.token_limit_param": ("max_tokens", "max_completion_tokens"),
+    "scale.engine": ("local", "ray"),
 }
 
 
@@ -322,6 +351,11 @@ RANGES = {
     "teacher.noise": Range(0, 1),
     "teacher.batch_price_factor": Range(0),
     "teacher.batch_poll_s": POSITIVE,
+    "scale.workers": Range(1),
+    "scale.cpus_per_worker": Range(0),
+    "scale.gpus_per_worker": Range(0),
+    "scale.batch_questions": Range(1),
+    "scale.train_processes": Range(1),
 }
 
 

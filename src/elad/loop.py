@@ -23,8 +23,9 @@ from elad.asking import cheaper, expected_cost
 from elad.budget import Budget, teacher_prices
 from elad.config import ConfigError, RunConfig, StudentConfig
 from elad.evaluate import accuracy
-from elad.explain import explain_and_score
+from elad.explain import score_candidates
 from elad.forecast import Forecast
+from elad.launch import launched, train_launched
 from elad.run_forecast import forecast_record, label_free_signals, rule_stops, run_forecast
 from elad.rundir import RunDir
 from elad.store import RunStore
@@ -97,7 +98,7 @@ def _run(config: RunConfig, rundir: RunDir, on_round, show_progress: bool,
             unlabeled = unlabeled_pool(store, data.pool)
             requests = (select_seed(config, teacher, unlabeled, budget) if round == 0 else
                         select_round(config, round, student, teacher, store, unlabeled,
-                                     budget))
+                                     budget, rundir.checkpoint(round - 1), show_progress))
         if not requests and not records:
             raise ConfigError(f"budget_usd={config.budget_usd} does not cover one "
                               "teacher request")
@@ -150,16 +151,16 @@ def select_seed(config: RunConfig, teacher: CachedTeacher, unlabeled: list[Examp
 
 def select_round(config: RunConfig, round: int, student: Student,
                  teacher: CachedTeacher, store: RunStore, unlabeled: list[Example],
-                 budget: Budget) -> Requests:
-    """Explain and score m candidates, rank them by the strategy, take b within budget."""
+                 budget: Budget, checkpoint: Path, show_progress: bool = False) -> Requests:
+    """Explain and score m candidates (here, or on Ray actors that load the student from
+    its `checkpoint`), rank them by the strategy, take b within budget."""
     rng = random.Random(phase_seed(config, round, "candidates"))
     candidates = rng.sample(unlabeled, min(config.candidates, len(unlabeled)))
     log.info("round %d: the student explains %d candidates (K=%d)", round,
              len(candidates), config.student.samples)
     started = time.perf_counter()
-    scored = explain_and_score(student, candidates, answer_type, config.student.samples,
-                               config.student.temperature, config.alpha,
-                               phase_seed(config, round, "explain"))
+    scored = score_candidates(config, candidates, phase_seed(config, round, "explain"),
+                              checkpoint, student, show_progress)
     log.info("round %d: explained and scored in %.1fs", round, time.perf_counter() - started)
     store.save_scoring(round, scored.explanations, scored.confidences, scored.scores)
     by_id = {s.example_id: s for s in scored.scores}
@@ -272,12 +273,16 @@ def train(config: RunConfig, round: int, student: Student | None, store: RunStor
         steps = config.student.seed_train_steps
     log.info("round %d: training on %d targets for %d steps", round, len(pairs), steps)
     started = time.perf_counter()
-    metrics = student.train(pairs, steps, config.student.learning_rate,
-                            phase_seed(config, round, "train"),
-                            batch_size=config.student.train_batch_size)
+    seed = phase_seed(config, round, "train")
+    if launched(config.scale):  # N processes; this one keeps the teacher and the store
+        metrics = train_launched(config, round, student, pairs, steps, seed, rundir)
+        student = load_student(config.student, rundir.checkpoint(round), show_progress)
+    else:
+        metrics = student.train(pairs, steps, config.student.learning_rate, seed,
+                                batch_size=config.student.train_batch_size)
+        rundir.save_checkpoint(round, student.save, metrics)
     log.info("round %d: trained in %.1fs, loss %.4f", round, time.perf_counter() - started,
              metrics["train_loss"])
-    rundir.save_checkpoint(round, student.save, metrics)
     return student, metrics["train_loss"]
 
 

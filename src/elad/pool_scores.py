@@ -27,10 +27,8 @@ def score_pool(run_dir: Path, round: int | None, limit: int, out: Path,
                show_progress: bool = False) -> tuple[int, dict[str, float | None]]:
     """Score up to `limit` pool questions (a seeded sample) with the student saved after
     `round` (default: the last one); returns the round used and AUROC per strategy."""
-    from elad.explain import explain_and_score  # torch, from here on
+    from elad.explain import score_candidates  # torch, from here on
     from elad.loop import phase_seed
-    from elad.student import load_student
-    from elad.tasks import answer_type
 
     with RunDir.open(run_dir) as run:
         config = run.config
@@ -39,10 +37,8 @@ def score_pool(run_dir: Path, round: int | None, limit: int, out: Path,
         checkpoint = run.checkpoint(round)
     rng = random.Random(phase_seed(config, round, "score"))
     examples = rng.sample(pool, min(limit, len(pool)))
-    student = load_student(config.student, checkpoint, show_progress)
-    scored = explain_and_score(student, examples, answer_type, config.student.samples,
-                               config.student.temperature, config.alpha,
-                               phase_seed(config, round, "score-explain"))
+    scored = score_candidates(config, examples, phase_seed(config, round, "score-explain"),
+                              checkpoint, show_progress=show_progress)
     hidden = {e.id: hidden_answer(e, config.task) for e in examples}
     write_lines(out, examples, scored.scores, scored.explanations, hidden, config.seed)
     return round, auroc_by_strategy(scored.scores, hidden, config.seed)

@@ -41,12 +41,18 @@ CONTINUABLE = ("budget_usd", "max_rounds", "saturation", "stop_gain_per_usd",
                "teacher.batch_wait", "teacher.batch_poll_s")
 
 
+WHERE_IT_RUNS = ("scale",)  # sections that change where the work runs, not its results
+
+
 def differences(old: RunConfig, new: RunConfig) -> list[tuple[str, Any, Any]]:
-    """(dotted key, old value, new value) for every setting that differs, sorted."""
+    """(dotted key, old value, new value) for every setting that differs, sorted; the
+    WHERE_IT_RUNS sections are left out (a run may go on elsewhere)."""
     found = []
 
     def walk(a: Any, b: Any, prefix: str) -> None:
         for field in dataclasses.fields(a):
+            if not prefix and field.name in WHERE_IT_RUNS:
+                continue
             x, y = getattr(a, field.name), getattr(b, field.name)
             if dataclasses.is_dataclass(x):
                 walk(x, y, f"{prefix}{field.name}.")

@@ -1,6 +1,6 @@
 """Step 5 of a round: fine-tune a causal LM on (prompt, completion) token sequences,
-the loss on the completion only. The one place where training happens, so that
-multi-device training has one home.
+the loss on the completion only. The one place where training happens: in one process,
+or in each of N processes under `accelerate launch` (launch.py).
 
 Plain PyTorch: AdamW, linear warmup then cosine decay to a tenth, gradient clipping,
 length-bucketed batches cycling through shuffled epochs. It does what the tiny CPU
@@ -12,9 +12,13 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 import torch
 from transformers import PreTrainedModel
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
 
 
 def pad(rows: list[list[int]], pad_id: int, left: bool,
@@ -47,18 +51,34 @@ def length_bucketed_batches(lengths: list[int], batch_size: int,
     return batches
 
 
+def adamw(model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
+    """The optimizer of the trainable parameters."""
+    return torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr,
+                             weight_decay=0.01, betas=(0.9, 0.98))
+
+
 def fine_tune(model: PreTrainedModel, examples: list[tuple[list[int], int]], *,
               steps: int, lr: float, seed: int, batch_size: int, pad_id: int,
               warmup: int = 20,
-              progress: Callable[[range], Iterable[int]] = lambda steps: steps) -> dict:
+              progress: Callable[[range], Iterable[int]] = lambda steps: steps,
+              accelerator: Accelerator | None = None,
+              optimizer: torch.optim.Optimizer | None = None) -> dict:
     """Train `model` for `steps` optimizer steps on (token ids, prompt length)
     examples; the loss covers the tokens after the prompt. Returns the mean loss of the
-    last 10% of steps."""
+    first and of the last 10% of steps.
+
+    With an `accelerator` (N processes under `accelerate launch`; `model` and
+    `optimizer`, made by `adamw`, prepared by it together), every process walks the same
+    batches and trains on its share of each (rows rank, rank + N, ...), its loss weighted
+    by its share of the batch's tokens, so the averaged gradient is the one-process
+    gradient of the whole batch: N processes take the steps one process would."""
     rng = random.Random(seed)
     torch.manual_seed(seed)
+    rank, processes = (accelerator.process_index, accelerator.num_processes) \
+        if accelerator else (0, 1)
     device = next(model.parameters()).device
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
+    optimizer = optimizer or adamw(model, lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / warmup)
         * max(0.1, 0.5 * (1 + math.cos(math.pi * s / steps))))
@@ -70,18 +90,28 @@ def fine_tune(model: PreTrainedModel, examples: list[tuple[list[int], int]], *,
         if not order:
             order = length_bucketed_batches(lengths, batch_size, rng)
         batch = [examples[i] for i in order.pop()]
-        ids, mask = pad([b[0] for b in batch], pad_id, left=False, device=device)
+        tokens = [len(ids) - prompt_length for ids, prompt_length in batch]
+        weight = processes * sum(tokens[rank::processes]) / sum(tokens)
+        mine = batch[rank::processes] or batch[:1]  # none: one row, weighted 0
+        ids, mask = pad([b[0] for b in mine], pad_id, left=False, device=device)
         labels = ids.clone()
         labels[mask == 0] = -100
-        for row, (_, prompt_length) in enumerate(batch):
+        for row, (_, prompt_length) in enumerate(mine):
             labels[row, :prompt_length] = -100
         loss = model(input_ids=ids, labels=labels).loss  # right padded: no mask needed
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        if accelerator:
+            accelerator.backward(loss * weight)
+            accelerator.clip_grad_norm_(params, 1.0)
+        else:
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
-        losses.append(loss.item())
+        losses.append(loss.item() * weight / processes)  # this process's part of the mean
     model.eval()
-    tail = losses[-max(1, steps // 10):]
-    return {"train_loss": sum(tail) / len(tail), "train_steps": steps}
+    if accelerator:  # the whole batches' losses: one sum over the processes, at the end
+        losses = accelerator.reduce(torch.tensor(losses, device=device), "sum").tolist()
+    n = max(1, steps // 10)
+    return {"train_loss": sum(losses[-n:]) / n, "train_loss_first": sum(losses[:n]) / n,
+            "train_steps": steps}

@@ -8,6 +8,7 @@ confidences of all step prefixes are teacher-forced forward passes, and training
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -25,6 +26,20 @@ from elad.training import fine_tune, pad
 
 hf_logging.set_verbosity_error()  # no weight-loading bars or notices in the run's output
 hf_logging.disable_progress_bar()
+
+
+def question_seed(seed: int, question: str) -> int:
+    """The seed of one question's random stream in a call seeded `seed`: the same in
+    every batch, shard and process."""
+    digest = hashlib.blake2b(f"{seed}/{question}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1  # torch seeds are below 2**63
+
+
+def question_uniforms(seed: int, question: str, k: int, length: int) -> torch.Tensor:
+    """k rows of `length` uniform numbers in [0, 1): what one question's k samples draw
+    their tokens with (inverse CDF)."""
+    generator = torch.Generator().manual_seed(question_seed(seed, question))
+    return torch.rand(k, length, generator=generator)
 
 
 @dataclass(frozen=True)
@@ -85,9 +100,11 @@ class HFStudent:
 
     # --- persistence ------------------------------------------------------------------
 
-    def save(self, directory: Path) -> None:
+    def save(self, directory: Path, state_dict: dict | None = None) -> None:
+        """The model (a LoRA student's adapter only) and the tokenizer; `state_dict`
+        replaces the model's own (gathered from the processes that trained it)."""
         directory.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(directory)
+        self.model.save_pretrained(directory, state_dict=state_dict)
         self.tokenizer.save(str(directory / "tokenizer.json"))
 
     @classmethod
@@ -126,18 +143,22 @@ class HFStudent:
         """For each question, k generated explanations with their token log-probs.
 
         temperature 0 means greedy. Questions are sorted by prompt length so batches hold
-        similar lengths; results come back in the original order.
+        similar lengths; results come back in the original order. Each question draws
+        from its own random stream (`question_seed`), so its samples do not depend on
+        which other questions share its batch or its call (a Ray shard gets the same).
         """
         self.model.eval()
-        generator = torch.Generator(self.device).manual_seed(seed)
         prompts = [self.prompt_ids(q) for q in questions]
         order = sorted(range(len(questions)), key=lambda i: len(prompts[i]))
         results: list[list[Generation]] = [[] for _ in questions]
         per_batch = max(1, self.batch_size // k)
         for batch in self._batches(len(order), per_batch, "generate"):
             idx = [order[i] for i in batch for _ in range(k)]
+            uniforms = torch.cat([
+                question_uniforms(seed, questions[order[i]], k, self.max_new_tokens)
+                for i in batch]) if temperature > 0 else None
             for i, (tokens, logprobs, mean_logprob) in zip(idx, self._sample(
-                    [prompts[i] for i in idx], temperature, generator)):
+                    [prompts[i] for i in idx], temperature, uniforms)):
                 results[i].append(Generation(self.tokenizer.decode(tokens), mean_logprob,
                                              self.line_min_logprobs(tokens, logprobs)))
         return results
@@ -156,9 +177,11 @@ class HFStudent:
         return tuple(lines)
 
     def _sample(self, prompts: list[list[int]], temperature: float,
-                generator: torch.Generator) -> list[tuple[list[int], list[float], float]]:
+                uniforms: torch.Tensor | None) -> list[tuple[list[int], list[float], float]]:
         """Decode a left-padded batch with the KV cache; a row that has written its end
-        token leaves the batch (and the cache), so short explanations cost no more steps."""
+        token leaves the batch (and the cache), so short explanations cost no more steps.
+        Sampling (temperature > 0) inverts each row's CDF at its own uniform numbers
+        (`uniforms`: rows x max_new_tokens); temperature 0 is greedy."""
         ids, mask = self._pad(prompts, left=True)
         positions = (mask.cumsum(1) - 1).clamp(min=0)
         out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
@@ -169,11 +192,16 @@ class HFStudent:
         logprobs: list[list[float]] = [[] for _ in prompts]
         logprob_sums = torch.zeros(len(prompts), device=self.device)
         stops = self.stops.to(self.device)
-        for _ in range(self.max_new_tokens):
+        if uniforms is not None:
+            uniforms = uniforms.to(self.device)
+        for step in range(self.max_new_tokens):
             logits = out.logits[:, -1].float()
             logp = torch.log_softmax(logits / temperature if temperature > 0 else logits, -1)
-            if temperature > 0:
-                chosen = torch.multinomial(logp.exp(), 1, generator=generator).squeeze(1)
+            if uniforms is not None:
+                cdf = logp.exp().cumsum(-1)
+                u = uniforms[alive, step, None] * cdf[:, -1:]
+                chosen = torch.searchsorted(cdf, u, right=True).squeeze(1).clamp(
+                    max=cdf.shape[1] - 1)
             else:
                 chosen = logp.argmax(-1)
             picked = logp.gather(1, chosen[:, None]).squeeze(1)
@@ -276,14 +304,19 @@ class HFStudent:
 
     # --- training ---------------------------------------------------------------------
 
-    def train(self, pairs: list[tuple[str, str]], steps: int, lr: float, seed: int,
-              batch_size: int = 32) -> dict:
-        """Fine-tune on (question, explanation text) pairs for a fixed number of steps
-        (training.fine_tune); the loss covers the explanation and its end token only."""
+    def training_examples(self, pairs: list[tuple[str, str]]) -> list[tuple[list[int], int]]:
+        """(token ids, prompt length) of each (question, explanation text): the prompt,
+        the explanation and its end token."""
         examples = []
         for question, explanation in pairs:
             prompt = self.prompt_ids(question)
             examples.append(([*prompt, *self.encode(explanation), self.eos_id], len(prompt)))
-        return fine_tune(self.model, examples, steps=steps, lr=lr, seed=seed,
-                         batch_size=batch_size, pad_id=self.pad_id,
+        return examples
+
+    def train(self, pairs: list[tuple[str, str]], steps: int, lr: float, seed: int,
+              batch_size: int = 32) -> dict:
+        """Fine-tune on (question, explanation text) pairs for a fixed number of steps
+        (training.fine_tune); the loss covers the explanation and its end token only."""
+        return fine_tune(self.model, self.training_examples(pairs), steps=steps, lr=lr,
+                         seed=seed, batch_size=batch_size, pad_id=self.pad_id,
                          progress=lambda r: self._progress(r, "train", "step"))

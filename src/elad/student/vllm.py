@@ -5,7 +5,8 @@ transformers + peft, while `generate` (the K explanations, the greedy ones, eval
 and `answer_probabilities` (prefix scoring, as prompt log-probabilities) run in one vLLM
 engine per process, with the student's current adapter as a LoRA request. The prompts
 are the HF student's own token ids, so both backends see the same sequences; their
-outputs agree within sampling noise (different random streams).
+outputs agree within sampling noise (different random streams). Each question's samples
+are seeded by `question_seed`, as in HFStudent, so they do not depend on the batch.
 
     pip install 'elad[gpu]'        # vllm; then student.backend=auto (the default) uses it
     elad run ... student.backend=hf  # to keep it off
@@ -22,7 +23,7 @@ from pathlib import Path
 import torch
 
 from elad.config import ConfigError, StudentConfig
-from elad.student.hf import HFStudent
+from elad.student.hf import HFStudent, question_seed
 from elad.student.protocol import Generation
 
 log = logging.getLogger("elad")
@@ -98,8 +99,9 @@ class VLLMStudent:
         from vllm.inputs import TokensPrompt
 
         stops = set(self.hf.format.stops)
-        params = SamplingParams(n=k, temperature=temperature, seed=seed, logprobs=0,
-                                max_tokens=self.max_new_tokens, stop_token_ids=sorted(stops))
+        params = [SamplingParams(n=k, temperature=temperature, seed=question_seed(seed, q),
+                                 logprobs=0, max_tokens=self.max_new_tokens,
+                                 stop_token_ids=sorted(stops)) for q in questions]
         prompts = [TokensPrompt(prompt_token_ids=self.hf.prompt_ids(q)) for q in questions]
         outputs = engine(self.config).generate(prompts, params, lora_request=self._lora(),
                                                use_tqdm=self.hf.show_progress)

@@ -1,0 +1,29 @@
+"""benchmarks/gpu_check.py in its CPU dry run: the tests' tiny Llama on GSM8K with the
+reference teacher, a seed round and two rounds, then the backend comparison with HF one
+row at a time standing in for vLLM (the vLLM path itself needs a GPU)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_gpu_check_dry_run(tmp_path, shared_data):
+    out = tmp_path / "figures.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--cpu-dry-run",
+         "--data", str(shared_data / "gsm8k"), "--run-dir", str(tmp_path), "--out",
+         str(out)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    figures = json.loads(out.read_text())
+    assert [r["round"] for r in figures["records"]] == [0, 1, 2]
+    assert {"0/trained", "1/trained", "2/trained", "1/explained and scored"} <= set(
+        figures["timings"])
+    agreement = figures["comparison"]["agreement"]
+    assert agreement["confidence_max_abs_diff"] < 1e-5 and agreement["same_chosen"] == 1
+    assert figures["comparison"]["hf"]["prefixes"] > 0
