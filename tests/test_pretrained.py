@@ -128,9 +128,9 @@ def test_sampler_matches_teacher_forcing_with_sliding_windows(tmp_path):
     prompts = [student.prompt_ids(q) for q in questions for _ in range(3)]
     uniforms = torch.rand(len(prompts), 16, generator=torch.Generator().manual_seed(3))
     sampled = student._sample(prompts, 1.0, uniforms)
-    lengths = {len(tokens) for tokens, _ in sampled}
+    lengths = {len(tokens) for tokens, *_ in sampled}
     assert len(lengths) > 1  # some rows stopped early and left the batch
-    for prompt, (tokens, mean_logprob) in zip(prompts, sampled):
+    for prompt, (tokens, _, mean_logprob) in zip(prompts, sampled):
         written = tokens + ([student.eos_id] if len(tokens) < 16 else [])
         with torch.no_grad():
             logits = student.model(input_ids=torch.tensor([prompt + written])).logits[0]

@@ -3,7 +3,7 @@ the loss on the completion only. The one place where training happens: in one pr
 or in each of N processes under `accelerate launch` (launch.py).
 
 Plain PyTorch: AdamW, linear warmup then cosine decay to a tenth, gradient clipping,
-length-bucketed batches cycling through shuffled epochs. It does what the tiny CPU
+batches cycling through shuffled epochs. It does what the tiny CPU
 students need with no trainer machinery around a few hundred steps.
 """
 
@@ -37,18 +37,15 @@ def pad(rows: list[list[int]], pad_id: int, left: bool,
     return ids.to(device), mask.to(device)
 
 
-def length_bucketed_batches(lengths: list[int], batch_size: int,
-                            rng: random.Random) -> list[list[int]]:
-    """One shuffled epoch cut into batches of similar lengths, so little is padding."""
-    indices = list(range(len(lengths)))
+def shuffled_batches(n: int, batch_size: int, rng: random.Random) -> list[list[int]]:
+    """One shuffled epoch cut into batches. Not grouped by length: on a task mix, length
+    goes with the task, and batches of one task each train the student about twice as
+    slowly per step as mixed ones (measured on the offline default: 250 steps reach
+    0.61 test accuracy mixed, 0.46 grouped; grouped needs 500 for 0.55), which is more
+    than the padding they save."""
+    indices = list(range(n))
     rng.shuffle(indices)
-    batches = []
-    chunk = batch_size * 8
-    for start in range(0, len(indices), chunk):
-        group = sorted(indices[start:start + chunk], key=lambda i: lengths[i])
-        batches += [group[i:i + batch_size] for i in range(0, len(group), batch_size)]
-    rng.shuffle(batches)
-    return batches
+    return [indices[i:i + batch_size] for i in range(0, n, batch_size)]
 
 
 def adamw(model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
@@ -82,13 +79,12 @@ def fine_tune(model: PreTrainedModel, examples: list[tuple[list[int], int]], *,
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / warmup)
         * max(0.1, 0.5 * (1 + math.cos(math.pi * s / steps))))
-    lengths = [len(ids) for ids, _ in examples]
     model.train()
     order: list[list[int]] = []
     losses = []
     for _ in progress(range(steps)):
         if not order:
-            order = length_bucketed_batches(lengths, batch_size, rng)
+            order = shuffled_batches(len(examples), batch_size, rng)
         batch = [examples[i] for i in order.pop()]
         tokens = [len(ids) - prompt_length for ids, prompt_length in batch]
         weight = processes * sum(tokens[rank::processes]) / sum(tokens)
