@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,10 @@ from elad.training import fine_tune, pad
 
 hf_logging.set_verbosity_error()  # no weight-loading bars or notices in the run's output
 hf_logging.disable_progress_bar()
+# transformers 5 renames the KV cache argument `past_key_values` (which 4.x needs) and
+# warns at every decoding step; the sampler passes it on purpose
+warnings.filterwarnings("ignore", message="`past_key_values` is deprecated",
+                        category=FutureWarning)
 
 
 def question_seed(seed: int, question: str) -> int:
