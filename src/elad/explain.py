@@ -4,19 +4,15 @@ The student samples K explanations per question (batched, KV cache), then the an
 confidence c_i after every step prefix of every explanation is computed in batched
 teacher-forced passes, and one greedy explanation per question gives the least-confidence
 baseline; `uncertainty` turns those numbers into every strategy's score.
-`score_candidates` runs this where `scale.engine` says: here, or on a Ray cluster
-(ray_scoring.py).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 from elad import uncertainty
 from elad.answers import parse_explanation
-from elad.config import RunConfig
 from elad.student.protocol import Student
 from elad.types import Example, Explanation, Score
 
@@ -101,23 +97,3 @@ def explain_and_score(student: Student, examples: list[Example], answer_type, k:
               explain(student, examples, answer_type, 1, 0.0, seed).items()}
     return Scored(explanations, confidences,
                   score(examples, explanations, confidences, alpha, greedy))
-
-
-def score_candidates(config: RunConfig, examples: list[Example], seed: int,
-                     checkpoint: Path, student: Student | None = None,
-                     show_progress: bool = False) -> Scored:
-    """Steps 1-2 with the config's K, temperature and alpha, where `scale.engine` says:
-    in this process (with `student`, or the one saved in `checkpoint`), or on the actors
-    of a Ray cluster, which load the student saved in `checkpoint`."""
-    if config.scale.engine == "ray":
-        from elad.ray_scoring import explain_and_score_on_ray
-
-        return explain_and_score_on_ray(config, checkpoint, examples, seed, show_progress)
-    from elad.tasks import answer_type
-
-    if student is None:
-        from elad.student import load_student
-
-        student = load_student(config.student, checkpoint, show_progress)
-    return explain_and_score(student, examples, answer_type, config.student.samples,
-                             config.student.temperature, config.alpha, seed)

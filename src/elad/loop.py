@@ -23,7 +23,7 @@ from elad.asking import cheaper, expected_cost
 from elad.budget import Budget, teacher_prices
 from elad.config import ConfigError, RunConfig, StudentConfig
 from elad.evaluate import accuracy
-from elad.explain import score_candidates
+from elad.scoring import score_candidates
 from elad.forecast import Forecast
 from elad.launch import launched, train_launched
 from elad.run_forecast import forecast_record, label_free_signals, rule_stops, run_forecast

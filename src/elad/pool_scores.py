@@ -27,7 +27,7 @@ def score_pool(run_dir: Path, round: int | None, limit: int, out: Path,
                show_progress: bool = False) -> tuple[int, dict[str, float | None]]:
     """Score up to `limit` pool questions (a seeded sample) with the student saved after
     `round` (default: the last one); returns the round used and AUROC per strategy."""
-    from elad.explain import score_candidates  # torch, from here on
+    from elad.scoring import score_candidates  # torch, from here on
     from elad.loop import phase_seed
 
     with RunDir.open(run_dir) as run:
