@@ -328,13 +328,21 @@ def stop_reason(config: RunConfig, round: int, record: RoundRecord, teacher: Cac
     if not unlabeled:
         return StopReason.POOL_EXHAUSTED
     cheapest = min(teacher.worst_case_cost(annotate_request(teacher, e)) for e in unlabeled)
-    if not budget.fits(cheapest):
+    if not budget.fits(cheapest * half_round(config)):  # no rounds of a few questions
         return StopReason.BUDGET_SPENT
     if round >= config.max_rounds:
         return StopReason.MAX_ROUNDS
     if rule_stops(outlook, config.stop_gain_per_usd):
         return StopReason.LOW_GAIN
     return StopReason.NOT_STOPPED
+
+
+def half_round(config: RunConfig) -> int:
+    """The fewest questions a round after this one may be worth: what is left of the
+    budget must cover this many of the cheapest worst-case requests, or the run stops.
+    A round of a few questions would still train the student for a whole round (more
+    steps on the same data), and its accuracy would not be bought with teacher money."""
+    return max(1, config.round_size // 2)
 
 
 def stop(store: RunStore, record: RoundRecord, reason: StopReason) -> None:

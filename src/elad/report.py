@@ -201,7 +201,7 @@ STOP_WHY = {
                           "uncertain questions are now right, more teacher money buys "
                           "little",
     StopReason.BUDGET_SPENT: "what is left of the budget does not cover the worst case of "
-                             "one more teacher request",
+                             "half a round of teacher requests",
     StopReason.POOL_EXHAUSTED: "the teacher has been asked about every pool question",
     StopReason.MAX_ROUNDS: "max_rounds={max_rounds} rounds after the seed round are done",
     StopReason.LOW_GAIN: "the forecast said the next round buys less than "
