@@ -59,7 +59,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     assert main(["plan", "--rounds", "1", "--run-dir", str(tmp_path)]) == 2
     assert "the forecast needs the seed round and at least 2 more" in capsys.readouterr().err
     assert main(["run", "stop_gain_per_usd=-1", "--run-dir", str(tmp_path)]) == 2
-    assert "stop_gain_per_usd must be >= 0" in capsys.readouterr().err
+    assert "stop_gain_per_usd=-1.0 must be >= 0" in capsys.readouterr().err
 
 
 def test_score_writes_why_each_question_would_be_chosen(tmp_path, capsys):

@@ -80,6 +80,8 @@ def test_a_failed_training_job_is_one_line_and_resumable(tmp_path, capsys):
     store = RunStore(run_dir / "run.sqlite")
     assert len(store.targets()) == 16  # the teacher's work is kept
     store.close()
-    # the same run without the bad file: no teacher call is made again
-    assert main(["-q", "run", *TINY, "max_rounds=0", "--run-dir", str(run_dir)]) == 0
+    # the same run without the bad file (the stored config keeps it unless cleared): no
+    # teacher call is made again
+    assert main(["-q", "run", *TINY, "max_rounds=0", "scale.accelerate_config=",
+                 "--run-dir", str(run_dir)]) == 0
     assert "teacher calls made now: 0" in capsys.readouterr().out

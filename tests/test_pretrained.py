@@ -121,17 +121,18 @@ def test_sampler_matches_teacher_forcing_with_sliding_windows(tmp_path):
     """The KV-cache sampler (rows leave the batch and the cache) on Gemma 3's sliding
     window layers, prompts longer than the window: its log-probabilities equal a
     no-cache forward pass over each finished sequence."""
-    config = config_for(build(tmp_path / "g", "gemma3"), max_new_tokens=16)
+    max_new = 48  # longer than most targets: the rows that end them leave the batch
+    config = config_for(build(tmp_path / "g", "gemma3"), max_new_tokens=max_new)
     student = new_student(config, [], seed=0)
     student.train(pairs(), steps=8, lr=2e-2, seed=0, batch_size=8)
     questions = [q for q, _ in pairs(8)]
     prompts = [student.prompt_ids(q) for q in questions for _ in range(3)]
-    uniforms = torch.rand(len(prompts), 16, generator=torch.Generator().manual_seed(3))
+    uniforms = torch.rand(len(prompts), max_new, generator=torch.Generator().manual_seed(3))
     sampled = student._sample(prompts, 1.0, uniforms)
     lengths = {len(tokens) for tokens, *_ in sampled}
     assert len(lengths) > 1  # some rows stopped early and left the batch
     for prompt, (tokens, _, mean_logprob) in zip(prompts, sampled):
-        written = tokens + ([student.eos_id] if len(tokens) < 16 else [])
+        written = tokens + ([student.eos_id] if len(tokens) < max_new else [])
         with torch.no_grad():
             logits = student.model(input_ids=torch.tensor([prompt + written])).logits[0]
         logp = torch.log_softmax(logits.float(), -1)

@@ -134,6 +134,9 @@ def test_runs_made_before_the_forecast_stay_readable_and_resumable(tmp_path):
     record = records(STEEP)[0].__dict__ | {"stop_reason": ""}
     del record["forecast"], record["signals"]
     store.db.execute("INSERT INTO rounds VALUES (0, ?)", (json.dumps(record),))
+    store.db.execute("INSERT INTO teacher_calls VALUES ('h', 0, 'q', 'annotate', '{}', "
+                     "'reply', 10, 10, 0.1, 1, '', NULL)")  # a paid run, not started over
+    store.db.commit()
     store.close()
     with RunDir.create(tmp_path, config) as run:  # the same config, read with defaults
         (again,) = run.store.rounds()

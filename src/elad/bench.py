@@ -253,10 +253,11 @@ def bench(config: RunConfig, out: Path, strategies: list[str] | None = None,
     def done(grid_run: GridRun, seconds: float, reused: bool) -> None:
         run_dir = out / "runs" / grid_run.name
         if not reused or not (run_dir / "report.html").exists():
-            write_run_report(run_dir)  # with its random-annotate sibling as baseline
+            # asked before the report is written: the baseline may finish in between
             baseline = f"random-annotate-s{grid_run.config.seed}"
             if baseline in names and not finished(out / "runs" / baseline):
                 early.append(run_dir)
+            write_run_report(run_dir)  # with its random-annotate sibling as baseline
         m = run_metrics(run_dir, grid_run.kind)
         on_line(f"{grid_run.name:<28} {'reused' if reused else f'{seconds:5.0f}s':>6}  "
                 f"rounds {len(m['costs'])}  cost ${m['cost_usd']:.4f}  "
