@@ -12,7 +12,10 @@ import argparse
 import json
 from pathlib import Path
 
+from elad.bench import grid_run_steps
 from elad.bench_summary import EVIDENCE, show, table_rows
+from elad.budget import teacher_prices
+from elad.config import config_from_json
 
 NOTES = "<!-- notes: written by hand; make_benchmarks_md.py keeps everything below -->"
 GOALS = {"cost_fraction": 0.6, "area_points": 5.0, "dollars_per_target_ratio": 1.0}
@@ -89,6 +92,12 @@ def generated(summary: dict) -> str:
         [[c["label"], *(show(c[key], d) for _, key, d in EVIDENCE)]
          for c in summary["configurations"]])
     student, teacher, task = config["student"], config["teacher"], config["task"]
+    run_config = config_from_json(json.dumps(config))
+    prices = teacher_prices(run_config.teacher)
+    whole_pool = ("The whole-pool reference annotates every pool question and trains "
+                  "once, from scratch, for as many steps as a grid run takes in all "
+                  f"({grid_run_steps(run_config)})." if summary["whole_pool"] else
+                  "No whole-pool reference was made.")
     return "\n".join([
         "# Benchmarks",
         "",
@@ -105,9 +114,11 @@ def generated(summary: dict) -> str:
          f"{summary['invocations']} invocation(s)); the runs' own times add up to "
          f"{summary['runs_wall_s'] / 60:.1f} min (they run side by side)."),
         "",
-        (f"Grid: strategies {', '.join(grid['strategies'])} x modes "
-         f"{', '.join(grid['modes'])} x seeds {', '.join(map(str, grid['seeds']))}, plus "
-         "per seed the whole-pool reference. Each seed has its own pool "
+        (f"Grid: configurations (strategy/mode) "
+         f"{', '.join(c['label'] for c in summary['configurations'])} x seeds "
+         f"{', '.join(map(str, grid['seeds']))}"
+         f"{', plus per seed the whole-pool reference' if summary['whole_pool'] else ''}"
+         ". Each seed has its own pool "
          f"({task['pool_size']} questions of {', '.join(task['families'])}) and test set "
          f"({task['test_size']}); the seed round ({config['seed_size']} random questions, "
          "annotated) is shared by every run of a seed. Budget "
@@ -115,12 +126,11 @@ def generated(summary: dict) -> str:
          f"{config['candidates']} candidates, at most {config['max_rounds']} rounds after "
          f"the seed round, K={student['samples']}; student {student['kind']} "
          f"{student['hidden_size']}x{student['layers']}, {student['seed_train_steps']} "
-         f"steps after the seed round and {student['train_steps']} per round; teacher "
-         f"{teacher['kind']} at ${teacher['price_input_per_mtok']} / "
-         f"${teacher['price_output_per_mtok']} per million input / output tokens. The "
-         "whole-pool reference annotates every pool question and trains once, from "
-         "scratch, for as many steps as a grid run takes in all "
-         f"({student['seed_train_steps'] + config['max_rounds'] * student['train_steps']})."),
+         f"steps after the seed round, then per round {student['train_steps']} or as many "
+         f"as {student['train_epochs']:g} passes over all its targets take (at "
+         f"{student['learning_rate']:g}); teacher "
+         f"{teacher['kind']} priced as {teacher['model']} (${prices.input_per_mtok:g} / "
+         f"${prices.output_per_mtok:g} per million input / output tokens). {whole_pool}"),
         "",
         ("Each figure is the mean ± sample standard deviation over the seeds. area: the "
          "mean test accuracy over costs from the seed round's to the budget (a run that "

@@ -91,11 +91,11 @@ class StudentConfig:
                               "scoring: a quarter)")
     train_batch_size: int = setting(32, "sequences per optimizer step")
     learning_rate: float = setting(3e-3, "peak learning rate (AdamW, warmup, cosine)")
-    train_steps: int = setting(200, "optimizer steps per round, over all targets so far "
+    train_steps: int = setting(40, "optimizer steps per round, over all targets so far "
                                "(at least)")
-    train_epochs: float = setting(0.0, "or as many as this many passes over the targets "
+    train_epochs: float = setting(24.0, "or as many as this many passes over the targets "
                                   "take")
-    seed_train_steps: int = setting(500, "steps after the seed round (a tiny student "
+    seed_train_steps: int = setting(300, "steps after the seed round (a tiny student "
                                     "starts from scratch)")
     # pretrained students (kind = "hf"); see student/pretrained.py
     model: str = setting("", "hf: a hub name, a local path, or the preset gemma-3-270m")
@@ -176,18 +176,18 @@ class RunConfig:
 
     seed: int = setting(0, "seeds every random choice (pool, selection, training)")
     strategy: str = setting("elad", "how uncertain questions are ranked for the teacher")
-    mode: str = setting("revise", "revise the student's explanation, annotate from "
+    mode: str = setting("auto", "revise the student's explanation, annotate from "
                         "scratch (the baseline), or auto: per question, whichever is "
                         "expected to cost less")
     alpha: float = setting(0.5, "weight of intra- vs inter-explanation uncertainty in "
                            "u(q)")
-    seed_size: int = setting(150, "b0: random questions annotated in round 0")
-    round_size: int = setting(100, "b: questions sent to the teacher per round")
-    candidates: int = setting(160, "m: pool questions the student explains per round")
-    budget_usd: float = setting(0.5, "dollars the teacher may be paid, never exceeded")
+    seed_size: int = setting(100, "b0: random questions annotated in round 0")
+    round_size: int = setting(50, "b: questions sent to the teacher per round")
+    candidates: int = setting(400, "m: pool questions the student explains per round")
+    budget_usd: float = setting(0.25, "dollars the teacher may be paid, never exceeded")
     saturation: float = setting(0.9, "theta: stop when the teacher confirms this fraction "
                                 "of a round")
-    max_rounds: int = setting(3, "rounds after the seed round")
+    max_rounds: int = setting(4, "rounds after the seed round")
     stop_gain_per_usd: float = setting(0.0, "stop when the forecast says the next round "
                                        "buys less than this much accuracy per dollar "
                                        "(0.05: five points per $), with 90% confidence; "
