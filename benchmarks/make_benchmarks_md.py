@@ -37,8 +37,8 @@ def _interval(entry: dict, scale: float = 1.0, spec: str = ".2f") -> str:
         return "never"
     mean = format(scale * entry["mean"], spec)
     if entry["low"] is None:
-        return (f"{mean} ± {format(scale * entry['std'], spec.lstrip('+'))}, reached in "
-                f"{entry['n']} of {entry['of']} seeds")
+        return (f"{mean} ± {format(scale * entry['std'], spec.lstrip('+'))} in the "
+                f"{entry['n']} of {entry['of']} seeds that got there (no interval)")
     return (f"{mean} [95% interval {format(scale * entry['low'], spec)}, "
             f"{format(scale * entry['high'], spec)}]")
 
@@ -54,8 +54,8 @@ def questions(summary: dict) -> list[str]:
                     and reach["high"] < 1)
         area_ok = area["n"] > 0 and 100 * area["mean"] >= GOALS["area_points"]
         lines.append(
-            f"- {label} against {c['baseline']}: reaches {c['baseline']}'s final accuracy "
-            f"at {_interval(reach)} of its cost"
+            f"- {label} against {c['baseline']}: the cost to reach {c['baseline']}'s "
+            f"final accuracy, as a fraction of {c['baseline']}'s cost: {_interval(reach)}"
             + (f" (goal: at most {GOALS['cost_fraction']}, interval below 1; "
                f"{verdict(reach_ok)})" if judged else "")
             + f"; area under accuracy vs cost {_interval(area, 100, '+.1f')} points"

@@ -7,6 +7,7 @@ from elad.strategies import (
     auroc_by_strategy,
     rank,
     unlike_chosen,
+    with_random_share,
     within_budget,
 )
 from elad.types import Score
@@ -62,3 +63,18 @@ def test_auroc_diagnostic_by_hand():
     assert result["elad"] == pytest.approx(0.5)  # a, b above d, both below c
     assert result["entropy"] == pytest.approx(0.75)
     assert 0.0 <= result["random"] <= 1.0
+
+
+def test_a_random_share_of_every_prefix():
+    ranked = [f"q{i:03d}" for i in range(100)]
+    mixed = with_random_share(ranked, 0.25, seed=7)
+    assert sorted(mixed) == ranked  # every question once
+    for n in (4, 20, 50):  # of the first n, a quarter are not the top of the ranking
+        assert sum(q not in ranked[:n] for q in mixed[:n]) <= n // 4
+        assert sum(q in ranked[:n] for q in mixed[:n]) >= n - n // 4
+    strays = [q for q in mixed[:40] if q not in ranked[:30]]
+    assert len(strays) >= 7  # drawn from the whole ranking, not the next in line
+    assert mixed == with_random_share(ranked, 0.25, seed=7)
+    assert mixed != with_random_share(ranked, 0.25, seed=8)
+    assert with_random_share(ranked, 0.0, seed=7) == ranked
+    assert sorted(with_random_share(ranked, 1.0, seed=7)) == ranked

@@ -366,8 +366,6 @@ def format_comparisons(summary: dict) -> str:
         reach = d["cost_to_baseline_final"]
         reached = (f"{_with_interval(reach, 1, '.2f')} of its cost" if reach["n"] else
                    "never")
-        if 0 < reach["n"] < reach["of"]:
-            reached += f" (reached in {reach['n']} of {reach['of']} seeds)"
         half = d["accuracy_at"]["0.5"]
         lines.append(f"  {label}: reaches its final accuracy at {reached}; area "
                      f"{_with_interval(d['area'], 100, '+.1f')} points; at half the budget "
@@ -389,13 +387,13 @@ def format_comparisons(summary: dict) -> str:
 
 
 def _with_interval(entry: dict, scale: float, spec: str) -> str:
-    """'mean [low, high]' (scaled), or 'mean ± std (n/m)' without an interval."""
+    """'mean [low, high]' (scaled), or 'mean ± std (n of m seeds)' without an interval."""
     if not entry["n"]:
         return "-"
     mean = format(scale * entry["mean"], spec)
     if entry["low"] is None:
         return f"{mean} ± {format(scale * entry['std'], spec.lstrip('+'))} " \
-               f"({entry['n']}/{entry['of']})"
+               f"({entry['n']} of {entry['of']} seeds)"
     return (f"{mean} [{format(scale * entry['low'], spec)}, "
             f"{format(scale * entry['high'], spec)}]")
 

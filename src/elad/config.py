@@ -199,6 +199,9 @@ class RunConfig:
     error_threshold: float = setting(0.9, "a step in which the student gave a token less "
                                      "than this probability is predicted to be its first "
                                      "wrong one (mode=auto, cost_aware)")
+    explore: float = setting(0.0, "share of each round's questions drawn at random from "
+                             "the candidates, the rest by the strategy: the student also "
+                             "learns where it is wrong but sure")
     cost_aware: bool = setting(False, "rank by the strategy's value per expected teacher "
                                "dollar")
     report_to: list[str] = setting([], "experiment trackers each round's metrics go to: "
@@ -321,6 +324,7 @@ RANGES = {
     "max_similarity": Range(-1, 1),
     "stop_gain_per_usd": Range(0),
     "error_threshold": Range(0, 1, low_open=True),
+    "explore": Range(0, 1),
     "task.pool_size": Range(1),
     "task.test_size": Range(1),
     "student.hidden_size": Range(1),

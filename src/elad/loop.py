@@ -29,7 +29,7 @@ from elad.launch import launched, train_launched
 from elad.run_forecast import forecast_record, label_free_signals, rule_stops, run_forecast
 from elad.rundir import RunDir
 from elad.store import RunStore
-from elad.strategies import rank, unlike_chosen, within_budget
+from elad.strategies import rank, unlike_chosen, with_random_share, within_budget
 from elad.student import load_student, new_student
 from elad.student.protocol import Student
 from elad.tasks import answer_type, load_task
@@ -173,6 +173,9 @@ def select_round(config: RunConfig, round: int, student: Student,
                  for qid, request in requests.items()}
     ranked = [s.example_id for s in rank(config.strategy, scored.scores,
                                          phase_seed(config, round, "rank"), costs)]
+    if config.strategy != "random":  # random needs no random share
+        ranked = with_random_share(ranked, config.explore,
+                                   phase_seed(config, round, "explore"))
     admit = None
     if config.max_similarity < 1:
         vectors = dict(zip([e.id for e in candidates],

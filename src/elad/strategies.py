@@ -46,6 +46,27 @@ def rank(strategy: str, scores: list[Score], seed: int,
     return sorted(scores, key=lambda s: (-values[s.example_id], s.example_id))
 
 
+def with_random_share(ranked: list[str], share: float, seed: int) -> list[str]:
+    """`ranked` reordered so that a `share` of every prefix comes from a seeded random
+    order of the same ids (each id once). Uncertainty alone never picks what the student
+    gets wrong with confidence; a random share keeps some of it in every round."""
+    if share <= 0:
+        return ranked
+    shuffled = sorted(ranked)
+    random.Random(seed).shuffle(shuffled)
+    sources = {True: iter(shuffled), False: iter(ranked)}
+    order: list[str] = []
+    taken: set[str] = set()
+    drawn = 0  # positions filled from the random order
+    while len(order) < len(ranked):
+        by_chance = drawn < share * (len(order) + 1) - 1e-9
+        qid = next(q for q in sources[by_chance] if q not in taken)
+        order.append(qid)
+        taken.add(qid)
+        drawn += by_chance
+    return order
+
+
 def auroc_by_strategy(scores: list[Score], hidden_answers: dict[str, str],
                       seed: int = 0) -> dict[str, float | None]:
     """The diagnostic: per strategy, the AUROC of its values for "the student's greedy
