@@ -241,6 +241,7 @@ def main() -> int:
                     "student.train_batch_size=16", "student.learning_rate=2e-4",
                     "student.seed_train_steps=300", "student.train_steps=200"])
         overrides = [
+            "student.train_epochs=0", "mode=revise",  # fixed steps; the revise path
             "task.kind=gsm8k", f"task.path={args.data}",
             f"task.pool_size={max(200, args.seed_size + args.rounds * args.candidates)}",
             f"task.test_size={args.test_size}", "teacher.kind=reference",
