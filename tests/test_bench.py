@@ -133,6 +133,16 @@ def test_bench_on_a_dataset_task_with_the_reference_teacher(tmp_path, capsys, sh
     # the hidden answers were found: how often the student was wrong is known
     assert elad["candidates_wrong"]["n"] == 1 and elad["auroc"]["of"] == 1
     assert "elad/revise" in capsys.readouterr().out
+    # every target a run trained on leads to its answer (revised ones too)
+    from elad.store import RunStore
+    from elad.teacher.arithmetic import target_is_coherent
+
+    for name in ("random-revise-s0", "elad-revise-s0"):
+        store = RunStore(out / "runs" / name / "run.sqlite")
+        targets = store.targets()
+        store.close()
+        assert {t.round for t in targets} == {0, 1}
+        assert all(target_is_coherent(t.steps, t.answer) for t in targets), name
 
 
 def test_accuracy_at_cost_area_and_cost_to_reach():
