@@ -26,6 +26,7 @@ from elad.tasks import answer_type
 # format and gets some test questions right; a revise round, so rows of both operations.
 RUN = ["task.families=coin_flip,largest", "task.pool_size=100", "task.test_size=16",
        "seed_size=24", "round_size=6", "candidates=8", "max_rounds=1", "budget_usd=0.5",
+       "mode=revise",
        "student.hidden_size=32", "student.layers=2", "student.heads=2",
        "student.samples=2", "student.max_new_tokens=48", "student.train_steps=10",
        "student.seed_train_steps=80", "student.learning_rate=0.01",
