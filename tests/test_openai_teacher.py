@@ -256,4 +256,4 @@ def test_teacher_check_prints_model_tokens_prices_and_estimate(capsys):
     reply_tokens = count_tokens(json.dumps(oracle_answer(prompt)))
     assert f"{count_tokens(prompt)} input + {reply_tokens} output tokens, usable" in out
     assert "$0.000150 per 1k input tokens, $0.000600 per 1k output tokens" in out
-    assert "for 450 requests" in out
+    assert "for 300 requests" in out  # the default run: 100 seed questions + 4 x 50
