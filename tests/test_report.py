@@ -203,7 +203,7 @@ def test_report_shows_stop_budget_tasks_diagnostic_and_baseline(tmp_path):
     write_run(runs / "random-annotate-s0", accuracies=(0.5, 0.75), strategy="random",
               mode="annotate")
     page = write_run_report(runs / "elad-revise-s0").read_text()
-    assert ("Stopped after round 1: max rounds: max_rounds=3 rounds after the seed round "
+    assert ("Stopped after round 1: max rounds: max_rounds=4 rounds after the seed round "
             "are done. The teacher confirmed 0% of round 1&#x27;s revisions.") in page
     spent = PRICES.cost(130, 35)
     assert html_rows(page, "Stop and budget") == [
