@@ -46,7 +46,8 @@ def test_config_file_and_overrides(tmp_path, capsys):
     config.write_text('strategy = "random"\nmode = "annotate"\n')
     run_dir = str(tmp_path / "run")
     assert main(["-q", "run", str(config), *TINY, "max_rounds=0", "--run-dir", run_dir]) == 0
-    assert "strategy=random mode=annotate" in capsys.readouterr().out
+    # the file's strategy; TINY's mode=revise, an override, wins over the file's
+    assert "strategy=random mode=revise" in capsys.readouterr().out
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):

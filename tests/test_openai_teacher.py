@@ -193,25 +193,36 @@ def straight(tmp_path_factory):
     return load_records(run_dir)
 
 
-def _stopped_in_round_1s_teacher_phase(process, server, how) -> int:
-    """Send `how` to `process` once it has made 3 of round 1's 8 requests; returns
-    how many the server had received when the process ended."""
-    deadline = time.monotonic() + 300
-    while len(server.ledger) < 16 + 3 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    process.send_signal(how)
-    process.wait(timeout=120)
+class SignallingServer(OracleServer):
+    """The oracle server that sends `how` to `process` as it answers the 3rd of round
+    1's 8 requests: from the server's own thread, so a busy test process cannot send it
+    late (once, polling from here, the run had finished before the signal went)."""
+
+    def __init__(self, how: int, **options):
+        super().__init__(**options)
+        self.how, self.process = how, None
+
+    def record(self, attempt) -> None:
+        super().record(attempt)
+        if len(self.ledger) == 16 + 3 and self.process is not None:
+            self.process.send_signal(self.how)
+
+
+def _stopped_in_round_1s_teacher_phase(process, server) -> int:
+    """How many requests the server had answered when `process` ended, which `server`
+    signalled in round 1's teacher phase."""
+    process.wait(timeout=300)
     stopped_at = len(server.ledger)
     assert 16 + 3 <= stopped_at < 16 + 8  # it stopped in round 1's teacher phase
     return stopped_at
 
 
 def test_sigkill_in_the_teacher_phase_then_rerun_asks_nothing_twice(tmp_path, straight):
-    server = OracleServer(latency_s=0.2)
+    server = SignallingServer(signal.SIGKILL, latency_s=0.2)
     with serve(server) as (_, url):
         command = [*_elad_run(url), "--run-dir", str(tmp_path / "killed")]
-        killed_at = _stopped_in_round_1s_teacher_phase(subprocess.Popen(command), server,
-                                                       signal.SIGKILL)
+        server.process = subprocess.Popen(command)
+        killed_at = _stopped_in_round_1s_teacher_phase(server.process, server)
         stored = _stored_prompts(tmp_path / "killed" / "run.sqlite")
         assert len(stored) >= 16 + 1
 
@@ -225,13 +236,13 @@ def test_sigkill_in_the_teacher_phase_then_rerun_asks_nothing_twice(tmp_path, st
 
 def test_ctrl_c_is_one_line_and_exit_130_then_the_rerun_equals_a_straight_run(tmp_path,
                                                                               straight):
-    server = OracleServer(latency_s=0.2)
+    server = SignallingServer(signal.SIGINT, latency_s=0.2)
     quiet = {**os.environ, "PYTHONWARNINGS": "ignore::FutureWarning"}  # transformers'
     with serve(server) as (_, url):
         command = [*_elad_run(url), "--run-dir", str(tmp_path / "interrupted")]
-        interrupted = subprocess.Popen(command, stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.PIPE, text=True, env=quiet)
-        stopped_at = _stopped_in_round_1s_teacher_phase(interrupted, server, signal.SIGINT)
+        interrupted = server.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=quiet)
+        stopped_at = _stopped_in_round_1s_teacher_phase(interrupted, server)
         assert interrupted.returncode == 130
         assert interrupted.stderr.read() == "interrupted; rerun the same command to resume\n"
         stored = _stored_prompts(tmp_path / "interrupted" / "run.sqlite")
