@@ -208,6 +208,14 @@ class SignallingServer(OracleServer):
             self.process.send_signal(self.how)
 
 
+def _sigint_as_in_a_terminal() -> None:
+    """In the run's process before it starts: SIGINT delivered and not ignored, whatever
+    this process inherited or a library's thread set (blocked or ignored, the run would
+    never see the Ctrl-C and would finish: seen in full-suite runs)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _stopped_in_round_1s_teacher_phase(process, server) -> int:
     """How many requests the server had answered when `process` ended, which `server`
     signalled in round 1's teacher phase."""
@@ -241,7 +249,8 @@ def test_ctrl_c_is_one_line_and_exit_130_then_the_rerun_equals_a_straight_run(tm
     with serve(server) as (_, url):
         command = [*_elad_run(url), "--run-dir", str(tmp_path / "interrupted")]
         interrupted = server.process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=quiet)
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=quiet,
+            preexec_fn=_sigint_as_in_a_terminal)
         stopped_at = _stopped_in_round_1s_teacher_phase(interrupted, server)
         assert interrupted.returncode == 130
         assert interrupted.stderr.read() == "interrupted; rerun the same command to resume\n"
