@@ -113,6 +113,10 @@ def test_bench_runs_the_grid_then_reuses_it(tmp_path, capsys):
     assert again.split("\n\n")[1] == table
     assert json.loads((out / "timings.json").read_text()) == timings  # nothing was made
     assert json.loads((out / "bench.json").read_text())["wall_s"] == summary["wall_s"] > 0
+    # a finished run made with another config is not taken for this grid's
+    assert main([*args[:2], "alpha=0.3", *args[2:]]) == 2
+    err = capsys.readouterr().err
+    assert "seed-round-s0 holds a run made" in err and "alpha" in err
 
     report = out / "runs" / "random-annotate-s0" / "report.html"
     report.unlink()

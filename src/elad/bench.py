@@ -42,7 +42,7 @@ from elad.config import CHOICES, ConfigError, RunConfig
 from elad.lock import hold
 from elad.loop import round_steps, run, stop_reason
 from elad.report import write_run_report
-from elad.rundir import RunDir, differences, finished
+from elad.rundir import RunDir, differences, finished, stored_config
 from elad.tasks import answer_type, load_task
 from elad.teacher import make_teacher
 from elad.teacher.cache import CachedTeacher
@@ -178,7 +178,9 @@ def default_jobs() -> int:
 
 def run_grid(runs: list[GridRun], out: Path, jobs: int = 1, show_progress: bool = False,
              on_run: Callable[[GridRun, float, bool], None] = lambda *a: None) -> None:
-    """Make (or resume, or reuse) every run of the grid under out/runs.
+    """Make (or resume, or reuse) every run of the grid under out/runs. A finished run
+    is reused only if its config is the grid's; else it goes on as `elad run` would
+    (grown on the CONTINUABLE keys, refused on any other).
 
     Runs go to `jobs` worker processes (each with cores // jobs torch threads) in the
     grid's order; a grid run starts once its seed round is done. `on_run(run, seconds,
@@ -203,7 +205,8 @@ def run_grid(runs: list[GridRun], out: Path, jobs: int = 1, show_progress: bool 
                 run_dir = out / "runs" / grid_run.name
                 if base is not None and base not in done:
                     continue
-                if finished(run_dir):
+                if finished(run_dir) and not differences(stored_config(run_dir),
+                                                         grid_run.config):
                     waiting.remove(grid_run)
                     done.add(grid_run.name)
                     progress.update()
