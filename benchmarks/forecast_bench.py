@@ -26,8 +26,9 @@ size, the next round costing what the last one did, capped by the budget left).
    maximizing accuracy - X * cost (what the rule aims at: stop where one more dollar buys
    less than X) and the rule's regret in that measure (points); and, whatever X, the
    cheapest round within `--tolerance` (2 points) of the final accuracy: the most any
-   rule could save giving up no more. The issue's goal: saves >= 30% giving up <= 2
-   points.
+   rule could save giving up no more. Beside it, the saturation rule replayed at each
+   `--saturations` theta (stop once the teacher confirms that share of a round). The
+   issue's goal: saves >= 30% giving up <= 2 points.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ def read_runs(grid_dir: Path) -> list[dict]:
                      "budget_usd": config.budget_usd, "stop_reason": records[-1].stop_reason,
                      "costs": np.array([r.cost_usd for r in records]),
                      "accuracies": np.array([r.test_accuracy for r in records]),
+                     "confirmed": [r.confirmed_fraction for r in records],
                      "forecasts": prefix_forecasts(records, n_test, config.budget_usd)})
     return runs
 
@@ -107,13 +109,22 @@ def summary(pairs: list[tuple]) -> dict:
             "noise_floor": float(np.mean([noise_floor(m, n) for _, m, n in pairs]))}
 
 
-def stop_rule(runs: list[dict], threshold: float, tolerance: float) -> dict:
-    """The rule at `threshold` replayed on every run, against hindsight."""
+def saturation_index(run: dict, theta: float) -> int | None:
+    """The first round after which the saturation rule at theta would stop, or None."""
+    return next((i for i, f in enumerate(run["confirmed"]) if f is not None and f >= theta),
+                None)
+
+
+def stop_rule(runs: list[dict], threshold: float, tolerance: float,
+              saturation: float | None = None) -> dict:
+    """The rule at `threshold` replayed on every run, against hindsight; with
+    `saturation`, the saturation rule at that theta instead (hindsight at threshold)."""
     rows = []
     for run in runs:
         costs, accuracies = run["costs"], run["accuracies"]
         end = len(costs) - 1
-        found = stop_index(run["forecasts"], threshold)
+        found = stop_index(run["forecasts"], threshold) if saturation is None \
+            else saturation_index(run, saturation)
         stop = end if found is None else found
         utility = accuracies - threshold * costs
         best = int(np.argmax(utility))
@@ -128,7 +139,7 @@ def stop_rule(runs: list[dict], threshold: float, tolerance: float) -> dict:
             "within_tolerance_saved": 1 - costs[enough] / costs[end]})
     means = {key: float(np.mean([row[key] for row in rows]))
              for key in rows[0] if key not in ("run", "stop_round", "hindsight_round")}
-    return {"threshold": threshold, **means, "runs": rows}
+    return {"threshold": threshold, "saturation": saturation, **means, "runs": rows}
 
 
 def main() -> None:
@@ -136,6 +147,10 @@ def main() -> None:
     parser.add_argument("grid_dir", type=Path, help="an `elad bench --out` directory")
     parser.add_argument("--thresholds", default="0.02,0.05,0.1,0.2,0.5,1",
                         help="stop_gain_per_usd values to replay (accuracy per $)")
+    parser.add_argument("--saturations", default="0.8,0.9",
+                        help="saturation thetas to replay beside it (the teacher's "
+                             "confirmed fraction; runs made with saturation=1.0 show them "
+                             "all)")
     parser.add_argument("--tolerance", type=float, default=GOAL_GIVEN_UP,
                         help="points of final accuracy one may give up (hindsight)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -194,6 +209,12 @@ def main() -> None:
               f"{s['given_up']:8.2f}  {'yes' if met else 'no':>5}  |  "
               f"{s['hindsight_saved']:16.2f}  {s['hindsight_given_up']:8.2f}  "
               f"{s['regret']:6.2f}")
+    saturations = []
+    for theta in [float(x) for x in args.saturations.split(",") if x.strip()]:
+        s = stop_rule(runs, 0.0, args.tolerance, saturation=theta)
+        saturations.append(s)
+        print(f"   {f'θ={theta:g}':>7}  {s['early']:11.2f}  {s['saved']:5.2f}  "
+              f"{s['given_up']:8.2f}  {'':>5}  |  (the saturation rule at θ, for comparison)")
     print(f"   goal: saves >= {GOAL_SAVED:.0%} giving up <= {GOAL_GIVEN_UP:g} points "
           "(meets: per threshold, on the means)")
     print(f"   in hindsight, the cheapest round within {args.tolerance:g} points of the "
@@ -203,7 +224,7 @@ def main() -> None:
         args.json.write_text(json.dumps({
             "grid_dir": str(args.grid_dir), "runs": [r["name"] for r in runs],
             "seeds": seeds, "forecast_errors": {str(r): e for r, e in errors.items()},
-            "stop_rule": rules}, indent=1))
+            "stop_rule": rules, "saturation_rule": saturations}, indent=1))
         print(f"\nwrote {args.json}")
 
 

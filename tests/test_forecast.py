@@ -72,6 +72,40 @@ def test_fit_recovers_a_power_law_from_precise_noisy_points():
     assert curve(1.6) == pytest.approx(float(true(1.6)), abs=0.01)
 
 
+def log_logistic(a, g, k, p, spent):
+    """The hill form's truth: a - g / (1 - p + p * (c / spent) ** k)."""
+    return lambda c: a - g / (1 - p + p * (np.asarray(c, dtype=float) / spent) ** k)
+
+
+ACCELERATING = log_logistic(0.97, 0.45, 4.0, 0.3, 0.6)  # 0.33 at $0.1, 0.52 at $0.6
+
+
+def test_fit_recovers_a_noise_free_s_shaped_curve():
+    curve = fit_curve(COSTS, ACCELERATING(COSTS), form="hill")
+    assert (curve.asymptote, curve.gap, curve.k, curve.p) == pytest.approx(
+        (0.97, 0.45, 4.0, 0.3), abs=2e-3)
+    assert "/ (1 - 0.300 + 0.300 * (c / 0.6) ** 4.000)" in str(curve)
+
+
+def test_an_accelerating_run_is_forecast_by_the_s_shaped_form():
+    # measured while still speeding up; no saturating form can bend upwards
+    f = forecast(COSTS, ACCELERATING(COSTS), 0.1, n_test=300)
+    assert f.curve.form == "hill"
+    truth = float(ACCELERATING(1.2))  # 0.89: the steep part lies ahead
+    assert f.predictions[-1].accuracy.value == pytest.approx(truth, abs=0.01)
+    assert f.fits["power"](1.2) < truth - 0.1  # what a power law alone would have said
+    reach = cost_to_reach(f, 0.9)
+    assert float(ACCELERATING(reach.value)) == pytest.approx(0.9, abs=1e-3)
+    assert reach.low <= reach.value <= reach.high
+
+
+def test_the_s_shaped_form_is_not_taken_for_a_power_law_run():
+    # it can match a power law (p = 1) but pays for its fourth parameter
+    picked = [forecast(c, m, s, n_test=300).curve.form
+              for c, m, _, s in synthetic_runs("power", 30, 6, seed=4)]
+    assert picked.count("hill") <= 9  # 6 of 30 here; AIC alone would expect about 5
+
+
 def test_power_law_forecast_on_noisy_runs_is_close_and_its_band_covers_the_truth():
     # 50 runs of 5 rounds, 300 test questions (about 2.5 points of noise per round)
     errors, covered = [], 0
@@ -125,7 +159,7 @@ def test_forecast_holds_predictions_gain_and_a_grid_that_json_can_write():
     assert grid["cost_usd"][0] == pytest.approx(0.1) and grid["cost_usd"][-1] == pytest.approx(1.2)
     assert all(lo <= v <= hi for lo, v, hi in zip(grid["low"], grid["accuracy"], grid["high"]))
     data = json.loads(json.dumps(f.to_dict(), allow_nan=False))
-    assert data["curve"]["form"] == "power" and set(data["fits"]) == {"power", "exp"}
+    assert data["curve"]["form"] == "power" and set(data["fits"]) == {"power", "exp", "hill"}
     assert data["predictions"][2]["cost_usd"] == pytest.approx(1.2)
     assert f.summary().startswith("+25%: 0.76 [") and "acc/$" in f.summary()
 

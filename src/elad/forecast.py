@@ -6,13 +6,16 @@ in [0, 1], marginal gains in accuracy per dollar (0.05 per $: five points for on
 
 The curve. With s the money spent so far (the largest cost measured) and x = c / s:
 
-    power:  acc(c) = a - g * x ** -k      (inverse power law; the point forecast)
-    exp:    acc(c) = a - g * exp(-k * (x - 1))      (exponential saturation)
+    power:  acc(c) = a - g * x ** -k                  (inverse power law)
+    exp:    acc(c) = a - g * exp(-k * (x - 1))        (exponential saturation)
+    hill:   acc(c) = a - g / (1 - p + p * x ** k)     (log-logistic: S-shaped in cost)
 
 a is the asymptote, g the gap (a minus the curve's accuracy at s: what is still to
-gain), k the exponent or rate. Both are written around s so that a and g are
+gain), k the exponent or rate. All are written around s so that a and g are
 accuracies in [0, 1] whatever the prices; the power law is the usual a - b * c**-k with
-b = g * s**k. Bounds: a and g in [0, 1]; k in K_RANGE.
+b = g * s**k. hill is the logistic in log-cost (the Hill or Morgan-Mercer-Flodin curve)
+with its lower end at a - g / (1 - p) and its midpoint where p * x ** k = 1 - p; p = 1
+is the power law. Bounds: a and g in [0, 1]; k in K_RANGE; p in P_RANGE.
 
 Why the power law: learning curves of supervised models (error against the number of
 training examples) are well described by power laws (Hestness et al. 2017, "Deep
@@ -21,27 +24,35 @@ Learning Scaling is Predictable, Empirically"; Rosenfeld et al. 2020; Viering & 
 among the best extrapolators), and teacher dollars are, to first order, labeled
 examples. Its exponent bounds follow those papers (exponents mostly 0.1 to 0.5), with
 room above. Why a second form: a power law in cost bends hardest at the first dollars,
-so a run that still rises about linearly with cost (a small student's first rounds)
-makes it forecast too little; the exponential, with a small rate, stays nearly straight
-over the measured costs and covers that case. A log form a + b * log(c) is the power
-law's k -> 0 limit and never saturates. On synthetic runs (see
-benchmarks/forecast_synthetic.py) the power law gives the best point forecasts when the
-truth is a power or log curve, but alone its band covers an exponential truth only about
-a third of the time; with both forms in the band, 0.9 or more.
+so a run that still rises about linearly with cost makes it forecast too little; the
+exponential, with a small rate, stays nearly straight over the measured costs and
+covers that case. A log form a + b * log(c) is the power law's k -> 0 limit and never
+saturates. Why a third: a small student can learn a skill all at once (the project's
+tiny students learn arithmetic between 200 and 300 targets: slow rounds, then a jump,
+then a plateau), and neither form can bend upwards; the S-shaped curves of learning-
+curve extrapolation (Domhan et al. 2015, "Speeding up Automatic Hyperparameter
+Optimization of Deep Neural Networks by Extrapolation of Learning Curves", whose
+families include MMF and Weibull) can. It has four parameters: it needs four rounds to
+be fitted by more than its bounds, and it is taken for the point forecast only when it
+fits clearly better (below).
 
-The point forecast is the power law unless the exponential fits the rounds clearly
-better (its chi-square, in units of the measurement noise, lower by more than
-PREFER_MARGIN); with three rounds both pass through the points and the power law wins.
+The point forecast is the form with the lowest chi-square (in units of the measurement
+noise) plus its PENALTY: 0 for the power law, 2 for the exponential (a preference: it
+must fit clearly better), 4 for hill (about the 95% likelihood-ratio test for one more
+parameter). With three rounds every form passes through the points and the power law
+wins. On synthetic runs (30 runs a shape, at twice the spend, after 4 and 6 rounds;
+the truths of benchmarks/forecast_synthetic.py) adding hill costs the power,
+exponential and log truths 0-2 points of mean error and raises the band's coverage of
+S-shaped truths from 0.47 to 0.63-0.77; on the project's measured runs (the bench grids
+of BENCHMARKS.md) it raises the coverage of later rounds from 0.32-0.47 to 0.44-0.64 and
+cuts the error after round 4 from 6.4 to 4.3 points. A run still slow before its jump
+cannot be forecast by any curve: the forecast stays too low there.
 
-No saturating curve can forecast a run that is still accelerating (accuracy rising
-faster with every dollar, as the project's first rounds do): there the forecast is too
-low and its band too, and the stop rule is conservative only by the band's width.
-
-Few points. Each form has three parameters, so a forecast needs three rounds with
-distinct positive costs; below that `fit_curve` and `forecast` return None (not enough
-rounds to forecast) and the stop rule goes on. Costs of zero are left out (the power
-law has no value at 0). With exactly three rounds the band is wide: all the doubt is in
-it.
+Few points. Each form has at least three parameters, so a forecast needs three rounds
+with distinct positive costs; below that `fit_curve` and `forecast` return None (not
+enough rounds to forecast) and the stop rule goes on. Costs of zero are left out (the
+power law has no value at 0). With exactly three rounds the band is wide: all the doubt
+is in it.
 
 Noise and weights. With n_test (the number of test questions) each accuracy has the
 binomial standard error sqrt(p (1 - p) / n_test) (p smoothed as (k + 1) / (n + 2), so
@@ -51,11 +62,13 @@ than that: with four rounds or more the errors are scaled up by sqrt(chi2 / dof)
 that exceeds 1 (never down). Without n_test the noise is estimated from the residuals,
 which needs four rounds (floored at NOISE_FLOOR).
 
-The band: a parametric bootstrap over both forms. Half the draws are new accuracies
-around the fitted power law, half around the fitted exponential, with the noise above;
-each draw is refitted with both forms and the better fit kept, and a band is the central
-`confidence` interval of the refits' values, widened if needed to hold the point
-forecast (draws from a seeded generator, so a forecast is deterministic). Why not the
+The band: a parametric bootstrap over the three forms. A third of the draws are new
+accuracies around each form's fit, with the noise above; each draw is refitted with
+every form and the best fit kept (hill paying REFIT_PENALTY's 2, one parameter's AIC:
+refitted freely, it reads noise on a flat run as the start of a jump, and the band
+would never let the stop rule stop), and a band is the central `confidence` interval of
+the refits' values, widened if needed to hold the point forecast (draws from a seeded
+generator, so a forecast is deterministic). Why not the
 fit's covariance: with three to eight points and parameters at their bounds (a at 1, g
 at 0) the linearized covariance is poor or singular, and it knows nothing of the form.
 Why not resampling the points or residuals: a resample of three to eight points often
@@ -63,10 +76,10 @@ repeats points and leaves the curve undetermined, and an exact three-point fit h
 residuals. Independent noise per round is on the safe side: every round is scored on
 the same test questions, which makes successive rounds' errors agree.
 
-Speed: for a fixed k both forms are linear in (a, g), so the refits solve the bounded
-(a, g) least squares in closed form on a grid of k, all draws at once; the point fits
-start from that grid and are polished by scipy's bounded least squares. A forecast takes
-tens of milliseconds.
+Speed: for a fixed shape (k, and p for hill) every form is linear in (a, g), so the
+refits solve the bounded (a, g) least squares in closed form on a grid of shapes
+(SHAPE_GRID), all draws at once; the point fits start from that grid and are polished
+by scipy's bounded least squares. A forecast takes a few tenths of a second.
 """
 
 from __future__ import annotations
@@ -77,40 +90,64 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import least_squares
 
-FORMS = ("power", "exp")
-K_RANGE = {"power": (0.05, 1.5), "exp": (0.02, 20.0)}  # exponent; rate per money spent
-K_GRID = {form: np.geomspace(*bounds, 200) for form, bounds in K_RANGE.items()}
+FORMS = ("power", "exp", "hill")
+K_RANGE = {"power": (0.05, 1.5), "exp": (0.02, 20.0), "hill": (0.05, 12.0)}  # k's bounds
+P_RANGE = (1e-3, 1.0)  # hill's p; p = 1 is the power law
+PENALTY = {"power": 0.0, "exp": 2.0, "hill": 4.0}  # chi-square a point fit pays (module doc)
+REFIT_PENALTY = {"power": 0.0, "exp": 0.0, "hill": 2.0}  # the same, in the band's refits
+N_PARAMS = {"power": 3, "exp": 3, "hill": 4}
 MIN_POINTS = 3  # rounds with distinct positive costs a forecast needs
-PREFER_MARGIN = 2.0  # chi-square by which the exponential must beat the power law
 N_BOOTSTRAP = 400  # refits for the band
 NOISE_FLOOR = 0.005  # smallest noise per point assumed without n_test
 GRID_POINTS = 41  # samples of the curve for plots, from the first cost to 2x spent
 
 
+def _shape_grid(form: str) -> tuple[np.ndarray, np.ndarray]:
+    """The (k, p) pairs the closed-form fits try: 200 values of k for the one-shape
+    forms; for hill, 40 values of k by 24 of p (log-spaced in p and in 1 - p)."""
+    lo, hi = K_RANGE[form]
+    if form != "hill":
+        ks = np.geomspace(lo, hi, 200)
+        return ks, np.ones_like(ks)
+    ps = np.unique(np.concatenate([np.geomspace(P_RANGE[0], 0.5, 12),
+                                   1 - np.geomspace(0.5, P_RANGE[0], 12), [1.0]]))
+    ks, ps = np.meshgrid(np.geomspace(lo, hi, 40), ps)
+    return ks.ravel(), ps.ravel()
+
+
+SHAPE_GRID = {form: _shape_grid(form) for form in FORMS}
+
+
 @dataclass(frozen=True)
 class Curve:
-    """A fitted curve: acc(c) = asymptote - gap * basis(c / spent_usd, k) (module doc)."""
+    """A fitted curve: acc(c) = asymptote - gap * basis(c / spent_usd) (module doc)."""
 
-    form: str  # "power" or "exp"
+    form: str  # "power", "exp" or "hill"
     asymptote: float
     gap: float  # asymptote minus the curve's accuracy at spent_usd
-    k: float  # power: exponent; exp: rate per spent_usd
+    k: float  # power and hill: exponent; exp: rate per spent_usd
     spent_usd: float
+    p: float = 1.0  # hill only: the share of the power law (1: the power law itself)
 
     def __call__(self, cost_usd):
         """Accuracy at the given cumulative cost(s), dollars."""
         x = np.asarray(cost_usd, dtype=float) / self.spent_usd
-        return self.asymptote - self.gap * _basis(self.form, x, self.k)
+        return self.asymptote - self.gap * _basis(self.form, x, self.k, self.p)
 
     def __str__(self) -> str:
-        s = self.spent_usd
+        a, g, k, x = f"{self.asymptote:.3f}", f"{self.gap:.3f}", f"{self.k:.3f}", \
+            f"c / {self.spent_usd:.4g}"
         if self.form == "power":
-            return f"{self.asymptote:.3f} - {self.gap:.3f} * (c / {s:.4g}) ** -{self.k:.3f}"
-        return f"{self.asymptote:.3f} - {self.gap:.3f} * exp(-{self.k:.3f} * (c / {s:.4g} - 1))"
+            return f"{a} - {g} * ({x}) ** -{k}"
+        if self.form == "exp":
+            return f"{a} - {g} * exp(-{k} * ({x} - 1))"
+        q = f"{self.p:.3f}"
+        return f"{a} - {g} / (1 - {q} + {q} * ({x}) ** {k})"
 
     def to_dict(self) -> dict:
         return {"form": self.form, "asymptote": _json(self.asymptote), "gap": _json(self.gap),
-                "k": _json(self.k), "spent_usd": _json(self.spent_usd), "formula": str(self)}
+                "k": _json(self.k), "p": _json(self.p), "spent_usd": _json(self.spent_usd),
+                "formula": str(self)}
 
 
 @dataclass(frozen=True)
@@ -227,7 +264,12 @@ def fit_curve(costs, accuracies, n_test: int | None = None, form: str = "power")
         return None
     c, y = data
     theta, _ = _fit(form, c / c.max(), y, _binomial_error(y, n_test))
-    return Curve(form, *(float(v) for v in theta), spent_usd=float(c.max()))
+    return _curve(form, theta, float(c.max()))
+
+
+def _curve(form: str, theta, spent: float) -> Curve:
+    a, g, k, p = (float(v) for v in theta)
+    return Curve(form, a, g, k, spent_usd=spent, p=p)
 
 
 def forecast(costs, accuracies, next_round_cost: float, n_test: int | None = None,
@@ -257,11 +299,10 @@ def forecast(costs, accuracies, next_round_cost: float, n_test: int | None = Non
     x = c / spent
     sigma = _binomial_error(y, n_test)
     fits = {form: _fit(form, x, y, sigma) for form in FORMS}
-    noise = {form: _noise(form, theta, x, y, n_test, sigma) for form, (theta, _) in fits.items()}
+    noise = _noise(fits, x, y, n_test, sigma)
     scale = 1.0 if n_test is not None else noise["power"][0] ** 2  # chi2 in noise units
-    point = _choose(fits["power"][1] / scale, fits["exp"][1] / scale)
-    curves = {form: Curve(form, *(float(v) for v in theta), spent_usd=spent)
-              for form, (theta, _) in fits.items()}
+    point = int(_choose(np.array([[fits[form][1] / scale] for form in FORMS]))[0])
+    curves = {form: _curve(form, theta, spent) for form, (theta, _) in fits.items()}
     forms, params = _bootstrap(fits, noise, x, n_bootstrap, np.random.default_rng(seed))
     result = Forecast(curve=curves[FORMS[point]], fits=curves, n_points=len(c), n_test=n_test,
                       confidence=confidence, next_round_usd=float(next_round_cost),
@@ -322,40 +363,57 @@ def cost_to_reach(forecast: Forecast, target_accuracy: float) -> Estimate | None
     c = forecast.curve
     if c.asymptote <= target_accuracy:
         return None
-    value = _solve_x(c.form, c.asymptote, c.gap, c.k, target_accuracy) * c.spent_usd
-    a, g, k = forecast.sample_params.T
-    x = np.where(forecast.sample_forms == 0, _solve_x("power", a, g, k, target_accuracy),
-                 _solve_x("exp", a, g, k, target_accuracy))
+    value = _solve_x(c.form, c.asymptote, c.gap, c.k, c.p, target_accuracy) * c.spent_usd
+    x = np.zeros(len(forecast.sample_forms))
+    for i, form in enumerate(FORMS):
+        rows = forecast.sample_forms == i
+        x[rows] = _solve_x(form, *forecast.sample_params[rows].T, target_accuracy)
     return forecast.band(value, (x * c.spent_usd)[:, None])[0]
 
 
-# The fits, on costs scaled by the spend: x = c / spent, so x <= 1.
+# The fits, on costs scaled by the spend: x = c / spent, so x <= 1. Parameters are
+# theta = (a, g, k, p), p = 1 for the one-shape forms.
 
-def _basis(form: str, x, k):
+def _basis(form: str, x, k, p=1.0):
+    """The curve's shape, 1 at x = 1 (the spend) and falling with x."""
     if form == "power":
         return x ** -k
-    return np.exp(-k * (x - 1))
+    if form == "exp":
+        return np.exp(-k * (x - 1))
+    return 1 / (1 - p + p * x ** k)
 
 
-def _basis_dk(form: str, x, k):
+def _basis_grads(form: str, x, k, p):
+    """d basis / dk and d basis / dp."""
     if form == "power":
-        return -np.log(x) * x ** -k
-    return -(x - 1) * np.exp(-k * (x - 1))
+        return -np.log(x) * x ** -k, np.zeros_like(x)
+    if form == "exp":
+        return -(x - 1) * np.exp(-k * (x - 1)), np.zeros_like(x)
+    basis = _basis(form, x, k, p)
+    return -basis ** 2 * p * x ** k * np.log(x), -basis ** 2 * (x ** k - 1)
 
 
 def _evaluate(forms: np.ndarray, params: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Rows of (form, a, g, k) evaluated at x: shape (rows, len(x))."""
-    a, g, k = (params[:, i:i + 1] for i in range(3))
+    """Rows of (form, (a, g, k, p)) evaluated at x: shape (rows, len(x))."""
+    a, g, k, p = (params[:, i:i + 1] for i in range(4))
+    basis = np.empty((len(forms), len(x)))
     with np.errstate(over="ignore"):
-        basis = np.where(forms[:, None] == 0, _basis("power", x, k), _basis("exp", x, k))
+        for i, form in enumerate(FORMS):
+            rows = forms == i
+            basis[rows] = _basis(form, x, k[rows], p[rows])
     return a - g * basis
 
 
-def _solve_x(form, a, g, k, target):
-    """x where a - g * basis(x) = target: inf where a <= target, 0 where g = 0 < a - target."""
+def _solve_x(form, a, g, k, p, target):
+    """x where a - g * basis(x) = target: inf where a <= target, 0 where the target is
+    below the curve at x = 0."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        ratio = np.log(np.maximum(a - target, 0) / g)  # log basis(x) at the target
-        x = np.exp(-ratio / k) if form == "power" else 1 - ratio / k
+        if form == "hill":  # 1 - p + p x^k = g / (a - target)
+            power = (g / np.maximum(a - target, 0) - 1 + p) / p
+            x = np.maximum(power, 0) ** (1 / k)
+        else:
+            ratio = np.log(np.maximum(a - target, 0) / g)  # log basis(x) at the target
+            x = np.exp(-ratio / k) if form == "power" else 1 - ratio / k
         return np.where(a > target, np.maximum(x, 0.0), np.inf)
 
 
@@ -380,26 +438,27 @@ def _binomial_error(y: np.ndarray, n_test: int | None) -> np.ndarray:
 
 
 def _profile_fits(form: str, x: np.ndarray, y: np.ndarray, sigma: np.ndarray):
-    """The best (a, g, k) of one form for each row of y (rows, points), k on K_GRID,
-    and its chi-square.
+    """The best (a, g, k, p) of one form for each row of y (rows, points), (k, p) on
+    SHAPE_GRID, and its chi-square.
 
-    For a fixed k the curve is linear in (a, g), so the weighted least squares with a, g
-    in [0, 1] has a closed form: the unconstrained solution if it is inside the box,
+    For a fixed shape the curve is linear in (a, g), so the weighted least squares with
+    a, g in [0, 1] has a closed form: the unconstrained solution if it is inside the box,
     else the best of the box's edges (each a clipped one-dimensional fit; the problem is
-    convex, so one of these is the optimum). All rows and all k at once.
+    convex, so one of these is the optimum). All rows and all shapes at once.
     """
-    ks = K_GRID[form]
+    ks, ps = SHAPE_GRID[form]
     w = 1 / sigma ** 2
-    z = _basis(form, x[None, :], ks[:, None])  # (k, points)
+    z = _basis(form, x[None, :], ks[:, None], ps[:, None])  # (shapes, points)
     s1 = w.sum()
-    sz, szz = z @ w, (z * z) @ w  # (k,)
+    sz, szz = z @ w, (z * z) @ w  # (shapes,)
     sy, syy = (y @ w)[:, None], ((y * y) @ w)[:, None]  # (rows, 1)
-    szy = y @ (w * z).T  # (rows, k)
+    szy = y @ (w * z).T  # (rows, shapes)
 
     def chi2(a, g):  # sum of w * (a - g z - y)^2, expanded
         return a * a * s1 + g * g * szz - 2 * a * g * sz - 2 * a * sy + 2 * g * szy + syy
 
-    g_free = (sz * sy / s1 - szy) / (szz - sz * sz / s1)
+    with np.errstate(divide="ignore", invalid="ignore"):  # z constant: no free solution
+        g_free = (sz * sy / s1 - szy) / (szz - sz * sz / s1)
     candidates = [((sy + g_free * sz) / s1, g_free)]
     for g_edge in (0.0, 1.0):
         candidates.append((np.clip((sy + g_edge * sz) / s1, 0, 1), np.full_like(szy, g_edge)))
@@ -414,59 +473,71 @@ def _profile_fits(form: str, x: np.ndarray, y: np.ndarray, sigma: np.ndarray):
         best_a, best_g = np.where(better, a, best_a), np.where(better, g, best_g)
     rows = np.arange(len(y))
     j = np.argmin(best, axis=1)
-    return np.stack([best_a[rows, j], best_g[rows, j], ks[j]], axis=1), best[rows, j]
+    return np.stack([best_a[rows, j], best_g[rows, j], ks[j], ps[j]], axis=1), best[rows, j]
 
 
 def _fit(form: str, x, y, sigma) -> tuple[np.ndarray, float]:
-    """(a, g, k) and chi-square: the grid's best, polished by scipy's bounded least
+    """(a, g, k, p) and chi-square: the grid's best, polished by scipy's bounded least
     squares (the grid finds the basin, the solver the exact optimum)."""
     params, chi2 = _profile_fits(form, x, y[None, :], sigma)
     start, start_chi2 = params[0], float(chi2[0])
+    free = 4 if form == "hill" else 3  # p is fixed at 1 for the others
 
     def residuals(theta):
-        a, g, k = theta
-        return (a - g * _basis(form, x, k) - y) / sigma
+        a, g, k, p = (*theta, 1.0)[:4]
+        return (a - g * _basis(form, x, k, p) - y) / sigma
 
     def jacobian(theta):
-        a, g, k = theta
-        columns = [np.ones_like(x), -_basis(form, x, k), -g * _basis_dk(form, x, k)]
+        a, g, k, p = (*theta, 1.0)[:4]
+        d_k, d_p = _basis_grads(form, x, k, p)
+        columns = [np.ones_like(x), -_basis(form, x, k, p), -g * d_k, -g * d_p][:free]
         return np.stack(columns, axis=1) / sigma[:, None]
 
-    lo, hi = K_RANGE[form]
-    fit = least_squares(residuals, start, jac=jacobian, method="trf",
-                        bounds=([0.0, 0.0, lo], [1.0, 1.0, hi]))
+    (k_lo, k_hi), (p_lo, p_hi) = K_RANGE[form], P_RANGE
+    lower, upper = [0.0, 0.0, k_lo, p_lo][:free], [1.0, 1.0, k_hi, p_hi][:free]
+    fit = least_squares(residuals, np.clip(start[:free], lower, upper), jac=jacobian,
+                        method="trf", bounds=(lower, upper))
     polished = float(np.sum(fit.fun ** 2))
-    return (fit.x, polished) if polished <= start_chi2 else (start, start_chi2)
+    if polished > start_chi2:
+        return start, start_chi2
+    return np.array([*fit.x, 1.0][:4]), polished
 
 
-def _choose(power_chi2, exp_chi2, margin: float = PREFER_MARGIN):
-    """0 (power) unless the exponential fits better by more than margin, then 1."""
-    return np.where(power_chi2 - exp_chi2 > margin, 1, 0)
+def _choose(chi2: np.ndarray, penalty: dict[str, float] = PENALTY) -> np.ndarray:
+    """The form each column of chi2 (forms, rows) picks: the lowest chi-square plus the
+    form's penalty, the first form on ties (index into FORMS)."""
+    return np.argmin(chi2 + np.array([penalty[form] for form in FORMS])[:, None], axis=0)
 
 
-def _noise(form, theta, x, y, n_test, sigma) -> np.ndarray:
-    """Noise per point to draw around a fit (see the module doc)."""
-    dof = len(x) - 3
-    fitted = np.clip(theta[0] - theta[1] * _basis(form, x, theta[2]), 0, 1)
-    chi2 = float(np.sum(((fitted - y) / sigma) ** 2))
-    if n_test is None:  # dof >= 1 here: forecast needs four rounds without n_test
-        return np.full_like(y, max(NOISE_FLOOR, math.sqrt(chi2 / dof)))
-    inflate = math.sqrt(chi2 / dof) if dof >= 1 else 1.0
-    return _binomial_error(fitted, n_test) * max(1.0, inflate)
+def _noise(fits: dict, x, y, n_test, sigma) -> dict[str, np.ndarray]:
+    """Noise per point to draw around each form's fit (see the module doc)."""
+    noise = {}
+    for form in FORMS:
+        theta = fits[form][0]
+        fitted = np.clip(theta[0] - theta[1] * _basis(form, x, theta[2], theta[3]), 0, 1)
+        chi2 = float(np.sum(((fitted - y) / sigma) ** 2))
+        dof = len(x) - N_PARAMS[form]
+        if n_test is None:  # power has dof >= 1 here: forecast needs four rounds
+            noise[form] = (np.full_like(y, max(NOISE_FLOOR, math.sqrt(chi2 / dof)))
+                           if dof >= 1 else noise["power"])
+        else:
+            inflate = math.sqrt(chi2 / dof) if dof >= 1 else 1.0
+            noise[form] = _binomial_error(fitted, n_test) * max(1.0, inflate)
+    return noise
 
 
 def _bootstrap(fits, noise, x, n, rng) -> tuple[np.ndarray, np.ndarray]:
-    """Refits to n draws, half around each form's fit: (forms, params (n, 3))."""
+    """Refits to n draws, a share around each form's fit: (forms, params (n, 4))."""
     forms, params = [], []
-    for form, count in zip(FORMS, (n - n // 2, n // 2)):
+    counts = [n // len(FORMS) + (i < n % len(FORMS)) for i in range(len(FORMS))]
+    for form, count in zip(FORMS, counts):
         theta = fits[form][0]
-        y = theta[0] - theta[1] * _basis(form, x, theta[2])
+        y = theta[0] - theta[1] * _basis(form, x, theta[2], theta[3])
         draws = y + rng.normal(0.0, noise[form], size=(count, len(x)))
-        (p_power, c_power), (p_exp, c_exp) = (_profile_fits(f, x, draws, noise[form])
-                                              for f in FORMS)
-        chosen = _choose(c_power, c_exp, margin=0.0)
+        refits = [_profile_fits(f, x, draws, noise[form]) for f in FORMS]
+        chosen = _choose(np.stack([chi2 for _, chi2 in refits]), REFIT_PENALTY)
         forms.append(chosen)
-        params.append(np.where(chosen[:, None] == 0, p_power, p_exp))
+        params.append(np.choose(chosen[:, None], [p for p, _ in refits]))
     return np.concatenate(forms), np.concatenate(params)
 
 

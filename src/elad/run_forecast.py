@@ -146,8 +146,8 @@ def plan_text(records: list[RoundRecord], n_test: int | None, budget_usd: float,
     if target is not None:
         lines.append(reach_text(outlook, target))
     lines.append("a forecast from few rounds is rough (its band holds the doubt); a run "
-                 "still speeding up (each dollar buying more than the last) is forecast "
-                 "too low")
+                 "whose student has not yet begun to learn a skill it will learn later "
+                 "is forecast too low")
     return "\n".join(lines)
 
 
