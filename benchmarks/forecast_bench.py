@@ -49,8 +49,9 @@ GOAL_SAVED, GOAL_GIVEN_UP = 0.30, 2.0
 
 
 def read_runs(grid_dir: Path) -> list[dict]:
-    """Every finished grid run's records, test size, budget and forecast after each
-    round (unfinished ones are left out: their end is not known yet)."""
+    """Every grid run's records, test size, budget and forecast after each round, and
+    whether it is finished (one still running counts for the forecast errors, not for
+    the stop rule: its end is not known yet)."""
     runs = []
     for run_dir in sorted((grid_dir / "runs").iterdir()):
         if run_dir.name.startswith(("seed-round-", "whole-pool-")) or \
@@ -60,10 +61,13 @@ def read_runs(grid_dir: Path) -> list[dict]:
             records = run.store.rounds()
             n_test = len(run.store.examples("test"))
             config = run.config
-        if not records or not records[-1].stop_reason:
-            print(f"left out {run_dir.name}: not finished")
+        if not records:
             continue
-        runs.append({"name": run_dir.name, "seed": config.seed,
+        finished = bool(records[-1].stop_reason)
+        if not finished:
+            print(f"{run_dir.name}: not finished ({len(records)} rounds): its forecast "
+                  "errors count, the stop rule leaves it out")
+        runs.append({"name": run_dir.name, "seed": config.seed, "finished": finished,
                      "config": f"{config.strategy}-{config.mode}", "n_test": n_test,
                      "budget_usd": config.budget_usd, "stop_reason": records[-1].stop_reason,
                      "costs": np.array([r.cost_usd for r in records]),
@@ -159,8 +163,8 @@ def main() -> None:
     if not runs:
         raise SystemExit(f"{args.grid_dir}/runs holds no grid run")
     seeds = sorted({r["seed"] for r in runs})
-    reasons = {str(reason): sum(r["stop_reason"] == reason for r in runs)
-               for reason in sorted({r["stop_reason"] for r in runs})}
+    ends = [str(r["stop_reason"]) if r["finished"] else "not finished yet" for r in runs]
+    reasons = {end: ends.count(end) for end in sorted(set(ends))}
     print(f"{len(runs)} runs ({', '.join(sorted({r['config'] for r in runs}))}; seeds "
           f"{seeds}); rounds {min(len(r['costs']) for r in runs)}-"
           f"{max(len(r['costs']) for r in runs)}; spent ${min(r['costs'][-1] for r in runs):.3f}"
@@ -198,20 +202,23 @@ def main() -> None:
     print("\n2. The stop rule replayed: money saved (share of the run's spend) and "
           "accuracy given up (points), against running to the end; hindsight: the round "
           "maximizing accuracy - X * cost, and the rule's regret in that measure (points)")
+    finished = [r for r in runs if r["finished"]]
+    if len(finished) < len(runs):
+        print(f"   on the {len(finished)} finished runs")
     print(f"   {'X acc/$':>7}  {'stops early':>11}  {'saved':>5}  {'given up':>8}  "
           f"{'meets':>5}  |  {'hindsight: saved':>16}  {'given up':>8}  {'regret':>6}")
-    rules = []
-    for threshold in [float(x) for x in args.thresholds.split(",") if x.strip()]:
-        s = stop_rule(runs, threshold, args.tolerance)
+    rules, saturations = [], []
+    thresholds = [float(x) for x in args.thresholds.split(",") if x.strip()] if finished else []
+    for threshold in thresholds:
+        s = stop_rule(finished, threshold, args.tolerance)
         rules.append(s)
         met = s["saved"] >= GOAL_SAVED and s["given_up"] <= GOAL_GIVEN_UP
         print(f"   {threshold:7g}  {s['early']:11.2f}  {s['saved']:5.2f}  "
               f"{s['given_up']:8.2f}  {'yes' if met else 'no':>5}  |  "
               f"{s['hindsight_saved']:16.2f}  {s['hindsight_given_up']:8.2f}  "
               f"{s['regret']:6.2f}")
-    saturations = []
-    for theta in [float(x) for x in args.saturations.split(",") if x.strip()]:
-        s = stop_rule(runs, 0.0, args.tolerance, saturation=theta)
+    for theta in [float(x) for x in args.saturations.split(",") if x.strip()] if finished else []:
+        s = stop_rule(finished, 0.0, args.tolerance, saturation=theta)
         saturations.append(s)
         print(f"   {f'θ={theta:g}':>7}  {s['early']:11.2f}  {s['saved']:5.2f}  "
               f"{s['given_up']:8.2f}  {'':>5}  |  (the saturation rule at θ, for comparison)")
