@@ -28,7 +28,7 @@ so a run that still rises about linearly with cost makes it forecast too little;
 exponential, with a small rate, stays nearly straight over the measured costs and
 covers that case. A log form a + b * log(c) is the power law's k -> 0 limit and never
 saturates. Why a third: a small student can learn a skill all at once (the project's
-tiny students learn arithmetic between 200 and 300 targets: slow rounds, then a jump,
+tiny students learn arithmetic after 200 to 450 targets: slow rounds, then a jump,
 then a plateau), and neither form can bend upwards; the S-shaped curves of learning-
 curve extrapolation (Domhan et al. 2015, "Speeding up Automatic Hyperparameter
 Optimization of Deep Neural Networks by Extrapolation of Learning Curves", whose
