@@ -103,7 +103,7 @@ def test_the_s_shaped_form_is_not_taken_for_a_power_law_run():
     # it can match a power law (p = 1) but pays for its fourth parameter
     picked = [forecast(c, m, s, n_test=300).curve.form
               for c, m, _, s in synthetic_runs("power", 30, 6, seed=4)]
-    assert picked.count("hill") <= 9  # 6 of 30 here; AIC alone would expect about 5
+    assert picked.count("hill") <= 9  # 3 of 30 here
 
 
 def test_power_law_forecast_on_noisy_runs_is_close_and_its_band_covers_the_truth():
