@@ -43,11 +43,12 @@ def gemma3_shaped(directory: Path, layers: int) -> Path:
     return directory
 
 
-def measure(student, prompts: list[list[int]], steps: int, repeats: int = 3):
-    """aten operators and host ms per decode step of one batch (after a warm-up)."""
+def measure(student, prompts: list[list[int]], merged: bool, repeats: int = 3):
+    """aten operators and host ms per decode step of one batch (after a warm-up), the
+    adapter merged or not."""
     from elad.student.hf import merged_lora
 
-    with merged_lora(student.model, student.merge_lora_to_decode):
+    with merged_lora(student.model, merged):
         student._sample(prompts, 0.0, None)  # warm up
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             out = student._sample(prompts, 0.0, None)
@@ -79,10 +80,7 @@ def main() -> None:
         student.model.eval()
         questions = [f"what is {i} + {2 * i + 1}?" for i in range(args.rows)]
         prompts = [student.prompt_ids(q) for q in questions]
-        rows = {}
-        for merged in (False, True):
-            student.merge_lora_to_decode = merged
-            rows[merged] = measure(student, prompts, args.steps)
+        rows = {merged: measure(student, prompts, merged) for merged in (False, True)}
     print(f"decode, Gemma 3 shape with {args.layers} layers (tiny widths), LoRA r16 on "
           f"every linear layer, {args.rows} rows, {rows[True][2]} steps, 1 thread")
     print(f"{'':>26} {'aten ops a step':>16} {'host ms a step':>15}")

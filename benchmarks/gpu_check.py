@@ -146,7 +146,7 @@ def print_memory(label: str, stats: dict) -> None:
               f"allocator retries, {stats['ooms']} OOMs", flush=True)
 
 
-def synchronized_seconds(function, *args):
+def timed(function, *args):
     """`function(*args)` and its wall time, the device's queued work included."""
     import torch
 
@@ -217,7 +217,7 @@ def profile_student(overrides: list[str], decode_steps: int = 24,
         student.model.eval()
         with merged_lora(student.model, merged), \
                 (profile(activities=activities) if profiled else nullcontext()) as prof:
-            out, seconds = synchronized_seconds(student._sample, prompts, 0.7, uniforms)
+            out, seconds = timed(student._sample, prompts, 0.7, uniforms)
         steps = max(len(tokens) for tokens, _, _ in out) + 1
         unmerged = "" if merged else ", LoRA unmerged"
         print(f"  decode, batch {rows:>4}, {steps:>4} steps{unmerged}: "
@@ -250,7 +250,7 @@ def profile_student(overrides: list[str], decode_steps: int = 24,
     train(1)  # warm up
     memory_stats()
     with profile(activities=activities) as prof:
-        _, seconds = synchronized_seconds(train, train_steps)
+        _, seconds = timed(train, train_steps)
     host, device, top = top_operators(prof, train_steps)
     result["train_ms"] = 1e3 * seconds / train_steps
     print_profile(f"training, batch {train_batch}", result["train_ms"], host, device, top)
@@ -299,12 +299,6 @@ def run_rounds(overrides: list[str], run_dir: Path) -> tuple[list, Timings]:
         f"  round {r.round} done at {time.perf_counter() - started:.0f} s: accuracy "
         f"{r.test_accuracy:.3f}, ${r.cost_usd:.4f} spent", flush=True))
     return records, timings
-
-
-def timed(function, *args):
-    started = time.perf_counter()
-    result = function(*args)
-    return result, time.perf_counter() - started
 
 
 def compare_backends(overrides: list[str], checkpoint: Path, questions: int,

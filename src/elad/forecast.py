@@ -483,7 +483,7 @@ def _fit(form: str, x, y, sigma) -> tuple[np.ndarray, float]:
     squares (the grid finds the basin, the solver the exact optimum)."""
     params, chi2 = _profile_fits(form, x, y[None, :], sigma)
     start, start_chi2 = params[0], float(chi2[0])
-    free = 4 if form == "hill" else 3  # p is fixed at 1 for the others
+    free = N_PARAMS[form]  # p is fixed at 1 for the three-parameter forms
 
     def residuals(theta):
         a, g, k, p = (*theta, 1.0)[:4]

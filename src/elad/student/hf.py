@@ -129,7 +129,8 @@ class HFStudent:
         self.stops = torch.tensor(self.format.stops)
         self.device = next(model.parameters()).device
         self._newlines: list[int] | None = None  # made on first use (line_min_logprobs)
-        self.merge_lora_to_decode = True  # see merged_lora (False: the benchmark baseline)
+        self.merge_lora_to_decode = True  # see merged_lora; False decodes through the
+        # adapter (no copy of the weights in host memory; the tests compare the two)
 
     # --- persistence ------------------------------------------------------------------
 
