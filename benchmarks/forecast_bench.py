@@ -29,6 +29,15 @@ size, the next round costing what the last one did, capped by the budget left).
    rule could save giving up no more. Beside it, the saturation rule replayed at each
    `--saturations` theta (stop once the teacher confirms that share of a round). The
    issue's goal: saves >= 30% giving up <= 2 points.
+3. Where the round 3 forecast misses, by task. The same forecast fitted to each task's
+   own test accuracy (its share of the test questions as n_test), against that task's
+   accuracy at twice the spend; the per-task forecasts combined (weighted by their share
+   of the test set) against the whole accuracy; and, for synthetic tasks, the step
+   accuracy of the explanations the student sampled for the next round's candidates
+   (each step against the task's exact solution: a finer measure than the answer,
+   which is right only if every step is), forecast likewise against itself. If a
+   skill's answer accuracy jumped only because it needs every step right, its step
+   accuracy would rise gradually and be forecast well.
 """
 
 from __future__ import annotations
@@ -36,12 +45,16 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from elad.run_forecast import CONFIDENCE, prefix_forecasts, stop_index
+from elad.forecast import forecast
+from elad.run_forecast import CONFIDENCE, next_round_usd, prefix_forecasts, stop_index
 from elad.rundir import RunDir
+from elad.store import RunStore
+from elad.tasks import synthetic
 
 FORECAST_ROUNDS = (2, 3, 4)
 GOAL_ROUND, GOAL_POINTS, GOAL_SEEDS = 3, 3.0, 5
@@ -59,8 +72,11 @@ def read_runs(grid_dir: Path) -> list[dict]:
             continue
         with RunDir.open(run_dir) as run:
             records = run.store.rounds()
-            n_test = len(run.store.examples("test"))
+            test_tasks = Counter(e.task for e in run.store.examples("test"))
+            n_test = sum(test_tasks.values())
             config = run.config
+            steps = step_accuracy(run.store, len(records)) \
+                if config.task.kind == "synthetic" else {}
         if not records:
             continue
         finished = bool(records[-1].stop_reason)
@@ -73,8 +89,31 @@ def read_runs(grid_dir: Path) -> list[dict]:
                      "costs": np.array([r.cost_usd for r in records]),
                      "accuracies": np.array([r.test_accuracy for r in records]),
                      "confirmed": [r.confirmed_fraction for r in records],
+                     "test_tasks": test_tasks, "step_accuracy": steps,
+                     "by_task": {task: np.array([r.test_accuracy_by_task.get(task, np.nan)
+                                                 for r in records]) for task in test_tasks},
                      "forecasts": prefix_forecasts(records, n_test, config.budget_usd)})
     return runs
+
+
+def step_accuracy(store: RunStore, n_records: int) -> dict[str, np.ndarray]:
+    """Synthetic tasks: per task, the share of exact solution steps the student's
+    sampled explanations got right in place, by the round whose student wrote them (the
+    candidates of round r + 1 are explained by round r's student; nan where none were)."""
+    pool = {e.id: e for e in store.examples("pool")}
+    shares = {task: np.full(n_records, np.nan) for task in synthetic.FAMILIES}
+    for r in range(n_records):
+        right: dict[str, list[bool]] = {}
+        for score in store.scores(r + 1):
+            example = pool[score.example_id]
+            solution, _ = synthetic.solve(example.question)
+            for explanation in store.explanations(r + 1, example.id):
+                right.setdefault(example.task, []).extend(
+                    i < len(explanation.steps) and explanation.steps[i] == step
+                    for i, step in enumerate(solution))
+        for task, hits in right.items():
+            shares[task][r] = np.mean(hits)
+    return {task: values for task, values in shares.items() if not np.isnan(values).all()}
 
 
 def noise_floor(accuracy: float, n_test: int) -> float:
@@ -144,6 +183,43 @@ def stop_rule(runs: list[dict], threshold: float, tolerance: float,
     means = {key: float(np.mean([row[key] for row in rows]))
              for key in rows[0] if key not in ("run", "stop_round", "hindsight_round")}
     return {"threshold": threshold, "saturation": saturation, **means, "runs": rows}
+
+
+def by_task_errors(runs: list[dict], r: int = GOAL_ROUND) -> dict:
+    """Section 3: signed errors (points) of the round-r forecast at twice the spend, fitted
+    to each task's test accuracy and step accuracy, and the per-task forecasts combined."""
+    errors: dict[str, list[float]] = {}
+    for run in runs:
+        costs = run["costs"]
+        if r >= len(costs) or costs[r] <= 0 or 2 * costs[r] > costs[-1]:
+            continue
+        double, next_cost = 2 * costs[r], next_round_usd(list(costs[:r + 1]), run["budget_usd"])
+        n_test, combined = sum(run["test_tasks"].values()), 0.0
+        for task, n in run["test_tasks"].items():
+            test = forecast_at(costs, run["by_task"][task], r, next_cost, n, double)
+            steps = forecast_at(costs, run["step_accuracy"].get(task), r, next_cost, n, double)
+            for key, fit in ((f"test {task}", test), (f"steps {task}", steps)):
+                if fit is not None:
+                    errors.setdefault(key, []).append(100 * (fit[0] - fit[1]))
+            combined += n / n_test * (test[0] if test else np.nan)
+        measured = float(np.interp(double, costs, run["accuracies"]))
+        errors.setdefault("combined", []).append(100 * (combined - measured))
+    return {key: (float(np.mean(np.abs(v))), float(np.mean(v)), len(v))
+            for key, v in errors.items() if not np.isnan(v).any()}
+
+
+def forecast_at(costs, values, r: int, next_cost: float, n: int, at: float
+                ) -> tuple[float, float] | None:
+    """The forecast of a per-round series after round r at cost `at`, and the series
+    there (linear between rounds); None without a forecast or a value there."""
+    if values is None or np.isnan(values[:r + 1]).any():
+        return None
+    known = ~np.isnan(values)
+    if costs[known][-1] < at:
+        return None
+    fit = forecast(costs[:r + 1], values[:r + 1], next_cost, n_test=n, confidence=CONFIDENCE)
+    return None if fit is None else (float(fit.curve(at)),
+                                      float(np.interp(at, costs[known], values[known])))
 
 
 def main() -> None:
@@ -227,11 +303,21 @@ def main() -> None:
     print(f"   in hindsight, the cheapest round within {args.tolerance:g} points of the "
           f"final accuracy saves {rules[0]['within_tolerance_saved']:.2f} on average: the "
           "most any rule could save giving up no more" if rules else "")
+    tasks = by_task_errors(runs)
+    print(f"\n3. Where the round {GOAL_ROUND} forecast misses, by task: at 2x the spend, each "
+          "series forecast against itself; MAE / bias, points (n runs)")
+    for key, (mae, bias, n) in sorted(tasks.items()):
+        label = "all: the per-task forecasts combined" if key == "combined" else \
+            f"{'test accuracy' if key.startswith('test') else 'step accuracy'}, " \
+            f"{key.split(' ', 1)[1]}"
+        print(f"   {label:<40}  {mae:5.2f} / {bias:+6.2f}  ({n})")
     if args.json:
         args.json.write_text(json.dumps({
             "grid_dir": str(args.grid_dir), "runs": [r["name"] for r in runs],
             "seeds": seeds, "forecast_errors": {str(r): e for r, e in errors.items()},
-            "stop_rule": rules, "saturation_rule": saturations}, indent=1))
+            "stop_rule": rules, "saturation_rule": saturations,
+            "by_task": {key: dict(zip(("mae", "bias", "n"), v)) for key, v in tasks.items()}},
+            indent=1))
         print(f"\nwrote {args.json}")
 
 
