@@ -34,8 +34,9 @@ size, the next round costing what the last one did, capped by the budget left).
    accuracy at twice the spend; the per-task forecasts combined (weighted by their share
    of the test set) against the whole accuracy; and, for synthetic tasks, the step
    accuracy of the explanations the student sampled for the next round's candidates
-   (each step against the task's exact solution: a finer measure than the answer,
-   which is right only if every step is), forecast likewise against itself. If a
+   (the share of the solution's steps before the first wrong one, as the oracle teacher
+   judges it: a finer measure than the answer, which is right only if every step is),
+   forecast likewise against itself. If a
    skill's answer accuracy jumped only because it needs every step right, its step
    accuracy would rise gradually and be forecast well.
 """
@@ -55,6 +56,7 @@ from elad.run_forecast import CONFIDENCE, next_round_usd, prefix_forecasts, stop
 from elad.rundir import RunDir
 from elad.store import RunStore
 from elad.tasks import synthetic
+from elad.teacher.oracle import first_wrong_step
 
 FORECAST_ROUNDS = (2, 3, 4)
 GOAL_ROUND, GOAL_POINTS, GOAL_SEEDS = 3, 3.0, 5
@@ -97,22 +99,23 @@ def read_runs(grid_dir: Path) -> list[dict]:
 
 
 def step_accuracy(store: RunStore, n_records: int) -> dict[str, np.ndarray]:
-    """Synthetic tasks: per task, the share of exact solution steps the student's
-    sampled explanations got right in place, by the round whose student wrote them (the
-    candidates of round r + 1 are explained by round r's student; nan where none were)."""
+    """Synthetic tasks: per task, the share of solution steps the student's sampled
+    explanations got right before their first wrong one (the oracle teacher's judgment),
+    by the round whose student wrote them (the candidates of round r + 1 are explained by
+    round r's student; nan where none were)."""
     pool = {e.id: e for e in store.examples("pool")}
     shares = {task: np.full(n_records, np.nan) for task in synthetic.FAMILIES}
     for r in range(n_records):
-        right: dict[str, list[bool]] = {}
+        right: dict[str, list[float]] = {}
         for score in store.scores(r + 1):
             example = pool[score.example_id]
-            solution, _ = synthetic.solve(example.question)
+            solution, answer = synthetic.solve(example.question)
             for explanation in store.explanations(r + 1, example.id):
-                right.setdefault(example.task, []).extend(
-                    i < len(explanation.steps) and explanation.steps[i] == step
-                    for i, step in enumerate(solution))
-        for task, hits in right.items():
-            shares[task][r] = np.mean(hits)
+                wrong = first_wrong_step(explanation.steps, explanation.answer, solution, answer)
+                steps_right = len(solution) if wrong is None else min(wrong - 1, len(solution))
+                right.setdefault(example.task, []).append(steps_right / max(len(solution), 1))
+        for task, shares_right in right.items():
+            shares[task][r] = np.mean(shares_right)
     return {task: values for task, values in shares.items() if not np.isnan(values).all()}
 
 
