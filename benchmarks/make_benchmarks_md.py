@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from elad.bench import grid_run_steps
-from elad.bench_summary import EVIDENCE, show, table_rows
+from elad.reading.bench_summary import EVIDENCE, show, table_rows
 from elad.budget import teacher_prices
 from elad.config import config_from_json
 

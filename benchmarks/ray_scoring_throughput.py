@@ -23,7 +23,7 @@ from scoring_throughput import trained_student
 
 from elad.config import load_config
 from elad.explain import explain_and_score
-from elad.ray_scoring import connect, explain_and_score_on_ray
+from elad.scale.ray_scoring import connect, explain_and_score_on_ray
 from elad.tasks import answer_type, load_task
 
 

@@ -1,7 +1,7 @@
 """Teacher client throughput: requests per second at concurrency 1 and 32.
 
 Runs elad's OpenAI-compatible teacher (the real `openai` client, the cache, the budget)
-against a local server in its own process (`python -m elad.oracle_server`) that takes a
+against a local server in its own process (`python -m elad.fakes.oracle_server`) that takes a
 fixed time per request, so the most any client can get is concurrency / latency requests
 per second. Prints, for each
 concurrency, the measured rate and its share of that maximum (goal: at least 90%), and
@@ -54,7 +54,7 @@ def server_process(latency_s: float):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "elad.oracle_server", "--port",
+    server = subprocess.Popen([sys.executable, "-m", "elad.fakes.oracle_server", "--port",
                                str(port), "--latency", str(latency_s)],
                               stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/v1"

@@ -18,7 +18,7 @@ TINY = [
 
 
 def openai_overrides(url: str, *extra: str) -> list[str]:
-    """The OpenAI-compatible teacher at `url` (elad.oracle_server), at gpt-4o's prices."""
+    """The OpenAI-compatible teacher at `url` (elad.fakes.oracle_server), at gpt-4o's prices."""
     return ["teacher=openai", f"teacher.base_url={url}", "teacher.api_key_env=",
             "teacher.model=local-oracle", "teacher.price_input_per_mtok=2.5",
             "teacher.price_output_per_mtok=10", "teacher.timeout_s=0.5", *extra]

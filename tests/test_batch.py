@@ -15,7 +15,7 @@ from elad.budget import Budget, Prices, teacher_prices
 from elad.cli import EXIT_BATCH_RUNNING, main
 from elad.config import load_config
 from elad.loop import run
-from elad.oracle_server import OracleServer, serve
+from elad.fakes.oracle_server import OracleServer, serve
 from elad.store import RunStore
 from elad.teacher.cache import CachedTeacher
 from elad.teacher.openai import OpenAITeacher

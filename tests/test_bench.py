@@ -6,7 +6,7 @@ import pytest
 from conftest import TINY
 
 from elad.bench import fork_seed_round, grid
-from elad.bench_summary import accuracy_at, cost_to_reach, curve_area, spread
+from elad.reading.bench_summary import accuracy_at, cost_to_reach, curve_area, spread
 from elad.cli import main
 from elad.config import ConfigError, load_config
 from elad.loop import run
@@ -157,7 +157,7 @@ def test_accuracy_at_cost_area_and_cost_to_reach():
 def test_run_metrics_from_a_store(tmp_path):
     from test_report import write_run
 
-    from elad.bench_summary import run_metrics
+    from elad.reading.bench_summary import run_metrics
 
     write_run(tmp_path / "run")  # seed round: 1 target, 20 output tokens; round 1: 1, 15
     m = run_metrics(tmp_path / "run", "grid")
@@ -178,7 +178,7 @@ def test_run_metrics_from_a_store(tmp_path):
 
 
 def test_paired_comparisons_against_the_baseline_by_hand():
-    from elad.bench_summary import comparisons
+    from elad.reading.bench_summary import comparisons
 
     def make(strategy, mode, seed, costs, accuracies, per_target):
         return {"strategy": strategy, "mode": mode, "seed": seed, "budget_usd": 1.0,

@@ -207,9 +207,9 @@ def test_push_to_hub_errors_are_one_line_and_keep_the_files(exported, tmp_path,
     assert "Traceback" not in done.stderr
     assert (out / "prompt_completion.jsonl").is_file() and (out / "messages").is_dir()
 
-    import elad.export_data
+    import elad.reading.export_data
 
-    monkeypatch.setattr(elad.export_data, "has_datasets", lambda: False)
+    monkeypatch.setattr(elad.reading.export_data, "has_datasets", lambda: False)
     assert main(["export-data", str(run_dir), "--out", str(tmp_path / "none"),
                  "--push-to-hub", "me/elad-data"]) == 2
     error = capsys.readouterr().err

@@ -9,7 +9,7 @@ import torch
 from elad.answers import format_explanation
 from elad.config import load_config
 from elad.loop import phase_seed, run
-from elad.oracle_server import serve
+from elad.fakes.oracle_server import serve
 from elad.store import RunStore
 from elad.student import load_student, new_student
 

@@ -1,5 +1,5 @@
 """The OpenAI-compatible teacher, with the real `openai` client, against a local server
-that answers as the oracle and fails on purpose (elad.oracle_server)."""
+that answers as the oracle and fails on purpose (elad.fakes.oracle_server)."""
 
 import json
 import os
@@ -17,8 +17,8 @@ from elad.budget import Budget, Prices, count_tokens
 from elad.cli import main
 from elad.config import load_config
 from elad.loop import run
-from elad.oracle_server import FAULTS, OracleServer, oracle_answer, serve
-from elad.report import load_records
+from elad.fakes.oracle_server import FAULTS, OracleServer, oracle_answer, serve
+from elad.reading.report import load_records
 from elad.store import RunStore
 from elad.tasks import load_task
 from elad.teacher.cache import CachedTeacher

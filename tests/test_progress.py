@@ -16,5 +16,5 @@ def test_heartbeat_says_how_far_a_phase_is(caplog):
 
 def test_progress_without_a_terminal_yields_every_item_quietly(caplog):
     caplog.set_level(logging.INFO, logger="elad")
-    assert list(progress(range(5), "generate", "batch", show=False)) == [0, 1, 2, 3, 4]
+    assert list(progress(range(5), "generate", "batch")) == [0, 1, 2, 3, 4]
     assert caplog.records == []  # a heartbeat comes only after HEARTBEAT_S seconds

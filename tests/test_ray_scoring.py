@@ -8,7 +8,7 @@ from elad.bench import fork_seed_round
 from elad.cli import main
 from elad.config import load_config
 from elad.loop import run
-from elad.ray_scoring import connect
+from elad.scale.ray_scoring import connect
 from elad.store import RunStore
 
 from conftest import TINY

@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from elad.budget import Prices
-from elad.html_page import esc, tag
-from elad.report import write_run_report
+from elad.reading.html_page import esc, tag
+from elad.reading.report import write_run_report
 from elad.store import RunStore
 from elad.types import Example, Explanation, RoundRecord, Score, Target, TeacherReply
 
@@ -134,7 +134,7 @@ def test_report_never_imports_torch(tmp_path):
     import subprocess
 
     write_run(tmp_path / "run")
-    code = ("import sys; from elad.report import write_run_report; "
+    code = ("import sys; from elad.reading.report import write_run_report; "
             f"write_run_report(__import__('pathlib').Path({str(tmp_path / 'run')!r})); "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -158,7 +158,7 @@ def test_cost_columns_use_the_price_table_and_sum_to_the_total(tmp_path):
     negative, and add up to what the store recorded."""
     from elad.budget import teacher_prices
     from elad.config import config_from_json
-    from elad.report import cost_rows
+    from elad.reading.report import cost_rows
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()
@@ -232,7 +232,7 @@ def test_report_shows_stop_budget_tasks_diagnostic_and_baseline(tmp_path):
 
 
 def test_money_saved_at_equal_accuracy():
-    from elad.report import equal_accuracy_savings
+    from elad.reading.report import equal_accuracy_savings
 
     def records(points):
         return [RoundRecord(i, 0, 0, 0, 0, cost, accuracy, None, "x", "revise", 0)

@@ -13,8 +13,8 @@ import subprocess
 import pytest
 from test_report import EVIL, write_long_run, write_run
 
-from elad.bench_summary import run_metrics, write_summary
-from elad.report import write_run_report
+from elad.reading.bench_summary import run_metrics, write_summary
+from elad.reading.report import write_run_report
 
 pytestmark = pytest.mark.browser
 

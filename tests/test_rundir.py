@@ -16,8 +16,8 @@ from elad.cli import main
 from elad.config import ConfigError, load_config
 from elad.lock import DirectoryInUse
 from elad.loop import run
-from elad.oracle_server import OracleServer, serve
-from elad.report import load_records
+from elad.fakes.oracle_server import OracleServer, serve
+from elad.reading.report import load_records
 from elad.rundir import RunDir, stored_config
 from elad.store import RunStore
 from elad.types import Example, RoundRecord, StopReason, TeacherReply

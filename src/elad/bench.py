@@ -36,12 +36,13 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from elad.bench_summary import run_metrics, write_summary
+from elad.reading.bench_summary import run_metrics, write_summary
 from elad.budget import Budget, teacher_prices, worst_case
 from elad.config import CHOICES, ConfigError, RunConfig
 from elad.lock import hold
+from elad.progress import bars_shown
 from elad.loop import round_steps, run, stop_reason
-from elad.report import write_run_report
+from elad.reading.report import write_run_report
 from elad.rundir import RunDir, differences, finished, stored_config
 from elad.tasks import answer_type, load_task
 from elad.teacher import make_teacher
@@ -176,7 +177,7 @@ def default_jobs() -> int:
     return 1 if torch.cuda.is_available() else cores()
 
 
-def run_grid(runs: list[GridRun], out: Path, jobs: int = 1, show_progress: bool = False,
+def run_grid(runs: list[GridRun], out: Path, jobs: int = 1,
              on_run: Callable[[GridRun, float, bool], None] = lambda *a: None) -> None:
     """Make (or resume, or reuse) every run of the grid under out/runs. A finished run
     is reused only if its config is the grid's; else it goes on as `elad run` would
@@ -196,7 +197,7 @@ def run_grid(runs: list[GridRun], out: Path, jobs: int = 1, show_progress: bool 
     waiting, running, done = list(runs), {}, set()
     with contextlib.ExitStack() as stack:
         progress = stack.enter_context(tqdm(total=len(runs), desc="bench", unit="run",
-                                            file=sys.stderr, disable=not show_progress))
+                                            file=sys.stderr, disable=not bars_shown()))
         pool = None  # started when a run needs making: reusing a finished grid is quick
         while waiting or running:
             for grid_run in list(waiting):
@@ -241,7 +242,6 @@ def bench(config: RunConfig, out: Path, strategies: list[str] | None = None,
           modes: list[str] | None = None, seeds: list[str] | None = None,
           whole_pool: bool = True, command: str = "", jobs: int | None = None,
           configurations: list[str] | None = None,
-          show_progress: bool = False,
           on_line: Callable[[str], None] = lambda line: None) -> dict:
     """Make every run of the grid (reusing finished ones), write each run's report.html,
     then bench.json, the plots and index.html; returns the summary."""
@@ -268,7 +268,7 @@ def bench(config: RunConfig, out: Path, strategies: list[str] | None = None,
 
     jobs = jobs or default_jobs()
     with hold(out):  # one `elad bench` per grid; each worker locks its own run directory
-        run_grid(runs, out, jobs, show_progress, done)
+        run_grid(runs, out, jobs, done)
     for run_dir in early:
         write_run_report(run_dir)  # now with the baseline's whole curve
     timings = read_timings(out)

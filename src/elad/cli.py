@@ -32,8 +32,9 @@ from functools import partial
 from pathlib import Path
 
 from elad.config import ConfigError, ScaleError, load_config
-from elad.export_data import ExportError
-from elad.report import format_aurocs, format_table, load_records, write_run_report
+from elad.reading.export_data import ExportError
+from elad.progress import show_bars
+from elad.reading.report import format_aurocs, format_table, load_records, write_run_report
 from elad.run_forecast import forecast_line, plan_text
 from elad.rundir import STORE, stored_config
 from elad.store import store_error
@@ -77,8 +78,7 @@ def run_command(args: argparse.Namespace) -> int:
 
     try:
         records, teacher = run(config, run_dir,
-                               on_round=lambda record: show_rows(load_records(run_dir)),
-                               show_progress=sys.stderr.isatty() and not args.quiet)
+                               on_round=lambda record: show_rows(load_records(run_dir)))
     except BatchPending as pending:
         print(f"elad: {pending}", file=sys.stderr)
         return EXIT_BATCH_RUNNING
@@ -111,8 +111,7 @@ def plan_command(args: argparse.Namespace) -> int:
                           "at least 2 more")
     run_dir = Path(args.run_dir)
     config = config_from_items(args.items, stored_config(run_dir))
-    records, _ = run(config, run_dir, show_progress=sys.stderr.isatty() and not args.quiet,
-                     until_round=args.rounds)
+    records, _ = run(config, run_dir, until_round=args.rounds)
     with RunDir.open(run_dir) as rundir:
         n_test = len(rundir.store.examples("test"))
     print(format_table(records))
@@ -126,8 +125,7 @@ def plan_command(args: argparse.Namespace) -> int:
 def score_command(args: argparse.Namespace) -> int:
     from elad.pool_scores import score_pool  # imports torch
 
-    round, aurocs = score_pool(Path(args.run_dir), args.round, args.limit, Path(args.out),
-                               show_progress=sys.stderr.isatty() and not args.quiet)
+    round, aurocs = score_pool(Path(args.run_dir), args.round, args.limit, Path(args.out))
     print(f"wrote {args.out}: pool questions scored with the student of round {round}")
     print(format_aurocs(aurocs))
     return 0
@@ -155,7 +153,7 @@ def teacher_check_command(args: argparse.Namespace) -> int:
 
 
 def export_command(args: argparse.Namespace) -> int:
-    from elad.model_card import model_card
+    from elad.reading.model_card import model_card
     from elad.rundir import RunDir
     from elad.student import export_student  # imports torch
 
@@ -191,7 +189,7 @@ def config_command(args: argparse.Namespace) -> int:
 
 
 def export_data_command(args: argparse.Namespace) -> int:
-    from elad.export_data import export_data, has_datasets
+    from elad.reading.export_data import export_data, has_datasets
 
     counts = export_data(Path(args.run_dir), Path(args.out), args.teacher_replies,
                          args.push_to_hub)
@@ -207,7 +205,7 @@ def export_data_command(args: argparse.Namespace) -> int:
 
 def bench_command(args: argparse.Namespace) -> int:
     from elad.bench import bench  # imports torch
-    from elad.bench_summary import format_bench_table, format_comparisons
+    from elad.reading.bench_summary import format_bench_table, format_comparisons
 
     config = config_from_items(args.items)
     command = " ".join(["elad bench", *args.items, "--out", args.out,
@@ -220,7 +218,6 @@ def bench_command(args: argparse.Namespace) -> int:
     summary = bench(config, Path(args.out), _names(args.strategies), _names(args.modes),
                     _names(args.seeds), whole_pool=not args.no_whole_pool, command=command,
                     jobs=args.jobs, configurations=_names(args.configs),
-                    show_progress=sys.stderr.isatty() and not args.quiet,
                     on_line=lambda line: print(line, flush=True))
     print()
     print(format_bench_table(summary))
@@ -370,6 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(asctime)s %(message)s", datefmt="%Y-%m-%d %H:%M:%S",
                         stream=sys.stderr)
+    show_bars(sys.stderr.isatty() and not args.quiet)
     for noisy in ("httpx", "httpx2", "openai"):  # one line per HTTP request otherwise
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:

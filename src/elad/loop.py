@@ -25,7 +25,7 @@ from elad.config import ConfigError, RunConfig, StudentConfig
 from elad.evaluate import accuracy
 from elad.scoring import score_candidates
 from elad.forecast import Forecast
-from elad.launch import launched, train_launched
+from elad.scale.launch import launched, train_launched
 from elad.run_forecast import forecast_record, label_free_signals, rule_stops, run_forecast
 from elad.rundir import RunDir
 from elad.store import RunStore
@@ -51,7 +51,7 @@ def phase_seed(config: RunConfig, round: int, phase: str) -> int:
 
 
 def run(config: RunConfig, run_dir: Path, on_round=lambda record: None,
-        show_progress: bool = False, teacher: Teacher | None = None,
+        teacher: Teacher | None = None,
         until_round: int | None = None) -> tuple[list[RoundRecord], CachedTeacher]:
     """Run (or resume, or just reread) the experiment in `run_dir`.
 
@@ -64,10 +64,10 @@ def run(config: RunConfig, run_dir: Path, on_round=lambda record: None,
             track(record)
             on_round(record)
 
-        return _run(config, rundir, finished, show_progress, teacher, until_round)
+        return _run(config, rundir, finished, teacher, until_round)
 
 
-def _run(config: RunConfig, rundir: RunDir, on_round, show_progress: bool,
+def _run(config: RunConfig, rundir: RunDir, on_round,
          teacher: Teacher | None, until_round: int | None = None,
          ) -> tuple[list[RoundRecord], CachedTeacher]:
     store = rundir.store
@@ -76,7 +76,7 @@ def _run(config: RunConfig, rundir: RunDir, on_round, show_progress: bool,
     store.add_examples("test", data.test)
     teacher = CachedTeacher(teacher or make_teacher(config.teacher, config.task), store,
                             teacher_prices(config.teacher), config.teacher.concurrency,
-                            show_progress, batch=config.teacher.batch)
+                            batch=config.teacher.batch)
     pool = {e.id: e for e in data.pool}
     rundir.save_config(lambda last: stop_reason(  # a grown run: does it go on?
         config, last.round, last, teacher, store, data.pool,
@@ -91,14 +91,13 @@ def _run(config: RunConfig, rundir: RunDir, on_round, show_progress: bool,
     for round in range(len(records), last_round + 1):
         budget = Budget(config.budget_usd, store.spent_usd(before_round=round))
         if round > 0 and student is None:
-            student = load_student(config.student, rundir.checkpoint(round - 1),
-                                   show_progress)
+            student = load_student(config.student, rundir.checkpoint(round - 1))
         requests = stored_requests(config, round, pool, teacher, store)
         if requests is None:
             unlabeled = unlabeled_pool(store, data.pool)
             requests = (select_seed(config, teacher, unlabeled, budget) if round == 0 else
                         select_round(config, round, student, teacher, store, unlabeled,
-                                     budget, rundir.checkpoint(round - 1), show_progress))
+                                     budget, rundir.checkpoint(round - 1)))
         if not requests and not records:
             raise ConfigError(f"budget_usd={config.budget_usd} does not cover one "
                               "teacher request")
@@ -108,7 +107,7 @@ def _run(config: RunConfig, rundir: RunDir, on_round, show_progress: bool,
         store.save_selection(round, list(requests))
 
         confirmed = ask_teacher(config, round, requests, teacher, store, budget)
-        student, train_loss = train(config, round, student, store, rundir, show_progress)
+        student, train_loss = train(config, round, student, store, rundir)
         test_accuracy, by_task = accuracy(student, data.test, answer_type)
 
         record = round_record(config, round, store, test_accuracy, by_task, confirmed,
@@ -151,7 +150,7 @@ def select_seed(config: RunConfig, teacher: CachedTeacher, unlabeled: list[Examp
 
 def select_round(config: RunConfig, round: int, student: Student,
                  teacher: CachedTeacher, store: RunStore, unlabeled: list[Example],
-                 budget: Budget, checkpoint: Path, show_progress: bool = False) -> Requests:
+                 budget: Budget, checkpoint: Path) -> Requests:
     """Explain and score m candidates (here, or on Ray actors that load the student from
     its `checkpoint`), rank them by the strategy, take b within budget."""
     rng = random.Random(phase_seed(config, round, "candidates"))
@@ -160,7 +159,7 @@ def select_round(config: RunConfig, round: int, student: Student,
              len(candidates), config.student.samples)
     started = time.perf_counter()
     scored = score_candidates(config, candidates, phase_seed(config, round, "explain"),
-                              checkpoint, student, show_progress)
+                              checkpoint, student)
     log.info("round %d: explained and scored in %.1fs", round, time.perf_counter() - started)
     store.save_scoring(round, scored.explanations, scored.confidences, scored.scores)
     by_id = {s.example_id: s for s in scored.scores}
@@ -256,12 +255,12 @@ def ask_teacher(config: RunConfig, round: int, requests: Requests, teacher: Cach
 
 
 def train(config: RunConfig, round: int, student: Student | None, store: RunStore,
-          rundir: RunDir, show_progress: bool) -> tuple[Student, float | None]:
+          rundir: RunDir) -> tuple[Student, float | None]:
     """Step 5: fine-tune on every target so far; the result is saved as this round's
     checkpoint (or loaded, if a killed run already saved it). Returns the student and
     its training loss."""
     if rundir.checkpoint(round).exists():
-        return (load_student(config.student, rundir.checkpoint(round), show_progress),
+        return (load_student(config.student, rundir.checkpoint(round)),
                 rundir.checkpoint_metrics(round).get("train_loss"))
     targets = store.targets(up_to_round=round)
     if not targets:
@@ -271,15 +270,14 @@ def train(config: RunConfig, round: int, student: Student | None, store: RunStor
     steps = round_steps(config.student, len(pairs))
     if student is None:
         corpus = [e.question for e in store.examples("pool")] + [p[1] for p in pairs]
-        student = new_student(config.student, corpus, phase_seed(config, 0, "init"),
-                              show_progress)
+        student = new_student(config.student, corpus, phase_seed(config, 0, "init"))
         steps = config.student.seed_train_steps
     log.info("round %d: training on %d targets for %d steps", round, len(pairs), steps)
     started = time.perf_counter()
     seed = phase_seed(config, round, "train")
     if launched(config.scale):  # N processes; this one keeps the teacher and the store
         metrics = train_launched(config, round, student, pairs, steps, seed, rundir)
-        student = load_student(config.student, rundir.checkpoint(round), show_progress)
+        student = load_student(config.student, rundir.checkpoint(round))
     else:
         metrics = student.train(pairs, steps, config.student.learning_rate, seed,
                                 batch_size=config.student.train_batch_size)

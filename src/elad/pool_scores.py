@@ -23,8 +23,7 @@ from elad.tasks import hidden_answer
 from elad.types import Score
 
 
-def score_pool(run_dir: Path, round: int | None, limit: int, out: Path,
-               show_progress: bool = False) -> tuple[int, dict[str, float | None]]:
+def score_pool(run_dir: Path, round: int | None, limit: int, out: Path) -> tuple[int, dict[str, float | None]]:
     """Score up to `limit` pool questions (a seeded sample) with the student saved after
     `round` (default: the last one); returns the round used and AUROC per strategy."""
     from elad.scoring import score_candidates  # torch, from here on
@@ -38,7 +37,7 @@ def score_pool(run_dir: Path, round: int | None, limit: int, out: Path,
     rng = random.Random(phase_seed(config, round, "score"))
     examples = rng.sample(pool, min(limit, len(pool)))
     scored = score_candidates(config, examples, phase_seed(config, round, "score-explain"),
-                              checkpoint, show_progress=show_progress)
+                              checkpoint)
     hidden = {e.id: hidden_answer(e, config.task) for e in examples}
     write_lines(out, examples, scored.scores, scored.explanations, hidden, config.seed)
     return round, auroc_by_strategy(scored.scores, hidden, config.seed)

@@ -2,7 +2,8 @@
 when someone watches (stderr is a terminal), else a log line at most every
 `HEARTBEAT_S` seconds, so that CI output is never silent for minutes.
 
-    for step in progress(range(steps), "train", "step", show=False): ...
+    progress.show_bars(True)  # once, by the CLI: a terminal watches
+    for step in progress(range(steps), "train", "step"): ...
 """
 
 from __future__ import annotations
@@ -16,6 +17,18 @@ from tqdm import tqdm
 log = logging.getLogger("elad")
 
 HEARTBEAT_S = 30.0
+
+_bars = False  # a process setting: the CLI sets it once (show_bars); library calls stay quiet
+
+
+def show_bars(show: bool) -> None:
+    """Bars (a terminal watches) or heartbeat log lines, for every long phase after this."""
+    global _bars
+    _bars = show
+
+
+def bars_shown() -> bool:
+    return _bars
 
 
 class Heartbeat:
@@ -39,16 +52,16 @@ class Heartbeat:
         pass
 
 
-def meter(total: int, desc: str, unit: str, show: bool) -> tqdm | Heartbeat:
-    """A bar to `update` (show: a terminal is watching), else heartbeats."""
-    if show:
+def meter(total: int, desc: str, unit: str) -> tqdm | Heartbeat:
+    """A bar to `update` (show_bars: a terminal is watching), else heartbeats."""
+    if _bars:
         return tqdm(total=total, desc=desc, unit=unit, leave=False)
     return Heartbeat(total, desc, unit)
 
 
-def progress(items: Sequence, desc: str, unit: str, show: bool) -> Iterator:
+def progress(items: Sequence, desc: str, unit: str) -> Iterator:
     """`items`, one by one, with a bar or heartbeats."""
-    bar = meter(len(items), desc, unit, show)
+    bar = meter(len(items), desc, unit)
     try:
         for item in items:
             yield item

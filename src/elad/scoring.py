@@ -12,20 +12,19 @@ from elad.types import Example
 
 
 def score_candidates(config: RunConfig, examples: list[Example], seed: int,
-                     checkpoint: Path, student: Student | None = None,
-                     show_progress: bool = False) -> Scored:
+                     checkpoint: Path, student: Student | None = None) -> Scored:
     """Steps 1-2 with the config's K, temperature and alpha, where `scale.engine` says:
     in this process (with `student`, or the one saved in `checkpoint`), or on the actors
     of a Ray cluster, which load the student saved in `checkpoint`."""
     if config.scale.engine == "ray":
-        from elad.ray_scoring import explain_and_score_on_ray
+        from elad.scale.ray_scoring import explain_and_score_on_ray
 
-        return explain_and_score_on_ray(config, checkpoint, examples, seed, show_progress)
+        return explain_and_score_on_ray(config, checkpoint, examples, seed)
     from elad.tasks import answer_type
 
     if student is None:
         from elad.student import load_student
 
-        student = load_student(config.student, checkpoint, show_progress)
+        student = load_student(config.student, checkpoint)
     return explain_and_score(student, examples, answer_type, config.student.samples,
                              config.student.temperature, config.alpha, seed)

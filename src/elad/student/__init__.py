@@ -14,35 +14,32 @@ from elad.student.protocol import Student
 from elad.student.tiny import build_tiny_student, exported_tokenizer, tiny_name
 
 
-def _options(config: StudentConfig, show_progress: bool) -> dict:
-    return dict(batch_size=config.batch_size, max_new_tokens=config.max_new_tokens,
-                show_progress=show_progress)
+def _options(config: StudentConfig) -> dict:
+    return dict(batch_size=config.batch_size, max_new_tokens=config.max_new_tokens)
 
 
-def new_student(config: StudentConfig, corpus: list[str], seed: int,
-                show_progress: bool = False) -> Student:
+def new_student(config: StudentConfig, corpus: list[str], seed: int) -> Student:
     """A fresh student: a tiny one with a tokenizer fitted to `corpus`, or the
     pretrained base model with a new adapter."""
     if config.kind == "hf":
         from elad.student.pretrained import new_pretrained_student
         from elad.student.vllm import maybe_vllm
 
-        return maybe_vllm(config, new_pretrained_student(config, seed, show_progress))
+        return maybe_vllm(config, new_pretrained_student(config, seed))
     return build_tiny_student(
         corpus, vocab_size=config.vocab_size, hidden_size=config.hidden_size,
         layers=config.layers, heads=config.heads, max_length=config.max_length, seed=seed,
-        **_options(config, show_progress))
+        **_options(config))
 
 
-def load_student(config: StudentConfig, directory: Path,
-                 show_progress: bool = False) -> Student:
+def load_student(config: StudentConfig, directory: Path) -> Student:
     if config.kind == "hf":
         from elad.student.pretrained import load_pretrained_student
         from elad.student.vllm import maybe_vllm
 
-        return maybe_vllm(config, load_pretrained_student(config, directory, show_progress))
+        return maybe_vllm(config, load_pretrained_student(config, directory))
     return HFStudent.load(directory, name=tiny_name(config.hidden_size, config.layers),
-                          **_options(config, show_progress))
+                          **_options(config))
 
 
 def export_student(config: StudentConfig, directory: Path, out: Path,

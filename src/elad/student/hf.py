@@ -117,13 +117,12 @@ class HFStudent:
 
     def __init__(self, model: PreTrainedModel, tokenizer: Tokenizer, name: str,
                  batch_size: int = 64, max_new_tokens: int = 96,
-                 show_progress: bool = False, text_format: TextFormat | None = None):
+                 text_format: TextFormat | None = None):
         self.model = model
         self.tokenizer = tokenizer
         self.name = name
         self.batch_size = batch_size
         self.max_new_tokens = max_new_tokens
-        self.show_progress = show_progress
         self.format = text_format or TextFormat.of_tiny(tokenizer)
         self.pad_id, self.eos_id = self.format.pad, self.format.eos
         self.stops = torch.tensor(self.format.stops)
@@ -163,7 +162,7 @@ class HFStudent:
         with a log line now and then (progress.py)."""
         if len(items) < 2:
             return items
-        return progress(items, label, unit, self.show_progress)
+        return progress(items, label, unit)
 
     def _batches(self, n: int, size: int, label: str) -> Iterator[range]:
         for start in self._progress(range(0, n, size), label, "batch"):

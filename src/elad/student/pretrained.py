@@ -123,10 +123,9 @@ def student_name(config: StudentConfig) -> str:
     return f"{Path(config.model).name or config.model}+{tuning}"
 
 
-def _student(config: StudentConfig, model, tokenizer, show_progress: bool) -> HFStudent:
+def _student(config: StudentConfig, model, tokenizer) -> HFStudent:
     return HFStudent(model, tokenizer.backend_tokenizer, student_name(config),
                      batch_size=config.batch_size, max_new_tokens=config.max_new_tokens,
-                     show_progress=show_progress,
                      text_format=text_format(tokenizer, model, config.chat_template))
 
 
@@ -139,8 +138,7 @@ def lora_config(config: StudentConfig):
                       target_modules="all-linear" if targets == ["all-linear"] else targets)
 
 
-def new_pretrained_student(config: StudentConfig, seed: int,
-                           show_progress: bool = False) -> HFStudent:
+def new_pretrained_student(config: StudentConfig, seed: int) -> HFStudent:
     """The base model, with a fresh LoRA adapter (its B matrices start at zero, so the
     student starts as the base model) or all weights trainable."""
     model, tokenizer = load_base(config)
@@ -149,11 +147,10 @@ def new_pretrained_student(config: StudentConfig, seed: int,
 
         torch.manual_seed(seed)
         model = get_peft_model(model, lora_config(config))
-    return _student(config, model, tokenizer, show_progress)
+    return _student(config, model, tokenizer)
 
 
-def load_pretrained_student(config: StudentConfig, directory: Path,
-                            show_progress: bool = False) -> HFStudent:
+def load_pretrained_student(config: StudentConfig, directory: Path) -> HFStudent:
     """A saved round: the base model plus the adapter in `directory` (trainable, so
     training goes on from it), or a full checkpoint."""
     if (directory / "adapter_config.json").is_file():
@@ -163,7 +160,7 @@ def load_pretrained_student(config: StudentConfig, directory: Path,
         model = PeftModel.from_pretrained(base, directory, is_trainable=True)
     else:
         model, tokenizer = load_base(config, str(directory))
-    return _student(config, model, tokenizer, show_progress)
+    return _student(config, model, tokenizer)
 
 
 def export_pretrained(config: StudentConfig, student: HFStudent, out: Path,

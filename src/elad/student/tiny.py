@@ -48,8 +48,7 @@ def train_tokenizer(corpus: list[str], vocab_size: int) -> Tokenizer:
 
 def build_tiny_student(corpus: list[str], *, vocab_size: int, hidden_size: int,
                        layers: int, heads: int, max_length: int, seed: int,
-                       batch_size: int, max_new_tokens: int,
-                       show_progress: bool = False) -> HFStudent:
+                       batch_size: int, max_new_tokens: int) -> HFStudent:
     """A freshly initialised tiny Llama with a tokenizer trained on `corpus`."""
     tokenizer = train_tokenizer(corpus, vocab_size)
     config = LlamaConfig(
@@ -62,8 +61,7 @@ def build_tiny_student(corpus: list[str], *, vocab_size: int, hidden_size: int,
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config)
     return HFStudent(model, tokenizer, name=tiny_name(hidden_size, layers),
-                     batch_size=batch_size, max_new_tokens=max_new_tokens,
-                     show_progress=show_progress)
+                     batch_size=batch_size, max_new_tokens=max_new_tokens)
 
 
 def exported_tokenizer(tokenizer: Tokenizer, max_length: int) -> PreTrainedTokenizerFast:

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from elad.config import ConfigError, StudentConfig
+from elad.progress import bars_shown
 from elad.student.hf import HFStudent, question_seed
 from elad.student.protocol import Generation
 
@@ -104,7 +105,7 @@ class VLLMStudent:
                                  stop_token_ids=sorted(stops)) for q in questions]
         prompts = [TokensPrompt(prompt_token_ids=self.hf.prompt_ids(q)) for q in questions]
         outputs = engine(self.config).generate(prompts, params, lora_request=self._lora(),
-                                               use_tqdm=self.hf.show_progress)
+                                               use_tqdm=bars_shown())
         return [[self._generation(c, stops) for c in out.outputs] for out in outputs]
 
     def _generation(self, completion, stops: set[int]) -> Generation:
@@ -127,7 +128,7 @@ class VLLMStudent:
         params = SamplingParams(max_tokens=1, prompt_logprobs=0)
         outputs = engine(self.config).generate(
             [TokensPrompt(prompt_token_ids=row) for row in rows], params,
-            lora_request=self._lora(), use_tqdm=self.hf.show_progress)
+            lora_request=self._lora(), use_tqdm=bars_shown())
         return [answer_probability(out.prompt_logprobs, row, span)
                 for out, row, span in zip(outputs, rows, spans)]
 

@@ -40,12 +40,11 @@ class CallResult:
 
 class CachedTeacher:
     def __init__(self, teacher: Teacher, store: RunStore, prices: Prices,
-                 concurrency: int = 1, show_progress: bool = False, batch: bool = False):
+                 concurrency: int = 1, batch: bool = False):
         self.teacher = teacher
         self.store = store
         self.prices = prices
         self.concurrency = concurrency
-        self.show_progress = show_progress
         self.batch = batch  # the teacher is an OpenAITeacher: send through its Batch API
         self.new_calls = 0  # calls actually made by this process
 
@@ -89,8 +88,7 @@ class CachedTeacher:
         log.info("round %d: teacher: %d requests to send, %d answered before", round,
                  len(pending), len(requests) - len(pending))
         started, cost_before = time.perf_counter(), budget.spent
-        progress = meter(len(pending), f"round {round}: teacher", "call",
-                         self.show_progress)
+        progress = meter(len(pending), f"round {round}: teacher", "call")
 
         def record(i: int, reply: TeacherReply, cost: float) -> None:
             request, example_id = requests[i]

@@ -15,8 +15,8 @@ from elad.answers import ANSWER_CUE
 from elad.budget import Prices, teacher_prices
 from elad.config import ConfigError, RunConfig
 from elad.forecast import gain_bound
-from elad.html_page import Markup, image, page, table, tag
-from elad.plots import Series, bar_plot, line_plot
+from elad.reading.html_page import Markup, image, page, table, tag
+from elad.reading.plots import Series, bar_plot, line_plot
 from elad.pool_scores import round_aurocs
 from elad.run_forecast import (
     CONFIDENCE,

@@ -32,8 +32,8 @@ from pathlib import Path
 
 from scipy import stats
 
-from elad.html_page import Markup, image, link, page, table, tag
-from elad.plots import Series, bar_plot, line_plot
+from elad.reading.html_page import Markup, image, link, page, table, tag
+from elad.reading.plots import Series, bar_plot, line_plot
 from elad.config import RunConfig
 from elad.rundir import RunDir
 from elad.strategies import auroc_by_strategy

@@ -8,7 +8,7 @@ job, while the loop, the teacher and the store stay in the one process that runs
 The driver writes a job folder (job.json: the run's config, the targets as (question,
 explanation) pairs, the steps and seed, the student to start from (the last round's
 checkpoint, or the fresh student saved once) and where to save the result) and runs
-`accelerate launch ... -m elad.launch JOB`. Every process loads that student and runs
+`accelerate launch ... -m elad.scale.launch JOB`. Every process loads that student and runs
 `training.fine_tune` on its share of every batch (so N processes take the steps one
 process would); the gathered weights are saved by the first process into the round's
 checkpoint folder, which the driver then loads. The job never sees the teacher.
@@ -57,7 +57,7 @@ def launch_command(scale: ScaleConfig, job: Path) -> list[str]:
                     "--dynamo_backend", "no", "--multi_gpu"]
     if scale.train_processes > 1:
         command += ["--num_processes", str(scale.train_processes)]
-    return [*command, "-m", "elad.launch", str(job)]
+    return [*command, "-m", "elad.scale.launch", str(job)]
 
 
 def train_launched(config: RunConfig, round: int, student: Student,
@@ -78,7 +78,7 @@ def train_launched(config: RunConfig, round: int, student: Student,
             "steps": steps, "seed": seed}
     command = launch_command(config.scale, job)
     # the processes import this very elad (a checkout, or the installed one)
-    package_root = str(Path(__file__).resolve().parents[1])
+    package_root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [package_root, *filter(None, [os.environ.get("PYTHONPATH")])])}
     log.info("round %d: training as %s", round, " ".join(command))

@@ -19,7 +19,7 @@ replies apply to each request of a batch too (a fault is an error line: 429 or 5
 Batch requests are billed at half price (`billed_usd`), as OpenAI bills them; each
 batch's requests are kept in `batch_lines`, how often it was polled in `polls`.
 
-    python -m elad.oracle_server --port 8000 --latency 0.2 --fault-rate 0.2 --batch-delay 60
+    python -m elad.fakes.oracle_server --port 8000 --latency 0.2 --fault-rate 0.2 --batch-delay 60
 """
 
 from __future__ import annotations

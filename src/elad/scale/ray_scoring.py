@@ -31,6 +31,7 @@ from pathlib import Path
 
 from elad.config import ConfigError, RunConfig, ScaleConfig, ScaleError, config_from_json
 from elad.explain import Scored, explain_and_score
+from elad.progress import bars_shown
 from elad.types import Example, Explanation, Score
 
 log = logging.getLogger("elad")
@@ -50,7 +51,7 @@ def connect(scale: ScaleConfig) -> None:
         "num_cpus": max(1, math.ceil(scale.workers * scale.cpus_per_worker))}
     try:
         ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
-                 runtime_env={"py_modules": [str(Path(__file__).parent)]}, **local)
+                 runtime_env={"py_modules": [str(Path(__file__).parents[1])]}, **local)
     except (ConnectionError, ValueError, RuntimeError) as error:
         raise ConfigError(f"scale.ray_address={address}: cannot join the Ray cluster "
                           f"({str(error).splitlines()[0]})") from None
@@ -99,7 +100,7 @@ def encode(scored: Scored, qid: str, score: Score) -> dict:
 
 
 def explain_and_score_on_ray(config: RunConfig, checkpoint: Path, examples: list[Example],
-                             seed: int, show_progress: bool = False) -> Scored:
+                             seed: int) -> Scored:
     """`explain.explain_and_score` of the student saved in `checkpoint`, over `examples`,
     on the actors of a Ray cluster; results in the order of `examples`."""
     connect(config.scale)
@@ -107,8 +108,8 @@ def explain_and_score_on_ray(config: RunConfig, checkpoint: Path, examples: list
     import ray.data
 
     scale = config.scale
-    ray.data.DataContext.get_current().enable_progress_bars = show_progress
-    logging.getLogger("ray.data").setLevel(logging.INFO if show_progress else logging.ERROR)
+    ray.data.DataContext.get_current().enable_progress_bars = bars_shown()
+    logging.getLogger("ray.data").setLevel(logging.INFO if bars_shown() else logging.ERROR)
     files = ray.put(checkpoint_files(checkpoint))
     rows = [{"id": e.id, "task": e.task, "question": e.question} for e in examples]
     blocks = max(1, min(len(rows), math.ceil(len(rows) / scale.batch_questions)))
