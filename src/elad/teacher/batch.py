@@ -14,12 +14,14 @@ the run stops (BatchPending) and a rerun collects.
 What comes back for each request:
 - a reply: billed its usage and read as an online reply. One that cannot be used is
   asked again, with the reason, in the next batch (at the batch price, like the rest),
-  up to `max_invalid` times, then recorded as failed.
+  up to `max_invalid` times, then recorded as failed. A body that is not a chat
+  completion is billed its worst case and sent again, as a transient error.
 - an error line (429, 5xx), or no line because the batch expired or was cancelled
   first: not billed; sent again in the next batch, up to `max_retries` times.
 - any other error status (the request refused): recorded as failed.
-The outcomes of a collected batch are stored in one transaction, and each request's
-state (what it was billed, the messages of a re-ask) is rebuilt from them on a rerun.
+teacher/retry.py decides, as it does online. The outcomes of a collected batch are
+stored in one transaction, and each request's state (what it was billed, the messages
+of a re-ask) is rebuilt from them on a rerun.
 A batch that fails as a whole, or a server without the Batch API, stops the run
 (TeacherUnavailable) with the server's reason; every reply so far is kept.
 
