@@ -210,3 +210,29 @@ def test_without_batch_wait_the_run_exits_and_a_rerun_collects(tmp_path, capsys)
     records = json.loads(capsys.readouterr().out)
     assert [r["teacher_calls"] for r in records] == [16]
     assert list(server.batches) == ["batch_1"] and server.polls["batch_1"] == 3
+
+
+def test_a_reply_that_is_not_a_chat_completion_is_paid_and_sent_again(tmp_path):
+    """As online: a broken body may have been billed (its worst case) and is retried in
+    the next batch; an error status other than 429/5xx is refused at once."""
+    from elad.teacher.batch import BatchSender, outcome
+    from elad.teacher.openai import worst_input_tokens
+
+    teacher = batch_teacher(tmp_path, "http://127.0.0.1:9", "teacher.max_retries=1")
+    sender = BatchSender(teacher.teacher, teacher.store, HALF)
+    request = teacher.annotate_request(Q.format(3), "number")
+    broken = outcome({"response": {"status_code": 200, "body": {"choices": "?"}}})
+    state = sender.restore(request, "0")
+    sender.advance(state, broken)
+    assert state.reply is None and state.tries.failures == 1
+    worst = (worst_input_tokens(state.messages), teacher.teacher.max_output_tokens)
+    assert state.tries.billed == worst  # its usage is unknown: its worst case
+    sender.advance(state, broken)
+    assert state.tries.billed == (2 * worst[0], 2 * worst[1])
+    assert state.reply.error == "no reply after 2 tries: the reply is not a chat completion"
+    refused = outcome({"response": {"status_code": 409, "body": {"error": {
+        "code": "conflict", "message": "no"}}}})
+    state = sender.restore(request, "0")
+    sender.advance(state, refused)
+    assert state.reply.error == "the server refused the request: HTTP 409: conflict: no"
+    assert state.tries.billed == (0, 0)

@@ -14,12 +14,14 @@ the run stops (BatchPending) and a rerun collects.
 What comes back for each request:
 - a reply: billed its usage and read as an online reply. One that cannot be used is
   asked again, with the reason, in the next batch (at the batch price, like the rest),
-  up to `max_invalid` times, then recorded as failed.
+  up to `max_invalid` times, then recorded as failed. A body that is not a chat
+  completion is billed its worst case and sent again, as a transient error.
 - an error line (429, 5xx), or no line because the batch expired or was cancelled
   first: not billed; sent again in the next batch, up to `max_retries` times.
 - any other error status (the request refused): recorded as failed.
-The outcomes of a collected batch are stored in one transaction, and each request's
-state (what it was billed, the messages of a re-ask) is rebuilt from them on a rerun.
+teacher/retry.py decides, as it does online. The outcomes of a collected batch are
+stored in one transaction, and each request's state (what it was billed, the messages
+of a re-ask) is rebuilt from them on a rerun.
 A batch that fails as a whole, or a server without the Batch API, stops the run
 (TeacherUnavailable) with the server's reason; every reply so far is kept.
 
@@ -43,17 +45,23 @@ from openai.types.chat import ChatCompletion
 from elad.budget import Budget, Prices
 from elad.progress import HEARTBEAT_S
 from elad.store import RunStore
-from elad.teacher.openai import (
-    BrokenBody,
-    OpenAITeacher,
-    failed_reply,
-    read_reply,
-    reask,
-    worst_input_tokens,
-)
+from elad.teacher.openai import BrokenBody, OpenAITeacher, read_reply, worst_input_tokens
 from elad.teacher.protocol import TeacherUnavailable
 from elad.teacher.reply import InvalidReply
 from elad.teacher.request import TeacherRequest
+from elad.teacher.retry import (
+    ACCEPT,
+    GIVE_UP,
+    INVALID,
+    REASK,
+    REFUSED,
+    REPLY,
+    TRANSIENT,
+    Outcome,
+    Tries,
+    is_transient,
+    reask,
+)
 from elad.types import TeacherReply
 
 log = logging.getLogger("elad")
@@ -75,9 +83,7 @@ class Attempts:
     request: TeacherRequest
     example_id: str
     messages: list[dict]  # what its next (or in-flight) attempt sends
-    billed: tuple[int, int] = (0, 0)  # (input, output) tokens, every attempt so far
-    invalid: int = 0
-    failures: int = 0
+    tries: Tries  # its attempts so far: counts and billed tokens
     held: float = 0.0  # dollars reserved from the budget
     reply: TeacherReply | None = None  # once done: usable, or failed with why
     skipped: bool = False  # its first attempt did not fit in the budget
@@ -149,52 +155,43 @@ class BatchSender:
 
     def restore(self, request: TeacherRequest, example_id: str) -> Attempts:
         """A request's state, rebuilt from the outcomes of its collected attempts."""
-        state = Attempts(request, example_id, [{"role": "user", "content": request.prompt}])
+        state = Attempts(request, example_id, [{"role": "user", "content": request.prompt}],
+                         Tries(self.config.max_retries, self.config.max_invalid))
         for stored in self.store.batch_outcomes(request.key):
             self.advance(state, stored)
         return state
 
     def advance(self, state: Attempts, result: dict) -> None:
-        """Take in one attempt's outcome: a reply, a re-ask, a retry, or a failure."""
-        c = self.config
-        op = state.request.op
-
-        def fail(why: str) -> None:
-            state.reply = failed_reply(op, why, *state.billed)
-
-        status = result["status"]
-        if status == 200:
+        """Take in one attempt's outcome (`outcome`): a reply, a re-ask, a retry (in the
+        next batch), or a failure, as retry.Tries decides."""
+        status, reply = result["status"], None
+        if status == 200:  # billed: its usage, or its worst case when unknown
             usage = result["usage"] or (worst_input_tokens(state.messages),
-                                        c.max_output_tokens)
-            state.billed = (state.billed[0] + usage[0], state.billed[1] + usage[1])
+                                        self.config.max_output_tokens)
             if result["text"] is None:
-                result = {"status": None, "error": "the reply is not a chat completion"}
+                attempt = Outcome(TRANSIENT, usage, "the reply is not a chat completion")
             else:
                 try:
                     reply = read_reply(state.request, result["text"], result["finish"])
+                    attempt = Outcome(REPLY, usage)
                 except InvalidReply as error:
-                    state.invalid += 1
-                    if state.invalid > c.max_invalid:
-                        fail(f"no usable reply in {state.invalid} tries: {error}")
-                    else:
-                        state.messages = reask(state.messages, result["text"], str(error))
-                    return
-                reply.input_tokens, reply.output_tokens = state.billed
-                state.reply = reply
-                return
-        if status is not None and status != 429 and status < 500:
-            fail(f"the server refused the request: {self.teacher.scrub(result['error'])}")
-            return
-        state.failures += 1
-        if state.failures > c.max_retries:
-            fail(f"no reply after {state.failures} tries: "
-                 f"{self.teacher.scrub(result['error'])}")
+                    attempt = Outcome(INVALID, usage, str(error))
+        else:  # an error line, or none (the batch ended first): not billed
+            kind = TRANSIENT if status is None or is_transient(status) else REFUSED
+            attempt = Outcome(kind, reason=self.teacher.scrub(result["error"]))
+        decision = state.tries.after(attempt)
+        if decision.action == ACCEPT:
+            state.reply = state.tries.accepted(reply)
+        elif decision.action == REASK:
+            state.messages = reask(state.messages, result["text"], decision.why)
+        elif decision.action == GIVE_UP:
+            state.reply = state.tries.failed(state.request.op, decision.why)
 
     def hold(self, state: Attempts, budget: Budget, sent: bool = False) -> bool:
         """Reserve what the request was billed plus its next attempt's worst case;
         False if that does not fit (unless `sent`: it is in flight already)."""
         worst = (worst_input_tokens(state.messages), self.config.max_output_tokens)
-        extra = self.prices.cost(*state.billed) + \
+        extra = self.prices.cost(*state.tries.billed) + \
             (0.0 if state.reply else self.prices.cost(*worst)) - state.held
         if extra <= 0:
             return True
@@ -206,7 +203,7 @@ class BatchSender:
 
     def settle(self, i: int, state: Attempts, budget: Budget,
                done: Callable[[int, TeacherReply | None, float], None]) -> None:
-        cost = self.prices.cost(*state.billed)
+        cost = self.prices.cost(*state.tries.billed)
         budget.settle(state.held, cost)
         state.held = 0.0
         done(i, state.reply, cost)
@@ -221,13 +218,12 @@ class BatchSender:
                 continue
             if self.hold(state, budget):
                 ready.append(state)
-            elif state.billed == (0, 0) and not state.failures:
+            elif state.tries.billed == (0, 0) and not state.tries.failures:
                 state.skipped = True
                 done(i, None, 0.0)
             else:
-                state.reply = failed_reply(state.request.op,
-                                           "budget spent before the next attempt",
-                                           *state.billed)
+                state.reply = state.tries.failed(state.request.op,
+                                                 "budget spent before the next attempt")
                 self.settle(i, state, budget, done)
         return ready
 
@@ -331,16 +327,16 @@ class BatchSender:
     async def api(self, call: Callable[[], Awaitable], what: str):
         """`call()`, retried with backoff after 429s, 5xx and lost connections,
         `max_retries` times; anything else, or running out, stops the run."""
-        failures = 0
+        tries = Tries(self.config.max_retries, 0, self.teacher.backoff_s)
         while True:
             try:
                 return await call()
             except (openai.APIStatusError, openai.APIConnectionError) as error:
                 passing = isinstance(error, openai.APIConnectionError) or \
-                    error.status_code == 429 or error.status_code >= 500
-                failures += 1
-                if not passing or failures > self.config.max_retries:
+                    is_transient(error.status_code)
+                decision = tries.after(Outcome(TRANSIENT if passing else REFUSED))
+                if decision.action == GIVE_UP:
                     raise TeacherUnavailable(
                         f"the teacher at {self.config.base_url} cannot {what} (Batch API): "
                         f"{self.teacher.scrub(str(error))}") from None
-                await asyncio.sleep(self.teacher.backoff_s(failures))
+                await asyncio.sleep(decision.wait_s)

@@ -6,7 +6,8 @@ server's structured output where it has it (`structured_output`). A reply is che
 (teacher/reply.py); an unusable one is asked again, with the reason, up to `max_invalid`
 times and then recorded as failed, so its question is skipped. Rate limits (429), server
 errors (5xx), timeouts and broken bodies are retried with exponential backoff, honouring
-Retry-After, up to `max_retries` times.
+Retry-After, up to `max_retries` times. These rules are teacher/retry.py's, shared with
+the Batch API (teacher/batch.py).
 
 Money: every attempt the server may have billed counts. A reply's own usage is charged;
 an attempt whose usage is unknown (timed out, body cut off or unreadable) is charged its
@@ -35,13 +36,24 @@ from elad.config import ConfigError, TeacherConfig
 from elad.teacher.protocol import TeacherUnavailable
 from elad.teacher.reply import SCHEMAS, InvalidReply, reply_from_text
 from elad.teacher.request import TeacherRequest
+from elad.teacher.retry import (
+    ACCEPT,
+    INVALID,
+    REASK,
+    REFUSED,
+    REPLY,
+    RETRY,
+    TRANSIENT,
+    Outcome,
+    Tries,
+    reask,
+)
 from elad.types import TeacherReply
 
 log = logging.getLogger("elad")
 
 MESSAGE_OVERHEAD_TOKENS = 16  # role markers and the like, per message, plus one more
 MAX_BACKOFF_S = 30.0
-MAX_RETRY_AFTER_S = 300.0
 
 
 def api_key(config: TeacherConfig) -> str:
@@ -88,20 +100,6 @@ def read_reply(request: TeacherRequest, text: str, finish: str | None) -> Teache
         raise InvalidReply("the reply was cut off at max_output_tokens")
     return reply_from_text(request.op, text, request.answer_type, request.n_steps,
                            request.answer)
-
-
-def reask(messages: list[dict], text: str, reason: str) -> list[dict]:
-    """The messages that ask again after the unusable reply `text`, saying why."""
-    return [*messages[:1], {"role": "assistant", "content": text},
-            {"role": "user", "content": f"That reply cannot be used: {reason}. Reply again "
-                                        "with JSON only, in the form asked for."}]
-
-
-def failed_reply(op: str, why: str, input_tokens: int, output_tokens: int) -> TeacherReply:
-    """A request given up on, with why and every token it was billed."""
-    log.warning("teacher %s: %s", op, why)
-    return TeacherReply(op, None, [], None, input_tokens, output_tokens, ok=False,
-                        error=why)
 
 
 class OpenAITeacher:
@@ -171,79 +169,70 @@ class OpenAITeacher:
     async def complete(self, request: TeacherRequest, allowance) -> TeacherReply:
         """Send the request's prompt until a usable reply, or until retries or re-asks
         run out (a failed reply, ok=False, with the reason and every billed token
-        counted)."""
+        counted); what to do after each attempt is retry.Tries's to say."""
         c = self.config
-        op = request.op
         messages = [{"role": "user", "content": request.prompt}]
-        billed_in = billed_out = 0
-        invalid = failures = 0
-        never_connected = True
-        reason = ""
-
-        def failed(why: str) -> TeacherReply:
-            return failed_reply(op, why, billed_in, billed_out)
-
-        def bill(input_tokens: int, output_tokens: int) -> None:
-            nonlocal billed_in, billed_out
-            billed_in, billed_out = billed_in + input_tokens, billed_out + output_tokens
-            allowance.use(input_tokens, output_tokens)
-
+        tries = Tries(c.max_retries, c.max_invalid, self.backoff_s)
         while True:
-            worst_in = worst_input_tokens(messages)
-            if not await allowance.ensure(worst_in, c.max_output_tokens):
-                return failed(f"budget spent before the next attempt ({reason})")
-            wait = None
-            try:
-                completion = await self.create(messages, self.request_options(op))
-                never_connected = False
-                text, usage, finish = self.reply_text(completion)
-            except (openai.AuthenticationError, openai.PermissionDeniedError,
-                    openai.NotFoundError) as error:
-                raise TeacherUnavailable(
-                    f"teacher at {c.base_url} (model {c.model}): "
-                    f"{self.scrub(str(error))}") from None
-            except (openai.BadRequestError, openai.UnprocessableEntityError) as error:
-                return failed(f"the server refused the request: {self.scrub(str(error))}")
-            except openai.APIStatusError as error:  # 429, 5xx and the like: not billed
-                never_connected = False
-                reason = f"HTTP {error.status_code}: {self.scrub(str(error.message))[:300]}"
-                wait = retry_after_s(error.response.headers)
-            except openai.APIConnectionError as error:
-                cause = type(error.__cause__).__name__
-                reason = "timed out" if isinstance(error, openai.APITimeoutError) else \
-                    f"connection failed ({cause or 'unknown'})"
-                if cause not in ("ConnectError", "ConnectTimeout"):
-                    never_connected = False  # it may have reached the model: billed
-                    bill(worst_in, c.max_output_tokens)
-            except (BrokenBody, ValueError) as error:  # ValueError: a body that is not JSON
-                never_connected = False
-                reason = str(error)
-                bill(worst_in, c.max_output_tokens)
+            worst = (worst_input_tokens(messages), c.max_output_tokens)
+            if not await allowance.ensure(*worst):
+                return tries.failed(request.op, "budget spent before the next attempt "
+                                                f"({tries.reason})")
+            outcome, text, reply = await self.attempt(request, messages, worst)
+            if outcome.usage is not None:
+                allowance.use(*outcome.usage)
+            decision = tries.after(outcome)
+            if decision.action == ACCEPT:
+                return tries.accepted(reply)
+            if decision.action == REASK:
+                messages = reask(messages, text, decision.why)
+            elif decision.action == RETRY:
+                log.debug("teacher %s: %s; retrying in %.1fs", request.op, decision.why,
+                          decision.wait_s)
+                await asyncio.sleep(decision.wait_s)
+            elif not tries.reached:
+                raise TeacherUnavailable(f"cannot reach the teacher at {c.base_url}: "
+                                         f"{tries.reason} ({tries.failures} tries)")
             else:
-                bill(*(usage or (worst_in, c.max_output_tokens)))
-                try:
-                    reply = read_reply(request, text, finish)
-                except InvalidReply as error:
-                    invalid += 1
-                    reason = str(error)
-                    if invalid > c.max_invalid:
-                        return failed(f"no usable reply in {invalid} tries: {reason}")
-                    messages = reask(messages, text, reason)
-                    continue
-                reply.input_tokens, reply.output_tokens = billed_in, billed_out
-                return reply
+                return tries.failed(request.op, decision.why)
 
-            failures += 1
-            if failures > c.max_retries:
-                if never_connected:
-                    raise TeacherUnavailable(
-                        f"cannot reach the teacher at {c.base_url}: {reason} "
-                        f"({failures} tries)")
-                return failed(f"no reply after {failures} tries: {reason}")
-            if wait is None or wait > MAX_RETRY_AFTER_S:
-                wait = self.backoff_s(failures)
-            log.debug("teacher %s: %s; retrying in %.1fs", op, reason, wait)
-            await asyncio.sleep(wait)
+    async def attempt(self, request: TeacherRequest, messages: list[dict],
+                      worst: tuple[int, int]) -> tuple[Outcome, str, TeacherReply | None]:
+        """Send `messages` once: what came of it, the reply's text ("" if none) and the
+        usable reply (if any). An attempt that may have reached the model but whose
+        usage is unknown is billed `worst`; errors returned before generating, nothing."""
+        c = self.config
+        try:
+            completion = await self.create(messages, self.request_options(request.op))
+            text, usage, finish = self.reply_text(completion)
+        except (openai.AuthenticationError, openai.PermissionDeniedError,
+                openai.NotFoundError) as error:
+            raise TeacherUnavailable(
+                f"teacher at {c.base_url} (model {c.model}): "
+                f"{self.scrub(str(error))}") from None
+        except (openai.BadRequestError, openai.UnprocessableEntityError) as error:
+            return Outcome(REFUSED, reason=self.scrub(str(error))), "", None
+        except openai.APIStatusError as error:  # not billed; 429, 5xx, and also any
+            # other status not caught above (408, 409, 413...), which is_transient
+            # (the batch transport's test) would call a refusal
+            reason = f"HTTP {error.status_code}: {self.scrub(str(error.message))[:300]}"
+            return Outcome(TRANSIENT, reason=reason,
+                           retry_after=retry_after_s(error.response.headers)), "", None
+        except openai.APIConnectionError as error:
+            cause = type(error.__cause__).__name__
+            reason = "timed out" if isinstance(error, openai.APITimeoutError) else \
+                f"connection failed ({cause or 'unknown'})"
+            if cause in ("ConnectError", "ConnectTimeout"):  # never sent: not billed
+                return Outcome(TRANSIENT, reason=reason, reached=False), "", None
+            return Outcome(TRANSIENT, worst, reason), "", None  # it may have been billed
+        except (BrokenBody, ValueError) as error:  # ValueError: a body that is not JSON
+            return Outcome(TRANSIENT, worst, str(error)), "", None
+        usage = usage or worst
+        try:
+            reply = read_reply(request, text, finish)
+        except InvalidReply as error:
+            return Outcome(INVALID, usage, str(error)), text, None
+        return Outcome(REPLY, usage), text, reply
 
     async def create(self, messages: list[dict], options: dict) -> ChatCompletion:
         return await self.client().chat.completions.create(messages=messages, **options)
