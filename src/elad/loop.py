@@ -32,6 +32,7 @@ from elad.scale.launch import launched, train_launched
 from elad.scoring import score_candidates
 from elad.seeding import phase_seed
 from elad.stopping import stop
+from elad.store import RunStore
 from elad.strategies import rank, unlike_chosen, with_random_share, within_budget
 from elad.student import load_student, new_student
 from elad.student.protocol import Student
@@ -190,7 +191,7 @@ def ask_teacher(run: Run, round: int, requests: Requests, budget: Budget) -> lis
                         "answer %s", round, qid, reply.answer)
             continue
         run.store.add_target(Target(qid, request.question, steps, reply.answer, round,
-                                is_confirmed))
+                                    is_confirmed))
     return confirmed
 
 
