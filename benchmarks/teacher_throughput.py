@@ -25,7 +25,7 @@ from pathlib import Path
 from elad.budget import Budget, Prices
 from elad.config import load_config
 from elad.store import RunStore
-from elad.teacher.cache import CachedTeacher
+from elad.teacher.gateway import TeacherGateway
 from elad.teacher.openai import OpenAITeacher
 
 
@@ -35,7 +35,7 @@ def measure(url: str, concurrency: int, requests: int, offset: int) -> float:
                                 "teacher.api_key_env=", "teacher.model=gpt-4o"])
     with tempfile.TemporaryDirectory() as tmp:
         store = RunStore(Path(tmp) / "run.sqlite")
-        teacher = CachedTeacher(OpenAITeacher(config.teacher, ""), store,
+        teacher = TeacherGateway(OpenAITeacher(config.teacher, ""), store,
                                 Prices(2.5, 10.0), concurrency)
         batch = [(teacher.annotate_request(f"Start with {offset + i}. First, add 3. "
                                           "What is the result?", "number"), str(i))

@@ -40,3 +40,89 @@ def test_expected_cost_counts_the_prompt_and_the_reply_it_would_get():
     assert len(revise.prompt) > len(annotate.prompt) and confirm < whole
     wrong_first = Explanation(STEPS, "3", token_confidence=[0.1, 0.99, 0.99, 0.99])
     assert expected_cost(revise, wrong_first, 0.9, PRICES) > whole
+
+
+# --- what each selected question is asked (a real run directory and oracle teacher) ---
+
+def start(tmp_path, *overrides):
+    from elad.config import load_config
+    from elad.context import Run
+    from elad.rundir import RunDir
+
+    from conftest import TINY
+
+    config = load_config(None, [*TINY, *overrides])
+    return Run.start(config, RunDir.create(tmp_path / "run", config), None)
+
+
+def scored_candidates(candidates):
+    """Two hand-made explanations per candidate; the second is e*, least sure at step 2
+    and at the answer line (an early error, so mode=auto annotates; see above)."""
+    from elad.explain import Scored
+    from elad.types import Score
+
+    explanations = {e.id: [Explanation(STEPS[:1], "7", -1.0, [0.99, 0.99]),
+                           Explanation(STEPS, "3", -0.5, [0.99, 0.3, 0.99, 0.4])]
+                    for e in candidates}
+    scores = [Score(e.id, 0.5, 0.2, 0.35, 1, 2, ["7", "3"]) for e in candidates]
+    return Scored(explanations, {e.id: [None, None] for e in candidates}, scores)
+
+
+def test_revises_after_round_0_unless_the_mode_is_annotate():
+    from elad.asking import revises
+    from elad.config import RunConfig
+
+    assert not revises(RunConfig(mode="revise"), 0)
+    assert not revises(RunConfig(mode="annotate"), 1)
+    assert revises(RunConfig(mode="revise"), 1) and revises(RunConfig(mode="auto"), 3)
+
+
+def test_round_requests_revise_the_chosen_explanation_with_its_hint(tmp_path):
+    from elad.asking import round_requests, teacher_request
+
+    run = start(tmp_path)
+    candidates = run.pool[:3]
+    requests = round_requests(run, 1, candidates, scored_candidates(candidates))
+    assert list(requests) == [e.id for e in candidates]
+    for e in candidates:
+        request = requests[e.id]
+        assert request.op == "revise" and request.question == e.question
+        assert request.steps == tuple(STEPS) and request.answer == "3"  # e*: chosen=1
+        assert request.hint == 2 and "least sure at step 2" in request.prompt
+        assert request.identity == tuple(run.gateway.teacher.identity().items())
+    # round 0 annotates whatever the mode
+    assert teacher_request(run.config, run.gateway, 0, candidates[0]).op == "annotate"
+    run.rundir.close()
+
+
+def test_the_mode_decides_the_op(tmp_path):
+    from elad.asking import round_requests
+
+    for mode, op in (("annotate", "annotate"), ("auto", "annotate")):
+        run = start(tmp_path / mode, f"mode={mode}")
+        candidates = run.pool[:2]
+        requests = round_requests(run, 1, candidates, scored_candidates(candidates))
+        assert {r.op for r in requests.values()} == {op}, mode
+        run.rundir.close()
+    run = start(tmp_path / "nohint", "hint=false")
+    request = round_requests(run, 1, run.pool[:1], scored_candidates(run.pool[:1]))
+    assert next(iter(request.values())).hint is None
+    run.rundir.close()
+
+
+def test_a_resumed_round_asks_again_exactly_what_it_selected(tmp_path):
+    from elad.asking import round_requests, stored_requests
+
+    for mode in ("revise", "auto", "annotate"):
+        run = start(tmp_path / mode, f"mode={mode}")
+        candidates = run.pool[5:9]
+        scored = scored_candidates(candidates)
+        assert stored_requests(run, 1) is None  # not selected yet
+        run.store.save_scoring(1, scored.explanations, scored.confidences, scored.scores)
+        made = round_requests(run, 1, candidates, scored)
+        selected = [candidates[2].id, candidates[0].id]
+        run.store.save_selection(1, selected)
+        again = stored_requests(run, 1)
+        assert list(again) == selected
+        assert [r.key for r in again.values()] == [made[qid].key for qid in selected]
+        run.rundir.close()

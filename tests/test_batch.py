@@ -17,7 +17,7 @@ from elad.config import load_config
 from elad.loop import run
 from elad.fakes.oracle_server import OracleServer, serve
 from elad.store import RunStore
-from elad.teacher.cache import CachedTeacher
+from elad.teacher.gateway import TeacherGateway
 from elad.teacher.openai import OpenAITeacher
 from elad.teacher.protocol import TeacherUnavailable
 
@@ -28,17 +28,17 @@ STANDARD = Prices(2.5, 10.0)  # openai_overrides' prices
 HALF = Prices(1.25, 5.0)  # the batch price
 
 
-def batch_teacher(tmp_path, url, *extra) -> CachedTeacher:
+def batch_teacher(tmp_path, url, *extra) -> TeacherGateway:
     config = load_config(None, openai_overrides(url, *BATCH, *extra))
     assert teacher_prices(config.teacher) == HALF
-    return CachedTeacher(OpenAITeacher(config.teacher, ""), RunStore(tmp_path / "run.sqlite"),
+    return TeacherGateway(OpenAITeacher(config.teacher, ""), RunStore(tmp_path / "run.sqlite"),
                          HALF, batch=True)
 
 
 Q = "Start with {}. First, add 2. What is the result?"
 
 
-def annotate_all(teacher: CachedTeacher, n: int, budget: Budget | None = None):
+def annotate_all(teacher: TeacherGateway, n: int, budget: Budget | None = None):
     questions = [Q.format(a) for a in range(n)]
     requests = [(teacher.annotate_request(q, "number"), str(i))
                 for i, q in enumerate(questions)]
@@ -104,7 +104,7 @@ def test_error_lines_are_sent_again_and_not_paid(tmp_path, max_retries):
 def test_a_request_given_twice_is_sent_once(tmp_path, batch):
     with serve(OracleServer()) as (server, url):
         config = load_config(None, openai_overrides(url, *BATCH, f"teacher.batch={batch}"))
-        teacher = CachedTeacher(OpenAITeacher(config.teacher, ""),
+        teacher = TeacherGateway(OpenAITeacher(config.teacher, ""),
                                 RunStore(tmp_path / "run.sqlite"), HALF, batch=batch)
         request = teacher.annotate_request(Q.format(1), "number")
         results = teacher.call_all([(request, "a"), (request, "b")], 0, Budget(1.0))
@@ -137,7 +137,7 @@ def test_a_batch_made_but_not_recorded_is_found_and_collected_not_sent_again(
             annotate_all(teacher, 5)
         monkeypatch.undo()
         assert len(server.batches) == 1 and server.polls["batch_1"] == 0
-        rerun = CachedTeacher(teacher.teacher, RunStore(tmp_path / "run.sqlite"), HALF,
+        rerun = TeacherGateway(teacher.teacher, RunStore(tmp_path / "run.sqlite"), HALF,
                               batch=True)
         _, results = annotate_all(rerun, 5)
     assert len(server.batches) == 1  # found by its input file, collected

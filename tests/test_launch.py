@@ -8,7 +8,8 @@ import torch
 
 from elad.answers import format_explanation
 from elad.config import load_config
-from elad.loop import phase_seed, run
+from elad.loop import run
+from elad.seeding import phase_seed
 from elad.fakes.oracle_server import serve
 from elad.store import RunStore
 from elad.student import load_student, new_student

@@ -21,7 +21,7 @@ from elad.fakes.oracle_server import FAULTS, OracleServer, oracle_answer, serve
 from elad.reading.report import load_records
 from elad.store import RunStore
 from elad.tasks import load_task
-from elad.teacher.cache import CachedTeacher
+from elad.teacher.gateway import TeacherGateway
 from elad.teacher.openai import OpenAITeacher, retry_after_s
 from elad.teacher.protocol import TeacherUnavailable
 from elad.teacher.request import render
@@ -35,7 +35,7 @@ PRICES = Prices(2.5, 10.0)
 def cached_teacher(tmp_path, url, *extra, concurrency=1):
     config = load_config(None, openai_overrides(url, *extra))
     store = RunStore(tmp_path / "run.sqlite")
-    return CachedTeacher(OpenAITeacher(config.teacher, ""), store, PRICES, concurrency)
+    return TeacherGateway(OpenAITeacher(config.teacher, ""), store, PRICES, concurrency)
 
 
 def annotate_once(teacher, question=Q, budget=None):

@@ -14,12 +14,12 @@ RIGHT = ["First, add 4: 3 + 4 = 7", "Second, subtract 6: 7 - 6 = 1",
 
 def revise(oracle, steps, answer, hint=None):
     request = TeacherRequest.revise(oracle.identity(), Q, "number", steps, answer, hint)
-    return asyncio.run(oracle.revise(request, None))
+    return asyncio.run(oracle.complete(request, None))
 
 
 def annotate(oracle, question=Q):
     request = TeacherRequest.annotate(oracle.identity(), question, "number")
-    return asyncio.run(oracle.annotate(request, None))
+    return asyncio.run(oracle.complete(request, None))
 
 
 def test_right_explanation_is_confirmed_with_a_short_reply():

@@ -36,12 +36,12 @@ from conftest import TINY
 
 def revise(teacher, question, steps, answer, hint=None):
     request = TeacherRequest.revise(teacher.identity(), question, "text", steps, answer, hint)
-    return asyncio.run(teacher.revise(request, None))
+    return asyncio.run(teacher.complete(request, None))
 
 
 def annotate(teacher, question):
     request = TeacherRequest.annotate(teacher.identity(), question, "text")
-    return asyncio.run(teacher.annotate(request, None))
+    return asyncio.run(teacher.complete(request, None))
 
 
 def target(steps, reply):

@@ -32,13 +32,9 @@ class CrashingOracle(OracleTeacher):
             raise Crash
         self.left -= 1
 
-    async def annotate(self, request, allowance):
+    async def complete(self, request, allowance):
         self._tick()
-        return await super().annotate(request, allowance)
-
-    async def revise(self, request, allowance):
-        self._tick()
-        return await super().revise(request, allowance)
+        return await super().complete(request, allowance)
 
 
 def test_crash_in_the_teacher_phase_then_resume(tmp_path):

@@ -2,7 +2,7 @@
 
 from elad.budget import Budget, Prices
 from elad.store import RunStore
-from elad.teacher.cache import CachedTeacher
+from elad.teacher.gateway import TeacherGateway
 from elad.teacher.oracle import OracleTeacher
 from elad.types import Example, Explanation, RoundRecord, Score, Target
 
@@ -14,9 +14,9 @@ class CountingOracle(OracleTeacher):
         super().__init__()
         self.calls = 0
 
-    async def annotate(self, request, allowance):
+    async def complete(self, request, allowance):
         self.calls += 1
-        return await super().annotate(request, allowance)
+        return await super().complete(request, allowance)
 
 
 def test_store_survives_reopening(tmp_path):
@@ -45,7 +45,7 @@ def test_cached_teacher_pays_once_across_processes(tmp_path):
     prices = Prices(2.5, 10.0)
     oracle = CountingOracle()
     store = RunStore(tmp_path / "run.sqlite")
-    teacher = CachedTeacher(oracle, store, prices)
+    teacher = TeacherGateway(oracle, store, prices)
     budget = Budget(1.0)
     [first] = teacher.call_all([(teacher.annotate_request(Q, "number"), "a")], 0, budget)
     assert not first.cached and oracle.calls == 1
@@ -53,7 +53,7 @@ def test_cached_teacher_pays_once_across_processes(tmp_path):
     store.close()
 
     store = RunStore(tmp_path / "run.sqlite")  # a new process, same run directory
-    teacher = CachedTeacher(oracle, store, prices)
+    teacher = TeacherGateway(oracle, store, prices)
     [again] = teacher.call_all([(teacher.annotate_request(Q, "number"), "a")], 0,
                                Budget(1.0))
     assert again.cached and again.reply == first.reply and oracle.calls == 1
@@ -64,7 +64,7 @@ def test_cached_teacher_pays_once_across_processes(tmp_path):
 
 def test_request_that_might_not_fit_is_not_sent(tmp_path):
     oracle = CountingOracle()
-    teacher = CachedTeacher(oracle, RunStore(tmp_path / "run.sqlite"), Prices(2.5, 10.0))
+    teacher = TeacherGateway(oracle, RunStore(tmp_path / "run.sqlite"), Prices(2.5, 10.0))
     request = teacher.annotate_request(Q, "number")
     worst = teacher.worst_case_cost(request)
     [skipped] = teacher.call_all([(request, "a")], 0, Budget(worst * 0.99))

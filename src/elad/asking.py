@@ -1,4 +1,4 @@
-"""How a selected question is put to the teacher, and what that is expected to cost.
+"""What each selected question puts to the teacher, and what that is expected to cost.
 
 `mode=revise` asks the teacher to check the student's explanation e* and continue from
 its first wrong step; `mode=annotate` asks for a whole explanation. A revision is cheaper
@@ -7,22 +7,106 @@ none; when the error is at step 1 the teacher writes the whole explanation anywa
 also reads the student's. `mode=auto` decides per question by the expected cost of each
 request, predicting the first error from the student's own signal: the first step in
 which it gave a token a probability below `error_threshold` (uncertainty.
-first_unsure_step).
+first_unsure_step). The seed round (round 0) always annotates: there is no student yet.
 
 Expected costs count tokens as `budget.count_tokens` does: the prompt as it is, and the
 reply the teacher would write if its steps were as long as the student's (the student's
 explanation stands in for the teacher's). They rank and choose; the budget itself always
 reserves the worst case.
+
+A resumed round makes its requests again from its stored selection and scores
+(`stored_requests`): the same requests, so the same cache keys, and no reply already
+paid for is asked again.
 """
 
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from elad.budget import Prices, count_tokens
+from elad.config import RunConfig
+from elad.store import RunStore
+from elad.tasks import answer_type
+from elad.teacher.protocol import Teacher
 from elad.teacher.request import TeacherRequest
-from elad.types import Explanation
+from elad.types import Example, Explanation, Score
 from elad.uncertainty import first_unsure_step
+
+if TYPE_CHECKING:
+    from elad.context import Run
+    from elad.explain import Scored
+    from elad.teacher.gateway import TeacherGateway
+
+Requests = dict[str, TeacherRequest]  # selected question id -> what the teacher is asked
+
+
+def revises(config: RunConfig, round: int) -> bool:
+    """Whether this round may ask for revisions (mode revise or auto, after round 0):
+    its requests carry the student's explanations, and its round record counts how many
+    the teacher confirmed."""
+    return round > 0 and config.mode != "annotate"
+
+
+def unlabeled_pool(store: RunStore, pool: list[Example]) -> list[Example]:
+    """Pool questions the teacher has not been asked about yet."""
+    attempted = store.attempted_ids()
+    return [e for e in pool if e.id not in attempted]
+
+
+def annotate_request(teacher: Teacher, example: Example) -> TeacherRequest:
+    return TeacherRequest.annotate(teacher.identity(), example.question,
+                                   answer_type(example))
+
+
+def round_requests(run: Run, round: int, candidates: list[Example],
+                   scored: Scored) -> Requests:
+    """Round `round`'s request for each of its scored candidates (before selection: the
+    worst case of each decides what fits in the budget)."""
+    by_id = {s.example_id: s for s in scored.scores}
+    return {e.id: teacher_request(run.config, run.gateway, round, e, by_id[e.id],
+                                  scored.explanations[e.id]) for e in candidates}
+
+
+def stored_requests(run: Run, round: int) -> Requests | None:
+    """A resumed round's requests, made again from its stored selection and scores
+    (None when the round has not selected yet)."""
+    selected = run.store.selection(round)
+    if selected is None:
+        return None
+    scored = revises(run.config, round)
+    return {qid: teacher_request(run.config, run.gateway, round, run.pool_by_id[qid],
+                                 run.store.scores(round, qid)[0] if scored else None,
+                                 run.store.explanations(round, qid) if scored else None)
+            for qid in selected}
+
+
+def teacher_request(config: RunConfig, gateway: TeacherGateway, round: int,
+                    example: Example, score: Score | None = None,
+                    explanations: list[Explanation] | None = None) -> TeacherRequest:
+    """What the teacher is asked about one question: annotate it, or revise e* (the
+    question's chosen explanation, given its score and K explanations), or, in mode
+    auto, whichever is expected to cost less (`cheaper`)."""
+    if not revises(config, round):
+        return annotate_request(gateway.teacher, example)
+    explanation = explanations[score.chosen]
+    hint = score.least_stable_step if config.hint else None
+    revise = TeacherRequest.revise(gateway.teacher.identity(), example.question,
+                                   answer_type(example), explanation.steps,
+                                   explanation.answer, hint)
+    if config.mode == "revise":
+        return revise
+    return cheaper(annotate_request(gateway.teacher, example), revise, explanation,
+                   config.error_threshold, gateway.prices)
+
+
+def expected_costs(run: Run, requests: Requests, scored: Scored) -> dict[str, float]:
+    """Each request's expected dollars, given its question's chosen explanation
+    (`cost_aware` ranks by value per expected dollar)."""
+    by_id = {s.example_id: s for s in scored.scores}
+    return {qid: expected_cost(request, scored.explanations[qid][by_id[qid].chosen],
+                               run.config.error_threshold, run.gateway.prices)
+            for qid, request in requests.items()}
 
 
 def expected_cost(request: TeacherRequest, explanation: Explanation, threshold: float,

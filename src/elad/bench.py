@@ -37,17 +37,18 @@ import torch
 from tqdm import tqdm
 
 from elad.reading.bench_summary import run_metrics, write_summary
-from elad.budget import Budget, teacher_prices, worst_case
+from elad.asking import annotate_request
+from elad.budget import teacher_prices
 from elad.config import CHOICES, ConfigError, RunConfig
 from elad.lock import hold
 from elad.progress import bars_shown
-from elad.loop import round_steps, run, stop_reason
+from elad.loop import round_steps, run
 from elad.reading.report import write_run_report
 from elad.rundir import RunDir, differences, finished, stored_config
-from elad.tasks import answer_type, load_task
+from elad.tasks import load_task
 from elad.teacher import make_teacher
-from elad.teacher.cache import CachedTeacher
-from elad.teacher.request import TeacherRequest
+from elad.stopping import StopRule
+from elad.teacher.gateway import worst_case_cost
 
 # The default grid: the baseline (random questions annotated), ELAD's selection with
 # each teacher mode. --strategies and --modes make a full cross product instead.
@@ -101,8 +102,7 @@ def whole_pool_config(config: RunConfig) -> RunConfig:
     student = dataclasses.replace(config.student, seed_train_steps=grid_run_steps(config))
     prices = teacher_prices(config.teacher)
     teacher = make_teacher(config.teacher, config.task)
-    worst = sum(prices.cost(*worst_case(teacher, TeacherRequest.annotate(
-                    teacher.identity(), e.question, answer_type(e)).prompt))
+    worst = sum(worst_case_cost(teacher, prices, annotate_request(teacher, e))
                 for e in load_task(config.task, config.seed).pool)
     return dataclasses.replace(config, seed_size=config.task.pool_size, max_rounds=0,
                                budget_usd=math.ceil(worst * 100 + 1) / 100,
@@ -138,11 +138,8 @@ def fork_seed_round(base_dir: Path, run_dir: Path, config: RunConfig) -> None:
             fork.copy_checkpoint(base, 0)
             record = dataclasses.replace(records[0], strategy=config.strategy,
                                          mode=config.mode, stop_reason="")
-            teacher = CachedTeacher(make_teacher(config.teacher, config.task), fork.store,
-                                    teacher_prices(config.teacher))
-            record.stop_reason = stop_reason(config, 0, record, teacher, fork.store,
-                                             fork.store.examples("pool"),
-                                             Budget(config.budget_usd, fork.store.spent_usd()))
+            stop = StopRule.of(config, fork.store, fork.store.examples("pool"))
+            record.stop_reason = stop(record)
             fork.store.save_round(record)
     partial.rename(run_dir)
 
@@ -238,15 +235,28 @@ def run_grid(runs: list[GridRun], out: Path, jobs: int = 1,
                 time.sleep(0.2)
 
 
-def bench(config: RunConfig, out: Path, strategies: list[str] | None = None,
-          modes: list[str] | None = None, seeds: list[str] | None = None,
-          whole_pool: bool = True, command: str = "", jobs: int | None = None,
-          configurations: list[str] | None = None,
+@dataclass(frozen=True)
+class BenchOptions:
+    """What `elad bench` compares and how: the grid's strategies, modes, seeds and
+    (strategy-mode) configurations as named on the command line (None: the default),
+    whether to add the whole-pool reference, runs at a time (None: `default_jobs`), and
+    the command line recorded in bench.json."""
+
+    strategies: list[str] | None = None
+    modes: list[str] | None = None
+    seeds: list[str] | None = None
+    configurations: list[str] | None = None
+    whole_pool: bool = True
+    jobs: int | None = None
+    command: str = ""
+
+
+def bench(config: RunConfig, out: Path, options: BenchOptions = BenchOptions(),
           on_line: Callable[[str], None] = lambda line: None) -> dict:
     """Make every run of the grid (reusing finished ones), write each run's report.html,
     then bench.json, the plots and index.html; returns the summary."""
-    runs = grid(config, *_checked(strategies, modes, seeds, configurations),
-                whole_pool=whole_pool)
+    runs = grid(config, *_checked(options.strategies, options.modes, options.seeds,
+                                  options.configurations), whole_pool=options.whole_pool)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
 
@@ -266,13 +276,13 @@ def bench(config: RunConfig, out: Path, strategies: list[str] | None = None,
                 f"rounds {len(m['costs'])}  cost ${m['cost_usd']:.4f}  "
                 f"accuracy {m['final_accuracy']:.3f}  {m['stop_reason']}")
 
-    jobs = jobs or default_jobs()
+    jobs = options.jobs or default_jobs()
     with hold(out):  # one `elad bench` per grid; each worker locks its own run directory
         run_grid(runs, out, jobs, done)
     for run_dir in early:
         write_run_report(run_dir)  # now with the baseline's whole curve
     timings = read_timings(out)
-    info = {"command": command,
+    info = {"command": options.command,
             "machine": f"{machine()}; {jobs} runs at a time, "
                        f"{max(1, cores() // jobs)} torch threads each",
             "wall_s": sum(i["wall_s"] for i in timings["invocations"]),

@@ -204,7 +204,7 @@ def export_data_command(args: argparse.Namespace) -> int:
 
 
 def bench_command(args: argparse.Namespace) -> int:
-    from elad.bench import bench  # imports torch
+    from elad.bench import BenchOptions, bench  # imports torch
     from elad.reading.bench_summary import format_bench_table, format_comparisons
 
     config = config_from_items(args.items)
@@ -215,9 +215,10 @@ def bench_command(args: argparse.Namespace) -> int:
                         *(["--seeds", args.seeds] if args.seeds else []),
                         *(["--no-whole-pool"] if args.no_whole_pool else []),
                         *(["--jobs", str(args.jobs)] if args.jobs else [])])
-    summary = bench(config, Path(args.out), _names(args.strategies), _names(args.modes),
-                    _names(args.seeds), whole_pool=not args.no_whole_pool, command=command,
-                    jobs=args.jobs, configurations=_names(args.configs),
+    options = BenchOptions(_names(args.strategies), _names(args.modes), _names(args.seeds),
+                           _names(args.configs), whole_pool=not args.no_whole_pool,
+                           jobs=args.jobs, command=command)
+    summary = bench(config, Path(args.out), options,
                     on_line=lambda line: print(line, flush=True))
     print()
     print(format_bench_table(summary))

@@ -1,7 +1,9 @@
 """The ELAD loop (ELAD.md): a seed round, then rounds of
-explain -> score -> select -> teacher -> train -> evaluate, until the budget is spent, the
-pool is empty, the student has saturated, `max_rounds` is reached or the forecast says the
-next round's dollars buy too little (`stop_gain_per_usd`, run_forecast.py).
+explain -> score -> select -> ask -> train -> evaluate -> stop, until the budget is spent,
+the pool is empty, the student has saturated, `max_rounds` is reached or the forecast says
+the next round's dollars buy too little (every reason: stopping.py). What each selected
+question is asked is asking.py's; the values every phase reads are one `Run`
+(context.py).
 
 Resumable at any point: each phase's result goes to the run directory (selection before
 the teacher is asked, each teacher reply as it arrives, a student checkpoint after
@@ -15,44 +17,38 @@ import logging
 import math
 import random
 import time
-import zlib
 from pathlib import Path
 
 from elad.answers import format_explanation
-from elad.asking import cheaper, expected_cost
-from elad.budget import Budget, teacher_prices
+from elad.asking import (Requests, expected_costs, revises, round_requests, stored_requests,
+                         teacher_request, unlabeled_pool)
+from elad.budget import Budget
 from elad.config import ConfigError, RunConfig, StudentConfig
+from elad.context import Run
 from elad.evaluate import accuracy
-from elad.scoring import score_candidates
-from elad.forecast import Forecast
-from elad.scale.launch import launched, train_launched
-from elad.run_forecast import forecast_record, label_free_signals, rule_stops, run_forecast
+from elad.run_forecast import forecast_record, label_free_signals, run_forecast
 from elad.rundir import RunDir
+from elad.scale.launch import launched, train_launched
+from elad.scoring import score_candidates
+from elad.seeding import phase_seed
+from elad.stopping import stop
 from elad.store import RunStore
 from elad.strategies import rank, unlike_chosen, with_random_share, within_budget
 from elad.student import load_student, new_student
 from elad.student.protocol import Student
-from elad.tasks import answer_type, load_task
-from elad.teacher import make_teacher
+from elad.tasks import answer_type
 from elad.teacher.arithmetic import target_is_coherent
-from elad.teacher.cache import CachedTeacher
+from elad.teacher.gateway import TeacherGateway
 from elad.teacher.protocol import Teacher, TeacherUnavailable
-from elad.teacher.request import TeacherRequest
 from elad.tracking import trackers
-from elad.types import Example, Explanation, RoundRecord, Score, StopReason, Target
+from elad.types import Example, RoundRecord, Target
 
 log = logging.getLogger("elad")
-
-Requests = dict[str, TeacherRequest]  # selected question id -> what the teacher is asked
-
-
-def phase_seed(config: RunConfig, round: int, phase: str) -> int:
-    return zlib.crc32(f"{config.seed}/{round}/{phase}".encode())
 
 
 def run(config: RunConfig, run_dir: Path, on_round=lambda record: None,
         teacher: Teacher | None = None,
-        until_round: int | None = None) -> tuple[list[RoundRecord], CachedTeacher]:
+        until_round: int | None = None) -> tuple[list[RoundRecord], TeacherGateway]:
     """Run (or resume, or just reread) the experiment in `run_dir`.
 
     `teacher` replaces the one the config names (tests use it to inject faults).
@@ -64,26 +60,16 @@ def run(config: RunConfig, run_dir: Path, on_round=lambda record: None,
             track(record)
             on_round(record)
 
-        return _run(config, rundir, finished, teacher, until_round)
+        return _run(Run.start(config, rundir, teacher), finished, until_round)
 
 
-def _run(config: RunConfig, rundir: RunDir, on_round,
-         teacher: Teacher | None, until_round: int | None = None,
-         ) -> tuple[list[RoundRecord], CachedTeacher]:
-    store = rundir.store
-    data = load_task(config.task, config.seed)
-    store.add_examples("pool", data.pool)
-    store.add_examples("test", data.test)
-    teacher = CachedTeacher(teacher or make_teacher(config.teacher, config.task), store,
-                            teacher_prices(config.teacher), config.teacher.concurrency,
-                            batch=config.teacher.batch)
-    pool = {e.id: e for e in data.pool}
-    rundir.save_config(lambda last: stop_reason(  # a grown run: does it go on?
-        config, last.round, last, teacher, store, data.pool,
-        Budget(config.budget_usd, store.spent_usd())))
+def _run(run: Run, on_round, until_round: int | None = None,
+         ) -> tuple[list[RoundRecord], TeacherGateway]:
+    config, store = run.config, run.store
+    run.rundir.save_config(run.stop)  # a grown run: does it go on?
     records = store.rounds()
     if records and records[-1].stop_reason:
-        return records, teacher
+        return records, run.gateway
 
     student: Student | None = None  # the last round's, in memory; loaded on resume
     last_round = config.max_rounds if until_round is None else min(config.max_rounds,
@@ -91,85 +77,76 @@ def _run(config: RunConfig, rundir: RunDir, on_round,
     for round in range(len(records), last_round + 1):
         budget = Budget(config.budget_usd, store.spent_usd(before_round=round))
         if round > 0 and student is None:
-            student = load_student(config.student, rundir.checkpoint(round - 1))
-        requests = stored_requests(config, round, pool, teacher, store)
+            student = load_student(config.student, run.rundir.checkpoint(round - 1))
+        requests = stored_requests(run, round)  # a resumed round asks what it selected
         if requests is None:
-            unlabeled = unlabeled_pool(store, data.pool)
-            requests = (select_seed(config, teacher, unlabeled, budget) if round == 0 else
-                        select_round(config, round, student, teacher, store, unlabeled,
-                                     budget, rundir.checkpoint(round - 1)))
+            requests = select(run, round, student, budget)
         if not requests and not records:
             raise ConfigError(f"budget_usd={config.budget_usd} does not cover one "
                               "teacher request")
         if not requests:
-            stop(store, records[-1], StopReason.BUDGET_SPENT)
+            stop(store, records[-1], run.stop(records[-1], selected=False))
             break
         store.save_selection(round, list(requests))
 
-        confirmed = ask_teacher(config, round, requests, teacher, store, budget)
-        student, train_loss = train(config, round, student, store, rundir)
-        test_accuracy, by_task = accuracy(student, data.test, answer_type)
+        confirmed = ask_teacher(run, round, requests, budget)
+        student, train_loss = train(run, round, student)
+        test_accuracy, by_task = accuracy(student, run.test, answer_type)
 
-        record = round_record(config, round, store, test_accuracy, by_task, confirmed,
-                              train_loss)
+        record = round_record(run, round, test_accuracy, by_task, confirmed, train_loss)
         record.signals = label_free_signals(store, round, config.round_size)
-        outlook = run_forecast([*records, record], len(data.test), config.budget_usd)
+        outlook = run_forecast([*records, record], len(run.test), config.budget_usd)
         record.forecast = forecast_record(outlook)
-        record.stop_reason = stop_reason(config, round, record, teacher, store, data.pool,
-                                         Budget(config.budget_usd, store.spent_usd()),
-                                         outlook)
+        record.stop_reason = run.stop(record, outlook)
         log.info("round %d: accuracy %.3f by task %s", round, test_accuracy, by_task)
         store.save_round(record)
         records.append(record)
         on_round(record)
         if record.stop_reason:
             break
-    return store.rounds(), teacher
+    return store.rounds(), run.gateway
 
 
-def unlabeled_pool(store: RunStore, pool: list[Example]) -> list[Example]:
-    """Pool questions the teacher has not been asked about yet."""
-    attempted = store.attempted_ids()
-    return [e for e in pool if e.id not in attempted]
+def select(run: Run, round: int, student: Student | None, budget: Budget) -> Requests:
+    """Steps 1-3: which questions the teacher is asked about this round, each with
+    its request (asking.py)."""
+    unlabeled = unlabeled_pool(run.store, run.pool)
+    if round == 0:
+        return select_seed(run, unlabeled, budget)
+    return select_round(run, round, student, unlabeled, budget)
 
 
-def select_seed(config: RunConfig, teacher: CachedTeacher, unlabeled: list[Example],
-                budget: Budget) -> Requests:
+def select_seed(run: Run, unlabeled: list[Example], budget: Budget) -> Requests:
     """Round 0: b0 random questions, to be annotated from scratch."""
     ids = sorted(e.id for e in unlabeled)
-    random.Random(phase_seed(config, 0, "seed")).shuffle(ids)
+    random.Random(phase_seed(run.config, 0, "seed")).shuffle(ids)
     examples, requests = {e.id: e for e in unlabeled}, {}
 
     def cost(qid: str) -> float:  # requests made only for the questions looked at
-        requests[qid] = annotate_request(teacher, examples[qid])
-        return teacher.worst_case_cost(requests[qid])
+        requests[qid] = teacher_request(run.config, run.gateway, 0, examples[qid])
+        return run.gateway.worst_case_cost(requests[qid])
 
-    chosen = within_budget(ids, config.seed_size, cost, budget.left)
+    chosen = within_budget(ids, run.config.seed_size, cost, budget.left)
     return {qid: requests[qid] for qid in chosen}
 
 
-def select_round(config: RunConfig, round: int, student: Student,
-                 teacher: CachedTeacher, store: RunStore, unlabeled: list[Example],
-                 budget: Budget, checkpoint: Path) -> Requests:
+def select_round(run: Run, round: int, student: Student, unlabeled: list[Example],
+                 budget: Budget) -> Requests:
     """Explain and score m candidates (here, or on Ray actors that load the student from
-    its `checkpoint`), rank them by the strategy, take b within budget."""
+    the last round's checkpoint), rank them by the strategy, take b within budget."""
+    config = run.config
     rng = random.Random(phase_seed(config, round, "candidates"))
     candidates = rng.sample(unlabeled, min(config.candidates, len(unlabeled)))
     log.info("round %d: the student explains %d candidates (K=%d)", round,
              len(candidates), config.student.samples)
     started = time.perf_counter()
     scored = score_candidates(config, candidates, phase_seed(config, round, "explain"),
-                              checkpoint, student)
+                              run.rundir.checkpoint(round - 1), student)
     log.info("round %d: explained and scored in %.1fs", round, time.perf_counter() - started)
-    store.save_scoring(round, scored.explanations, scored.confidences, scored.scores)
-    by_id = {s.example_id: s for s in scored.scores}
-    requests = {e.id: teacher_request(config, teacher, round, e, by_id[e.id],
-                                      scored.explanations[e.id]) for e in candidates}
-    costs = None
-    if config.cost_aware:  # rank by value per expected dollar
-        costs = {qid: expected_cost(request, scored.explanations[qid][by_id[qid].chosen],
-                                    config.error_threshold, teacher.prices)
-                 for qid, request in requests.items()}
+    run.store.save_scoring(round, scored.explanations, scored.confidences, scored.scores)
+    requests = round_requests(run, round, candidates, scored)
+    # cost_aware: rank by value per expected dollar
+    costs = expected_costs(run, requests, scored) if config.cost_aware else None
     ranked = [s.example_id for s in rank(config.strategy, scored.scores,
                                          phase_seed(config, round, "rank"), costs)]
     if config.strategy != "random":  # random needs no random share
@@ -182,55 +159,19 @@ def select_round(config: RunConfig, round: int, student: Student,
         admit = unlike_chosen(lambda a, b: float(vectors[a] @ vectors[b]),
                               config.max_similarity)
     chosen = within_budget(ranked, config.round_size,
-                           lambda qid: teacher.worst_case_cost(requests[qid]), budget.left,
-                           admit)
+                           lambda qid: run.gateway.worst_case_cost(requests[qid]),
+                           budget.left, admit)
     return {qid: requests[qid] for qid in chosen}
 
 
-def stored_requests(config: RunConfig, round: int, pool: dict[str, Example],
-                    teacher: CachedTeacher, store: RunStore) -> Requests | None:
-    """A resumed round's requests, made again from its stored selection and scores
-    (None when the round has not selected yet)."""
-    selected = store.selection(round)
-    if selected is None:
-        return None
-    scored = round > 0 and config.mode != "annotate"
-    return {qid: teacher_request(config, teacher, round, pool[qid],
-                                 store.scores(round, qid)[0] if scored else None,
-                                 store.explanations(round, qid) if scored else None)
-            for qid in selected}
-
-
-def teacher_request(config: RunConfig, teacher: CachedTeacher, round: int,
-                    example: Example, score: Score | None = None,
-                    explanations: list[Explanation] | None = None) -> TeacherRequest:
-    """What the teacher is asked about one question: annotate it, or revise e* (the
-    question's chosen explanation, given its score and K explanations), or, in mode
-    auto, whichever is expected to cost less (asking.cheaper)."""
-    if round == 0 or config.mode == "annotate":
-        return annotate_request(teacher, example)
-    explanation = explanations[score.chosen]
-    hint = score.least_stable_step if config.hint else None
-    revise = teacher.revise_request(example.question, answer_type(example),
-                                    explanation.steps, explanation.answer, hint)
-    if config.mode == "revise":
-        return revise
-    return cheaper(annotate_request(teacher, example), revise, explanation,
-                   config.error_threshold, teacher.prices)
-
-
-def annotate_request(teacher: CachedTeacher, example: Example) -> TeacherRequest:
-    return teacher.annotate_request(example.question, answer_type(example))
-
-
-def ask_teacher(config: RunConfig, round: int, requests: Requests, teacher: CachedTeacher,
-                store: RunStore, budget: Budget) -> list[bool]:
+def ask_teacher(run: Run, round: int, requests: Requests, budget: Budget) -> list[bool]:
     """Step 4: one teacher request per selected question, sent concurrently; each usable
     reply becomes a target, unless its steps compute a number other than its answer
     (a number task's target must lead to its answer). Returns, per question of a round
     that revises (mode revise or auto), whether the teacher confirmed the student's
     explanation (an annotated one was not)."""
-    results = teacher.call_all([(r, qid) for qid, r in requests.items()], round, budget)
+    results = run.gateway.call_all([(r, qid) for qid, r in requests.items()], round,
+                                   budget)
     confirmed = []
     for (qid, request), result in zip(requests.items(), results):
         reply = result.reply
@@ -242,23 +183,23 @@ def ask_teacher(config: RunConfig, round: int, requests: Requests, teacher: Cach
                         reply.error)
             continue
         is_confirmed = request.op == "revise" and reply.first_error is None
-        if round > 0 and config.mode != "annotate":
+        if revises(run.config, round):
             confirmed.append(is_confirmed)
         steps = request.target_steps(reply)
         if request.answer_type == "number" and not target_is_coherent(steps, reply.answer):
             log.warning("round %d: %s not trained on: its steps do not lead to its "
                         "answer %s", round, qid, reply.answer)
             continue
-        store.add_target(Target(qid, request.question, steps, reply.answer, round,
-                                is_confirmed))
+        run.store.add_target(Target(qid, request.question, steps, reply.answer, round,
+                                    is_confirmed))
     return confirmed
 
 
-def train(config: RunConfig, round: int, student: Student | None, store: RunStore,
-          rundir: RunDir) -> tuple[Student, float | None]:
+def train(run: Run, round: int, student: Student | None) -> tuple[Student, float | None]:
     """Step 5: fine-tune on every target so far; the result is saved as this round's
     checkpoint (or loaded, if a killed run already saved it). Returns the student and
     its training loss."""
+    config, store, rundir = run.config, run.store, run.rundir
     if rundir.checkpoint(round).exists():
         return (load_student(config.student, rundir.checkpoint(round)),
                 rundir.checkpoint_metrics(round).get("train_loss"))
@@ -274,12 +215,12 @@ def train(config: RunConfig, round: int, student: Student | None, store: RunStor
         steps = config.student.seed_train_steps
     log.info("round %d: training on %d targets for %d steps", round, len(pairs), steps)
     started = time.perf_counter()
-    seed = phase_seed(config, round, "train")
     if launched(config.scale):  # N processes; this one keeps the teacher and the store
-        metrics = train_launched(config, round, student, pairs, steps, seed, rundir)
+        metrics = train_launched(config, round, student, pairs, steps, rundir)
         student = load_student(config.student, rundir.checkpoint(round))
     else:
-        metrics = student.train(pairs, steps, config.student.learning_rate, seed,
+        metrics = student.train(pairs, steps, config.student.learning_rate,
+                                phase_seed(config, round, "train"),
                                 batch_size=config.student.train_batch_size)
         rundir.save_checkpoint(round, student.save, metrics)
     log.info("round %d: trained in %.1fs, loss %.4f", round, time.perf_counter() - started,
@@ -300,9 +241,9 @@ def first_failure(store: RunStore) -> str:
     return f"the first failure: {failures[0]}" if failures else "no reply was recorded"
 
 
-def round_record(config: RunConfig, round: int, store: RunStore, test_accuracy: float,
-                 by_task: dict[str, float], confirmed: list[bool],
-                 train_loss: float | None = None) -> RoundRecord:
+def round_record(run: Run, round: int, test_accuracy: float, by_task: dict[str, float],
+                 confirmed: list[bool], train_loss: float | None = None) -> RoundRecord:
+    config, store = run.config, run.store
     totals = store.call_totals(round)
     return RoundRecord(
         round=round, n_labeled=len(store.targets(up_to_round=round)),
@@ -316,36 +257,3 @@ def round_record(config: RunConfig, round: int, store: RunStore, test_accuracy: 
 
 def round_usd(value: float) -> float:
     return float(f"{value:.8f}")
-
-
-def stop_reason(config: RunConfig, round: int, record: RoundRecord, teacher: CachedTeacher,
-                store: RunStore, pool: list[Example], budget: Budget,
-                outlook: Forecast | None = None) -> StopReason:
-    """Why the run stops after this round, or NOT_STOPPED (ELAD.md, step 7). The
-    forecast rule comes last: it is named only when it ends a run that could go on."""
-    if record.confirmed_fraction is not None and record.confirmed_fraction >= config.saturation:
-        return StopReason.SATURATED
-    unlabeled = unlabeled_pool(store, pool)
-    if not unlabeled:
-        return StopReason.POOL_EXHAUSTED
-    cheapest = min(teacher.worst_case_cost(annotate_request(teacher, e)) for e in unlabeled)
-    if not budget.fits(cheapest * half_round(config)):  # no rounds of a few questions
-        return StopReason.BUDGET_SPENT
-    if round >= config.max_rounds:
-        return StopReason.MAX_ROUNDS
-    if rule_stops(outlook, config.stop_gain_per_usd):
-        return StopReason.LOW_GAIN
-    return StopReason.NOT_STOPPED
-
-
-def half_round(config: RunConfig) -> int:
-    """The fewest questions a round after this one may be worth: what is left of the
-    budget must cover this many of the cheapest worst-case requests, or the run stops.
-    A round of a few questions would still train the student for a whole round (more
-    steps on the same data), and its accuracy would not be bought with teacher money."""
-    return max(1, config.round_size // 2)
-
-
-def stop(store: RunStore, record: RoundRecord, reason: StopReason) -> None:
-    record.stop_reason = reason
-    store.save_round(record)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from elad.config import RunConfig
 from elad.rundir import RunDir
+from elad.seeding import phase_seed
 from elad.store import RunStore
 from elad.strategies import STRATEGIES, auroc_by_strategy, strategy_values
 from elad.tasks import hidden_answer
@@ -27,7 +28,6 @@ def score_pool(run_dir: Path, round: int | None, limit: int, out: Path) -> tuple
     """Score up to `limit` pool questions (a seeded sample) with the student saved after
     `round` (default: the last one); returns the round used and AUROC per strategy."""
     from elad.scoring import score_candidates  # torch, from here on
-    from elad.loop import phase_seed
 
     with RunDir.open(run_dir) as run:
         config = run.config

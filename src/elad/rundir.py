@@ -134,8 +134,8 @@ class RunDir:
     def save_config(self, decide: Callable[[RoundRecord], StopReason]) -> None:
         """Keep a grown run's config. If the run had stopped, or has now reached
         max_rounds, its last round's stop reason is decided again with `decide(record)`
-        (the loop's stop rule under the new config) in the same transaction, so the run
-        goes on from there or stays stopped, never half of both."""
+        (the run's stop rule under the new config, stopping.StopRule) in the same
+        transaction, so the run goes on from there or stays stopped, never half of both."""
         if not self.changed:
             return
         records = self.store.rounds()

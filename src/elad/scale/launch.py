@@ -29,6 +29,7 @@ from pathlib import Path
 
 from elad.config import ConfigError, RunConfig, ScaleConfig, ScaleError, config_from_json
 from elad.rundir import METRICS, RunDir
+from elad.seeding import phase_seed
 from elad.student.protocol import Student
 
 log = logging.getLogger("elad")
@@ -61,8 +62,7 @@ def launch_command(scale: ScaleConfig, job: Path) -> list[str]:
 
 
 def train_launched(config: RunConfig, round: int, student: Student,
-                   pairs: list[tuple[str, str]], steps: int, seed: int,
-                   rundir: RunDir) -> dict:
+                   pairs: list[tuple[str, str]], steps: int, rundir: RunDir) -> dict:
     """Train on `pairs` as an accelerate launch job, starting from `student` (the last
     round's checkpoint, or `student` saved now when it is new); the result is round
     `round`'s checkpoint. Returns the training metrics; ScaleError if the job fails."""
@@ -75,7 +75,7 @@ def train_launched(config: RunConfig, round: int, student: Student,
         start = job / "start"
         student.save(start)
     spec = {"config": config.to_json(), "start": str(start), "pairs": pairs,
-            "steps": steps, "seed": seed}
+            "steps": steps, "seed": phase_seed(config, round, "train")}
     command = launch_command(config.scale, job)
     # the processes import this very elad (a checkout, or the installed one)
     package_root = str(Path(__file__).resolve().parents[2])

@@ -1,4 +1,4 @@
-"""OpenAI's Batch API: the second way CachedTeacher sends the requests its cache does
+"""OpenAI's Batch API: the second way TeacherGateway sends the requests its cache does
 not hold (`teacher.batch=true`), at `teacher.batch_price_factor` of the price (half, at
 OpenAI), with replies within hours instead of seconds.
 

@@ -31,7 +31,7 @@ async def _annotate(teacher, request: TeacherRequest, prices: Prices) -> Teacher
     allowance = Allowance(Budget(float("inf")), prices, asyncio.Condition())
     await allowance.ensure(*worst_case(teacher, request.prompt))
     try:
-        return await teacher.annotate(request, allowance)
+        return await teacher.complete(request, allowance)
     finally:
         await teacher.aclose()
 

@@ -143,14 +143,6 @@ class OpenAITeacher:
         """Seconds to wait after the n-th failure in a row: exponential, jittered."""
         return min(MAX_BACKOFF_S, 0.5 * 2 ** (failures - 1)) * self._rng.uniform(0.5, 1.0)
 
-    # --- the two operations -----------------------------------------------------------
-
-    async def annotate(self, request: TeacherRequest, allowance) -> TeacherReply:
-        return await self.complete(request, allowance)
-
-    async def revise(self, request: TeacherRequest, allowance) -> TeacherReply:
-        return await self.complete(request, allowance)
-
     # --- one request, attempt by attempt ----------------------------------------------
 
     def request_options(self, op: str) -> dict:

@@ -85,12 +85,17 @@ class OracleTeacher:
         return counted_reply(request, reply, self.max_output_tokens, first_error, steps,
                              answer)
 
-    async def annotate(self, request: TeacherRequest, allowance) -> TeacherReply:
+    async def complete(self, request: TeacherRequest, allowance) -> TeacherReply:
+        if request.op == "annotate":
+            return self._annotate(request)
+        return self._revise(request)
+
+    def _annotate(self, request: TeacherRequest) -> TeacherReply:
         steps, answer = synthetic.solve(request.question)
         steps = self._noisy(request.prompt, steps)
         return self._reply(request, {"steps": steps, "answer": answer}, None, steps, answer)
 
-    async def revise(self, request: TeacherRequest, allowance) -> TeacherReply:
+    def _revise(self, request: TeacherRequest) -> TeacherReply:
         canonical, right = synthetic.solve(request.question)
         error = first_wrong_step(list(request.steps), request.answer, canonical, right)
         if error is None:

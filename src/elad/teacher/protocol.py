@@ -1,11 +1,12 @@
 """What every teacher does.
 
-A teacher has two operations (ELAD.md, step 4): `annotate` writes an explanation from
-scratch; `revise` checks a student's numbered steps, names the first wrong one and
-continues correctly from there. Both receive a `TeacherRequest` whose prompt is already
-rendered (teacher/request.py) and are coroutines, so an LLM teacher can have many
-requests in flight; each gets an `Allowance` of the budget (budget.py), which a teacher
-that retries must ask for each retry's worst-case cost.
+A teacher does one thing, `complete` a `TeacherRequest`, whose op says what is asked
+(ELAD.md, step 4): `annotate` writes an explanation from scratch; `revise` checks a
+student's numbered steps, names the first wrong one and continues correctly from there.
+The request's prompt is already rendered (teacher/request.py). `complete` is a
+coroutine, so an LLM teacher can have many requests in flight; each gets an `Allowance`
+of the budget (budget.py), which a teacher that retries must ask for each retry's
+worst-case cost.
 """
 
 from __future__ import annotations
@@ -33,11 +34,9 @@ class Teacher(Protocol):
     def worst_case_input_tokens(self, prompt: str) -> int:
         """An upper bound on the tokens the teacher is billed for reading `prompt`."""
 
-    async def annotate(self, request: TeacherRequest,
-                       allowance: Allowance) -> TeacherReply: ...
-
-    async def revise(self, request: TeacherRequest,
-                     allowance: Allowance) -> TeacherReply: ...
+    async def complete(self, request: TeacherRequest,
+                       allowance: Allowance) -> TeacherReply:
+        """The reply to `request` (annotate or revise, as its op says)."""
 
     async def aclose(self) -> None:
         """Release connections; called after each batch of requests."""

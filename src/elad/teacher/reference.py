@@ -152,7 +152,12 @@ class ReferenceTeacher:
     def _solution(self, question: str) -> Solved | None:
         return self.by_question.get(" ".join(question.split()))
 
-    async def annotate(self, request: TeacherRequest, allowance) -> TeacherReply:
+    async def complete(self, request: TeacherRequest, allowance) -> TeacherReply:
+        if request.op == "annotate":
+            return self._annotate(request)
+        return self._revise(request)
+
+    def _annotate(self, request: TeacherRequest) -> TeacherReply:
         solved = self._solution(request.question)
         if solved is None:
             return _unusable(request, "question not in the dataset")
@@ -169,7 +174,7 @@ class ReferenceTeacher:
             return find_first_error(question, steps, answer, reference)
         return None if answer == reference.answer else 1
 
-    async def revise(self, request: TeacherRequest, allowance) -> TeacherReply:
+    def _revise(self, request: TeacherRequest) -> TeacherReply:
         solved = self._solution(request.question)
         if solved is None:
             return _unusable(request, "question not in the dataset")

@@ -10,6 +10,7 @@ so editing a prompt never reuses old replies.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -63,21 +64,20 @@ class TeacherRequest:
 
     @classmethod
     def annotate(cls, identity: dict, question: str, answer_type: str) -> TeacherRequest:
-        return cls.make(identity, "annotate", question, answer_type)
+        return cls(tuple(identity.items()), "annotate", question, answer_type).rendered()
 
     @classmethod
     def revise(cls, identity: dict, question: str, answer_type: str, steps: list[str],
                answer: str | None, hint: int | None) -> TeacherRequest:
-        return cls.make(identity, "revise", question, answer_type, steps, answer, hint)
+        return cls(tuple(identity.items()), "revise", question, answer_type, tuple(steps),
+                   answer, hint).rendered()
 
-    @classmethod
-    def make(cls, identity: dict, op: str, question: str, answer_type: str,
-             steps: list[str] | None = None, answer: str | None = None,
-             hint: int | None = None) -> TeacherRequest:
-        version, _ = template(op)
-        return cls(tuple(identity.items()), op, question, answer_type,
-                   None if steps is None else tuple(steps), answer, hint, version,
-                   render(op, question, steps, answer, hint))
+    def rendered(self) -> TeacherRequest:
+        """This request with its template version and prompt filled in."""
+        version, _ = template(self.op)
+        steps = None if self.steps is None else list(self.steps)
+        return dataclasses.replace(self, template=version, prompt=render(
+            self.op, self.question, steps, self.answer, self.hint))
 
     def as_dict(self) -> dict:
         """The stored form (the run store's `request` column); its key order and

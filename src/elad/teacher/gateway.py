@@ -1,4 +1,5 @@
-"""Every teacher request goes through here: cache lookup, budget, concurrent calls, record.
+"""The teacher gateway: every teacher request goes through here (its worst case, cache
+lookup, budget, concurrent or batched calls, record).
 
 A request (teacher/request.py) holds everything that determines the reply; its key
 indexes the run store's cache: a reply already there is returned without calling or
@@ -31,6 +32,11 @@ from elad.types import TeacherReply
 log = logging.getLogger("elad")
 
 
+def worst_case_cost(teacher: Teacher, prices: Prices, request: TeacherRequest) -> float:
+    """The most `request` may cost: what the budget reserves for it."""
+    return prices.cost(*worst_case(teacher, request.prompt))
+
+
 @dataclass
 class CallResult:
     reply: TeacherReply | None  # None: skipped, it did not fit in the budget
@@ -38,7 +44,7 @@ class CallResult:
     cached: bool
 
 
-class CachedTeacher:
+class TeacherGateway:
     def __init__(self, teacher: Teacher, store: RunStore, prices: Prices,
                  concurrency: int = 1, batch: bool = False):
         self.teacher = teacher
@@ -55,13 +61,8 @@ class CachedTeacher:
     def annotate_request(self, question: str, answer_type: str) -> TeacherRequest:
         return TeacherRequest.annotate(self.teacher.identity(), question, answer_type)
 
-    def revise_request(self, question: str, answer_type: str, steps: list[str],
-                       answer: str | None, hint: int | None) -> TeacherRequest:
-        return TeacherRequest.revise(self.teacher.identity(), question, answer_type, steps,
-                                     answer, hint)
-
     def worst_case_cost(self, request: TeacherRequest) -> float:
-        return self.prices.cost(*worst_case(self.teacher, request.prompt))
+        return worst_case_cost(self.teacher, self.prices, request)
 
     def call_all(self, requests: list[tuple[TeacherRequest, str]], round: int,
                  budget: Budget) -> list[CallResult]:
@@ -125,9 +126,7 @@ class CachedTeacher:
                 if not await allowance.ensure(*worst_case(self.teacher, request.prompt)):
                     results[i] = CallResult(None, 0.0, cached=False)
                     return
-                ask = self.teacher.annotate if request.op == "annotate" \
-                    else self.teacher.revise
-                reply = await ask(request, allowance)
+                reply = await self.teacher.complete(request, allowance)
                 cost = self.prices.cost(reply.input_tokens, reply.output_tokens)
                 record(i, reply, cost)
                 await allowance.settle(cost)

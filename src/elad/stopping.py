@@ -1,0 +1,92 @@
+"""Why a run stops (ELAD.md, step 7): every reason, decided here and only here.
+
+After each round the run stops when the teacher confirmed at least `saturation` of the
+round's revisions (SATURATED), when every pool question has been asked about
+(POOL_EXHAUSTED), when what is left of the budget does not cover half a round of the
+cheapest worst-case requests (BUDGET_SPENT, see `half_round`), after `max_rounds` rounds
+(MAX_ROUNDS), or when the forecast says the next round's dollars buy too little
+(LOW_GAIN, `stop_gain_per_usd`, run_forecast.rule_stops). The forecast rule comes last:
+it is named only when it ends a run that could go on. A round whose selection comes out
+empty (no request fits in what is left) ends the run too, for its budget.
+
+The rule is made once per run and asked by the loop after each round, by `RunDir.
+save_config` when a grown run decides whether its last round still stops it, and by
+`elad bench` for a forked seed round.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from elad.asking import annotate_request, unlabeled_pool
+from elad.budget import Budget, Prices, teacher_prices
+from elad.config import RunConfig
+from elad.forecast import Forecast
+from elad.run_forecast import rule_stops
+from elad.store import RunStore
+from elad.teacher import make_teacher
+from elad.teacher.gateway import worst_case_cost
+from elad.teacher.protocol import Teacher
+from elad.types import Example, RoundRecord, StopReason
+
+
+@dataclass
+class StopRule:
+    """The stop rule of the run of `config` (its store, pool, and the teacher and prices
+    whose worst case the budget reserves)."""
+
+    config: RunConfig
+    store: RunStore
+    pool: list[Example]
+    teacher: Teacher
+    prices: Prices
+
+    @classmethod
+    def of(cls, config: RunConfig, store: RunStore, pool: list[Example]) -> StopRule:
+        """The rule with the teacher and prices `config` names."""
+        return cls(config, store, pool, make_teacher(config.teacher, config.task),
+                   teacher_prices(config.teacher))
+
+    def __call__(self, record: RoundRecord, outlook: Forecast | None = None,
+                 selected: bool = True) -> StopReason:
+        """Why the run stops after `record`'s round, or NOT_STOPPED; `outlook` is the
+        forecast made after it. `selected=False`: the next round selected nothing (no
+        request fit in the budget), which ends the run whatever else holds."""
+        config = self.config
+        saturated = (record.confirmed_fraction is not None
+                     and record.confirmed_fraction >= config.saturation)
+        if selected and saturated:
+            return StopReason.SATURATED
+        unlabeled = unlabeled_pool(self.store, self.pool)
+        if selected and not unlabeled:
+            return StopReason.POOL_EXHAUSTED
+        if not selected or not self.next_round_fits(unlabeled):
+            return StopReason.BUDGET_SPENT
+        if record.round >= config.max_rounds:
+            return StopReason.MAX_ROUNDS
+        if rule_stops(outlook, config.stop_gain_per_usd):
+            return StopReason.LOW_GAIN
+        return StopReason.NOT_STOPPED
+
+    def next_round_fits(self, unlabeled: list[Example]) -> bool:
+        """Whether what is left of the budget covers `half_round` of the cheapest
+        worst-case requests among the questions not asked yet."""
+        cheapest = min(worst_case_cost(self.teacher, self.prices,
+                                       annotate_request(self.teacher, e))
+                       for e in unlabeled)
+        budget = Budget(self.config.budget_usd, self.store.spent_usd())
+        return budget.fits(cheapest * half_round(self.config))
+
+
+def half_round(config: RunConfig) -> int:
+    """The fewest questions a round after this one may be worth: what is left of the
+    budget must cover this many of the cheapest worst-case requests, or the run stops.
+    A round of a few questions would still train the student for a whole round (more
+    steps on the same data), and its accuracy would not be bought with teacher money."""
+    return max(1, config.round_size // 2)
+
+
+def stop(store: RunStore, record: RoundRecord, reason: StopReason) -> None:
+    """Store `record` again, now ending the run for `reason`."""
+    record.stop_reason = reason
+    store.save_round(record)
