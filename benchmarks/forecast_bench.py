@@ -51,7 +51,7 @@ from pathlib import Path
 
 import numpy as np
 
-from elad.forecast import forecast
+from elad.forecast import ForecastOptions, forecast
 from elad.run_forecast import CONFIDENCE, next_round_usd, prefix_forecasts, stop_index
 from elad.rundir import RunDir
 from elad.store import RunStore
@@ -220,7 +220,8 @@ def forecast_at(costs, values, r: int, next_cost: float, n: int, at: float
     known = ~np.isnan(values)
     if costs[known][-1] < at:
         return None
-    fit = forecast(costs[:r + 1], values[:r + 1], next_cost, n_test=n, confidence=CONFIDENCE)
+    fit = forecast(costs[:r + 1], values[:r + 1], next_cost, n_test=n,
+                   options=ForecastOptions(confidence=CONFIDENCE))
     return None if fit is None else (float(fit.curve(at)),
                                       float(np.interp(at, costs[known], values[known])))
 

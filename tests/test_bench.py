@@ -6,7 +6,8 @@ import pytest
 from conftest import TINY
 
 from elad.bench import fork_seed_round, grid
-from elad.reading.bench_summary import accuracy_at, cost_to_reach, curve_area, spread
+from elad.reading.bench_numbers import spread
+from elad.reading.curves import accuracy_at, cost_to_reach, curve_area
 from elad.cli import main
 from elad.config import ConfigError, load_config
 from elad.loop import run
@@ -157,36 +158,47 @@ def test_accuracy_at_cost_area_and_cost_to_reach():
 def test_run_metrics_from_a_store(tmp_path):
     from test_report import write_run
 
-    from elad.reading.bench_summary import run_metrics
+    from elad.reading.bench_numbers import run_metrics
 
     write_run(tmp_path / "run")  # seed round: 1 target, 20 output tokens; round 1: 1, 15
     m = run_metrics(tmp_path / "run", "grid")
-    assert m["costs"] == [pytest.approx(40 * 2.5e-6 + 20 * 1e-5),
-                          pytest.approx(130 * 2.5e-6 + 35 * 1e-5)]
-    assert m["accuracy_at_half_budget"] == 0.5 and m["final_accuracy"] == 0.5
-    assert m["output_tokens_per_target"] == 35 / 2
-    assert m["output_tokens_per_target_after_seed"] == 15
+    assert m.costs == [pytest.approx(40 * 2.5e-6 + 20 * 1e-5),
+                       pytest.approx(130 * 2.5e-6 + 35 * 1e-5)]
+    assert m.accuracy_at_half_budget == 0.5 and m.final_accuracy == 0.5
+    assert m.output_tokens_per_target == 35 / 2
+    assert m.output_tokens_per_target_after_seed == 15
+    e = m.evidence
     # the revision: 2 student steps + the answer line, first error at step 2
-    assert m["first_error_step"] == 2 and m["first_error_relative"] == pytest.approx(2 / 3)
-    assert m["first_error_at_step_1"] == 0 and m["first_error_at_answer_line"] == 0
-    assert m["confirmed_overall"] == 0 and m["steps_kept_per_revision"] == 1
+    assert e.first_error_step == 2 and e.first_error_relative == pytest.approx(2 / 3)
+    assert e.first_error_at_step_1 == 0 and e.first_error_at_answer_line == 0
+    assert e.confirmed_overall == 0 and e.steps_kept_per_revision == 1
     # greedy answer 7, the hidden answer 3 + 2 = 5: wrong, and the only candidate
-    assert m["selected_wrong"] == 1 and m["candidates_wrong"] == 1
-    assert m["auroc"] is None  # one class only
-    assert m["selected_families"] == {"arithmetic": 1.0}
-    assert m["saturation_round"] is None and m["stop_reason"] == "max rounds"
+    assert e.selected_wrong == 1 and e.candidates_wrong == 1
+    assert e.auroc is None  # one class only
+    assert e.selected_families == {"arithmetic": 1.0}
+    assert m.saturation_round is None and m.stop_reason == "max rounds"
+    # every figure summarized over seeds is a field, and in bench.json's run entry
+    assert list(m.over_seeds()) == [
+        "cost_usd", "final_accuracy", "area", "accuracy_at_half_budget",
+        "output_tokens_per_target", "output_tokens_per_target_after_seed",
+        "input_tokens_per_target_after_seed", "cost_per_target_after_seed",
+        "saturation_round", "auroc", "selected_wrong", "candidates_wrong",
+        "confirmed_overall", "first_error_step", "first_error_relative",
+        "first_error_at_step_1", "first_error_at_answer_line", "steps_kept_per_revision",
+        "target_steps_selected", "target_steps_seed_round"]
+    assert m.to_dict().items() >= m.over_seeds().items()
 
 
 def test_paired_comparisons_against_the_baseline_by_hand():
-    from elad.reading.bench_summary import comparisons
+    from elad.reading.bench_numbers import RunMetrics, comparisons
 
     def make(strategy, mode, seed, costs, accuracies, per_target):
-        return {"strategy": strategy, "mode": mode, "seed": seed, "budget_usd": 1.0,
-                "costs": costs, "accuracies": accuracies, "final_accuracy": accuracies[-1],
-                "cost_usd": costs[-1], "area": curve_area(costs, accuracies, 1.0),
-                "cost_per_target_after_seed": per_target,
-                "output_tokens_per_target_after_seed": per_target * 1000,
-                "input_tokens_per_target_after_seed": per_target * 2000}
+        return RunMetrics(f"{strategy}-{mode}-{seed}", "grid", strategy, mode, seed, 1.0,
+                          costs, accuracies, final_accuracy=accuracies[-1],
+                          cost_usd=costs[-1], area=curve_area(costs, accuracies, 1.0),
+                          cost_per_target_after_seed=per_target,
+                          output_tokens_per_target_after_seed=per_target * 1000,
+                          input_tokens_per_target_after_seed=per_target * 2000)
 
     grid = [make("random", "annotate", 0, [0.2, 0.6, 1.0], [0.5, 0.6, 0.7], 0.002),
             make("random", "annotate", 1, [0.2, 0.6, 1.0], [0.5, 0.6, 0.8], 0.002),
@@ -194,7 +206,7 @@ def test_paired_comparisons_against_the_baseline_by_hand():
             make("elad", "annotate", 1, [0.2, 0.5, 0.9], [0.5, 0.7, 0.8], 0.002),
             make("elad", "auto", 0, [0.2, 0.4, 0.8], [0.5, 0.7, 0.9], 0.0015),
             make("elad", "auto", 1, [0.2, 0.4, 0.8], [0.5, 0.6, 0.7], 0.001)]
-    c = comparisons(grid)
+    c = comparisons(grid, ("random", "annotate"))
     auto = c["against_baseline"]["elad/auto"]
     # seed 0 reaches 0.7 at $0.4 of $1.0; seed 1 reaches 0.8 never
     assert auto["cost_to_baseline_final"]["values"] == [0.4, None]

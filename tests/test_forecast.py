@@ -8,7 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from elad.forecast import (Forecast, cost_to_reach, fit_curve, forecast, should_stop)
+from elad.forecast import (Forecast, fit_curve, forecast, forecast_cost_to_reach,
+                           should_stop)
 
 COSTS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]  # cumulative $ after rounds 0..5
 
@@ -94,7 +95,7 @@ def test_an_accelerating_run_is_forecast_by_the_s_shaped_form():
     truth = float(ACCELERATING(1.2))  # 0.89: the steep part lies ahead
     assert f.predictions[-1].accuracy.value == pytest.approx(truth, abs=0.01)
     assert f.fits["power"](1.2) < truth - 0.1  # what a power law alone would have said
-    reach = cost_to_reach(f, 0.9)
+    reach = forecast_cost_to_reach(f, 0.9)
     assert float(ACCELERATING(reach.value)) == pytest.approx(0.9, abs=1e-3)
     assert reach.low <= reach.value <= reach.high
 
@@ -252,15 +253,15 @@ def test_the_stop_rule_decides_on_the_optimistic_end_of_the_band():
 def test_cost_to_reach_inverts_the_curve():
     true = power_law(0.9, 0.12, 0.5)
     f = forecast(COSTS, true(COSTS), 0.1, n_test=300)
-    reach = cost_to_reach(f, 0.8)
+    reach = forecast_cost_to_reach(f, 0.8)
     assert reach.value == pytest.approx((0.12 / 0.1) ** 2, rel=0.05)  # c = (b / (a - t))^(1/k)
     assert reach.low <= reach.value <= reach.high
-    assert cost_to_reach(f, 0.95) is None  # above the asymptote
-    assert cost_to_reach(f, 0.5).value < f.spent_usd  # already reached
+    assert forecast_cost_to_reach(f, 0.95) is None  # above the asymptote
+    assert forecast_cost_to_reach(f, 0.5).value < f.spent_usd  # already reached
 
 
 def test_cost_to_reach_is_unbounded_when_refits_never_get_there():
     f = forecast(COSTS[:3], STEEP[:3], 0.1, n_test=300)
-    reach = cost_to_reach(f, 0.95)
+    reach = forecast_cost_to_reach(f, 0.95)
     assert reach is not None and reach.high == float("inf")
     assert reach.to_dict()["high"] is None  # JSON has no inf

@@ -18,7 +18,7 @@ from elad.cli import main
 from elad.config import load_config
 from elad.loop import run
 from elad.fakes.oracle_server import FAULTS, OracleServer, oracle_answer, serve
-from elad.reading.report import load_records
+from elad.reading.run_numbers import load_records
 from elad.store import RunStore
 from elad.tasks import load_task
 from elad.teacher.gateway import TeacherGateway

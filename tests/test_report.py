@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from elad.bench_names import grid_baseline
 from elad.budget import Prices
 from elad.reading.html_page import esc, tag
 from elad.reading.report import write_run_report
@@ -158,7 +159,7 @@ def test_cost_columns_use_the_price_table_and_sum_to_the_total(tmp_path):
     negative, and add up to what the store recorded."""
     from elad.budget import teacher_prices
     from elad.config import config_from_json
-    from elad.reading.report import cost_rows
+    from elad.reading.run_numbers import cost_rows
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()
@@ -196,13 +197,20 @@ def test_cost_columns_use_the_price_table_and_sum_to_the_total(tmp_path):
 
 
 def test_report_shows_stop_budget_tasks_diagnostic_and_baseline(tmp_path):
-    """A run in an `elad bench` layout finds its random-annotate sibling: both curves on
-    one plot and the money at equal accuracy; with --baseline, any run."""
+    """A run in an `elad bench` layout finds its random-annotate sibling (the bench's
+    baseline): both curves on one plot and the money at equal accuracy; with
+    --baseline, any run."""
     runs = tmp_path / "grid" / "runs"
     write_run(runs / "elad-revise-s0")
     write_run(runs / "random-annotate-s0", accuracies=(0.5, 0.75), strategy="random",
               mode="annotate")
-    page = write_run_report(runs / "elad-revise-s0").read_text()
+    assert grid_baseline(runs / "elad-revise-s0") == runs / "random-annotate-s0"
+    assert grid_baseline(runs / "random-annotate-s0") is None  # not its own baseline
+    assert grid_baseline(tmp_path / "grid") is None  # not a run of a grid
+    from elad.cli import main
+
+    assert main(["report", str(runs / "elad-revise-s0")]) == 0  # the default baseline
+    page = (runs / "elad-revise-s0" / "report.html").read_text()
     assert ("Stopped after round 1: max rounds: max_rounds=4 rounds after the seed round "
             "are done. The teacher confirmed 0% of round 1&#x27;s revisions.") in page
     spent = PRICES.cost(130, 35)
@@ -232,7 +240,7 @@ def test_report_shows_stop_budget_tasks_diagnostic_and_baseline(tmp_path):
 
 
 def test_money_saved_at_equal_accuracy():
-    from elad.reading.report import equal_accuracy_savings
+    from elad.reading.run_numbers import equal_accuracy_savings
 
     def records(points):
         return [RoundRecord(i, 0, 0, 0, 0, cost, accuracy, None, "x", "revise", 0)

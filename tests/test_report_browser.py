@@ -13,7 +13,8 @@ import subprocess
 import pytest
 from test_report import EVIL, write_long_run, write_run
 
-from elad.reading.bench_summary import run_metrics, write_summary
+from elad.reading.bench_numbers import run_metrics
+from elad.reading.bench_summary import write_summary
 from elad.reading.report import write_run_report
 
 pytestmark = pytest.mark.browser
@@ -78,7 +79,8 @@ def test_run_report_in_chromium(tmp_path):
     write_run(runs / "elad-revise-s0")
     write_run(runs / "random-annotate-s0", accuracies=(0.5, 0.75), strategy="random",
               mode="annotate")
-    seen, log = open_in_chromium(write_run_report(runs / "elad-revise-s0"), tmp_path)
+    page = write_run_report(runs / "elad-revise-s0", baseline_dir=runs / "random-annotate-s0")
+    seen, log = open_in_chromium(page, tmp_path)
     assert seen["title"] == "elad run elad-revise-s0"
     _check(seen, log, images=3)
     assert EVIL in seen["text"]  # shown as text, not run
@@ -106,7 +108,8 @@ def test_run_report_with_its_forecast_plot_in_chromium(tmp_path):
 def test_bench_index_in_chromium(tmp_path):
     write_run(tmp_path / "runs" / "elad-revise-s0")
     metrics = [run_metrics(tmp_path / "runs" / "elad-revise-s0", "grid")]
-    write_summary(tmp_path, metrics, {"command": "elad bench", "machine": "test"})
+    write_summary(tmp_path, metrics, {"command": "elad bench", "machine": "test"},
+                  ("random", "annotate"))
     seen, log = open_in_chromium(tmp_path / "index.html", tmp_path)
     assert seen["title"] == "elad bench"
     _check(seen, log, images=2)  # accuracy vs cost (revise), tokens per target

@@ -17,7 +17,7 @@ from elad.config import ConfigError, load_config
 from elad.lock import DirectoryInUse
 from elad.loop import run
 from elad.fakes.oracle_server import OracleServer, serve
-from elad.reading.report import load_records
+from elad.reading.run_numbers import load_records
 from elad.rundir import RunDir, stored_config
 from elad.store import RunStore
 from elad.types import Example, RoundRecord, StopReason, TeacherReply

@@ -36,13 +36,23 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from elad.reading.bench_summary import run_metrics, write_summary
 from elad.asking import annotate_request
+from elad.bench_names import (
+    BASELINE,
+    RUNS,
+    baseline_name,
+    grid_baseline,
+    grid_run_name,
+    seed_round_name,
+    whole_pool_name,
+)
 from elad.budget import teacher_prices
 from elad.config import CHOICES, ConfigError, RunConfig
 from elad.lock import hold
 from elad.progress import bars_shown
 from elad.loop import round_steps, run
+from elad.reading.bench_numbers import run_metrics
+from elad.reading.bench_summary import write_summary
 from elad.reading.report import write_run_report
 from elad.rundir import RunDir, differences, finished, stored_config
 from elad.tasks import load_task
@@ -52,8 +62,7 @@ from elad.teacher.gateway import worst_case_cost
 
 # The default grid: the baseline (random questions annotated), ELAD's selection with
 # each teacher mode. --strategies and --modes make a full cross product instead.
-CONFIGURATIONS = (("random", "annotate"), ("elad", "annotate"), ("elad", "revise"),
-                  ("elad", "auto"))
+CONFIGURATIONS = (BASELINE, ("elad", "annotate"), ("elad", "revise"), ("elad", "auto"))
 GRID_STRATEGIES = ("random", "entropy", "least-confidence", "elad")
 MODES = ("annotate", "revise", "auto")
 SEEDS = (0, 1, 2, 3, 4)
@@ -83,13 +92,13 @@ def grid(base: RunConfig, configurations=CONFIGURATIONS, seeds=SEEDS,
     runs = []
     for seed in seeds:
         seeded = dataclasses.replace(base, seed=seed)
-        runs.append(GridRun(f"seed-round-s{seed}", "seed-round",
+        runs.append(GridRun(seed_round_name(seed), "seed-round",
                             dataclasses.replace(seeded, max_rounds=0)))
         for strategy, mode in configurations:
-            runs.append(GridRun(f"{strategy}-{mode}-s{seed}", "grid",
+            runs.append(GridRun(grid_run_name(strategy, mode, seed), "grid",
                                 dataclasses.replace(seeded, strategy=strategy, mode=mode)))
         if whole_pool:
-            runs.append(GridRun(f"whole-pool-s{seed}", "whole-pool",
+            runs.append(GridRun(whole_pool_name(seed), "whole-pool",
                                 whole_pool_config(seeded)))
     return runs
 
@@ -200,7 +209,7 @@ def run_grid(runs: list[GridRun], out: Path, jobs: int = 1,
             for grid_run in list(waiting):
                 base = seed_rounds.get(grid_run.config.seed) \
                     if grid_run.kind == "grid" else None
-                run_dir = out / "runs" / grid_run.name
+                run_dir = out / RUNS / grid_run.name
                 if base is not None and base not in done:
                     continue
                 if finished(run_dir) and not differences(stored_config(run_dir),
@@ -215,7 +224,7 @@ def run_grid(runs: list[GridRun], out: Path, jobs: int = 1,
                             jobs, _start_worker, (max(1, cores() // jobs),)))
                     waiting.remove(grid_run)
                     running[grid_run.name] = (grid_run, pool.apply_async(
-                        make_run, (grid_run, run_dir, base and out / "runs" / base)))
+                        make_run, (grid_run, run_dir, base and out / RUNS / base)))
             for name, (grid_run, result) in list(running.items()):
                 if not result.ready():
                     continue
@@ -257,30 +266,30 @@ def bench(config: RunConfig, out: Path, options: BenchOptions = BenchOptions(),
     then bench.json, the plots and index.html; returns the summary."""
     runs = grid(config, *_checked(options.strategies, options.modes, options.seeds,
                                   options.configurations), whole_pool=options.whole_pool)
-    (out / "runs").mkdir(parents=True, exist_ok=True)
+    (out / RUNS).mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
 
     names = {r.name for r in runs}
     early: list[Path] = []  # reports written before their baseline run had finished
 
     def done(grid_run: GridRun, seconds: float, reused: bool) -> None:
-        run_dir = out / "runs" / grid_run.name
+        run_dir = out / RUNS / grid_run.name
         if not reused or not (run_dir / "report.html").exists():
             # asked before the report is written: the baseline may finish in between
-            baseline = f"random-annotate-s{grid_run.config.seed}"
-            if baseline in names and not finished(out / "runs" / baseline):
+            baseline = baseline_name(grid_run.config.seed)
+            if baseline in names and not finished(out / RUNS / baseline):
                 early.append(run_dir)
-            write_run_report(run_dir)  # with its random-annotate sibling as baseline
+            write_run_report(run_dir, baseline_dir=grid_baseline(run_dir))
         m = run_metrics(run_dir, grid_run.kind)
         on_line(f"{grid_run.name:<28} {'reused' if reused else f'{seconds:5.0f}s':>6}  "
-                f"rounds {len(m['costs'])}  cost ${m['cost_usd']:.4f}  "
-                f"accuracy {m['final_accuracy']:.3f}  {m['stop_reason']}")
+                f"rounds {len(m.costs)}  cost ${m.cost_usd:.4f}  "
+                f"accuracy {m.final_accuracy:.3f}  {m.stop_reason}")
 
     jobs = options.jobs or default_jobs()
     with hold(out):  # one `elad bench` per grid; each worker locks its own run directory
         run_grid(runs, out, jobs, done)
     for run_dir in early:
-        write_run_report(run_dir)  # now with the baseline's whole curve
+        write_run_report(run_dir, baseline_dir=grid_baseline(run_dir))  # its whole curve
     timings = read_timings(out)
     info = {"command": options.command,
             "machine": f"{machine()}; {jobs} runs at a time, "
@@ -294,9 +303,9 @@ def bench(config: RunConfig, out: Path, options: BenchOptions = BenchOptions(),
                      "modes": sorted({r.config.mode for r in runs if r.kind == "grid"}),
                      "seeds": sorted({r.config.seed for r in runs})},
             "config": config.to_dict()}
-    metrics = [run_metrics(out / "runs" / r.name, r.kind) for r in runs
+    metrics = [run_metrics(out / RUNS / r.name, r.kind) for r in runs
                if r.kind != "seed-round"]
-    return write_summary(out, metrics, info)
+    return write_summary(out, metrics, info, BASELINE)
 
 
 def read_timings(out: Path) -> dict:

@@ -34,7 +34,10 @@ from pathlib import Path
 from elad.config import ConfigError, ScaleError, load_config
 from elad.reading.export_data import ExportError
 from elad.progress import show_bars
-from elad.reading.report import format_aurocs, format_table, load_records, write_run_report
+from elad.bench_names import grid_baseline
+from elad.reading.diagnostics import format_aurocs, selection_diagnostic
+from elad.reading.report import format_table, write_run_report
+from elad.reading.run_numbers import load_records
 from elad.run_forecast import forecast_line, plan_text
 from elad.rundir import STORE, stored_config
 from elad.store import store_error
@@ -58,7 +61,6 @@ EXIT_BATCH_RUNNING = 75  # EX_TEMPFAIL: a teacher batch is running; run again to
 
 def run_command(args: argparse.Namespace) -> int:
     from elad.loop import run  # imports torch; `elad report` does not need it
-    from elad.pool_scores import selection_diagnostic
     from elad.teacher.batch import BatchPending
 
     run_dir = Path(args.run_dir)
@@ -133,8 +135,9 @@ def score_command(args: argparse.Namespace) -> int:
 
 def report_command(args: argparse.Namespace) -> int:
     records = load_records(Path(args.run_dir))
-    path = write_run_report(Path(args.run_dir), args.examples,  # before a reader goes
-                            Path(args.baseline) if args.baseline else None)
+    baseline = Path(args.baseline) if args.baseline else grid_baseline(Path(args.run_dir))
+    path = write_run_report(Path(args.run_dir), args.examples,
+                            baseline)  # before a reader goes
     print(f"wrote {path}", file=sys.stderr)
     if args.format == "json":
         print(records_json(records))

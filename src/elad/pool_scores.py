@@ -4,9 +4,8 @@ strategy's score predicts the student's mistakes (the AUROC diagnostic).
 
     elad score --run-dir runs/default --round 2 --out scores.jsonl
 
-The diagnostic over the candidates a run scored itself (`selection_diagnostic`,
-`round_aurocs`) reads the store only: `elad run` prints it and `elad report` shows it,
-so scoring (torch) is imported by `score_pool` alone.
+Scoring needs the student (torch). The same diagnostic over the candidates a run scored
+itself reads the store only: reading/diagnostics.py.
 """
 
 from __future__ import annotations
@@ -15,10 +14,9 @@ import json
 import random
 from pathlib import Path
 
-from elad.config import RunConfig
 from elad.rundir import RunDir
+from elad.scoring import score_candidates
 from elad.seeding import phase_seed
-from elad.store import RunStore
 from elad.strategies import STRATEGIES, auroc_by_strategy, strategy_values
 from elad.tasks import hidden_answer
 from elad.types import Score
@@ -27,8 +25,6 @@ from elad.types import Score
 def score_pool(run_dir: Path, round: int | None, limit: int, out: Path) -> tuple[int, dict[str, float | None]]:
     """Score up to `limit` pool questions (a seeded sample) with the student saved after
     `round` (default: the last one); returns the round used and AUROC per strategy."""
-    from elad.scoring import score_candidates  # torch, from here on
-
     with RunDir.open(run_dir) as run:
         config = run.config
         round = run.trained_round(round)
@@ -61,21 +57,3 @@ def write_lines(out: Path, examples, scores: list[Score], explanations, hidden,
                     chosen.steps) else None,
             }) + "\n")
 
-
-def selection_diagnostic(run_dir: Path) -> tuple[int, dict[str, float | None]] | None:
-    """AUROC per strategy over the candidates the run itself scored in its last scoring
-    round (from the store; nothing is recomputed), or None if no round was scored."""
-    with RunDir.open(run_dir) as run:
-        rounds = run.store.scored_rounds()
-        if not rounds:
-            return None
-        return rounds[-1], round_aurocs(run.store, run.config, rounds[-1])
-
-
-def round_aurocs(store: RunStore, config: RunConfig, round: int) -> dict[str, float | None]:
-    """AUROC per strategy over the candidates scored in `round` (by the round - 1
-    student), against their hidden answers."""
-    pool = {e.id: e for e in store.examples("pool")}
-    scores = store.scores(round)
-    hidden = {s.example_id: hidden_answer(pool[s.example_id], config.task) for s in scores}
-    return auroc_by_strategy(scores, hidden, config.seed)

@@ -25,7 +25,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from elad.forecast import Forecast, cost_to_reach, forecast, gain_bound, should_stop
+from elad.forecast import (
+    Forecast,
+    ForecastOptions,
+    forecast,
+    forecast_cost_to_reach,
+    gain_bound,
+    should_stop,
+)
 from elad.store import RunStore
 from elad.types import RoundRecord
 
@@ -52,7 +59,7 @@ def run_forecast(records: list[RoundRecord], n_test: int | None, budget_usd: flo
         return None
     return forecast(costs, [r.test_accuracy for r in records],
                     next_round_usd(costs, budget_usd), n_test=n_test or None,
-                    confidence=CONFIDENCE)
+                    options=ForecastOptions(confidence=CONFIDENCE))
 
 
 def prefix_forecasts(records: list[RoundRecord], n_test: int | None, budget_usd: float
@@ -153,7 +160,7 @@ def plan_text(records: list[RoundRecord], n_test: int | None, budget_usd: float,
 
 def reach_text(outlook: Forecast, target: float) -> str:
     """What it costs to reach `target` accuracy, by the forecast, in one line."""
-    reach = cost_to_reach(outlook, target)
+    reach = forecast_cost_to_reach(outlook, target)
     if reach is None:
         return (f"accuracy {target:g}: not reached; the forecast curve levels off at "
                 f"{outlook.curve.asymptote:.3f}")

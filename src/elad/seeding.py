@@ -1,5 +1,5 @@
-"""Every random choice of a run is seeded from (seed, round, phase), so a rerun (a
-resumed run, or `elad scores`) repeats the same choices."""
+"""Every random choice of a run is seeded from (seed, round, phase), so a rerun repeats
+the same choices and finds its teacher replies in the store."""
 
 from __future__ import annotations
 

@@ -14,7 +14,15 @@ import time
 from pathlib import Path
 
 from elad.config import ConfigError
-from elad.types import Example, Explanation, RoundRecord, Score, Target, TeacherReply
+from elad.types import (
+    Example,
+    Explanation,
+    RoundRecord,
+    Score,
+    Target,
+    TeacherCall,
+    TeacherReply,
+)
 
 # The scores table has a column per Score field (lists as JSON), added when missing, so a
 # new signal is a new Score field and nothing here. Runs made before `score` was named `u`
@@ -240,16 +248,15 @@ class RunStore:
         return [r[0] for r in self.db.execute(
             "SELECT error FROM teacher_calls WHERE NOT ok ORDER BY created")]
 
-    def teacher_calls(self, round: int | None = None) -> list[dict]:
+    def teacher_calls(self, round: int | None = None) -> list[TeacherCall]:
         """Every teacher call (of one round, if given) in the order made: request and
-        reply (parsed JSON), tokens, cost; what reports and benchmarks read."""
+        reply, tokens, cost; what reports, benchmarks and exports read."""
         where, args = ("WHERE round = ?", (round,)) if round is not None else ("", ())
         rows = self.db.execute(
             "SELECT round, example_id, op, request, reply, input_tokens, output_tokens, "
             f"cost_usd, ok, error FROM teacher_calls {where} ORDER BY rowid", args)
-        return [{"round": r, "example_id": qid, "op": op, "request": json.loads(request),
-                 "reply": json.loads(reply), "input_tokens": tin, "output_tokens": tout,
-                 "cost_usd": cost, "ok": bool(ok), "error": error}
+        return [TeacherCall(r, qid, op, json.loads(request), TeacherReply(**json.loads(reply)),
+                            tin, tout, cost, bool(ok), error)
                 for r, qid, op, request, reply, tin, tout, cost, ok, error in rows]
 
     def attempted_ids(self) -> set[str]:

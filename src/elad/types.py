@@ -73,6 +73,24 @@ class TeacherReply:
 
 
 @dataclass
+class TeacherCall:
+    """One teacher call as the store keeps it (`RunStore.teacher_calls`): what reports,
+    benchmarks and exports read. `request` is the request as sent (its JSON: op,
+    question, steps, answer, hint, prompt, ...); `reply` what came back."""
+
+    round: int
+    example_id: str
+    op: str  # "annotate" or "revise"
+    request: dict
+    reply: TeacherReply
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    ok: bool
+    error: str
+
+
+@dataclass
 class Target:
     """A training target: the explanation the student should learn for a question."""
 

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from elad.answers import format_explanation, prompt_text
 from elad.rundir import RunDir
+from elad.types import TeacherCall
 
 NAMES = ("prompt_completion", "messages", "teacher_replies")
 
@@ -39,18 +40,18 @@ class ExportError(RuntimeError):
 
 def target_rows(run: RunDir) -> tuple[list[dict], list[dict]]:
     """Every training target as a prompt-completion row and as a messages row."""
-    calls: dict[tuple[int, str], list[dict]] = {}
+    calls: dict[tuple[int, str], list[TeacherCall]] = {}
     for call in run.store.teacher_calls():
-        calls.setdefault((call["round"], call["example_id"]), []).append(call)
+        calls.setdefault((call.round, call.example_id), []).append(call)
     tasks = tasks_by_id(run)
     plain, chat = [], []
     for target in run.store.targets():
         made = calls.get((target.round, target.example_id), [])
         about = {"id": target.example_id, "task": tasks.get(target.example_id, ""),
                  "question": target.question, "answer": target.answer,
-                 "round": target.round, "operation": made[-1]["op"] if made else "",
+                 "round": target.round, "operation": made[-1].op if made else "",
                  "confirmed": target.confirmed,
-                 "cost_usd": sum(c["cost_usd"] for c in made), **teacher_columns(run)}
+                 "cost_usd": sum(c.cost_usd for c in made), **teacher_columns(run)}
         completion = format_explanation(target.steps, target.answer)
         plain.append({"prompt": prompt_text(target.question), "completion": completion,
                       **about})
@@ -65,23 +66,23 @@ def teacher_reply_rows(run: RunDir) -> list[dict]:
     tasks = tasks_by_id(run)
     rows = []
     for call in run.store.teacher_calls():
-        reply, ok = call["reply"], call["ok"]
+        reply, ok = call.reply, call.ok
         if not ok:
             completion = ""
-        elif call["op"] == "annotate":
-            completion = json.dumps({"steps": reply["steps"], "answer": reply["answer"]})
+        elif call.op == "annotate":
+            completion = json.dumps({"steps": reply.steps, "answer": reply.answer})
         else:
-            completion = json.dumps({"first_error": reply["first_error"],
-                                     "continuation": reply["steps"],
-                                     "answer": reply["answer"]})
+            completion = json.dumps({"first_error": reply.first_error,
+                                     "continuation": reply.steps,
+                                     "answer": reply.answer})
         rows.append({
-            "prompt": call["request"].get("prompt", ""), "completion": completion,
-            "id": call["example_id"], "task": tasks.get(call["example_id"], ""),
-            "question": call["request"].get("question", ""), "answer": reply.get("answer"),
-            "round": call["round"], "operation": call["op"],
-            "confirmed": ok and call["op"] == "revise" and reply["first_error"] is None,
-            "ok": ok, "error": call["error"], "input_tokens": call["input_tokens"],
-            "output_tokens": call["output_tokens"], "cost_usd": call["cost_usd"],
+            "prompt": call.request.get("prompt", ""), "completion": completion,
+            "id": call.example_id, "task": tasks.get(call.example_id, ""),
+            "question": call.request.get("question", ""), "answer": reply.answer,
+            "round": call.round, "operation": call.op,
+            "confirmed": ok and call.op == "revise" and reply.first_error is None,
+            "ok": ok, "error": call.error, "input_tokens": call.input_tokens,
+            "output_tokens": call.output_tokens, "cost_usd": call.cost_usd,
             **teacher_columns(run)})
     return rows
 

@@ -104,7 +104,7 @@ def model_card(run: RunDir, round: int, bos_token: str | None,
     mine = next(r for r in records if r.round == round)
     totals = store.call_totals(round)
     prices = teacher_prices(config.teacher)
-    operations = Counter(c["op"] for c in store.teacher_calls() if c["round"] <= round)
+    operations = Counter(c.op for c in store.teacher_calls() if c.round <= round)
     confirmed = sum(t.confirmed for t in store.targets(up_to_round=round))
     last = records[-1]
     return "\n".join([

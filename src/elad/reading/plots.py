@@ -24,13 +24,22 @@ class Series:
     marker_size: float | None = None  # None: matplotlib's default
 
 
+@dataclass(frozen=True)
+class Labels:
+    """A plot's axis labels and title."""
+
+    x: str
+    y: str
+    title: str
+
+
 def _png(figure: Figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
     return buffer.getvalue()
 
 
-def line_plot(series: list[Series], xlabel: str, ylabel: str, title: str,
+def line_plot(series: list[Series], labels: Labels,
               hlines: list[tuple[float, str]] = ()) -> bytes:
     """Lines with optional spread bands, and labelled horizontal reference lines."""
     figure = Figure(figsize=(8, 4.8))
@@ -44,18 +53,17 @@ def line_plot(series: list[Series], xlabel: str, ylabel: str, title: str,
                               step="post" if s.step else None, linewidth=0)
     for value, label in hlines:
         axes.axhline(value, color="black", linestyle=":", linewidth=1, label=label)
-    axes.set_xlabel(xlabel)
-    axes.set_ylabel(ylabel)
-    axes.set_title(title)
+    axes.set_xlabel(labels.x)
+    axes.set_ylabel(labels.y)
+    axes.set_title(labels.title)
     axes.grid(alpha=0.3)
     if series or hlines:
         axes.legend(fontsize="small", loc="best")
     return _png(figure)
 
 
-def bar_plot(categories: list[str], groups: dict[str, list[float]], xlabel: str,
-             ylabel: str, title: str, errors: dict[str, list[float]] | None = None,
-             stacked: bool = False) -> bytes:
+def bar_plot(categories: list[str], groups: dict[str, list[float]], labels: Labels,
+             errors: dict[str, list[float]] | None = None, stacked: bool = False) -> bytes:
     """Bars per category, one colour per group: side by side, or stacked."""
     figure = Figure(figsize=(8, 4.2))
     axes = figure.subplots()
@@ -71,9 +79,9 @@ def bar_plot(categories: list[str], groups: dict[str, list[float]], xlabel: str,
         if stacked:
             bottom = [b + v for b, v in zip(bottom, values)]
     axes.set_xticks(range(len(categories)), categories)
-    axes.set_xlabel(xlabel)
-    axes.set_ylabel(ylabel)
-    axes.set_title(title)
+    axes.set_xlabel(labels.x)
+    axes.set_ylabel(labels.y)
+    axes.set_title(labels.title)
     axes.grid(alpha=0.3, axis="y")
     if groups:
         axes.legend(fontsize="small")

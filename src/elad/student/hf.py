@@ -39,10 +39,10 @@ def merged_lora(model: PreTrainedModel, enabled: bool = True):
     """A LoRA model's adapter folded into its base weights for the block (peft's
     merge_adapter), then the base weights put back bit for bit (unmerging alone would
     round them in bfloat16), so training afterwards starts from them unchanged. Decoding
-    is a long run of small steps whose host work is one call per operator: an 18-layer
-    Gemma 3 with LoRA on every linear layer takes 10,315 aten operators a decode step,
-    merged 6,535 (benchmarks/decode_overhead.py). Costs a copy of the adapted weights
-    in host memory (not the GPU's) while it lasts. Any other model: as it is."""
+    is a long run of small steps whose host work is one call per operator, and a merged
+    adapter adds no operators of its own (how many fewer: BENCHMARKS.md). Costs a copy
+    of the adapted weights in host memory (not the GPU's) while it lasts. Any other
+    model: as it is."""
     if not (enabled and hasattr(model, "merge_adapter")):
         yield
         return

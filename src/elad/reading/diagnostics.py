@@ -1,0 +1,41 @@
+"""The selection diagnostic from the store alone: how well each strategy's score, over
+the candidates a run scored itself, predicted that the student's greedy answer is wrong
+(AUROC against the hidden answers; nothing is recomputed). `elad run` prints it and
+`elad report` shows it; scoring a pool anew is `elad score` (pool_scores.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from elad.config import RunConfig
+from elad.rundir import RunDir
+from elad.store import RunStore
+from elad.strategies import auroc_by_strategy
+from elad.tasks import hidden_answer
+
+
+def selection_diagnostic(run_dir: Path) -> tuple[int, dict[str, float | None]] | None:
+    """AUROC per strategy over the candidates the run itself scored in its last scoring
+    round, or None if no round was scored."""
+    with RunDir.open(run_dir) as run:
+        rounds = run.store.scored_rounds()
+        if not rounds:
+            return None
+        return rounds[-1], round_aurocs(run.store, run.config, rounds[-1])
+
+
+def round_aurocs(store: RunStore, config: RunConfig, round: int) -> dict[str, float | None]:
+    """AUROC per strategy over the candidates scored in `round` (by the round - 1
+    student), against their hidden answers."""
+    pool = {e.id: e for e in store.examples("pool")}
+    scores = store.scores(round)
+    hidden = {s.example_id: hidden_answer(pool[s.example_id], config.task) for s in scores}
+    return auroc_by_strategy(scores, hidden, config.seed)
+
+
+def format_aurocs(aurocs: dict[str, float | None]) -> str:
+    """The selection diagnostic, one strategy a line: 0.5 is chance, 1 is perfect."""
+    lines = ["AUROC of each strategy's score for 'the student's greedy answer is wrong':"]
+    for name, value in aurocs.items():
+        lines.append(f"  {name:>16}  {'-' if value is None else f'{value:.3f}'}")
+    return "\n".join(lines)

@@ -1,0 +1,74 @@
+"""The numbers of one run's report, read from its store (the page is report.py): the
+round records, teacher cost per round and operation, and the comparison with a baseline
+run at equal accuracy. Never imports torch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from elad.budget import Prices
+from elad.reading.curves import cost_to_reach
+from elad.rundir import RunDir
+from elad.types import RoundRecord, TeacherCall
+
+
+def load_records(run_dir: Path) -> list[RoundRecord]:
+    with RunDir.open(run_dir) as run:
+        return run.store.rounds()
+
+
+def cost_rows(calls: list[TeacherCall], prices: Prices) -> list[dict]:
+    """Teacher calls summed per round and operation; dollars split into input and
+    output tokens by the run's prices."""
+    rows: dict[tuple[int, str], dict] = {}
+    for c in calls:
+        row = rows.setdefault((c.round, c.op), {
+            "round": c.round, "op": c.op, "calls": 0, "failed": 0,
+            "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0})
+        row["calls"] += 1
+        row["failed"] += not c.ok
+        row["input_tokens"] += c.input_tokens
+        row["output_tokens"] += c.output_tokens
+        row["cost_usd"] += c.cost_usd
+    for row in rows.values():
+        row["input_usd"] = prices.cost(row["input_tokens"], 0)
+        row["output_usd"] = prices.cost(0, row["output_tokens"])
+    return [rows[key] for key in sorted(rows)]
+
+
+
+@dataclass
+class Baseline:
+    """Another run to compare with: its name and its per-round records."""
+
+    name: str
+    records: list[RoundRecord]
+
+
+
+def load_baseline(run_dir: Path) -> Baseline:
+    """The run in `run_dir`, named by its folder, strategy and mode."""
+    with RunDir.open(run_dir) as run:
+        config, records = run.config, run.store.rounds()
+    finished = "" if records and records[-1].stop_reason else ", not finished"
+    return Baseline(f"{Path(run_dir).name} ({config.strategy}, {config.mode}{finished})",
+                    records)
+
+
+
+def equal_accuracy_savings(records: list[RoundRecord], baseline: list[RoundRecord]
+                           ) -> tuple[float, float, float] | None:
+    """(accuracy, this run's cost, the baseline's cost) at the highest test accuracy
+    both runs reached, each paid up to its first round that reached it."""
+    if not records or not baseline:
+        return None
+    level = min(max(r.test_accuracy for r in records),
+                max(r.test_accuracy for r in baseline))
+    return level, reached(records, level), reached(baseline, level)
+
+
+def reached(records: list[RoundRecord], accuracy: float) -> float | None:
+    return cost_to_reach([r.cost_usd for r in records], [r.test_accuracy for r in records],
+                         accuracy)
+

@@ -1,0 +1,35 @@
+"""report.html of two hand-written runs against the pages the code before the reading
+side's split wrote (commit 0fce4f0; tests/golden/), text for text: the split into
+numbers and presentation changed no byte of what a reader sees. The PNGs are left out
+(their bytes are matplotlib's) and so is the configuration dump (config.py's defaults)."""
+
+import re
+from pathlib import Path
+
+import pytest
+from test_report import write_long_run, write_run
+
+from elad.bench_names import grid_baseline
+from elad.reading.report import write_run_report
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def comparable(page: str) -> str:
+    page = re.sub(r'src="data:image/png;base64,[^"]*"', 'src="(png)"', page)
+    return re.sub(r"<details><summary>Configuration</summary><pre>.*?</pre></details>",
+                  "<details>(configuration)</details>", page, flags=re.S)
+
+
+@pytest.mark.parametrize("name", ["elad-revise-s0", "long"])
+def test_the_report_is_the_one_the_code_before_the_split_wrote(tmp_path, name):
+    if name == "long":
+        run_dir = tmp_path / "long"
+        write_long_run(run_dir)
+    else:  # a bench grid's run, with its baseline
+        run_dir = tmp_path / "grid" / "runs" / name
+        write_run(run_dir)
+        write_run(run_dir.parent / "random-annotate-s0", accuracies=(0.5, 0.75),
+                  strategy="random", mode="annotate")
+    page = write_run_report(run_dir, baseline_dir=grid_baseline(run_dir)).read_text()
+    assert comparable(page) == (GOLDEN / f"report-{name}.html").read_text()
