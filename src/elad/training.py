@@ -99,7 +99,7 @@ def fine_tune(model: PreTrainedModel, examples: list[tuple[list[int], int]],
     device = next(model.parameters()).device
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = accelerated.optimizer if accelerated else adamw(model, schedule.lr)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / warmup)
         * max(0.1, 0.5 * (1 + math.cos(math.pi * s / steps))))
     model.train()
@@ -125,7 +125,7 @@ def fine_tune(model: PreTrainedModel, examples: list[tuple[list[int], int]],
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
-        schedule.step()
+        scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         losses.append(loss.item() * weight / processes)  # this process's part of the mean
     model.eval()
