@@ -3,6 +3,10 @@ process against a local Ray cluster with 1 and 2 workers: explanations/s, and wh
 the Ray results equal the one-process ones.
 
     OMP_NUM_THREADS=1 python benchmarks/ray_scoring_throughput.py --questions 192
+    python benchmarks/ray_scoring_throughput.py --questions 4 --samples 2 \
+        --batch-questions 1 --train-steps 5 student.hidden_size=32   # a smoke test
+
+Arguments after the options are `elad run` overrides.
 
 Every Ray call starts its actors (each imports torch and loads the student), so the
 wall time includes that start; a call with one question per worker measures it, and
@@ -41,20 +45,23 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=192)
     parser.add_argument("--samples", type=int, default=4)
     parser.add_argument("--batch-questions", type=int, default=16)
+    parser.add_argument("--train-steps", type=int, default=300,
+                        help="training of the small student")
+    parser.add_argument("overrides", nargs="*", help="`elad run` overrides, key=value")
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
-    config = load_config(None, [f"student.samples={args.samples}", "scale.engine=ray",
+    config = load_config(None, [*args.overrides, f"student.samples={args.samples}",
+                                "scale.engine=ray",
                                 f"scale.batch_questions={args.batch_questions}"])
     data = load_task(config.task, 0)
-    student = trained_student(config, data.pool)
+    student = trained_student(config, data.pool, args.train_steps)
     checkpoint = Path(tempfile.mkdtemp(prefix="elad-bench-")) / "student"
     student.save(checkpoint)
     examples = data.pool[-args.questions:]
     explanations = args.questions * args.samples
 
     started = time.perf_counter()
-    local = explain_and_score(student, examples, answer_type, args.samples,
-                              config.student.temperature, config.alpha, 1)
+    local = explain_and_score(student, examples, answer_type, config, 1)
     local_s = time.perf_counter() - started
     print(f"{'where':<18} {'wall s':>7} {'start s':>8} {'explanations/s':>15} "
           f"{'without start':>14} same")

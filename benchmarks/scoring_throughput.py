@@ -10,6 +10,10 @@ explanations, and the scores of both are compared on those.
 
     python benchmarks/scoring_throughput.py                      # trains a small student
     python benchmarks/scoring_throughput.py --run-dir runs/default --questions 48
+    python benchmarks/scoring_throughput.py --train-steps 5 --questions 4 \
+        student.hidden_size=32 student.layers=2   # a smoke test: seconds, no real figures
+
+Arguments after the options are `elad run` overrides (default: the offline default).
 """
 
 from __future__ import annotations
@@ -27,12 +31,13 @@ from elad.tasks import answer_type, load_task, synthetic
 from elad.types import Explanation
 
 
-def trained_student(config, pool):
-    """A student good enough to write plausible explanations (a minute of training)."""
+def trained_student(config, pool, steps: int = 300):
+    """A student good enough to write plausible explanations (300 steps: a minute of
+    training)."""
     pairs = [(e.question, format_explanation(*synthetic.solve(e.question))) for e in pool[:300]]
     student = new_student(config.student, [e.question for e in pool] + [p[1] for p in pairs],
                           seed=0)
-    student.train(pairs, steps=300, lr=config.student.learning_rate, seed=0)
+    student.train(pairs, steps=steps, lr=config.student.learning_rate, seed=0)
     return student
 
 
@@ -42,9 +47,9 @@ def loop_sample(student, examples, k, temperature, seed):
     for i, example in enumerate(examples):
         samples = []
         for j in range(k):
-            [[(text, lp)]] = student.generate([example.question], 1, temperature,
+            [[generation]] = student.generate([example.question], 1, temperature,
                                               seed + 1000 * i + j)
-            samples.append(text)
+            samples.append(generation.text)
         results[example.id] = samples
     return results
 
@@ -70,16 +75,19 @@ def main() -> int:
     parser.add_argument("--run-dir", help="use the last student of this run")
     parser.add_argument("--questions", type=int, default=None,
                         help="default: the candidates one round scores (config.candidates)")
+    parser.add_argument("--train-steps", type=int, default=300,
+                        help="training of the small student (without --run-dir)")
+    parser.add_argument("overrides", nargs="*", help="`elad run` overrides, key=value")
     args = parser.parse_args()
 
-    config = load_config()
+    config = load_config(None, args.overrides)
     data = load_task(config.task, config.seed)
     if args.run_dir:
         last = sorted(Path(args.run_dir, "checkpoints").glob("round-[0-9]*"))[-1]
         student = load_student(config.student, last)
     else:
         print("training a small student (about a minute)...", file=sys.stderr)
-        student = trained_student(config, data.pool)
+        student = trained_student(config, data.pool, args.train_steps)
     examples = data.pool[-(args.questions or config.candidates):]
     k, temperature = config.student.samples, config.student.temperature
     n_explanations = len(examples) * k

@@ -5,6 +5,10 @@ Prints optimizer steps per second, the loss of the last tenth of the steps, and 
 greedy accuracy of each trained student on held-out questions.
 
     OMP_NUM_THREADS=1 python benchmarks/training_engines.py --steps 300
+    python benchmarks/training_engines.py --steps 4 --targets 16 --test 4 \
+        student.hidden_size=32 student.layers=1   # a smoke test: seconds
+
+Arguments after the options are `elad run` overrides (default: the offline default).
 
 TRL's loss averages over its batches as elad's does; its data pipeline (datasets,
 the collator, the Trainer's hooks and logging) is what costs more per step here.
@@ -58,9 +62,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--targets", type=int, default=300)
     parser.add_argument("--test", type=int, default=150)
+    parser.add_argument("overrides", nargs="*", help="`elad run` overrides, key=value")
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
-    config = load_config(None, [])
+    config = load_config(None, args.overrides)
     data = load_task(config.task, 0)
     pairs = [(e.question, format_explanation(*synthetic.solve(e.question)))
              for e in data.pool[:args.targets]]

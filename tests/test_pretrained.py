@@ -2,6 +2,7 @@
 with sliding-window layers) saved as local Hugging Face folders with their own tokenizer
 and chat template: LoRA training, adapter checkpoints, export, the sampler's cache."""
 
+import dataclasses
 import math
 
 import pytest
@@ -287,9 +288,8 @@ def test_tiny_student_exports_as_a_standalone_model(tmp_path):
     from elad.student.tiny import build_tiny_student
 
     config = StudentConfig(hidden_size=32, layers=1, heads=2, vocab_size=300)
-    student = build_tiny_student([t for p in pairs() for t in p], vocab_size=300,
-                                 hidden_size=32, layers=1, heads=2, max_length=256, seed=0,
-                                 batch_size=8, max_new_tokens=8)
+    student = build_tiny_student([t for p in pairs() for t in p], dataclasses.replace(
+        config, batch_size=8, max_new_tokens=8), seed=0)
     student.save(tmp_path / "ckpt")
     export_student(config, tmp_path / "ckpt", tmp_path / "out")
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "out")

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from elad.answers import format_explanation
+from elad.config import StudentConfig
 from elad.student.hf import HFStudent
 from elad.student.tiny import build_tiny_student
 from elad.tasks import synthetic
@@ -13,9 +14,10 @@ from elad.tasks import synthetic
 def student() -> HFStudent:
     data = synthetic.load(list(synthetic.FAMILIES), 80, 10, seed=0)
     pairs = [(e.question, format_explanation(*synthetic.solve(e.question))) for e in data.pool]
-    student = build_tiny_student([q for q, _ in pairs] + [t for _, t in pairs],
-                                 vocab_size=512, hidden_size=32, layers=2, heads=2,
-                                 max_length=256, seed=0, batch_size=16, max_new_tokens=60)
+    config = StudentConfig(vocab_size=512, hidden_size=32, layers=2, heads=2,
+                           max_length=256, batch_size=16, max_new_tokens=60)
+    student = build_tiny_student([q for q, _ in pairs] + [t for _, t in pairs], config,
+                                 seed=0)
     student.train(pairs, steps=200, lr=5e-3, seed=0)
     student.questions = [e.question for e in data.test]
     return student
@@ -24,9 +26,9 @@ def student() -> HFStudent:
 def test_training_changes_parameters_and_lowers_loss():
     data = synthetic.load(["coin_flip"], 20, 1, seed=0)
     pairs = [(e.question, format_explanation(*synthetic.solve(e.question))) for e in data.pool]
-    student = build_tiny_student([t for _, t in pairs], vocab_size=300, hidden_size=32,
-                                 layers=1, heads=2, max_length=256, seed=0, batch_size=8,
-                                 max_new_tokens=20)
+    config = StudentConfig(vocab_size=300, hidden_size=32, layers=1, heads=2,
+                           max_length=256, batch_size=8, max_new_tokens=20)
+    student = build_tiny_student([t for _, t in pairs], config, seed=0)
     before = [p.detach().clone() for p in student.model.parameters()]
     first = student.train(pairs, steps=5, lr=3e-3, seed=0)["train_loss"]
     later = student.train(pairs, steps=40, lr=3e-3, seed=1)["train_loss"]

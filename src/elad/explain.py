@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from elad import uncertainty
 from elad.answers import parse_explanation
 from elad.student.protocol import Student
 from elad.types import Example, Explanation, Score
+
+if TYPE_CHECKING:
+    from elad.config import RunConfig
 
 
 @dataclass
@@ -87,13 +91,15 @@ def score(examples: list[Example], explanations: dict[str, list[Explanation]],
     return scores
 
 
-def explain_and_score(student: Student, examples: list[Example], answer_type, k: int,
-                      temperature: float, alpha: float, seed: int) -> Scored:
-    """K sampled explanations per question, their prefix confidences, one greedy
-    explanation (for least confidence and the diagnostic), and the scores."""
-    explanations = explain(student, examples, answer_type, k, temperature, seed)
+def explain_and_score(student: Student, examples: list[Example], answer_type,
+                      config: RunConfig, seed: int) -> Scored:
+    """K sampled explanations per question (the config's K and temperature), their prefix
+    confidences, one greedy explanation (for least confidence and the diagnostic), and
+    the scores (the config's alpha)."""
+    explanations = explain(student, examples, answer_type, config.student.samples,
+                           config.student.temperature, seed)
     confidences = prefix_confidences(student, examples, explanations)
     greedy = {qid: samples[0] for qid, samples in
               explain(student, examples, answer_type, 1, 0.0, seed).items()}
     return Scored(explanations, confidences,
-                  score(examples, explanations, confidences, alpha, greedy))
+                  score(examples, explanations, confidences, config.alpha, greedy))

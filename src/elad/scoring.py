@@ -26,5 +26,4 @@ def score_candidates(config: RunConfig, examples: list[Example], seed: int,
         from elad.student import load_student
 
         student = load_student(config.student, checkpoint)
-    return explain_and_score(student, examples, answer_type, config.student.samples,
-                             config.student.temperature, config.alpha, seed)
+    return explain_and_score(student, examples, answer_type, config, seed)

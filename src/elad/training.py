@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
@@ -54,29 +55,51 @@ def adamw(model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
                              weight_decay=0.01, betas=(0.9, 0.98))
 
 
-def fine_tune(model: PreTrainedModel, examples: list[tuple[list[int], int]], *,
-              steps: int, lr: float, seed: int, batch_size: int, pad_id: int,
-              warmup: int = 20,
+@dataclass(frozen=True)
+class Schedule:
+    """How a fine-tuning goes: optimizer steps, peak learning rate, the seed of the batch
+    order and of torch, rows per step, and linear warmup steps."""
+
+    steps: int
+    lr: float
+    seed: int
+    batch_size: int
+    warmup: int = 20
+
+
+@dataclass(frozen=True)
+class Accelerated:
+    """An `accelerate` job's accelerator and the optimizer it prepared together with the
+    model (made by `adamw`)."""
+
+    accelerator: Accelerator
+    optimizer: torch.optim.Optimizer
+
+
+def fine_tune(model: PreTrainedModel, examples: list[tuple[list[int], int]],
+              schedule: Schedule, pad_id: int,
               progress: Callable[[range], Iterable[int]] = lambda steps: steps,
-              accelerator: Accelerator | None = None,
-              optimizer: torch.optim.Optimizer | None = None) -> dict:
-    """Train `model` for `steps` optimizer steps on (token ids, prompt length)
+              accelerated: Accelerated | None = None) -> dict:
+    """Train `model` for `schedule.steps` optimizer steps on (token ids, prompt length)
     examples; the loss covers the tokens after the prompt. Returns the mean loss of the
     first and of the last 10% of steps.
 
-    With an `accelerator` (N processes under `accelerate launch`; `model` and
-    `optimizer`, made by `adamw`, prepared by it together), every process walks the same
+    With `accelerated` (N processes under `accelerate launch`; `model` and its
+    optimizer prepared by the accelerator together), every process walks the same
     batches and trains on its share of each (rows rank, rank + N, ...), its loss weighted
     by its share of the batch's tokens, so the averaged gradient is the one-process
     gradient of the whole batch: N processes take the steps one process would."""
+    steps, seed, batch_size, warmup = (schedule.steps, schedule.seed, schedule.batch_size,
+                                       schedule.warmup)
+    accelerator = accelerated.accelerator if accelerated else None
     rng = random.Random(seed)
     torch.manual_seed(seed)
     rank, processes = (accelerator.process_index, accelerator.num_processes) \
         if accelerator else (0, 1)
     device = next(model.parameters()).device
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = optimizer or adamw(model, lr)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
+    optimizer = accelerated.optimizer if accelerated else adamw(model, schedule.lr)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / warmup)
         * max(0.1, 0.5 * (1 + math.cos(math.pi * s / steps))))
     model.train()
@@ -102,7 +125,7 @@ def fine_tune(model: PreTrainedModel, examples: list[tuple[list[int], int]], *,
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
-        schedule.step()
+        scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         losses.append(loss.item() * weight / processes)  # this process's part of the mean
     model.eval()

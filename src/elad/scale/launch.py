@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from elad.student import load_student
     from elad.student.pretrained import device_of
-    from elad.training import adamw, fine_tune
+    from elad.training import Accelerated, Schedule, adamw, fine_tune
 
     job = Path((argv or sys.argv[1:])[0])
     spec = json.loads((job / "job.json").read_text())
@@ -118,10 +118,10 @@ def main(argv: list[str] | None = None) -> None:
     lr = config.student.learning_rate
     # not the schedule: a prepared one would step once per process each step
     model, optimizer = accelerator.prepare(student.model, adamw(student.model, lr))
-    metrics = fine_tune(model, student.training_examples(spec["pairs"]),
-                        steps=spec["steps"], lr=lr, seed=spec["seed"],
-                        batch_size=config.student.train_batch_size, pad_id=student.pad_id,
-                        accelerator=accelerator, optimizer=optimizer)
+    schedule = Schedule(steps=spec["steps"], lr=lr, seed=spec["seed"],
+                        batch_size=config.student.train_batch_size)
+    metrics = fine_tune(model, student.training_examples(spec["pairs"]), schedule,
+                        student.pad_id, accelerated=Accelerated(accelerator, optimizer))
     state = accelerator.get_state_dict(model)  # gathered from every process
     if accelerator.is_main_process:
         student.save(Path(spec["out"]), state_dict=state)

@@ -86,9 +86,8 @@ class ScoringActor:
 
         examples = [Example(str(i), str(t), str(q)) for i, t, q in
                     zip(batch["id"], batch["task"], batch["question"])]
-        student = self.config.student
-        scored = explain_and_score(self.student, examples, answer_type, student.samples,
-                                   student.temperature, self.config.alpha, self.seed)
+        scored = explain_and_score(self.student, examples, answer_type, self.config,
+                                   self.seed)
         return {"id": [e.id for e in examples], "worker": [os.getpid()] * len(examples),
                 "result": [json.dumps(encode(scored, e.id, s))
                            for e, s in zip(examples, scored.scores)]}

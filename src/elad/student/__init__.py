@@ -26,10 +26,7 @@ def new_student(config: StudentConfig, corpus: list[str], seed: int) -> Student:
         from elad.student.vllm import maybe_vllm
 
         return maybe_vllm(config, new_pretrained_student(config, seed))
-    return build_tiny_student(
-        corpus, vocab_size=config.vocab_size, hidden_size=config.hidden_size,
-        layers=config.layers, heads=config.heads, max_length=config.max_length, seed=seed,
-        **_options(config))
+    return build_tiny_student(corpus, config, seed)
 
 
 def load_student(config: StudentConfig, directory: Path) -> Student:

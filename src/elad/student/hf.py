@@ -24,7 +24,7 @@ from transformers.utils import logging as hf_logging
 from elad.answers import ANSWER_CUE, prompt_text
 from elad.progress import progress
 from elad.student.protocol import Generation
-from elad.training import fine_tune, pad
+from elad.training import Schedule, fine_tune, pad
 
 hf_logging.set_verbosity_error()  # no weight-loading bars or notices in the run's output
 hf_logging.disable_progress_bar()
@@ -352,6 +352,6 @@ class HFStudent:
               batch_size: int = 32) -> dict:
         """Fine-tune on (question, explanation text) pairs for a fixed number of steps
         (training.fine_tune); the loss covers the explanation and its end token only."""
-        return fine_tune(self.model, self.training_examples(pairs), steps=steps, lr=lr,
-                         seed=seed, batch_size=batch_size, pad_id=self.pad_id,
-                         progress=lambda r: self._progress(r, "train", "step"))
+        return fine_tune(self.model, self.training_examples(pairs),
+                         Schedule(steps=steps, lr=lr, seed=seed, batch_size=batch_size),
+                         self.pad_id, progress=lambda r: self._progress(r, "train", "step"))

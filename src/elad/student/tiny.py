@@ -19,6 +19,7 @@ from tokenizers import (
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from elad.answers import PLAIN_CHAT_TEMPLATE
+from elad.config import StudentConfig
 from elad.student.hf import HFStudent
 
 SPECIAL_TOKENS = ["<pad>", "<s>", "</s>"]
@@ -46,22 +47,23 @@ def train_tokenizer(corpus: list[str], vocab_size: int) -> Tokenizer:
     return tokenizer
 
 
-def build_tiny_student(corpus: list[str], *, vocab_size: int, hidden_size: int,
-                       layers: int, heads: int, max_length: int, seed: int,
-                       batch_size: int, max_new_tokens: int) -> HFStudent:
-    """A freshly initialised tiny Llama with a tokenizer trained on `corpus`."""
-    tokenizer = train_tokenizer(corpus, vocab_size)
-    config = LlamaConfig(
+def build_tiny_student(corpus: list[str], config: StudentConfig, seed: int) -> HFStudent:
+    """A freshly initialised tiny Llama of the config's sizes (vocabulary, width, layers,
+    heads, longest sequence) with a tokenizer trained on `corpus`; it generates in
+    batches of `config.batch_size`, up to `config.max_new_tokens`."""
+    tokenizer = train_tokenizer(corpus, config.vocab_size)
+    hidden_size, layers = config.hidden_size, config.layers
+    llama = LlamaConfig(
         vocab_size=tokenizer.get_vocab_size(), hidden_size=hidden_size,
         intermediate_size=hidden_size * 3, num_hidden_layers=layers,
-        num_attention_heads=heads, num_key_value_heads=heads,
-        max_position_embeddings=max_length, tie_word_embeddings=True,
+        num_attention_heads=config.heads, num_key_value_heads=config.heads,
+        max_position_embeddings=config.max_length, tie_word_embeddings=True,
         pad_token_id=tokenizer.token_to_id("<pad>"), bos_token_id=tokenizer.token_to_id("<s>"),
         eos_token_id=tokenizer.token_to_id("</s>"))
     torch.manual_seed(seed)
-    model = LlamaForCausalLM(config)
+    model = LlamaForCausalLM(llama)
     return HFStudent(model, tokenizer, name=tiny_name(hidden_size, layers),
-                     batch_size=batch_size, max_new_tokens=max_new_tokens)
+                     batch_size=config.batch_size, max_new_tokens=config.max_new_tokens)
 
 
 def exported_tokenizer(tokenizer: Tokenizer, max_length: int) -> PreTrainedTokenizerFast:

@@ -1,0 +1,127 @@
+"""Every script in benchmarks/ runs at a tiny size and prints its figures, so that a
+changed interface breaks a test here instead of a command the README advertises.
+(benchmarks/gpu_check.sh only installs the GPU extras and runs gpu_check.py.)"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import TINY
+
+from elad.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_STUDENT = [o for o in TINY if o.startswith("student.")]
+
+
+def run_script(name: str, *args: str, timeout: int = 120) -> str:
+    """The script's stdout, after asserting it exited 0."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / name), *args],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+    assert done.returncode == 0, f"{name} failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+def figure(pattern: str, out: str) -> float:
+    """The number the pattern's group matches in the output."""
+    match = re.search(pattern, out, re.MULTILINE)
+    assert match, f"no line matching {pattern!r} in:\n{out}"
+    return float(match[1])
+
+
+NUMBER = r"([-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?)"
+
+
+@pytest.fixture(scope="module")
+def tiny_bench(tmp_path_factory) -> Path:
+    """A tiny `elad bench` grid (one configuration, one seed, two rounds)."""
+    out = tmp_path_factory.mktemp("bench")
+    assert main(["-q", "bench", *TINY, "--out", str(out), "--configs", "elad/revise",
+                 "--seeds", "0", "--no-whole-pool", "--jobs", "1"]) == 0
+    return out
+
+
+def test_scoring_throughput():
+    out = run_script("scoring_throughput.py", "--train-steps", "5", "--questions", "4",
+                     *TINY)
+    assert figure(rf"^speed-up: {NUMBER}x", out) > 0
+    # the loop scores the batched path's explanations: the same scores
+    assert figure(rf"^largest score difference .*: {NUMBER}", out) < 1e-4
+
+
+def test_ray_scoring_throughput():
+    out = run_script("ray_scoring_throughput.py", "--questions", "2", "--samples", "2",
+                     "--batch-questions", "1", "--train-steps", "2", *TINY_STUDENT,
+                     timeout=240)
+    assert figure(rf"^2 workers / 1 worker, without the start: {NUMBER}x", out) > 0
+    rows = re.findall(r"^Ray, \d worker\(s\) .* (True|False)$", out, re.MULTILINE)
+    assert rows == ["True", "True"], out  # Ray's results equal the one-process ones
+
+
+def test_accelerate_training():
+    out = run_script("accelerate_training.py", *TINY, "max_rounds=1", timeout=240)
+    rows = re.findall(r"^(in this process|accelerate, 2 processes) +(\d) +([\d.]+) +"
+                      r"\S+ +(\d+)$", out, re.MULTILINE)
+    assert len(rows) == 4, out
+    calls = {label: [r[3] for r in rows if r[0] == label] for label, *_ in rows}
+    assert calls["in this process"] == calls["accelerate, 2 processes"]
+    assert figure(rf"^accelerate, 2 processes +whole run {NUMBER} s", out) > 0
+
+
+def test_decode_overhead():
+    out = run_script("decode_overhead.py", "--layers", "2", "--rows", "2", "--steps", "4")
+    assert figure(rf"^ +merged / unmerged +{NUMBER}", out) > 0
+
+
+def test_forecast_synthetic():
+    out = run_script("forecast_synthetic.py", "--runs", "1")
+    assert "1. The measured curve" in out
+    for kind in ("power", "exp", "log", "sigmoid"):  # coverage/MAE/bias/width per cell
+        assert 0 <= figure(rf"^ +{kind} +3 rounds {NUMBER}/", out) <= 1
+
+
+def test_forecast_bench(tiny_bench, tmp_path):
+    out = run_script("forecast_bench.py", str(tiny_bench), "--json",
+                     str(tmp_path / "f.json"))
+    assert re.search(r"^1 runs \(elad-revise; seeds \[0\]\)", out, re.MULTILINE), out
+    assert "2. The stop rule replayed" in out and "3. Where the round 3" in out
+    figures = json.loads((tmp_path / "f.json").read_text())
+    assert figures["runs"] == ["elad-revise-s0"] and len(figures["stop_rule"]) == 6
+
+
+def test_make_benchmarks_md(tiny_bench, tmp_path):
+    md = tmp_path / "BENCHMARKS.md"
+    out = run_script("make_benchmarks_md.py", str(tiny_bench / "bench.json"), "--out",
+                     str(md))
+    assert f"wrote {md}" in out
+    text = md.read_text()
+    assert "elad/revise" in text and "| " in text and "<!-- notes:" in text
+
+
+def test_teacher_throughput():
+    out = run_script("teacher_throughput.py", "--latency", "0.05", "--requests", "32")
+    assert figure(rf"^speed-up of concurrency 32 over 1: {NUMBER}x", out) > 1
+
+
+def test_training_engines():
+    out = run_script("training_engines.py", "--steps", "4", "--targets", "16", "--test",
+                     "4", *TINY, timeout=180)
+    for engine in ("elad fine_tune", "TRL SFTTrainer"):
+        assert figure(rf"^{engine} +{NUMBER} ", out) > 0  # steps/s
+
+
+def test_gpu_check_cpu_dry_run(tmp_path, shared_data):
+    out = tmp_path / "figures.json"
+    printed = run_script("gpu_check.py", "--cpu-dry-run", "--rounds", "1", "--data",
+                         str(shared_data / "gsm8k"), "--run-dir", str(tmp_path), "--out",
+                         str(out), timeout=300)
+    assert "projected for one such device" in printed
+    figures = json.loads(out.read_text())
+    assert [r["round"] for r in figures["records"]] == [0, 1]
+    assert figures["comparison"]["hf"]["explanations_per_s"] > 0
