@@ -32,7 +32,8 @@ from functools import partial
 from pathlib import Path
 
 from elad.config import ConfigError, ScaleError, load_config
-from elad.reading.export_data import ExportError
+from elad.lock import refuse_if_held
+from elad.reading.export_data import ExportError, out_folder
 from elad.progress import show_bars
 from elad.reading.report import format_aurocs, format_table, load_records, write_run_report
 from elad.run_forecast import forecast_line, plan_text
@@ -57,13 +58,14 @@ EXIT_BATCH_RUNNING = 75  # EX_TEMPFAIL: a teacher batch is running; run again to
 
 
 def run_command(args: argparse.Namespace) -> int:
+    run_dir = Path(args.run_dir)
+    # an existing run resumes with its stored config; what is given here applies on top
+    config = config_from_items(args.items, stored_config(run_dir))
+    refuse_if_held(run_dir)  # before torch is imported: a refusal comes at once
     from elad.loop import run  # imports torch; `elad report` does not need it
     from elad.pool_scores import selection_diagnostic
     from elad.teacher.batch import BatchPending
 
-    run_dir = Path(args.run_dir)
-    # an existing run resumes with its stored config; what is given here applies on top
-    config = config_from_items(args.items, stored_config(run_dir))
     table = args.format == "table"
     say = partial(print, flush=True) if table else log.info  # json: the records alone
     say(f"run directory: {run_dir}   strategy={config.strategy} mode={config.mode} "
@@ -103,14 +105,15 @@ def records_json(records: list) -> str:
 
 def plan_command(args: argparse.Namespace) -> int:
     """`elad plan`: run (or resume, or read) the first rounds, print the forecast."""
-    from elad.loop import run  # imports torch
-    from elad.rundir import RunDir
-
     if args.rounds < 2:
         raise ConfigError(f"--rounds {args.rounds}: the forecast needs the seed round and "
                           "at least 2 more")
     run_dir = Path(args.run_dir)
     config = config_from_items(args.items, stored_config(run_dir))
+    refuse_if_held(run_dir)  # before torch is imported: a refusal comes at once
+    from elad.loop import run  # imports torch
+    from elad.rundir import RunDir
+
     records, _ = run(config, run_dir, until_round=args.rounds)
     with RunDir.open(run_dir) as rundir:
         n_test = len(rundir.store.examples("test"))
@@ -153,6 +156,7 @@ def teacher_check_command(args: argparse.Namespace) -> int:
 
 
 def export_command(args: argparse.Namespace) -> int:
+    out_folder(args.out)
     from elad.reading.model_card import model_card
     from elad.rundir import RunDir
     from elad.student import export_student  # imports torch
@@ -191,7 +195,7 @@ def config_command(args: argparse.Namespace) -> int:
 def export_data_command(args: argparse.Namespace) -> int:
     from elad.reading.export_data import export_data, has_datasets
 
-    counts = export_data(Path(args.run_dir), Path(args.out), args.teacher_replies,
+    counts = export_data(Path(args.run_dir), out_folder(args.out), args.teacher_replies,
                          args.push_to_hub)
     folders = " and as datasets folders" if has_datasets() else (
         "; no datasets folders: the datasets package is not installed (pip install "

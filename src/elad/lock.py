@@ -69,3 +69,14 @@ def hold(directory: Path) -> Lock:
     os.pwrite(fd, (f"pid {os.getpid()} on {socket.gethostname()} since "
                    f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n").encode(), 0)
     return Lock(fd)
+
+
+def refuse_if_held(directory: Path) -> None:
+    """DirectoryInUse now if another process holds `directory`'s lock; nothing if it is
+    free or does not exist (`elad run` asks before importing torch, then the run takes
+    the lock for itself)."""
+    if Path(directory).is_dir():
+        try:
+            hold(directory).release()
+        except PermissionError:  # the run says so, as it would anyway
+            pass
