@@ -3,19 +3,14 @@
     elad run [CONFIG] [--run-dir DIR] [--format table|json] [key=value ...]
                                                         run, resume, or reprint a run
     elad plan [CONFIG] [--run-dir DIR] [--target ACC] [key=value ...]
-                                                        the first rounds, then the forecast:
-                                                        what budget to set
+                                                        the first rounds, then the forecast
     elad score --run-dir DIR [--round N] --out FILE     why each pool question would be chosen
     elad report DIR [--format table|json] [--baseline OTHER_RUN_DIR]
-                                                        the per-round records of a run,
-                                                        and DIR/report.html
-    elad bench [CONFIG] --out DIR [key=value ...]       strategies x modes x seeds, and
-                                                        the whole-pool reference
+                                                        a run's records, and DIR/report.html
+    elad bench [CONFIG] --out DIR [key=value ...]       strategies x modes x seeds
     elad teacher check [CONFIG] [key=value ...]         one request: latency, tokens, cost
-    elad export DIR --out OUT [--adapter-only]          the final student as a model folder,
-                                                        with a model card
-    elad export-data DIR --out OUT [--teacher-replies]  the training targets (and teacher
-                                                        replies) as TRL datasets
+    elad export DIR --out OUT [--adapter-only]          the student as a model folder + card
+    elad export-data DIR --out OUT [--teacher-replies]  targets (and replies): TRL data
     elad config [--init | --effective [CONFIG] [k=v]]   every setting: default, type, help
 """
 
@@ -35,8 +30,6 @@ from elad.config import ConfigError, ScaleError, load_config
 from elad.lock import refuse_if_held
 from elad.reading.export_data import ExportError, out_folder
 from elad.progress import show_bars
-from elad.reading.report import format_aurocs, format_table, load_records, write_run_report
-from elad.run_forecast import forecast_line, plan_text
 from elad.rundir import STORE, stored_config
 from elad.store import store_error
 from elad.teacher.protocol import TeacherUnavailable
@@ -64,6 +57,8 @@ def run_command(args: argparse.Namespace) -> int:
     refuse_if_held(run_dir)  # before torch is imported: a refusal comes at once
     from elad.loop import run  # imports torch; `elad report` does not need it
     from elad.pool_scores import selection_diagnostic
+    from elad.reading.report import format_aurocs, format_table, load_records
+    from elad.run_forecast import forecast_line
     from elad.teacher.batch import BatchPending
 
     table = args.format == "table"
@@ -112,7 +107,9 @@ def plan_command(args: argparse.Namespace) -> int:
     config = config_from_items(args.items, stored_config(run_dir))
     refuse_if_held(run_dir)  # before torch is imported: a refusal comes at once
     from elad.loop import run  # imports torch
+    from elad.reading.report import format_table
     from elad.rundir import RunDir
+    from elad.run_forecast import plan_text
 
     records, _ = run(config, run_dir, until_round=args.rounds)
     with RunDir.open(run_dir) as rundir:
@@ -127,6 +124,7 @@ def plan_command(args: argparse.Namespace) -> int:
 
 def score_command(args: argparse.Namespace) -> int:
     from elad.pool_scores import score_pool  # imports torch
+    from elad.reading.report import format_aurocs
 
     round, aurocs = score_pool(Path(args.run_dir), args.round, args.limit, Path(args.out))
     print(f"wrote {args.out}: pool questions scored with the student of round {round}")
@@ -135,6 +133,8 @@ def score_command(args: argparse.Namespace) -> int:
 
 
 def report_command(args: argparse.Namespace) -> int:
+    from elad.reading.report import format_table, load_records, write_run_report
+
     records = load_records(Path(args.run_dir))
     path = write_run_report(Path(args.run_dir), args.examples,  # before a reader goes
                             Path(args.baseline) if args.baseline else None)

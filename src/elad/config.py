@@ -5,8 +5,9 @@
 A section name given a plain value sets that section's `kind` (`teacher=oracle`). An
 unknown key or a bad value raises ConfigError with a one-line message naming it. Each
 field's default, one line of help, and its choices or range are set together (`setting`);
-config_checks.py checks them, `elad config` prints them (config_help.py). The `[scale]` section says where the work runs (a Ray cluster, an
-accelerate launch), not what it computes.
+config_checks.py checks them, `elad config` prints them (config_help.py). The `[scale]`
+section says where the work runs (a Ray cluster, an accelerate launch), not what it
+computes.
 """
 
 from __future__ import annotations

@@ -68,7 +68,8 @@ def field_problem(key: str, field: dataclasses.Field, value: Any) -> str | None:
     """The one-line error for `value` against its field's choices and range, or None."""
     choices = field.metadata.get("choices")
     if choices:
-        bad = [v for v in (value if isinstance(value, list) else [value]) if v not in choices]
+        items = value if isinstance(value, list) else [value]
+        bad = [v for v in items if v not in choices]
         if bad:
             shown = ", ".join(repr(c) if c == "" else c for c in choices)
             item = f" ({bad[0]!r})" if isinstance(value, list) else ""
@@ -92,7 +93,8 @@ def validate(config: Any) -> Any:
         ("task.families", task.kind != "synthetic" or bool(task.families),
          "names no family; the synthetic task needs at least one"),
         ("student.hidden_size", student.kind != "tiny"
-         or student.hidden_size % student.heads == 0, "must be a multiple of student.heads"),
+         or student.hidden_size % student.heads == 0,
+         "must be a multiple of student.heads"),
         ("teacher.kind", teacher.kind != "oracle" or task.kind == "synthetic",
          "oracle knows only the synthetic task; use teacher.kind=reference for a dataset"),
         ("teacher.kind", teacher.kind != "reference" or task.kind != "synthetic",
