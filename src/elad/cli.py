@@ -1,12 +1,9 @@
 """The `elad` command: each subcommand parses its arguments and calls one function.
 
-    elad run [CONFIG] [--run-dir DIR] [--format table|json] [key=value ...]
-                                                        run, resume, or reprint a run
-    elad plan [CONFIG] [--run-dir DIR] [--target ACC] [key=value ...]
-                                                        the first rounds, then the forecast
+    elad run [CONFIG] [--run-dir DIR] [--format json] [k=v ...]  run, resume or reprint a run
+    elad plan [CONFIG] [--run-dir DIR] [--target ACC] [k=v ...] the first rounds, a forecast
     elad score --run-dir DIR [--round N] --out FILE     why each pool question would be chosen
-    elad report DIR [--format table|json] [--baseline OTHER_RUN_DIR]
-                                                        a run's records, and DIR/report.html
+    elad report DIR [--format json] [--baseline OTHER_RUN_DIR]  records, DIR/report.html
     elad bench [CONFIG] --out DIR [key=value ...]       strategies x modes x seeds
     elad teacher check [CONFIG] [key=value ...]         one request: latency, tokens, cost
     elad export DIR --out OUT [--adapter-only]          the student as a model folder + card
@@ -389,7 +386,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:  # every reply received is in the store; a rerun resumes
         print(("\n" if sys.stderr.isatty() else "")  # off the terminal's ^C
-              + "interrupted; rerun the same command to resume", file=sys.stderr)
+              + "interrupted; rerun the same command to resume", file=sys.stderr, flush=True)
+        if argv is None:  # the command itself: exit now, not after finalizing torch's
+            sys.stdout.flush()  # objects (~20 s), nor waiting for in-flight replies
+            os._exit(130)
         return 130
     except BrokenPipeError:  # `elad report DIR | head`: the reader has gone
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # quiet at exit
