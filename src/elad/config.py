@@ -21,7 +21,8 @@ from typing import Any
 
 import tomllib
 
-from elad.config_checks import TRACKERS, ConfigError, Range, validate  # re-exported
+from elad.config_checks import TRACKERS as TRACKERS  # re-exported: report_to's names
+from elad.config_checks import ConfigError, Range, validate
 from elad.strategies import STRATEGIES
 
 

@@ -1,6 +1,7 @@
 """One process at a time in a directory: an exclusive lock on DIR/elad.lock.
 
     with hold(run_dir): ...   # DirectoryInUse (a ConfigError) names the holder
+    refuse_if_held(run_dir)   # the same error now, before `elad run` imports torch
 
 `elad run` (and each `elad bench` worker, on its own run directory) holds the lock of its
 run directory while it writes there; `elad bench` also holds the grid's. Readers

@@ -8,7 +8,9 @@ The stored config is always read back as a `RunConfig`. Reopened with another co
 a run goes on only if the differences leave its stored work consistent (`CONTINUABLE`),
 or if nothing was paid for yet (a start that failed early is started over). A checkpoint
 is written to `round-N.partial` and renamed into place, so `round-N` exists only once
-complete. Never imports torch (reports read run directories too).
+complete, with the id of the store it was made with: a checkpoint of another store (one
+emptied or deleted since) is never loaded. Never imports torch (reports read run
+directories too).
 """
 
 from __future__ import annotations
