@@ -29,11 +29,13 @@ def one_line_error(capsys, argv) -> str:
     ("budget_usd=1e308", "budget_usd=1e+308 must be in (0, 1000000.0]"),
     ("budget_usd=nan", "budget_usd=nan must be a finite number"),
     ("teacher.price_output_per_mtok=inf", "must be a finite number"),
+    ("task.kind=gsm8k teacher.kind=reference task.path=/no/such/gsm8k",
+     "task.path='/no/such/gsm8k': no such file or folder"),
 ])
 def test_bad_settings_are_refused_before_anything_is_written(tmp_path, capsys, override,
                                                              message):
     run_dir = tmp_path / "run"
-    err = one_line_error(capsys, ["-q", "run", override, "--run-dir", str(run_dir)])
+    err = one_line_error(capsys, ["-q", "run", *override.split(), "--run-dir", str(run_dir)])
     assert message in err
     assert not run_dir.exists()
 

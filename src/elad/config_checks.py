@@ -12,6 +12,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.util import find_spec
+from pathlib import Path
 from typing import Any
 
 TRACKERS = ("trackio", "tensorboard", "wandb", "mlflow")  # what report_to can name
@@ -108,6 +109,9 @@ def validate(config: Any) -> Any:
          "is needed for student.kind=hf (a hub name, a local path or gemma-3-270m)"),
         ("task.path", task.kind != "jsonl" or bool(task.path or task.hub),
          "is needed for task.kind=jsonl (or task.hub)"),
+        ("task.path", task.kind == "synthetic" or not task.path
+         or Path(task.path).expanduser().exists(),
+         f"={task.path!r}: no such file or folder"),
         ("teacher.batch", not teacher.batch or teacher.kind == "openai",
          "needs teacher.kind=openai (OpenAI's Batch API)"),
         ("report_to", not (unknown := set(config.report_to) - set(TRACKERS)),
