@@ -24,8 +24,8 @@ def test_configured_prices_win_and_unknown_models_need_them():
     assert teacher_prices(partial.teacher) == Prices(2.5, 12.0)
     with pytest.raises(ConfigError, match="not in the price table; set teacher.price_in"):
         teacher_prices(load_config(None, ["teacher.model=my-local"]).teacher)
-    with pytest.raises(ConfigError,
-                       match=r"teacher.price_input_per_mtok=-2.0 must be >= 0 or -1"):
+    with pytest.raises(ConfigError, match=r"teacher.price_input_per_mtok=-2.0 must be in "
+                       r"\[0, 10000.0\] or -1"):
         load_config(None, ["teacher.price_input_per_mtok=-2"])
 
 

@@ -4,7 +4,11 @@ import re
 
 import pytest
 
-from elad.config import RANGES, ConfigError, RunConfig, config_from_json, load_config
+from elad.config import ConfigError, RunConfig, config_from_json, load_config
+from elad.config_checks import settings
+
+RANGES = {key: f.metadata["range"] for key, f, _ in settings(RunConfig())
+          if "range" in f.metadata}  # each numeric setting's range, from its field
 
 
 def test_defaults_validate():
@@ -35,17 +39,36 @@ def test_toml_file(tmp_path):
     ("strategy=best", "strategy='best' is not one of"),
     ("alpha=1.5", "alpha=1.5 must be in [0, 1]"),
     ("budget_usd=inf", "budget_usd=inf must be a finite number"),
-    ("budget_usd=0", "budget_usd=0.0 must be > 0"),
-    ("task.pool_size=-5", "task.pool_size=-5 must be >= 1"),
+    ("budget_usd=0", "budget_usd=0.0 must be in (0, 1000000.0]"),
+    ("budget_usd=1e308", "budget_usd=1e+308 must be in (0, 1000000.0]"),
+    ("teacher.max_output_tokens=99999999999999999999",
+     "teacher.max_output_tokens=99999999999999999999 is too large"),
+    ("student.max_new_tokens=2000000", "student.max_new_tokens=2000000 must be in [1, "),
+    ("seed=99999999999999999999", "seed=99999999999999999999 is too large"),
+    ("teacher.timeout_s=1e300", "teacher.timeout_s=1e+300 must be in (0, 86400.0]"),
+    ("task.families=nosuch", "task.families=['nosuch'] ('nosuch') is not one of arithmetic"),
+    ("task.families=", "task.families names no family"),
+    ("teacher=openai teacher.base_url=localhost:8000", "teacher.base_url='localhost:8000' is"),
+    ("task.pool_size=-5", "task.pool_size=-5 must be in [1, 10000000]"),
     ("teacher.timeout_s=nan", "teacher.timeout_s=nan must be a finite number"),
-    ("teacher.price_input_per_mtok=-2", "price_input_per_mtok=-2.0 must be >= 0 or -1"),
+    ("teacher.price_input_per_mtok=-2", "price_input_per_mtok=-2.0 must be in [0, 10000.0] or -1"),
     ("student.hidden_size=30", "student.hidden_size must be a multiple of student.heads"),
     ("hint=maybe", "hint='maybe' is not a valid bool"),
     ("budget_usd", "is not key=value"),
 ])
 def test_bad_overrides_name_the_key(override, message):
-    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        load_config(None, [override])
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(None, override.split(" "))
+
+
+def test_every_choice_and_range_is_on_its_field():
+    from elad.config import choices
+    from elad.tasks.synthetic import FAMILIES
+
+    assert choices("task.families") == FAMILIES
+    assert choices("strategy") and choices("student.kind") == ("tiny", "hf")
+    assert choices("seed") == ()
+    assert RANGES["budget_usd"].high == 1e6 and RANGES["teacher.max_output_tokens"].high
 
 
 def _numeric_keys(config, prefix=""):

@@ -47,7 +47,7 @@ from elad.bench_names import (
     whole_pool_name,
 )
 from elad.budget import teacher_prices
-from elad.config import CHOICES, ConfigError, RunConfig
+from elad.config import ConfigError, RunConfig, choices
 from elad.lock import hold
 from elad.progress import bars_shown
 from elad.loop import round_steps, run
@@ -328,8 +328,8 @@ def _checked(strategies, modes, seeds, configurations=None) -> tuple[tuple, tupl
         pairs = CONFIGURATIONS
     for strategy, mode in pairs:
         for key, value in (("strategy", strategy), ("mode", mode)):
-            if value not in CHOICES[key]:
-                raise ConfigError(f"{key} {value!r} is not one of {', '.join(CHOICES[key])} "
+            if value not in choices(key):
+                raise ConfigError(f"{key} {value!r} is not one of {', '.join(choices(key))} "
                                   "(a configuration is strategy/mode)")
     try:
         seeds = tuple(int(s) for s in seeds) if seeds else SEEDS

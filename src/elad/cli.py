@@ -1,21 +1,13 @@
 """The `elad` command: each subcommand parses its arguments and calls one function.
 
-    elad run [CONFIG] [--run-dir DIR] [--format table|json] [key=value ...]
-                                                        run, resume, or reprint a run
-    elad plan [CONFIG] [--run-dir DIR] [--target ACC] [key=value ...]
-                                                        the first rounds, then the forecast:
-                                                        what budget to set
+    elad run [CONFIG] [--run-dir DIR] [--format json] [k=v ...]  run, resume or reprint a run
+    elad plan [CONFIG] [--run-dir DIR] [--target ACC] [k=v ...] the first rounds, a forecast
     elad score --run-dir DIR [--round N] --out FILE     why each pool question would be chosen
-    elad report DIR [--format table|json] [--baseline OTHER_RUN_DIR]
-                                                        the per-round records of a run,
-                                                        and DIR/report.html
-    elad bench [CONFIG] --out DIR [key=value ...]       strategies x modes x seeds, and
-                                                        the whole-pool reference
+    elad report DIR [--format json] [--baseline OTHER_RUN_DIR]  records, DIR/report.html
+    elad bench [CONFIG] --out DIR [key=value ...]       strategies x modes x seeds
     elad teacher check [CONFIG] [key=value ...]         one request: latency, tokens, cost
-    elad export DIR --out OUT [--adapter-only]          the final student as a model folder,
-                                                        with a model card
-    elad export-data DIR --out OUT [--teacher-replies]  the training targets (and teacher
-                                                        replies) as TRL datasets
+    elad export DIR --out OUT [--adapter-only]          the student as a model folder + card
+    elad export-data DIR --out OUT [--teacher-replies]  targets (and replies): TRL data
     elad config [--init | --effective [CONFIG] [k=v]]   every setting: default, type, help
 """
 
@@ -32,13 +24,9 @@ from functools import partial
 from pathlib import Path
 
 from elad.config import ConfigError, ScaleError, load_config
-from elad.reading.export_data import ExportError
+from elad.lock import refuse_if_held
+from elad.reading.export_data import ExportError, out_folder
 from elad.progress import show_bars
-from elad.bench_names import grid_baseline
-from elad.reading.diagnostics import format_aurocs, selection_diagnostic
-from elad.reading.report import format_table, write_run_report
-from elad.reading.run_numbers import load_records
-from elad.run_forecast import forecast_line, plan_text
 from elad.rundir import STORE, stored_config
 from elad.store import store_error
 from elad.teacher.protocol import TeacherUnavailable
@@ -60,12 +48,17 @@ EXIT_BATCH_RUNNING = 75  # EX_TEMPFAIL: a teacher batch is running; run again to
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from elad.loop import run  # imports torch; `elad report` does not need it
-    from elad.teacher.batch import BatchPending
-
     run_dir = Path(args.run_dir)
     # an existing run resumes with its stored config; what is given here applies on top
     config = config_from_items(args.items, stored_config(run_dir))
+    refuse_if_held(run_dir)  # before torch is imported: a refusal comes at once
+    from elad.loop import run  # imports torch; `elad report` does not need it
+    from elad.reading.diagnostics import format_aurocs, selection_diagnostic
+    from elad.reading.report import format_table
+    from elad.reading.run_numbers import load_records
+    from elad.run_forecast import forecast_line
+    from elad.teacher.batch import BatchPending
+
     table = args.format == "table"
     say = partial(print, flush=True) if table else log.info  # json: the records alone
     say(f"run directory: {run_dir}   strategy={config.strategy} mode={config.mode} "
@@ -105,14 +98,17 @@ def records_json(records: list) -> str:
 
 def plan_command(args: argparse.Namespace) -> int:
     """`elad plan`: run (or resume, or read) the first rounds, print the forecast."""
-    from elad.loop import run  # imports torch
-    from elad.rundir import RunDir
-
     if args.rounds < 2:
         raise ConfigError(f"--rounds {args.rounds}: the forecast needs the seed round and "
                           "at least 2 more")
     run_dir = Path(args.run_dir)
     config = config_from_items(args.items, stored_config(run_dir))
+    refuse_if_held(run_dir)  # before torch is imported: a refusal comes at once
+    from elad.loop import run  # imports torch
+    from elad.reading.report import format_table
+    from elad.rundir import RunDir
+    from elad.run_forecast import plan_text
+
     records, _ = run(config, run_dir, until_round=args.rounds)
     with RunDir.open(run_dir) as rundir:
         n_test = len(rundir.store.examples("test"))
@@ -126,6 +122,7 @@ def plan_command(args: argparse.Namespace) -> int:
 
 def score_command(args: argparse.Namespace) -> int:
     from elad.pool_scores import score_pool  # imports torch
+    from elad.reading.diagnostics import format_aurocs
 
     round, aurocs = score_pool(Path(args.run_dir), args.round, args.limit, Path(args.out))
     print(f"wrote {args.out}: pool questions scored with the student of round {round}")
@@ -134,6 +131,10 @@ def score_command(args: argparse.Namespace) -> int:
 
 
 def report_command(args: argparse.Namespace) -> int:
+    from elad.bench_names import grid_baseline
+    from elad.reading.report import format_table, write_run_report
+    from elad.reading.run_numbers import load_records
+
     records = load_records(Path(args.run_dir))
     baseline = Path(args.baseline) if args.baseline else grid_baseline(Path(args.run_dir))
     path = write_run_report(Path(args.run_dir), args.examples,
@@ -156,6 +157,7 @@ def teacher_check_command(args: argparse.Namespace) -> int:
 
 
 def export_command(args: argparse.Namespace) -> int:
+    out_folder(args.out)
     from elad.reading.model_card import model_card
     from elad.rundir import RunDir
     from elad.student import export_student  # imports torch
@@ -194,7 +196,7 @@ def config_command(args: argparse.Namespace) -> int:
 def export_data_command(args: argparse.Namespace) -> int:
     from elad.reading.export_data import export_data, has_datasets
 
-    counts = export_data(Path(args.run_dir), Path(args.out), args.teacher_replies,
+    counts = export_data(Path(args.run_dir), out_folder(args.out), args.teacher_replies,
                          args.push_to_hub)
     folders = " and as datasets folders" if has_datasets() else (
         "; no datasets folders: the datasets package is not installed (pip install "
@@ -389,7 +391,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:  # every reply received is in the store; a rerun resumes
         print(("\n" if sys.stderr.isatty() else "")  # off the terminal's ^C
-              + "interrupted; rerun the same command to resume", file=sys.stderr)
+              + "interrupted; rerun the same command to resume", file=sys.stderr, flush=True)
+        if argv is None:  # the command itself: exit now, not after finalizing torch's
+            sys.stdout.flush()  # objects (~20 s), nor waiting for in-flight replies
+            os._exit(130)
         return 130
     except BrokenPipeError:  # `elad report DIR | head`: the reader has gone
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # quiet at exit

@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from elad.config import CHOICES, RunConfig
+from elad.config import RunConfig
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class Key:
     type: str
     value: Any
     help: str
+    choices: tuple = ()  # the values it may take (from the field's metadata), () = any
 
     @property
     def section(self) -> str:
@@ -39,9 +40,11 @@ def keys(config: RunConfig) -> list[Key]:
         value = getattr(config, field.name)
         if dataclasses.is_dataclass(value):
             sections += [Key(f"{field.name}.{f.name}", str(f.type), getattr(value, f.name),
-                             f.metadata["help"]) for f in dataclasses.fields(value)]
+                             f.metadata["help"], f.metadata.get("choices", ()))
+                         for f in dataclasses.fields(value)]
         else:
-            top.append(Key(field.name, str(field.type), value, field.metadata["help"]))
+            top.append(Key(field.name, str(field.type), value, field.metadata["help"],
+                           field.metadata.get("choices", ())))
     return top + sections
 
 
@@ -52,9 +55,8 @@ def section_help(section: str) -> str:
 
 
 def help_line(key: Key) -> str:
-    choices = CHOICES.get(key.name)
-    shown = ", ".join(repr(c) if c == "" else c for c in choices) if choices else ""
-    return key.help + (f" (one of: {shown})" if choices else "")
+    shown = ", ".join(repr(c) if c == "" else c for c in key.choices)
+    return key.help + (f" (one of: {shown})" if key.choices else "")
 
 
 def format_keys(config: RunConfig | None = None) -> str:

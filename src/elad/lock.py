@@ -1,6 +1,7 @@
 """One process at a time in a directory: an exclusive lock on DIR/elad.lock.
 
     with hold(run_dir): ...   # DirectoryInUse (a ConfigError) names the holder
+    refuse_if_held(run_dir)   # the same error now, before `elad run` imports torch
 
 `elad run` (and each `elad bench` worker, on its own run directory) holds the lock of its
 run directory while it writes there; `elad bench` also holds the grid's. Readers
@@ -69,3 +70,14 @@ def hold(directory: Path) -> Lock:
     os.pwrite(fd, (f"pid {os.getpid()} on {socket.gethostname()} since "
                    f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n").encode(), 0)
     return Lock(fd)
+
+
+def refuse_if_held(directory: Path) -> None:
+    """DirectoryInUse now if another process holds `directory`'s lock; nothing if it is
+    free or does not exist (`elad run` asks before importing torch, then the run takes
+    the lock for itself)."""
+    if Path(directory).is_dir():
+        try:
+            hold(directory).release()
+        except PermissionError:  # the run says so, as it would anyway
+            pass

@@ -8,7 +8,9 @@ The stored config is always read back as a `RunConfig`. Reopened with another co
 a run goes on only if the differences leave its stored work consistent (`CONTINUABLE`),
 or if nothing was paid for yet (a start that failed early is started over). A checkpoint
 is written to `round-N.partial` and renamed into place, so `round-N` exists only once
-complete. Never imports torch (reports read run directories too).
+complete, with the id of the store it was made with: a checkpoint of another store (one
+emptied or deleted since) is never loaded. Never imports torch (reports read run
+directories too).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import dataclasses
 import json
 import logging
 import shutil
+import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +33,7 @@ from elad.types import RoundRecord, StopReason
 log = logging.getLogger("elad")
 STORE = "run.sqlite"
 METRICS = "train_metrics.json"  # in a checkpoint: how its training went
+STORE_ID = "store_id"  # in a checkpoint, and in the store's meta: whose checkpoint it is
 
 # What may change in a run that has stored teacher work: how far it goes and how its
 # requests are sent, never what was selected, asked or trained (the strategy, the mode,
@@ -104,6 +109,7 @@ class RunDir:
             stored, changed = store.get_meta("config"), []
             if stored is None or (stored != config.to_json() and store.paid_nothing()):
                 store.start_over(config.to_json())
+                set_aside_checkpoints(path, "its store is new")
             else:
                 changed = differences(config_from_json(stored), config)
                 if reason := refusal(path, changed):
@@ -111,12 +117,14 @@ class RunDir:
                 if changed:
                     log.info("%s: going on with %s", path, ", ".join(
                         f"{key}={new!r} (was {old!r})" for key, old, new in changed))
+            run = cls(path, store, config, lock, changed)
+            run.check_checkpoints()
         except BaseException:
             if store is not None:
                 store.close()
             lock.release()
             raise
-        return cls(path, store, config, lock, changed)
+        return run
 
     @classmethod
     def open(cls, path: Path) -> RunDir:
@@ -161,16 +169,50 @@ class RunDir:
     def checkpoint(self, round: int) -> Path:
         return self.path / "checkpoints" / f"round-{round}"
 
+    def store_id(self) -> str:
+        """The id of this run's store, made once (a store made before ids has one from
+        its first open here); each checkpoint is written with it."""
+        made = self.store.get_meta(STORE_ID)
+        if made is None:
+            made = uuid.uuid4().hex
+            self.store.set_meta(STORE_ID, made)
+        return made
+
+    def check_checkpoints(self) -> None:
+        """Checkpoints are trusted only if made with this store: those of another (a run
+        whose store was emptied or deleted) are set aside if this store has no round
+        yet, else ConfigError. A checkpoint without an id (made before ids) is this
+        store's if the store had no id either."""
+        had_id = self.store.get_meta(STORE_ID) is not None
+        mine = self.store_id()
+        foreign = []
+        for checkpoint in sorted((self.path / "checkpoints").glob("round-*")):
+            if checkpoint.suffix == ".partial" or not checkpoint.is_dir():
+                continue
+            tag = checkpoint / STORE_ID
+            made_by = tag.read_text().strip() if tag.exists() else None
+            if made_by is None and not had_id:
+                tag.write_text(mine)  # an older run's own checkpoint
+            elif made_by != mine:
+                foreign.append(checkpoint.name)
+        if foreign and self.store.rounds():
+            raise ConfigError(f"{self.path}: checkpoints {', '.join(foreign)} were made "
+                              f"with another run store than its {STORE}; move them away "
+                              "(or use another --run-dir)")
+        if foreign:
+            set_aside_checkpoints(self.path, f"made with another {STORE}", foreign)
+
     def save_checkpoint(self, round: int, save: Callable[[Path], None],
                         metrics: dict | None = None) -> Path:
-        """Write round `round`'s checkpoint with `save(directory)`, and the metrics of
-        its training, complete or not at all."""
+        """Write round `round`'s checkpoint with `save(directory)`, the metrics of its
+        training and this store's id, complete or not at all."""
         path = self.checkpoint(round)
         partial = path.with_name(path.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
         save(partial)
         if metrics is not None:
             (partial / METRICS).write_text(json.dumps(metrics))
+        (partial / STORE_ID).write_text(self.store_id())
         partial.rename(path)
         return path
 
@@ -200,6 +242,22 @@ class RunDir:
             raise ConfigError(f"{self.path} has no student for round {round} "
                               f"(has {trained})")
         return round
+
+
+def set_aside_checkpoints(path: Path, why: str, names: list[str] | None = None) -> None:
+    """Move `path`'s checkpoints `names` (default: all) into checkpoints-set-aside-<time>,
+    logging `why`: they belong to no store of this run, so are never loaded."""
+    checkpoints = path / "checkpoints"
+    names = names if names is not None else sorted(
+        p.name for p in checkpoints.glob("round-*")) if checkpoints.is_dir() else []
+    if not names:
+        return
+    aside = path / f"checkpoints-set-aside-{time.strftime('%Y%m%d-%H%M%S')}"
+    aside.mkdir(exist_ok=True)
+    for name in names:
+        (checkpoints / name).rename(aside / name)
+    log.warning("%s: set checkpoints %s aside in %s (%s)", path, ", ".join(names),
+                aside.name, why)
 
 
 def stored_config(path: Path) -> RunConfig | None:

@@ -105,6 +105,18 @@ def has_datasets() -> bool:
     return importlib.util.find_spec("datasets") is not None
 
 
+def out_folder(path: str | Path) -> Path:
+    """`path` as a folder to write, checked before anything is written: neither it nor
+    the nearest folder above it that exists may be a file (ExportError)."""
+    out = Path(path)
+    for folder in (out, *out.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise ExportError(f"--out {path}: {folder} is a file, not a folder")
+            break
+    return out
+
+
 def export_data(run_dir: Path, out: Path, teacher_replies: bool = False,
                 push_to_hub: str | None = None) -> dict[str, int]:
     """Write the run's datasets into `out` (see the module docstring); push them to the

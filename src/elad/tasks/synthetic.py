@@ -23,6 +23,7 @@ import random
 import re
 from dataclasses import dataclass
 
+from elad.config_checks import ConfigError
 from elad.types import Example
 
 FAMILIES = ("arithmetic", "coin_flip", "largest")
@@ -147,7 +148,8 @@ def load(families: list[str], pool_size: int, test_size: int, seed: int) -> Task
     while len(examples) < total:
         attempts += 1
         if attempts > 50 * total:
-            raise ValueError(f"cannot make {total} distinct questions from {families}")
+            raise ConfigError(f"task.pool_size + task.test_size = {total}: cannot make that "
+                              f"many distinct questions from {', '.join(families)}")
         family = families[len(examples) % len(families)]
         question = _MAKERS[family](rng)
         if question in seen:

@@ -1,0 +1,125 @@
+"""What a setting may be, checked before a run starts: the choices and ranges each config
+field carries in its metadata (config.setting), then how settings fit together.
+
+Kept apart from config.py, which defines the settings, so that each stays short; it
+imports nothing of elad's, so config.py imports it (and re-exports ConfigError).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+TRACKERS = ("trackio", "tensorboard", "wandb", "mlflow")  # what report_to can name
+INT64 = 2 ** 63  # an int setting must fit in 64 bits (torch, numpy and SQLite need it)
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot be used; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Range:
+    """Where a numeric setting must lie; it must be finite too (no inf, no nan)."""
+
+    low: float = -math.inf
+    high: float = math.inf
+    low_open: bool = False  # `low` itself is not allowed
+    high_open: bool = False
+    also: float | None = None  # one more value allowed (the prices' -1: from the table)
+
+    def problem(self, value: float) -> str | None:
+        """What is wrong with `value` here, or None."""
+        if value == self.also:
+            return None
+        if not math.isfinite(value):
+            return "must be a finite number"
+        if isinstance(value, int) and not -INT64 <= value < INT64:
+            return "is too large (it must fit in 64 bits)"
+        if ((self.low < value if self.low_open else self.low <= value)
+                and (value < self.high if self.high_open else value <= self.high)):
+            return None
+        return str(self)
+
+    def __str__(self) -> str:
+        if self.high == math.inf:
+            text = f"must be {'>' if self.low_open else '>='} {self.low}"
+        else:
+            text = (f"must be in {'(' if self.low_open else '['}{self.low}, "
+                    f"{self.high}{')' if self.high_open else ']'}")
+        return text + (f" or {self.also}" if self.also is not None else "")
+
+
+def settings(config: Any, prefix: str = "") -> Iterator[tuple[str, dataclasses.Field, Any]]:
+    """(dotted key, field, value) of every setting of `config`, sections' keys dotted."""
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if dataclasses.is_dataclass(value):
+            yield from settings(value, f"{prefix}{field.name}.")
+        else:
+            yield f"{prefix}{field.name}", field, value
+
+
+def field_problem(key: str, field: dataclasses.Field, value: Any) -> str | None:
+    """The one-line error for `value` against its field's choices and range, or None."""
+    choices = field.metadata.get("choices")
+    if choices:
+        items = value if isinstance(value, list) else [value]
+        bad = [v for v in items if v not in choices]
+        if bad:
+            shown = ", ".join(repr(c) if c == "" else c for c in choices)
+            item = f" ({bad[0]!r})" if isinstance(value, list) else ""
+            return f"{key}={value!r}{item} is not one of {shown}"
+    allowed = field.metadata.get("range")
+    if allowed is not None and (problem := allowed.problem(value)):
+        return f"{key}={value!r} {problem}"
+    return None
+
+
+def validate(config: Any) -> Any:
+    """Check every field's choices and range, then how settings fit together; raise
+    ConfigError naming the first bad key."""
+    for key, field, value in settings(config):
+        if problem := field_problem(key, field, value):
+            raise ConfigError(problem)
+    task, student, teacher = config.task, config.student, config.teacher
+    checks = [
+        ("candidates", config.candidates >= config.round_size, "must be >= round_size"),
+        ("task.pool_size", task.pool_size >= config.seed_size, "must be >= seed_size"),
+        ("task.families", task.kind != "synthetic" or bool(task.families),
+         "names no family; the synthetic task needs at least one"),
+        ("student.hidden_size", student.kind != "tiny"
+         or student.hidden_size % student.heads == 0,
+         "must be a multiple of student.heads"),
+        ("teacher.kind", teacher.kind != "oracle" or task.kind == "synthetic",
+         "oracle knows only the synthetic task; use teacher.kind=reference for a dataset"),
+        ("teacher.kind", teacher.kind != "reference" or task.kind != "synthetic",
+         "reference replays dataset rationales; the synthetic task has none (use oracle)"),
+        ("teacher.model", teacher.kind != "openai" or bool(teacher.model.strip()),
+         "is empty; teacher.kind=openai needs the model to ask"),
+        ("teacher.base_url", teacher.kind != "openai"
+         or teacher.base_url.startswith(("http://", "https://")),
+         f"={teacher.base_url!r} is not an http:// or https:// URL"),
+        ("student.model", student.kind != "hf" or bool(student.model),
+         "is needed for student.kind=hf (a hub name, a local path or gemma-3-270m)"),
+        ("task.path", task.kind != "jsonl" or bool(task.path or task.hub),
+         "is needed for task.kind=jsonl (or task.hub)"),
+        ("task.path", task.kind == "synthetic" or not task.path
+         or Path(task.path).expanduser().exists(),
+         f"={task.path!r}: no such file or folder"),
+        ("teacher.batch", not teacher.batch or teacher.kind == "openai",
+         "needs teacher.kind=openai (OpenAI's Batch API)"),
+        ("report_to", not (unknown := set(config.report_to) - set(TRACKERS)),
+         f"names {', '.join(sorted(unknown))}; known: {', '.join(TRACKERS)}"),
+        ("report_to", not (missing := [n for n in config.report_to if find_spec(n) is None]),
+         f"names {', '.join(missing)}, not installed (pip install {' '.join(missing)})"),
+    ]
+    for key, ok, message in checks:
+        if not ok:
+            raise ConfigError(f"{key}{'' if message.startswith('=') else ' '}{message}")
+    return config
