@@ -18,8 +18,9 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY_STUDENT = [o for o in TINY if o.startswith("student.")]
 
 
-def run_script(name: str, *args: str, timeout: int = 120) -> str:
-    """The script's stdout, after asserting it exited 0."""
+def run_script(name: str, *args: str, timeout: int = 900) -> str:
+    """The script's stdout, after asserting it exited 0. The timeout only stops a hang:
+    on 2 idle cores each script takes seconds (CPU seconds, not wall, on a busy one)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / name), *args],
@@ -57,15 +58,14 @@ def test_scoring_throughput():
 
 def test_ray_scoring_throughput():
     out = run_script("ray_scoring_throughput.py", "--questions", "2", "--samples", "2",
-                     "--batch-questions", "1", "--train-steps", "2", *TINY_STUDENT,
-                     timeout=240)
+                     "--batch-questions", "1", "--train-steps", "2", *TINY_STUDENT)
     assert figure(rf"^2 workers / 1 worker, without the start: {NUMBER}x", out) > 0
     rows = re.findall(r"^Ray, \d worker\(s\) .* (True|False)$", out, re.MULTILINE)
     assert rows == ["True", "True"], out  # Ray's results equal the one-process ones
 
 
 def test_accelerate_training():
-    out = run_script("accelerate_training.py", *TINY, "max_rounds=1", timeout=240)
+    out = run_script("accelerate_training.py", *TINY, "max_rounds=1")
     rows = re.findall(r"^(in this process|accelerate, 2 processes) +(\d) +([\d.]+) +"
                       r"\S+ +(\d+)$", out, re.MULTILINE)
     assert len(rows) == 4, out
@@ -111,7 +111,7 @@ def test_teacher_throughput():
 
 def test_training_engines():
     out = run_script("training_engines.py", "--steps", "4", "--targets", "16", "--test",
-                     "4", *TINY, timeout=180)
+                     "4", *TINY)
     for engine in ("elad fine_tune", "TRL SFTTrainer"):
         assert figure(rf"^{engine} +{NUMBER} ", out) > 0  # steps/s
 
@@ -120,7 +120,7 @@ def test_gpu_check_cpu_dry_run(tmp_path, shared_data):
     out = tmp_path / "figures.json"
     printed = run_script("gpu_check.py", "--cpu-dry-run", "--rounds", "1", "--data",
                          str(shared_data / "gsm8k"), "--run-dir", str(tmp_path), "--out",
-                         str(out), timeout=300)
+                         str(out))
     assert "projected for one such device" in printed
     figures = json.loads(out.read_text())
     assert [r["round"] for r in figures["records"]] == [0, 1]
