@@ -52,6 +52,8 @@ class TaskConfig:
     kind: str = setting("synthetic", "the questions: built-in synthetic tasks or a dataset")
     families: list[str] = setting(["arithmetic", "coin_flip", "largest"],
                                   "synthetic: the task families mixed in the pool")
+    min_steps: int = setting(1, "synthetic: the fewest steps of a question's chain (1 = "
+                             "every length; a warm student's target needs 3)")
     pool_size: int = setting(3000, "unlabeled pool questions drawn (seeded)")
     test_size: int = setting(300, "held-out test questions drawn (seeded)")
     # reasoning datasets (gsm8k, svamp, aqua, strategyqa, jsonl); see tasks/files.py
@@ -97,6 +99,9 @@ class StudentConfig:
                                   "take")
     seed_train_steps: int = setting(300, "steps after the seed round (a tiny student "
                                     "starts from scratch)")
+    warmup: str = setting("none", "tiny: none (trained from scratch: cold) or curriculum "
+                          "(first trained on the synthetic tasks' 1-2 step chains at no "
+                          "teacher cost, once, cached in $ELAD_CACHE: warm)")
     # pretrained students (kind = "hf"); see student/pretrained.py
     model: str = setting("", "hf: a hub name, a local path, or the preset gemma-3-270m")
     chat_template: bool = setting(False, "hf: prompts in the model's chat template (else "
@@ -224,6 +229,7 @@ CHOICES = {
     "task.kind": ("synthetic", "gsm8k", "svamp", "aqua", "strategyqa", "jsonl"),
     "task.answer_type": ("", "number", "choice", "yesno", "label", "text"),
     "student.kind": ("tiny", "hf"),
+    "student.warmup": ("none", "curriculum"),
     "student.finetune": ("lora", "full"),
     "student.dtype": ("auto", "float32", "bfloat16", "float16"),
     "student.backend": ("auto", "hf", "vllm"),
@@ -325,6 +331,7 @@ RANGES = {
     "stop_gain_per_usd": Range(0),
     "error_threshold": Range(0, 1, low_open=True),
     "explore": Range(0, 1),
+    "task.min_steps": Range(1, 5),
     "task.pool_size": Range(1),
     "task.test_size": Range(1),
     "student.hidden_size": Range(1),
@@ -397,6 +404,12 @@ def validate(config: RunConfig) -> RunConfig:
          "is needed for student.kind=hf (a hub name, a local path or gemma-3-270m)"),
         ("task.path", config.task.kind != "jsonl" or bool(config.task.path or config.task.hub),
          "is needed for task.kind=jsonl (or task.hub)"),
+        ("student.warmup", config.student.warmup == "none" or (
+            config.student.kind == "tiny" and config.task.kind == "synthetic"
+            and config.task.min_steps >= 3),
+         "must be none unless student.kind=tiny, task.kind=synthetic and "
+         "task.min_steps>=3 (the curriculum holds the 1-2 step chains; the target must "
+         "not)"),
         ("teacher.batch", not config.teacher.batch or config.teacher.kind == "openai",
          "needs teacher.kind=openai (OpenAI's Batch API)"),
         ("report_to", not (unknown := set(config.report_to) - set(TRACKERS)),

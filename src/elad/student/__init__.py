@@ -21,13 +21,17 @@ def _options(config: StudentConfig, show_progress: bool) -> dict:
 
 def new_student(config: StudentConfig, corpus: list[str], seed: int,
                 show_progress: bool = False) -> Student:
-    """A fresh student: a tiny one with a tokenizer fitted to `corpus`, or the
-    pretrained base model with a new adapter."""
+    """A fresh student: a tiny one with a tokenizer fitted to `corpus` (or the warm
+    tiny one, student/warm.py), or the pretrained base model with a new adapter."""
     if config.kind == "hf":
         from elad.student.pretrained import new_pretrained_student
         from elad.student.vllm import maybe_vllm
 
         return maybe_vllm(config, new_pretrained_student(config, seed, show_progress))
+    if config.warmup == "curriculum":  # the warm student: its own tokenizer covers
+        from elad.student.warm import warm_student  # every synthetic task's words
+
+        return warm_student(config, show_progress)
     return build_tiny_student(
         corpus, vocab_size=config.vocab_size, hidden_size=config.hidden_size,
         layers=config.layers, heads=config.heads, max_length=config.max_length, seed=seed,
