@@ -74,12 +74,13 @@ def one_run(args, regime: str, seed: int, out: Path) -> dict:
     return result
 
 
-def warmup_seconds(args) -> float | None:
+def warmup_time(args) -> str:
     from elad.student.warm import warm_dir
 
     config = load_config(None, overrides(args, "warm", 0))
-    info = warm_dir(config.student) / "warmup.json"
-    return json.loads(info.read_text())["wall_s"] if info.is_file() else None
+    info = json.loads((warm_dir(config.student) / "warmup.json").read_text())
+    return (f"{info['wall_s']}s wall, {info.get('cpu_s')}s CPU (all threads), loss "
+            f"{info['train_loss']:.3f}")
 
 
 def show(results: list[dict]) -> None:
@@ -143,7 +144,7 @@ def main() -> None:
                    for regime in args.regimes.split(",") for seed in args.seeds.split(",")]
         show(results)
         if "warm" in args.regimes:
-            print(f"warm-up wall time: {warmup_seconds(args)}s (None: it was cached)")
+            print(f"warm-up (when it was built): {warmup_time(args)}")
 
 
 if __name__ == "__main__":

@@ -66,9 +66,9 @@ def warm_student(config: StudentConfig, show_progress: bool = False,
 def build_warm(config: StudentConfig, directory: Path, warmup: dict | None = None,
                show_progress: bool = False) -> dict:
     """Train a fresh tiny student on the curriculum and save it in `directory`
-    (complete, or not there at all). Returns the training metrics and wall time."""
+    (complete, or not there at all). Returns the training metrics, wall and CPU time."""
     warmup = warmup or WARMUP
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     pairs = curriculum(warmup["questions"], warmup["seed"])
     corpus = tokenizer_corpus(pairs, warmup["corpus_questions"], warmup["seed"])
     student = build_tiny_student(
@@ -84,6 +84,8 @@ def build_warm(config: StudentConfig, directory: Path, warmup: dict | None = Non
     shutil.rmtree(partial, ignore_errors=True)
     student.save(partial)
     metrics["wall_s"] = round(time.perf_counter() - started, 1)
+    metrics["cpu_s"] = round(time.process_time() - cpu, 1)  # all threads: a loaded
+    # machine's wall time says little
     (partial / "warmup.json").write_text(json.dumps({"warmup": warmup, **metrics},
                                                     indent=1))
     partial.rename(directory)
