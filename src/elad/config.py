@@ -64,6 +64,9 @@ class TaskConfig:
     families: list[str] = setting(["arithmetic", "coin_flip", "largest"],
                                   "synthetic: the task families mixed in the pool",
                                   choices=("arithmetic", "coin_flip", "largest"))
+    min_steps: int = setting(1, "synthetic: the fewest steps of a question's chain (1 = "
+                             "every length; a warm student's target needs 3)",
+                             within=Range(1, 5))
     pool_size: int = setting(3000, "unlabeled pool questions drawn (seeded)",
                              within=Range(1, 10_000_000))
     test_size: int = setting(300, "held-out test questions drawn (seeded)",
@@ -127,6 +130,10 @@ class StudentConfig:
     seed_train_steps: int = setting(300, "steps after the seed round (a tiny student "
                                     "starts from scratch)",
                                     within=Range(1))
+    warmup: str = setting("none", "tiny: none (trained from scratch: cold) or curriculum "
+                          "(first trained on the synthetic tasks' 1-2 step chains at no "
+                          "teacher cost, once, cached in $ELAD_CACHE: warm)",
+                          choices=("none", "curriculum"))
     # pretrained students (kind = "hf"); see student/pretrained.py
     model: str = setting("", "hf: a hub name, a local path, or the preset gemma-3-270m")
     chat_template: bool = setting(False, "hf: prompts in the model's chat template (else "

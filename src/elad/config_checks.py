@@ -112,6 +112,11 @@ def validate(config: Any) -> Any:
         ("task.path", task.kind == "synthetic" or not task.path
          or Path(task.path).expanduser().exists(),
          f"={task.path!r}: no such file or folder"),
+        ("student.warmup", student.warmup == "none" or (
+            student.kind == "tiny" and task.kind == "synthetic" and task.min_steps >= 3),
+         "must be none unless student.kind=tiny, task.kind=synthetic and "
+         "task.min_steps>=3 (the curriculum holds the 1-2 step chains; the target must "
+         "not)"),
         ("teacher.batch", not teacher.batch or teacher.kind == "openai",
          "needs teacher.kind=openai (OpenAI's Batch API)"),
         ("report_to", not (unknown := set(config.report_to) - set(TRACKERS)),

@@ -19,13 +19,17 @@ def _options(config: StudentConfig) -> dict:
 
 
 def new_student(config: StudentConfig, corpus: list[str], seed: int) -> Student:
-    """A fresh student: a tiny one with a tokenizer fitted to `corpus`, or the
-    pretrained base model with a new adapter."""
+    """A fresh student: a tiny one with a tokenizer fitted to `corpus` (or the warm
+    tiny one, student/warm.py), or the pretrained base model with a new adapter."""
     if config.kind == "hf":
         from elad.student.pretrained import new_pretrained_student
         from elad.student.vllm import maybe_vllm
 
         return maybe_vllm(config, new_pretrained_student(config, seed))
+    if config.warmup == "curriculum":  # the warm student: its own tokenizer covers
+        from elad.student.warm import warm_student  # every synthetic task's words
+
+        return warm_student(config)
     return build_tiny_student(corpus, config, seed)
 
 

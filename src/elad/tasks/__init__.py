@@ -33,7 +33,8 @@ def dataset_module(config: TaskConfig) -> ModuleType:
 
 def load_task(config: TaskConfig, seed: int) -> TaskData:
     if config.kind == "synthetic":
-        return synthetic.load(config.families, config.pool_size, config.test_size, seed)
+        return synthetic.load(config.families, config.pool_size, config.test_size, seed,
+                              config.min_steps)
     return load(dataset_module(config), config, seed)
 
 

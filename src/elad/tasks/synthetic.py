@@ -11,6 +11,9 @@ instances in one pool):
 
 Numbers are single digits (arithmetic stays within 0-9) so a tiny student trained from
 scratch can learn the facts from a few hundred examples; difficulty comes from length.
+A chain's steps (operations, people, comparisons) may be restricted to `min_steps` and
+more: the warm student's curriculum (curriculum.py) holds the short chains, its target
+the long ones.
 
 `solve(question)` recomputes the canonical steps and answer from the question text alone,
 so the oracle teacher needs no hidden data. `load(...)` returns a pool whose examples
@@ -27,6 +30,7 @@ from elad.config_checks import ConfigError
 from elad.types import Example
 
 FAMILIES = ("arithmetic", "coin_flip", "largest")
+MAX_STEPS = {"arithmetic": 5, "coin_flip": 6, "largest": 5}  # the longest chain of each
 ANSWER_TYPES = {"arithmetic": "number", "coin_flip": "yesno", "largest": "number"}
 
 _NAMES = (
@@ -46,10 +50,10 @@ _ORDINALS = ("First", "Second", "Third", "Fourth", "Fifth", "Sixth")
 _ARITH_OP = re.compile(r"(\w+), (add|subtract) (\d+)\.")
 
 
-def _make_arithmetic(rng: random.Random) -> str:
+def _make_arithmetic(rng: random.Random, low: int, high: int) -> str:
     value = rng.randint(0, 9)
     parts = [f"Start with {value}."]
-    for ordinal in _ORDINALS[:rng.randint(1, 5)]:
+    for ordinal in _ORDINALS[:rng.randint(low, high)]:
         add = value == 0 or (value < 9 and rng.random() < 0.5)
         amount = rng.randint(1, 9 - value) if add else rng.randint(1, value)
         parts.append(f"{ordinal}, {'add' if add else 'subtract'} {amount}.")
@@ -75,8 +79,8 @@ def _solve_arithmetic(question: str) -> tuple[list[str], str]:
 _COIN_ACT = re.compile(r"([A-Z][a-z]+) (flips it|does not flip it)\.")
 
 
-def _make_coin_flip(rng: random.Random) -> str:
-    names = rng.sample(_NAMES, rng.randint(1, 6))
+def _make_coin_flip(rng: random.Random, low: int, high: int) -> str:
+    names = rng.sample(_NAMES, rng.randint(low, high))
     acts = [f"{name} {rng.choice(['flips it', 'does not flip it'])}." for name in names]
     return " ".join(["A coin is heads up.", *acts, "Is the coin still heads up?"])
 
@@ -95,8 +99,8 @@ def _solve_coin_flip(question: str) -> tuple[list[str], str]:
 # --- largest --------------------------------------------------------------------------
 
 
-def _make_largest(rng: random.Random) -> str:
-    numbers = [rng.randint(0, 9) for _ in range(rng.randint(2, 6))]
+def _make_largest(rng: random.Random, low: int, high: int) -> str:
+    numbers = [rng.randint(0, 9) for _ in range(rng.randint(low + 1, high + 1))]
     return f"What is the largest of {', '.join(map(str, numbers))}?"
 
 
@@ -135,8 +139,18 @@ def solve(question: str) -> tuple[list[str], str]:
     return _SOLVERS[family_of(question)](question)
 
 
-def load(families: list[str], pool_size: int, test_size: int, seed: int) -> TaskData:
-    """A pool (answers hidden) and a disjoint test split, mixed evenly over `families`."""
+def make_question(family: str, rng: random.Random, low: int = 1,
+                  high: int | None = None) -> str:
+    """A random question of `family` whose chain has `low` to `high` steps (at most the
+    family's longest, MAX_STEPS)."""
+    high = MAX_STEPS[family] if high is None else min(high, MAX_STEPS[family])
+    return _MAKERS[family](rng, min(low, high), high)
+
+
+def load(families: list[str], pool_size: int, test_size: int, seed: int,
+         min_steps: int = 1) -> TaskData:
+    """A pool (answers hidden) and a disjoint test split, mixed evenly over `families`,
+    of questions with at least `min_steps` steps (1: every length)."""
     unknown = sorted(set(families) - set(FAMILIES))
     if unknown:
         raise ValueError(f"unknown synthetic task family {unknown[0]!r}; known: {FAMILIES}")
@@ -151,7 +165,7 @@ def load(families: list[str], pool_size: int, test_size: int, seed: int) -> Task
             raise ConfigError(f"task.pool_size + task.test_size = {total}: cannot make that "
                               f"many distinct questions from {', '.join(families)}")
         family = families[len(examples) % len(families)]
-        question = _MAKERS[family](rng)
+        question = make_question(family, rng, min_steps)
         if question in seen:
             continue
         seen.add(question)

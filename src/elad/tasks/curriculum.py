@@ -1,0 +1,49 @@
+"""The warm student's curriculum: what the tiny student learns, at no teacher cost,
+before a run, as a stand-in for a pretrained model's prior knowledge (ELAD.md, "What
+working means").
+
+It holds the synthetic families' short chains (1 or 2 operations, 1 or 2 coin flips, the
+largest of 2 or 3 digits) with their exact solutions, so the student learns the format,
+the words and the first steps. The target of a warm run asks for longer chains
+(`task.min_steps` >= 3, checked by config.validate), so no curriculum question is a pool
+or test question, and the student has steps 3 and on still to learn.
+"""
+
+from __future__ import annotations
+
+import random
+
+from elad.answers import format_explanation
+from elad.tasks import synthetic
+
+STEPS = (1, 2)  # the curriculum's chain lengths; a warm run's target starts above them
+
+
+def curriculum(size: int, seed: int) -> list[tuple[str, str]]:
+    """`size` distinct (question, explanation text) pairs of short chains, evenly over
+    the synthetic families (fewer where a family has too few short questions)."""
+    rng = random.Random(f"curriculum-{seed}")
+    seen: set[str] = set()
+    pairs = []
+    for attempt in range(50 * size):
+        if len(pairs) >= size:
+            break
+        family = synthetic.FAMILIES[attempt % len(synthetic.FAMILIES)]
+        question = synthetic.make_question(family, rng, *STEPS)
+        if question not in seen:
+            seen.add(question)
+            pairs.append((question, format_explanation(*synthetic.solve(question))))
+    return pairs
+
+
+def tokenizer_corpus(pairs: list[tuple[str, str]], size: int, seed: int) -> list[str]:
+    """The curriculum's text plus `size` questions of every length with their
+    solutions (drawn apart from any pool), so the tokenizer knows every word the target
+    tasks use ("Fifth", names), not only the curriculum's."""
+    rng = random.Random(f"curriculum-corpus-{seed}")
+    texts = [text for pair in pairs for text in pair]
+    for i in range(size):
+        question = synthetic.make_question(synthetic.FAMILIES[i % len(synthetic.FAMILIES)],
+                                           rng)
+        texts += [question, format_explanation(*synthetic.solve(question))]
+    return texts

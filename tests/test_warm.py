@@ -1,0 +1,101 @@
+"""The warm student (student.warmup=curriculum): its curriculum, its cache, its setting
+and a warm run end to end."""
+
+import hashlib
+
+import pytest
+import torch
+
+import elad.student.warm as warm
+from elad.config import ConfigError, load_config
+from elad.loop import run
+from elad.tasks import curriculum, synthetic
+
+SMALL = {**warm.WARMUP, "questions": 60, "corpus_questions": 30, "train_steps": 6}
+
+
+def steps_of(question: str) -> int:
+    return len(synthetic.solve(question)[0])
+
+
+def test_curriculum_is_deterministic_short_and_covers_the_families():
+    pairs = curriculum.curriculum(300, seed=0)
+    assert pairs == curriculum.curriculum(300, seed=0)
+    assert pairs != curriculum.curriculum(300, seed=1)
+    assert len({q for q, _ in pairs}) == 300
+    assert {steps_of(q) for q, _ in pairs} == {1, 2}
+    assert {synthetic.family_of(q) for q, _ in pairs} == set(synthetic.FAMILIES)
+    question, text = pairs[0]
+    assert text.endswith(f"The answer is {synthetic.solve(question)[1]}.")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_curriculum_never_asks_a_pool_or_test_question(seed):
+    data = synthetic.load(list(synthetic.FAMILIES), 1500, 300, seed, min_steps=3)
+    target = {e.question for e in data.pool + data.test}
+    assert min(steps_of(q) for q in target) == 3
+    assert {steps_of(q) for q in target} == {3, 4, 5, 6}
+    learned = {q for q, _ in curriculum.curriculum(warm.WARMUP["questions"], seed=0)}
+    assert not learned & target
+
+
+def test_the_cold_default_pool_is_unchanged():
+    data = synthetic.load(list(synthetic.FAMILIES), 300, 30, 0)
+    text = "\n".join(e.question for e in data.pool + data.test)
+    # the pool and test split of seed 0 before min_steps existed
+    assert hashlib.sha256(text.encode()).hexdigest()[:16] == "c21bba272d4fb437"
+    assert {steps_of(e.question) for e in data.pool} == {1, 2, 3, 4, 5, 6}
+
+
+def test_the_warmup_setting_is_validated():
+    assert load_config(None, []).student.warmup == "none"  # cold stays the default
+    config = load_config(None, ["student.warmup=curriculum", "task.min_steps=3"])
+    assert config.student.warmup == "curriculum"
+    with pytest.raises(ConfigError, match="student.warmup.*one of"):
+        load_config(None, ["student.warmup=pretrained"])
+    with pytest.raises(ConfigError, match="student.warmup must be none unless.*min_steps"):
+        load_config(None, ["student.warmup=curriculum"])  # the target would hold it
+    with pytest.raises(ConfigError, match="student.warmup must be none unless"):
+        load_config(None, ["student.warmup=curriculum", "task.min_steps=3",
+                           "student.kind=hf", "student.model=x"])
+    with pytest.raises(ConfigError, match="task.min_steps"):
+        load_config(None, ["task.min_steps=0"])
+
+
+def test_the_warm_student_is_built_once_then_loaded(tmp_path, monkeypatch, tiny_config):
+    monkeypatch.setenv("ELAD_CACHE", str(tmp_path / "a"))
+    first = warm.warm_student(tiny_config.student, warmup=SMALL)
+    assert (warm.warm_dir(tiny_config.student, SMALL) / "warmup.json").is_file()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the cached warm student was trained again")
+
+    monkeypatch.setattr(warm, "build_warm", no_training)
+    again = warm.warm_student(tiny_config.student, warmup=SMALL)
+    for (name, a), b in zip(first.model.state_dict().items(),
+                            again.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    # another architecture is another student
+    other = load_config(None, ["student.hidden_size=48", "student.heads=2"]).student
+    assert warm.warm_key(other, SMALL) != warm.warm_key(tiny_config.student, SMALL)
+    monkeypatch.undo()
+
+    monkeypatch.setenv("ELAD_CACHE", str(tmp_path / "b"))  # built again elsewhere: same
+    rebuilt = warm.warm_student(tiny_config.student, warmup=SMALL)
+    for (name, a), b in zip(first.model.state_dict().items(),
+                            rebuilt.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert first.tokenizer.to_str() == rebuilt.tokenizer.to_str()
+
+
+def test_a_tiny_warm_run_goes_end_to_end(tmp_path, monkeypatch, tiny_overrides):
+    monkeypatch.setenv("ELAD_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(warm, "WARMUP", SMALL)
+    config = load_config(None, [*tiny_overrides, "student.warmup=curriculum",
+                                "task.min_steps=3", "max_rounds=1"])
+    records, _ = run(config, tmp_path / "run")
+    assert [r.round for r in records] == [0, 1]
+    assert records[0].teacher_calls == config.seed_size  # the warm-up asked no teacher
+    built = list((tmp_path / "cache" / "warm").glob("tiny-llama-32x2-*/warmup.json"))
+    assert len(built) == 1
+    assert (tmp_path / "run" / "checkpoints" / "round-1").is_dir()
