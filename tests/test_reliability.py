@@ -73,8 +73,8 @@ KILL_BUDGET = 0.03  # binds: a straight run of these settings spends more
 
 def kill_and_resume(tmp_path, kills: int, seed: int) -> dict:
     """A small run (concurrency 4) SIGKILLed `kills` times at points a seeded RNG
-    picks (after some more billed replies, then a random pause: teacher, training or
-    evaluation), then resumed to the end. Returns what the checks need."""
+    picks: after some more billed replies, at once (replies in flight) or after a
+    random pause (teacher, training or evaluation); then resumed to the end."""
     rng = random.Random(seed)
     run_dir = tmp_path / "run"
     server = OracleServer(latency_s=0.02)
@@ -84,14 +84,14 @@ def kill_and_resume(tmp_path, kills: int, seed: int) -> dict:
                    *openai_overrides(url, "teacher.concurrency=4",
                                      f"budget_usd={KILL_BUDGET}"),
                    "--run-dir", str(run_dir)]
-        for _ in range(kills):
+        for kill in range(kills):
             process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
                                        stderr=subprocess.DEVNULL)
             start = len(server.bills())
             target = start + rng.randint(1, 6)
             while len(server.bills()) < target and process.poll() is None:
                 time.sleep(0.005)
-            time.sleep(rng.uniform(0, 1.5))
+            time.sleep(0 if kill % 2 == 0 else rng.uniform(0, 1.5))  # teacher, or any
             if process.poll() is not None:
                 break
             os.kill(process.pid, signal.SIGKILL)
@@ -114,6 +114,10 @@ def check_kills(found: dict) -> None:
     assert billed <= KILL_BUDGET  # the server's bill, not the store's
     assert found["spent"] >= billed - 1e-12  # the store never understates what was billed
     lost = Counter(h for kill in found["in_flight"] for h in kill)
+    print(f"server billed ${billed:.6f} of ${KILL_BUDGET} over {len(server.bills())} "
+          f"replies; store spent ${found['spent']:.6f}, unconfirmed "
+          f"${found['unconfirmed']:.6f}; in flight at each kill: "
+          f"{[len(k) for k in found['in_flight']]}")
     for prompt, times in Counter(h for h, _ in server.bills()).items():
         assert times <= 1 + lost[prompt], "billed twice though it was not in flight at a kill"
     assert found["rounds"] and found["rounds"][-1].stop_reason
@@ -146,6 +150,8 @@ def test_thirty_percent_faults_nothing_answered_is_billed_twice(tmp_path):
     with RunStore(tmp_path / "run" / "run.sqlite") as store:
         assert store.spent_usd() >= billed_usd(server)
         assert store.unconfirmed_usd() == 0.0
+        print(f"faults {dict(faults)}: server billed ${billed_usd(server):.6f}, "
+              f"store spent ${store.spent_usd():.6f}")
     assert records[-1].teacher_calls == len(delivered)
 
 
