@@ -12,7 +12,9 @@ Round 0 (random seed questions annotated, a student trained from scratch) does n
 depend on the strategy or the mode, so it is computed once per seed, in
 DIR/runs/seed-round-s<seed> (a run with max_rounds=0), and every grid run of that seed
 starts from a copy of it (`fork_seed_round`, which checks that the configs agree on
-everything round 0 depends on). A forked run is the run the loop would have made.
+everything round 0 depends on). A forked run is the run the loop would have made. The
+whole-pool reference starts with the seed round's teacher replies in its cache
+(`fork_seed_calls`), so no request is paid twice in a seed.
 """
 
 from __future__ import annotations
@@ -153,12 +155,25 @@ def fork_seed_round(base_dir: Path, run_dir: Path, config: RunConfig) -> None:
     partial.rename(run_dir)
 
 
+def fork_seed_calls(base_dir: Path, run_dir: Path, config: RunConfig) -> None:
+    """Start the whole-pool run of `config` in `run_dir` with the teacher replies of
+    the seed round in `base_dir` in its cache: it annotates every pool question, the
+    seed round's among them, with the same requests, which are paid once per seed.
+    Made aside and renamed into place, like `fork_seed_round`."""
+    partial = run_dir.with_name(run_dir.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    with RunDir.open(base_dir) as base, RunDir.create(partial, config) as fork:
+        fork.store.copy_seed_round(base.store.path, calls_only=True)
+    partial.rename(run_dir)
+
+
 def make_run(grid_run: GridRun, run_dir: Path, seed_round: Path | None) -> float:
     """One run of the grid (in a worker process): forked from its seed round when it
     is new and has one, then made or resumed by the loop. Returns the seconds taken."""
     started = time.perf_counter()
     if seed_round is not None and not run_dir.exists():
-        fork_seed_round(seed_round, run_dir, grid_run.config)
+        fork = fork_seed_calls if grid_run.kind == "whole-pool" else fork_seed_round
+        fork(seed_round, run_dir, grid_run.config)
     run(grid_run.config, run_dir)
     return time.perf_counter() - started
 
@@ -208,7 +223,7 @@ def run_grid(runs: list[GridRun], out: Path, jobs: int = 1,
         while waiting or running:
             for grid_run in list(waiting):
                 base = seed_rounds.get(grid_run.config.seed) \
-                    if grid_run.kind == "grid" else None
+                    if grid_run.kind in ("grid", "whole-pool") else None
                 run_dir = out / RUNS / grid_run.name
                 if base is not None and base not in done:
                     continue

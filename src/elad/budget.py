@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -142,6 +143,9 @@ class Allowance:
         self.settled = settled
         self.reserved = 0.0
         self.used_usd = 0.0
+        # called with `reserved` each time it grows, before the attempt is sent: the
+        # gateway commits it to the store's write-ahead ledger (store.send_ahead)
+        self.on_hold: Callable[[float], None] = lambda reserved: None
 
     async def ensure(self, input_tokens: int, output_tokens: int) -> bool:
         """Hold at least this attempt's worst case; False if that cannot fit even when
@@ -157,6 +161,7 @@ class Allowance:
                 return False
             self.budget.reserve(needed)
             self.reserved += needed
+            self.on_hold(self.reserved)
             return True
 
     def use(self, input_tokens: int, output_tokens: int) -> None:

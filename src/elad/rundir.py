@@ -6,7 +6,8 @@ its student checkpoints, and the lock that lets one process at a time write it.
 
 The stored config is always read back as a `RunConfig`. Reopened with another config,
 a run goes on only if the differences leave its stored work consistent (`CONTINUABLE`),
-or if nothing was paid for yet (a start that failed early is started over). A checkpoint
+or if nothing was sent to the teacher yet (a start that failed early is started over;
+one that sent requests, answered, in flight or batched, never is). A checkpoint
 is written to `round-N.partial` and renamed into place, so `round-N` exists only once
 complete, with the id of the store it was made with: a checkpoint of another store (one
 emptied or deleted since) is never loaded. Never imports torch (reports read run
@@ -43,7 +44,7 @@ STORE_ID = "store_id"  # in a checkpoint, and in the store's meta: whose checkpo
 CONTINUABLE = ("budget_usd", "max_rounds", "saturation", "stop_gain_per_usd",
                "report_to", "teacher.concurrency", "teacher.timeout_s",
                "teacher.max_retries", "teacher.max_invalid", "teacher.api_key_env",
-               "teacher.batch_wait", "teacher.batch_poll_s")
+               "teacher.batch", "teacher.batch_wait", "teacher.batch_poll_s")
 
 
 WHERE_IT_RUNS = ("scale",)  # sections that change where the work runs, not its results
@@ -113,7 +114,9 @@ class RunDir:
             else:
                 changed = differences(config_from_json(stored), config)
                 if reason := refusal(path, changed):
-                    raise ConfigError(reason)
+                    raise ConfigError(f"{reason}; it is not started over, as it sent the "
+                                      f"teacher requests ({store.sent()}), paid or maybe "
+                                      "paid")
                 if changed:
                     log.info("%s: going on with %s", path, ", ".join(
                         f"{key}={new!r} (was {old!r})" for key, old, new in changed))

@@ -3,6 +3,11 @@
 Each write is its own committed transaction (WAL journal), so the process can be killed
 at any moment and a rerun resumes from what is here. Teacher calls are keyed by a hash of
 the full request: a call already in the store is never made (or paid for) again.
+
+Write-ahead: an online request's worst case is committed (`in_flight`) before it goes out;
+its reply replaces it with the billed figure. A row a killed process left stays at worst
+case (`unconfirmed_usd`, in `spent_usd`), so the budget holds across kills. Nothing sent
+is ever deleted.
 """
 
 from __future__ import annotations
@@ -60,8 +65,11 @@ CREATE TABLE IF NOT EXISTS batches (
 CREATE TABLE IF NOT EXISTS batch_requests (
     input_file_id TEXT NOT NULL, request_hash TEXT NOT NULL, example_id TEXT NOT NULL,
     outcome TEXT, PRIMARY KEY (input_file_id, request_hash));
+CREATE TABLE IF NOT EXISTS in_flight (id INTEGER PRIMARY KEY, request_hash TEXT NOT NULL,
+    round INTEGER, example_id TEXT, worst_usd REAL NOT NULL, created REAL);
 """
 
+QS = ", ".join("?" * 12)
 SAVE_ROUND = "INSERT OR REPLACE INTO rounds VALUES (?, ?)"
 
 
@@ -143,14 +151,25 @@ class RunStore:
     def set_meta(self, key: str, value: str) -> None:
         self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", [(key, value)])
 
+    def sent(self) -> str:
+        """What was sent to the teacher ("3 answered, 40 in batches"; "" if nothing)."""
+        count = {"answered": "SELECT COUNT(*) FROM teacher_calls",
+                 "in flight (reply never received)": "SELECT COUNT(*) FROM in_flight WHERE worst_usd > 0",
+                 "in batches": "SELECT COUNT(DISTINCT request_hash) FROM batch_requests"}
+        return ", ".join(f"{n} {what}" for what, sql in count.items()
+                         if (n := self.db.execute(sql).fetchone()[0]))
+
     def paid_nothing(self) -> bool:
-        """Whether no teacher call was ever recorded (nothing was paid for)."""
-        return self.db.execute("SELECT 1 FROM teacher_calls LIMIT 1").fetchone() is None
+        """Whether nothing was ever sent to the teacher, so nothing can have been paid."""
+        return not self.sent()
 
     def start_over(self, config_json: str) -> None:
         """Empty every table and keep `config_json` as the run's config, in one
-        transaction (a run whose start failed before any teacher call, started again
-        with another config: nothing in the store was paid for)."""
+        transaction (a run whose start failed before any request was sent, started
+        again with another config). Refused (ConfigError) if anything was sent."""
+        if sent := self.sent():
+            raise ConfigError(f"{self.path} cannot be started over: it sent the teacher "
+                              f"requests ({sent}), paid or maybe paid")
         with self.db:
             for (table,) in self.db.execute(
                     "SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
@@ -236,12 +255,33 @@ class RunStore:
         return TeacherReply(**json.loads(row[0])) if row else None
 
     def save_teacher_call(self, request_hash: str, round: int, example_id: str,
-                          request: dict, reply: TeacherReply, cost_usd: float) -> None:
-        self._write(
-            "INSERT OR IGNORE INTO teacher_calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(request_hash, round, example_id, reply.op, json.dumps(request),
-              json.dumps(reply.__dict__), reply.input_tokens, reply.output_tokens,
-              cost_usd, int(reply.ok), reply.error, time.time())])
+                          request: dict, reply: TeacherReply, cost_usd: float,
+                          in_flight: int | None = None) -> None:
+        """A reply and its cost; the `send_ahead` row `in_flight` goes with it."""
+        with self.db:
+            self.db.execute(f"INSERT OR IGNORE INTO teacher_calls VALUES ({QS})", (
+                request_hash, round, example_id, reply.op, json.dumps(request),
+                json.dumps(reply.__dict__), reply.input_tokens, reply.output_tokens,
+                cost_usd, int(reply.ok), reply.error, time.time()))
+            if in_flight is not None:
+                self.db.execute("DELETE FROM in_flight WHERE id = ?", (in_flight,))
+
+    def send_ahead(self, row: int | None, request_hash: str, round: int,
+                   example_id: str, worst_usd: float) -> int:
+        """Commit that a request may be billed up to `worst_usd` (its attempts so far,
+        the next included) before it is sent: a new row (`row` None) or a raised one."""
+        with self.db:
+            return self.db.execute(
+                "INSERT OR REPLACE INTO in_flight VALUES (?, ?, ?, ?, ?, ?)",
+                (row, request_hash, round, example_id, worst_usd, time.time())).lastrowid
+
+    def unconfirmed_usd(self) -> float:
+        """The worst case of each online request sent whose reply never arrived."""
+        return self.db.execute("SELECT TOTAL(worst_usd) FROM in_flight").fetchone()[0]
+
+    def call_cost(self, request_hash: str) -> float:
+        return self.db.execute("SELECT TOTAL(cost_usd) FROM teacher_calls "
+                               "WHERE request_hash = ?", (request_hash,)).fetchone()[0]
 
     def teacher_failures(self) -> list[str]:
         """Why each unusable teacher reply was unusable, oldest first."""
@@ -264,9 +304,10 @@ class RunStore:
         return {r[0] for r in self.db.execute("SELECT DISTINCT example_id FROM teacher_calls")}
 
     def spent_usd(self, before_round: int | None = None) -> float:
-        """Dollars paid to the teacher (only in rounds before `before_round` if given)."""
+        """Dollars paid (answered calls in rounds before `before_round` if given), plus
+        every unconfirmed request at its worst case."""
         up_to = None if before_round is None else before_round - 1
-        return float(self.call_totals(up_to)["cost_usd"])
+        return float(self.call_totals(up_to)["cost_usd"]) + self.unconfirmed_usd()
 
     def call_totals(self, round: int | None = None) -> dict[str, float]:
         """Calls, input/output tokens and cost, for one round or up to and including it."""
@@ -340,19 +381,18 @@ class RunStore:
 
     # --- sharing a seed round ---------------------------------------------------------
 
-    def copy_seed_round(self, source: Path) -> None:
-        """Copy the examples and round 0 (selection, teacher calls, targets) of the run
-        store at `source` into this one, in one transaction (`elad bench` shares one
-        seed round between the runs of a seed; the round record is the caller's)."""
+    def copy_seed_round(self, source: Path, calls_only: bool = False) -> None:
+        """Copy the examples and round 0 (selection, teacher calls, targets; `calls_only`:
+        teacher calls alone) of the run store at `source` into this one, in one
+        transaction (`elad bench` shares one seed round between the runs of a seed)."""
         self.db.execute("ATTACH DATABASE ? AS source", (str(source),))
         try:
             with self.db:
-                self.db.execute("INSERT OR IGNORE INTO examples "
-                                "SELECT * FROM source.examples ORDER BY rowid")
-                for table in ("selections", "teacher_calls", "targets"):
+                for table in ("teacher_calls",) if calls_only else \
+                        ("examples", "selections", "teacher_calls", "targets", "in_flight"):
+                    where = "" if table == "examples" else "WHERE round = 0"
                     self.db.execute(f"INSERT OR IGNORE INTO {table} "
-                                    f"SELECT * FROM source.{table} WHERE round = 0 "
-                                    "ORDER BY rowid")
+                                    f"SELECT * FROM source.{table} {where} ORDER BY rowid")
         finally:
             self.db.execute("DETACH DATABASE source")
 

@@ -10,7 +10,8 @@ fails depends only on its body and how many times that body was sent before, so 
 sees the same faults whatever its concurrency (`fail_first` makes the first attempts of
 every request fail, in the order of `faults`). `bad_replies` makes the first replies to
 each prompt prose instead of JSON; `api_key` makes it refuse other keys, quoting them
-back as real APIs do. Every attempt is kept in `ledger`.
+back as real APIs do. Every attempt is kept in `ledger`; every reply it sends is billed,
+and `bills` is the billing log: (prompt hash, dollars) of each.
 
 It also has OpenAI's Batch API (files and batches endpoints, the JSONL formats): a batch
 runs when it is first polled `batch_delay_s` after its creation; with `batch_limit` it
@@ -114,6 +115,15 @@ class OracleServer:
         with self._lock:
             self.ledger.append(attempt)
 
+    def bills(self, input_per_mtok: float = 2.5,
+              output_per_mtok: float = 10.0) -> list[tuple[str, float]]:
+        """(prompt hash, dollars at these standard prices; batch requests: half) of
+        every reply sent so far, in the order billed."""
+        with self._lock:
+            return [(a.prompt_hash, (a.billed_tokens[0] * input_per_mtok + a.billed_tokens[1]
+                     * output_per_mtok) * (BATCH_PRICE_FACTOR if a.batch else 1.0) / 1e6)
+                    for a in self.ledger if a.billed_tokens != (0, 0)]
+
     def bad_reply(self, prompt: str) -> bool:
         """Whether this reply to `prompt` is to be prose (the first `bad_replies`)."""
         with self._lock:
@@ -122,8 +132,7 @@ class OracleServer:
 
     def billed_usd(self, input_per_mtok: float, output_per_mtok: float) -> float:
         """What the server charged, at these standard prices (batch requests: half)."""
-        return sum((a.billed_tokens[0] * input_per_mtok + a.billed_tokens[1] * output_per_mtok)
-                   * (BATCH_PRICE_FACTOR if a.batch else 1.0) for a in self.ledger) / 1e6
+        return sum(usd for _, usd in self.bills(input_per_mtok, output_per_mtok))
 
     # --- the Batch API ----------------------------------------------------------------
 

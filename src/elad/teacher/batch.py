@@ -118,10 +118,12 @@ class BatchSender:
 
     async def send(self, items: list[tuple[TeacherRequest, str]], round: int,
                    budget: Budget,
-                   done: Callable[[int, TeacherReply | None, float], None]) -> None:
+                   done: Callable[[int, TeacherReply | None, float], None],
+                   collect_only: bool = False) -> None:
         """Send every (request, example id) through batches until each is done:
         `done(index, reply, cost)` as each one is (reply None: skipped, it did not fit
-        in the budget)."""
+        in the budget). `collect_only` (`teacher.batch` turned off): collect the open
+        batch, if any, and send no other (`hand_over`)."""
         states = [self.restore(request, qid) for request, qid in items]
         opened = self.store.open_batch()
         in_flight = set(opened["keys"]) if opened else set()
@@ -132,6 +134,9 @@ class BatchSender:
             elif state.request.key in in_flight:
                 self.hold(state, budget, sent=True)
         while True:
+            if opened is None and collect_only:
+                self.hand_over(states, budget, done)
+                return
             if opened is None:
                 ready = self.ready(states, budget, done)
                 if not ready:
@@ -207,6 +212,23 @@ class BatchSender:
         budget.settle(state.held, cost)
         state.held = 0.0
         done(i, state.reply, cost)
+
+    def hand_over(self, states: list[Attempts], budget: Budget,
+                  done: Callable[[int, TeacherReply | None, float], None]) -> None:
+        """What a collected batch left undone, handed to online requests: those billed
+        nothing are released; one billed for an unusable reply is failed (its re-ask
+        online would not carry what the batch billed)."""
+        for i, state in enumerate(states):
+            if state.reply is not None:
+                continue
+            if state.billed == (0, 0):
+                budget.settle(state.held, 0.0)
+                state.held = 0.0
+                continue
+            state.reply = failed_reply(state.request.op, "an unusable reply in a batch, "
+                                       "not asked again: teacher.batch was turned off",
+                                       *state.billed)
+            self.settle(i, state, budget, done)
 
     def ready(self, states: list[Attempts], budget: Budget,
               done: Callable[[int, TeacherReply | None, float], None]) -> list[Attempts]:

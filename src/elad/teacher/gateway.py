@@ -11,21 +11,28 @@ flight (budget.Allowance); an attempt that does not fit waits for those in fligh
 settle and is skipped if it still does not fit. Each reply is written to the store the
 moment it arrives, so a killed run loses at most the requests in flight.
 
+Write-ahead: what an online request holds of the budget is committed to the store
+(`store.send_ahead`) before each attempt goes out, and its reply replaces it with the
+billed figure; a request whose reply never came (a kill) stays counted at its worst case.
+
 With `batch` (an OpenAI teacher, `teacher.batch=true`) new requests go out as one
 Batch API batch instead (teacher/batch.py), each reply recorded as it is collected.
+Without it, requests sent in an earlier batch (`teacher.batch` turned off) are first
+collected from their batch, never sent again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
 
-from elad.budget import Allowance, Budget, Prices, worst_case
+from elad.budget import Allowance, Budget, Prices, teacher_prices, worst_case
 from elad.progress import meter
 from elad.store import RunStore
-from elad.teacher.protocol import Teacher
+from elad.teacher.protocol import Teacher, TeacherUnavailable
 from elad.teacher.request import TeacherRequest
 from elad.types import TeacherReply
 
@@ -80,7 +87,7 @@ class TeacherGateway:
                     sender[request.key] = i
                     pending.append(i)
                 continue
-            cost = self.prices.cost(cached.input_tokens, cached.output_tokens)
+            cost = self.store.call_cost(request.key)  # as billed (batch or not)
             budget.charge(cost)
             results[i] = CallResult(cached, cost, cached=True)
 
@@ -91,10 +98,11 @@ class TeacherGateway:
         started, cost_before = time.perf_counter(), budget.spent
         progress = meter(len(pending), f"round {round}: teacher", "call")
 
-        def record(i: int, reply: TeacherReply, cost: float) -> None:
+        def record(i: int, reply: TeacherReply, cost: float,
+                   in_flight: int | None = None) -> None:
             request, example_id = requests[i]
             self.store.save_teacher_call(request.key, round, example_id,
-                                         request.as_dict(), reply, cost)
+                                         request.as_dict(), reply, cost, in_flight)
             self.new_calls += 1
             results[i] = CallResult(reply, cost, cached=False)
             progress.update()
@@ -103,7 +111,9 @@ class TeacherGateway:
             if self.batch:
                 await self._send_batch(requests, pending, round, budget, record, results)
             else:
-                await self._send_online(requests, pending, budget, record, results)
+                pending = await self._collect_batched(requests, pending, round, budget,
+                                                      record, results)
+                await self._send_online(requests, pending, round, budget, record, results)
         finally:
             progress.close()
             await self.teacher.aclose()
@@ -114,21 +124,39 @@ class TeacherGateway:
                 results[i] = CallResult(results[sender[request.key]].reply, 0.0, cached=True)
         return results
 
-    async def _send_online(self, requests, pending, budget, record, results) -> None:
+    def _write_ahead(self, allowance: Allowance, key: str, round: int,
+                     example_id: str) -> list[int | None]:
+        """Commit what the request holds to the store's ledger each time it grows
+        (before each attempt is sent); returns [the ledger row] once one is written."""
+        row: list[int | None] = [None]
+
+        def hold(usd: float) -> None:
+            row[0] = self.store.send_ahead(row[0], key, round, example_id, usd)
+
+        allowance.on_hold = hold
+        return row
+
+    async def _send_online(self, requests, pending, round, budget, record,
+                           results) -> None:
         """Concurrent calls, each holding its worst case while in flight."""
         slots = asyncio.Semaphore(self.concurrency)
         settled = asyncio.Condition()
 
         async def one(i: int) -> None:
-            request, _ = requests[i]
+            request, example_id = requests[i]
             async with slots:
                 allowance = Allowance(budget, self.prices, settled)
+                row = self._write_ahead(allowance, request.key, round, example_id)
                 if not await allowance.ensure(*worst_case(self.teacher, request.prompt)):
                     results[i] = CallResult(None, 0.0, cached=False)
                     return
-                reply = await self.teacher.complete(request, allowance)
+                try:
+                    reply = await self.teacher.complete(request, allowance)
+                except TeacherUnavailable:  # refused or unreached: billed what it used
+                    allowance.on_hold(allowance.used_usd)
+                    raise
                 cost = self.prices.cost(reply.input_tokens, reply.output_tokens)
-                record(i, reply, cost)
+                record(i, reply, cost, row[0])
                 await allowance.settle(cost)
 
         await asyncio.gather(*(one(i) for i in pending))
@@ -145,3 +173,25 @@ class TeacherGateway:
 
         sender = BatchSender(self.teacher, self.store, self.prices)
         await sender.send([requests[i] for i in pending], round, budget, done)
+
+    async def _collect_batched(self, requests, pending, round, budget, record,
+                               results) -> list[int]:
+        """Without `batch`: the pending requests that went out in a batch (one still
+        open, or collected before a kill) are collected from it at the batch price,
+        never sent again; returns those left to send online."""
+        opened = self.store.open_batch()
+        in_batch = set(opened["keys"]) if opened else set()
+        mine = [i for i in pending if requests[i][0].key in in_batch
+                or self.store.batch_outcomes(requests[i][0].key)]
+        if not mine:
+            return pending
+        from elad.teacher.batch import BatchSender  # the openai package
+
+        def done(j: int, reply: TeacherReply | None, cost: float) -> None:
+            if reply is not None:
+                record(mine[j], reply, cost)
+
+        prices = teacher_prices(dataclasses.replace(self.teacher.config, batch=True))
+        await BatchSender(self.teacher, self.store, prices).send(
+            [requests[i] for i in mine], round, budget, done, collect_only=True)
+        return [i for i in pending if results[i] is None]
