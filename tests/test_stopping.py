@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from elad.asking import annotate_request
+from elad.teacher.gateway import annotate_request
 from elad.budget import teacher_prices
 from elad.config import load_config
 from elad.forecast import forecast

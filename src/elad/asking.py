@@ -26,9 +26,8 @@ from typing import TYPE_CHECKING
 
 from elad.budget import Prices, count_tokens
 from elad.config import RunConfig
-from elad.store import RunStore
 from elad.tasks import answer_type
-from elad.teacher.protocol import Teacher
+from elad.teacher.gateway import TeacherGateway, annotate_request
 from elad.teacher.request import TeacherRequest
 from elad.types import Example, Explanation, Score
 from elad.uncertainty import first_unsure_step
@@ -36,7 +35,6 @@ from elad.uncertainty import first_unsure_step
 if TYPE_CHECKING:
     from elad.context import Run
     from elad.explain import Scored
-    from elad.teacher.gateway import TeacherGateway
 
 Requests = dict[str, TeacherRequest]  # selected question id -> what the teacher is asked
 
@@ -46,17 +44,6 @@ def revises(config: RunConfig, round: int) -> bool:
     its requests carry the student's explanations, and its round record counts how many
     the teacher confirmed."""
     return round > 0 and config.mode != "annotate"
-
-
-def unlabeled_pool(store: RunStore, pool: list[Example]) -> list[Example]:
-    """Pool questions the teacher has not been asked about yet."""
-    attempted = store.attempted_ids()
-    return [e for e in pool if e.id not in attempted]
-
-
-def annotate_request(teacher: Teacher, example: Example) -> TeacherRequest:
-    return TeacherRequest.annotate(teacher.identity(), example.question,
-                                   answer_type(example))
 
 
 def round_requests(run: Run, round: int, candidates: list[Example],

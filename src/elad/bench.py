@@ -38,7 +38,6 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from elad.asking import annotate_request
 from elad.bench_names import (
     BASELINE,
     RUNS,
@@ -60,7 +59,7 @@ from elad.rundir import RunDir, differences, finished, stored_config
 from elad.tasks import load_task
 from elad.teacher import make_teacher
 from elad.stopping import StopRule
-from elad.teacher.gateway import worst_case_cost
+from elad.teacher.gateway import annotate_request, worst_case_cost
 
 # The default grid: the baseline (random questions annotated), ELAD's selection with
 # each teacher mode. --strategies and --modes make a full cross product instead.

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from elad.answers import format_explanation
 from elad.asking import (Requests, expected_costs, revises, round_requests, stored_requests,
-                         teacher_request, unlabeled_pool)
+                         teacher_request)
 from elad.budget import Budget
 from elad.config import ConfigError, RunConfig, StudentConfig
 from elad.context import Run
@@ -38,7 +38,7 @@ from elad.student import load_student, new_student
 from elad.student.protocol import Student
 from elad.tasks import answer_type
 from elad.teacher.arithmetic import target_is_coherent
-from elad.teacher.gateway import TeacherGateway
+from elad.teacher.gateway import TeacherGateway, unasked
 from elad.teacher.protocol import Teacher, TeacherUnavailable
 from elad.tracking import trackers
 from elad.types import Example, RoundRecord, Target
@@ -110,7 +110,7 @@ def _run(run: Run, on_round, until_round: int | None = None,
 def select(run: Run, round: int, student: Student | None, budget: Budget) -> Requests:
     """Steps 1-3: which questions the teacher is asked about this round, each with
     its request (asking.py)."""
-    unlabeled = unlabeled_pool(run.store, run.pool)
+    unlabeled = unasked(run.store, run.pool)
     if round == 0:
         return select_seed(run, unlabeled, budget)
     return select_round(run, round, student, unlabeled, budget)

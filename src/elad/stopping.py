@@ -18,14 +18,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from elad.asking import annotate_request, unlabeled_pool
 from elad.budget import Budget, Prices, teacher_prices
 from elad.config import RunConfig
 from elad.forecast import Forecast
 from elad.run_forecast import rule_stops
 from elad.store import RunStore
 from elad.teacher import make_teacher
-from elad.teacher.gateway import worst_case_cost
+from elad.teacher.gateway import annotate_request, unasked, worst_case_cost
 from elad.teacher.protocol import Teacher
 from elad.types import Example, RoundRecord, StopReason
 
@@ -57,7 +56,7 @@ class StopRule:
                      and record.confirmed_fraction >= config.saturation)
         if selected and saturated:
             return StopReason.SATURATED
-        unlabeled = unlabeled_pool(self.store, self.pool)
+        unlabeled = unasked(self.store, self.pool)
         if selected and not unlabeled:
             return StopReason.POOL_EXHAUSTED
         if not selected or not self.next_round_fits(unlabeled):

@@ -221,13 +221,13 @@ class BatchSender:
         for i, state in enumerate(states):
             if state.reply is not None:
                 continue
-            if state.billed == (0, 0):
+            if state.tries.billed == (0, 0):
                 budget.settle(state.held, 0.0)
                 state.held = 0.0
                 continue
-            state.reply = failed_reply(state.request.op, "an unusable reply in a batch, "
-                                       "not asked again: teacher.batch was turned off",
-                                       *state.billed)
+            state.reply = state.tries.failed(state.request.op, "an unusable reply in a "
+                                             "batch, not asked again: teacher.batch was "
+                                             "turned off")
             self.settle(i, state, budget, done)
 
     def ready(self, states: list[Attempts], budget: Budget,

@@ -34,9 +34,22 @@ from elad.progress import meter
 from elad.store import RunStore
 from elad.teacher.protocol import Teacher, TeacherUnavailable
 from elad.teacher.request import TeacherRequest
-from elad.types import TeacherReply
+from elad.tasks import answer_type
+from elad.types import Example, TeacherReply
 
 log = logging.getLogger("elad")
+
+
+def annotate_request(teacher: Teacher, example: Example) -> TeacherRequest:
+    """What `teacher` is asked to annotate `example` from scratch."""
+    return TeacherRequest.annotate(teacher.identity(), example.question,
+                                   answer_type(example))
+
+
+def unasked(store: RunStore, pool: list[Example]) -> list[Example]:
+    """Pool questions the teacher has not been asked about yet (answered or failed)."""
+    attempted = store.attempted_ids()
+    return [e for e in pool if e.id not in attempted]
 
 
 def worst_case_cost(teacher: Teacher, prices: Prices, request: TeacherRequest) -> float:
