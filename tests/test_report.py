@@ -266,3 +266,15 @@ def test_a_store_from_before_per_task_accuracy_still_reports(tmp_path):
     store.close()
     page = write_run_report(tmp_path / "run").read_text()
     assert "Not recorded (this run was made before elad recorded per-task accuracy)" in page
+
+
+def test_report_says_how_much_spend_is_unconfirmed(tmp_path):
+    """A request sent before a kill whose reply never came counts at its worst case;
+    the report says so (issue 23's write-ahead ledger)."""
+    write_run(tmp_path / "run")
+    page = write_run_report(tmp_path / "run").read_text()
+    assert "unconfirmed" not in page
+    with RunStore(tmp_path / "run" / "run.sqlite") as store:
+        store.send_ahead(None, "lost-request", 1, "q9", 0.0125)
+    page = write_run_report(tmp_path / "run").read_text()
+    assert "$0.0125 of the spent figure is unconfirmed" in page

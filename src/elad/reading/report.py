@@ -189,12 +189,16 @@ def stop_and_budget_section(store: RunStore, config: RunConfig,
                      f" The teacher confirmed {last.confirmed_fraction:.0%} of round "
                      f"{last.round}'s revisions.")
         stopped = f"Stopped after round {last.round}: {last.stop_reason}: {why}.{confirmed}"
-    spent = store.spent_usd()
+    spent, unconfirmed = store.spent_usd(), store.unconfirmed_usd()
     left = config.budget_usd - spent
+    unsure = [] if not unconfirmed else [tag("p", (
+        f"${unconfirmed:.4f} of the spent figure is unconfirmed: requests sent before a "
+        "kill whose replies never arrived, counted at their worst case (the server may "
+        "have billed less)."), cls="unconfirmed")]
     return [tag("h2", "Stop and budget"), tag("p", stopped, cls="stop"),
             table(["budget $", "spent $", "left $", "spent"],
                   [[f"{config.budget_usd:.4f}", f"{spent:.4f}", f"{left:.4f}",
-                    f"{spent / config.budget_usd:.1%}"]])]
+                    f"{spent / config.budget_usd:.1%}"]]), *unsure]
 
 
 def task_accuracy_section(records: list[RoundRecord]) -> list[Markup]:
