@@ -20,7 +20,8 @@ from pathlib import Path
 
 from elad.answers import format_explanation
 from elad.asking import cheaper, expected_cost
-from elad.budget import Budget, teacher_prices
+from elad.adaptive import adaptive_ranking, student_was_right
+from elad.budget import Budget, expected_costs, mean_cost, round_quota, teacher_prices
 from elad.config import ConfigError, RunConfig, StudentConfig
 from elad.evaluate import accuracy
 from elad.scoring import score_candidates
@@ -173,6 +174,9 @@ def select_round(config: RunConfig, round: int, student: Student,
                  for qid, request in requests.items()}
     ranked = [s.example_id for s in rank(config.strategy, scored.scores,
                                          phase_seed(config, round, "rank"), costs)]
+    if config.strategy == "adaptive":  # coverage of the pool mixed in (coverage.py)
+        ranked = adaptive_ranking(student, store, candidates, scored.scores, ranked,
+                                  phase_seed(config, round, "clusters"))
     if config.strategy != "random":  # random needs no random share
         ranked = with_random_share(ranked, config.explore,
                                    phase_seed(config, round, "explore"))
@@ -182,9 +186,13 @@ def select_round(config: RunConfig, round: int, student: Student,
                            student.embed([e.question for e in candidates])))
         admit = unlike_chosen(lambda a, b: float(vectors[a] @ vectors[b]),
                               config.max_similarity)
-    chosen = within_budget(ranked, config.round_size,
-                           lambda qid: teacher.worst_case_cost(requests[qid]), budget.left,
-                           admit)
+    worst = {qid: teacher.worst_case_cost(request) for qid, request in requests.items()}
+    expected = worst | expected_costs(requests, store.teacher_calls(), teacher.prices)
+    top = [expected[qid] for qid in ranked[:config.round_size]]
+    size = round_quota(config.round_size, half_round(config), budget.left,
+                       sum(top) / len(top))
+    chosen = within_budget(ranked, size, worst.__getitem__, budget.left, admit,
+                           expected.__getitem__)
     return {qid: requests[qid] for qid in chosen}
 
 
@@ -229,8 +237,8 @@ def ask_teacher(config: RunConfig, round: int, requests: Requests, teacher: Cach
     """Step 4: one teacher request per selected question, sent concurrently; each usable
     reply becomes a target, unless its steps compute a number other than its answer
     (a number task's target must lead to its answer). Returns, per question of a round
-    that revises (mode revise or auto), whether the teacher confirmed the student's
-    explanation (an annotated one was not)."""
+    after the seed round, whether the teacher had nothing to teach: it confirmed the
+    student's explanation, or annotated the question with the student's own answer."""
     results = teacher.call_all([(r, qid) for qid, r in requests.items()], round, budget)
     confirmed = []
     for (qid, request), result in zip(requests.items(), results):
@@ -243,8 +251,8 @@ def ask_teacher(config: RunConfig, round: int, requests: Requests, teacher: Cach
                         reply.error)
             continue
         is_confirmed = request.op == "revise" and reply.first_error is None
-        if round > 0 and config.mode != "annotate":
-            confirmed.append(is_confirmed)
+        if round > 0:
+            confirmed.append(is_confirmed or student_was_right(store, round, qid, reply))
         steps = request.target_steps(reply)
         if request.answer_type == "number" and not target_is_coherent(steps, reply.answer):
             log.warning("round %d: %s not trained on: its steps do not lead to its "
@@ -330,8 +338,11 @@ def stop_reason(config: RunConfig, round: int, record: RoundRecord, teacher: Cac
     unlabeled = unlabeled_pool(store, pool)
     if not unlabeled:
         return StopReason.POOL_EXHAUSTED
-    cheapest = min(teacher.worst_case_cost(annotate_request(teacher, e)) for e in unlabeled)
-    if not budget.fits(cheapest * half_round(config)):  # no rounds of a few questions
+    per_request = mean_cost(store.teacher_calls(round))  # what the last round paid
+    if per_request is None:
+        per_request = min(teacher.worst_case_cost(annotate_request(teacher, e))
+                          for e in unlabeled)
+    if not budget.fits(per_request * half_round(config)):  # no rounds of a few questions
         return StopReason.BUDGET_SPENT
     if round >= config.max_rounds:
         return StopReason.MAX_ROUNDS
@@ -342,7 +353,8 @@ def stop_reason(config: RunConfig, round: int, record: RoundRecord, teacher: Cac
 
 def half_round(config: RunConfig) -> int:
     """The fewest questions a round after this one may be worth: what is left of the
-    budget must cover this many of the cheapest worst-case requests, or the run stops.
+    budget must cover this many requests at what the last round paid per request, or
+    the run stops (and the round before takes the rest: budget.round_quota).
     A round of a few questions would still train the student for a whole round (more
     steps on the same data), and its accuracy would not be bought with teacher money."""
     return max(1, config.round_size // 2)
