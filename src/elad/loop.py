@@ -190,7 +190,7 @@ def select_round(config: RunConfig, round: int, student: Student,
     expected = worst | expected_costs(requests, store.teacher_calls(), teacher.prices)
     top = [expected[qid] for qid in ranked[:config.round_size]]
     size = round_quota(config.round_size, half_round(config), budget.left,
-                       sum(top) / len(top))
+                       sum(top) / max(1, len(top)))
     chosen = within_budget(ranked, size, worst.__getitem__, budget.left, admit,
                            expected.__getitem__)
     return {qid: requests[qid] for qid in chosen}
