@@ -61,7 +61,8 @@ def test_revision_target_keeps_the_students_right_steps(tmp_path, tiny_config):
 def test_annotate_mode_with_random_selection(tmp_path):
     config = load_config(None, [*TINY, "mode=annotate", "strategy=random", "max_rounds=1"])
     records, _ = run(config, tmp_path)
-    assert records[-1].confirmed_fraction is None
+    # saturation in every mode: an annotation with the student's own answer counts
+    assert 0 <= records[-1].confirmed_fraction <= 1
     store = RunStore(tmp_path / "run.sqlite")
     assert {r[0] for r in store.db.execute("SELECT op FROM teacher_calls")} == {"annotate"}
     store.close()

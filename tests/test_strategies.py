@@ -32,7 +32,7 @@ def test_random_is_seeded_and_covers_all():
     first = [s.example_id for s in rank("random", SCORES, seed=1)]
     assert first == [s.example_id for s in rank("random", list(reversed(SCORES)), seed=1)]
     assert sorted(first) == ["a", "b", "c", "d"]
-    assert STRATEGIES == ("random", "entropy", "least-confidence", "intra", "elad")
+    assert STRATEGIES == ("random", "entropy", "least-confidence", "intra", "elad", "adaptive")
 
 
 def test_selection_skips_what_does_not_fit_the_budget():

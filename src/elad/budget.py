@@ -9,17 +9,26 @@ non-space character is one token. Real teachers report their own token counts.
 The budget is hard: before a request (or a retry) is sent, its worst case (`worst_case`:
 every token of the prompt a tokenizer could make, plus the output limit) is reserved
 from what is left, counting every request in flight (`Allowance`).
+
+Selection plans with what a request is expected to cost (`expected_costs`: its prompt,
+and as many output tokens as the teacher's replies of that kind have had so far), so a
+run spends its budget to within about one request whatever its questions cost; the
+worst-case reservation above stays the hard cap for the last requests. The last round
+takes what is left (`round_quota`), so runs that pay more per question do not stop a
+round earlier with money unspent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from elad.config import ConfigError, TeacherConfig
+from elad.types import TeacherCall
 
 _TOKEN = re.compile(r"[A-Za-z]+|\d{1,3}|[^\sA-Za-z\d]")
 
@@ -116,6 +125,49 @@ class Budget:
         """A request in flight has finished: free its reservation, charge what it cost."""
         self.reserved -= reserved
         self.spent += cost
+
+
+class Priced(Protocol):
+    """What `typical_costs` reads of a teacher request."""
+
+    op: str
+    prompt: str
+
+
+def mean_output_tokens(calls: list[TeacherCall]) -> dict[str, float]:
+    """op -> mean output tokens of the usable replies among `calls` (RunStore.teacher_calls)."""
+    totals: dict[str, list[int]] = {}
+    for call in calls:
+        if call.ok:
+            totals.setdefault(call.op, []).append(call.output_tokens)
+    return {op: sum(tokens) / len(tokens) for op, tokens in totals.items()}
+
+
+def typical_costs(requests: dict[str, Priced], calls: list[TeacherCall],
+                  prices: Prices) -> dict[str, float]:
+    """Question id -> the dollars its request typically costs: its prompt counted as
+    `count_tokens` does, and the mean output of the replies of its kind so far; a kind
+    never replied to yet is left out (it is counted at its worst case). What selection
+    plans a round's money with (asking.expected_cost predicts one reply from the
+    student's own explanation instead, to choose between annotate and revise)."""
+    outputs = mean_output_tokens(calls)
+    return {qid: prices.cost(count_tokens(r.prompt), round(outputs[r.op]))
+            for qid, r in requests.items() if r.op in outputs}
+
+
+def round_quota(round_size: int, fewest: int, left: float, per_request: float) -> int:
+    """How many questions this round may take: `round_size`, or, when what would be left
+    after it could not pay for `fewest` requests (the run would stop there), no limit
+    but the budget: the last round takes the rest instead of leaving it unspent."""
+    if per_request <= 0 or left - round_size * per_request >= fewest * per_request:
+        return round_size
+    return sys.maxsize
+
+
+def mean_cost(calls: list[TeacherCall]) -> float | None:
+    """The mean dollars of the usable calls among `calls`; None when there is none."""
+    costs = [call.cost_usd for call in calls if call.ok]
+    return sum(costs) / len(costs) if costs else None
 
 
 class Billed(Protocol):

@@ -240,7 +240,9 @@ class RunConfig:
 
     seed: int = setting(0, "seeds every random choice (pool, selection, training)",
                         within=Range())
-    strategy: str = setting("elad", "how uncertain questions are ranked for the teacher",
+    strategy: str = setting("elad", "how questions are ranked for the teacher: elad (the "
+                            "paper's uncertainty), adaptive (coverage of the pool mixed "
+                            "with it by the student's competence), or a baseline",
                             choices=STRATEGIES)
     mode: str = setting("auto", "revise the student's explanation, annotate from "
                         "scratch (the baseline), or auto: per question, whichever is "

@@ -20,9 +20,10 @@ import time
 from pathlib import Path
 
 from elad.answers import format_explanation
-from elad.asking import (Requests, expected_costs, revises, round_requests, stored_requests,
+from elad.adaptive import adaptive_ranking, student_was_right
+from elad.asking import (Requests, expected_costs, round_requests, stored_requests,
                          teacher_request)
-from elad.budget import Budget
+from elad.budget import Budget, round_quota, typical_costs
 from elad.config import ConfigError, RunConfig, StudentConfig
 from elad.context import Run
 from elad.evaluate import accuracy
@@ -31,9 +32,9 @@ from elad.rundir import RunDir
 from elad.scale.launch import launched, train_launched
 from elad.scoring import score_candidates
 from elad.seeding import phase_seed
-from elad.stopping import stop
+from elad.stopping import half_round, stop
 from elad.store import RunStore
-from elad.strategies import rank, unlike_chosen, with_random_share, within_budget
+from elad.strategies import Admit, rank, unlike_chosen, with_random_share, within_budget
 from elad.student import load_student, new_student
 from elad.student.protocol import Student
 from elad.tasks import answer_type
@@ -149,6 +150,9 @@ def select_round(run: Run, round: int, student: Student, unlabeled: list[Example
     costs = expected_costs(run, requests, scored) if config.cost_aware else None
     ranked = [s.example_id for s in rank(config.strategy, scored.scores,
                                          phase_seed(config, round, "rank"), costs)]
+    if config.strategy == "adaptive":  # coverage of the pool mixed in (coverage.py)
+        ranked = adaptive_ranking(student, run.store, candidates, scored.scores, ranked,
+                                  phase_seed(config, round, "clusters"))
     if config.strategy != "random":  # random needs no random share
         ranked = with_random_share(ranked, config.explore,
                                    phase_seed(config, round, "explore"))
@@ -158,18 +162,31 @@ def select_round(run: Run, round: int, student: Student, unlabeled: list[Example
                            student.embed([e.question for e in candidates])))
         admit = unlike_chosen(lambda a, b: float(vectors[a] @ vectors[b]),
                               config.max_similarity)
-    chosen = within_budget(ranked, config.round_size,
-                           lambda qid: run.gateway.worst_case_cost(requests[qid]),
-                           budget.left, admit)
+    chosen = affordable(run, ranked, requests, budget, admit)
     return {qid: requests[qid] for qid in chosen}
+
+
+def affordable(run: Run, ranked: list[str], requests: Requests, budget: Budget,
+               admit: Admit | None) -> list[str]:
+    """The first of `ranked` that fit in the budget, each counted at its typical cost
+    (what replies of its kind have cost so far) with its worst case the hard cap; a
+    round that would leave less than half a round takes the rest of the budget
+    (budget.round_quota), so every strategy spends the same money."""
+    worst = {qid: run.gateway.worst_case_cost(r) for qid, r in requests.items()}
+    typical = worst | typical_costs(requests, run.store.teacher_calls(), run.gateway.prices)
+    top = [typical[qid] for qid in ranked[:run.config.round_size]]
+    size = round_quota(run.config.round_size, half_round(run.config), budget.left,
+                       sum(top) / max(1, len(top)))
+    return within_budget(ranked, size, worst.__getitem__, budget.left, admit,
+                         typical.__getitem__)
 
 
 def ask_teacher(run: Run, round: int, requests: Requests, budget: Budget) -> list[bool]:
     """Step 4: one teacher request per selected question, sent concurrently; each usable
     reply becomes a target, unless its steps compute a number other than its answer
     (a number task's target must lead to its answer). Returns, per question of a round
-    that revises (mode revise or auto), whether the teacher confirmed the student's
-    explanation (an annotated one was not)."""
+    after the seed round, whether the teacher had nothing to teach: it confirmed the
+    student's explanation, or annotated the question with the student's own answer."""
     results = run.gateway.call_all([(r, qid) for qid, r in requests.items()], round,
                                    budget)
     confirmed = []
@@ -183,8 +200,9 @@ def ask_teacher(run: Run, round: int, requests: Requests, budget: Budget) -> lis
                         reply.error)
             continue
         is_confirmed = request.op == "revise" and reply.first_error is None
-        if revises(run.config, round):
-            confirmed.append(is_confirmed)
+        if round > 0:
+            confirmed.append(is_confirmed
+                             or student_was_right(run.store, round, qid, reply))
         steps = request.target_steps(reply)
         if request.answer_type == "number" and not target_is_coherent(steps, reply.answer):
             log.warning("round %d: %s not trained on: its steps do not lead to its "

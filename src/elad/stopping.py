@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from elad.budget import Budget, Prices, teacher_prices
+from elad.budget import Budget, Prices, mean_cost, teacher_prices
 from elad.config import RunConfig
 from elad.forecast import Forecast
 from elad.run_forecast import rule_stops
@@ -59,7 +59,7 @@ class StopRule:
         unlabeled = unasked(self.store, self.pool)
         if selected and not unlabeled:
             return StopReason.POOL_EXHAUSTED
-        if not selected or not self.next_round_fits(unlabeled):
+        if not selected or not self.next_round_fits(record.round, unlabeled):
             return StopReason.BUDGET_SPENT
         if record.round >= config.max_rounds:
             return StopReason.MAX_ROUNDS
@@ -67,19 +67,24 @@ class StopRule:
             return StopReason.LOW_GAIN
         return StopReason.NOT_STOPPED
 
-    def next_round_fits(self, unlabeled: list[Example]) -> bool:
-        """Whether what is left of the budget covers `half_round` of the cheapest
-        worst-case requests among the questions not asked yet."""
-        cheapest = min(worst_case_cost(self.teacher, self.prices,
-                                       annotate_request(self.teacher, e))
-                       for e in unlabeled)
+    def next_round_fits(self, round: int, unlabeled: list[Example]) -> bool:
+        """Whether what is left of the budget covers `half_round` requests at what
+        round `round` paid per request (before any: the cheapest worst case among the
+        questions not asked yet). Priced at what was paid, not at the worst case, so
+        a strategy whose questions are longer does not stop a round earlier."""
+        per_request = mean_cost(self.store.teacher_calls(round))
+        if per_request is None:
+            per_request = min(worst_case_cost(self.teacher, self.prices,
+                                              annotate_request(self.teacher, e))
+                              for e in unlabeled)
         budget = Budget(self.config.budget_usd, self.store.spent_usd())
-        return budget.fits(cheapest * half_round(self.config))
+        return budget.fits(per_request * half_round(self.config))
 
 
 def half_round(config: RunConfig) -> int:
     """The fewest questions a round after this one may be worth: what is left of the
-    budget must cover this many of the cheapest worst-case requests, or the run stops.
+    budget must cover this many requests at what the last round paid per request, or
+    the run stops (and the round before takes the rest: budget.round_quota).
     A round of a few questions would still train the student for a whole round (more
     steps on the same data), and its accuracy would not be bought with teacher money."""
     return max(1, config.round_size // 2)

@@ -1,8 +1,12 @@
 """Step 3 of a round: which scored questions go to the teacher, within the budget.
 
-Every strategy ranks the candidates by one number (see `RANKING`); selection walks down
-the ranking and takes each question whose worst-case teacher cost still fits in what is
-left (a question that does not fit is skipped), until `size` questions are taken. The
+Every strategy ranks the candidates by one number (see `RANKING`); `adaptive` mixes
+ELAD's ranking with a coverage ranking of the pool by the student's competence (ELAD.md
+step 3; coverage.py, adaptive.py), and its number here is ELAD's u(q). Selection walks
+down the ranking and takes each question that still fits in what is left (a question
+that does not fit is skipped), until `size` questions are taken: each question is
+counted at its expected cost, and the worst case of any one of them must fit on top of
+the others' expected costs (`within_budget`). The
 diversity filter (`unlike_chosen`) goes with any strategy: it also skips a question
 whose student representation (cosine similarity of mean-pooled last hidden states,
 `Student.embed`) is above `max_similarity` with one already taken.
@@ -23,13 +27,16 @@ RANKING: dict[str, Callable[[Score], float]] = {
     "intra": lambda s: s.u_intra,
     "elad": lambda s: s.u,
 }
-STRATEGIES = ("random", *RANKING)  # every strategy's name (the config checks against it)
+MIXED = {"adaptive": "elad"}  # strategy -> the uncertainty ranking it mixes with coverage
+STRATEGIES = ("random", *RANKING, *MIXED)  # every strategy's name (the config checks it)
 
 Admit = Callable[[str, list[str]], bool]  # (candidate id, ids chosen so far) -> take it?
 
 
 def strategy_values(strategy: str, scores: list[Score], seed: int) -> dict[str, float]:
-    """What `strategy` ranks each question by; `random` draws a seeded uniform number."""
+    """What `strategy` ranks each question by; `random` draws a seeded uniform number,
+    a mixed strategy (`MIXED`) gives its uncertainty ranking's number."""
+    strategy = MIXED.get(strategy, strategy)
     if strategy == "random":
         rng = random.Random(seed)
         return {s.example_id: rng.random() for s in sorted(scores, key=lambda s: s.example_id)}
@@ -88,18 +95,25 @@ def unlike_chosen(similarity: Callable[[str, str], float], max_similarity: float
 
 
 def within_budget(ids: list[str], size: int, worst_case: Callable[[str], float],
-                  left: float, admit: Admit | None = None) -> list[str]:
-    """The first `size` ids whose summed worst-case costs fit in `left` dollars (and
-    that `admit` lets through, given those chosen before them)."""
+                  left: float, admit: Admit | None = None,
+                  expected: Callable[[str], float] | None = None) -> list[str]:
+    """The first `size` ids (that `admit` lets through, given those chosen before them)
+    whose summed `expected` costs, plus the largest margin of one of them (worst case -
+    expected), fit in `left` dollars: if each costs what it is expected to, any one of
+    them can still reserve its worst case when it is sent last, so the round is sent
+    whole. Without `expected`, each id is counted at its worst case."""
     chosen: list[str] = []
+    total, margin = 0.0, 0.0
     for qid in ids:
         if len(chosen) == size:
             break
-        cost = worst_case(qid)
-        if cost > left + 1e-12:
+        worst = worst_case(qid)
+        cost = worst if expected is None else min(worst, expected(qid))
+        if total + cost + max(margin, worst - cost) > left + 1e-12:
             continue
         if admit and not admit(qid, chosen):
             continue
         chosen.append(qid)
-        left -= cost
+        total += cost
+        margin = max(margin, worst - cost)
     return chosen

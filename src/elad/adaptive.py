@@ -1,0 +1,83 @@
+"""`strategy=adaptive` in a run: what coverage.py needs, read from the run store and the
+student (ELAD.md step 3: coverage of the pool mixed with uncertainty by the student's
+competence).
+
+The clusters are those of this round's candidates (the student's `embed`); the
+questions already sent to the teacher are assigned to them and count as covering them.
+The teacher's verdicts (was the student right?) come from the replies of the rounds
+after the seed round: a revision with no wrong step, or an annotation whose answer is
+the student's answer in that round (the answer of its chosen explanation).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from elad import coverage
+from elad.store import RunStore
+from elad.student.protocol import Student
+from elad.types import Example, Score, TeacherReply
+
+
+def student_answer(score: Score) -> str | None:
+    """The student's answer to a scored question: that of the explanation the teacher
+    would see (the majority answer), else its greedy answer."""
+    if score.answers and 0 <= score.chosen < len(score.answers):
+        return score.answers[score.chosen]
+    return score.greedy_answer
+
+
+def student_was_right(store: RunStore, round: int, qid: str, reply: TeacherReply) -> bool:
+    """Whether the teacher's reply about `qid` in `round` found the student right (the
+    saturation signal in every mode): no wrong step, or the student's answer."""
+    scores = store.scores(round, qid) if reply.op == "annotate" else []
+    answer = student_answer(scores[0]) if scores else None
+    return coverage.teacher_agrees(reply.op, reply.first_error, reply.answer, answer)
+
+
+def teacher_verdicts(store: RunStore) -> dict[str, bool]:
+    """Question id -> whether the teacher found the student right, for every usable reply
+    of a round after the seed round whose question the student had answered."""
+    verdicts = {}
+    for call in store.teacher_calls():
+        if call.round == 0 or not call.ok:
+            continue
+        if call.op == "revise":
+            verdicts[call.example_id] = call.reply.first_error is None
+            continue
+        scores = store.scores(call.round, call.example_id)
+        if scores:
+            verdicts[call.example_id] = coverage.teacher_agrees(
+                "annotate", None, call.reply.answer, student_answer(scores[0]))
+    return verdicts
+
+
+def adaptive_ranking(student: Student, store: RunStore, candidates: list[Example],
+                     scores: list[Score], uncertain_first: list[str], seed: int) -> list[str]:
+    """The candidate ids in `strategy=adaptive` order: the coverage ranking and
+    `uncertain_first` (ELAD's ranking) interleaved, a share `competence` of every prefix
+    from the uncertainty ranking."""
+    labelled = {t.example_id: t.question for t in store.targets()}
+    verdicts = teacher_verdicts(store)
+    ids = [e.id for e in candidates]
+    vectors = np.asarray(student.embed([e.question for e in candidates]), dtype=float)
+    model = coverage.clusters(vectors, round(len(ids) ** 0.5), seed)  # ~sqrt(m) clusters
+    k = model.n_clusters
+    covered = np.zeros(k)
+    verdict_labels, wrong = np.zeros(0, dtype=int), np.zeros(0, dtype=bool)
+    if labelled:
+        known = list(labelled)
+        labels = model.predict(np.asarray(
+            student.embed([labelled[q] for q in known]), dtype=float))
+        covered = np.bincount(labels, minlength=k).astype(float)
+        judged = [i for i, q in enumerate(known) if q in verdicts]
+        verdict_labels = labels[judged]
+        wrong = np.array([not verdicts[known[i]] for i in judged], dtype=bool)
+    right = sum(verdicts.values())
+    skill = coverage.competence(right, len(verdicts),
+                                coverage.agreement([s.answers for s in scores]))
+    rates = coverage.wrong_rates(verdict_labels, wrong, k, 1.0 - skill)
+    typical = coverage.typicality(vectors, model.labels_)
+    by_coverage = [ids[i] for i in coverage.coverage_order(model.labels_, typical,
+                                                           covered, rates)]
+    return coverage.interleave(by_coverage, uncertain_first, skill)
