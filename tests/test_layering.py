@@ -108,3 +108,24 @@ def test_a_package_import_is_read_as_its_modules():
     assert "elad.tasks" in imports("elad.reading.diagnostics")
     assert "elad.loop" not in imports("elad.cli", module_level_only=True)
     assert "elad.loop" in imports("elad.cli")
+
+
+def parameter_count(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """A function's parameters, `self` and `cls` not counted."""
+    args = node.args
+    names = [a.arg for a in (*args.posonlyargs, *args.args)]
+    count = len(names) + len(args.kwonlyargs) + bool(args.vararg) + bool(args.kwarg)
+    return count - (names[:1] in (["self"], ["cls"]))
+
+
+def test_no_module_over_400_lines_and_no_function_over_6_parameters():
+    """Small modules and short signatures (a function that needs more takes a dataclass)."""
+    long = {name: n for name, path in MODULES.items()
+            if (n := len(path.read_text().splitlines())) > 400}
+    assert long == {}
+    wide = [f"{name}.{node.name} ({parameter_count(node)})"
+            for name, path in MODULES.items()
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and parameter_count(node) > 6]
+    assert wide == []

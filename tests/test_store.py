@@ -1,5 +1,9 @@
 """The run store keeps everything across processes, and the cache never pays twice."""
 
+import sqlite3
+
+import pytest
+
 from elad.budget import Budget, Prices
 from elad.store import RunStore
 from elad.teacher.gateway import TeacherGateway
@@ -72,3 +76,21 @@ def test_request_that_might_not_fit_is_not_sent(tmp_path):
     budget = Budget(worst)
     [made] = teacher.call_all([(request, "a")], 0, budget)
     assert made.reply is not None and budget.spent <= budget.limit
+
+
+def test_a_transaction_is_all_or_nothing(tmp_path):
+    """A write that fails half-way leaves nothing (the connection autocommits each
+    statement unless a transaction holds them together)."""
+    store = RunStore(tmp_path / "run.sqlite")
+    example = Example("a", "arithmetic", "Start with 1.", "1")
+    with pytest.raises(sqlite3.IntegrityError):
+        store._write("INSERT INTO examples VALUES (?, ?, ?, ?, ?)",
+                     [("x", "pool", "t", "q", None), ("x", "pool", "t", "q", None)])
+    assert store.examples("pool") == []
+    with pytest.raises(RuntimeError):
+        with store.transaction():
+            store.add_examples("pool", [example])
+            raise RuntimeError("killed half-way")
+    assert store.examples("pool") == []
+    store.add_examples("pool", [example])
+    assert [e.id for e in store.examples("pool")] == ["a"]

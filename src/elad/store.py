@@ -16,9 +16,18 @@ import dataclasses
 import json
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from elad.config import ConfigError
+from elad.store_schema import (
+    LIST_FIELDS,
+    SCHEMA,
+    SCORE_FIELDS,
+    add_new_columns,
+    store_error,
+)
 from elad.types import (
     Example,
     Explanation,
@@ -29,69 +38,12 @@ from elad.types import (
     TeacherReply,
 )
 
-# The scores table has a column per Score field (lists as JSON), added when missing, so a
-# new signal is a new Score field and nothing here. Runs made before `score` was named `u`
-# have their column renamed when opened.
-SCORE_FIELDS = [f.name for f in dataclasses.fields(Score)]
-_LIST_FIELDS = {f.name for f in dataclasses.fields(Score) if str(f.type).startswith("list")}
-_RENAMED = {"score": "u"}
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS examples (
-    id TEXT PRIMARY KEY, split TEXT NOT NULL, task TEXT NOT NULL,
-    question TEXT NOT NULL, answer TEXT);
-CREATE TABLE IF NOT EXISTS explanations (
-    round INTEGER, example_id TEXT, k INTEGER, steps TEXT NOT NULL, answer TEXT,
-    mean_logprob REAL, confidences TEXT, token_confidence TEXT,
-    PRIMARY KEY (round, example_id, k));
-CREATE TABLE IF NOT EXISTS scores (
-    round INTEGER, example_id TEXT, PRIMARY KEY (round, example_id));
-CREATE TABLE IF NOT EXISTS selections (
-    round INTEGER, position INTEGER, example_id TEXT NOT NULL,
-    PRIMARY KEY (round, position));
-CREATE TABLE IF NOT EXISTS teacher_calls (
-    request_hash TEXT PRIMARY KEY, round INTEGER NOT NULL, example_id TEXT NOT NULL,
-    op TEXT NOT NULL, request TEXT NOT NULL, reply TEXT NOT NULL,
-    input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,
-    cost_usd REAL NOT NULL, ok INTEGER NOT NULL, error TEXT NOT NULL, created REAL);
-CREATE TABLE IF NOT EXISTS targets (
-    example_id TEXT PRIMARY KEY, round INTEGER NOT NULL, question TEXT NOT NULL,
-    steps TEXT NOT NULL, answer TEXT NOT NULL, confirmed INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS rounds (round INTEGER PRIMARY KEY, record TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS batches (
-    input_file_id TEXT PRIMARY KEY, round INTEGER NOT NULL, batch_id TEXT,
-    created REAL NOT NULL, collected INTEGER NOT NULL DEFAULT 0);
-CREATE TABLE IF NOT EXISTS batch_requests (
-    input_file_id TEXT NOT NULL, request_hash TEXT NOT NULL, example_id TEXT NOT NULL,
-    outcome TEXT, PRIMARY KEY (input_file_id, request_hash));
-CREATE TABLE IF NOT EXISTS in_flight (id INTEGER PRIMARY KEY, request_hash TEXT NOT NULL,
-    round INTEGER, example_id TEXT, worst_usd REAL NOT NULL, created REAL);
-"""
-
 QS = ", ".join("?" * 12)
 SAVE_ROUND = "INSERT OR REPLACE INTO rounds VALUES (?, ?)"
 
 
 def _round_row(record: RoundRecord) -> tuple[int, str]:
     return record.round, json.dumps(record.__dict__)
-
-
-class StoreDamaged(ConfigError):
-    """A run store SQLite cannot read; the message says what to do."""
-
-
-def store_error(path: Path, error: sqlite3.DatabaseError) -> ConfigError:
-    """The one-line error for a store that cannot be used: one it cannot open or write
-    (read-only, disk full, I/O), or a damaged one, left as it is since the teacher
-    replies in it may still be recovered."""
-    if isinstance(error, sqlite3.OperationalError):
-        return ConfigError(f"{path}: {error}")
-    return StoreDamaged(
-        f"{path} is damaged ({error}); elad leaves it as it is. `sqlite3 {path} .recover "
-        f"| sqlite3 recovered.sqlite` may save what is readable (put that in its place "
-        "to resume from it), or move the run directory away to start over (its teacher "
-        "replies would be paid again)")
 
 
 class RunStore:
@@ -109,25 +61,10 @@ class RunStore:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(SCHEMA)
-            self._add_new_columns()
+            add_new_columns(self.db)
         except sqlite3.DatabaseError as error:
             self.db.close()
             raise store_error(self.path, error) from None
-
-    def _add_new_columns(self) -> None:
-        """Columns added since a store was made: the scores table's per Score field, and
-        explanations' token_confidence."""
-        made = {r[1] for r in self.db.execute("PRAGMA table_info(explanations)")}
-        if "token_confidence" not in made:
-            self.db.execute("ALTER TABLE explanations ADD COLUMN token_confidence TEXT")
-        columns = {row[1] for row in self.db.execute("PRAGMA table_info(scores)")}
-        for old, new in _RENAMED.items():
-            if old in columns and new not in columns:
-                self.db.execute(f"ALTER TABLE scores RENAME COLUMN {old} TO {new}")
-                columns = (columns - {old}) | {new}
-        for name in SCORE_FIELDS:
-            if name not in columns:
-                self.db.execute(f"ALTER TABLE scores ADD COLUMN {name}")
 
     def close(self) -> None:
         self.db.close()
@@ -138,8 +75,24 @@ class RunStore:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction: every write inside is committed together, or none is (the
+        connection is in autocommit mode, where `with self.db` commits each statement
+        on its own). Nested, the outer one decides."""
+        if self.db.in_transaction:
+            yield
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
     def _write(self, sql: str, rows: list[tuple]) -> None:
-        with self.db:  # one transaction: all rows or none
+        with self.transaction():  # all rows or none
             self.db.executemany(sql, rows)
 
     # --- meta -------------------------------------------------------------------------
@@ -170,7 +123,7 @@ class RunStore:
         if sent := self.sent():
             raise ConfigError(f"{self.path} cannot be started over: it sent the teacher "
                               f"requests ({sent}), paid or maybe paid")
-        with self.db:
+        with self.transaction():
             for (table,) in self.db.execute(
                     "SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
                 self.db.execute(f"DELETE FROM {table}")
@@ -179,7 +132,7 @@ class RunStore:
     def save_config(self, config_json: str, record: RoundRecord | None = None) -> None:
         """Keep `config_json` as the run's config and, if given, the round record whose
         stop reason was decided under it, in one transaction (a grown run)."""
-        with self.db:
+        with self.transaction():
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('config', ?)",
                             (config_json,))
             if record is not None:
@@ -203,7 +156,7 @@ class RunStore:
                      confidences: dict[str, list[list[float] | None]],
                      scores: list[Score]) -> None:
         """All candidates' explanations and scores of a round, in one transaction."""
-        with self.db:
+        with self.transaction():
             self.db.executemany(
                 "INSERT OR REPLACE INTO explanations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [(round, qid, k, json.dumps(e.steps), e.answer, e.mean_logprob,
@@ -212,7 +165,7 @@ class RunStore:
             self.db.executemany(
                 f"INSERT OR REPLACE INTO scores (round, {', '.join(SCORE_FIELDS)}) "
                 f"VALUES (?{', ?' * len(SCORE_FIELDS)})",
-                [(round, *(json.dumps(v) if name in _LIST_FIELDS else v
+                [(round, *(json.dumps(v) if name in LIST_FIELDS else v
                            for name, v in zip(SCORE_FIELDS, dataclasses.astuple(s))))
                  for s in scores])
 
@@ -229,7 +182,7 @@ class RunStore:
         if example_id is not None:
             sql, args = sql + " AND example_id = ?", [round, example_id]
         rows = self.db.execute(sql + " ORDER BY u DESC, example_id", args)
-        return [Score(**{name: json.loads(v) if name in _LIST_FIELDS else v
+        return [Score(**{name: json.loads(v) if name in LIST_FIELDS else v
                          for name, v in zip(SCORE_FIELDS, row)}) for row in rows]
 
     def scored_rounds(self) -> list[int]:
@@ -255,22 +208,23 @@ class RunStore:
         return TeacherReply(**json.loads(row[0])) if row else None
 
     def save_teacher_call(self, request_hash: str, round: int, example_id: str,
-                          request: dict, reply: TeacherReply, cost_usd: float,
-                          in_flight: int | None = None) -> None:
-        """A reply and its cost; the `send_ahead` row `in_flight` goes with it."""
-        with self.db:
-            self.db.execute(f"INSERT OR IGNORE INTO teacher_calls VALUES ({QS})", (
-                request_hash, round, example_id, reply.op, json.dumps(request),
-                json.dumps(reply.__dict__), reply.input_tokens, reply.output_tokens,
-                cost_usd, int(reply.ok), reply.error, time.time()))
-            if in_flight is not None:
-                self.db.execute("DELETE FROM in_flight WHERE id = ?", (in_flight,))
+                          request: dict, reply: TeacherReply, cost_usd: float) -> None:
+        """A reply and its cost (in the caller's `transaction` with `settle`, which
+        removes its `send_ahead` row, the two are committed together)."""
+        self.db.execute(f"INSERT OR IGNORE INTO teacher_calls VALUES ({QS})", (
+            request_hash, round, example_id, reply.op, json.dumps(request),
+            json.dumps(reply.__dict__), reply.input_tokens, reply.output_tokens,
+            cost_usd, int(reply.ok), reply.error, time.time()))
+
+    def settle(self, in_flight: int) -> None:
+        """The `send_ahead` row `in_flight` has its reply: it no longer counts."""
+        self.db.execute("DELETE FROM in_flight WHERE id = ?", (in_flight,))
 
     def send_ahead(self, row: int | None, request_hash: str, round: int,
                    example_id: str, worst_usd: float) -> int:
         """Commit that a request may be billed up to `worst_usd` (its attempts so far,
         the next included) before it is sent: a new row (`row` None) or a raised one."""
-        with self.db:
+        with self.transaction():
             return self.db.execute(
                 "INSERT OR REPLACE INTO in_flight VALUES (?, ?, ?, ?, ?, ?)",
                 (row, request_hash, round, example_id, worst_usd, time.time())).lastrowid
@@ -323,7 +277,7 @@ class RunStore:
                   requests: list[tuple[str, str]]) -> None:
         """A batch about to be created from an uploaded file, with the (request hash,
         example id) of each request in it; one transaction."""
-        with self.db:
+        with self.transaction():
             self.db.execute("INSERT INTO batches VALUES (?, ?, NULL, ?, 0)",
                             (input_file_id, round, time.time()))
             self.db.executemany("INSERT INTO batch_requests VALUES (?, ?, ?, NULL)",
@@ -347,7 +301,7 @@ class RunStore:
     def collect_batch(self, input_file_id: str, outcomes: dict[str, dict]) -> None:
         """What came back for each request of a batch (request hash -> outcome), and the
         batch marked collected; one transaction."""
-        with self.db:
+        with self.transaction():
             self.db.executemany(
                 "UPDATE batch_requests SET outcome = ? "
                 "WHERE input_file_id = ? AND request_hash = ?",
@@ -387,7 +341,7 @@ class RunStore:
         transaction (`elad bench` shares one seed round between the runs of a seed)."""
         self.db.execute("ATTACH DATABASE ? AS source", (str(source),))
         try:
-            with self.db:
+            with self.transaction():
                 for table in ("teacher_calls",) if calls_only else \
                         ("examples", "selections", "teacher_calls", "targets", "in_flight"):
                     where = "" if table == "examples" else "WHERE round = 0"

@@ -114,8 +114,11 @@ class TeacherGateway:
         def record(i: int, reply: TeacherReply, cost: float,
                    in_flight: int | None = None) -> None:
             request, example_id = requests[i]
-            self.store.save_teacher_call(request.key, round, example_id,
-                                         request.as_dict(), reply, cost, in_flight)
+            with self.store.transaction():  # the reply and its ledger row settle together
+                self.store.save_teacher_call(request.key, round, example_id,
+                                             request.as_dict(), reply, cost)
+                if in_flight is not None:
+                    self.store.settle(in_flight)
             self.new_calls += 1
             results[i] = CallResult(reply, cost, cached=False)
             progress.update()

@@ -1,0 +1,141 @@
+"""The `elad` command line: every subcommand, its arguments and their help (cli.py runs
+what was asked)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def make_parser(handlers: dict[str, Handler]) -> argparse.ArgumentParser:
+    """The parser; each subcommand's `handler` is `handlers[its name]`."""
+    parser = argparse.ArgumentParser(prog="elad", description=(
+        "Explanation-guided active distillation: teach a small student to reason like a "
+        "teacher LLM while paying the teacher as little as possible."))
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress or logs")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run_parser = commands.add_parser(
+        "run", help="run, resume or reprint an experiment",
+        epilog="Every setting, its default and its help: `elad config`; a commented "
+        "config file with every default: `elad config --init`; what a config file and "
+        "overrides add up to: `elad config --effective [CONFIG] [key=value ...]`.")
+    run_parser.add_argument("items", nargs="*", metavar="CONFIG | key=value",
+                            help="a TOML config file and/or overrides like strategy=random "
+                            "(every key: `elad config`)")
+    run_parser.add_argument("--run-dir", default="elad-run",
+                            help="where the run store and checkpoints live (default: %(default)s)")
+    run_parser.add_argument("--format", choices=("table", "json"), default="table",
+                            help="table: rows as rounds finish; json: the round records "
+                            "at the end, nothing else on stdout")
+    run_parser.set_defaults(handler=handlers["run"])
+
+    plan_parser = commands.add_parser(
+        "plan", help="what budget should I set? run (or resume) the seed round and two "
+        "more, then print the forecast: accuracy against teacher cost, with a band, and "
+        "the cost to reach --target")
+    plan_parser.add_argument("items", nargs="*", metavar="CONFIG | key=value",
+                             help="the run's config file and/or overrides, as for `run`")
+    plan_parser.add_argument("--run-dir", default="elad-run",
+                             help="the run to make or read (default: %(default)s); "
+                             "`elad run` with the same config goes on from there")
+    plan_parser.add_argument("--target", type=float, default=None,
+                             help="a test accuracy (0-1): the cost to reach it")
+    plan_parser.add_argument("--rounds", type=int, default=2,
+                             help="rounds after the seed round to run first (at least "
+                             "2: the forecast needs three points; default %(default)s)")
+    plan_parser.set_defaults(handler=handlers["plan"])
+
+    score_parser = commands.add_parser(
+        "score", help="score pool questions with a round's student; say why each would "
+        "be chosen, and how well each strategy predicts the student's mistakes")
+    score_parser.add_argument("--run-dir", required=True)
+    score_parser.add_argument("--round", type=int, default=None,
+                              help="whose student scores (default: the last trained)")
+    score_parser.add_argument("--out", required=True, help="JSON lines, one per question")
+    score_parser.add_argument("--limit", type=int, default=500,
+                              help="pool questions to score, a seeded sample (%(default)s)")
+    score_parser.set_defaults(handler=handlers["score"])
+
+    report_parser = commands.add_parser(
+        "report", help="print a run's per-round records and write DIR/report.html")
+    report_parser.add_argument("run_dir", metavar="DIR")
+    report_parser.add_argument("--format", choices=("table", "json"), default="table")
+    report_parser.add_argument("--examples", type=int, default=3,
+                               help="selected questions shown per round (%(default)s)")
+    report_parser.add_argument("--baseline", metavar="OTHER_RUN_DIR", default=None,
+                               help="a run to compare with: its accuracy-vs-cost curve on "
+                               "the same plot, and the money saved at equal accuracy "
+                               "(default: in an `elad bench` grid, the random-annotate "
+                               "run of the same seed)")
+    report_parser.set_defaults(handler=handlers["report"])
+
+    teacher_parser = commands.add_parser("teacher", help="check the configured teacher")
+    teacher_commands = teacher_parser.add_subparsers(dest="teacher_command", required=True)
+    check_parser = teacher_commands.add_parser(
+        "check", help="one tiny request: model, latency, tokens, prices, and an estimate "
+        "of what the configured run would cost")
+    check_parser.add_argument("items", nargs="*", metavar="CONFIG | key=value")
+    check_parser.set_defaults(handler=handlers["teacher check"])
+
+    export_parser = commands.add_parser(
+        "export", help="write a run's student as a Hugging Face model folder (LoRA merged "
+        "in), or as its LoRA adapter alone")
+    export_parser.add_argument("run_dir", metavar="DIR")
+    export_parser.add_argument("--out", required=True, help="the folder to write")
+    export_parser.add_argument("--round", type=int, default=None,
+                               help="whose student (default: the last trained)")
+    export_parser.add_argument("--adapter-only", action="store_true",
+                               help="a LoRA student's adapter, not merged into the model")
+    export_parser.set_defaults(handler=handlers["export"])
+
+    config_parser = commands.add_parser(
+        "config", help="every setting with its default, type and help; a commented "
+        "config file (--init); the config a file and overrides add up to (--effective)")
+    config_parser.add_argument("items", nargs="*", metavar="CONFIG | key=value",
+                               help="with --effective: a TOML config file and overrides")
+    shown = config_parser.add_mutually_exclusive_group()
+    shown.add_argument("--init", action="store_true",
+                       help="print a TOML config with every default, each key commented")
+    shown.add_argument("--effective", action="store_true",
+                       help="print the merged config (defaults, CONFIG, overrides) as TOML")
+    config_parser.set_defaults(handler=handlers["config"])
+
+    data_parser = commands.add_parser(
+        "export-data", help="write a run's training targets (and, optionally, every "
+        "teacher reply) as TRL datasets: prompt-completion and messages JSON lines and "
+        "datasets folders")
+    data_parser.add_argument("run_dir", metavar="DIR")
+    data_parser.add_argument("--out", required=True, help="the folder to write")
+    data_parser.add_argument("--teacher-replies", action="store_true",
+                             help="also every teacher call: the prompt sent and the reply")
+    data_parser.add_argument("--push-to-hub", metavar="REPO", default=None,
+                             help="also push each dataset to this hub dataset repo, as "
+                             "one config per name (needs datasets and a hub token)")
+    data_parser.set_defaults(handler=handlers["export-data"])
+
+    bench_parser = commands.add_parser(
+        "bench", help="compare strategies x teacher modes x seeds against the whole-pool "
+        "reference: table, DIR/bench.json, plots, DIR/index.html (resumable)")
+    bench_parser.add_argument("items", nargs="*", metavar="CONFIG | key=value",
+                              help="the config every run shares, and overrides")
+    bench_parser.add_argument("--out", required=True, help="the grid's directory")
+    bench_parser.add_argument("--configs", help="strategy/mode pairs, comma-separated "
+                              "(default: random/annotate, elad/annotate, elad/revise, "
+                              "elad/auto)")
+    bench_parser.add_argument("--strategies", help="comma-separated: every one with every "
+                              "mode of --modes (default: random, entropy, least-confidence, "
+                              "elad)")
+    bench_parser.add_argument("--modes", help="comma-separated (default: annotate, revise, "
+                              "auto)")
+    bench_parser.add_argument("--seeds", help="comma-separated (default: 0,1,2,3,4)")
+    bench_parser.add_argument("--no-whole-pool", action="store_true",
+                              help="skip the reference that annotates every pool question "
+                              "(with a paid teacher it pays for the whole pool)")
+    bench_parser.add_argument("--jobs", type=int, default=None,
+                              help="runs at a time (default: one per core without a GPU, "
+                              "else 1)")
+    bench_parser.set_defaults(handler=handlers["bench"])
+    return parser

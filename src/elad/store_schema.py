@@ -1,0 +1,84 @@
+"""The run store's file: its tables, the columns added since older stores were made,
+and the one-line error for a store that cannot be used (store.py reads and writes it)."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from pathlib import Path
+
+from elad.config import ConfigError
+from elad.types import Score
+
+# The scores table has a column per Score field (lists as JSON), added when missing, so a
+# new signal is a new Score field and nothing here. Runs made before `score` was named `u`
+# have their column renamed when opened.
+SCORE_FIELDS = [f.name for f in dataclasses.fields(Score)]
+LIST_FIELDS = {f.name for f in dataclasses.fields(Score) if str(f.type).startswith("list")}
+_RENAMED = {"score": "u"}
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS examples (
+    id TEXT PRIMARY KEY, split TEXT NOT NULL, task TEXT NOT NULL,
+    question TEXT NOT NULL, answer TEXT);
+CREATE TABLE IF NOT EXISTS explanations (
+    round INTEGER, example_id TEXT, k INTEGER, steps TEXT NOT NULL, answer TEXT,
+    mean_logprob REAL, confidences TEXT, token_confidence TEXT,
+    PRIMARY KEY (round, example_id, k));
+CREATE TABLE IF NOT EXISTS scores (
+    round INTEGER, example_id TEXT, PRIMARY KEY (round, example_id));
+CREATE TABLE IF NOT EXISTS selections (
+    round INTEGER, position INTEGER, example_id TEXT NOT NULL,
+    PRIMARY KEY (round, position));
+CREATE TABLE IF NOT EXISTS teacher_calls (
+    request_hash TEXT PRIMARY KEY, round INTEGER NOT NULL, example_id TEXT NOT NULL,
+    op TEXT NOT NULL, request TEXT NOT NULL, reply TEXT NOT NULL,
+    input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,
+    cost_usd REAL NOT NULL, ok INTEGER NOT NULL, error TEXT NOT NULL, created REAL);
+CREATE TABLE IF NOT EXISTS targets (
+    example_id TEXT PRIMARY KEY, round INTEGER NOT NULL, question TEXT NOT NULL,
+    steps TEXT NOT NULL, answer TEXT NOT NULL, confirmed INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS rounds (round INTEGER PRIMARY KEY, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS batches (
+    input_file_id TEXT PRIMARY KEY, round INTEGER NOT NULL, batch_id TEXT,
+    created REAL NOT NULL, collected INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS batch_requests (
+    input_file_id TEXT NOT NULL, request_hash TEXT NOT NULL, example_id TEXT NOT NULL,
+    outcome TEXT, PRIMARY KEY (input_file_id, request_hash));
+CREATE TABLE IF NOT EXISTS in_flight (id INTEGER PRIMARY KEY, request_hash TEXT NOT NULL,
+    round INTEGER, example_id TEXT, worst_usd REAL NOT NULL, created REAL);
+"""
+
+
+class StoreDamaged(ConfigError):
+    """A run store SQLite cannot read; the message says what to do."""
+
+
+def store_error(path: Path, error: sqlite3.DatabaseError) -> ConfigError:
+    """The one-line error for a store that cannot be used: one it cannot open or write
+    (read-only, disk full, I/O), or a damaged one, left as it is since the teacher
+    replies in it may still be recovered."""
+    if isinstance(error, sqlite3.OperationalError):
+        return ConfigError(f"{path}: {error}")
+    return StoreDamaged(
+        f"{path} is damaged ({error}); elad leaves it as it is. `sqlite3 {path} .recover "
+        f"| sqlite3 recovered.sqlite` may save what is readable (put that in its place "
+        "to resume from it), or move the run directory away to start over (its teacher "
+        "replies would be paid again)")
+
+
+def add_new_columns(db: sqlite3.Connection) -> None:
+    """Columns added since a store was made: the scores table's per Score field, and
+    explanations' token_confidence."""
+    made = {r[1] for r in db.execute("PRAGMA table_info(explanations)")}
+    if "token_confidence" not in made:
+        db.execute("ALTER TABLE explanations ADD COLUMN token_confidence TEXT")
+    columns = {row[1] for row in db.execute("PRAGMA table_info(scores)")}
+    for old, new in _RENAMED.items():
+        if old in columns and new not in columns:
+            db.execute(f"ALTER TABLE scores RENAME COLUMN {old} TO {new}")
+            columns = (columns - {old}) | {new}
+    for name in SCORE_FIELDS:
+        if name not in columns:
+            db.execute(f"ALTER TABLE scores ADD COLUMN {name}")
