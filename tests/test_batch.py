@@ -230,9 +230,9 @@ def test_a_reply_that_is_not_a_chat_completion_is_paid_and_sent_again(tmp_path):
     sender.advance(state, broken)
     assert state.tries.billed == (2 * worst[0], 2 * worst[1])
     assert state.reply.error == "no reply after 2 tries: the reply is not a chat completion"
-    refused = outcome({"response": {"status_code": 409, "body": {"error": {
-        "code": "conflict", "message": "no"}}}})
+    refused = outcome({"response": {"status_code": 413, "body": {"error": {
+        "code": "too_large", "message": "no"}}}})
     state = sender.restore(request, "0")
     sender.advance(state, refused)
-    assert state.reply.error == "the server refused the request: HTTP 409: conflict: no"
+    assert state.reply.error == "the server refused the request: HTTP 413: too_large: no"
     assert state.tries.billed == (0, 0)

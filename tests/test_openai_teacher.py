@@ -81,6 +81,19 @@ def test_when_retries_run_out_the_question_is_recorded_failed(tmp_path):
     assert teacher.store.attempted_ids() == {"q"}
 
 
+@pytest.mark.parametrize("status, sent", [("408", 2), ("409", 2), ("413", 1), ("402", 1)])
+def test_an_error_status_is_sent_again_only_if_transient(tmp_path, status, sent):
+    """The online transport sends again exactly what the batch transport would
+    (retry.is_transient): a timeout or a conflict, never a refusal such as 413."""
+    with serve(OracleServer(fail_first=1, faults=(status,))) as (server, url):
+        teacher = cached_teacher(tmp_path, url)
+        _, result = annotate_once(teacher)
+    assert len(server.ledger) == sent
+    assert result.reply.ok == (sent == 2)
+    if sent == 1:
+        assert result.reply.error.startswith(f"the server refused the request: HTTP {status}")
+
+
 def test_unreachable_teacher_stops_the_run_with_a_clear_error(tmp_path):
     with serve() as (_, url):  # a port that was free a moment ago, closed now
         pass

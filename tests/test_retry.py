@@ -131,12 +131,12 @@ def test_an_unknown_outcome_is_an_error():
         Tries(max_retries=1, max_invalid=1).after(Outcome("maybe"))
 
 
-@pytest.mark.parametrize("status", [429, 500, 502, 503, 504, 599])
+@pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503, 504, 599])
 def test_rate_limits_and_server_errors_are_transient(status):
     assert is_transient(status)
 
 
-@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 413, 422])
+@pytest.mark.parametrize("status", [400, 401, 402, 403, 404, 413, 422])
 def test_other_error_statuses_are_not(status):
     assert not is_transient(status)
 

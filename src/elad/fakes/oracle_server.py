@@ -320,7 +320,7 @@ def _handler(server: OracleServer) -> type[BaseHTTPRequestHandler]:
             time.sleep(server.latency_s)
             attempt = Attempt(prompt_hash, fault or "ok", (0, 0), time.monotonic(),
                               len(request["messages"]))
-            if fault in ("429", "500"):
+            if fault and fault.isdigit():  # an HTTP error status: "429", "500", "413"...
                 server.record(attempt)
                 self.send(int(fault), b'{"error": {"message": "injected fault"}}',
                           headers={"Retry-After": server.retry_after} if fault == "429"

@@ -46,6 +46,7 @@ from elad.teacher.retry import (
     TRANSIENT,
     Outcome,
     Tries,
+    is_transient,
     reask,
 )
 from elad.types import TeacherReply
@@ -204,10 +205,10 @@ class OpenAITeacher:
                 f"{self.scrub(str(error))}") from None
         except (openai.BadRequestError, openai.UnprocessableEntityError) as error:
             return Outcome(REFUSED, reason=self.scrub(str(error))), "", None
-        except openai.APIStatusError as error:  # not billed; 429, 5xx, and also any
-            # other status not caught above (408, 409, 413...), which is_transient
-            # (the batch transport's test) would call a refusal
+        except openai.APIStatusError as error:  # not billed; sent again if transient
             reason = f"HTTP {error.status_code}: {self.scrub(str(error.message))[:300]}"
+            if not is_transient(error.status_code):
+                return Outcome(REFUSED, reason=reason), "", None
             return Outcome(TRANSIENT, reason=reason,
                            retry_after=retry_after_s(error.response.headers)), "", None
         except openai.APIConnectionError as error:

@@ -33,9 +33,11 @@ ACCEPT, REASK, RETRY, GIVE_UP = "accept", "re-ask", "retry", "give up"
 
 
 def is_transient(status: int) -> bool:
-    """Whether an HTTP error status may pass if the request is sent again: 429 (rate
-    limited) or 5xx (the server's trouble). Any other error status is a refusal."""
-    return status == 429 or status >= 500
+    """Whether an HTTP error status may pass if the request is sent again: 408 (request
+    timeout), 409 (conflict), 429 (rate limited) or 5xx (the server's trouble), the
+    statuses the openai client itself retries. Any other error status is a refusal, in
+    both transports (online and the Batch API)."""
+    return status in (408, 409, 429) or status >= 500
 
 
 @dataclass(frozen=True)
