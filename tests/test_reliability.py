@@ -13,7 +13,7 @@ from collections import Counter
 
 import pytest
 
-from elad.bench import bench
+from elad.bench import BenchOptions, bench
 from elad.cli import EXIT_BATCH_RUNNING, main
 from elad.config import load_config
 from elad.fakes.oracle_server import OracleServer, serve
@@ -32,7 +32,7 @@ def prompt_hash(prompt: str) -> str:
 def recorded(run_dir) -> set[str]:
     """The prompt hashes of the answered calls in a run's store."""
     with RunStore(run_dir / "run.sqlite") as store:
-        return {prompt_hash(c["request"]["prompt"]) for c in store.teacher_calls()}
+        return {prompt_hash(c.request["prompt"]) for c in store.teacher_calls()}
 
 
 def billed_usd(server: OracleServer) -> float:
@@ -161,13 +161,15 @@ def test_bench_pays_each_seed_rounds_questions_once_per_seed(tmp_path):
     server = OracleServer()
     with serve(server) as (_, url):
         config = load_config(None, [*TINY, "max_rounds=1", *openai_overrides(url)])
-        bench(config, tmp_path / "bench", seeds=["0"], configurations=["random/annotate"],
-              jobs=1)
+        bench(config, tmp_path / "bench", BenchOptions(seeds=["0"], jobs=1,
+                                                       configurations=["random/annotate"]))
     bills = Counter(h for h, _ in server.bills())
     runs = tmp_path / "bench" / "runs"
     seed_round, grid_run = recorded(runs / "seed-round-s0"), recorded(runs / "random-annotate-s0")
     whole_pool = recorded(runs / "whole-pool-s0")
     assert len(seed_round) == 16 and seed_round < grid_run and seed_round < whole_pool
     assert len(whole_pool) == 120 and all(bills[h] == 1 for h in seed_round)
+    with RunStore(runs / "whole-pool-s0" / "run.sqlite") as store:  # trained on them all
+        assert len(store.targets()) == 120
     # the grid run's round 1 and the reference each pay their own questions
     assert sum(bills.values()) == len(whole_pool) + len(grid_run - seed_round)

@@ -15,7 +15,6 @@ import pytest
 from elad.cli import main
 from elad.config import ConfigError, load_config
 from elad.lock import DirectoryInUse
-from elad.loop import run
 from elad.fakes.oracle_server import OracleServer, serve
 from elad.reading.run_numbers import load_records
 from elad.rundir import RunDir, stored_config
@@ -116,10 +115,11 @@ def test_raising_the_budget_of_a_finished_run_adds_rounds_and_pays_nothing_twice
 
 
 def test_a_run_that_paid_nothing_starts_over_with_the_corrected_config(tmp_path):
-    typo = load_config(None, [*TINY, "task.kind=jsonl", "teacher.kind=reference",
-                              f"task.path={tmp_path / 'qestions.jsonl'}"])
     with pytest.raises(ConfigError, match="qestions.jsonl'?: no such file"):
-        run(typo, tmp_path / "run")
+        load_config(None, [*TINY, "task.kind=jsonl", "teacher.kind=reference",
+                           f"task.path={tmp_path / 'qestions.jsonl'}"])  # refused up front
+    with RunDir.create(tmp_path / "run", load_config(None, [*TINY, "seed=3"])):
+        pass  # a start that failed before any teacher request was sent
     fixed = load_config(None, TINY)
     with RunDir.create(tmp_path / "run", fixed) as rundir:
         assert not rundir.changed and rundir.store.examples("pool") == []

@@ -111,14 +111,15 @@ def _run(run: Run, on_round, until_round: int | None = None,
 def select(run: Run, round: int, student: Student | None, budget: Budget) -> Requests:
     """Steps 1-3: which questions the teacher is asked about this round, each with
     its request (asking.py)."""
-    unlabeled = unasked(run.store, run.pool)
     if round == 0:
-        return select_seed(run, unlabeled, budget)
-    return select_round(run, round, student, unlabeled, budget)
+        return select_seed(run, run.pool, budget)
+    return select_round(run, round, student, unasked(run.store, run.pool), budget)
 
 
 def select_seed(run: Run, unlabeled: list[Example], budget: Budget) -> Requests:
-    """Round 0: b0 random questions, to be annotated from scratch."""
+    """Round 0: b0 random questions, to be annotated from scratch. Nothing was asked
+    before it; the replies a store may already hold (`elad bench`'s whole-pool
+    reference starts with its seed round's) are found in the cache, not asked again."""
     ids = sorted(e.id for e in unlabeled)
     random.Random(phase_seed(run.config, 0, "seed")).shuffle(ids)
     examples, requests = {e.id: e for e in unlabeled}, {}

@@ -17,7 +17,7 @@ from pathlib import Path
 from elad.rundir import RunDir
 from elad.scoring import score_candidates
 from elad.seeding import phase_seed
-from elad.strategies import STRATEGIES, auroc_by_strategy, strategy_values
+from elad.strategies import SCORED, auroc_by_strategy, strategy_values
 from elad.tasks import hidden_answer
 from elad.types import Score
 
@@ -41,7 +41,7 @@ def score_pool(run_dir: Path, round: int | None, limit: int, out: Path) -> tuple
 
 def write_lines(out: Path, examples, scores: list[Score], explanations, hidden,
                 seed: int) -> None:
-    values = {name: strategy_values(name, scores, seed) for name in STRATEGIES}
+    values = {name: strategy_values(name, scores, seed) for name in SCORED}
     questions = {e.id: e.question for e in examples}
     with open(out, "w") as f:
         for s in scores:
@@ -49,7 +49,7 @@ def write_lines(out: Path, examples, scores: list[Score], explanations, hidden,
             step = s.least_stable_step
             f.write(json.dumps({
                 "id": s.example_id, "question": questions[s.example_id],
-                "scores": {name: round(values[name][s.example_id], 6) for name in STRATEGIES},
+                "scores": {name: round(values[name][s.example_id], 6) for name in SCORED},
                 "u_inter": s.u_inter, "u_intra": s.u_intra, "answers": s.answers,
                 "greedy_answer": s.greedy_answer, "hidden_answer": hidden[s.example_id],
                 "chosen_explanation": chosen.steps, "least_stable_step": step,

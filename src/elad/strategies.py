@@ -28,7 +28,8 @@ RANKING: dict[str, Callable[[Score], float]] = {
     "elad": lambda s: s.u,
 }
 MIXED = {"adaptive": "elad"}  # strategy -> the uncertainty ranking it mixes with coverage
-STRATEGIES = ("random", *RANKING, *MIXED)  # every strategy's name (the config checks it)
+SCORED = ("random", *RANKING)  # the strategies with a value per question (diagnostics)
+STRATEGIES = (*SCORED, *MIXED)  # every strategy's name (the config checks it)
 
 Admit = Callable[[str, list[str]], bool]  # (candidate id, ids chosen so far) -> take it?
 
@@ -81,7 +82,7 @@ def auroc_by_strategy(scores: list[Score], hidden_answers: dict[str, str],
     known = [s for s in scores if hidden_answers.get(s.example_id) is not None]
     wrong = [s.greedy_answer != hidden_answers[s.example_id] for s in known]
     result = {}
-    for strategy in STRATEGIES:
+    for strategy in SCORED:  # a mixed strategy's value is its ranking's (MIXED)
         values = strategy_values(strategy, known, seed)
         result[strategy] = auroc([values[s.example_id] for s in known], wrong)
     return result

@@ -39,7 +39,7 @@ from scipy import stats
 from elad.config import RunConfig
 from elad.reading.curves import accuracy_at, cost_to_reach, curve_area
 from elad.rundir import RunDir
-from elad.strategies import auroc_by_strategy
+from elad.strategies import MIXED, auroc_by_strategy
 from elad.tasks import hidden_answer
 from elad.types import Example, Score, TeacherCall
 
@@ -176,7 +176,8 @@ def selection_evidence(config: RunConfig, scored: Scored, calls: list[TeacherCal
     for round, scores in scored.scores.items():
         for s in scores:
             hidden[s.example_id] = hidden_answer(pool[s.example_id], config.task)
-        value = auroc_by_strategy(scores, hidden, config.seed)[config.strategy]
+        value = auroc_by_strategy(scores, hidden, config.seed)[
+            MIXED.get(config.strategy, config.strategy)]
         if value is not None:
             aurocs.append(value)
         chosen = set(scored.selections.get(round, []))

@@ -25,7 +25,7 @@ from elad.reading.run_numbers import (
 )
 from elad.rundir import RunDir
 from elad.store import RunStore
-from elad.strategies import STRATEGIES
+from elad.strategies import SCORED
 from elad.types import RoundRecord, StopReason
 
 COLUMNS = [  # header, width, how to show a record's value
@@ -230,8 +230,8 @@ def diagnostic_section(store: RunStore, config: RunConfig) -> list[Markup]:
         aurocs = {r: round_aurocs(store, config, r) for r in rounds}
     except (FileNotFoundError, ConfigError) as error:  # a dataset no longer at hand
         return parts + [tag("p", f"Not available: {error}", cls="muted")]
-    return parts + [table(["round", *STRATEGIES], [
-        [r, *("-" if a[s] is None else f"{a[s]:.3f}" for s in STRATEGIES)]
+    return parts + [table(["round", *SCORED], [
+        [r, *("-" if a[s] is None else f"{a[s]:.3f}" for s in SCORED)]
         for r, a in aurocs.items()])]
 
 
