@@ -71,10 +71,11 @@ def test_a_pending_batch_is_collected_never_paid_again(tmp_path, capsys):
 KILL_BUDGET = 0.03  # binds: a straight run of these settings spends more
 
 
-def kill_and_resume(tmp_path, kills: int, seed: int) -> dict:
+def kill_and_resume(tmp_path, kills: int, seed: int, step: int = 6,
+                    budget: float = KILL_BUDGET, rounds: int = 2) -> dict:
     """A small run (concurrency 4) SIGKILLed `kills` times at points a seeded RNG
-    picks: after some more billed replies, at once (replies in flight) or after a
-    random pause (teacher, training or evaluation); then resumed to the end."""
+    picks: after 1 to `step` more billed replies, at once (replies in flight) or after
+    a random pause (teacher, training or evaluation); then resumed to the end."""
     rng = random.Random(seed)
     run_dir = tmp_path / "run"
     server = OracleServer(latency_s=0.02)
@@ -82,13 +83,13 @@ def kill_and_resume(tmp_path, kills: int, seed: int) -> dict:
     with serve(server) as (_, url):
         command = [sys.executable, "-m", "elad.cli", "-q", "run", *TINY,
                    *openai_overrides(url, "teacher.concurrency=4",
-                                     f"budget_usd={KILL_BUDGET}"),
+                                     f"budget_usd={budget}", f"max_rounds={rounds}"),
                    "--run-dir", str(run_dir)]
         for kill in range(kills):
             process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
                                        stderr=subprocess.DEVNULL)
             start = len(server.bills())
-            target = start + rng.randint(1, 6)
+            target = start + rng.randint(1, step)
             while len(server.bills()) < target and process.poll() is None:
                 time.sleep(0.005)
             time.sleep(0 if kill % 2 == 0 else rng.uniform(0, 1.5))  # teacher, or any
@@ -105,16 +106,16 @@ def kill_and_resume(tmp_path, kills: int, seed: int) -> dict:
         spent, unconfirmed = store.spent_usd(), store.unconfirmed_usd()
         rounds = store.rounds()
     return {"server": server, "in_flight": in_flight_at_kill, "spent": spent,
-            "unconfirmed": unconfirmed, "rounds": rounds}
+            "unconfirmed": unconfirmed, "rounds": rounds, "budget": budget}
 
 
 def check_kills(found: dict) -> None:
     server = found["server"]
     billed = billed_usd(server)
-    assert billed <= KILL_BUDGET  # the server's bill, not the store's
+    assert billed <= found["budget"]  # the server's bill, not the store's
     assert found["spent"] >= billed - 1e-12  # the store never understates what was billed
     lost = Counter(h for kill in found["in_flight"] for h in kill)
-    print(f"server billed ${billed:.6f} of ${KILL_BUDGET} over {len(server.bills())} "
+    print(f"server billed ${billed:.6f} of ${found['budget']} over {len(server.bills())} "
           f"replies; store spent ${found['spent']:.6f}, unconfirmed "
           f"${found['unconfirmed']:.6f}; in flight at each kill: "
           f"{[len(k) for k in found['in_flight']]}")
@@ -131,7 +132,9 @@ def test_two_seeded_sigkills_then_resume_never_overspend(tmp_path):
 
 @pytest.mark.slow
 def test_ten_seeded_sigkills_then_resume_never_overspend(tmp_path):
-    check_kills(kill_and_resume(tmp_path, kills=10, seed=2))
+    found = kill_and_resume(tmp_path, kills=10, seed=2, step=2, budget=0.15, rounds=8)
+    check_kills(found)
+    assert len(found["in_flight"]) == 10  # every kill came before the run had ended
 
 
 def test_thirty_percent_faults_nothing_answered_is_billed_twice(tmp_path):
