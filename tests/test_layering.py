@@ -12,7 +12,8 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SRC / "elad"
 
 # Above both the method and the reading side: they make runs and then read them.
-ORCHESTRATION = {"elad.cli", "elad.bench"}
+# The package itself (`import elad`: the Python API, elad/__init__.py) stands there too.
+ORCHESTRATION = {"elad", "elad.cli", "elad.bench"}
 
 
 def module_name(path: Path) -> str:
@@ -82,7 +83,9 @@ def test_the_method_never_imports_the_reading_side():
 def test_no_import_cycles():
     """Module-level and function-level imports both count: a lazy import is still a
     dependency."""
-    graph = {m: imports(m) for m in MODULES}
+    # `from elad import coverage` runs elad/__init__.py first, but the package's API
+    # imports what it calls inside the call: the root is the top, not a dependency
+    graph = {m: imports(m) - {"elad"} for m in MODULES}
     cycles = []
     state: dict[str, int] = {}  # 1: on the current path, 2: done
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from elad import __version__
+
 Handler = Callable[[argparse.Namespace], int]
 
 
@@ -15,6 +17,7 @@ def make_parser(handlers: dict[str, Handler]) -> argparse.ArgumentParser:
         "Explanation-guided active distillation: teach a small student to reason like a "
         "teacher LLM while paying the teacher as little as possible."))
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress or logs")
+    parser.add_argument("--version", action="version", version=f"elad {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     run_parser = commands.add_parser(

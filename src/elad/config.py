@@ -382,6 +382,15 @@ def choices(key: str) -> tuple:
     return {f.name: f for f in dataclasses.fields(target)}[name].metadata.get("choices", ())
 
 
+def config_from_dict(data: dict) -> RunConfig:
+    """A config from a dict shaped like a config file (sections as nested dicts), on
+    the defaults, validated (the Python API's `elad.run`)."""
+    config = RunConfig()
+    for key, value in data.items():
+        _set(config, key, value, "config")
+    return validate(config)
+
+
 def config_from_json(text: str) -> RunConfig:
     """Rebuild a RunConfig saved with `to_json` (the run store keeps one)."""
     config = RunConfig()

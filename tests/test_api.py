@@ -1,0 +1,57 @@
+"""The Python API: `import elad` (no torch), `elad.run` with a dict, a RunConfig or a
+file, `elad.report`, `elad.__version__` and `elad --version`."""
+
+import subprocess
+import sys
+from importlib.metadata import version
+
+import pytest
+
+import elad
+from elad.cli import main
+from elad.config import ConfigError, load_config
+
+from conftest import TINY
+
+
+def test_version_is_the_installed_packages_and_the_cli_prints_it(capsys):
+    assert elad.__version__ == version("elad")
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"elad {elad.__version__}"
+
+
+def test_import_elad_loads_no_torch():
+    code = "import sys, elad; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "False", out.stderr
+
+
+def test_run_with_a_dict_then_a_file_resumes_and_reports(tmp_path):
+    sections: dict = {}
+    for item in [*TINY, "max_rounds=1"]:  # the TINY overrides as a config-file dict
+        key, value = item.split("=")
+        *section, name = key.split(".")
+        target = sections.setdefault(section[0], {}) if section else sections
+        target[name] = value
+    records = elad.run(sections, tmp_path / "run")
+    assert [r.round for r in records] == [0, 1] and records[-1].stop_reason
+    toml = tmp_path / "run.toml"
+    toml.write_text("\n".join(f"{k} = {v!r}" for k, v in sections.items()
+                              if not isinstance(v, dict)) + "\n" + "\n".join(
+        f"[{name}]\n" + "\n".join(f"{k} = {v!r}" for k, v in table.items())
+        for name, table in sections.items() if isinstance(table, dict)) + "\n")
+    again = elad.run(toml, tmp_path / "run")  # the same config: a reread, nothing paid
+    assert again == records
+    assert elad.run(load_config(toml), tmp_path / "run") == records
+    page = elad.report(tmp_path / "run")
+    assert page == tmp_path / "run" / "report.html" and "Stop and budget" in page.read_text()
+
+
+def test_a_bad_config_dict_is_a_config_error_naming_the_key(tmp_path):
+    with pytest.raises(ConfigError, match="budget_usd"):
+        elad.run({"budget_usd": -1}, tmp_path / "run")
+    with pytest.raises(ConfigError, match="nosuch"):
+        elad.run({"student": {"nosuch": 1}}, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
