@@ -27,12 +27,18 @@ def student_answer(score: Score) -> str | None:
     return score.greedy_answer
 
 
-def student_was_right(store: RunStore, round: int, qid: str, reply: TeacherReply) -> bool:
+def student_was_right(store: RunStore, round: int, qid: str,
+                      reply: TeacherReply) -> bool | None:
     """Whether the teacher's reply about `qid` in `round` found the student right (the
-    saturation signal in every mode): no wrong step, or the student's answer."""
-    scores = store.scores(round, qid) if reply.op == "annotate" else []
-    answer = student_answer(scores[0]) if scores else None
-    return coverage.teacher_agrees(reply.op, reply.first_error, reply.answer, answer)
+    saturation signal in every mode): no wrong step, or the student's answer; None
+    for an annotation of a question the student did not answer in that round."""
+    if reply.op == "revise":
+        return reply.first_error is None
+    scores = store.scores(round, qid)
+    if not scores:
+        return None
+    return coverage.teacher_agrees(reply.op, reply.first_error, reply.answer,
+                                   student_answer(scores[0]))
 
 
 def teacher_verdicts(store: RunStore) -> dict[str, bool]:
@@ -40,15 +46,10 @@ def teacher_verdicts(store: RunStore) -> dict[str, bool]:
     of a round after the seed round whose question the student had answered."""
     verdicts = {}
     for call in store.teacher_calls():
-        if call.round == 0 or not call.ok:
-            continue
-        if call.op == "revise":
-            verdicts[call.example_id] = call.reply.first_error is None
-            continue
-        scores = store.scores(call.round, call.example_id)
-        if scores:
-            verdicts[call.example_id] = coverage.teacher_agrees(
-                "annotate", None, call.reply.answer, student_answer(scores[0]))
+        if call.round > 0 and call.ok:
+            verdict = student_was_right(store, call.round, call.example_id, call.reply)
+            if verdict is not None:
+                verdicts[call.example_id] = verdict
     return verdicts
 
 

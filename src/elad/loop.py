@@ -203,7 +203,7 @@ def ask_teacher(run: Run, round: int, requests: Requests, budget: Budget) -> lis
         is_confirmed = request.op == "revise" and reply.first_error is None
         if round > 0:
             confirmed.append(is_confirmed
-                             or student_was_right(run.store, round, qid, reply))
+                             or bool(student_was_right(run.store, round, qid, reply)))
         steps = request.target_steps(reply)
         if request.answer_type == "number" and not target_is_coherent(steps, reply.answer):
             log.warning("round %d: %s not trained on: its steps do not lead to its "
