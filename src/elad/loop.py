@@ -112,20 +112,20 @@ def select(run: Run, round: int, student: Student | None, budget: Budget) -> Req
     """Steps 1-3: which questions the teacher is asked about this round, each with
     its request (asking.py)."""
     if round == 0:
-        return select_seed(run, run.pool, budget)
+        return select_seed(run, budget)
     return select_round(run, round, student, unasked(run.store, run.pool), budget)
 
 
-def select_seed(run: Run, unlabeled: list[Example], budget: Budget) -> Requests:
+def select_seed(run: Run, budget: Budget) -> Requests:
     """Round 0: b0 random questions, to be annotated from scratch. Nothing was asked
     before it; the replies a store may already hold (`elad bench`'s whole-pool
     reference starts with its seed round's) are found in the cache, not asked again."""
-    ids = sorted(e.id for e in unlabeled)
+    ids = sorted(run.pool_by_id)
     random.Random(phase_seed(run.config, 0, "seed")).shuffle(ids)
-    examples, requests = {e.id: e for e in unlabeled}, {}
+    requests = {}
 
     def cost(qid: str) -> float:  # requests made only for the questions looked at
-        requests[qid] = teacher_request(run.config, run.gateway, 0, examples[qid])
+        requests[qid] = teacher_request(run.config, run.gateway, 0, run.pool_by_id[qid])
         return run.gateway.worst_case_cost(requests[qid])
 
     chosen = within_budget(ids, run.config.seed_size, cost, budget.left)
