@@ -13,6 +13,7 @@ import sys
 
 import pytest
 import torch
+import yaml
 from datasets import load_from_disk
 
 from elad.answers import format_explanation, parse_explanation, prompt_text
@@ -86,41 +87,99 @@ def test_export_data_rows(exported):
         assert load_from_disk(str(data / name))["train"].to_list() == rows
 
 
+def sft_config(output_dir, assistant_only_loss=False):
+    from trl import SFTConfig
+
+    return SFTConfig(output_dir=str(output_dir), max_steps=3, per_device_train_batch_size=4,
+                     learning_rate=1e-3, logging_steps=1, save_strategy="no",
+                     report_to="none", bf16=False, use_cpu=True,
+                     gradient_checkpointing=False, disable_tqdm=True, max_length=256,
+                     assistant_only_loss=assistant_only_loss)
+
+
 def test_trl_sft_trainer_trains_on_the_exported_data(exported, tmp_path):
     """TRL tokenizes both formats into exactly elad's training sequences (prompt after
-    bos, explanation, end token; the prompt-completion loss on the explanation only),
-    and a few SFTTrainer steps change every weight of the exported student."""
+    bos, explanation, end token), with the loss on the explanation and end token only:
+    prompt-completion by its completion, messages by TRL's assistant-only loss on the
+    exported chat template's generation markers; and a few SFTTrainer steps change
+    every weight of the exported student."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTTrainer
 
     run_dir, data, model_dir = exported
     with RunDir.open(run_dir) as run:
         student = load_student(run.config.student, run.checkpoint(run.trained_round()))
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
     for name in ("prompt_completion", "messages"):
         dataset = load_from_disk(str(data / name))["train"]
         model = AutoModelForCausalLM.from_pretrained(model_dir)
         before = {n: p.detach().clone() for n, p in model.named_parameters()}
-        args = SFTConfig(output_dir=str(tmp_path / name), max_steps=3,
-                         per_device_train_batch_size=4, learning_rate=1e-3, logging_steps=1,
-                         save_strategy="no", report_to="none", bf16=False, use_cpu=True,
-                         gradient_checkpointing=False, disable_tqdm=True, max_length=256)
+        args = sft_config(tmp_path / name, assistant_only_loss=name == "messages")
         trainer = SFTTrainer(model=model, args=args, train_dataset=dataset,
-                             processing_class=AutoTokenizer.from_pretrained(model_dir))
+                             processing_class=tokenizer)
         for row, prepared in zip(dataset, trainer.train_dataset):
             question = row["question"]
             completion = (row["completion"] if name == "prompt_completion"
                           else row["messages"][1]["content"])
             prompt = student.prompt_ids(question)
-            assert prepared["input_ids"] == [*prompt, *student.encode(completion),
-                                             student.eos_id]
-            if name == "prompt_completion":  # the loss covers the explanation only
-                assert prepared["labels"] == [-100] * len(prompt) + prepared[
-                    "input_ids"][len(prompt):]
+            explained = [*student.encode(completion), student.eos_id]
+            assert prepared["input_ids"] == [*prompt, *explained]
+            # the loss covers the explanation and the end token only
+            assert prepared["labels"] == [-100] * len(prompt) + explained
+            if name == "messages":  # the template's own mask: the assistant's tokens
+                mask = tokenizer.apply_chat_template(
+                    row["messages"], return_assistant_tokens_mask=True,
+                    return_dict=True)["assistant_masks"]
+                assert mask == [0] * len(prompt) + [1] * len(explained)
         trainer.train()
         losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
         assert len(losses) == 3 and all(math.isfinite(x) for x in losses)
         changed = [n for n, p in model.named_parameters() if not torch.equal(p, before[n])]
         assert changed == list(before)
+
+
+def test_assistant_only_loss_needs_the_exported_templates_markers(exported, tmp_path):
+    """The chat template written next to the data is the exported tokenizer's; without
+    its generation markers TRL refuses assistant-only loss on the messages export."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTTrainer
+
+    _, data, model_dir = exported
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    assert (data / "chat_template.jinja").read_text() == tokenizer.chat_template
+    unmarked = re.sub(r"\{%-? *(end)?generation *-?%\}", "", tokenizer.chat_template)
+    assert unmarked != tokenizer.chat_template
+    tokenizer.chat_template = unmarked
+    with pytest.raises(ValueError, match="generation"):
+        SFTTrainer(model=AutoModelForCausalLM.from_pretrained(model_dir),
+                   args=sft_config(tmp_path, assistant_only_loss=True),
+                   train_dataset=load_from_disk(str(data / "messages"))["train"],
+                   processing_class=tokenizer)
+
+
+def test_model_card_metadata_and_target_counts(exported):
+    """The card's front matter names the data and the teacher (no base model or
+    license: the tiny student is trained from scratch), and its prose counts the
+    annotations (the seed round, in mode=revise) and revisions as the store has them."""
+    run_dir, _, model_dir = exported
+    card = (model_dir / "README.md").read_text()
+    meta = yaml.safe_load(card.split("---\n")[1])
+    assert meta["library_name"] == "transformers" and "elad" in meta["tags"]
+    assert meta["datasets"] == ["synthetic"]
+    assert meta["teacher"] == {"kind": "oracle", "model": "gpt-4o"}
+    assert "base_model" not in meta and "license" not in meta
+    with RunDir.open(run_dir) as run:
+        targets = run.store.targets()
+        calls = run.store.teacher_calls()
+    seed = sum(t.round == 0 for t in targets)
+    confirmed = sum(t.confirmed for t in targets)
+    assert 0 < seed < len(targets)
+    assert (f"{len(targets)} training targets up to round 1: {seed} annotations "
+            f"(the teacher wrote the whole explanation) and {len(targets) - seed} "
+            "revisions" in card)
+    assert f"{confirmed} of them confirmed as they were" in card
+    assert f"from {len(calls)} teacher calls" in card
+    assert "assistant_only_loss=True" in card and "{% generation" in card
 
 
 # Runs in a fresh interpreter that never imports elad: the card's prompt, formatted for

@@ -77,14 +77,18 @@ def prompt_text(question: str) -> str:
 # of an exported plain student: a user message becomes the prompt after the bos token,
 # an assistant message the explanation and the end token. So `apply_chat_template` and
 # `pipeline("text-generation")` on [{"role": "user", "content": question}] give exactly
-# the text the student was trained and evaluated on.
+# the text the student was trained and evaluated on. The explanation and its end token
+# sit inside `{% generation %}` markers: transformers' `return_assistant_tokens_mask`
+# marks exactly those tokens, so TRL's `assistant_only_loss=True` trains on the
+# `messages` export (`elad export-data`) with the loss on the explanation alone, as elad
+# trained the student.
 PLAIN_CHAT_TEMPLATE = (
     "{%- for message in messages -%}"
     "{%- if message['role'] == 'user' -%}"
     "{{- (bos_token if loop.first and bos_token else '') + 'Q: ' + message['content']"
     " + '\\nA:\\n' -}}"
     "{%- elif message['role'] == 'assistant' -%}"
-    "{{- message['content'] + (eos_token or '') -}}"
+    "{%- generation -%}{{- message['content'] + (eos_token or '') -}}{%- endgeneration -%}"
     "{%- else -%}"
     "{{- raise_exception('this student was trained on user questions and its own "
     "answers only, not ' + message['role'] + ' messages') -}}"

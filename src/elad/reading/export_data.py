@@ -13,6 +13,13 @@ one "train" split) of the same name:
                       [{"role": "user", "content": question}, {"role": "assistant", ...}]}
   teacher_replies     (--teacher-replies) every teacher call, usable or not:
                       {"prompt": the prompt sent, "completion": the reply as JSON}
+  chat_template.jinja (a student on plain prompts: tiny, or hf without
+                      student.chat_template) the student's chat template, as `elad
+                      export` gives its tokenizer: the plain prompt, with the
+                      explanation in `{% generation %}` markers, so TRL's
+                      `assistant_only_loss=True` on `messages` puts the loss on the
+                      explanation alone with any tokenizer given this template. A
+                      chat-template student keeps its base model's template.
 
 Every row also has the question's id, task, question and answer, the round, the
 teacher's operation (annotate, revise), whether the teacher confirmed the student's
@@ -27,7 +34,8 @@ import importlib.util
 import json
 from pathlib import Path
 
-from elad.answers import format_explanation, prompt_text
+from elad.answers import PLAIN_CHAT_TEMPLATE, format_explanation, prompt_text
+from elad.config import RunConfig
 from elad.rundir import RunDir
 from elad.types import TeacherCall
 
@@ -101,6 +109,18 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
+def plain_prompts(config: RunConfig) -> bool:
+    """Whether the student's prompts were elad's plain ones (not a chat template's)."""
+    return config.student.kind != "hf" or not config.student.chat_template
+
+
+def write_text(path: Path, text: str) -> None:
+    """`text` into `path`, whole or not at all (a temp file, then renamed)."""
+    temp = path.with_name(path.name + ".tmp")
+    temp.write_text(text, encoding="utf-8")
+    temp.replace(path)
+
+
 def has_datasets() -> bool:
     return importlib.util.find_spec("datasets") is not None
 
@@ -125,6 +145,7 @@ def export_data(run_dir: Path, out: Path, teacher_replies: bool = False,
         raise ExportError("--push-to-hub needs the datasets package: pip install "
                           "'elad[export]'")
     with RunDir.open(run_dir) as run:
+        config = run.config
         plain, chat = target_rows(run)
         tables = {"prompt_completion": plain, "messages": chat}
         if teacher_replies:
@@ -134,6 +155,8 @@ def export_data(run_dir: Path, out: Path, teacher_replies: bool = False,
     out.mkdir(parents=True, exist_ok=True)
     for name, rows in tables.items():
         write_jsonl(out / f"{name}.jsonl", rows)
+    if plain_prompts(config):
+        write_text(out / "chat_template.jinja", PLAIN_CHAT_TEMPLATE)
     if has_datasets():
         datasets = {name: dataset_dict(rows) for name, rows in tables.items()}
         for name, dataset in datasets.items():

@@ -11,7 +11,9 @@ from collections import Counter
 from elad.answers import ANSWER_CUE, prompt_text
 from elad.budget import teacher_prices
 from elad.config import RunConfig
+from elad.reading.card_metadata import front_matter
 from elad.rundir import RunDir
+from elad.store import RunStore
 from elad.types import RoundRecord
 
 
@@ -52,6 +54,45 @@ def student_text(config: RunConfig, adapter_only: bool) -> str:
     return f"`{student.model}` fine-tuned with {tuning}"
 
 
+def method_text(mode: str) -> str:
+    """What the teacher did with the questions sent to it, in the run's mode."""
+    return {
+        "annotate": "which wrote a whole explanation for each",
+        "revise": "which revised the student's explanation from its first wrong step "
+                  "(and wrote whole ones for the seed round)",
+    }.get(mode, "which, question by question, revised the student's explanation from "
+                "its first wrong step or wrote a whole one, whichever was expected to "
+                "cost less (whole ones for the seed round)")
+
+
+def target_counts(store: RunStore, round: int) -> Counter:
+    """The training targets up to `round` by what the teacher did for each: "annotate"
+    (it wrote the explanation), "revise" (it revised the student's), and of those
+    "confirmed" (it found no wrong step: the student's explanation as it was)."""
+    made = {(c.round, c.example_id): c.op for c in store.teacher_calls()
+            if c.ok and c.round <= round}
+    counts: Counter = Counter()
+    for target in store.targets(up_to_round=round):
+        counts[made.get((target.round, target.example_id), "unknown")] += 1
+        counts["confirmed"] += target.confirmed
+    return counts
+
+
+def targets_text(store: RunStore, round: int) -> str:
+    """How many targets the teacher wrote and revised, as they were, and its calls."""
+    counts = target_counts(store, round)
+    calls = [c for c in store.teacher_calls() if c.round <= round]
+    unusable = sum(not c.ok for c in calls)
+    ops = Counter(c.op for c in calls)
+    return (f"{counts['annotate']} annotations (the teacher wrote the whole explanation) "
+            f"and {counts['revise']} revisions (it revised the student's explanation from "
+            f"its first wrong step; {counts['confirmed']} of them confirmed as they were, "
+            "no wrong step found), from "
+            f"{len(calls)} teacher calls ("
+            + ", ".join(f"{n} {op}" for op, n in sorted(ops.items()))
+            + (f"; {unusable} not usable" if unusable else "") + ")")
+
+
 def accuracy_table(records: list[RoundRecord], exported: int) -> list[str]:
     """A markdown table: per round, targets, teacher dollars, accuracy overall and per
     task (runs made before per-task accuracy was recorded have none)."""
@@ -70,9 +111,9 @@ def prompt_lines(config: RunConfig, bos_token: str | None) -> list[str]:
     example = "What is the largest of 4, 7, 2?"
     if config.student.kind == "hf" and config.student.chat_template:
         return [
-            "The student was trained and evaluated with each question as one user turn "
+            ("The student was trained and evaluated with each question as one user turn "
             "in the model's own chat template (`tokenizer.apply_chat_template(messages, "
-            "add_generation_prompt=True)`), the explanation as the assistant's reply.",
+            "add_generation_prompt=True)`), the explanation as the assistant's reply."),
             "", "```python", "from transformers import pipeline", "",
             'generate = pipeline("text-generation", model="PATH/TO/THIS/FOLDER")',
             f'messages = [{{"role": "user", "content": "{example}"}}]',
@@ -82,18 +123,38 @@ def prompt_lines(config: RunConfig, bos_token: str | None) -> list[str]:
         "The student was trained and evaluated on exactly this prompt"
         + (f" (the bos token `{bos_token}`, then the text):" if bos_token else ":"),
         "", "```text", shown + "```", "",
-        f'that is, in Python, `"{bos_token or ""}Q: " + question + "\\nA:\\n"`. '
+        (f'that is, in Python, `"{bos_token or ""}Q: " + question + "\\nA:\\n"`. '
         "It continues with its explanation, one step a line, and a last line "
         f'"{ANSWER_CUE} X.", then its end token. The tokenizer adds the bos token to the '
         "text, and its chat template renders a single user message as this prompt, so "
         "either of these gives the student's greedy answer (the generation config holds "
-        f"greedy decoding and `max_new_tokens={config.student.max_new_tokens}`):",
+        f"greedy decoding and `max_new_tokens={config.student.max_new_tokens}`):"),
         "", "```python", "from transformers import pipeline", "",
         'generate = pipeline("text-generation", model="PATH/TO/THIS/FOLDER")',
         f'messages = [{{"role": "user", "content": "{example}"}}]',
         'print(generate(messages)[0]["generated_text"][-1]["content"])',
-        f'print(generate("Q: {example}\\nA:\\n", return_full_text=False)'
-        '[0]["generated_text"])', "```"]
+        (f'print(generate("Q: {example}\\nA:\\n", return_full_text=False)'
+        '[0]["generated_text"])'), "```"]
+
+
+def training_lines(config: RunConfig) -> list[str]:
+    """How to train this model further on `elad export-data`'s `messages` rows with the
+    loss on the explanations alone, as elad trained it."""
+    if config.student.kind == "hf" and config.student.chat_template:
+        split = ('dataset = dataset.map(lambda row: {"prompt": row["messages"][:1], '
+                 '"completion": row["messages"][1:]}, remove_columns=["messages"])')
+        return [("Its chat template is the base model's own. TRL's `SFTTrainer` with "
+                 "`assistant_only_loss=True` needs `{% generation %}` markers around the "
+                 "assistant's reply: where the template has none, TRL swaps in its own "
+                 "training version of the templates it knows (Qwen, Llama, Gemma, Phi, "
+                 "...) and refuses the others. Then give it the `messages` rows of `elad "
+                 "export-data` as prompt and completion, and its completion-only loss "
+                 "covers the reply alone:"), "", "```python", split, "```"]
+    return [("Its chat template marks the explanation and the end token with "
+             "`{% generation %}` ... `{% endgeneration %}`, so TRL's `SFTTrainer` with "
+             "`SFTConfig(assistant_only_loss=True)` trains it on the `messages` rows of "
+             "`elad export-data` with the loss on the explanation alone, as elad trained "
+             "it (the `prompt_completion` rows give the same loss without it).")]
 
 
 def model_card(run: RunDir, round: int, bos_token: str | None,
@@ -104,36 +165,33 @@ def model_card(run: RunDir, round: int, bos_token: str | None,
     mine = next(r for r in records if r.round == round)
     totals = store.call_totals(round)
     prices = teacher_prices(config.teacher)
-    operations = Counter(c.op for c in store.teacher_calls() if c.round <= round)
-    confirmed = sum(t.confirmed for t in store.targets(up_to_round=round))
     last = records[-1]
     return "\n".join([
-        "---", "library_name: " + ("peft" if adapter_only else "transformers"),
-        "pipeline_tag: text-generation", "tags:", "- elad", "- distillation",
-        "- chain-of-thought", "---", "",
+        *front_matter(config, adapter_only), "",
         f"# {run.path.name}: a student distilled with elad", "",
-        f"This is {student_text(config, adapter_only)}, taught by explanation-guided "
-        "active distillation (ELAD, Zhang et al. 2024) with elad: each round it explained "
-        "pool questions, the ones it was least sure of went to the teacher, which "
-        "revised its explanation from the first wrong step (or wrote one), and it was "
-        f"trained on the results. This is the student after round {round}.", "",
+        (f"This is {student_text(config, adapter_only)}, taught by explanation-guided "
+         "active distillation (ELAD, Zhang et al. 2024) with elad: each round it "
+         "explained pool questions, the ones it was least sure of went to the teacher, "
+         f"{method_text(config.mode)}, and it was trained on the results. This is the "
+         f"student after round {round}."), "",
         "## Distilled from", "",
         f"- Teacher: {teacher_text(config)}.",
-        f"- Selection: strategy `{config.strategy}`, teacher mode `{config.mode}`; "
-        f"{mine.n_labeled} training targets up to round {round} "
-        f"({', '.join(f'{n} {op}' for op, n in sorted(operations.items()))} calls; the "
-        f"teacher confirmed {confirmed} of the student's explanations as they were).",
+        (f"- Selection: strategy `{config.strategy}`, teacher mode `{config.mode}`; "
+         f"{mine.n_labeled} training targets up to round {round}: "
+         f"{targets_text(store, round)}."),
         f"- Task and data: {data_text(config)}.", "",
         "## Teacher cost", "",
-        f"${totals['cost_usd']:.4f} up to round {round}: {totals['calls']} calls, "
+        (f"${totals['cost_usd']:.4f} up to round {round}: {totals['calls']} calls, "
         f"{totals['input_tokens']} input and {totals['output_tokens']} output tokens at "
         f"${prices.input_per_mtok:.2f} / ${prices.output_per_mtok:.2f} per million "
-        f"(the run's budget: ${config.budget_usd}).", "",
+        f"(the run's budget: ${config.budget_usd})."), "",
         "## Test accuracy", "",
-        f"Greedy accuracy on the {config.task.test_size} test questions after each round "
+        (f"Greedy accuracy on the {config.task.test_size} test questions after each round "
         f"(targets and teacher dollars cumulative). This model: "
         f"{mine.test_accuracy:.3f}. The run's last round: {last.round} (stopped: "
-        f"{last.stop_reason or 'not yet'}).", "",
+        f"{last.stop_reason or 'not yet'})."), "",
         *accuracy_table(records, round), "",
         "## Prompt format", "",
-        *prompt_lines(config, bos_token), ""])
+        *prompt_lines(config, bos_token), "",
+        "## Training it further", "",
+        *training_lines(config), ""])

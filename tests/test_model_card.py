@@ -1,0 +1,71 @@
+"""The model card's front matter for pretrained students (card_metadata.py): the base
+model's hub name, its license as its own card on this machine states it (never guessed),
+the data and the teacher. The tiny run's card is tested in test_export.py."""
+
+import yaml
+from huggingface_hub import constants
+
+from elad.config import RunConfig
+from elad.reading.card_metadata import front_matter
+
+
+def metadata(*overrides, adapter_only=False):
+    """The front matter for a config with a pretrained student and `overrides` (set as
+    they are: a card describes a run whose config was validated when it ran)."""
+    config = RunConfig()
+    for item in ["student.kind=hf", *overrides]:
+        key, value = item.split("=", 1)
+        section, name = key.split(".")
+        setattr(getattr(config, section), name, value)
+    lines = front_matter(config, adapter_only)
+    assert lines[0] == lines[-1] == "---"
+    return yaml.safe_load("\n".join(lines[1:-1]))
+
+
+def cached_card(cache, repo, text):
+    """A model card in a Hugging Face cache laid out as huggingface_hub writes it."""
+    repo_cache = cache / ("models--" + repo.replace("/", "--"))
+    (repo_cache / "refs").mkdir(parents=True)
+    (repo_cache / "refs" / "main").write_text("abc123")
+    (repo_cache / "snapshots" / "abc123").mkdir(parents=True)
+    (repo_cache / "snapshots" / "abc123" / "README.md").write_text(text)
+
+
+def test_a_hub_base_model_with_its_cached_license(tmp_path, monkeypatch):
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    cached_card(tmp_path, "acme/base-1b", "---\nlicense: apache-2.0\n---\n# base\n")
+    cached_card(tmp_path, "acme/custom", "---\nlicense: other\nlicense_name: acme-ok\n"
+                "license_link: LICENSE\n---\n")
+    meta = metadata("student.model=acme/base-1b", "task.kind=jsonl",
+                    "task.path=data/my questions.jsonl", "teacher.kind=openai",
+                    "teacher.model=gpt-4o-mini")
+    assert meta["base_model"] == "acme/base-1b" and meta["license"] == "apache-2.0"
+    assert meta["library_name"] == "transformers"
+    assert meta["datasets"] == ["my questions.jsonl"]
+    assert meta["teacher"] == {"kind": "openai", "model": "gpt-4o-mini"}
+    meta = metadata("student.model=acme/custom", "task.hub=openai/gsm8k",
+                    "task.kind=gsm8k", adapter_only=True)
+    assert meta["base_model"] == "acme/custom" and meta["library_name"] == "peft"
+    assert (meta["license"], meta["license_name"], meta["license_link"]) == (
+        "other", "acme-ok", "LICENSE")
+    assert meta["datasets"] == ["openai/gsm8k"]
+
+
+def test_no_license_is_invented(tmp_path, monkeypatch):
+    """Not in the cache, a card without a license, a local folder: no license (a local
+    folder's own card still gives one), and no base_model for a path or a preset."""
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    cached_card(tmp_path, "acme/silent", "---\ntags: [x]\n---\n")
+    for model in ("acme/absent", "acme/silent"):
+        meta = metadata(f"student.model={model}")
+        assert meta["base_model"] == model and "license" not in meta
+    folder = tmp_path / "my" / "model"
+    folder.mkdir(parents=True)
+    meta = metadata(f"student.model={folder}", "task.kind=svamp")
+    assert "base_model" not in meta and "license" not in meta
+    assert meta["datasets"] == ["svamp"]
+    (folder / "README.md").write_text("---\nlicense: mit\n---\n")
+    meta = metadata(f"student.model={folder}")
+    assert meta["license"] == "mit" and "base_model" not in meta
+    meta = metadata("student.model=gemma-3-270m")
+    assert "base_model" not in meta and "license" not in meta
