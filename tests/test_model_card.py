@@ -7,6 +7,7 @@ from huggingface_hub import constants
 
 from elad.config import RunConfig
 from elad.reading.card_metadata import front_matter
+from elad.reading.model_card import training_lines
 
 
 def metadata(*overrides, adapter_only=False):
@@ -69,3 +70,13 @@ def test_no_license_is_invented(tmp_path, monkeypatch):
     assert meta["license"] == "mit" and "base_model" not in meta
     meta = metadata("student.model=gemma-3-270m")
     assert "base_model" not in meta and "license" not in meta
+
+
+def test_how_to_train_further_follows_the_students_template():
+    """A plain-prompt student's card points at assistant-only loss (its template has the
+    markers); a chat-template student's says how to get the same loss without them."""
+    plain, chat = RunConfig(), RunConfig()
+    chat.student.kind, chat.student.chat_template = "hf", True
+    assert "assistant_only_loss=True" in " ".join(training_lines(plain))
+    text = "\n".join(training_lines(chat))
+    assert "base model's own" in text and '"completion": row["messages"][1:]' in text

@@ -220,6 +220,14 @@ def test_export_merged_and_adapter_only(base_dir, tmp_path):
     assert tokenizer.apply_chat_template(
         [{"role": "user", "content": question}], add_generation_prompt=True,
         tokenize=False) == "<s>" + prompt_text(question)
+    # its generation markers: TRL's assistant-only loss covers the answer and eos alone
+    answer = pairs()[0][1]
+    mask = tokenizer.apply_chat_template(
+        [{"role": "user", "content": question}, {"role": "assistant", "content": answer}],
+        return_assistant_tokens_mask=True, return_dict=True)["assistant_masks"]
+    prompt = student.prompt_ids(question)
+    assert mask == [0] * len(prompt) + [1] * (len(mask) - len(prompt))
+    assert len(mask) - len(prompt) == len(student.encode(answer)) + 1
     generation = merged.generation_config
     assert (generation.do_sample, generation.max_new_tokens) == (False, 24)
     assert generation.eos_token_id == tokenizer.eos_token_id
