@@ -299,10 +299,10 @@ def test_the_page_opens_with_what_the_run_bought(tmp_path):
     assert html_items(top) == [
         "Test accuracy 0.500 after round 1 (0.250 after the seed round).",
         f"Teacher cost ${PRICES.cost(130, 35):.4f} of the $0.5 budget (2 calls).",
-        "Training targets: 2: 1 revision of the student&#x27;s explanation (0 found "
-        "without error) and 1 annotation written by the teacher.",
-        "Stopped after round 1: max rounds: max_rounds=4 rounds after the seed round are "
-        "done."]
+        ("Training targets: 2: 1 revision of the student&#x27;s explanation (0 found "
+         "without error) and 1 annotation written by the teacher."),
+        ("Stopped after round 1: max rounds: max_rounds=4 rounds after the seed round "
+         "are done.")]
     assert "No baseline to compare with: `elad report DIR --baseline OTHER_RUN_DIR`" in top
 
 
