@@ -30,7 +30,7 @@ from pathlib import Path
 from elad.cli_parser import make_parser
 from elad.config import ConfigError, ScaleError, load_config
 from elad.lock import refuse_if_held
-from elad.reading.export_data import ExportError, out_folder
+from elad.reading.export_data import ExportError
 from elad.progress import show_bars
 from elad.rundir import STORE, stored_config
 from elad.store_schema import store_error
@@ -176,21 +176,9 @@ def teacher_check_command(args: argparse.Namespace) -> int:
 
 
 def export_command(args: argparse.Namespace) -> int:
-    out_folder(args.out)
-    from elad.reading.model_card import model_card
-    from elad.rundir import RunDir
-    from elad.student import export_student  # imports torch
+    from elad import export
 
-    with RunDir.open(Path(args.run_dir)) as run:
-        config, round = run.config, run.trained_round(args.round)
-        if args.adapter_only and not (config.student.kind == "hf"
-                                      and config.student.finetune == "lora"):
-            raise ConfigError("--adapter-only needs a LoRA student (student.kind=hf, "
-                              "student.finetune=lora)")
-        bos = export_student(config.student, run.checkpoint(round), Path(args.out),
-                             merged=not args.adapter_only)
-        card = model_card(run, round, bos, adapter_only=args.adapter_only)
-    (Path(args.out) / "README.md").write_text(card, encoding="utf-8")
+    round = export(args.run_dir, args.out, args.round, args.adapter_only)
     kind = "LoRA adapter" if args.adapter_only else "model"
     print(f"wrote {args.out}: the round {round} student as a Hugging Face {kind} folder, "
           "with its model card (README.md)")
@@ -213,10 +201,10 @@ def config_command(args: argparse.Namespace) -> int:
 
 
 def export_data_command(args: argparse.Namespace) -> int:
-    from elad.reading.export_data import export_data, has_datasets
+    from elad import export_data
+    from elad.reading.export_data import has_datasets
 
-    counts = export_data(Path(args.run_dir), out_folder(args.out), args.teacher_replies,
-                         args.push_to_hub)
+    counts = export_data(args.run_dir, args.out, args.teacher_replies, args.push_to_hub)
     folders = " and as datasets folders" if has_datasets() else (
         "; no datasets folders: the datasets package is not installed (pip install "
         "'elad[export]')")
@@ -232,7 +220,7 @@ def bench_command(args: argparse.Namespace) -> int:
     from elad.reading.bench_summary import format_bench_table, format_comparisons
 
     config = config_from_items(args.items)
-    command = " ".join(["elad bench", *args.items, "--run-dir", args.run_dir,
+    command = " ".join(["elad bench", *args.items, "--out", args.run_dir,
                         *(["--strategies", args.strategies] if args.strategies else []),
                         *(["--modes", args.modes] if args.modes else []),
                         *(["--configs", args.configs] if args.configs else []),
