@@ -155,3 +155,19 @@ def test_run_json_prints_the_records_alone_and_logs_have_timestamps(tmp_path):
     logged = [line for line in done.stderr.splitlines() if " round 0: " in line]
     assert logged and all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d round 0: ", line)
                           for line in logged)
+
+
+def test_the_run_directory_is_spelled_alike_and_report_says_why_it_stopped(tmp_path,
+                                                                           capsys):
+    run_dir = str(tmp_path / "run")
+    assert main(["run", *TINY, "max_rounds=0", run_dir, "-q"]) == 0  # DIR among the items
+    ran = capsys.readouterr().out
+    assert f"run directory: {run_dir}" in ran
+    assert main(["report", "--run-dir", run_dir, "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert _table(ran) in out  # the same rows
+    assert out.splitlines()[-1].startswith(
+        "stopped: max rounds; spent $0.0") and " of $" in out.splitlines()[-1]
+    assert "; forecast: none yet" in out.splitlines()[-1]
+    assert main(["export-data", "--run-dir", run_dir, "--out", str(tmp_path / "data")]) == 0
+    assert (tmp_path / "data" / "messages.jsonl").exists()

@@ -4,6 +4,7 @@ import base64
 import json
 import re
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -212,7 +213,8 @@ def test_report_shows_stop_budget_tasks_diagnostic_and_baseline(tmp_path):
     assert main(["report", str(runs / "elad-revise-s0")]) == 0  # the default baseline
     page = (runs / "elad-revise-s0" / "report.html").read_text()
     assert ("Stopped after round 1: max rounds: max_rounds=4 rounds after the seed round "
-            "are done. The teacher confirmed 0% of round 1&#x27;s revisions.") in page
+            "are done. The teacher had nothing to teach on 0% of round 1&#x27;s questions "
+            "(confirmed).") in page
     spent = PRICES.cost(130, 35)
     assert html_rows(page, "Stop and budget") == [
         ["budget $", "spent $", "left $", "spent"],
@@ -227,9 +229,14 @@ def test_report_shows_stop_budget_tasks_diagnostic_and_baseline(tmp_path):
         ["1", "-", "-", "-", "-", "-"]]
     # the baseline reaches 0.5 in its round 0; this run only in round 1
     assert "Baseline: random-annotate-s0 (random, annotate)." in page
-    assert (f"Both runs reach test accuracy 0.500: this run after ${spent:.4f} of teacher "
-            f"cost, the baseline after ${PRICES.cost(40, 20):.4f}. This run paid "
-            f"${spent - PRICES.cost(40, 20):.4f} more for it.") in page
+    verdict = (f"Verdict against the baseline random-annotate-s0 (random, annotate): this "
+               f"run paid ${spent - PRICES.cost(40, 20):.4f} more at test accuracy 0.500 "
+               f"(this run ${spent:.4f}, the baseline ${PRICES.cost(40, 20):.4f}).")
+    # the verdict opens the page, right under the title, and again beside the curves
+    assert page.split("<body>\n", 1)[1].startswith(
+        "<h1>elad run elad-revise-s0</h1><h2>What the run bought</h2>"
+        f'<p class="verdict">{verdict}</p>')
+    assert page.count(verdict) == 2
     assert len(re.findall(r'<img alt="', page)) == 3
     # the baseline's own report has no baseline; --baseline names one
     assert "Against the baseline" not in write_run_report(
@@ -237,6 +244,9 @@ def test_report_shows_stop_budget_tasks_diagnostic_and_baseline(tmp_path):
     page = write_run_report(runs / "random-annotate-s0",
                             baseline_dir=runs / "elad-revise-s0").read_text()
     assert "Baseline: elad-revise-s0 (elad, revise)." in page
+    saved = spent - PRICES.cost(40, 20)
+    assert (f"this run saved ${saved:.4f} ({saved / spent:.0%} of the baseline&#x27;s cost) "
+            "at test accuracy 0.500") in page
 
 
 def test_money_saved_at_equal_accuracy():
@@ -278,3 +288,35 @@ def test_report_says_how_much_spend_is_unconfirmed(tmp_path):
         store.send_ahead(None, "lost-request", 1, "q9", 0.0125)
     page = write_run_report(tmp_path / "run").read_text()
     assert "$0.0125 of the spent figure is unconfirmed" in page
+
+
+def test_the_page_opens_with_what_the_run_bought(tmp_path):
+    """Accuracy, dollars, targets by the teacher's operation and why it stopped, before
+    anything else; without a baseline, how to get the verdict."""
+    write_run(tmp_path / "run")
+    page = write_run_report(tmp_path / "run").read_text()
+    top = page.split("<body>\n", 1)[1].split('<h2>Stop and budget</h2>', 1)[0]
+    assert html_items(top) == [
+        "Test accuracy 0.500 after round 1 (0.250 after the seed round).",
+        f"Teacher cost ${PRICES.cost(130, 35):.4f} of the $0.5 budget (2 calls).",
+        ("Training targets: 2: 1 revision of the student&#x27;s explanation (0 found "
+         "without error) and 1 annotation written by the teacher."),
+        ("Stopped after round 1: max rounds: max_rounds=4 rounds after the seed round "
+         "are done.")]
+    assert "No baseline to compare with: `elad report DIR --baseline OTHER_RUN_DIR`" in top
+
+
+def html_items(page: str) -> list[str]:
+    return re.findall(r"<li>(.*?)</li>", page)
+
+
+def test_the_page_and_the_docs_define_confirmed_the_same_way(tmp_path):
+    from elad.reading.report_summary import CONFIRMED
+
+    root = Path(__file__).resolve().parents[1]
+    docs = [root / "README.md", *sorted((root / "docs").rglob("*.md"))]
+    assert any(f"`confirmed` {CONFIRMED}" in " ".join(p.read_text().split())
+               for p in docs if p.exists())
+    write_run(tmp_path / "run")
+    page = " ".join(write_run_report(tmp_path / "run").read_text().split())
+    assert f"&#x27;confirmed&#x27; is {esc(CONFIRMED)}." in page

@@ -6,10 +6,13 @@ teacher LLM while paying the teacher as little as possible (ELAD, Zhang et al. 2
     records = elad.run({"budget_usd": 0.1, "max_rounds": 2}, "runs/api")
     print(records[-1].test_accuracy, records[-1].cost_usd, records[-1].stop_reason)
     elad.report("runs/api")  # runs/api/report.html
+    elad.export_data("runs/api", "runs/api-data")  # TRL datasets of its targets
+    elad.export("runs/api", "runs/api-model")  # its student, a Hugging Face folder
 
 `elad.run` takes a `RunConfig`, a dict shaped like a config file (sections as nested
 dicts) or the path of a TOML config file; it runs, resumes or rereads the run in
-`run_dir`, exactly as `elad run --run-dir RUN_DIR` does. Importing elad loads no torch:
+`run_dir`, exactly as `elad run --run-dir RUN_DIR` does; `elad.report`, `elad.export` and `elad.export_data`
+are `elad report`, `elad export` and `elad export-data`. Importing elad loads no torch:
 the heavy modules are imported by the call that needs them.
 """
 
@@ -28,7 +31,7 @@ try:
 except PackageNotFoundError:  # a source tree on sys.path, not installed
     __version__ = "0+unknown"
 
-__all__ = ["__version__", "run", "report"]
+__all__ = ["__version__", "export", "export_data", "report", "run"]
 
 
 def run(config: RunConfig | dict | str | Path, run_dir: str | Path = "elad-run"
@@ -54,3 +57,42 @@ def report(run_dir: str | Path, baseline: str | Path | None = None) -> Path:
     from elad.reading.report import write_run_report
 
     return write_run_report(Path(run_dir), baseline_dir=Path(baseline) if baseline else None)
+
+
+def export(run_dir: str | Path, out: str | Path, round: int | None = None,
+           adapter_only: bool = False) -> int:
+    """Write the student of `round` (default: the last trained) to the folder `out` as a
+    Hugging Face model with its model card (README.md), LoRA merged in, or with
+    `adapter_only` a LoRA student's adapter alone; returns the round written. A bad
+    folder or option raises `elad.config.ConfigError` or `ExportError`."""
+    from elad.config import ConfigError
+    from elad.reading.export_data import out_folder
+    from elad.reading.model_card import model_card
+    from elad.rundir import RunDir
+
+    out = out_folder(out)
+    with RunDir.open(Path(run_dir)) as run:
+        config, round = run.config, run.trained_round(round)
+        if adapter_only and not (config.student.kind == "hf"
+                                 and config.student.finetune == "lora"):
+            raise ConfigError("--adapter-only needs a LoRA student (student.kind=hf, "
+                              "student.finetune=lora)")
+        from elad.student import export_student  # torch, from here on
+
+        bos = export_student(config.student, run.checkpoint(round), out,
+                             merged=not adapter_only)
+        card = model_card(run, round, bos, adapter_only=adapter_only)
+    (out / "README.md").write_text(card, encoding="utf-8")
+    return round
+
+
+def export_data(run_dir: str | Path, out: str | Path, teacher_replies: bool = False,
+                push_to_hub: str | None = None) -> dict[str, int]:
+    """Write the run's training targets (and, with `teacher_replies`, every teacher
+    call) into the folder `out` as TRL datasets: prompt-completion and messages JSON
+    lines, and datasets folders where the datasets package is installed; push them to
+    the hub dataset `push_to_hub` if given. Returns the rows written per dataset."""
+    from elad.reading.export_data import export_data as write_data
+    from elad.reading.export_data import out_folder
+
+    return write_data(Path(run_dir), out_folder(out), teacher_replies, push_to_hub)

@@ -2,9 +2,13 @@
 
     elad run [CONFIG] [--run-dir DIR] [--format json] [k=v ...]  run, resume or reprint a run
     elad plan [CONFIG] [--run-dir DIR] [--target ACC] [k=v ...] the first rounds, a forecast
-    elad score --run-dir DIR [--round N] --out FILE     why each pool question would be chosen
+    elad score DIR [--round N] --out FILE               why each pool question would be chosen
     elad report DIR [--format json] [--baseline OTHER_RUN_DIR]  records, DIR/report.html
-    elad bench [CONFIG] --out DIR [key=value ...]       strategies x modes x seeds
+    elad bench [CONFIG] --run-dir DIR [key=value ...]   strategies x modes x seeds
+
+Wherever a command reads or writes a run, DIR and --run-dir DIR are the same (run and
+plan take DIR among their items; bench's --out is its --run-dir); -q goes before or after
+the subcommand.
     elad teacher check [CONFIG] [key=value ...]         one request: latency, tokens, cost
     elad export DIR --out OUT [--adapter-only]          the student as a model folder + card
     elad export-data DIR --out OUT [--teacher-replies]  targets (and replies): TRL data
@@ -26,7 +30,7 @@ from pathlib import Path
 from elad.cli_parser import make_parser
 from elad.config import ConfigError, ScaleError, load_config
 from elad.lock import refuse_if_held
-from elad.reading.export_data import ExportError, out_folder
+from elad.reading.export_data import ExportError
 from elad.progress import show_bars
 from elad.rundir import STORE, stored_config
 from elad.store_schema import store_error
@@ -145,7 +149,21 @@ def report_command(args: argparse.Namespace) -> int:
         print(records_json(records))
     else:
         print(format_table(records))
+        print(report_stop_line(Path(args.run_dir), records))
     return 0
+
+
+def report_stop_line(run_dir: Path, records: list) -> str:
+    """`elad report`'s last line: why the run stopped, what it spent, the forecast."""
+    from elad.run_forecast import forecast_line
+
+    config = stored_config(run_dir)
+    last = records[-1] if records else None
+    if last is None or config is None:
+        return "stopped: not finished; no round yet"
+    return (f"stopped: {last.stop_reason or 'not finished'}; spent ${last.cost_usd:.4f} of "
+            f"${config.budget_usd}; forecast: "
+            f"{forecast_line(last.forecast, config.stop_gain_per_usd)}")
 
 
 def teacher_check_command(args: argparse.Namespace) -> int:
@@ -158,21 +176,9 @@ def teacher_check_command(args: argparse.Namespace) -> int:
 
 
 def export_command(args: argparse.Namespace) -> int:
-    out_folder(args.out)
-    from elad.reading.model_card import model_card
-    from elad.rundir import RunDir
-    from elad.student import export_student  # imports torch
+    from elad import export
 
-    with RunDir.open(Path(args.run_dir)) as run:
-        config, round = run.config, run.trained_round(args.round)
-        if args.adapter_only and not (config.student.kind == "hf"
-                                      and config.student.finetune == "lora"):
-            raise ConfigError("--adapter-only needs a LoRA student (student.kind=hf, "
-                              "student.finetune=lora)")
-        bos = export_student(config.student, run.checkpoint(round), Path(args.out),
-                             merged=not args.adapter_only)
-        card = model_card(run, round, bos, adapter_only=args.adapter_only)
-    (Path(args.out) / "README.md").write_text(card, encoding="utf-8")
+    round = export(args.run_dir, args.out, args.round, args.adapter_only)
     kind = "LoRA adapter" if args.adapter_only else "model"
     print(f"wrote {args.out}: the round {round} student as a Hugging Face {kind} folder, "
           "with its model card (README.md)")
@@ -195,10 +201,10 @@ def config_command(args: argparse.Namespace) -> int:
 
 
 def export_data_command(args: argparse.Namespace) -> int:
-    from elad.reading.export_data import export_data, has_datasets
+    from elad import export_data
+    from elad.reading.export_data import has_datasets
 
-    counts = export_data(Path(args.run_dir), out_folder(args.out), args.teacher_replies,
-                         args.push_to_hub)
+    counts = export_data(args.run_dir, args.out, args.teacher_replies, args.push_to_hub)
     folders = " and as datasets folders" if has_datasets() else (
         "; no datasets folders: the datasets package is not installed (pip install "
         "'elad[export]')")
@@ -214,7 +220,7 @@ def bench_command(args: argparse.Namespace) -> int:
     from elad.reading.bench_summary import format_bench_table, format_comparisons
 
     config = config_from_items(args.items)
-    command = " ".join(["elad bench", *args.items, "--out", args.out,
+    command = " ".join(["elad bench", *args.items, "--out", args.run_dir,
                         *(["--strategies", args.strategies] if args.strategies else []),
                         *(["--modes", args.modes] if args.modes else []),
                         *(["--configs", args.configs] if args.configs else []),
@@ -224,13 +230,14 @@ def bench_command(args: argparse.Namespace) -> int:
     options = BenchOptions(_names(args.strategies), _names(args.modes), _names(args.seeds),
                            _names(args.configs), whole_pool=not args.no_whole_pool,
                            jobs=args.jobs, command=command)
-    summary = bench(config, Path(args.out), options,
+    summary = bench(config, Path(args.run_dir), options,
                     on_line=lambda line: print(line, flush=True))
     print()
     print(format_bench_table(summary))
     print()
     print(format_comparisons(summary))
-    print(f"\nwrote {Path(args.out) / 'bench.json'}, {Path(args.out) / 'index.html'} "
+    print(f"\nwrote {Path(args.run_dir) / 'bench.json'}, "
+          f"{Path(args.run_dir) / 'index.html'} "
           f"and the plots; this invocation took {summary['this_invocation_s'] / 60:.1f} "
           f"min; making the grid's runs took {summary['wall_s'] / 60:.1f} min of wall time "
           f"over {summary['invocations']} invocation(s)")

@@ -5,18 +5,100 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
 
 from elad import __version__
 
 Handler = Callable[[argparse.Namespace], int]
 
+DEFAULT_RUN_DIR = "elad-run"
+ITEMS_DIR = ("without --run-dir, an item that is neither a .toml nor an existing file is "
+             "the run directory")
+
+
+def add_global_flags(parser: argparse.ArgumentParser, default: object) -> None:
+    """The flags every command takes, before or after the subcommand: on a subcommand
+    they default to SUPPRESS, so that one given before it is not overwritten."""
+    parser.add_argument("-q", "--quiet", action="store_true", default=default,
+                        help="no progress or logs")
+
+
+def subcommands(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Every subcommand's parser, nested ones (`teacher check`) included."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                found += [command, *subcommands(command)]
+    return found
+
+
+def add_run_dir(parser: argparse.ArgumentParser, help: str, positional: bool = True,
+                default: str | None = None, alias: str | None = None) -> None:
+    """The run directory, spelled the same way by every command that reads or writes
+    one: `--run-dir DIR` and (where `positional`) a plain DIR argument, or `alias`."""
+    if positional:
+        parser.add_argument("dir", nargs="?", metavar="DIR", help=help)
+    names = ["--run-dir", *([alias] if alias else [])]
+    parser.add_argument(*names, dest="run_dir", metavar="DIR", action=SameDir,
+                        default=None, help=help + (" (or DIR)" if positional else ""))
+    parser.set_defaults(run_dir_parser=parser, run_dir_default=default)
+
+
+class SameDir(argparse.Action):
+    """--run-dir (or its alias) given more than once must name one directory."""
+
+    def __call__(self, parser, namespace, value, option=None):
+        before = getattr(namespace, self.dest, None)
+        if before is not None and before != value:
+            parser.error(f"{option} {value}: the run directory is already {before}")
+        setattr(namespace, self.dest, value)
+
+
+class CommandLine(argparse.ArgumentParser):
+    """The `elad` parser; after parsing, `args.run_dir` is the one run directory a
+    command was given, however it was spelled."""
+
+    def parse_args(self, args=None, namespace=None):
+        parsed = super().parse_args(args, namespace)
+        settle_run_dir(parsed)
+        return parsed
+
+
+def settle_run_dir(args: argparse.Namespace) -> None:
+    """Put the run directory, given as --run-dir, as DIR or (run, plan) among the
+    items, into `args.run_dir`; two different ones, or none where one is needed, are a
+    usage error."""
+    parser = getattr(args, "run_dir_parser", None)
+    if parser is None:
+        return
+    named = [args.run_dir] if args.run_dir else []
+    named += [args.dir] if getattr(args, "dir", None) else []
+    if args.run_dir_default is not None:  # run, plan: the items may name it
+        args.items = [item for item in args.items if item != args.run_dir]
+        if not args.run_dir:  # else every item is a config file or an override
+            named += [item for item in args.items if names_a_dir(item)]
+            args.items = [item for item in args.items if not names_a_dir(item)]
+    different = sorted(set(named), key=named.index)
+    if len(different) > 1:
+        parser.error(f"two run directories: {' and '.join(different)}")
+    if not different and args.run_dir_default is None:
+        parser.error("the run directory is required: DIR or --run-dir DIR")
+    args.run_dir = different[0] if different else args.run_dir_default
+    del args.run_dir_parser, args.run_dir_default
+
+
+def names_a_dir(item: str) -> bool:
+    """An item of `run` or `plan` that is not a key=value override nor a config file."""
+    return "=" not in item and Path(item).suffix != ".toml" and not Path(item).is_file()
+
 
 def make_parser(handlers: dict[str, Handler]) -> argparse.ArgumentParser:
     """The parser; each subcommand's `handler` is `handlers[its name]`."""
-    parser = argparse.ArgumentParser(prog="elad", description=(
+    parser = CommandLine(prog="elad", description=(
         "Explanation-guided active distillation: teach a small student to reason like a "
         "teacher LLM while paying the teacher as little as possible."))
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress or logs")
+    add_global_flags(parser, default=False)
     parser.add_argument("--version", action="version", version=f"elad {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -25,11 +107,11 @@ def make_parser(handlers: dict[str, Handler]) -> argparse.ArgumentParser:
         epilog="Every setting, its default and its help: `elad config`; a commented "
         "config file with every default: `elad config --init`; what a config file and "
         "overrides add up to: `elad config --effective [CONFIG] [key=value ...]`.")
-    run_parser.add_argument("items", nargs="*", metavar="CONFIG | key=value",
+    run_parser.add_argument("items", nargs="*", metavar="CONFIG | DIR | key=value",
                             help="a TOML config file and/or overrides like strategy=random "
-                            "(every key: `elad config`)")
-    run_parser.add_argument("--run-dir", default="elad-run",
-                            help="where the run store and checkpoints live (default: %(default)s)")
+                            "(every key: `elad config`); " + ITEMS_DIR)
+    add_run_dir(run_parser, "where the run store and checkpoints live (default: "
+                f"{DEFAULT_RUN_DIR})", positional=False, default=DEFAULT_RUN_DIR)
     run_parser.add_argument("--format", choices=("table", "json"), default="table",
                             help="table: rows as rounds finish; json: the round records "
                             "at the end, nothing else on stdout")
@@ -39,11 +121,12 @@ def make_parser(handlers: dict[str, Handler]) -> argparse.ArgumentParser:
         "plan", help="what budget should I set? run (or resume) the seed round and two "
         "more, then print the forecast: accuracy against teacher cost, with a band, and "
         "the cost to reach --target")
-    plan_parser.add_argument("items", nargs="*", metavar="CONFIG | key=value",
-                             help="the run's config file and/or overrides, as for `run`")
-    plan_parser.add_argument("--run-dir", default="elad-run",
-                             help="the run to make or read (default: %(default)s); "
-                             "`elad run` with the same config goes on from there")
+    plan_parser.add_argument("items", nargs="*", metavar="CONFIG | DIR | key=value",
+                             help="the run's config file and/or overrides, as for `run`; "
+                             + ITEMS_DIR)
+    add_run_dir(plan_parser, f"the run to make or read (default: {DEFAULT_RUN_DIR}); "
+                "`elad run` with the same config goes on from there", positional=False,
+                default=DEFAULT_RUN_DIR)
     plan_parser.add_argument("--target", type=float, default=None,
                              help="a test accuracy (0-1): the cost to reach it")
     plan_parser.add_argument("--rounds", type=int, default=2,
@@ -54,7 +137,7 @@ def make_parser(handlers: dict[str, Handler]) -> argparse.ArgumentParser:
     score_parser = commands.add_parser(
         "score", help="score pool questions with a round's student; say why each would "
         "be chosen, and how well each strategy predicts the student's mistakes")
-    score_parser.add_argument("--run-dir", required=True)
+    add_run_dir(score_parser, "the run whose student scores")
     score_parser.add_argument("--round", type=int, default=None,
                               help="whose student scores (default: the last trained)")
     score_parser.add_argument("--out", required=True, help="JSON lines, one per question")
@@ -64,8 +147,10 @@ def make_parser(handlers: dict[str, Handler]) -> argparse.ArgumentParser:
 
     report_parser = commands.add_parser(
         "report", help="print a run's per-round records and write DIR/report.html")
-    report_parser.add_argument("run_dir", metavar="DIR")
-    report_parser.add_argument("--format", choices=("table", "json"), default="table")
+    add_run_dir(report_parser, "the run to report")
+    report_parser.add_argument("--format", choices=("table", "json"), default="table",
+                               help="table: the rounds and why the run stopped; json: the "
+                               "round records alone")
     report_parser.add_argument("--examples", type=int, default=3,
                                help="selected questions shown per round (%(default)s)")
     report_parser.add_argument("--baseline", metavar="OTHER_RUN_DIR", default=None,
@@ -80,13 +165,14 @@ def make_parser(handlers: dict[str, Handler]) -> argparse.ArgumentParser:
     check_parser = teacher_commands.add_parser(
         "check", help="one tiny request: model, latency, tokens, prices, and an estimate "
         "of what the configured run would cost")
-    check_parser.add_argument("items", nargs="*", metavar="CONFIG | key=value")
+    check_parser.add_argument("items", nargs="*", metavar="CONFIG | key=value",
+                              help="the run's config file and/or overrides, as for `run`")
     check_parser.set_defaults(handler=handlers["teacher check"])
 
     export_parser = commands.add_parser(
         "export", help="write a run's student as a Hugging Face model folder (LoRA merged "
         "in), or as its LoRA adapter alone")
-    export_parser.add_argument("run_dir", metavar="DIR")
+    add_run_dir(export_parser, "the run whose student to export")
     export_parser.add_argument("--out", required=True, help="the folder to write")
     export_parser.add_argument("--round", type=int, default=None,
                                help="whose student (default: the last trained)")
@@ -110,7 +196,7 @@ def make_parser(handlers: dict[str, Handler]) -> argparse.ArgumentParser:
         "export-data", help="write a run's training targets (and, optionally, every "
         "teacher reply) as TRL datasets: prompt-completion and messages JSON lines and "
         "datasets folders")
-    data_parser.add_argument("run_dir", metavar="DIR")
+    add_run_dir(data_parser, "the run whose training targets to export")
     data_parser.add_argument("--out", required=True, help="the folder to write")
     data_parser.add_argument("--teacher-replies", action="store_true",
                              help="also every teacher call: the prompt sent and the reply")
@@ -124,7 +210,8 @@ def make_parser(handlers: dict[str, Handler]) -> argparse.ArgumentParser:
         "reference: table, DIR/bench.json, plots, DIR/index.html (resumable)")
     bench_parser.add_argument("items", nargs="*", metavar="CONFIG | key=value",
                               help="the config every run shares, and overrides")
-    bench_parser.add_argument("--out", required=True, help="the grid's directory")
+    add_run_dir(bench_parser, "the grid's directory (its runs are DIR/runs/NAME)",
+                positional=False, alias="--out")
     bench_parser.add_argument("--configs", help="strategy/mode pairs, comma-separated "
                               "(default: random/annotate, elad/annotate, elad/revise, "
                               "elad/auto)")
@@ -141,4 +228,6 @@ def make_parser(handlers: dict[str, Handler]) -> argparse.ArgumentParser:
                               help="runs at a time (default: one per core without a GPU, "
                               "else 1)")
     bench_parser.set_defaults(handler=handlers["bench"])
+    for command in subcommands(parser):  # -q and the like after the subcommand too
+        add_global_flags(command, default=argparse.SUPPRESS)
     return parser

@@ -1,13 +1,14 @@
 """Why a run stops (ELAD.md, step 7): every reason, decided here and only here.
 
-After each round the run stops when the teacher confirmed at least `saturation` of the
-round's revisions (SATURATED), when every pool question has been asked about
-(POOL_EXHAUSTED), when what is left of the budget does not cover half a round of the
-cheapest worst-case requests (BUDGET_SPENT, see `half_round`), after `max_rounds` rounds
-(MAX_ROUNDS), or when the forecast says the next round's dollars buy too little
-(LOW_GAIN, `stop_gain_per_usd`, run_forecast.rule_stops). The forecast rule comes last:
-it is named only when it ends a run that could go on. A round whose selection comes out
-empty (no request fits in what is left) ends the run too, for its budget.
+After each round the run stops when the teacher had nothing to teach on at least
+`saturation` of the round's questions (SATURATED), when every pool question has been
+asked about (POOL_EXHAUSTED), when what is left of the budget does not cover half a
+round of the cheapest worst-case requests (BUDGET_SPENT, see `half_round`), after
+`max_rounds` rounds (MAX_ROUNDS), or when the forecast says the next round's dollars
+buy too little (LOW_GAIN, `stop_gain_per_usd`, run_forecast.rule_stops). The forecast
+rule comes last: it is named only when it ends a run that could go on. A round whose
+selection comes out empty (no request fits in what is left) ends the run too, for its
+budget.
 
 The rule is made once per run and asked by the loop after each round, by `RunDir.
 save_config` when a grown run decides whether its last round still stops it, and by

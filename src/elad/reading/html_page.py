@@ -29,6 +29,8 @@ ol.steps li.unstable::after { content: "  \\2190 least stable step"; color: #b60
 ol.steps li.wrong::after { content: "  \\2190 first wrong step"; color: #c00; }
 ol.steps li.wrong.unstable::after { content: "  \\2190 first wrong, least stable step"; }
 .muted { color: #777; }
+.verdict { font-size: 1.15em; font-weight: 600; }
+ul.bought { font-size: 1.05em; }
 pre { background: #f7f7f7; padding: 0.5em; white-space: pre-wrap; font-size: 0.85em; }
 """
 

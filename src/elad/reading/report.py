@@ -17,16 +17,17 @@ from elad.reading.html_page import Markup, image, page, table, tag
 from elad.reading.plots import Labels, Series, bar_plot, line_plot
 from elad.reading.report_examples import RoundShown, example_html
 from elad.reading.report_forecast import forecast_section
-from elad.reading.run_numbers import (
-    Baseline,
-    cost_rows,
-    equal_accuracy_savings,
-    load_baseline,
+from elad.reading.report_summary import (
+    CONFIRMED,
+    bought_section,
+    verdict_line,
+    why_stopped,
 )
+from elad.reading.run_numbers import Baseline, cost_rows, load_baseline
 from elad.rundir import RunDir
 from elad.store import RunStore
 from elad.strategies import SCORED
-from elad.types import RoundRecord, StopReason
+from elad.types import RoundRecord
 
 COLUMNS = [  # header, width, how to show a record's value
     ("round", 5, lambda r: f"{r.round}"),
@@ -90,12 +91,12 @@ def run_report_html(store: RunStore, config: RunConfig, title: str,
                f"{config.student.kind}. "
                + (f"{len(records)} rounds; stopped: {last.stop_reason or 'not finished'}."
                   if last else "No finished round yet."))
-    body = [tag("h1", f"elad run {title}"), tag("p", summary),
+    body = [tag("h1", f"elad run {title}"),
+            *bought_section(store, config, records, baseline), tag("p", summary),
             *stop_and_budget_section(store, config, records),
             tag("h2", "Rounds"),
-            tag("p", "Figures are cumulative over the run so far; 'confirmed' is the "
-                     "fraction of the round's revisions in which the teacher found no "
-                     "error.", cls="muted"),
+            tag("p", f"Figures are cumulative over the run so far; 'confirmed' is "
+                     f"{CONFIRMED}.", cls="muted"),
             records_table(records)]
     if records:
         body += run_plots(records, costs)
@@ -160,20 +161,6 @@ def run_plots(records: list[RoundRecord], costs: list[dict]) -> list[Markup]:
 # --- the run at a glance: why it stopped, the budget, accuracy per task, the selection
 # diagnostic, and a baseline run to compare with ---------------------------------------
 
-STOP_WHY = {
-    StopReason.SATURATED: "the teacher confirmed at least {saturation:.0%} (saturation) of "
-                          "the last round's revised explanations: the student's most "
-                          "uncertain questions are now right, more teacher money buys "
-                          "little",
-    StopReason.BUDGET_SPENT: "what is left of the budget does not cover the worst case of "
-                             "half a round of teacher requests",
-    StopReason.POOL_EXHAUSTED: "the teacher has been asked about every pool question",
-    StopReason.MAX_ROUNDS: "max_rounds={max_rounds} rounds after the seed round are done",
-    StopReason.LOW_GAIN: "the forecast said the next round buys less than "
-                         "stop_gain_per_usd={stop_gain_per_usd} accuracy per dollar",
-}
-
-
 def stop_and_budget_section(store: RunStore, config: RunConfig,
                     records: list[RoundRecord]) -> list[Markup]:
     """Why the run stopped, and the budget spent and left."""
@@ -182,12 +169,11 @@ def stop_and_budget_section(store: RunStore, config: RunConfig,
         stopped = "The run has not stopped yet" + (
             f" (last finished round: {last.round})." if last else ".")
     else:
-        why = STOP_WHY[last.stop_reason].format(
-            saturation=config.saturation, max_rounds=config.max_rounds,
-            stop_gain_per_usd=config.stop_gain_per_usd)
+        why = why_stopped(config, last.stop_reason)
         confirmed = ("" if last.confirmed_fraction is None else
-                     f" The teacher confirmed {last.confirmed_fraction:.0%} of round "
-                     f"{last.round}'s revisions.")
+                     f" The teacher had nothing to teach on "
+                     f"{last.confirmed_fraction:.0%} of round {last.round}'s questions "
+                     "(confirmed).")
         stopped = f"Stopped after round {last.round}: {last.stop_reason}: {why}.{confirmed}"
     spent, unconfirmed = store.spent_usd(), store.unconfirmed_usd()
     left = config.budget_usd - spent
@@ -244,23 +230,10 @@ def baseline_section(records: list[RoundRecord], baseline: Baseline) -> list[Mar
                 [r.test_accuracy for r in baseline.records], marker="s", dashed=True)],
         Labels("cumulative teacher cost ($)", "test accuracy",
                "Accuracy against teacher cost, this run and the baseline"))
-    savings = equal_accuracy_savings(records, baseline.records)
-    if savings is None:
-        text = "No finished round to compare yet."
-    else:
-        level, mine, theirs = savings
-        text = (f"Both runs reach test accuracy {level:.3f}: this run after ${mine:.4f} "
-                f"of teacher cost, the baseline after ${theirs:.4f}. ")
-        if mine <= theirs:
-            share = f" ({(theirs - mine) / theirs:.0%} of the baseline's cost)" if theirs \
-                else ""
-            text += f"Money saved at equal accuracy: ${theirs - mine:.4f}{share}."
-        else:
-            text += f"This run paid ${mine - theirs:.4f} more for it."
     return [tag("h2", "Against the baseline"),
             tag("p", f"Baseline: {baseline.name}.", cls="muted"),
             image(plot, "test accuracy against cumulative teacher cost, this run and the "
                         "baseline"),
-            tag("p", text, cls="savings")]
+            tag("p", verdict_line(records, baseline), cls="savings")]
 
 

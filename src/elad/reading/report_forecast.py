@@ -8,6 +8,7 @@ from elad.config import RunConfig
 from elad.forecast import gain_bound
 from elad.reading.html_page import Markup, image, table, tag
 from elad.reading.plots import Labels, Series, line_plot
+from elad.reading.report_summary import CONFIRMED
 from elad.run_forecast import (
     CONFIDENCE,
     illustrative_threshold,
@@ -103,8 +104,8 @@ def forecast_table(records: list[RoundRecord], forecasts: list) -> Markup:
         + tag("p", "Forecasts are made after the round, from it and the rounds before, "
                    f"with {CONFIDENCE:.0%} bands. The label-free signals need no test set; "
                    "they describe the round's candidates as the previous round's student "
-                   "explained them: confirmed, the share of the round's revisions the "
-                   "teacher found no error in; agreement, the mean of 1 - u_inter over "
+                   f"explained them: confirmed, {CONFIRMED}; agreement, the mean of "
+                   "1 - u_inter over "
                    "the candidates; unanimous, the share whose K answers all agree; "
                    "uncertain, the share whose u(q) reaches the first scored round's "
                    "selection threshold.", cls="muted"))

@@ -1,0 +1,102 @@
+"""The top of a run's report: what the run bought (final test accuracy, dollars paid,
+training targets by kind, why it stopped) and, where there is a baseline run, the
+verdict in one line, so that a reader has the answer before the details. Also the words
+the page uses for why a run stops and for 'confirmed'. Never imports torch."""
+
+from __future__ import annotations
+
+from elad.config import RunConfig
+from elad.reading.html_page import Markup, tag
+from elad.reading.run_numbers import Baseline, equal_accuracy_savings
+from elad.store import RunStore
+from elad.types import RoundRecord, StopReason
+
+CONFIRMED = ("the fraction of this round's questions where the teacher had nothing to "
+             "teach: it read the student's explanation and found no error, or it "
+             "annotated the question with the student's own answer")
+
+STOP_WHY = {
+    StopReason.SATURATED: "the teacher confirmed at least {saturation:.0%} (saturation) of "
+                          "the last round's questions: it had nothing to teach on the "
+                          "student's most uncertain questions, more teacher money buys "
+                          "little",
+    StopReason.BUDGET_SPENT: "what is left of the budget does not cover the worst case of "
+                             "half a round of teacher requests",
+    StopReason.POOL_EXHAUSTED: "the teacher has been asked about every pool question",
+    StopReason.MAX_ROUNDS: "max_rounds={max_rounds} rounds after the seed round are done",
+    StopReason.LOW_GAIN: "the forecast said the next round buys less than "
+                         "stop_gain_per_usd={stop_gain_per_usd} accuracy per dollar",
+}
+
+
+def why_stopped(config: RunConfig, reason: str) -> str:
+    """Why a run stopped, in words, with the setting that stopped it."""
+    return STOP_WHY[StopReason(reason)].format(
+        saturation=config.saturation, max_rounds=config.max_rounds,
+        stop_gain_per_usd=config.stop_gain_per_usd)
+
+
+def target_kinds(store: RunStore) -> dict[str, int]:
+    """The run's training targets by the teacher's operation that made them: revisions
+    of the student's explanation (and how many of those the teacher found no error in)
+    and annotations written from scratch."""
+    made_by = {(c.round, c.example_id): c.op for c in store.teacher_calls() if c.ok}
+    targets = store.targets()
+    revised = [t for t in targets if made_by.get((t.round, t.example_id)) == "revise"]
+    return {"targets": len(targets), "revisions": len(revised),
+            "unchanged": sum(t.confirmed for t in revised),
+            "annotations": len(targets) - len(revised)}
+
+
+def verdict_line(records: list[RoundRecord], baseline: Baseline) -> str:
+    """The comparison with `baseline` in one line: money saved (or paid more) at the
+    highest test accuracy both runs reached."""
+    savings = equal_accuracy_savings(records, baseline.records)
+    if savings is None:
+        return f"Verdict against the baseline {baseline.name}: no finished round to " \
+            "compare yet."
+    level, mine, theirs = savings
+    both = f"at test accuracy {level:.3f} (this run ${mine:.4f}, the baseline ${theirs:.4f})"
+    if mine <= theirs:
+        share = f" ({(theirs - mine) / theirs:.0%} of the baseline's cost)" if theirs else ""
+        return (f"Verdict against the baseline {baseline.name}: this run saved "
+                f"${theirs - mine:.4f}{share} {both}.")
+    return (f"Verdict against the baseline {baseline.name}: this run paid "
+            f"${mine - theirs:.4f} more {both}.")
+
+
+def bought_section(store: RunStore, config: RunConfig, records: list[RoundRecord],
+                   baseline: Baseline | None) -> list[Markup]:
+    """What the run bought, first on the page: the verdict against the baseline (if
+    any), the final test accuracy, the dollars paid, the targets and why it stopped."""
+    last = records[-1] if records else None
+    head = tag("h2", "What the run bought")
+    if last is None:
+        return [head, tag("p", "No finished round yet.", cls="bought")]
+    first = records[0]
+    kinds = target_kinds(store)
+    spent = store.spent_usd()
+    lines = [
+        (f"Test accuracy {last.test_accuracy:.3f} after round {last.round} "
+         f"({first.test_accuracy:.3f} after the seed round)."),
+        (f"Teacher cost ${last.cost_usd:.4f} of the ${config.budget_usd:g} budget "
+         f"({last.teacher_calls} calls)"
+         + (f"; ${spent:.4f} paid in all, counting the round under way and requests "
+            "whose replies never arrived." if spent > last.cost_usd + 5e-5 else ".")),
+        (f"Training targets: {kinds['targets']}: "
+         f"{count(kinds['revisions'], 'revision')} of the student's explanation "
+         f"({kinds['unchanged']} found without error) and "
+         f"{count(kinds['annotations'], 'annotation')} written by the teacher."),
+        (f"Stopped after round {last.round}: {last.stop_reason}: "
+         f"{why_stopped(config, last.stop_reason)}." if last.stop_reason else
+         f"Not stopped yet (last finished round: {last.round})."),
+    ]
+    verdict = (tag("p", verdict_line(records, baseline), cls="verdict") if baseline
+               else tag("p", "No baseline to compare with: `elad report DIR --baseline "
+                             "OTHER_RUN_DIR` (a strategy=random mode=annotate run of the "
+                             "same config, say) adds the verdict here.", cls="muted"))
+    return [head, verdict, tag("ul", *(tag("li", line) for line in lines), cls="bought")]
+
+
+def count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
