@@ -85,14 +85,21 @@ def toml_value(value: Any) -> str:
     return json.dumps(str(value))
 
 
-def to_toml(config: RunConfig, note_defaults: bool = False) -> str:
-    """`config` as a TOML file, each key under a comment with its help and type; with
-    `note_defaults`, a key whose value differs from the default says the default."""
+HEADER = ["# An elad run config (`elad run THIS_FILE`). Every key is here with its",
+          "# value; a key left out keeps its default. `elad config` lists them all."]
+
+
+def to_toml(config: RunConfig, note_defaults: bool = False, only: set[str] | None = None,
+            header: list[str] = HEADER) -> str:
+    """`config` as a TOML file (its keys named in `only`, if given), each key under a
+    comment with its help and type; with `note_defaults`, a key whose value differs
+    from the default says the default."""
     defaults = {k.name: k.value for k in keys(defaults_for(config.student.kind))}
-    lines = ["# An elad run config (`elad run THIS_FILE`). Every key is here with its",
-             "# value; a key left out keeps its default. `elad config` lists them all."]
+    lines = list(header)
     section = None
     for key in keys(config):
+        if only is not None and key.name not in only:
+            continue
         if key.section != section:
             section = key.section
             lines += ["", f"[{section}]", f"# {section_help(section)}"] if section else []
