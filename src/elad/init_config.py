@@ -158,7 +158,10 @@ def ask(question: str, default: str | None = None) -> str | None:
     if not sys.stdin.isatty():
         return default
     shown = f" [{default}]" if default else ""
-    return input(f"{question}{shown}: ").strip() or default
+    try:
+        return input(f"{question}{shown}: ").strip() or default
+    except EOFError:  # Ctrl-D: as if nothing was typed
+        return default
 
 
 def init(options: InitOptions) -> str:
@@ -183,11 +186,11 @@ def init(options: InitOptions) -> str:
     text = to_toml(config, only=shown_keys(config), header=header(options, data))
     outlook = estimate(config, data.questions[-pool:])
     write_new(out, text)
-    return "\n".join([
-        f"wrote {out}: a run config for {data.path} ({len(data.questions):,} questions, "
-        f"{len(data.answers):,} with an answer; answers compared as "
-        f"{config.task.answer_type})", "", format_estimate(outlook, config), "",
-        *next_commands(out, config)])
+    wrote = (f"wrote {out}: a run config for {data.path} ({len(data.questions):,} "
+             f"questions, {len(data.answers):,} with an answer; answers compared as "
+             f"{config.task.answer_type})")
+    return "\n".join([wrote, "", format_estimate(outlook, config), "",
+                      *next_commands(out, config)])
 
 
 def run_config(options: InitOptions, data: DataFile, model: str,
@@ -238,12 +241,12 @@ def shown_keys(config: RunConfig) -> set[str]:
 def header(options: InitOptions, data: DataFile) -> list[str]:
     test = (f"; labeled test questions: {options.test}" if options.test is not None
             else "")
-    return [f"# An elad run config for {options.data} ({len(data.questions):,} "
-            f"questions, {len(data.answers):,} with an answer{test}),",
-            "# written by `elad init`. Each key is under its help; a key left out keeps "
-            "its default",
-            "# (`elad config` lists them all). What it will cost, offline: `elad run "
-            f"{options.out} --dry-run`."]
+    return [(f"# An elad run config for {options.data} ({len(data.questions):,} "
+             f"questions, {len(data.answers):,} with an answer{test}),"),
+            ("# written by `elad init`. Each key is under its help; a key left out keeps "
+             "its default"),
+            ("# (`elad config` lists them all). What it will cost, offline: `elad run "
+             f"{options.out} --dry-run`.")]
 
 
 def next_commands(out: Path, config: RunConfig) -> list[str]:
