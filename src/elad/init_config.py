@@ -186,9 +186,12 @@ def init(options: InitOptions) -> str:
     text = to_toml(config, only=shown_keys(config), header=header(options, data))
     outlook = estimate(config, data.questions[-pool:])
     write_new(out, text)
+    guessed = "" if options.answer_type else (
+        ", guessed: --answer-type sets it" if data.answers
+        else ", as no answer shows their kind: --answer-type sets it")
     wrote = (f"wrote {out}: a run config for {data.path} ({len(data.questions):,} "
              f"questions, {len(data.answers):,} with an answer; answers compared as "
-             f"{config.task.answer_type})")
+             f"{config.task.answer_type}{guessed})")
     return "\n".join([wrote, "", format_estimate(outlook, config), "",
                       *next_commands(out, config)])
 
@@ -197,20 +200,10 @@ def run_config(options: InitOptions, data: DataFile, model: str,
                student_model: str) -> tuple[RunConfig, int]:
     """The config `init` writes, validated, and how many of the data file's questions
     make its pool."""
-    n = len(data.questions)
-    task = {"kind": "jsonl", "path": str(options.data), "pool_size": n,
-            "question_field": options.question_field, "answer_field": options.answer_field,
-            "answer_type": options.answer_type or guess_answer_type(data.answers)}
-    if options.test is not None and TEST_KEYS:
-        task["test_path"] = str(options.test)
-    elif TEST_KEYS:  # the teacher annotates a held-out part of the pool
-        task["test_from_teacher"] = min(TEACHER_TEST_SIZE, max(1, n // 5))
-    else:  # this version: the test set is drawn from the data file's answered lines
-        task["test_size"] = min(TaskConfig.test_size, max(1, n // 5))
-    held_out = task.get("test_from_teacher", task.get("test_size", 0))
-    if n - held_out < 2:
-        raise ConfigError(f"{options.data}: {n} question(s) leave none for the pool "
-                          "once the test set is held out")
+    task, pool = task_section(options, data)
+    sizes = {"seed_size": min(RunConfig.seed_size, max(1, pool // 4)),  # a small file's
+             "round_size": min(RunConfig.round_size, max(1, pool // 8)),  # rounds fit it
+             "candidates": min(RunConfig.candidates, pool)}
     student = ({"kind": "tiny"} if student_model == "tiny" else
                {"kind": "hf", "model": student_model, **profile("hf")})
     teacher = {"kind": "openai", "model": model, "base_url": options.base_url,
@@ -218,10 +211,6 @@ def run_config(options: InitOptions, data: DataFile, model: str,
                "max_output_tokens": TEACHER_OUTPUT_TOKENS}
     if options.prices is not None:
         teacher["price_input_per_mtok"], teacher["price_output_per_mtok"] = options.prices
-    pool = n - held_out
-    sizes = {"seed_size": min(RunConfig.seed_size, max(1, pool // 4)),  # a small file's
-             "round_size": min(RunConfig.round_size, max(1, pool // 8)),  # rounds fit it
-             "candidates": min(RunConfig.candidates, pool)}
     config = config_from_dict({"budget_usd": options.budget_usd, **sizes, "task": task,
                                "student": student, "teacher": teacher})
     try:
@@ -231,6 +220,26 @@ def run_config(options: InitOptions, data: DataFile, model: str,
                           "--price-input and --price-output (dollars per million tokens; "
                           "0 for a free local server)") from None
     return config, pool
+
+
+def task_section(options: InitOptions, data: DataFile) -> tuple[dict, int]:
+    """The [task] keys for the data file (all of its questions: none is cut), and how
+    many of them make the pool once a test set is held out of it."""
+    n = len(data.questions)
+    task = {"kind": "jsonl", "path": str(options.data), "pool_size": n,
+            "question_field": options.question_field, "answer_field": options.answer_field,
+            "answer_type": options.answer_type or guess_answer_type(data.answers)}
+    held_out = 0
+    if options.test is not None and TEST_KEYS:
+        task["test_path"] = str(options.test)
+    elif TEST_KEYS:  # the teacher annotates a held-out part of the pool
+        task["test_from_teacher"] = held_out = min(TEACHER_TEST_SIZE, max(1, n // 5))
+    else:  # an elad without them: the test set is drawn from the data file's lines
+        task["test_size"] = held_out = min(TaskConfig.test_size, max(1, n // 5))
+    if n - held_out < 2:
+        raise ConfigError(f"{options.data}: {n} question(s) leave too few for the pool "
+                          "once the test set is held out")
+    return task, n - held_out
 
 
 def shown_keys(config: RunConfig) -> set[str]:
@@ -252,15 +261,16 @@ def header(options: InitOptions, data: DataFile) -> list[str]:
 def next_commands(out: Path, config: RunConfig) -> list[str]:
     run_dir = f"runs/{out.stem}"
     key = config.teacher.api_key_env
-    return [
-        "next:",
-        *([f"  export {key}=...   # the teacher's API key"]
+    commands = [
+        *([(f"export {key}=...", "the teacher's API key")]
           if key and not os.environ.get(key) else []),
-        f"  elad run {out} --dry-run            # this estimate again, after an edit",
-        f"  elad run {out} --run-dir {run_dir}",
-        f"  elad report {run_dir}",
-        f"  elad export-data {run_dir} --out {run_dir}/data",
+        (f"elad run {out} --dry-run", "this estimate again, after an edit"),
+        (f"elad run {out} --run-dir {run_dir}", "the run (rerun it to resume)"),
+        (f"elad report {run_dir}", f"its rounds, and {run_dir}/report.html"),
+        (f"elad export-data {run_dir} --out {run_dir}/data", "its targets as datasets"),
     ]
+    width = max(len(command) for command, _ in commands)
+    return ["next:", *(f"  {command.ljust(width)}   # {why}" for command, why in commands)]
 
 
 def write_new(path: Path, text: str) -> None:
