@@ -1,6 +1,8 @@
 """The `elad` command: each subcommand parses its arguments and calls one function.
 
+    elad init OUT.toml --data FILE [--teacher-model M] ...  a config for your questions
     elad run [CONFIG] [--run-dir DIR] [--format json] [k=v ...]  run, resume or reprint a run
+    elad run [CONFIG] --dry-run [k=v ...]               what it will cost, offline
     elad plan [CONFIG] [--run-dir DIR] [--target ACC] [k=v ...] the first rounds, a forecast
     elad score DIR [--round N] --out FILE               why each pool question would be chosen
     elad report DIR [--format json] [--baseline OTHER_RUN_DIR]  records, DIR/report.html
@@ -56,6 +58,11 @@ def run_command(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     # an existing run resumes with its stored config; what is given here applies on top
     config = config_from_items(args.items, stored_config(run_dir))
+    if args.dry_run:  # the estimate alone: no torch, no teacher call
+        from elad.estimate import estimate_run, format_estimate
+
+        print(format_estimate(estimate_run(config), config))
+        return 0
     refuse_if_held(run_dir)  # before torch is imported: a refusal comes at once
     from elad.loop import run  # imports torch; `elad report` does not need it
     from elad.reading.diagnostics import format_aurocs, selection_diagnostic
@@ -175,6 +182,13 @@ def teacher_check_command(args: argparse.Namespace) -> int:
     return 0 if result.reply.ok else 1
 
 
+def init_command(args: argparse.Namespace) -> int:
+    from elad.init_config import InitOptions, init
+
+    print(init(InitOptions.of(args)))
+    return 0
+
+
 def export_command(args: argparse.Namespace) -> int:
     from elad import export
 
@@ -253,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         "run": run_command, "plan": plan_command, "score": score_command,
         "report": report_command, "teacher check": teacher_check_command,
         "export": export_command, "config": config_command,
-        "export-data": export_data_command, "bench": bench_command}).parse_args(argv)
+        "export-data": export_data_command, "bench": bench_command,
+        "init": init_command}).parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(asctime)s %(message)s", datefmt="%Y-%m-%d %H:%M:%S",
                         stream=sys.stderr)

@@ -115,7 +115,12 @@ def make_parser(handlers: dict[str, Handler]) -> argparse.ArgumentParser:
     run_parser.add_argument("--format", choices=("table", "json"), default="table",
                             help="table: rows as rounds finish; json: the round records "
                             "at the end, nothing else on stdout")
+    run_parser.add_argument("--dry-run", action="store_true",
+                            help="print the offline estimate (teacher requests, expected "
+                            "and worst-case dollars, the whole pool's cost, the limit that "
+                            "ends the run) and exit: no teacher call, no training")
     run_parser.set_defaults(handler=handlers["run"])
+    add_init_parser(commands, handlers["init"])
 
     plan_parser = commands.add_parser(
         "plan", help="what budget should I set? run (or resume) the seed round and two "
@@ -231,3 +236,37 @@ def make_parser(handlers: dict[str, Handler]) -> argparse.ArgumentParser:
     for command in subcommands(parser):  # -q and the like after the subcommand too
         add_global_flags(command, default=argparse.SUPPRESS)
     return parser
+
+
+def add_init_parser(commands: argparse._SubParsersAction, handler: Handler) -> None:
+    """`elad init`: a commented config for the user's own questions (init_config.py)."""
+    init = commands.add_parser(
+        "init", help="write a commented config for your own JSON-lines questions, a "
+        "teacher and a student; check the data file; print the cost estimate and the "
+        "next commands (asks for a missing teacher model in a terminal)")
+    init.add_argument("out", metavar="OUT.toml", help="the config file to write (never "
+                      "overwritten)")
+    init.add_argument("--data", required=True, metavar="FILE",
+                      help="your questions, one JSON object a line (answers optional)")
+    init.add_argument("--test", metavar="FILE", help="labeled test questions (an answer "
+                      "on every line); without it the teacher annotates a held-out set")
+    init.add_argument("--question-field", help="the question's field (default: question)")
+    init.add_argument("--answer-field", help="the answer's field (default: answer)")
+    init.add_argument("--answer-type", choices=("number", "choice", "yesno", "label",
+                                                "text"),
+                      help="how answers are compared (default: guessed from the answers)")
+    init.add_argument("--teacher-model", metavar="MODEL", help="the teacher LLM, e.g. "
+                      "gpt-4o-mini (asked for in a terminal when left out)")
+    init.add_argument("--base-url", metavar="URL", help="its OpenAI-compatible server "
+                      "(default: OpenAI's)")
+    init.add_argument("--api-key-env", metavar="VAR", help="the environment variable with "
+                      "its API key (default: OPENAI_API_KEY; '' = none)")
+    init.add_argument("--price-input", type=float, metavar="USD", help="dollars per "
+                      "million input tokens (needed for a model not in the price table)")
+    init.add_argument("--price-output", type=float, metavar="USD", help="dollars per "
+                      "million output tokens")
+    init.add_argument("--student", metavar="MODEL", help="a hub name or local path of a "
+                      "pretrained causal LM, or tiny (the small CPU student; the default)")
+    init.add_argument("--budget", type=float, metavar="USD", help="dollars the teacher may "
+                      "be paid, never exceeded (default: 5)")
+    init.set_defaults(handler=handler)

@@ -26,6 +26,7 @@ from elad.config_checks import ConfigError, Range, validate
 from elad.config_sections import (  # re-exported: the sections are read from here
     MAX_USD, ScaleConfig, ScaleError, StudentConfig, TaskConfig, TeacherConfig, setting,
 )
+from elad.profiles import profile
 from elad.strategies import STRATEGIES
 
 
@@ -139,33 +140,63 @@ def _convert(raw: Any, current: Any, key: str, where: str) -> Any:
         raise ConfigError(f"{where}: {key}={raw!r} is not a valid {kind.__name__}") from None
 
 
+Item = tuple[str, Any, str]  # (dotted key, value, where it was given)
+
+
 def load_config(path: Path | None = None, overrides: list[str] = (),
                 base: RunConfig | None = None) -> RunConfig:
-    """The defaults (or `base`: a run directory's stored config), then the TOML file's
-    keys (if any), then key=value overrides, then validation."""
-    config = copy.deepcopy(base) if base is not None else RunConfig()
-    if path is not None:
-        try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: no such config file") from None
-        except IsADirectoryError:
-            raise ConfigError(f"{path}: a directory, not a config file") from None
-        except UnicodeDecodeError as error:
-            raise ConfigError(f"{path}: not a UTF-8 text file (byte {error.start}); a "
-                              "config file is TOML") from None
-        except OSError as error:
-            raise ConfigError(f"{path}: cannot be read ({error.strerror})") from None
-        except tomllib.TOMLDecodeError as error:
-            raise ConfigError(f"{path}: not valid TOML ({error})") from None
-        for key, value in data.items():
-            _set(config, key, value, str(path))
+    """The defaults of the student kind the file and overrides name (profiles.py), or
+    `base` (a run directory's stored config, kept as it is), then the TOML file's keys
+    (if any), then key=value overrides, then validation."""
+    items: list[Item] = _file_items(path) if path is not None else []
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"override {item!r} is not key=value")
-        _set(config, key.strip(), value.strip(), "override")
-    return validate(config)
+        items.append((key.strip(), value.strip(), "override"))
+    if base is not None:
+        return validate(_applied(copy.deepcopy(base), items))
+    return validate(_profiled(items))
+
+
+def _file_items(path: Path) -> list[Item]:
+    """The keys of a TOML config file, each with where it was given."""
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: a directory, not a config file") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte {error.start}); a "
+                          "config file is TOML") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot be read ({error.strerror})") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML ({error})") from None
+    return [(key, value, str(path)) for key, value in data.items()]
+
+
+def _applied(config: RunConfig, items: list[Item]) -> RunConfig:
+    for key, value, where in items:
+        _set(config, key, value, where)
+    return config
+
+
+def _profiled(items: list[Item]) -> RunConfig:
+    """`items` over the defaults of the student kind they name: a key they set wins
+    over the kind's profile."""
+    kind = _applied(RunConfig(), items).student.kind  # also finds a bad key first
+    return _applied(defaults_for(kind), items)
+
+
+def defaults_for(student_kind: str) -> RunConfig:
+    """The defaults of a run whose student is of `student_kind` (profiles.py)."""
+    config = RunConfig()
+    config.student.kind = student_kind
+    for key, value in profile(student_kind).items():
+        setattr(config.student, key, value)
+    return config
 
 
 def choices(key: str) -> tuple:
@@ -179,15 +210,13 @@ def choices(key: str) -> tuple:
 
 def config_from_dict(data: dict) -> RunConfig:
     """A config from a dict shaped like a config file (sections as nested dicts), on
-    the defaults, validated (the Python API's `elad.run`)."""
-    config = RunConfig()
-    for key, value in data.items():
-        _set(config, key, value, "config")
-    return validate(config)
+    the defaults of its student kind, validated (the Python API's `elad.run`)."""
+    return validate(_profiled([(key, value, "config") for key, value in data.items()]))
 
 
 def config_from_json(text: str) -> RunConfig:
-    """Rebuild a RunConfig saved with `to_json` (the run store keeps one)."""
+    """Rebuild a RunConfig saved with `to_json` (the run store keeps one): every key is
+    there, so no profile applies and a resumed run keeps the values it started with."""
     config = RunConfig()
     for key, value in json.loads(text).items():
         _set(config, key, value, "stored config")

@@ -15,7 +15,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from elad.config import RunConfig
+from elad.config import RunConfig, defaults_for
+from elad.profiles import profile_note
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,9 @@ def section_help(section: str) -> str:
 
 def help_line(key: Key) -> str:
     shown = ", ".join(repr(c) if c == "" else c for c in key.choices)
-    return key.help + (f" (one of: {shown})" if key.choices else "")
+    note = profile_note(key.name.removeprefix("student.")) if key.section == "student" else ""
+    return (key.help + (f" (one of: {shown})" if key.choices else "")
+            + (f" ({note})" if note else ""))
 
 
 def format_keys(config: RunConfig | None = None) -> str:
@@ -82,14 +85,21 @@ def toml_value(value: Any) -> str:
     return json.dumps(str(value))
 
 
-def to_toml(config: RunConfig, note_defaults: bool = False) -> str:
-    """`config` as a TOML file, each key under a comment with its help and type; with
-    `note_defaults`, a key whose value differs from the default says the default."""
-    defaults = {k.name: k.value for k in keys(RunConfig())}
-    lines = ["# An elad run config (`elad run THIS_FILE`). Every key is here with its",
-             "# value; a key left out keeps its default. `elad config` lists them all."]
+HEADER = ["# An elad run config (`elad run THIS_FILE`). Every key is here with its",
+          "# value; a key left out keeps its default. `elad config` lists them all."]
+
+
+def to_toml(config: RunConfig, note_defaults: bool = False, only: set[str] | None = None,
+            header: list[str] = HEADER) -> str:
+    """`config` as a TOML file (its keys named in `only`, if given), each key under a
+    comment with its help and type; with `note_defaults`, a key whose value differs
+    from the default says the default."""
+    defaults = {k.name: k.value for k in keys(defaults_for(config.student.kind))}
+    lines = list(header)
     section = None
     for key in keys(config):
+        if only is not None and key.name not in only:
+            continue
         if key.section != section:
             section = key.section
             lines += ["", f"[{section}]", f"# {section_help(section)}"] if section else []

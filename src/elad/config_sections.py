@@ -79,7 +79,8 @@ class StudentConfig:
     """The small model being taught: what it is, how it samples and how it trains."""
 
     kind: str = setting("tiny", "tiny (built from a config, trained from scratch) or hf "
-                        "(a pretrained causal LM)",
+                        "(a pretrained causal LM); each kind has its own defaults for "
+                        "the keys a profile names (profiles.py)",
                         choices=("tiny", "hf"))
     hidden_size: int = setting(96, "tiny: hidden size",
                                within=Range(1))

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 
 from elad.budget import Allowance, Budget, Prices, count_tokens, teacher_prices, worst_case
 from elad.config import RunConfig
+from elad.estimate import Estimate, estimate, limit_line, usd
 from elad.tasks import answer_type, load_task
 from elad.teacher import make_teacher
-from elad.teacher.request import TeacherRequest, render
+from elad.teacher.request import TeacherRequest
 from elad.types import TeacherReply
 
 
@@ -23,8 +24,7 @@ class CheckResult:
     latency_s: float
     reply: TeacherReply
     prices: Prices
-    requests: int  # teacher requests the configured run makes at most
-    estimate_usd: float  # what they would cost, from this reply's token counts
+    estimate: Estimate  # the configured run, priced from this reply's token counts
 
 
 async def _annotate(teacher, request: TeacherRequest, prices: Prices) -> TeacherReply:
@@ -37,32 +37,25 @@ async def _annotate(teacher, request: TeacherRequest, prices: Prices) -> Teacher
 
 
 def check_teacher(config: RunConfig) -> CheckResult:
-    """Annotate the task's first pool question once; estimate the run's cost by scaling
-    this request's token counts to every request the run would make (revise prompts are
-    longer: they carry the student's steps, taken here as the size of this reply)."""
+    """Annotate the task's first pool question once; estimate the run (estimate.py)
+    with this reply's length and the teacher's own count of the prompt's tokens."""
     teacher = make_teacher(config.teacher, config.task)
     prices = teacher_prices(config.teacher)
-    example = load_task(config.task, config.seed).pool[0]
+    pool = load_task(config.task, config.seed).pool
     started = time.perf_counter()
-    request = TeacherRequest.annotate(teacher.identity(), example.question,
-                                      answer_type(example))
+    request = TeacherRequest.annotate(teacher.identity(), pool[0].question,
+                                      answer_type(pool[0]))
     reply = asyncio.run(_annotate(teacher, request, prices))
     latency = time.perf_counter() - started
-
-    annotate_prompt = request.prompt
-    revise_prompt = render("revise", example.question, reply.steps, reply.answer)
-    scale = reply.input_tokens / max(1, count_tokens(annotate_prompt))
-    one_annotation = prices.cost(reply.input_tokens, reply.output_tokens)
-    one_revision = prices.cost(round(count_tokens(revise_prompt) * scale), reply.output_tokens)
-    later = config.max_rounds * config.round_size
-    estimate = config.seed_size * one_annotation + later * (
-        one_revision if config.mode == "revise" else one_annotation)
+    scale = reply.input_tokens / max(1, count_tokens(request.prompt))
+    outlook = estimate(config, [e.question for e in pool],
+                       reply.output_tokens if reply.ok else None, scale)
     return CheckResult(teacher.name, config.teacher.model, config.teacher.base_url, latency,
-                       reply, prices, config.seed_size + later, estimate)
+                       reply, prices, outlook)
 
 
 def format_check(result: CheckResult, config: RunConfig) -> str:
-    reply, prices = result.reply, result.prices
+    reply, prices, outlook = result.reply, result.prices, result.estimate
     where = f" at {result.base_url}" if result.teacher == "openai" else ""
     usable = "usable" if reply.ok else f"NOT usable: {reply.error}"
     one_request = prices.cost(reply.input_tokens, reply.output_tokens)
@@ -73,8 +66,9 @@ def format_check(result: CheckResult, config: RunConfig) -> str:
         (f"price: ${prices.input_per_mtok / 1000:.6f} per 1k input tokens, "
          f"${prices.output_per_mtok / 1000:.6f} per 1k output tokens"),
         f"this request: ${one_request:.6f}",
-        (f"the configured run ({config.seed_size} seed questions + {config.max_rounds} "
-         f"rounds x {config.round_size}, mode {config.mode}): about "
-         f"${result.estimate_usd:.4f} for {result.requests} requests; budget_usd stops it "
-         f"at ${config.budget_usd:.2f}"),
+        (f"the configured run (mode {config.mode}), priced from this reply: about "
+         f"{usd(outlook.run.expected)} for {outlook.requests} requests"),
+        f"what ends it: {limit_line(outlook, config)}",
+        (f"annotating the whole pool instead: {outlook.pool:,} requests, about "
+         f"{usd(outlook.whole_pool.expected)}"),
     ])

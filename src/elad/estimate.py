@@ -1,0 +1,228 @@
+"""What a run will cost before it pays anything: the offline estimate printed by
+`elad run --dry-run`, at the end of `elad init`, and by `elad teacher check`.
+
+It renders the real annotate prompt of the pool's questions (all of them, or a seeded
+sample of `SAMPLE`), counts their tokens as the budget does (`budget.count_tokens`, and
+the teacher's worst case as the gateway reserves it), prices them with the run's prices
+(`budget.teacher_prices`: the config's or the price table's), and walks the run's rounds
+as the loop and the stop rule do: round 0 takes `seed_size` questions that fit at their
+worst case, each later round `round_size` at their expected cost, until `max_rounds`, the
+pool or the budget (`stopping.half_round`, `budget.round_quota`) ends it. No teacher has
+replied yet, so a reply is assumed half of `teacher.max_output_tokens` long unless a
+measured length is given (`elad teacher check` gives its reply's). Saturation and the
+forecast rule can end a run sooner; they depend on the student, so no estimate names them.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from elad.budget import Prices, count_tokens, round_quota, teacher_prices
+from elad.config import RunConfig, TeacherConfig
+from elad.stopping import half_round
+from elad.teacher.request import render
+
+SAMPLE = 2000  # questions whose prompts are counted; a larger pool is sampled (seeded)
+STUDENT_BYTES_PER_TOKEN = 4  # a revision's worst case: the student's steps, in bytes
+
+
+@dataclass(frozen=True)
+class Costs:
+    """Dollars of one request (or of several, summed): as expected, and at worst."""
+
+    expected: float
+    worst: float
+
+    def times(self, n: int) -> Costs:
+        return Costs(self.expected * n, self.worst * n)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The teacher requests a run makes, what they cost, and what ends the run."""
+
+    pool: int  # questions the run may ask about
+    counted: int  # of them, those whose prompts were counted
+    prompt_tokens: float  # an annotate prompt's mean tokens
+    reply_tokens: int  # a reply's assumed (or measured) tokens
+    first: Costs  # one seed request (an annotation), on average
+    later: Costs  # one request of a later round (a revision in mode=revise)
+    seed: int  # requests of round 0
+    rounds: tuple[int, ...]  # requests of each later round
+    limit: str  # what ends the run: "budget", "max_rounds" or "pool"
+    test: int  # teacher-annotated test questions (counted apart)
+
+    @property
+    def requests(self) -> int:
+        return self.seed + sum(self.rounds)
+
+    @property
+    def run(self) -> Costs:
+        """The run's dollars (the worst case never above the budget: it is hard)."""
+        return Costs(self.seed * self.first.expected + sum(self.rounds) * self.later.expected,
+                     self.seed * self.first.worst + sum(self.rounds) * self.later.worst)
+
+    @property
+    def whole_pool(self) -> Costs:
+        """Annotating every pool question instead: the honest alternative."""
+        return self.first.times(self.pool)
+
+    @property
+    def test_set(self) -> Costs:
+        return self.first.times(self.test)
+
+
+def worst_input(config: TeacherConfig) -> Callable[[str], int]:
+    """The most input tokens the teacher of `config` can bill for a prompt (what the
+    gateway reserves: teacher.worst_case_input_tokens), made without an API key."""
+    if config.kind == "openai":
+        from elad.teacher.openai import worst_input_tokens
+
+        return lambda prompt: worst_input_tokens([{"role": "user", "content": prompt}])
+    return count_tokens
+
+
+def estimate(config: RunConfig, questions: list[str], reply_tokens: int | None = None,
+             input_scale: float = 1.0) -> Estimate:
+    """The estimate for a run of `config` on a pool of `questions`. `reply_tokens`: a
+    reply's length (default half the output limit); `input_scale`: the teacher's tokens
+    per `count_tokens` token (1 unless a reply has measured it)."""
+    prices = teacher_prices(config.teacher)
+    reply = (max(1, config.teacher.max_output_tokens // 2) if reply_tokens is None
+             else reply_tokens)
+    counted = (questions if len(questions) <= SAMPLE
+               else random.Random(0).sample(questions, SAMPLE))
+    annotate = [render("annotate", q) for q in counted]
+    first = _mean_costs(annotate, 0, reply, config, prices, input_scale)
+    later = first
+    if config.mode == "revise":  # the student's steps, assumed as long as a reply
+        later = _mean_costs([render("revise", q) for q in counted], reply, reply, config,
+                            prices, input_scale)
+    seed, rounds, limit = plan(config, len(questions), first, later)
+    tokens = sum(count_tokens(p) for p in annotate) / max(1, len(annotate))
+    return Estimate(len(questions), len(counted), tokens, reply, first, later, seed,
+                    tuple(rounds), limit, getattr(config.task, "test_from_teacher", 0))
+
+
+def _mean_costs(prompts: list[str], steps_tokens: int, reply: int, config: RunConfig,
+                prices: Prices, input_scale: float) -> Costs:
+    """The mean expected and worst-case dollars of a request of each of `prompts`, whose
+    student steps (a revision's) add `steps_tokens` tokens."""
+    worst_of = worst_input(config.teacher)
+    steps_worst = STUDENT_BYTES_PER_TOKEN * config.student.max_new_tokens if steps_tokens else 0
+    expected = [prices.cost(round((count_tokens(p) + steps_tokens) * input_scale), reply)
+                for p in prompts]
+    worst = [prices.cost(worst_of(p) + steps_worst, config.teacher.max_output_tokens)
+             for p in prompts]
+    n = max(1, len(prompts))
+    return Costs(sum(expected) / n, sum(worst) / n)
+
+
+def plan(config: RunConfig, pool: int, first: Costs, later: Costs
+         ) -> tuple[int, list[int], str]:
+    """(round 0's requests, each later round's, what ends the run), walking the rounds
+    as the loop selects (strategies.within_budget) and the stop rule stops
+    (stopping.StopRule: the pool, then the budget, then max_rounds)."""
+    left = config.budget_usd
+    seed = min(config.seed_size, pool, _fitting(left, first.worst, None))
+    left -= seed * first.expected
+    asked, rounds, paid = seed, [], first.expected
+    while True:
+        if asked >= pool:
+            return seed, rounds, "pool"
+        if left + 1e-12 < paid * half_round(config):
+            return seed, rounds, "budget"
+        if len(rounds) >= config.max_rounds:
+            return seed, rounds, "max_rounds"
+        quota = round_quota(config.round_size, half_round(config), left, later.expected)
+        n = min(quota, pool - asked, _fitting(left, later.worst, later.expected))
+        if n <= 0:
+            return seed, rounds, "budget"
+        rounds.append(n)
+        asked, left, paid = asked + n, left - n * later.expected, later.expected
+
+
+def _fitting(left: float, worst: float, expected: float | None) -> int:
+    """How many requests fit in `left` dollars: each at `worst` (no `expected`), or at
+    `expected` with room for one more at its worst (strategies.within_budget)."""
+    cost = worst if expected is None else expected
+    margin = 0.0 if expected is None else worst - expected
+    if cost <= 0:
+        return sys.maxsize if margin <= left + 1e-12 else 0
+    return max(0, int((left - margin + 1e-12) // cost))
+
+
+def usd(dollars: float) -> str:
+    return f"${dollars:,.4f}" if dollars < 1 else f"${dollars:,.2f}"
+
+
+def format_estimate(result: Estimate, config: RunConfig) -> str:
+    """The estimate as a few lines for a terminal."""
+    prices, run = teacher_prices(config.teacher), result.run
+    counted = ("all of them" if result.counted == result.pool
+               else f"a sample of {result.counted:,}")
+    kinds = {"revise": "revisions: their prompts carry the student's steps, assumed as "
+                       "long as a reply",
+             "auto": "priced as annotations: auto revises only where that is expected "
+                     "to cost less"}
+    lines = [
+        (f"estimate (offline, no teacher call): teacher {config.teacher.model}, "
+         f"${prices.input_per_mtok:g} / ${prices.output_per_mtok:g} per million input / "
+         "output tokens"),
+        (f"  pool: {result.pool:,} questions; annotate prompts {result.prompt_tokens:.0f} "
+         f"tokens on average (counted on {counted}); replies assumed "
+         f"{result.reply_tokens} tokens"),
+        (f"  this run: {result.requests:,} teacher requests ({rounds_text(result)}), "
+         f"about {usd(run.expected)}; at most {usd(min(run.worst, config.budget_usd))} if "
+         f"every reply reached teacher.max_output_tokens={config.teacher.max_output_tokens}"
+         + (f"; later rounds are {kinds[config.mode]}" if config.mode in kinds else "")),
+        f"  what ends it: {limit_line(result, config)}",
+        (f"  annotating the whole pool instead: {result.pool:,} requests, about "
+         f"{usd(result.whole_pool.expected)} (at most {usd(result.whole_pool.worst)})"),
+    ]
+    if result.test:
+        lines.append(f"  teacher-annotated test set: {result.test:,} requests, about "
+                     f"{usd(result.test_set.expected)} (at most "
+                     f"{usd(result.test_set.worst)}), counted apart from the run's")
+    return "\n".join(lines)
+
+
+def rounds_text(result: Estimate) -> str:
+    """The requests of each round: "100 in round 0, then 50, 50, 50, 30"."""
+    text = f"{result.seed:,} in round 0"
+    if not result.rounds:
+        return text
+    if len(result.rounds) > 8:
+        return text + f", then {sum(result.rounds):,} in {len(result.rounds)} rounds"
+    return text + ", then " + ", ".join(f"{n:,}" for n in result.rounds)
+
+
+def limit_line(result: Estimate, config: RunConfig) -> str:
+    """Which limit ends the run first, and what the others would have allowed."""
+    planned = config.seed_size + config.max_rounds * config.round_size
+    expected = result.first.expected
+    affordable = int(config.budget_usd // expected) if expected > 0 else None
+    budget = (f"budget_usd={usd(config.budget_usd)} would pay for about "
+              f"{affordable:,} annotations" if affordable is not None
+              else f"budget_usd={usd(config.budget_usd)} (the teacher is free)")
+    rounds = (f"max_rounds={config.max_rounds} allows {planned:,} requests (seed_size "
+              f"{config.seed_size} + {config.max_rounds} x round_size {config.round_size})")
+    pool = f"the pool has {result.pool:,} questions"
+    first = {"budget": f"the budget, after {result.requests:,} requests; {rounds}; {pool}",
+             "max_rounds": f"max_rounds, after {result.requests:,} requests; {budget}; "
+                           f"{pool}",
+             "pool": f"the pool, after all {result.pool:,} of its questions; {budget}; "
+                     f"{rounds}"}[result.limit]
+    return first + " (saturation or the forecast rule may end it sooner)"
+
+
+def estimate_run(config: RunConfig, reply_tokens: int | None = None,
+                 input_scale: float = 1.0) -> Estimate:
+    """The estimate for `config` on the pool its task gives (read, not asked about)."""
+    from elad.tasks import load_task
+
+    pool = load_task(config.task, config.seed).pool
+    return estimate(config, [e.question for e in pool], reply_tokens, input_scale)

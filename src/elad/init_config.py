@@ -1,0 +1,287 @@
+"""`elad init`: a commented run config for the user's own questions.
+
+    elad init run.toml --data questions.jsonl --teacher-model gpt-4o-mini --student Qwen/Qwen2.5-0.5B-Instruct
+
+It checks the data file itself (JSON lines, a question on every line; how many carry an
+answer; the first bad line as a one-line error), writes a config for this file, this
+teacher and this student (the student kind's profile values shown, profiles.py), each key
+under its help as `elad config --init` writes it (config_help.to_toml), and returns the
+offline cost estimate (estimate.py) and the next commands. An existing file is never
+overwritten, and nothing is written unless all of it is valid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from elad.budget import teacher_prices
+from elad.config import (
+    ConfigError, RunConfig, TaskConfig, TeacherConfig, config_from_dict, load_config,
+)
+from elad.config_help import to_toml
+from elad.estimate import estimate, format_estimate
+from elad.profiles import profile
+
+DEFAULT_BUDGET_USD = 5.0
+TEACHER_TEST_SIZE = 100  # questions the teacher annotates as the test set, without --test
+TEACHER_OUTPUT_TOKENS = 512  # room for a step-by-step reply from a real LLM
+SHOWN = {"strategy", "mode", "seed_size", "round_size", "candidates", "max_rounds",
+         "budget_usd", "task.kind", "task.path", "task.question_field",
+         "task.answer_field", "task.answer_type", "task.pool_size", "task.test_size",
+         "task.test_path", "task.test_from_teacher", "student.kind", "student.model",
+         "student.chat_template", "student.finetune", "student.lora_rank",
+         "teacher.kind", "teacher.model", "teacher.base_url", "teacher.api_key_env",
+         "teacher.max_output_tokens", "teacher.price_input_per_mtok",
+         "teacher.price_output_per_mtok"}
+# the held-out test set's settings, where this version of elad has them
+TEST_KEYS = "test_path" in TaskConfig.__dataclass_fields__
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """A JSON-lines file of questions, as read by `read_questions`."""
+
+    path: Path
+    questions: list[str]
+    answers: list[str]  # the answers given (some lines may have none)
+
+
+@dataclass(frozen=True)
+class InitOptions:
+    """What `elad init` was given (None: not given)."""
+
+    out: Path
+    data: Path
+    test: Path | None = None
+    question_field: str = TaskConfig.question_field
+    answer_field: str = TaskConfig.answer_field
+    answer_type: str | None = None
+    teacher_model: str | None = None
+    base_url: str = TeacherConfig.base_url
+    api_key_env: str = TeacherConfig.api_key_env
+    prices: tuple[float, float] | None = None  # per million (input, output) tokens
+    student: str | None = None
+    budget_usd: float = DEFAULT_BUDGET_USD
+
+    @classmethod
+    def of(cls, args: argparse.Namespace) -> InitOptions:
+        given = {name: value for name, value in vars(args).items()
+                 if value is not None and name in cls.__dataclass_fields__}
+        if (args.price_input is None) != (args.price_output is None):
+            raise ConfigError("--price-input and --price-output go together")
+        if args.price_input is not None:
+            given["prices"] = (args.price_input, args.price_output)
+        if args.budget is not None:
+            given["budget_usd"] = args.budget
+        given["out"], given["data"] = Path(args.out), Path(args.data)
+        if args.test is not None:
+            given["test"] = Path(args.test)
+        return cls(**given)
+
+
+def read_questions(path: Path, question_field: str, answer_field: str,
+                   labeled: bool = False) -> DataFile:
+    """The questions (and answers) of a JSON-lines file; a ConfigError naming the first
+    line that is not a JSON object with a question (with `labeled`, and an answer)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such data file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: a directory, not a JSON-lines file") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot be read ({error.strerror})") from None
+    questions, answers = [], []
+    for number, raw in enumerate(data.removeprefix(b"\xef\xbb\xbf").splitlines(), 1):
+        where = f"{path}:{number}"
+        try:
+            line = raw.decode("utf-8")
+            item = json.loads(line) if line.strip() else None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{where}: not UTF-8 text; the data file is JSON lines") from None
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"{where}: not valid JSON ({error.msg}); the data file has "
+                              "one JSON object a line") from None
+        if item is None:
+            continue
+        if not isinstance(item, dict):
+            raise ConfigError(f"{where}: not a JSON object but {type(item).__name__}")
+        question = _text(item.get(question_field))
+        if question is None:
+            raise ConfigError(f"{where}: no {question_field!r} text (fields here: "
+                              f"{', '.join(sorted(item)) or 'none'}; --question-field "
+                              "names another)")
+        answer = _text(item.get(answer_field))
+        if answer is None and labeled:
+            raise ConfigError(f"{where}: no {answer_field!r}: a test file needs an answer "
+                              "on every line (--answer-field names another)")
+        questions.append(question)
+        answers += [answer] if answer is not None else []
+    if not questions:
+        raise ConfigError(f"{path}: no question in it (it is empty)")
+    return DataFile(path, questions, answers)
+
+
+def _text(value: object) -> str | None:
+    """A field's text: a non-empty string, a number, or a boolean (yes/no)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        return str(value)
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def guess_answer_type(answers: list[str]) -> str:
+    """number when every answer is one, yesno when every one is yes or no, else text."""
+    def number(text: str) -> bool:
+        try:
+            float(text.replace(",", "").removeprefix("$"))
+            return True
+        except ValueError:
+            return False
+
+    if answers and all(number(a) for a in answers):
+        return "number"
+    if answers and all(a.lower() in ("yes", "no", "true", "false") for a in answers):
+        return "yesno"
+    return "text"
+
+
+def ask(question: str, default: str | None = None) -> str | None:
+    """The user's answer to `question` in a terminal (the default on an empty line);
+    `default` when no one is there to ask."""
+    if not sys.stdin.isatty():
+        return default
+    shown = f" [{default}]" if default else ""
+    try:
+        return input(f"{question}{shown}: ").strip() or default
+    except EOFError:  # Ctrl-D: as if nothing was typed
+        return default
+
+
+def init(options: InitOptions) -> str:
+    """Check the data, write the config (only if all is valid), and return what to
+    print: what was written, the estimate and the next commands."""
+    out = options.out
+    if out.exists():
+        raise ConfigError(f"{out}: already exists; elad init writes a new file (choose "
+                          "another name, or remove it)")
+    if not out.parent.is_dir():
+        raise ConfigError(f"{out.parent}: no such folder for {out.name}")
+    data = read_questions(options.data, options.question_field, options.answer_field)
+    if options.test is not None:
+        read_questions(options.test, options.question_field, options.answer_field, True)
+    model = options.teacher_model or ask("teacher model (e.g. gpt-4o-mini)")
+    if not model:
+        raise ConfigError("--teacher-model is needed: the teacher LLM's model name, e.g. "
+                          "gpt-4o-mini")
+    student = options.student or ask("student: a hub model name or local path, or tiny "
+                                     "(the small CPU student)", "tiny")
+    config, pool = run_config(options, data, model, student)
+    text = to_toml(config, only=shown_keys(config), header=header(options, data))
+    outlook = estimate(config, data.questions[-pool:])
+    write_new(out, text)
+    guessed = "" if options.answer_type else (
+        ", guessed: --answer-type sets it" if data.answers
+        else ", as no answer shows their kind: --answer-type sets it")
+    wrote = (f"wrote {out}: a run config for {data.path} ({len(data.questions):,} "
+             f"questions, {len(data.answers):,} with an answer; answers compared as "
+             f"{config.task.answer_type}{guessed})")
+    return "\n".join([wrote, "", format_estimate(outlook, config), "",
+                      *next_commands(out, config)])
+
+
+def run_config(options: InitOptions, data: DataFile, model: str,
+               student_model: str) -> tuple[RunConfig, int]:
+    """The config `init` writes, validated, and how many of the data file's questions
+    make its pool."""
+    task, pool = task_section(options, data)
+    sizes = {"seed_size": min(RunConfig.seed_size, max(1, pool // 4)),  # a small file's
+             "round_size": min(RunConfig.round_size, max(1, pool // 8)),  # rounds fit it
+             "candidates": min(RunConfig.candidates, pool)}
+    student = ({"kind": "tiny"} if student_model == "tiny" else
+               {"kind": "hf", "model": student_model, **profile("hf")})
+    teacher = {"kind": "openai", "model": model, "base_url": options.base_url,
+               "api_key_env": options.api_key_env,
+               "max_output_tokens": TEACHER_OUTPUT_TOKENS}
+    if options.prices is not None:
+        teacher["price_input_per_mtok"], teacher["price_output_per_mtok"] = options.prices
+    config = config_from_dict({"budget_usd": options.budget_usd, **sizes, "task": task,
+                               "student": student, "teacher": teacher})
+    try:
+        teacher_prices(config.teacher)
+    except ConfigError:
+        raise ConfigError(f"the teacher model {model!r} is not in the price table: give "
+                          "--price-input and --price-output (dollars per million tokens; "
+                          "0 for a free local server)") from None
+    return config, pool
+
+
+def task_section(options: InitOptions, data: DataFile) -> tuple[dict, int]:
+    """The [task] keys for the data file (all of its questions: none is cut), and how
+    many of them make the pool once a test set is held out of it."""
+    n = len(data.questions)
+    task = {"kind": "jsonl", "path": str(options.data), "pool_size": n,
+            "question_field": options.question_field, "answer_field": options.answer_field,
+            "answer_type": options.answer_type or guess_answer_type(data.answers)}
+    held_out = 0
+    if options.test is not None and TEST_KEYS:
+        task["test_path"] = str(options.test)
+    elif TEST_KEYS:  # the teacher annotates a held-out part of the pool
+        task["test_from_teacher"] = held_out = min(TEACHER_TEST_SIZE, max(1, n // 5))
+    else:  # an elad without them: the test set is drawn from the data file's lines
+        task["test_size"] = held_out = min(TaskConfig.test_size, max(1, n // 5))
+    if n - held_out < 2:
+        raise ConfigError(f"{options.data}: {n} question(s) leave too few for the pool "
+                          "once the test set is held out")
+    return task, n - held_out
+
+
+def shown_keys(config: RunConfig) -> set[str]:
+    """The keys this config's file shows beyond SHOWN: its student profile's values."""
+    return SHOWN | {f"student.{key}" for key in profile(config.student.kind)}
+
+
+def header(options: InitOptions, data: DataFile) -> list[str]:
+    test = (f"; labeled test questions: {options.test}" if options.test is not None
+            else "")
+    return [(f"# An elad run config for {options.data} ({len(data.questions):,} "
+             f"questions, {len(data.answers):,} with an answer{test}),"),
+            ("# written by `elad init`. Each key is under its help; a key left out keeps "
+             "its default"),
+            ("# (`elad config` lists them all). What it will cost, offline: `elad run "
+             f"{options.out} --dry-run`.")]
+
+
+def next_commands(out: Path, config: RunConfig) -> list[str]:
+    run_dir = f"runs/{out.stem}"
+    key = config.teacher.api_key_env
+    commands = [
+        *([(f"export {key}=...", "the teacher's API key")]
+          if key and not os.environ.get(key) else []),
+        (f"elad run {out} --dry-run", "this estimate again, after an edit"),
+        (f"elad run {out} --run-dir {run_dir}", "the run (rerun it to resume)"),
+        (f"elad report {run_dir}", f"its rounds, and {run_dir}/report.html"),
+        (f"elad export-data {run_dir} --out {run_dir}/data", "its targets as datasets"),
+    ]
+    width = max(len(command) for command, _ in commands)
+    return ["next:", *(f"  {command.ljust(width)}   # {why}" for command, why in commands)]
+
+
+def write_new(path: Path, text: str) -> None:
+    """Write `text` to the new file `path` whole (a temporary file, checked as a config,
+    then renamed), or not at all."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        load_config(temporary)  # what `elad run` will read
+        if path.exists():
+            raise ConfigError(f"{path}: already exists; elad init writes a new file")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)

@@ -1,0 +1,128 @@
+"""The offline estimate (estimate.py): requests, dollars and the limit that ends a run,
+checked against hand-computed values; `elad run --dry-run` pays nothing and loads no
+torch; `elad teacher check` names the limit that really ends the run; student profiles."""
+
+import subprocess
+import sys
+
+import pytest
+
+from elad.budget import count_tokens
+from elad.config import RunConfig, config_from_dict, load_config
+from elad.estimate import Costs, estimate, format_estimate
+from elad.fakes.oracle_server import OracleServer, serve
+from elad.rundir import RunDir, stored_config
+from elad.teacher.request import render
+
+from conftest import openai_overrides
+
+# oracle teacher: worst-case input = count_tokens(prompt); $1 / $2 per million tokens
+PRICED = ["teacher.price_input_per_mtok=1", "teacher.price_output_per_mtok=2",
+          "teacher.max_output_tokens=100", "mode=annotate", "seed_size=4",
+          "round_size=2", "candidates=2", "max_rounds=3", "task.pool_size=20"]
+QUESTIONS = [f"What is {i} plus {3 * i + 1}?" for i in range(20)]
+
+
+def per_question(question: str, reply: int, limit: int = 100) -> Costs:
+    tokens = count_tokens(render("annotate", question))
+    return Costs((tokens * 1 + reply * 2) / 1e6, (tokens * 1 + limit * 2) / 1e6)
+
+
+def test_max_rounds_ends_it_and_the_whole_pool_is_the_sum_of_its_questions():
+    config = load_config(None, [*PRICED, "budget_usd=100"])
+    result = estimate(config, QUESTIONS)  # replies assumed 100 // 2 = 50 tokens
+    costs = [per_question(q, 50) for q in QUESTIONS]
+    assert result.reply_tokens == 50
+    assert (result.seed, result.rounds, result.limit) == (4, (2, 2, 2), "max_rounds")
+    assert result.requests == 4 + 3 * 2
+    assert result.whole_pool.expected == pytest.approx(sum(c.expected for c in costs))
+    assert result.whole_pool.worst == pytest.approx(sum(c.worst for c in costs))
+    mean = sum(c.expected for c in costs) / len(costs)
+    assert result.run.expected == pytest.approx(10 * mean)
+    text = format_estimate(result, config)
+    assert "10 teacher requests (4 in round 0, then 2, 2, 2)" in text
+    assert "what ends it: max_rounds, after 10 requests" in text
+    assert "annotating the whole pool instead: 20 requests" in text
+
+
+def test_the_pool_ends_it_when_it_runs_out_first():
+    config = load_config(None, [*PRICED, "budget_usd=100", "task.pool_size=8"])
+    result = estimate(config, QUESTIONS[:7])
+    assert (result.seed, result.rounds, result.limit) == (4, (2, 1), "pool")
+    assert "what ends it: the pool, after all 7 of its questions" in \
+        format_estimate(result, config)
+
+
+def test_the_budget_ends_it_as_the_stop_rule_would():
+    same = ["What is 2 plus 3?"] * 20  # one price for every request: exact arithmetic
+    one = per_question(same[0], 100)  # replies as long as the limit: expected = worst
+    budget = 6.5 * one.expected  # the seed (4), one round of 2, then half a request left
+    config = load_config(None, [*PRICED, f"budget_usd={budget!r}"])
+    result = estimate(config, same, reply_tokens=100)
+    assert (result.seed, result.rounds, result.limit) == (4, (2,), "budget")
+    assert result.run.expected == pytest.approx(6 * one.expected)
+    assert "what ends it: the budget, after 6 requests" in format_estimate(result, config)
+
+
+def test_a_teacher_annotated_test_set_is_priced_apart():
+    config = load_config(None, [*PRICED, "budget_usd=100"])
+    if not hasattr(config.task, "test_from_teacher"):
+        pytest.skip("this version has no task.test_from_teacher")
+    config.task.test_from_teacher = 5
+    result = estimate(config, QUESTIONS)
+    assert result.test_set.expected == pytest.approx(5 * result.first.expected)
+    assert "teacher-annotated test set: 5 requests" in format_estimate(result, config)
+
+
+def test_dry_run_prints_the_estimate_pays_nothing_and_loads_no_torch(tmp_path):
+    with serve(OracleServer()) as (server, url):
+        argv = ["run", "--dry-run", "--run-dir", str(tmp_path / "run"),
+                *openai_overrides(url, "task.pool_size=200", "budget_usd=0.01")]
+        code = (f"import sys; from elad.cli import main; code = main({argv!r}); "
+                "print('torch loaded:', 'torch' in sys.modules); sys.exit(code)")
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        assert server.bills() == [] and server.ledger == []
+    assert "torch loaded: False" in done.stdout
+    assert "estimate (offline, no teacher call): teacher local-oracle" in done.stdout
+    assert "what ends it: the budget" in done.stdout
+    assert not (tmp_path / "run").exists()
+
+
+def test_teacher_check_names_the_limit_that_ends_the_run(capsys):
+    from elad.cli import main
+
+    with serve(OracleServer()) as (_, url):
+        code = main(["teacher", "check", *openai_overrides(url, "budget_usd=20")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "what ends it: max_rounds, after 300 requests; budget_usd=$20.00" in out
+    assert "budget_usd stops it" not in out
+    assert "annotating the whole pool instead: 3,000 requests" in out
+
+
+def test_the_hf_profile_applies_where_the_config_is_silent_and_explicit_keys_win():
+    tiny = load_config(None, [])
+    assert (tiny.student.learning_rate, tiny.student.max_new_tokens) == (3e-3, 96)
+    assert tiny == RunConfig()  # the offline default is exactly as before
+    hf = load_config(None, ["student=hf", "student.model=x", "student.learning_rate=0.003"])
+    assert hf.student.learning_rate == 0.003  # given: kept, though the tiny default
+    assert (hf.student.max_new_tokens, hf.student.train_epochs,
+            hf.student.seed_train_steps) == (256, 3.0, 20)
+    from_dict = config_from_dict({"student": {"kind": "hf", "model": "x",
+                                              "max_new_tokens": 80}})
+    assert (from_dict.student.max_new_tokens, from_dict.student.learning_rate) == (80, 2e-4)
+
+
+def test_a_stored_config_is_unchanged_on_resume(tmp_path):
+    from elad.cli import config_from_items
+
+    old = RunConfig()  # as a run made before profiles stored it: the tiny values
+    old.student.kind, old.student.model = "hf", "x"
+    with RunDir.create(tmp_path / "run", old):
+        pass
+    stored = stored_config(tmp_path / "run")
+    assert stored == old
+    resumed = config_from_items(["max_rounds=6"], stored)
+    assert resumed.student == old.student and resumed.max_rounds == 6

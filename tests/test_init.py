@@ -1,0 +1,137 @@
+"""`elad init`: a config for the user's own JSON lines that loads and runs, the data
+file checked first, a one-line error and nothing written for a bad data file or a target
+that exists, and the student profile's values written out."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from elad.cli import main
+from elad.config import load_config
+from elad.fakes.oracle_server import OracleServer, serve
+from elad.tasks import synthetic
+
+from conftest import TINY
+
+STUDENT = [o for o in TINY if o.startswith("student.")]
+
+
+def write_questions(path: Path, n: int, answered: bool = True) -> Path:
+    """`n` arithmetic questions (the oracle server can answer them) as JSON lines."""
+    data = synthetic.load(["arithmetic"], n, 1, 0, 1).pool[:n]
+    with path.open("w") as out:
+        for example in data:
+            item = {"q": example.question}
+            if answered:
+                item["a"] = synthetic.solve(example.question)[1]
+            out.write(json.dumps(item) + "\n")
+    return path
+
+
+def init_args(out: Path, data: Path, *extra: str) -> list[str]:
+    return ["init", str(out), "--data", str(data), "--question-field", "q",
+            "--answer-field", "a", *extra]
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("elad: error: ") and "\n" not in err, err
+    return err
+
+
+def test_init_writes_a_config_that_loads_and_runs(tmp_path, capsys):
+    data = write_questions(tmp_path / "questions.jsonl", 60)
+    out = tmp_path / "run.toml"
+    with serve(OracleServer()) as (server, url):
+        assert main(init_args(out, data, "--teacher-model", "local-oracle", "--base-url",
+                              url, "--api-key-env", "", "--price-input", "2.5",
+                              "--price-output", "10", "--budget", "0.5")) == 0
+        printed = capsys.readouterr().out
+        assert server.ledger == []  # init asks the teacher nothing
+        config = load_config(out)
+        assert (config.task.kind, config.task.path) == ("jsonl", str(data))
+        assert (config.task.question_field, config.task.answer_type) == ("q", "number")
+        assert (config.teacher.kind, config.teacher.model, config.budget_usd) == (
+            "openai", "local-oracle", 0.5)
+        assert config.student.kind == "tiny" and config.task.pool_size == 60
+        assert f"wrote {out}: a run config for {data} (60 questions, 60 with an answer" \
+            in printed
+        assert "estimate (offline, no teacher call): teacher local-oracle" in printed
+        run_dir = tmp_path / "runs" / "run"
+        for command in (f"elad run {out} --run-dir runs/run", "elad report runs/run",
+                        "elad export-data runs/run --out runs/run/data"):
+            assert command in printed
+        assert main(["-q", "run", str(out), *STUDENT, "seed_size=4", "round_size=2",
+                     "candidates=4", "max_rounds=1", "--run-dir", str(run_dir)]) == 0
+        assert len(server.bills()) > 0
+    assert "stopped: max rounds" in capsys.readouterr().out
+
+
+def test_init_refuses_a_target_that_exists_and_writes_nothing(tmp_path, capsys):
+    data = write_questions(tmp_path / "questions.jsonl", 20)
+    out = tmp_path / "run.toml"
+    out.write_text("# mine\n")
+    assert main(init_args(out, data, "--teacher-model", "gpt-4o-mini")) == 2
+    assert "run.toml: already exists" in one_line_error(capsys)
+    assert out.read_text() == "# mine\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["questions.jsonl", "run.toml"]
+
+
+@pytest.mark.parametrize("lines, problem", [
+    (['{"q": "What is 1 plus 2?"}', '{"q": "What is 2 plus 2?"', '{"q": "x"}'],
+     "questions.jsonl:2: not valid JSON"),
+    (['{"q": "What is 1 plus 2?"}', '["not", "an", "object"]'],
+     "questions.jsonl:2: not a JSON object but list"),
+    (['{"q": "What is 1 plus 2?"}', '{"question": "What is 2 plus 2?"}'],
+     "questions.jsonl:2: no 'q' text (fields here: question"),
+    ([], "questions.jsonl: no question in it"),
+])
+def test_a_bad_data_file_is_a_one_line_error_and_nothing_is_written(tmp_path, capsys,
+                                                                     lines, problem):
+    data = tmp_path / "questions.jsonl"
+    data.write_text("".join(line + "\n" for line in lines))
+    out = tmp_path / "run.toml"
+    assert main(init_args(out, data, "--teacher-model", "gpt-4o-mini")) == 2
+    assert problem in one_line_error(capsys)
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["questions.jsonl"]
+
+
+def test_unlabeled_questions_are_counted_and_a_test_file_needs_answers(tmp_path, capsys):
+    data = write_questions(tmp_path / "questions.jsonl", 30, answered=False)
+    test = write_questions(tmp_path / "test.jsonl", 5, answered=False)
+    out = tmp_path / "run.toml"
+    assert main(init_args(out, data, "--test", str(test),
+                          "--teacher-model", "gpt-4o-mini")) == 2
+    assert "test.jsonl:1: no 'a': a test file needs an answer" in one_line_error(capsys)
+    assert not out.exists()
+    assert main(init_args(out, data, "--teacher-model", "gpt-4o-mini")) == 0
+    assert "(30 questions, 0 with an answer" in capsys.readouterr().out
+
+
+def test_init_needs_a_teacher_model_and_its_prices(tmp_path, capsys):
+    data = write_questions(tmp_path / "questions.jsonl", 20)
+    out = tmp_path / "run.toml"
+    assert main(init_args(out, data)) == 2  # stdin is no terminal: nothing to ask
+    assert "--teacher-model is needed" in one_line_error(capsys)
+    assert main(init_args(out, data, "--teacher-model", "my-own-model")) == 2
+    assert "'my-own-model' is not in the price table: give --price-input" in \
+        one_line_error(capsys)
+    assert not out.exists()
+
+
+def test_a_pretrained_student_gets_its_profile_written_out(tmp_path, capsys,
+                                                          monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    data = write_questions(tmp_path / "questions.jsonl", 40)
+    out = tmp_path / "run.toml"
+    assert main(init_args(out, data, "--teacher-model", "gpt-4o-mini", "--student",
+                          "Qwen/Qwen2.5-0.5B-Instruct")) == 0
+    text = out.read_text()
+    assert 'model = "Qwen/Qwen2.5-0.5B-Instruct"' in text
+    assert "learning_rate = 0.0002" in text and "max_new_tokens = 256" in text
+    assert "# peak learning rate (AdamW, warmup, cosine) (default by student.kind, hf: " \
+        "0.0002); float" in text
+    student = load_config(out).student
+    assert (student.kind, student.learning_rate, student.train_epochs) == ("hf", 2e-4, 3.0)
+    assert "export OPENAI_API_KEY=..." in capsys.readouterr().out  # not set: say so
