@@ -1,6 +1,7 @@
 """The selection diagnostic from the store alone: how well each strategy's score, over
 the candidates a run scored itself, predicted that the student's greedy answer is wrong
-(AUROC against the hidden answers; nothing is recomputed). `elad run` prints it and
+(AUROC against the hidden answers; nothing is recomputed). An unlabeled pool has
+none: the diagnostic is then not available. `elad run` prints it and
 `elad report` shows it; scoring a pool anew is `elad score` (pool_scores.py)."""
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from elad.rundir import RunDir
 from elad.store import RunStore
 from elad.strategies import auroc_by_strategy
 from elad.tasks import hidden_answer
+
+NOT_AVAILABLE = ("no scored question has a known answer (an unlabeled pool), or the "
+                 "student's answers were all right or all wrong")
 
 
 def selection_diagnostic(run_dir: Path) -> tuple[int, dict[str, float | None]] | None:
@@ -36,6 +40,8 @@ def round_aurocs(store: RunStore, config: RunConfig, round: int) -> dict[str, fl
 def format_aurocs(aurocs: dict[str, float | None]) -> str:
     """The selection diagnostic, one strategy a line: 0.5 is chance, 1 is perfect."""
     lines = ["AUROC of each strategy's score for 'the student's greedy answer is wrong':"]
+    if all(value is None for value in aurocs.values()):
+        return f"{lines[0]} not available: {NOT_AVAILABLE}"
     for name, value in aurocs.items():
         lines.append(f"  {name:>16}  {'-' if value is None else f'{value:.3f}'}")
     return "\n".join(lines)
