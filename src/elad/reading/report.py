@@ -225,7 +225,7 @@ def diagnostic_section(store: RunStore, config: RunConfig) -> list[Markup]:
         aurocs = {r: round_aurocs(store, config, r) for r in rounds}
     except (FileNotFoundError, ConfigError) as error:  # a dataset no longer at hand
         return parts + [tag("p", f"Not available: {error}", cls="muted")]
-    if all(v is None for a in aurocs.values() for v in a.values()):
+    if not any(aurocs.values()):
         return parts + [tag("p", f"Not available: {NOT_AVAILABLE}.", cls="muted")]
     return parts + [table(["round", *SCORED], [
         [r, *("-" if a[s] is None else f"{a[s]:.3f}" for s in SCORED)]
