@@ -191,3 +191,17 @@ def test_bad_teacher_test_sets_are_one_line_and_pay_nothing(tmp_path, unlabeled_
 def test_a_synthetic_file_task_rejects_test_path(tmp_path, unlabeled_pool):
     with pytest.raises(ConfigError, match="task.test_path is for a file task"):
         load_config(None, [f"task.test_path={unlabeled_pool}"])
+
+
+def test_a_synthetic_task_can_take_its_test_set_from_the_teacher(tmp_path):
+    """task.test_from_teacher=N on a labeled task: N pool questions held out and
+    annotated by the (exact) oracle, whatever the task's own test questions."""
+    options = [*TINY, "max_rounds=0", "task.test_from_teacher=8"]
+    records, _ = run(load_config(None, options), tmp_path / "run")
+    with RunStore(tmp_path / "run" / "run.sqlite") as store:
+        test = store.examples("test")
+        assert len(test) == 8 and len(store.examples("pool")) == 112
+        assert all(e.answer == synthetic.solve(e.question)[1] for e in test)
+        assert store.test_set_totals()["calls"] == 8
+        assert records[0].cost_usd == pytest.approx(store.call_totals()["cost_usd"])
+        assert store.spent_usd() > records[0].cost_usd
