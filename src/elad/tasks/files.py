@@ -222,7 +222,8 @@ def load(dataset: ModuleType, config: TaskConfig, seed: int) -> TaskData:
     pool_split, test_split = splits(dataset, config)
     test_split = TEST_FILE if config.test_path else test_split
     rng = random.Random(f"{config.kind}-{seed}")
-    test_items = list(read_split(dataset, config, test_split).values())
+    read_test = pool_split == test_split or not config.test_from_teacher
+    test_items = list(read_split(dataset, config, test_split).values()) if read_test else []
     rng.shuffle(test_items)
     if pool_split == test_split:
         labeled = [] if config.test_from_teacher else \
@@ -236,7 +237,7 @@ def load(dataset: ModuleType, config: TaskConfig, seed: int) -> TaskData:
                               "pool; lower task.test_size")
         test_from = f"{source_name(dataset, config, test_split)}'s labeled lines"
     else:
-        test = [] if config.test_from_teacher else test_items[:config.test_size or None]
+        test = test_items[:config.test_size or None]  # none read: test_from_teacher
         pool_items = list(read_split(dataset, config, pool_split).values())
         rng.shuffle(pool_items)
         pool = pool_items[:config.pool_size or None]
