@@ -111,6 +111,8 @@ def test_without_labeled_questions_the_teacher_annotates_a_test_set_once(
         assert len(billed) == 24 + rounds["calls"]  # each prompt billed once
     html = write_run_report(tmp_path / "run").read_text()
     assert "test set $" in html and f"{apart['cost_usd']:.4f}" in html
+    assert (f"and ${apart['cost_usd']:.4f} apart for the teacher&#x27;s test set "
+            "annotations." in html)  # "what the run bought": nothing unconfirmed
     assert re.search(r"<td>test set</td>\s*<td>annotate</td>\s*<td>24</td>", html)
 
 
