@@ -119,9 +119,10 @@ def generated(summary: dict) -> str:
          f"{', '.join(map(str, grid['seeds']))}"
          f"{', plus per seed the whole-pool reference' if summary['whole_pool'] else ''}"
          ". Each seed has its own pool "
-         f"({task['pool_size']} questions of {', '.join(task['families'])}) and test set "
-         f"({task['test_size']}); the seed round ({config['seed_size']} random questions, "
-         "annotated) is shared by every run of a seed. Budget "
+         f"({task['pool_size'] or 3000} questions of {', '.join(task['families'])}) and "
+         f"test set ({task['test_size'] or 300}); the seed round "  # 0: the default
+         f"({config['seed_size']} random questions, annotated) is shared by every run of "
+         "a seed. Budget "
          f"${config['budget_usd']}, rounds of {config['round_size']} from "
          f"{config['candidates']} candidates, at most {config['max_rounds']} rounds after "
          f"the seed round, K={student['samples']}; student {student['kind']} "

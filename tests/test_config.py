@@ -49,7 +49,7 @@ def test_toml_file(tmp_path):
     ("task.families=nosuch", "task.families=['nosuch'] ('nosuch') is not one of arithmetic"),
     ("task.families=", "task.families names no family"),
     ("teacher=openai teacher.base_url=localhost:8000", "teacher.base_url='localhost:8000' is"),
-    ("task.pool_size=-5", "task.pool_size=-5 must be in [1, 10000000]"),
+    ("task.pool_size=-5", "task.pool_size=-5 must be in [0, 10000000]"),
     ("teacher.timeout_s=nan", "teacher.timeout_s=nan must be a finite number"),
     ("teacher.price_input_per_mtok=-2", "price_input_per_mtok=-2.0 must be in [0, 10000.0] or -1"),
     ("student.hidden_size=30", "student.hidden_size must be a multiple of student.heads"),

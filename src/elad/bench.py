@@ -60,6 +60,7 @@ from elad.tasks import load_task
 from elad.teacher import make_teacher
 from elad.stopping import StopRule
 from elad.teacher.gateway import annotate_request, worst_case_cost
+from elad.testset import teacher_test_size
 
 # The default grid: the baseline (random questions annotated), ELAD's selection with
 # each teacher mode. --strategies and --modes make a full cross product instead.
@@ -112,9 +113,11 @@ def whole_pool_config(config: RunConfig) -> RunConfig:
     student = dataclasses.replace(config.student, seed_train_steps=grid_run_steps(config))
     prices = teacher_prices(config.teacher)
     teacher = make_teacher(config.teacher, config.task)
+    data = load_task(config.task, config.seed)  # the pool, with a test set to annotate
     worst = sum(worst_case_cost(teacher, prices, annotate_request(teacher, e))
-                for e in load_task(config.task, config.seed).pool)
-    return dataclasses.replace(config, seed_size=config.task.pool_size, max_rounds=0,
+                for e in data.pool)
+    pool_size = len(data.pool) - teacher_test_size(config, data)
+    return dataclasses.replace(config, seed_size=pool_size, max_rounds=0,
                                budget_usd=math.ceil(worst * 100 + 1) / 100,
                                student=student)
 

@@ -90,7 +90,18 @@ def validate(config: Any) -> Any:
     task, student, teacher = config.task, config.student, config.teacher
     checks = [
         ("candidates", config.candidates >= config.round_size, "must be >= round_size"),
-        ("task.pool_size", task.pool_size >= config.seed_size, "must be >= seed_size"),
+        ("task.pool_size", not task.pool_size or task.pool_size >= config.seed_size,
+         "must be >= seed_size (or 0: all)"),
+        ("task.test_path", not task.test_path or task.kind != "synthetic",
+         "is for a file task (the synthetic task makes its own test questions)"),
+        ("task.test_path", not task.test_path or Path(task.test_path).expanduser().is_file(),
+         f"={task.test_path!r}: no such file"),
+        ("task.test_from_teacher", not (task.test_from_teacher and task.test_path),
+         "and task.test_path both give the test set; set one"),
+        ("task.test_from_teacher", not (task.test_from_teacher and task.pool_size)
+         or task.pool_size - task.test_from_teacher >= max(1, config.seed_size),
+         (f"={task.test_from_teacher} leaves fewer than seed_size={config.seed_size} of "
+          f"the task.pool_size={task.pool_size} questions in the pool")),
         ("task.families", task.kind != "synthetic" or bool(task.families),
          "names no family; the synthetic task needs at least one"),
         ("student.hidden_size", student.kind != "tiny"

@@ -51,10 +51,22 @@ class TaskConfig:
     min_steps: int = setting(1, "synthetic: the fewest steps of a question's chain (1 = "
                              "every length; a warm student's target needs 3)",
                              within=Range(1, 5))
-    pool_size: int = setting(3000, "unlabeled pool questions drawn (seeded)",
-                             within=Range(1, 10_000_000))
-    test_size: int = setting(300, "held-out test questions drawn (seeded)",
-                             within=Range(1, 10_000_000))
+    pool_size: int = setting(0, "pool questions drawn (seeded); 0 = all of a file's "
+                             "(synthetic: 3000)",
+                             within=Range(0, 10_000_000))
+    test_size: int = setting(0, "labeled test questions drawn (seeded); 0 = all of "
+                             "task.test_path or the test split, up to 300 of the pool "
+                             "file's labeled lines (synthetic: 300)",
+                             within=Range(0, 10_000_000))
+    test_path: str = setting("", "a JSON-lines file of labeled test questions (the same "
+                             "field names; every line needs its answer); '' = the test "
+                             "split, or the pool file's lines that have an answer")
+    test_from_teacher: int = setting(0, "N pool questions held out as the test set, "
+                                     "annotated by the teacher (paid out of budget_usd, "
+                                     "shown apart as 'test set $'; never trained on); 0 = "
+                                     "automatic: up to 100 when no labeled test question "
+                                     "exists",
+                                     within=Range(0, 10_000_000))
     # reasoning datasets (gsm8k, svamp, aqua, strategyqa, jsonl); see tasks/files.py
     path: str = setting("", "local file or folder; '' = ../shared/data/<kind> next to "
                         "the project")

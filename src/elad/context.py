@@ -1,6 +1,6 @@
 """One run, as every phase of the loop reads it: its config, directory and store, the
-teacher gateway, the pool and test set, and its stop rule. Made once per run (`Run.
-start`) instead of passing the same values to every phase."""
+teacher gateway, the pool and test set (testset.py), and its stop rule. Made once per
+run (`Run.start`) instead of passing the same values to every phase."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from elad.tasks import load_task
 from elad.teacher import make_teacher
 from elad.teacher.gateway import TeacherGateway
 from elad.teacher.protocol import Teacher
+from elad.testset import pool_and_test
 from elad.types import Example
 
 
@@ -33,14 +34,19 @@ class Run:
         """The run of `config` in `rundir`, its task's examples stored; `teacher`
         replaces the one the config names."""
         store = rundir.store
-        data = load_task(config.task, config.seed)
-        store.add_examples("pool", data.pool)
-        store.add_examples("test", data.test)
         gateway = TeacherGateway(teacher or make_teacher(config.teacher, config.task),
                                  store, teacher_prices(config.teacher),
                                  config.teacher.concurrency, batch=config.teacher.batch)
-        stop = StopRule(config, store, data.pool, gateway.teacher, gateway.prices)
-        return cls(config, rundir, gateway, data.pool, data.test, stop)
+        pool, test = pool_and_test(config, gateway, load_task(config.task, config.seed))
+        store.add_examples("pool", pool)
+        store.add_examples("test", test)
+        stop = StopRule(config, store, pool, gateway.teacher, gateway.prices)
+        return cls(config, rundir, gateway, pool, test, stop)
+
+    @cached_property
+    def test_set_usd(self) -> float:
+        """What the teacher's annotations of the test set cost (0: labeled data)."""
+        return self.store.test_set_totals()["cost_usd"]
 
     @property
     def store(self) -> RunStore:

@@ -96,7 +96,8 @@ def _run(run: Run, on_round, until_round: int | None = None,
 
         record = round_record(run, round, test_accuracy, by_task, confirmed, train_loss)
         record.signals = label_free_signals(store, round, config.round_size)
-        outlook = run_forecast([*records, record], len(run.test), config.budget_usd)
+        outlook = run_forecast([*records, record], len(run.test),
+                               config.budget_usd - run.test_set_usd)  # rounds' share
         record.forecast = forecast_record(outlook)
         record.stop_reason = run.stop(record, outlook)
         log.info("round %d: accuracy %.3f by task %s", round, test_accuracy, by_task)

@@ -24,7 +24,8 @@ from elad.types import Score
 
 def score_pool(run_dir: Path, round: int | None, limit: int, out: Path) -> tuple[int, dict[str, float | None]]:
     """Score up to `limit` pool questions (a seeded sample) with the student saved after
-    `round` (default: the last one); returns the round used and AUROC per strategy."""
+    `round` (default: the last one); returns the round used and AUROC per strategy
+    ({}: no question has a known answer)."""
     with RunDir.open(run_dir) as run:
         config = run.config
         round = run.trained_round(round)
@@ -36,6 +37,8 @@ def score_pool(run_dir: Path, round: int | None, limit: int, out: Path) -> tuple
                               checkpoint)
     hidden = {e.id: hidden_answer(e, config.task) for e in examples}
     write_lines(out, examples, scored.scores, scored.explanations, hidden, config.seed)
+    if all(answer is None for answer in hidden.values()):
+        return round, {}  # an unlabeled pool: the diagnostic is not available
     return round, auroc_by_strategy(scored.scores, hidden, config.seed)
 
 

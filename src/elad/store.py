@@ -8,6 +8,10 @@ Write-ahead: an online request's worst case is committed (`in_flight`) before it
 its reply replaces it with the billed figure. A row a killed process left stays at worst
 case (`unconfirmed_usd`, in `spent_usd`), so the budget holds across kills. Nothing sent
 is ever deleted.
+
+A test set the teacher annotated is billed at round TEST_ROUND (-1): in `spent_usd`
+(the budget pays it), apart from the rounds' calls (`teacher_calls`, `call_totals`);
+`test_set_totals` has its figures.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from elad.types import (
 )
 
 QS = ", ".join("?" * 12)
+TEST_ROUND = -1  # the round of the test set's annotations (testset.py), kept apart
 SAVE_ROUND = "INSERT OR REPLACE INTO rounds VALUES (?, ?)"
 
 
@@ -243,9 +248,11 @@ class RunStore:
             "SELECT error FROM teacher_calls WHERE NOT ok ORDER BY created")]
 
     def teacher_calls(self, round: int | None = None) -> list[TeacherCall]:
-        """Every teacher call (of one round, if given) in the order made: request and
-        reply, tokens, cost; what reports, benchmarks and exports read."""
-        where, args = ("WHERE round = ?", (round,)) if round is not None else ("", ())
+        """Every teacher call of the rounds (of one round, if given; TEST_ROUND: the
+        test set's annotations) in the order made: request and reply, tokens, cost;
+        what reports, benchmarks and exports read."""
+        where, args = (("WHERE round = ?", (round,)) if round is not None
+                       else ("WHERE round >= 0", ()))
         rows = self.db.execute(
             "SELECT round, example_id, op, request, reply, input_tokens, output_tokens, "
             f"cost_usd, ok, error FROM teacher_calls {where} ORDER BY rowid", args)
@@ -258,14 +265,28 @@ class RunStore:
         return {r[0] for r in self.db.execute("SELECT DISTINCT example_id FROM teacher_calls")}
 
     def spent_usd(self, before_round: int | None = None) -> float:
-        """Dollars paid (answered calls in rounds before `before_round` if given), plus
-        every unconfirmed request at its worst case."""
-        up_to = None if before_round is None else before_round - 1
-        return float(self.call_totals(up_to)["cost_usd"]) + self.unconfirmed_usd()
+        """Dollars paid (answered calls in rounds before `before_round` if given, the
+        test set's annotations always), plus every unconfirmed request at its worst
+        case."""
+        where, args = ("WHERE round < ?", (before_round,)) if before_round is not None \
+            else ("", ())
+        paid = self.db.execute(f"SELECT TOTAL(cost_usd) FROM teacher_calls {where}",
+                               args).fetchone()[0]
+        return float(paid) + self.unconfirmed_usd()
 
     def call_totals(self, round: int | None = None) -> dict[str, float]:
-        """Calls, input/output tokens and cost, for one round or up to and including it."""
-        where, args = ("WHERE round <= ?", (round,)) if round is not None else ("", ())
+        """Calls, input/output tokens and cost of the rounds, up to and including
+        `round` if given (the test set's annotations are apart: `test_set_totals`)."""
+        where, args = ("WHERE round >= 0 AND round <= ?", (round,)) if round is not None \
+            else ("WHERE round >= 0", ())
+        return self._totals(where, args)
+
+    def test_set_totals(self) -> dict[str, float]:
+        """Calls, input/output tokens and cost of annotating the test set (zeros when
+        its answers came with the data)."""
+        return self._totals("WHERE round = ?", (TEST_ROUND,))
+
+    def _totals(self, where: str, args: tuple) -> dict[str, float]:
         calls, tin, tout, cost = self.db.execute(
             "SELECT COUNT(*), COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0),"
             f" COALESCE(SUM(cost_usd), 0) FROM teacher_calls {where}", args).fetchone()
@@ -336,15 +357,15 @@ class RunStore:
     # --- sharing a seed round ---------------------------------------------------------
 
     def copy_seed_round(self, source: Path, calls_only: bool = False) -> None:
-        """Copy the examples and round 0 (selection, teacher calls, targets; `calls_only`:
-        teacher calls alone) of the run store at `source` into this one, in one
+        """Copy the examples and round 0 (selection, teacher calls, targets, and the test
+        set's annotations; `calls_only`: teacher calls alone) of the run store at `source` into this one, in one
         transaction (`elad bench` shares one seed round between the runs of a seed)."""
         self.db.execute("ATTACH DATABASE ? AS source", (str(source),))
         try:
             with self.transaction():
                 for table in ("teacher_calls",) if calls_only else \
                         ("examples", "selections", "teacher_calls", "targets", "in_flight"):
-                    where = "" if table == "examples" else "WHERE round = 0"
+                    where = "" if table == "examples" else "WHERE round <= 0"
                     self.db.execute(f"INSERT OR IGNORE INTO {table} "
                                     f"SELECT * FROM source.{table} {where} ORDER BY rowid")
         finally:

@@ -182,6 +182,8 @@ def selection_evidence(config: RunConfig, scored: Scored, calls: list[TeacherCal
             aurocs.append(value)
         chosen = set(scored.selections.get(round, []))
         for s in scores:
+            if hidden[s.example_id] is None:  # an unlabeled pool line: not known
+                continue
             wrong = s.greedy_answer != hidden[s.example_id]
             candidates_wrong.append(wrong)
             if s.example_id in chosen:

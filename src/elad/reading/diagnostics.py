@@ -1,6 +1,7 @@
 """The selection diagnostic from the store alone: how well each strategy's score, over
 the candidates a run scored itself, predicted that the student's greedy answer is wrong
-(AUROC against the hidden answers; nothing is recomputed). `elad run` prints it and
+(AUROC against the hidden answers; nothing is recomputed). An unlabeled pool has
+none: the diagnostic is then not available. `elad run` prints it and
 `elad report` shows it; scoring a pool anew is `elad score` (pool_scores.py)."""
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from elad.rundir import RunDir
 from elad.store import RunStore
 from elad.strategies import auroc_by_strategy
 from elad.tasks import hidden_answer
+
+NOT_AVAILABLE = "no scored question has a known answer (an unlabeled pool)"
 
 
 def selection_diagnostic(run_dir: Path) -> tuple[int, dict[str, float | None]] | None:
@@ -26,16 +29,20 @@ def selection_diagnostic(run_dir: Path) -> tuple[int, dict[str, float | None]] |
 
 def round_aurocs(store: RunStore, config: RunConfig, round: int) -> dict[str, float | None]:
     """AUROC per strategy over the candidates scored in `round` (by the round - 1
-    student), against their hidden answers."""
+    student), against their hidden answers; {} when none has one (NOT_AVAILABLE)."""
     pool = {e.id: e for e in store.examples("pool")}
     scores = store.scores(round)
     hidden = {s.example_id: hidden_answer(pool[s.example_id], config.task) for s in scores}
+    if all(answer is None for answer in hidden.values()):
+        return {}  # an unlabeled pool: not available
     return auroc_by_strategy(scores, hidden, config.seed)
 
 
 def format_aurocs(aurocs: dict[str, float | None]) -> str:
     """The selection diagnostic, one strategy a line: 0.5 is chance, 1 is perfect."""
     lines = ["AUROC of each strategy's score for 'the student's greedy answer is wrong':"]
+    if not aurocs:
+        return f"{lines[0]} not available: {NOT_AVAILABLE}"
     for name, value in aurocs.items():
         lines.append(f"  {name:>16}  {'-' if value is None else f'{value:.3f}'}")
     return "\n".join(lines)

@@ -30,7 +30,9 @@ def teacher_text(config: RunConfig) -> str:
             f"LLM; its tokens counted and priced as `{teacher.model}`)")
 
 
-def data_text(config: RunConfig) -> str:
+def data_text(config: RunConfig, store: RunStore) -> str:
+    """Where the questions came from and how many the run used (counted in the store:
+    `task.pool_size=0` is a whole file)."""
     task = config.task
     if task.kind == "synthetic":
         source = f"elad's synthetic reasoning tasks ({', '.join(task.families)})"
@@ -38,8 +40,12 @@ def data_text(config: RunConfig) -> str:
         where = f"the hub dataset `{task.hub}`" if task.hub else (
             f"`{task.path}`" if task.path else f"the local copy of {task.kind}")
         source = f"{task.kind} from {where}"
-    return (f"{source}: an unlabeled pool of {task.pool_size} questions and "
-            f"{task.test_size} held-out test questions (seed {config.seed})")
+    annotated = store.test_set_totals()
+    test = " held-out test questions" + (
+        f" annotated by the teacher (${annotated['cost_usd']:.4f}, not in the teacher "
+        "cost below)" if annotated["calls"] else "")
+    return (f"{source}: an unlabeled pool of {len(store.examples('pool'))} questions and "
+            f"{len(store.examples('test'))}{test} (seed {config.seed})")
 
 
 def student_text(config: RunConfig, adapter_only: bool) -> str:
@@ -179,15 +185,15 @@ def model_card(run: RunDir, round: int, bos_token: str | None,
         (f"- Selection: strategy `{config.strategy}`, teacher mode `{config.mode}`; "
          f"{mine.n_labeled} training targets up to round {round}: "
          f"{targets_text(store, round)}."),
-        f"- Task and data: {data_text(config)}.", "",
+        f"- Task and data: {data_text(config, store)}.", "",
         "## Teacher cost", "",
         (f"${totals['cost_usd']:.4f} up to round {round}: {totals['calls']} calls, "
         f"{totals['input_tokens']} input and {totals['output_tokens']} output tokens at "
         f"${prices.input_per_mtok:.2f} / ${prices.output_per_mtok:.2f} per million "
         f"(the run's budget: ${config.budget_usd})."), "",
         "## Test accuracy", "",
-        (f"Greedy accuracy on the {config.task.test_size} test questions after each round "
-        f"(targets and teacher dollars cumulative). This model: "
+        (f"Greedy accuracy on the {len(store.examples('test'))} test questions after "
+         "each round (targets and teacher dollars cumulative). This model: "
         f"{mine.test_accuracy:.3f}. The run's last round: {last.round} (stopped: "
         f"{last.stop_reason or 'not yet'})."), "",
         *accuracy_table(records, round), "",

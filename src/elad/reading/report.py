@@ -12,7 +12,7 @@ from pathlib import Path
 
 from elad.budget import teacher_prices
 from elad.config import ConfigError, RunConfig
-from elad.reading.diagnostics import round_aurocs
+from elad.reading.diagnostics import NOT_AVAILABLE, round_aurocs
 from elad.reading.html_page import Markup, image, page, table, tag
 from elad.reading.plots import Labels, Series, bar_plot, line_plot
 from elad.reading.report_examples import RoundShown, example_html
@@ -25,7 +25,7 @@ from elad.reading.report_summary import (
 )
 from elad.reading.run_numbers import Baseline, cost_rows, load_baseline
 from elad.rundir import RunDir
-from elad.store import RunStore
+from elad.store import TEST_ROUND, RunStore
 from elad.strategies import SCORED
 from elad.types import RoundRecord
 
@@ -105,7 +105,9 @@ def run_report_html(store: RunStore, config: RunConfig, title: str,
     if baseline is not None:
         body += baseline_section(records, baseline)
     body += diagnostic_section(store, config)
-    body += [tag("h2", "Cost breakdown"), cost_table(costs)]
+    test_set = [dict(row, round="test set") for row in  # apart from the rounds'
+                cost_rows(store.teacher_calls(TEST_ROUND), teacher_prices(config.teacher))]
+    body += [tag("h2", "Cost breakdown"), cost_table(costs + test_set)]
     body.append(tag("h2", "Selected questions"))
     targets = {t.example_id: t for t in store.targets()}
     for round in sorted({c.round for c in calls}):
@@ -181,10 +183,17 @@ def stop_and_budget_section(store: RunStore, config: RunConfig,
         f"${unconfirmed:.4f} of the spent figure is unconfirmed: requests sent before a "
         "kill whose replies never arrived, counted at their worst case (the server may "
         "have billed less)."), cls="unconfirmed")]
+    test_set = store.test_set_totals()
+    apart = [] if not test_set["calls"] else [tag("p", (
+        f"The spent figure includes the test set: {test_set['calls']} pool questions "
+        f"held out and annotated by the teacher for ${test_set['cost_usd']:.4f}, never "
+        "trained on; the rounds' cost figures leave it out."), cls="muted")]
+    extra = ([["test set $"], [f"{test_set['cost_usd']:.4f}"]] if test_set["calls"]
+             else [[], []])
     return [tag("h2", "Stop and budget"), tag("p", stopped, cls="stop"),
-            table(["budget $", "spent $", "left $", "spent"],
-                  [[f"{config.budget_usd:.4f}", f"{spent:.4f}", f"{left:.4f}",
-                    f"{spent / config.budget_usd:.1%}"]]), *unsure]
+            table(["budget $", "spent $", *extra[0], "left $", "spent"],
+                  [[f"{config.budget_usd:.4f}", f"{spent:.4f}", *extra[1], f"{left:.4f}",
+                    f"{spent / config.budget_usd:.1%}"]]), *apart, *unsure]
 
 
 def task_accuracy_section(records: list[RoundRecord]) -> list[Markup]:
@@ -216,6 +225,8 @@ def diagnostic_section(store: RunStore, config: RunConfig) -> list[Markup]:
         aurocs = {r: round_aurocs(store, config, r) for r in rounds}
     except (FileNotFoundError, ConfigError) as error:  # a dataset no longer at hand
         return parts + [tag("p", f"Not available: {error}", cls="muted")]
+    if not any(aurocs.values()):
+        return parts + [tag("p", f"Not available: {NOT_AVAILABLE}.", cls="muted")]
     return parts + [table(["round", *SCORED], [
         [r, *("-" if a[s] is None else f"{a[s]:.3f}" for s in SCORED)]
         for r, a in aurocs.items()])]

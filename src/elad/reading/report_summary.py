@@ -75,14 +75,17 @@ def bought_section(store: RunStore, config: RunConfig, records: list[RoundRecord
         return [head, tag("p", "No finished round yet.", cls="bought")]
     first = records[0]
     kinds = target_kinds(store)
-    spent = store.spent_usd()
+    spent, test_set = store.spent_usd(), store.test_set_totals()["cost_usd"]
     lines = [
         (f"Test accuracy {last.test_accuracy:.3f} after round {last.round} "
          f"({first.test_accuracy:.3f} after the seed round)."),
         (f"Teacher cost ${last.cost_usd:.4f} of the ${config.budget_usd:g} budget "
          f"({last.teacher_calls} calls)"
+         + (f", and ${test_set:.4f} apart for the teacher's test set annotations"
+            if test_set else "")
          + (f"; ${spent:.4f} paid in all, counting the round under way and requests "
-            "whose replies never arrived." if spent > last.cost_usd + 5e-5 else ".")),
+            "whose replies never arrived." if spent > last.cost_usd + test_set + 5e-5
+            else ".")),
         (f"Training targets: {kinds['targets']}: "
          f"{count(kinds['revisions'], 'revision')} of the student's explanation "
          f"({kinds['unchanged']} found without error) and "

@@ -6,6 +6,7 @@ read by `files` with the module of its name (gsm8k, svamp, aqua, strategyqa, jso
 
 from __future__ import annotations
 
+import dataclasses
 from types import ModuleType
 
 from elad.config import TaskConfig
@@ -21,6 +22,7 @@ from elad.tasks.files import (
 )
 from elad.types import Example
 
+SYNTHETIC_POOL, SYNTHETIC_TEST = 3000, 300  # task.pool_size, test_size = 0
 DATASETS = {"gsm8k": gsm8k, "svamp": svamp, "aqua": aqua, "strategyqa": strategyqa,
             "jsonl": jsonl}
 ANSWER_TYPES = {**synthetic.ANSWER_TYPES,
@@ -32,9 +34,13 @@ def dataset_module(config: TaskConfig) -> ModuleType:
 
 
 def load_task(config: TaskConfig, seed: int) -> TaskData:
+    """The task's pool and labeled test questions; size 0 is the synthetic task's
+    3000 and 300, and all of a file's (files.load). An empty test list: the teacher
+    annotates the run's test set (testset.py)."""
     if config.kind == "synthetic":
-        return synthetic.load(config.families, config.pool_size, config.test_size, seed,
-                              config.min_steps)
+        data = synthetic.load(config.families, config.pool_size or SYNTHETIC_POOL,
+                              config.test_size or SYNTHETIC_TEST, seed, config.min_steps)
+        return dataclasses.replace(data, test=[]) if config.test_from_teacher else data
     return load(dataset_module(config), config, seed)
 
 
@@ -47,8 +53,9 @@ def answer_type(example: Example) -> str:
 
 
 def hidden_answer(example: Example, config: TaskConfig | None = None) -> str | None:
-    """The answer of a pool question, for diagnostics only (never for selection).
-    Dataset questions need their task config to find the item."""
+    """The answer of a pool question, for diagnostics only (never for selection);
+    None for an unlabeled line of user data. Dataset questions need their task config
+    to find the item."""
     if example.answer is not None:
         return example.answer
     if example.task in synthetic.ANSWER_TYPES:
@@ -60,7 +67,8 @@ def reference_solutions(config: TaskConfig) -> list[Solved]:
     """Every pool and test item of a dataset task, with its human rationale."""
     dataset = dataset_module(config)
     names = dict.fromkeys(splits(dataset, config))
-    return [s for split in names for s in read_split(dataset, config, split).values()]
+    return [s for split in names for s in read_split(dataset, config, split).values()
+            if s.answer is not None]
 
 
 def dataset_answer_type(config: TaskConfig) -> str:

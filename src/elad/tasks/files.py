@@ -1,6 +1,9 @@
 """Reading a reasoning dataset: where its files are, their items with line numbers,
 malformed lines, and the seeded pool and test samples.
 
+Pool lines of user data need only a question (jsonl.py); a test split's lines, and
+`task.test_path`'s, need their answers.
+
 Each dataset module (gsm8k.py, svamp.py, aqua.py, strategyqa.py, jsonl.py) only says how
 one item becomes a question, a raw answer and rationale steps (`parse`), which splits it
 has in which files (`SPLITS`, `DEFAULT_SPLITS`) and its `ANSWER_TYPE`. The data comes
@@ -29,6 +32,8 @@ from elad.types import Example
 
 log = logging.getLogger("elad")
 PROJECT_ROOT = Path(__file__).resolve().parents[3]  # src/elad/tasks/files.py
+TEST_FILE = "testfile"  # the split name of task.test_path's questions (in their ids)
+DEFAULT_TEST = 300  # test_size=0 takes up to this many of one file's labeled lines
 
 
 class Malformed(ValueError):
@@ -37,11 +42,12 @@ class Malformed(ValueError):
 
 @dataclass(frozen=True)
 class Solved:
-    """A dataset question with its normalized gold answer and its human rationale."""
+    """A dataset question with its normalized gold answer (None: a pool line of user
+    data without one) and its human rationale."""
 
     id: str
     question: str
-    answer: str
+    answer: str | None
     steps: tuple[str, ...]
 
 
@@ -142,6 +148,11 @@ def _rows(dataset: ModuleType, config: TaskConfig, split: str
         except (OSError, ValueError) as error:  # not found, no network, no such split
             raise ConfigError(f"task.hub={config.hub} split {split!r}: {error}") from None
         return f"{config.hub}[{split}]", ((i, dict(row)) for i, row in enumerate(rows, 1))
+    if split == TEST_FILE:
+        path = Path(config.test_path).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"task.test_path={config.test_path!r}: no such file")
+        return str(path), json_items(path)
     root = local_root(config)
     if root.is_file():
         return str(root), json_items(root)
@@ -156,6 +167,7 @@ def _rows(dataset: ModuleType, config: TaskConfig, split: str
 def _read(dataset: ModuleType, config_json: str, split: str) -> dict[str, Solved]:
     config = TaskConfig(**json.loads(config_json))
     answer_type = answer_type_of(dataset, config)
+    labeled = split != splits(dataset, config)[0]  # a test split: every answer needed
     where, rows = _rows(dataset, config, split)
     solved, skipped = {}, 0
     for line, item in rows:
@@ -163,8 +175,10 @@ def _read(dataset: ModuleType, config_json: str, split: str) -> dict[str, Solved
             if isinstance(item, Malformed):
                 raise item
             question, raw, steps = dataset.parse(item, config)
-            answer = normalize_answer(raw, answer_type)
-            if answer is None:
+            if raw is None and labeled:
+                raise Malformed(no_answer(item, config))
+            answer = None if raw is None else normalize_answer(raw, answer_type)
+            if answer is None and raw is not None:
                 raise Malformed(f"answer {raw!r} is not a {answer_type}")
         except Malformed as problem:
             if not config.skip_malformed:
@@ -199,30 +213,67 @@ def splits(dataset: ModuleType, config: TaskConfig) -> tuple[str, str]:
 
 
 def load(dataset: ModuleType, config: TaskConfig, seed: int) -> TaskData:
-    """A seeded sample of `pool_size` pool questions (answers hidden) and `test_size`
-    test questions; from one split they are disjoint parts of one shuffle."""
+    """The pool (answers hidden): every question of the pool split, or a seeded
+    `pool_size`; the labeled test questions: those of `task.test_path` or the test
+    split (all, or a seeded `test_size`), or from one file a seeded `test_size` (0: up
+    to 300) of its lines that have an answer, the rest its pool. With none (or with
+    `task.test_from_teacher`) the test list is empty: the teacher annotates the run's
+    test set (testset.py)."""
     pool_split, test_split = splits(dataset, config)
+    test_split = TEST_FILE if config.test_path else test_split
     rng = random.Random(f"{config.kind}-{seed}")
-    test_items = list(read_split(dataset, config, test_split).values())
+    read_test = pool_split == test_split or not config.test_from_teacher
+    test_items = list(read_split(dataset, config, test_split).values()) if read_test else []
     rng.shuffle(test_items)
-    test = test_items[:config.test_size]
     if pool_split == test_split:
-        pool = test_items[config.test_size:config.test_size + config.pool_size]
+        labeled = [] if config.test_from_teacher else \
+            [s for s in test_items if s.answer is not None]
+        test = labeled[:config.test_size or DEFAULT_TEST]
+        taken = {s.id for s in test}
+        pool = [s for s in test_items if s.id not in taken][:config.pool_size or None]
         if not pool:
             raise ConfigError(f"task.test_size={config.test_size} takes all "
                               f"{len(test_items)} questions: nothing is left for the "
                               "pool; lower task.test_size")
+        test_from = f"{source_name(dataset, config, test_split)}'s labeled lines"
     else:
+        test = test_items[:config.test_size or None]  # none read: test_from_teacher
         pool_items = list(read_split(dataset, config, pool_split).values())
         rng.shuffle(pool_items)
-        pool = pool_items[:config.pool_size]
+        pool = pool_items[:config.pool_size or None]
+        test_from = source_name(dataset, config, test_split)
     if len(pool) < config.pool_size or len(test) < config.test_size:
         log.info("%s: %d pool and %d test questions (fewer than asked)", config.kind,
                  len(pool), len(test))
     task = (config.kind if dataset.ANSWER_TYPE
             else f"{config.kind}-{answer_type_of(dataset, config)}")  # "jsonl-number"
+    sample = f"task.pool_size={config.pool_size}" if config.pool_size else "all"
     return TaskData(pool=[Example(s.id, task, s.question) for s in pool],
-                    test=[Example(s.id, task, s.question, s.answer) for s in test])
+                    test=[Example(s.id, task, s.question, s.answer) for s in test],
+                    pool_from=f"{source_name(dataset, config, pool_split)} ({sample})",
+                    test_from=test_from)
+
+
+def source_name(dataset: ModuleType, config: TaskConfig, split: str) -> str:
+    """Where a split's questions come from, for the log: a file name, a dataset
+    folder's split, or a hub dataset's."""
+    if split == TEST_FILE:
+        return Path(config.test_path).name
+    if config.hub:
+        return f"{config.hub}[{split}]"
+    root = local_root(config)
+    return root.name if root.is_file() else f"{root.name}/{split}"
+
+
+def no_answer(item: Any, config: TaskConfig) -> str:
+    """Why a test line without an answer cannot be used (only user data has such
+    lines: the dataset modules' parse needs an answer everywhere)."""
+    field = config.answer_field
+    if isinstance(item, dict) and field not in item:
+        fields = ", ".join(repr(name) for name in list(item)[:8]) or "none"
+        return (f"no {field!r} field (task.answer_field): a test question needs its "
+                f"answer (this line's fields: {fields})")
+    return f"no {field!r} text: a test question needs its answer"
 
 
 def solved_by_id(dataset: ModuleType, config: TaskConfig, example_id: str) -> Solved:

@@ -3,7 +3,10 @@
 The field names are settings (`task.question_field`, `task.answer_field`, and
 `task.rationale_field` for a rationale, a string with one step per line or a list of
 steps), and so is the answer type (`task.answer_type`: number, choice, yesno, label or
-text). A single file has one split: pool and test are disjoint parts of it.
+text). Only the question is needed: a line without an answer is an unlabeled pool
+question. A single file has one split: the test set is drawn from its lines that have
+an answer (or comes from `task.test_path`, or the teacher annotates one: testset.py),
+the pool is the rest.
 """
 
 from __future__ import annotations
@@ -16,12 +19,16 @@ ANSWER_TYPE = None  # task.answer_type, "text" if not set
 DEFAULT_SPLITS = ("train", "test")
 
 
-def parse(item, config: TaskConfig) -> tuple[str, str, list[str]]:
+def parse(item, config: TaskConfig) -> tuple[str, str | None, list[str]]:
+    """The question, its answer (None: an unlabeled line, fine in the pool) and its
+    rationale's steps."""
     question = text_field(item, config.question_field)
     raw = item.get(config.answer_field)
     if isinstance(raw, bool):
         raw = "yes" if raw else "no"
-    answer = text_field({config.answer_field: raw}, config.answer_field)
+    unlabeled = raw is None or (isinstance(raw, str) and not raw.strip())
+    answer = None if unlabeled else text_field({config.answer_field: raw},
+                                               config.answer_field)
     steps: list[str] = []
     if config.rationale_field:
         rationale = item.get(config.rationale_field)

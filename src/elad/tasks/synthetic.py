@@ -41,7 +41,9 @@ _NAMES = (
 @dataclass(frozen=True)
 class TaskData:
     pool: list[Example]
-    test: list[Example]
+    test: list[Example]  # empty: no labeled test question, the teacher annotates some
+    pool_from: str = "synthetic questions"  # where from, for the run's log line
+    test_from: str = "synthetic questions"
 
 
 # --- arithmetic -----------------------------------------------------------------------
