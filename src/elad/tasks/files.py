@@ -36,9 +36,10 @@ class Malformed(ValueError):
     """An item that cannot be read; the message says why."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Solved:
-    """A dataset question with its normalized gold answer and its human rationale."""
+    """A dataset question with its normalized gold answer and its human rationale
+    (slots: a split may have millions)."""
 
     id: str
     question: str
