@@ -18,8 +18,9 @@ prints for each size:
   teacher is a stub that answers at once (its `complete` timed and subtracted). Round 0
   (the seed round) also builds the student's first corpus; it is shown on its own.
 - peak memory: the process's peak resident set (`resource.getrusage`, ru_maxrss), which
-  includes the interpreter and imports (the "empty" row: the same process before the
-  file is read); with --tracemalloc also the Python heap's peak (slower: off by default).
+  includes the interpreter and imports (printed: the process before and after importing
+  elad and torch); with --tracemalloc also the peak of what Python allocated during the
+  run, imports excluded (slower: off by default).
 - the run store's size on disk.
 
 Goals (issue 22): load and per-round overhead each under 60 s, peak memory under 2 GB,
@@ -162,8 +163,6 @@ def measure(path: Path, n: int, args: argparse.Namespace, run_dir: Path) -> dict
     """One size's figures, in this process (a fresh one per size: ru_maxrss is the
     process's peak)."""
     empty_mb = rss_mb()
-    if args.tracemalloc:
-        tracemalloc.start()
     from elad import loop
     from elad.config import load_config
 
@@ -200,6 +199,8 @@ def measure(path: Path, n: int, args: argparse.Namespace, run_dir: Path) -> dict
                                   "overhead_s": wall - clock.inside})
         clock.inside, started[0] = 0.0, time.perf_counter()
 
+    if args.tracemalloc:
+        tracemalloc.start()
     begun = time.perf_counter()
     records, _ = loop.run(config, run_dir, on_round, teacher=StubTeacher(clock))
     figures["run_s"] = time.perf_counter() - begun
@@ -230,7 +231,7 @@ def summary(f: dict) -> dict[str, float]:
             "per-round overhead s (mean, rounds 1+)": sum(later) / len(later),
             "per-round overhead s (max, rounds 1+)": max(later),
             "peak RSS MB": f["peak_rss_mb"], "RSS after load MB": f["rss_after_load_mb"],
-            **({"Python heap peak MB": f["traced_peak_mb"]} if "traced_peak_mb" in f
+            **({"Python heap peak MB (run)": f["traced_peak_mb"]} if "traced_peak_mb" in f
                else {}),
             "run store MB": f["store_mb"]}
 
