@@ -8,9 +8,10 @@ prints for each size:
 
 - load: seconds in `Run.start`: reading and parsing the file, drawing the pool and test
   samples, storing every question in the run store, the stop rule.
-- per round: the round's wall time minus the time spent inside the student and the
-  teacher, i.e. the overhead that may scale with the pool: finding the questions not
-  asked yet and sampling the round's `candidates`, building and pricing their requests,
+- per round: the round's wall time (and CPU time: what a busy shared machine does not
+  inflate) minus the time spent inside the student and the teacher, i.e. the overhead
+  that may scale with the pool: finding the questions not asked yet and sampling the
+  round's `candidates`, building and pricing their requests,
   ranking and selecting within the budget, the store's writes (scores, selection, the
   teacher ledger, targets, the round record), the forecast and the stop rule. The student
   is a stub whose calls return canned text at once (`score_candidates`, `accuracy` and
@@ -77,19 +78,34 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
 
 
+def now() -> tuple[float, float]:
+    """(wall, CPU) seconds; the process's CPU time is what other work on a shared
+    machine does not inflate."""
+    return time.perf_counter(), time.process_time()
+
+
+def since(start: tuple[float, float]) -> tuple[float, float]:
+    wall, cpu = now()
+    return wall - start[0], cpu - start[1]
+
+
 class Clock:
-    """Seconds spent inside the stubbed student and teacher, per round."""
+    """(wall, CPU) seconds spent inside the stubbed student and teacher, per round."""
 
     def __init__(self):
-        self.inside = 0.0
+        self.inside = (0.0, 0.0)
+
+    def add(self, start: tuple[float, float]) -> None:
+        spent = since(start)
+        self.inside = (self.inside[0] + spent[0], self.inside[1] + spent[1])
 
     def timed(self, function):
         def wrapper(*args, **kwargs):
-            started = time.perf_counter()
+            started = now()
             try:
                 return function(*args, **kwargs)
             finally:
-                self.inside += time.perf_counter() - started
+                self.add(started)
         return wrapper
 
 
@@ -143,7 +159,7 @@ class StubTeacher:
     async def complete(self, request, allowance):
         from elad.teacher.protocol import counted_reply
 
-        started = time.perf_counter()
+        started = now()
         steps = ["Sam has 2 things."]
         if request.op == "annotate":
             reply = counted_reply(request, {"steps": steps, "answer": "2"},
@@ -152,7 +168,7 @@ class StubTeacher:
             reply = counted_reply(request, {"first_error": 1, "continuation": steps,
                                             "answer": "2"}, self.max_output_tokens, 1,
                                   steps, "2")
-        self.clock.inside += time.perf_counter() - started
+        self.clock.add(started)
         return reply
 
     async def aclose(self) -> None:
@@ -178,32 +194,33 @@ def measure(path: Path, n: int, args: argparse.Namespace, run_dir: Path) -> dict
     loop.score_candidates = clock.timed(loop.score_candidates)
     loop.accuracy = clock.timed(loop.accuracy)
     loop.new_student = lambda *a, **k: StubStudent(clock)
-    started = [0.0]
+    started = [now()]
     start = loop.Run.start.__func__
 
     def timed_start(cls, *a, **k):
-        begun = time.perf_counter()
+        begun = now()
         run = start(cls, *a, **k)
-        figures["load_s"] = time.perf_counter() - begun
+        figures["load_s"], figures["load_cpu_s"] = since(begun)
         figures["rss_after_load_mb"] = rss_mb()
         figures["pool"] = len(run.pool)
-        clock.inside, started[0] = 0.0, time.perf_counter()
+        clock.inside, started[0] = (0.0, 0.0), now()
         return run
 
     loop.Run.start = classmethod(timed_start)
 
     def on_round(record) -> None:
-        wall = time.perf_counter() - started[0]
+        wall, cpu = since(started[0])
         figures["rounds"].append({"round": record.round, "wall_s": wall,
-                                  "student_teacher_s": clock.inside,
-                                  "overhead_s": wall - clock.inside})
-        clock.inside, started[0] = 0.0, time.perf_counter()
+                                  "student_teacher_s": clock.inside[0],
+                                  "overhead_s": wall - clock.inside[0],
+                                  "overhead_cpu_s": cpu - clock.inside[1]})
+        clock.inside, started[0] = (0.0, 0.0), now()
 
     if args.tracemalloc:
         tracemalloc.start()
-    begun = time.perf_counter()
+    begun = now()
     records, _ = loop.run(config, run_dir, on_round, teacher=StubTeacher(clock))
-    figures["run_s"] = time.perf_counter() - begun
+    figures["run_s"] = since(begun)[0]
     figures["stop"] = str(records[-1].stop_reason)
     figures["empty_mb"] = empty_mb
     figures["peak_rss_mb"] = peak_rss_mb()
@@ -226,10 +243,14 @@ def in_child(path: Path, n: int, args: argparse.Namespace, run_dir: Path) -> dic
 
 
 def summary(f: dict) -> dict[str, float]:
-    later = [r["overhead_s"] for r in f["rounds"] if r["round"] > 0] or [float("nan")]
-    return {"load s": f["load_s"], "round 0 overhead s": f["rounds"][0]["overhead_s"],
-            "per-round overhead s (mean, rounds 1+)": sum(later) / len(later),
-            "per-round overhead s (max, rounds 1+)": max(later),
+    later = [r for r in f["rounds"] if r["round"] > 0]
+    wall, cpu = [r["overhead_s"] for r in later], [r["overhead_cpu_s"] for r in later]
+    return {"load s": f["load_s"], "load CPU s": f["load_cpu_s"],
+            "round 0 overhead s": f["rounds"][0]["overhead_s"],
+            "round 0 overhead CPU s": f["rounds"][0]["overhead_cpu_s"],
+            "per-round overhead s (mean, rounds 1+)": sum(wall) / len(wall),
+            "per-round overhead s (max, rounds 1+)": max(wall),
+            "per-round overhead CPU s (mean, rounds 1+)": sum(cpu) / len(cpu),
             "peak RSS MB": f["peak_rss_mb"], "RSS after load MB": f["rss_after_load_mb"],
             **({"Python heap peak MB (run)": f["traced_peak_mb"]} if "traced_peak_mb" in f
                else {}),
@@ -242,10 +263,10 @@ def report(base: dict, big: dict) -> None:
           f"stopped: {big['stop']}; an empty process: {big['empty_mb']:.0f} MB, with elad "
           f"and torch imported: {big['imports_mb']:.0f} MB")
     left, right = summary(base), summary(big)
-    print(f"{'figure':40} {base['questions']:>12,} {big['questions']:>12,} {'ratio':>8}")
+    print(f"{'figure':44} {base['questions']:>12,} {big['questions']:>12,} {'ratio':>8}")
     for name, value in right.items():
         ratio = value / left[name] if left[name] else float("nan")
-        print(f"{name:40} {left[name]:12.2f} {value:12.2f} {ratio:8.2f}")
+        print(f"{name:44} {left[name]:12.2f} {value:12.2f} {ratio:8.2f}")
     print("rounds (overhead s / student+teacher stubs s):",
           ", ".join(f"{r['round']}: {r['overhead_s']:.2f}/{r['student_teacher_s']:.2f}"
                     for r in big["rounds"]))
