@@ -126,3 +126,15 @@ def test_gpu_check_cpu_dry_run(tmp_path, shared_data):
     figures = json.loads(out.read_text())
     assert [r["round"] for r in figures["records"]] == [0, 1]
     assert figures["comparison"]["hf"]["explanations_per_s"] > 0
+
+
+def test_million_pool():
+    out = run_script("million_pool.py", "--questions", "3000", "--baseline", "1000",
+                     "--rounds", "1", "--candidates", "60")
+    assert re.search(r"^pool of 2,800 questions \(3,000 lines\) against 900 \(1,000 "
+                     r"lines\); 2 rounds", out, re.MULTILINE), out
+    assert figure(rf"^load s +{NUMBER} ", out) > 0
+    assert figure(rf"^per-round overhead s \(mean, rounds 1\+\) +{NUMBER} ", out) > 0
+    assert figure(rf"^peak RSS MB +{NUMBER} ", out) > 0
+    assert re.search(r"^goal peak memory: \d+ MB < 2048 MB: (met|MISSED)$", out,
+                     re.MULTILINE), out

@@ -230,7 +230,7 @@ def train(run: Run, round: int, student: Student | None) -> tuple[Student, float
     pairs = [(t.question, format_explanation(t.steps, t.answer)) for t in targets]
     steps = round_steps(config.student, len(pairs))
     if student is None:
-        corpus = [e.question for e in store.examples("pool")] + [p[1] for p in pairs]
+        corpus = [e.question for e in run.pool] + [p[1] for p in pairs]
         student = new_student(config.student, corpus, phase_seed(config, 0, "init"))
         steps = config.student.seed_train_steps
     log.info("round %d: training on %d targets for %d steps", round, len(pairs), steps)

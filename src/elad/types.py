@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Example:
     """One question. `answer` is the gold answer: set for test examples, None in the pool
-    (the loop never sees pool answers; only the oracle teacher and diagnostics may)."""
+    (the loop never sees pool answers; only the oracle teacher and diagnostics may).
+    Slots: a pool may hold millions."""
 
     id: str
     task: str

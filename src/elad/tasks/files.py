@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import codecs
 import dataclasses
+import itertools
 import json
 import logging
 import random
@@ -40,10 +41,10 @@ class Malformed(ValueError):
     """An item that cannot be read; the message says why."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Solved:
     """A dataset question with its normalized gold answer (None: a pool line of user
-    data without one) and its human rationale."""
+    data without one) and its human rationale (slots: a split may have millions)."""
 
     id: str
     question: str
@@ -63,31 +64,61 @@ def text_field(item: Any, name: str) -> str:
     return value.strip()
 
 
+CHUNK = 1 << 20  # bytes read at a time by the first pass
+
+
+def _is_array(path: Path) -> bool:
+    """Whether the file's text, past a UTF-8 byte order mark and white space, starts
+    with '[' (a JSON array); ConfigError naming the line of a NUL byte anywhere in it.
+    Read a chunk at a time."""
+    first, lines = b"", 1
+    with open(path, "rb") as f:
+        head = f.read(len(codecs.BOM_UTF8)).removeprefix(codecs.BOM_UTF8)
+        for chunk in itertools.chain([head], iter(lambda: f.read(CHUNK), b"")):
+            first = first or chunk.lstrip()[:1]
+            if (nul := chunk.find(b"\x00")) >= 0:
+                line = lines + chunk.count(b"\n", 0, nul)
+                raise ConfigError(f"{path}:{line}: a NUL byte: this is a binary file (or "
+                                  "UTF-16 text), not UTF-8 JSON lines")
+            lines += chunk.count(b"\n")
+    return first == b"["
+
+
+def _json_lines(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, item or Malformed) for each non-blank line of a JSON-lines file,
+    its lines numbered as `bytes.splitlines` numbers them (a lone carriage return ends
+    one too)."""
+    number = 0
+    with open(path, "rb") as f:
+        for read in f:
+            if number == 0:
+                read = read.removeprefix(codecs.BOM_UTF8)
+            for raw in read.splitlines() if b"\r" in read else [read.rstrip(b"\n")]:
+                number += 1
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    yield number, Malformed(f"not UTF-8 text (byte 0x{raw[error.start]:02x}"
+                                            f" at column {error.start + 1})")
+                    continue
+                if line.strip():
+                    try:
+                        yield number, json.loads(line)
+                    except json.JSONDecodeError as error:
+                        yield number, Malformed(f"not valid JSON ({error.msg})")
+
+
 def json_items(path: Path) -> Iterator[tuple[int, Any]]:
     """(line number, item) for a JSON-lines file or a JSON array file. Each line is
     decoded on its own: a line that is not UTF-8 or not JSON is yielded as a Malformed
     item (so `task.skip_malformed` can skip it); a binary file or a broken array is a
-    ConfigError naming the line."""
-    data = path.read_bytes()
-    if b"\x00" in data:
-        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
-        raise ConfigError(f"{path}:{line}: a NUL byte: this is a binary file (or UTF-16 "
-                          "text), not UTF-8 JSON lines")
-    data = data.removeprefix(codecs.BOM_UTF8)
-    if not data.lstrip().startswith(b"["):
-        for number, raw in enumerate(data.splitlines(), 1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as error:
-                yield number, Malformed(f"not UTF-8 text (byte 0x{raw[error.start]:02x} "
-                                        f"at column {error.start + 1})")
-                continue
-            if line.strip():
-                try:
-                    yield number, json.loads(line)
-                except json.JSONDecodeError as error:
-                    yield number, Malformed(f"not valid JSON ({error.msg})")
+    ConfigError naming the line. JSON lines are read one at a time (a pool of millions
+    of lines is never held as bytes); a first pass looks for a NUL byte anywhere and for
+    the array's opening bracket."""
+    if not _is_array(path):
+        yield from _json_lines(path)
         return
+    data = path.read_bytes().removeprefix(codecs.BOM_UTF8)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
