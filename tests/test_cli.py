@@ -136,6 +136,7 @@ def test_plan_runs_the_first_rounds_and_run_goes_on_from_there(tmp_path, capsys)
     assert main(["-q", "plan", *args, "--target", "0.5"]) == 0
     out = capsys.readouterr().out
     assert "forecast from 3 rounds" in out and "0.5: " in out
+    assert "(the whole pool, 120 questions)" in out  # 32 of 120 asked: under 4x the spend
     assert f"`elad run` with the same config and --run-dir {run_dir} goes on from round 3" \
         in out
     assert main(["-q", "run", *args]) == 0

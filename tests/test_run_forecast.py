@@ -2,13 +2,16 @@
 a hand-written store (no model)."""
 
 import json
+import re
 
 import numpy as np
 import pytest
 
 from elad.config import RunConfig, load_config
+from elad.estimate import estimate, whole_pool
 from elad.forecast import gain_bound
 from elad.run_forecast import (
+    WholePool,
     forecast_line,
     forecast_record,
     illustrative_threshold,
@@ -23,11 +26,12 @@ from elad.run_forecast import (
 )
 from elad.rundir import RunDir
 from elad.store import RunStore
-from elad.types import RoundRecord, Score, StopReason
+from elad.types import Example, RoundRecord, Score, StopReason, TeacherReply
 
 COSTS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]  # cumulative $ after rounds 0..5
 FLATTENING = [0.40, 0.60, 0.66, 0.685, 0.695, 0.70]  # gains per $: 2, 0.6, 0.25, 0.1, 0.05
 STEEP = [0.40, 0.52, 0.60, 0.66, 0.70, 0.73]
+FLAT_START = [0.30, 0.30, 0.31, 0.32, 0.34, 0.37]  # not yet begun to learn
 
 
 def records(accuracies, costs=COSTS):
@@ -100,6 +104,47 @@ def test_the_plan_prints_the_curve_and_the_cost_to_reach_a_target():
     assert "levels off" in plan_text(records(FLATTENING), 300, 10.0, target=0.99)
     assert "reached already" in plan_text(records(STEEP), 300, 10.0, target=0.5)
     assert plan_text(records(STEEP)[:2], 300, 10.0).startswith("no forecast")
+
+
+def proposed_dollars(text):
+    """Every cost the plan names: its table's rows and its $ figures."""
+    rows = re.findall(r"^ +(\d+\.\d+) +\d\.\d{3} ", text, re.MULTILINE)
+    return [float(v) for v in rows + re.findall(r"\$(\d+\.\d+)", text)]
+
+
+def test_the_plan_never_proposes_more_than_annotating_the_whole_pool():
+    flat, pool = records(FLAT_START), WholePool(questions=500, usd=1.2)
+    unbounded = plan_text(flat, 300, 10.0, target=0.9)  # without the pool's cost
+    assert "set budget_usd to at least" in unbounded and max(proposed_dollars(unbounded)) > 2
+    for target in (0.9, 0.5, 0.99):  # past the curve's reach, and past its asymptote
+        text = plan_text(flat, 300, 10.0, target=target, pool=pool)
+        assert max(proposed_dollars(text)) == pytest.approx(1.2)
+        assert "beyond what 6 rounds can forecast" in text
+        assert "whole pool (500 questions) costs about $1.2000" in text
+        assert "set budget_usd to at least" not in text
+    table = plan_text(flat, 300, 10.0, pool=pool).splitlines()
+    assert table[-3].split()[0] == "1.2000" and "the whole pool" in table[-3]  # its end
+
+
+def test_a_target_reached_within_the_whole_pool_is_planned_as_before():
+    steep = records(STEEP)
+    before = plan_text(steep, 300, 10.0, target=0.75)
+    assert plan_text(steep, 300, 10.0, target=0.75, pool=WholePool(500, 5.0)) == before
+    assert "set budget_usd to at least" in before
+
+
+def test_the_whole_pool_costs_what_is_paid_plus_the_rest_at_the_mean_annotation(tmp_path):
+    config = load_config(None, [])
+    store = RunStore(tmp_path / "run.sqlite")
+    store.add_examples("pool", [Example(q, "t", f"What is {i} + 1?")
+                                for i, q in enumerate("abcde")])
+    assert whole_pool(store, config) == WholePool(5, pytest.approx(
+        5 * estimate(config, [f"What is {i} + 1?" for i in range(5)]).first.expected))
+    for qid, op, usd in [("a", "annotate", 0.02), ("b", "annotate", 0.04),
+                         ("c", "revise", 0.10)]:
+        store.save_teacher_call(qid, 1, qid, {}, TeacherReply(op, None, ["x"], "1", 9, 9), usd)
+    assert whole_pool(store, config) == WholePool(5, pytest.approx(0.16 + 2 * 0.03))
+    store.close()
 
 
 def test_label_free_signals_from_the_scores(tmp_path):

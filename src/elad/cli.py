@@ -118,14 +118,16 @@ def plan_command(args: argparse.Namespace) -> int:
     refuse_if_held(run_dir)  # before torch is imported: a refusal comes at once
     from elad.loop import run  # imports torch
     from elad.reading.report import format_table
-    from elad.rundir import RunDir
+    from elad.estimate import whole_pool
     from elad.run_forecast import plan_text
+    from elad.rundir import RunDir
 
     records, _ = run(config, run_dir, until_round=args.rounds)
     with RunDir.open(run_dir) as rundir:
         n_test = len(rundir.store.examples("test"))
+        pool = whole_pool(rundir.store, config)
     print(format_table(records))
-    print(plan_text(records, n_test, config.budget_usd, args.target))
+    print(plan_text(records, n_test, config.budget_usd, args.target, pool))
     if not records[-1].stop_reason:
         print(f"`elad run` with the same config and --run-dir {run_dir} goes on from "
               f"round {records[-1].round + 1}")

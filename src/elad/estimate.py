@@ -11,6 +11,9 @@ pool or the budget (`stopping.half_round`, `budget.round_quota`) ends it. No tea
 replied yet, so a reply is assumed half of `teacher.max_output_tokens` long unless a
 measured length is given (`elad teacher check` gives its reply's). Saturation and the
 forecast rule can end a run sooner; they depend on the student, so no estimate names them.
+
+Once a run has replies, `whole_pool` prices annotating its whole pool from what they
+cost instead: the most `elad plan` ever proposes.
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from elad.budget import Prices, count_tokens, round_quota, teacher_prices
+from elad.budget import Prices, count_tokens, mean_cost, round_quota, teacher_prices
 from elad.config import RunConfig, TeacherConfig
+from elad.run_forecast import WholePool
 from elad.stopping import half_round
+from elad.store import RunStore
 from elad.teacher.request import render
 
 SAMPLE = 2000  # questions whose prompts are counted; a larger pool is sampled (seeded)
@@ -73,6 +78,21 @@ class Estimate:
     @property
     def test_set(self) -> Costs:
         return self.first.times(self.test)
+
+
+def whole_pool(store: RunStore, config: RunConfig) -> WholePool:
+    """What the run would have paid in all had it annotated its whole pool: what it paid
+    so far, plus each question not yet asked at the mean cost of its annotations so far
+    (of any reply, if none was one; this estimate's, if none came back)."""
+    pool = store.examples("pool")
+    left = len({e.id for e in pool} - store.attempted_ids())
+    calls = store.teacher_calls()
+    each = mean_cost([c for c in calls if c.op == "annotate"])
+    if each is None:
+        each = mean_cost(calls)
+    if each is None:
+        each = estimate(config, [e.question for e in pool]).first.expected
+    return WholePool(len(pool), store.call_totals()["cost_usd"] + left * each)
 
 
 def worst_input(config: TeacherConfig) -> Callable[[str], int]:

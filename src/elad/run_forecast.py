@@ -23,6 +23,8 @@ record's. Never imports torch.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from elad.forecast import (
@@ -130,10 +132,21 @@ def forecast_line(stored: dict | None, threshold: float = 0.0) -> str:
 PLAN_MULTIPLES = (1.25, 1.5, 2.0, 3.0, 4.0)  # of the spend, in `elad plan`'s table
 
 
+@dataclass(frozen=True)
+class WholePool:
+    """Annotating every question of the run's pool: the most a budget is worth, whatever
+    a forecast says (a curve fitted to a flat start can ask for thousands of dollars)."""
+
+    questions: int
+    usd: float  # the run's teacher cost in all once every pool question is bought
+    # (estimate.whole_pool)
+
+
 def plan_text(records: list[RoundRecord], n_test: int | None, budget_usd: float,
-              target: float | None = None) -> str:
+              target: float | None = None, pool: WholePool | None = None) -> str:
     """`elad plan`: the forecast curve as a small table (cost -> accuracy with band) and
-    the cost to reach `target`, from the run's rounds so far."""
+    the cost to reach `target`, from the run's rounds so far; with the `pool`'s cost,
+    neither goes beyond it."""
     outlook = run_forecast(records, n_test, budget_usd)
     if outlook is None:
         return (f"no forecast: {len(records)} round(s) measured; it needs three rounds "
@@ -143,33 +156,50 @@ def plan_text(records: list[RoundRecord], n_test: int | None, budget_usd: float,
               f"questions): {outlook.curve.form} curve {outlook.curve}"),
              f"  {'cost $':>9}  {'accuracy':>8}  {conf} band",
              f"  {spent:9.4f}  {records[-1].test_accuracy:8.3f}  (measured)"]
-    costs = [m * spent for m in PLAN_MULTIPLES]
-    for multiple, cost, e in zip(PLAN_MULTIPLES, costs, outlook.at(costs)):
-        lines.append(f"  {cost:9.4f}  {e.value:8.3f}  [{e.low:.3f}, {e.high:.3f}]  "
-                     f"({multiple:g}x the spend)")
+    rows = {m * spent: f"{m:g}x the spend" for m in PLAN_MULTIPLES}
+    if pool is not None and pool.usd < max(rows):  # the table stops at the whole pool
+        rows = {c: why for c, why in rows.items() if c < pool.usd}
+        rows[pool.usd] = f"the whole pool, {pool.questions} questions"
+    for (cost, why), e in zip(rows.items(), outlook.at(list(rows))):
+        lines.append(f"  {cost:9.4f}  {e.value:8.3f}  [{e.low:.3f}, {e.high:.3f}]  ({why})")
     gain = outlook.gain_per_usd
     lines.append(f"the next round (${outlook.next_round_usd:.4f}) buys {gain.value:+.3f} "
                  f"accuracy per $ ({conf} band [{gain.low:+.3f}, {gain.high:+.3f}])")
     if target is not None:
-        lines.append(reach_text(outlook, target))
+        lines.append(reach_text(outlook, target, pool))
     lines.append("a forecast from few rounds is rough (its band holds the doubt); a run "
                  "whose student has not yet begun to learn a skill it will learn later "
                  "is forecast too low")
     return "\n".join(lines)
 
 
-def reach_text(outlook: Forecast, target: float) -> str:
-    """What it costs to reach `target` accuracy, by the forecast, in one line."""
+def reach_text(outlook: Forecast, target: float, pool: WholePool | None = None) -> str:
+    """What it costs to reach `target` accuracy, by the forecast, in a line or two;
+    never more than the whole `pool` costs."""
     reach = forecast_cost_to_reach(outlook, target)
     if reach is None:
-        return (f"accuracy {target:g}: not reached; the forecast curve levels off at "
-                f"{outlook.curve.asymptote:.3f}")
+        return beyond_text(outlook, target, pool, "the forecast curve levels off at "
+                           f"{outlook.curve.asymptote:.3f}")
     if reach.value <= outlook.spent_usd:
         return f"accuracy {target:g}: reached already, by the forecast curve"
-    high = "never" if reach.high == float("inf") else f"${reach.high:.4f}"
+    if pool is not None and reach.value > pool.usd:
+        return beyond_text(outlook, target, pool, "by the forecast curve it costs more "
+                           "than annotating the whole pool")
+    high = ("never" if reach.high == float("inf") else
+            "more than the whole pool" if pool is not None and reach.high > pool.usd else
+            f"${reach.high:.4f}")
     return (f"accuracy {target:g}: at about ${reach.value:.4f} of teacher cost in all "
             f"({CONFIDENCE:.0%} band ${reach.low:.4f} to {high}): set budget_usd to at "
             "least that")
+
+
+def beyond_text(outlook: Forecast, target: float, pool: WholePool | None, why: str) -> str:
+    """A target the rounds so far cannot forecast a cost for, and what caps the budget."""
+    text = f"accuracy {target:g}: beyond what {outlook.n_points} rounds can forecast ({why})"
+    if pool is None:
+        return text
+    return (text + f"\n  annotating the whole pool ({pool.questions} questions) costs "
+            f"about ${pool.usd:.4f} in all: that is the most worth paying")
 
 
 def label_free_signals(store: RunStore, round: int, round_size: int) -> dict | None:
