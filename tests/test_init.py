@@ -111,6 +111,14 @@ def test_unlabeled_questions_are_counted_and_a_test_file_needs_answers(tmp_path,
     assert load_config(out).task.test_from_teacher == 6  # a fifth, held out of the pool
     assert "pool: 24 questions" in printed  # the estimate holds them out as the run does
     assert "teacher-annotated test set: 6 requests" in printed
+    out.unlink()
+    write_questions(test, 5)  # labeled now: their answers show how answers compare
+    assert main(init_args(out, data, "--test", str(test),
+                          "--teacher-model", "gpt-4o-mini")) == 0
+    assert "answers compared as number, guessed" in capsys.readouterr().out
+    task = load_config(out).task
+    assert (task.answer_type, task.test_path, task.test_from_teacher) == (
+        "number", str(test), 0)
 
 
 def test_init_needs_a_teacher_model_and_its_prices(tmp_path, capsys):

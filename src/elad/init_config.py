@@ -172,20 +172,21 @@ def init(options: InitOptions) -> str:
     if not out.parent.is_dir():
         raise ConfigError(f"{out.parent}: no such folder for {out.name}")
     data = read_questions(options.data, options.question_field, options.answer_field)
-    if options.test is not None:
-        read_questions(options.test, options.question_field, options.answer_field, True)
+    test = (read_questions(options.test, options.question_field, options.answer_field, True)
+            if options.test is not None else None)
+    answers = data.answers if test is None else test.answers  # those the run compares
     model = options.teacher_model or ask("teacher model (e.g. gpt-4o-mini)")
     if not model:
         raise ConfigError("--teacher-model is needed: the teacher LLM's model name, e.g. "
                           "gpt-4o-mini")
     student = options.student or ask("student: a hub model name or local path, or tiny "
                                      "(the small CPU student)", "tiny")
-    config = run_config(options, data, model, student)
+    config = run_config(options, data, model, student, answers)
     text = to_toml(config, only=shown_keys(config), header=header(options, data))
     outlook = estimate_run(config)  # what `elad run --dry-run` will print
     write_new(out, text)
     guessed = "" if options.answer_type else (
-        ", guessed: --answer-type sets it" if data.answers
+        ", guessed: --answer-type sets it" if answers
         else ", as no answer shows their kind: --answer-type sets it")
     wrote = (f"wrote {out}: a run config for {data.path} ({len(data.questions):,} "
              f"questions, {len(data.answers):,} with an answer; answers compared as "
@@ -194,10 +195,11 @@ def init(options: InitOptions) -> str:
                       *next_commands(out, config)])
 
 
-def run_config(options: InitOptions, data: DataFile, model: str,
-               student_model: str) -> RunConfig:
-    """The config `init` writes, validated."""
-    task, pool = task_section(options, data)
+def run_config(options: InitOptions, data: DataFile, model: str, student_model: str,
+               answers: list[str]) -> RunConfig:
+    """The config `init` writes, validated; `answers` show the answer type (the test
+    file's, else the data file's)."""
+    task, pool = task_section(options, data, answers)
     sizes = {"seed_size": min(RunConfig.seed_size, max(1, pool // 4)),  # a small file's
              "round_size": min(RunConfig.round_size, max(1, pool // 8)),  # rounds fit it
              "candidates": min(RunConfig.candidates, pool)}
@@ -219,13 +221,14 @@ def run_config(options: InitOptions, data: DataFile, model: str,
     return config
 
 
-def task_section(options: InitOptions, data: DataFile) -> tuple[dict, int]:
+def task_section(options: InitOptions, data: DataFile,
+                 answers: list[str]) -> tuple[dict, int]:
     """The [task] keys for the data file (all of its questions: none is cut), and how
     many of them make the pool once a test set is held out of it."""
     n = len(data.questions)
     task = {"kind": "jsonl", "path": str(options.data), "pool_size": n,
             "question_field": options.question_field, "answer_field": options.answer_field,
-            "answer_type": options.answer_type or guess_answer_type(data.answers)}
+            "answer_type": options.answer_type or guess_answer_type(answers)}
     held_out = 0
     if options.test is not None:
         task["test_path"] = str(options.test)
