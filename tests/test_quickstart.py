@@ -110,8 +110,8 @@ def shrink(config: Path) -> None:
 
 def elad(argv: list[str], folder: Path, env: dict) -> subprocess.CompletedProcess:
     """`elad ARGV` in `folder`, this test's elad (its source first on the path)."""
-    env = {**env, "PYTHONPATH": os.pathsep.join([SOURCE, *filter(None, [
-        env.get("PYTHONPATH")])])}
+    path = [SOURCE, env["PYTHONPATH"]] if env.get("PYTHONPATH") else [SOURCE]
+    env = {**env, "PYTHONPATH": os.pathsep.join(path)}
     done = subprocess.run([sys.executable, "-m", "elad.cli", *argv], cwd=folder, env=env,
                           capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, f"elad {shlex.join(argv)}\n{done.stderr[-4000:]}"
