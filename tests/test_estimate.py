@@ -8,11 +8,13 @@ import sys
 import pytest
 
 from elad.budget import count_tokens
-from elad.config import RunConfig, config_from_dict, load_config
-from elad.estimate import Costs, estimate, format_estimate
+from elad.config import ConfigError, RunConfig, config_from_dict, load_config
+from elad.estimate import Costs, estimate, estimate_task, format_estimate
 from elad.fakes.oracle_server import OracleServer, serve
 from elad.rundir import RunDir, stored_config
+from elad.tasks.synthetic import TaskData
 from elad.teacher.request import render
+from elad.types import Example
 
 from conftest import openai_overrides
 
@@ -64,14 +66,30 @@ def test_the_budget_ends_it_as_the_stop_rule_would():
     assert "what ends it: the budget, after 6 requests" in format_estimate(result, config)
 
 
-def test_a_teacher_annotated_test_set_is_priced_apart():
-    config = load_config(None, [*PRICED, "budget_usd=100"])
-    if not hasattr(config.task, "test_from_teacher"):
-        pytest.skip("this version has no task.test_from_teacher")
-    config.task.test_from_teacher = 5
-    result = estimate(config, QUESTIONS)
+def test_a_teacher_annotated_test_set_is_held_out_and_priced_apart():
+    config = load_config(None, [*PRICED, "budget_usd=100", "task.test_from_teacher=5"])
+    data = TaskData([Example(f"q{i}", "arithmetic", q, "") for i, q in
+                     enumerate(QUESTIONS)], [])
+    result = estimate_task(config, data)
+    assert (result.test, result.pool) == (5, 15)  # held out of the pool, as the run does
     assert result.test_set.expected == pytest.approx(5 * result.first.expected)
+    assert result.budget == pytest.approx(100 - 5 * result.first.expected)
     assert "teacher-annotated test set: 5 requests" in format_estimate(result, config)
+    config.task.test_from_teacher = 20  # the run's own refusal, before paying anything
+    with pytest.raises(ConfigError, match="not smaller than the pool"):
+        estimate_task(config, data)
+
+
+def test_the_test_set_is_paid_first_out_of_the_budget():
+    same = ["What is 2 plus 3?"] * 20
+    one = per_question(same[0], 100)
+    config = load_config(None, [*PRICED, f"budget_usd={8.5 * one.expected!r}"])
+    alone = estimate(config, same, reply_tokens=100)
+    assert (alone.seed, alone.rounds, alone.limit) == (4, (2, 2), "budget")
+    with_test = estimate(config, same, reply_tokens=100, test=2)  # 2 of 8.5 paid first
+    assert (with_test.seed, with_test.rounds, with_test.limit) == (4, (2,), "budget")
+    assert "what ends it: the budget, after 6 requests" in \
+        format_estimate(with_test, config)
 
 
 def test_dry_run_prints_the_estimate_pays_nothing_and_loads_no_torch(tmp_path):
@@ -100,6 +118,14 @@ def test_teacher_check_names_the_limit_that_ends_the_run(capsys):
     assert "what ends it: max_rounds, after 300 requests; budget_usd=$20.00" in out
     assert "budget_usd stops it" not in out
     assert "annotating the whole pool instead: 3,000 requests" in out
+    assert "teacher-annotated test set" not in out  # the synthetic task has labeled ones
+    with serve(OracleServer()) as (_, url):
+        code = main(["teacher", "check", *openai_overrides(url, "budget_usd=20",
+                                                           "task.test_from_teacher=100")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "annotating the whole pool instead: 2,900 requests" in out  # 100 held out
+    assert "teacher-annotated test set: 100 requests, about $" in out
 
 
 def test_the_hf_profile_applies_where_the_config_is_silent_and_explicit_keys_win():

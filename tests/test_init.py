@@ -106,7 +106,19 @@ def test_unlabeled_questions_are_counted_and_a_test_file_needs_answers(tmp_path,
     assert "test.jsonl:1: no 'a': a test file needs an answer" in one_line_error(capsys)
     assert not out.exists()
     assert main(init_args(out, data, "--teacher-model", "gpt-4o-mini")) == 0
-    assert "(30 questions, 0 with an answer" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "(30 questions, 0 with an answer" in printed
+    assert load_config(out).task.test_from_teacher == 6  # a fifth, held out of the pool
+    assert "pool: 24 questions" in printed  # the estimate holds them out as the run does
+    assert "teacher-annotated test set: 6 requests" in printed
+    out.unlink()
+    write_questions(test, 5)  # labeled now: their answers show how answers compare
+    assert main(init_args(out, data, "--test", str(test),
+                          "--teacher-model", "gpt-4o-mini")) == 0
+    assert "answers compared as number, guessed" in capsys.readouterr().out
+    task = load_config(out).task
+    assert (task.answer_type, task.test_path, task.test_from_teacher) == (
+        "number", str(test), 0)
 
 
 def test_init_needs_a_teacher_model_and_its_prices(tmp_path, capsys):

@@ -13,7 +13,9 @@ measured length is given (`elad teacher check` gives its reply's). Saturation an
 forecast rule can end a run sooner; they depend on the student, so no estimate names them.
 
 Once a run has replies, `whole_pool` prices annotating its whole pool from what they
-cost instead: the most `elad plan` ever proposes.
+cost instead: the most `elad plan` ever proposes. A test set the teacher annotates
+(testset.py) is held out of the pool and paid first, out of the budget, as the run does:
+the rounds get what is left.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ from elad.config import RunConfig, TeacherConfig
 from elad.run_forecast import WholePool
 from elad.stopping import half_round
 from elad.store import RunStore
+from elad.tasks.synthetic import TaskData
 from elad.teacher.request import render
+from elad.testset import hold_out, teacher_test_size
 
 SAMPLE = 2000  # questions whose prompts are counted; a larger pool is sampled (seeded)
 STUDENT_BYTES_PER_TOKEN = 4  # a revision's worst case: the student's steps, in bytes
@@ -58,7 +62,8 @@ class Estimate:
     seed: int  # requests of round 0
     rounds: tuple[int, ...]  # requests of each later round
     limit: str  # what ends the run: "budget", "max_rounds" or "pool"
-    test: int  # teacher-annotated test questions (counted apart)
+    test: int  # teacher-annotated test questions, held out of the pool (counted apart)
+    budget: float  # what the rounds may spend: budget_usd less the test set's dollars
 
     @property
     def requests(self) -> int:
@@ -106,10 +111,12 @@ def worst_input(config: TeacherConfig) -> Callable[[str], int]:
 
 
 def estimate(config: RunConfig, questions: list[str], reply_tokens: int | None = None,
-             input_scale: float = 1.0) -> Estimate:
-    """The estimate for a run of `config` on a pool of `questions`. `reply_tokens`: a
-    reply's length (default half the output limit); `input_scale`: the teacher's tokens
-    per `count_tokens` token (1 unless a reply has measured it)."""
+             input_scale: float = 1.0, test: int = 0) -> Estimate:
+    """The estimate for a run of `config` on a pool of `questions` (what is left once
+    `test` questions are held out for the teacher to annotate as the test set: they are
+    paid first, out of the budget). `reply_tokens`: a reply's length (default half the
+    output limit); `input_scale`: the teacher's tokens per `count_tokens` token (1 unless
+    a reply has measured it)."""
     prices = teacher_prices(config.teacher)
     reply = (max(1, config.teacher.max_output_tokens // 2) if reply_tokens is None
              else reply_tokens)
@@ -121,10 +128,11 @@ def estimate(config: RunConfig, questions: list[str], reply_tokens: int | None =
     if config.mode == "revise":  # the student's steps, assumed as long as a reply
         later = _mean_costs([render("revise", q) for q in counted], reply, reply, config,
                             prices, input_scale)
-    seed, rounds, limit = plan(config, len(questions), first, later)
+    rounds_budget = config.budget_usd - first.expected * test  # the test set paid first
+    seed, rounds, limit = plan(config, len(questions), first, later, rounds_budget)
     tokens = sum(count_tokens(p) for p in annotate) / max(1, len(annotate))
     return Estimate(len(questions), len(counted), tokens, reply, first, later, seed,
-                    tuple(rounds), limit, getattr(config.task, "test_from_teacher", 0))
+                    tuple(rounds), limit, test, rounds_budget)
 
 
 def _mean_costs(prompts: list[str], steps_tokens: int, reply: int, config: RunConfig,
@@ -141,12 +149,13 @@ def _mean_costs(prompts: list[str], steps_tokens: int, reply: int, config: RunCo
     return Costs(sum(expected) / n, sum(worst) / n)
 
 
-def plan(config: RunConfig, pool: int, first: Costs, later: Costs
+def plan(config: RunConfig, pool: int, first: Costs, later: Costs, budget: float
          ) -> tuple[int, list[int], str]:
     """(round 0's requests, each later round's, what ends the run), walking the rounds
     as the loop selects (strategies.within_budget) and the stop rule stops
-    (stopping.StopRule: the pool, then the budget, then max_rounds)."""
-    left = config.budget_usd
+    (stopping.StopRule: the pool, then the budget, then max_rounds) with `budget`
+    dollars for the rounds."""
+    left = budget
     seed = min(config.seed_size, pool, _fitting(left, first.worst, None))
     left -= seed * first.expected
     asked, rounds, paid = seed, [], first.expected
@@ -196,7 +205,7 @@ def format_estimate(result: Estimate, config: RunConfig) -> str:
          f"tokens on average (counted on {counted}); replies assumed "
          f"{result.reply_tokens} tokens"),
         (f"  this run: {result.requests:,} teacher requests ({rounds_text(result)}), "
-         f"about {usd(run.expected)}; at most {usd(min(run.worst, config.budget_usd))} if "
+         f"about {usd(run.expected)}; at most {usd(min(run.worst, result.budget))} if "
          f"every reply reached teacher.max_output_tokens={config.teacher.max_output_tokens}"
          + (f"; later rounds are {kinds[config.mode]}" if config.mode in kinds else "")),
         f"  what ends it: {limit_line(result, config)}",
@@ -224,9 +233,10 @@ def limit_line(result: Estimate, config: RunConfig) -> str:
     """Which limit ends the run first, and what the others would have allowed."""
     planned = config.seed_size + config.max_rounds * config.round_size
     expected = result.first.expected
-    affordable = int(config.budget_usd // expected) if expected > 0 else None
+    affordable = int(max(0.0, result.budget) // expected) if expected > 0 else None
+    after_test = " after the test set" if result.test else ""
     budget = (f"budget_usd={usd(config.budget_usd)} would pay for about "
-              f"{affordable:,} annotations" if affordable is not None
+              f"{affordable:,} annotations{after_test}" if affordable is not None
               else f"budget_usd={usd(config.budget_usd)} (the teacher is free)")
     rounds = (f"max_rounds={config.max_rounds} allows {planned:,} requests (seed_size "
               f"{config.seed_size} + {config.max_rounds} x round_size {config.round_size})")
@@ -241,8 +251,19 @@ def limit_line(result: Estimate, config: RunConfig) -> str:
 
 def estimate_run(config: RunConfig, reply_tokens: int | None = None,
                  input_scale: float = 1.0) -> Estimate:
-    """The estimate for `config` on the pool its task gives (read, not asked about)."""
+    """The estimate for `config` on the pool its task gives (read, not asked about),
+    less the test set the teacher would annotate, held out as the run holds it out."""
     from elad.tasks import load_task
 
-    pool = load_task(config.task, config.seed).pool
-    return estimate(config, [e.question for e in pool], reply_tokens, input_scale)
+    return estimate_task(config, load_task(config.task, config.seed), reply_tokens,
+                         input_scale)
+
+
+def estimate_task(config: RunConfig, data: TaskData, reply_tokens: int | None = None,
+                  input_scale: float = 1.0) -> Estimate:
+    """The estimate for `config` on `data`: its pool less the questions held out for
+    the teacher's test set (testset.teacher_test_size, testset.hold_out: the run's own
+    choice, and its ConfigError when they leave too few)."""
+    test = teacher_test_size(config, data)
+    pool = hold_out(config, data.pool, test)[0] if test else data.pool
+    return estimate(config, [e.question for e in pool], reply_tokens, input_scale, test)

@@ -24,7 +24,7 @@ from elad.config import (
     ConfigError, RunConfig, TaskConfig, TeacherConfig, config_from_dict, load_config,
 )
 from elad.config_help import to_toml
-from elad.estimate import estimate, format_estimate
+from elad.estimate import estimate_run, format_estimate
 from elad.profiles import profile
 
 DEFAULT_BUDGET_USD = 5.0
@@ -38,8 +38,6 @@ SHOWN = {"strategy", "mode", "seed_size", "round_size", "candidates", "max_round
          "teacher.kind", "teacher.model", "teacher.base_url", "teacher.api_key_env",
          "teacher.max_output_tokens", "teacher.price_input_per_mtok",
          "teacher.price_output_per_mtok"}
-# the held-out test set's settings, where this version of elad has them
-TEST_KEYS = "test_path" in TaskConfig.__dataclass_fields__
 
 
 @dataclass(frozen=True)
@@ -174,20 +172,21 @@ def init(options: InitOptions) -> str:
     if not out.parent.is_dir():
         raise ConfigError(f"{out.parent}: no such folder for {out.name}")
     data = read_questions(options.data, options.question_field, options.answer_field)
-    if options.test is not None:
-        read_questions(options.test, options.question_field, options.answer_field, True)
+    test = (read_questions(options.test, options.question_field, options.answer_field, True)
+            if options.test is not None else None)
+    answers = data.answers if test is None else test.answers  # those the run compares
     model = options.teacher_model or ask("teacher model (e.g. gpt-4o-mini)")
     if not model:
         raise ConfigError("--teacher-model is needed: the teacher LLM's model name, e.g. "
                           "gpt-4o-mini")
     student = options.student or ask("student: a hub model name or local path, or tiny "
                                      "(the small CPU student)", "tiny")
-    config, pool = run_config(options, data, model, student)
+    config = run_config(options, data, model, student, answers)
     text = to_toml(config, only=shown_keys(config), header=header(options, data))
-    outlook = estimate(config, data.questions[-pool:])
+    outlook = estimate_run(config)  # what `elad run --dry-run` will print
     write_new(out, text)
     guessed = "" if options.answer_type else (
-        ", guessed: --answer-type sets it" if data.answers
+        ", guessed: --answer-type sets it" if answers
         else ", as no answer shows their kind: --answer-type sets it")
     wrote = (f"wrote {out}: a run config for {data.path} ({len(data.questions):,} "
              f"questions, {len(data.answers):,} with an answer; answers compared as "
@@ -196,11 +195,11 @@ def init(options: InitOptions) -> str:
                       *next_commands(out, config)])
 
 
-def run_config(options: InitOptions, data: DataFile, model: str,
-               student_model: str) -> tuple[RunConfig, int]:
-    """The config `init` writes, validated, and how many of the data file's questions
-    make its pool."""
-    task, pool = task_section(options, data)
+def run_config(options: InitOptions, data: DataFile, model: str, student_model: str,
+               answers: list[str]) -> RunConfig:
+    """The config `init` writes, validated; `answers` show the answer type (the test
+    file's, else the data file's)."""
+    task, pool = task_section(options, data, answers)
     sizes = {"seed_size": min(RunConfig.seed_size, max(1, pool // 4)),  # a small file's
              "round_size": min(RunConfig.round_size, max(1, pool // 8)),  # rounds fit it
              "candidates": min(RunConfig.candidates, pool)}
@@ -219,23 +218,22 @@ def run_config(options: InitOptions, data: DataFile, model: str,
         raise ConfigError(f"the teacher model {model!r} is not in the price table: give "
                           "--price-input and --price-output (dollars per million tokens; "
                           "0 for a free local server)") from None
-    return config, pool
+    return config
 
 
-def task_section(options: InitOptions, data: DataFile) -> tuple[dict, int]:
+def task_section(options: InitOptions, data: DataFile,
+                 answers: list[str]) -> tuple[dict, int]:
     """The [task] keys for the data file (all of its questions: none is cut), and how
     many of them make the pool once a test set is held out of it."""
     n = len(data.questions)
     task = {"kind": "jsonl", "path": str(options.data), "pool_size": n,
             "question_field": options.question_field, "answer_field": options.answer_field,
-            "answer_type": options.answer_type or guess_answer_type(data.answers)}
+            "answer_type": options.answer_type or guess_answer_type(answers)}
     held_out = 0
-    if options.test is not None and TEST_KEYS:
+    if options.test is not None:
         task["test_path"] = str(options.test)
-    elif TEST_KEYS:  # the teacher annotates a held-out part of the pool
+    else:  # the teacher annotates a held-out part of the pool (testset.py)
         task["test_from_teacher"] = held_out = min(TEACHER_TEST_SIZE, max(1, n // 5))
-    else:  # an elad without them: the test set is drawn from the data file's lines
-        task["test_size"] = held_out = min(TaskConfig.test_size, max(1, n // 5))
     if n - held_out < 2:
         raise ConfigError(f"{options.data}: {n} question(s) leave too few for the pool "
                           "once the test set is held out")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from elad.budget import Allowance, Budget, Prices, count_tokens, teacher_prices, worst_case
 from elad.config import RunConfig
-from elad.estimate import Estimate, estimate, limit_line, usd
+from elad.estimate import Estimate, estimate_task, limit_line, usd
 from elad.tasks import answer_type, load_task
 from elad.teacher import make_teacher
 from elad.teacher.request import TeacherRequest
@@ -41,15 +41,15 @@ def check_teacher(config: RunConfig) -> CheckResult:
     with this reply's length and the teacher's own count of the prompt's tokens."""
     teacher = make_teacher(config.teacher, config.task)
     prices = teacher_prices(config.teacher)
-    pool = load_task(config.task, config.seed).pool
+    data = load_task(config.task, config.seed)
+    pool = data.pool
     started = time.perf_counter()
     request = TeacherRequest.annotate(teacher.identity(), pool[0].question,
                                       answer_type(pool[0]))
     reply = asyncio.run(_annotate(teacher, request, prices))
     latency = time.perf_counter() - started
     scale = reply.input_tokens / max(1, count_tokens(request.prompt))
-    outlook = estimate(config, [e.question for e in pool],
-                       reply.output_tokens if reply.ok else None, scale)
+    outlook = estimate_task(config, data, reply.output_tokens if reply.ok else None, scale)
     return CheckResult(teacher.name, config.teacher.model, config.teacher.base_url, latency,
                        reply, prices, outlook)
 
@@ -71,4 +71,7 @@ def format_check(result: CheckResult, config: RunConfig) -> str:
         f"what ends it: {limit_line(outlook, config)}",
         (f"annotating the whole pool instead: {outlook.pool:,} requests, about "
          f"{usd(outlook.whole_pool.expected)}"),
+        *([(f"teacher-annotated test set: {outlook.test:,} requests, about "
+            f"{usd(outlook.test_set.expected)}, paid first out of budget_usd")]
+          if outlook.test else []),
     ])
