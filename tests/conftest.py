@@ -14,6 +14,7 @@ TINY = [
     "student.hidden_size=32", "student.layers=2", "student.heads=2",
     "student.samples=2", "student.max_new_tokens=48", "student.train_steps=8",
     "student.seed_train_steps=16", "student.batch_size=32",
+    "student.warmup=none",  # cold: a warm student is built once per architecture (test_warm)
 ]
 
 

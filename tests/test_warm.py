@@ -2,6 +2,7 @@
 and a warm run end to end."""
 
 import hashlib
+import json
 
 import pytest
 import torch
@@ -23,20 +24,40 @@ def test_curriculum_is_deterministic_short_and_covers_the_families():
     assert pairs == curriculum.curriculum(300, seed=0)
     assert pairs != curriculum.curriculum(300, seed=1)
     assert len({q for q, _ in pairs}) == 300
-    assert {steps_of(q) for q, _ in pairs} == {1, 2}
+    assert {steps_of(q) for q, _ in pairs} == {1, 2, 3}
     assert {synthetic.family_of(q) for q, _ in pairs} == set(synthetic.FAMILIES)
     question, text = pairs[0]
     assert text.endswith(f"The answer is {synthetic.solve(question)[1]}.")
 
 
-@pytest.mark.parametrize("seed", [0, 1, 7])
-def test_curriculum_never_asks_a_pool_or_test_question(seed):
-    data = synthetic.load(list(synthetic.FAMILIES), 1500, 300, seed, min_steps=3)
-    target = {e.question for e in data.pool + data.test}
-    assert min(steps_of(q) for q in target) == 3
-    assert {steps_of(q) for q in target} == {3, 4, 5, 6}
-    learned = {q for q, _ in curriculum.curriculum(warm.WARMUP["questions"], seed=0)}
-    assert not learned & target
+def test_the_target_goes_past_the_curriculum():
+    data = synthetic.load(list(synthetic.FAMILIES), 1500, 300, 0)
+    lengths = {steps_of(e.question) for e in data.pool + data.test}
+    assert max(lengths) > max(curriculum.STEPS)  # steps the warm student never saw
+    assert lengths >= set(range(1, max(curriculum.STEPS) + 1))
+
+
+def test_fine_tuning_a_warm_student_rehearses_the_curriculum():
+    pairs = [(f"q{i}", f"a{i}") for i in range(50)]
+    mixed = warm.rehearsed(pairs, seed=3, warmup=SMALL)
+    assert mixed[:50] == pairs
+    lessons = set(curriculum.curriculum(SMALL["questions"], SMALL["seed"]))
+    assert len(mixed) == 100 and set(mixed[50:]) <= lessons
+    assert len(set(mixed[50:])) == 50
+    assert mixed == warm.rehearsed(pairs, seed=3, warmup=SMALL)
+    assert mixed != warm.rehearsed(pairs, seed=4, warmup=SMALL)
+    many = [(f"q{i}", "a") for i in range(100)]  # more targets than lessons: all of them
+    assert len(warm.rehearsed(many, seed=0, warmup=SMALL)) == 100 + SMALL["questions"]
+
+
+def test_the_default_warm_student_is_shipped_and_current():
+    """The shipped checkpoint is what build_warm makes of today's WARMUP: a change to
+    WARMUP or the default architecture without a rebuilt checkpoint fails here."""
+    default = load_config(None, []).student
+    shipped = warm.warm_dir(default)
+    assert shipped.parent == warm.SHIPPED
+    built_with = json.loads((shipped / "warmup.json").read_text())["warmup"]
+    assert built_with == json.loads(json.dumps(warm.WARMUP))
 
 
 def test_the_cold_default_pool_is_unchanged():
@@ -47,17 +68,21 @@ def test_the_cold_default_pool_is_unchanged():
     assert {steps_of(e.question) for e in data.pool} == {1, 2, 3, 4, 5, 6}
 
 
-def test_the_warmup_setting_is_validated():
-    assert load_config(None, []).student.warmup == "none"  # cold stays the default
-    config = load_config(None, ["student.warmup=curriculum", "task.min_steps=3"])
-    assert config.student.warmup == "curriculum"
+def test_the_warmup_setting_is_validated(tmp_path):
+    assert load_config(None, []).student.warmup == "curriculum"  # warm is the default
+    assert load_config(None, ["student.warmup=none"]).student.warmup == "none"
+    hf = load_config(None, ["student.kind=hf", "student.model=x"])
+    assert hf.student.warmup == "none"  # auto: a pretrained model is warm already
+    (tmp_path / "q.jsonl").write_text('{"question": "1+1?", "answer": "2"}\n' * 4)
+    data = load_config(None, ["task=jsonl", f"task.path={tmp_path / 'q.jsonl'}",
+                              "teacher=reference", "seed_size=1", "round_size=1",
+                              "candidates=1"])
+    assert data.student.warmup == "none"  # the curriculum is the synthetic tasks'
     with pytest.raises(ConfigError, match="student.warmup.*one of"):
         load_config(None, ["student.warmup=pretrained"])
-    with pytest.raises(ConfigError, match="student.warmup must be none unless.*min_steps"):
-        load_config(None, ["student.warmup=curriculum"])  # the target would hold it
     with pytest.raises(ConfigError, match="student.warmup must be none unless"):
-        load_config(None, ["student.warmup=curriculum", "task.min_steps=3",
-                           "student.kind=hf", "student.model=x"])
+        load_config(None, ["student.warmup=curriculum", "student.kind=hf",
+                           "student.model=x"])
     with pytest.raises(ConfigError, match="task.min_steps"):
         load_config(None, ["task.min_steps=0"])
 
@@ -92,7 +117,7 @@ def test_a_tiny_warm_run_goes_end_to_end(tmp_path, monkeypatch, tiny_overrides):
     monkeypatch.setenv("ELAD_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(warm, "WARMUP", SMALL)
     config = load_config(None, [*tiny_overrides, "student.warmup=curriculum",
-                                "task.min_steps=3", "max_rounds=1"])
+                                "max_rounds=1"])
     records, _ = run(config, tmp_path / "run")
     assert [r.round for r in records] == [0, 1]
     assert records[0].teacher_calls == config.seed_size  # the warm-up asked no teacher

@@ -88,6 +88,9 @@ def validate(config: Any) -> Any:
         if problem := field_problem(key, field, value):
             raise ConfigError(problem)
     task, student, teacher = config.task, config.student, config.teacher
+    if student.warmup == "auto":  # stored resolved: a resumed run keeps its regime
+        warm = student.kind == "tiny" and task.kind == "synthetic"
+        student.warmup = "curriculum" if warm else "none"
     checks = [
         ("candidates", config.candidates >= config.round_size, "must be >= round_size"),
         ("task.pool_size", not task.pool_size or task.pool_size >= config.seed_size,
@@ -124,10 +127,9 @@ def validate(config: Any) -> Any:
          or Path(task.path).expanduser().exists(),
          f"={task.path!r}: no such file or folder"),
         ("student.warmup", student.warmup == "none" or (
-            student.kind == "tiny" and task.kind == "synthetic" and task.min_steps >= 3),
-         "must be none unless student.kind=tiny, task.kind=synthetic and "
-         "task.min_steps>=3 (the curriculum holds the 1-2 step chains; the target must "
-         "not)"),
+            student.kind == "tiny" and task.kind == "synthetic"),
+         "must be none unless student.kind=tiny and task.kind=synthetic (the curriculum "
+         "is the synthetic tasks' short chains)"),
         ("teacher.batch", not teacher.batch or teacher.kind == "openai",
          "needs teacher.kind=openai (OpenAI's Batch API)"),
         ("report_to", not (unknown := set(config.report_to) - set(TRACKERS)),

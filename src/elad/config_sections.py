@@ -49,7 +49,7 @@ class TaskConfig:
                                   "synthetic: the task families mixed in the pool",
                                   choices=("arithmetic", "coin_flip", "largest"))
     min_steps: int = setting(1, "synthetic: the fewest steps of a question's chain (1 = "
-                             "every length; a warm student's target needs 3)",
+                             "every length)",
                              within=Range(1, 5))
     pool_size: int = setting(0, "pool questions drawn (seeded); 0 = all of a file's "
                              "(synthetic: 3000)",
@@ -127,10 +127,12 @@ class StudentConfig:
     seed_train_steps: int = setting(300, "steps after the seed round (a tiny student "
                                     "starts from scratch)",
                                     within=Range(1))
-    warmup: str = setting("none", "tiny: none (trained from scratch: cold) or curriculum "
-                          "(first trained on the synthetic tasks' 1-2 step chains at no "
-                          "teacher cost, once, cached in $ELAD_CACHE: warm)",
-                          choices=("none", "curriculum"))
+    warmup: str = setting("auto", "tiny: none (trained from scratch: cold) or curriculum "
+                          "(first trained on the synthetic tasks' 1-3 step chains at no "
+                          "teacher cost, once, cached in $ELAD_CACHE, and rehearsing them "
+                          "as it learns: warm, a pretrained model's stand-in); auto = "
+                          "curriculum for a tiny student on the synthetic task, else none",
+                          choices=("auto", "none", "curriculum"))
     # pretrained students (kind = "hf"); see student/pretrained.py
     model: str = setting("", "hf: a hub name, a local path, or the preset gemma-3-270m")
     chat_template: bool = setting(False, "hf: prompts in the model's chat template (else "

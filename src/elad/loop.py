@@ -37,6 +37,7 @@ from elad.store import RunStore
 from elad.strategies import Admit, rank, unlike_chosen, with_random_share, within_budget
 from elad.student import load_student, new_student
 from elad.student.protocol import Student
+from elad.student.warm import rehearsed
 from elad.tasks import answer_type
 from elad.teacher.arithmetic import target_is_coherent
 from elad.teacher.gateway import TeacherGateway, unasked
@@ -228,6 +229,8 @@ def train(run: Run, round: int, student: Student | None) -> tuple[Student, float
         raise TeacherUnavailable(f"no usable teacher reply for any of the round {round} "
                                  f"questions, nothing to train on; {first_failure(store)}")
     pairs = [(t.question, format_explanation(t.steps, t.answer)) for t in targets]
+    if config.student.warmup == "curriculum":  # a warm student keeps its lessons
+        pairs = rehearsed(pairs, phase_seed(config, round, "rehearse"))
     steps = round_steps(config.student, len(pairs))
     if student is None:
         corpus = [e.question for e in run.pool] + [p[1] for p in pairs]

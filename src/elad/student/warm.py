@@ -2,6 +2,13 @@
 the curriculum's exact solutions (tasks/curriculum.py), the offline stand-in for a
 pretrained model. No teacher is asked and no cost is recorded.
 
+Each round's fine-tuning rehearses the curriculum (`rehearsed`): as many curriculum pairs
+as teacher targets join the training data. A pretrained model fine-tuned with LoRA at a
+low learning rate keeps what it knew; the tiny student, trained in full at a high one on
+a hundred targets, forgets it (seed 0, 300 test questions: 0.64 before the seed round's
+targets, 0.62 after them without rehearsal, 0.72 with it; its 2-step chains fell from
+1.0 to 0.74 without). Every strategy gets the same rehearsal: it costs no teacher money.
+
 It is built once per student architecture (and WARMUP's settings), deterministically
 from WARMUP's seed, and kept in `$ELAD_CACHE/warm/<key>` (default `~/.cache/elad`): every
 run, of every seed, starts its seed round from the same checkpoint, as runs with a
@@ -14,6 +21,7 @@ import fcntl
 import hashlib
 import json
 import logging
+import random
 import shutil
 import time
 from pathlib import Path
@@ -28,9 +36,19 @@ log = logging.getLogger("elad")
 
 # what the warm-up does; any change here makes a new cache key (bump `version` when the
 # code that builds it changes)
-WARMUP = {"version": 1, "steps": STEPS, "questions": 2400, "corpus_questions": 600,
+WARMUP = {"version": 2, "steps": STEPS, "questions": 2400, "corpus_questions": 600,
           "train_steps": 500, "learning_rate": 3e-3, "batch_size": 32, "seed": 0}
+SHIPPED = Path(__file__).with_name("warm_shipped")  # build_warm's output, committed
 ARCHITECTURE = ("vocab_size", "hidden_size", "layers", "heads", "max_length")
+
+
+def rehearsed(pairs: list[tuple[str, str]], seed: int,
+              warmup: dict | None = None) -> list[tuple[str, str]]:
+    """The teacher's `pairs` and as many curriculum pairs (a seeded sample; all of them
+    when there are fewer), for a warm student's fine-tuning."""
+    warmup = warmup or WARMUP
+    lessons = curriculum(warmup["questions"], warmup["seed"])
+    return pairs + random.Random(seed).sample(lessons, min(len(pairs), len(lessons)))
 
 
 def warm_key(config: StudentConfig, warmup: dict | None = None) -> str:
@@ -43,6 +61,11 @@ def warm_key(config: StudentConfig, warmup: dict | None = None) -> str:
 
 
 def warm_dir(config: StudentConfig, warmup: dict | None = None) -> Path:
+    """Where the warm student is: shipped with elad (the default student's, 1.6 MB, so
+    the offline default needs no warm-up), else in the cache."""
+    shipped = SHIPPED / warm_key(config, warmup)
+    if (shipped / "tokenizer.json").is_file():
+        return shipped
     return cache_dir() / "warm" / warm_key(config, warmup)
 
 
