@@ -1,11 +1,11 @@
-"""`elad bench`: the shared seed round, the grid on a very small config, the metrics."""
+"""`elad bench`: the shared seed round, the grid on a very small config, the regimes, the
+metrics."""
 
 import json
 
 import pytest
 from conftest import TINY
 
-from elad.student import warm
 from elad.bench import fork_seed_round, grid
 from elad.bench_names import CONFIGURATIONS, SEEDS
 from elad.cli import main
@@ -16,6 +16,7 @@ from elad.reading.curves import accuracy_at, cost_to_reach, curve_area
 from elad.regimes import regime_config, regime_names
 from elad.rundir import stored_config
 from elad.store import RunStore
+from elad.student import warm
 
 
 def test_a_forked_run_equals_the_run_made_from_scratch(tmp_path):
