@@ -159,6 +159,13 @@ def test_a_regime_is_what_it_says_unless_it_is_the_only_one(tiny_config):
     # one regime benched alone: the user's value is kept, the others applied
     alone = regime_config(longer, "warm", strict=False)
     assert (alone.student.warmup, alone.task.min_steps) == ("curriculum", 4)
+    # a task the warm student cannot start on says which regime to bench instead
+    gsm8k = load_config(None, [*TINY, "task.kind=gsm8k", "task.path=.", "teacher=reference"])
+    with pytest.raises(ConfigError, match=r"the warm regime \(student.warmup=curriculum "
+                                          r"task.min_steps=3\): student.warmup must be none "
+                                          r"unless .*; bench the others alone \(--regimes "
+                                          r"cold\)"):
+        regime_config(gsm8k, "warm")
 
 
 def test_bench_makes_a_grid_per_regime_and_a_summary_over_them(tmp_path, monkeypatch,

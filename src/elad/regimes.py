@@ -59,7 +59,12 @@ def regime_config(config: RunConfig, name: str, given: Iterable[str] = (),
     `strict` (a regime must be what it says), else the user's value is kept."""
     regime = REGIMES[name]
     items = [f"{key}={value}" for key, value in regime.overrides.items()]
-    applied = load_config(None, items, base=config)  # the regime's values, converted
+    try:
+        applied = load_config(None, items, base=config)  # the regime's values, converted
+    except ConfigError as error:
+        others = [n for n in REGIMES if n != name]
+        raise ConfigError(f"the {name} regime ({' '.join(items)}): {error}; bench the "
+                          f"others alone (--regimes {','.join(others)})") from None
     given = {key.removesuffix(".kind") for key in given}
     default = defaults_for(config.student.kind)
     kept = set()
