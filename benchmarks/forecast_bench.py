@@ -4,8 +4,8 @@ grid's stored runs (no new runs, no torch; seconds per run).
     PYTHONPATH=src python benchmarks/forecast_bench.py GRID_DIR [--thresholds 0.05,0.1]
         [--json OUT]
 
-GRID_DIR is an `elad bench --out` directory made with a budget large enough that the
-accuracy curve flattens; every grid run under GRID_DIR/runs (not the shared seed rounds
+GRID_DIR is one regime's grid of an `elad bench --out DIR` (DIR/warm, DIR/cold) made with a
+budget large enough that the accuracy curve flattens; every grid run under GRID_DIR/runs (not the shared seed rounds
 or the whole-pool references) is read. The forecasts are the ones the loop makes
 (`elad.run_forecast.prefix_forecasts`: all rounds up to that one, n_test = the test set
 size, the next round costing what the last one did, capped by the budget left).
@@ -228,7 +228,8 @@ def forecast_at(costs, values, r: int, next_cost: float, n: int, at: float
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("grid_dir", type=Path, help="an `elad bench --out` directory")
+    parser.add_argument("grid_dir", type=Path, help="a regime's grid in an `elad bench "
+                        "--out DIR` directory: DIR/warm or DIR/cold")
     parser.add_argument("--thresholds", default="0.02,0.05,0.1,0.2,0.5,1",
                         help="stop_gain_per_usd values to replay (accuracy per $)")
     parser.add_argument("--saturations", default="0.8,0.9",
@@ -239,6 +240,11 @@ def main() -> None:
                         help="points of final accuracy one may give up (hindsight)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
+    if not (args.grid_dir / "runs").is_dir():
+        regimes = sorted(d.name for d in args.grid_dir.iterdir() if (d / "runs").is_dir()) \
+            if args.grid_dir.is_dir() else []
+        raise SystemExit(f"{args.grid_dir} holds no runs/ folder; give one regime's grid "
+                         f"({', '.join(str(args.grid_dir / r) for r in regimes) or 'DIR/warm'})")
     runs = read_runs(args.grid_dir)
     if not runs:
         raise SystemExit(f"{args.grid_dir}/runs holds no grid run")

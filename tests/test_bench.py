@@ -1,4 +1,5 @@
-"""`elad bench`: the shared seed round, the grid on a very small config, the metrics."""
+"""`elad bench`: the shared seed round, the grid on a very small config, the regimes, the
+metrics."""
 
 import json
 
@@ -6,12 +7,16 @@ import pytest
 from conftest import TINY
 
 from elad.bench import fork_seed_round, grid
+from elad.bench_names import CONFIGURATIONS, SEEDS
+from elad.cli import main
+from elad.config import ConfigError, RunConfig, load_config
+from elad.loop import run
 from elad.reading.bench_numbers import spread
 from elad.reading.curves import accuracy_at, cost_to_reach, curve_area
-from elad.cli import main
-from elad.config import ConfigError, load_config
-from elad.loop import run
+from elad.regimes import regime_config, regime_names
+from elad.rundir import stored_config
 from elad.store import RunStore
+from elad.student import warm
 
 
 def test_a_forked_run_equals_the_run_made_from_scratch(tmp_path):
@@ -68,8 +73,8 @@ def test_the_grid_holds_what_is_compared(tiny_config):
 
 
 def test_bench_runs_the_grid_then_reuses_it(tmp_path, capsys):
-    out = tmp_path / "bench"
-    args = ["-q", "bench", *TINY, "max_rounds=1", "--out", str(out),
+    top = tmp_path / "bench"
+    args = ["-q", "bench", *TINY, "max_rounds=1", "--out", str(top), "--regimes", "cold",
             "--strategies", "random,elad", "--modes", "annotate,revise", "--seeds", "0"]
     assert main(args) == 0
     first = capsys.readouterr().out
@@ -77,7 +82,9 @@ def test_bench_runs_the_grid_then_reuses_it(tmp_path, capsys):
     assert "against random/annotate (paired over seeds" in first
     assert "  elad/revise: reaches its final accuracy at" in first
     assert "elad/revise: teacher $ per target after the seed round" in first
-    table = first.split("\n\n")[1]
+    table = first.split("\n\n")[2]
+    assert table.startswith("configuration")
+    out = top / "cold"  # the regime's grid
 
     summary = json.loads((out / "bench.json").read_text())
     assert [c["label"] for c in summary["configurations"]] == [
@@ -111,7 +118,7 @@ def test_bench_runs_the_grid_then_reuses_it(tmp_path, capsys):
     assert main(args) == 0  # everything is reused: the same table
     again = capsys.readouterr().out
     assert again.count("reused") == 6
-    assert again.split("\n\n")[1] == table
+    assert again.split("\n\n")[2] == table
     assert json.loads((out / "timings.json").read_text()) == timings  # nothing was made
     assert json.loads((out / "bench.json").read_text())["wall_s"] == summary["wall_s"] > 0
     # a finished run made with another config is not taken for this grid's
@@ -125,6 +132,81 @@ def test_bench_runs_the_grid_then_reuses_it(tmp_path, capsys):
     assert "round  labeled" in capsys.readouterr().out and report.exists()
 
 
+def test_the_default_grid_follows_the_default_run():
+    default = (RunConfig().strategy, RunConfig().mode)
+    assert CONFIGURATIONS[0] == ("random", "annotate") and default in CONFIGURATIONS
+    assert ("elad", "annotate") in CONFIGURATIONS and len(set(CONFIGURATIONS)) == len(
+        CONFIGURATIONS)
+    assert SEEDS == (0, 1, 2, 3, 4, 5, 6, 7)
+    assert regime_names(None) == ("cold", "warm")
+    with pytest.raises(ConfigError, match="--regimes: hot is not a regime"):
+        regime_names(["warm", "hot"])
+
+
+def test_a_regime_is_what_it_says_unless_it_is_the_only_one(tiny_config):
+    assert regime_config(tiny_config, "cold") == tiny_config
+    warmed = regime_config(tiny_config, "warm")
+    assert (warmed.student.warmup, warmed.task.min_steps) == ("curriculum", 3)
+    longer = load_config(None, [*TINY, "task.min_steps=4"])
+    with pytest.raises(ConfigError, match="the warm regime sets task.min_steps=3 but the "
+                                          "config says task.min_steps=4"):
+        regime_config(longer, "warm")
+    # named on the command line, even at its default value, it is the user's
+    with pytest.raises(ConfigError, match="student.warmup='curriculum' but the config "
+                                          "says student.warmup='none'"):
+        regime_config(tiny_config, "warm", given={"student.warmup"})
+    assert regime_config(tiny_config, "cold", given={"student.warmup"}) == tiny_config
+    # one regime benched alone: the user's value is kept, the others applied
+    alone = regime_config(longer, "warm", strict=False)
+    assert (alone.student.warmup, alone.task.min_steps) == ("curriculum", 4)
+    # a task the warm student cannot start on says which regime to bench instead
+    gsm8k = load_config(None, [*TINY, "task.kind=gsm8k", "task.path=.", "teacher=reference"])
+    with pytest.raises(ConfigError, match=r"the warm regime \(student.warmup=curriculum "
+                                          r"task.min_steps=3\): student.warmup must be none "
+                                          r"unless .*; bench the others alone \(--regimes "
+                                          r"cold\)"):
+        regime_config(gsm8k, "warm")
+
+
+def test_bench_makes_a_grid_per_regime_and_a_summary_over_them(tmp_path, monkeypatch,
+                                                                capsys):
+    # the warm student every run loads, built small (seconds) where the runs look for it
+    monkeypatch.setenv("ELAD_CACHE", str(tmp_path / "cache"))
+    student = load_config(None, TINY).student
+    warm.build_warm(student, warm.warm_dir(student), {**warm.WARMUP, "questions": 60,
+                                                      "corpus_questions": 30,
+                                                      "train_steps": 6})
+    out = tmp_path / "bench"
+    args = ["-q", "bench", *TINY, "max_rounds=1", "--out", str(out), "--configs",
+            "random/annotate,elad/annotate", "--seeds", "0", "--no-whole-pool"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "regime cold: the tiny student trained from scratch" in printed
+    assert "regime warm: the tiny student first trained on" in printed
+
+    summary = json.loads((out / "bench.json").read_text())
+    assert [r["name"] for r in summary["regimes"]] == ["cold", "warm"]
+    assert summary["regimes"][1]["overrides"]["student.warmup"] == "curriculum"
+    for regime, warmup, min_steps in (("cold", "none", 1), ("warm", "curriculum", 3)):
+        [entry] = [r for r in summary["regimes"] if r["name"] == regime]
+        # the regime's own grid, in full, and its comparisons in the summary over both
+        assert json.loads((out / regime / "bench.json").read_text()) == entry["bench"]
+        assert list(entry["bench"]["comparisons"]["against_baseline"]) == ["elad/annotate"]
+        assert (out / regime / "index.html").stat().st_size > 0
+        for name in ("seed-round-s0", "random-annotate-s0", "elad-annotate-s0"):
+            config = stored_config(out / regime / "runs" / name)
+            assert (config.student.warmup, config.task.min_steps) == (warmup, min_steps)
+    index = (out / "index.html").read_text()
+    assert "Regime cold" in index and 'href="warm/index.html"' in index
+    assert index.count("elad/annotate: reaches its final accuracy") == 2
+
+    assert main(args) == 0  # resumed: every run of both grids is reused
+    assert capsys.readouterr().out.count("reused") == 6
+    # a config that contradicts a regime is refused before anything is made
+    assert main([*args[:2], "student.warmup=none", *args[2:]]) == 2
+    assert "the warm regime sets student.warmup='curriculum'" in capsys.readouterr().err
+
+
 def test_bench_on_a_dataset_task_with_the_reference_teacher(tmp_path, capsys, shared_data):
     """The summary finds a dataset question's hidden answer through the run's task
     config (it used to crash here after making every run)."""
@@ -132,9 +214,9 @@ def test_bench_on_a_dataset_task_with_the_reference_teacher(tmp_path, capsys, sh
     args = ["-q", "bench", *TINY, "max_rounds=1", "task.kind=gsm8k",
             f"task.path={shared_data / 'gsm8k'}", "teacher.kind=reference",
             "--out", str(out), "--strategies", "random,elad", "--modes", "revise",
-            "--seeds", "0", "--no-whole-pool"]
+            "--seeds", "0", "--no-whole-pool", "--regimes", "cold"]
     assert main(args) == 0
-    summary = json.loads((out / "bench.json").read_text())
+    summary = json.loads((out / "cold" / "bench.json").read_text())
     [elad] = [c for c in summary["configurations"] if c["strategy"] == "elad"]
     # the hidden answers were found: how often the student was wrong is known
     assert elad["candidates_wrong"]["n"] == 1 and elad["auroc"]["of"] == 1

@@ -41,10 +41,10 @@ NUMBER = r"([-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?)"
 
 @pytest.fixture(scope="module")
 def tiny_bench(tmp_path_factory) -> Path:
-    """A tiny `elad bench` grid (one configuration, one seed, two rounds)."""
+    """A tiny `elad bench` grid (one regime, one configuration, one seed, two rounds)."""
     out = tmp_path_factory.mktemp("bench")
     assert main(["-q", "bench", *TINY, "--out", str(out), "--configs", "elad/revise",
-                 "--seeds", "0", "--no-whole-pool", "--jobs", "1"]) == 0
+                 "--seeds", "0", "--no-whole-pool", "--jobs", "1", "--regimes", "cold"]) == 0
     return out
 
 
@@ -88,7 +88,7 @@ def test_forecast_synthetic():
 
 
 def test_forecast_bench(tiny_bench, tmp_path):
-    out = run_script("forecast_bench.py", str(tiny_bench), "--json",
+    out = run_script("forecast_bench.py", str(tiny_bench / "cold"), "--json",
                      str(tmp_path / "f.json"))
     assert re.search(r"^1 runs \(elad-revise; seeds \[0\]\)", out, re.MULTILINE), out
     assert "2. The stop rule replayed" in out and "3. Where the round 3" in out
@@ -103,6 +103,8 @@ def test_make_benchmarks_md(tiny_bench, tmp_path):
     assert f"wrote {md}" in out
     text = md.read_text()
     assert "elad/revise" in text and "| " in text and "<!-- notes:" in text
+    assert "## What ELAD buys, cold regime: the tiny student trained from scratch" in text
+    assert "### cold: The questions" in text
 
 
 def test_teacher_throughput():

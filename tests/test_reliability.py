@@ -165,9 +165,10 @@ def test_bench_pays_each_seed_rounds_questions_once_per_seed(tmp_path):
     with serve(server) as (_, url):
         config = load_config(None, [*TINY, "max_rounds=1", *openai_overrides(url)])
         bench(config, tmp_path / "bench", BenchOptions(seeds=["0"], jobs=1,
-                                                       configurations=["random/annotate"]))
+                                                       configurations=["random/annotate"],
+                                                       regimes=["cold"]))
     bills = Counter(h for h, _ in server.bills())
-    runs = tmp_path / "bench" / "runs"
+    runs = tmp_path / "bench" / "cold" / "runs"
     seed_round, grid_run = recorded(runs / "seed-round-s0"), recorded(runs / "random-annotate-s0")
     whole_pool = recorded(runs / "whole-pool-s0")
     assert len(seed_round) == 16 and seed_round < grid_run and seed_round < whole_pool

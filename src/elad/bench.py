@@ -1,12 +1,14 @@
-"""`elad bench`: a grid of runs that differ only in what is compared.
+"""`elad bench`: a grid of runs that differ only in what is compared, in each regime.
 
     elad bench [CONFIG] --out DIR [key=value ...]
 
 Strategies x teacher modes x seeds, on the same pool, test set, budget and student, plus
 per seed the reference "distil the whole pool" (every pool question annotated, trained
-once). Each is an ordinary run directory under DIR/runs/ (`elad run --run-dir` and
-`elad report` read it); a finished one is reused, an unfinished one resumed, so the grid
-can be interrupted and run again.
+once), in every regime (regimes.py: the cold and the warm student). A regime's grid is
+DIR/<regime>/; each run is an ordinary run directory under DIR/<regime>/runs/ (`elad run
+--run-dir` and `elad report` read it); a finished one is reused, an unfinished one
+resumed, so the grid can be interrupted and run again. DIR/bench.json and DIR/index.html
+summarise the regimes.
 
 Round 0 (random seed questions annotated, a student trained from scratch) does not
 depend on the strategy or the mode, so it is computed once per seed, in
@@ -40,34 +42,31 @@ from tqdm import tqdm
 
 from elad.bench_names import (
     BASELINE,
+    CONFIGURATIONS,
     RUNS,
+    SEEDS,
     baseline_name,
+    checked_grid,
     grid_baseline,
     grid_run_name,
     seed_round_name,
     whole_pool_name,
 )
 from elad.budget import teacher_prices
-from elad.config import ConfigError, RunConfig, choices
+from elad.config import ConfigError, RunConfig
 from elad.lock import hold
-from elad.progress import bars_shown
 from elad.loop import round_steps, run
+from elad.progress import bars_shown
 from elad.reading.bench_numbers import run_metrics
-from elad.reading.bench_summary import write_summary
+from elad.reading.bench_summary import write_regimes_summary, write_summary
 from elad.reading.report import write_run_report
+from elad.regimes import REGIMES, regime_config, regime_names
 from elad.rundir import RunDir, differences, finished, stored_config
+from elad.stopping import StopRule
 from elad.tasks import load_task
 from elad.teacher import make_teacher
-from elad.stopping import StopRule
 from elad.teacher.gateway import annotate_request, worst_case_cost
 from elad.testset import teacher_test_size
-
-# The default grid: the baseline (random questions annotated), ELAD's selection with
-# each teacher mode. --strategies and --modes make a full cross product instead.
-CONFIGURATIONS = (BASELINE, ("elad", "annotate"), ("elad", "revise"), ("elad", "auto"))
-GRID_STRATEGIES = ("random", "entropy", "least-confidence", "elad")
-MODES = ("annotate", "revise", "auto")
-SEEDS = (0, 1, 2, 3, 4)
 
 PR_SET_PDEATHSIG = 1  # prctl: the signal a process gets when its parent ends
 
@@ -263,10 +262,11 @@ def run_grid(runs: list[GridRun], out: Path, jobs: int = 1,
 
 @dataclass(frozen=True)
 class BenchOptions:
-    """What `elad bench` compares and how: the grid's strategies, modes, seeds and
-    (strategy-mode) configurations as named on the command line (None: the default),
-    whether to add the whole-pool reference, runs at a time (None: `default_jobs`), and
-    the command line recorded in bench.json."""
+    """What `elad bench` compares and how: the regimes, the grid's strategies, modes,
+    seeds and (strategy-mode) configurations as named on the command line (None: the
+    default), whether to add the whole-pool reference, runs at a time (None:
+    `default_jobs`), the command line recorded in bench.json, and the config keys the
+    user named there (a regime's override may not contradict them: regimes.py)."""
 
     strategies: list[str] | None = None
     modes: list[str] | None = None
@@ -275,14 +275,45 @@ class BenchOptions:
     whole_pool: bool = True
     jobs: int | None = None
     command: str = ""
+    regimes: list[str] | None = None
+    given: frozenset[str] = frozenset()
 
 
 def bench(config: RunConfig, out: Path, options: BenchOptions = BenchOptions(),
           on_line: Callable[[str], None] = lambda line: None) -> dict:
-    """Make every run of the grid (reusing finished ones), write each run's report.html,
-    then bench.json, the plots and index.html; returns the summary."""
-    runs = grid(config, *_checked(options.strategies, options.modes, options.seeds,
-                                  options.configurations), whole_pool=options.whole_pool)
+    """Per regime, its grid in out/<regime> (`bench_grid`), then out/bench.json and
+    out/index.html over the regimes; returns that summary. Every regime's config is
+    checked before any run is made."""
+    names = regime_names(options.regimes)
+    configs = {name: regime_config(config, name, options.given, strict=len(names) > 1)
+               for name in names}
+    pairs, seeds = checked_grid(options.strategies, options.modes, options.seeds,
+                            options.configurations)
+    started = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = options.jobs or default_jobs()
+    regimes = []
+    with hold(out):  # one `elad bench` per grid; each worker locks its own run directory
+        for name, regime in configs.items():
+            on_line(f"regime {name}: {REGIMES[name].description}")
+            runs = grid(regime, pairs, seeds, whole_pool=options.whole_pool)
+            summary = bench_grid(regime, runs, out / name, jobs, options.command, on_line)
+            regimes.append({"name": name, "description": REGIMES[name].description,
+                            "overrides": REGIMES[name].overrides, "directory": name,
+                            "bench": summary})
+    info = {"command": options.command, "machine": regimes[0]["bench"]["machine"],
+            "wall_s": sum(r["bench"]["wall_s"] for r in regimes),
+            "invocations": max(r["bench"]["invocations"] for r in regimes),
+            "this_invocation_s": time.perf_counter() - started,
+            "runs_wall_s": sum(r["bench"]["runs_wall_s"] for r in regimes)}
+    return write_regimes_summary(out, regimes, info)
+
+
+def bench_grid(config: RunConfig, runs: list[GridRun], out: Path, jobs: int,
+               command: str = "", on_line: Callable[[str], None] = lambda line: None) -> dict:
+    """Make the `runs` of one regime's grid (of `config`) in out/runs, reusing finished
+    ones, write each run's report.html, then out/bench.json, the plots and
+    out/index.html; returns the summary."""
     (out / RUNS).mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
 
@@ -298,17 +329,16 @@ def bench(config: RunConfig, out: Path, options: BenchOptions = BenchOptions(),
                 early.append(run_dir)
             write_run_report(run_dir, baseline_dir=grid_baseline(run_dir))
         m = run_metrics(run_dir, grid_run.kind)
-        on_line(f"{grid_run.name:<28} {'reused' if reused else f'{seconds:5.0f}s':>6}  "
+        on_line(f"{out.name + '/' + grid_run.name:<33} "
+                f"{'reused' if reused else f'{seconds:5.0f}s':>6}  "
                 f"rounds {len(m.costs)}  cost ${m.cost_usd:.4f}  "
                 f"accuracy {m.final_accuracy:.3f}  {m.stop_reason}")
 
-    jobs = options.jobs or default_jobs()
-    with hold(out):  # one `elad bench` per grid; each worker locks its own run directory
-        run_grid(runs, out, jobs, done)
+    run_grid(runs, out, jobs, done)
     for run_dir in early:
         write_run_report(run_dir, baseline_dir=grid_baseline(run_dir))  # its whole curve
     timings = read_timings(out)
-    info = {"command": options.command,
+    info = {"command": command,
             "machine": f"{machine()}; {jobs} runs at a time, "
                        f"{max(1, cores() // jobs)} torch threads each",
             "wall_s": sum(i["wall_s"] for i in timings["invocations"]),
@@ -331,28 +361,6 @@ def read_timings(out: Path) -> dict:
     path = out / "timings.json"
     return json.loads(path.read_text()) if path.exists() else {"runs": {},
                                                                  "invocations": []}
-
-
-def _checked(strategies, modes, seeds, configurations=None) -> tuple[tuple, tuple]:
-    """The grid's (strategy, mode) pairs and seeds, defaults filled in: the pairs given
-    as "strategy/mode", else every strategy with every mode when either is given, else
-    CONFIGURATIONS. A bad name is a ConfigError."""
-    if configurations:
-        pairs = tuple(tuple(c.split("/", 1)) if "/" in c else (c, "") for c in configurations)
-    elif strategies or modes:
-        pairs = tuple((s, m) for s in strategies or GRID_STRATEGIES for m in modes or MODES)
-    else:
-        pairs = CONFIGURATIONS
-    for strategy, mode in pairs:
-        for key, value in (("strategy", strategy), ("mode", mode)):
-            if value not in choices(key):
-                raise ConfigError(f"{key} {value!r} is not one of {', '.join(choices(key))} "
-                                  "(a configuration is strategy/mode)")
-    try:
-        seeds = tuple(int(s) for s in seeds) if seeds else SEEDS
-    except ValueError:
-        raise ConfigError(f"--seeds {','.join(seeds)}: not whole numbers") from None
-    return pairs, seeds
 
 
 def machine() -> str:

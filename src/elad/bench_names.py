@@ -1,16 +1,28 @@
-"""How `elad bench` lays out its grid: the names of its runs under DIR/runs and which
-configuration is the baseline. The bench owns this; the report and the bench summary are
-handed the baseline instead of knowing the names. Torch-free, so that `elad report` can
-find a grid run's baseline."""
+"""How `elad bench` lays out its grid: what it compares by default, the names of its runs
+under DIR/<regime>/runs and which configuration is the baseline. The bench owns this; the
+report and the bench summary are handed the baseline instead of knowing the names.
+Torch-free, so that `elad report` can find a grid run's baseline and `elad bench --help`
+can say the defaults."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from elad.config import ConfigError, RunConfig, choices
 from elad.rundir import STORE, stored_config
 
 RUNS = "runs"  # DIR/runs/NAME: one run directory per run of the grid
 BASELINE = ("random", "annotate")  # what a user would do without elad: the obvious way
+
+# The default grid: the baseline (random questions annotated), the default run's
+# strategy and mode (RunConfig's: change the default, the bench follows) and ELAD's
+# selection with annotation (revision's worth is read off against it). --strategies and
+# --modes make a full cross product instead.
+CONFIGURATIONS = tuple(dict.fromkeys((BASELINE, (RunConfig().strategy, RunConfig().mode),
+                                      ("elad", "annotate"))))
+GRID_STRATEGIES = ("random", "entropy", "least-confidence", "elad")
+MODES = ("annotate", "revise", "auto")
+SEEDS = tuple(range(8))
 
 
 def grid_run_name(strategy: str, mode: str, seed: int) -> str:
@@ -41,3 +53,25 @@ def grid_baseline(run_dir: Path) -> Path | None:
     if sibling.resolve() == run_dir.resolve() or not (sibling / STORE).exists():
         return None
     return sibling
+
+
+def checked_grid(strategies, modes, seeds, configurations=None) -> tuple[tuple, tuple]:
+    """The grid's (strategy, mode) pairs and seeds, defaults filled in: the pairs given
+    as "strategy/mode", else every strategy with every mode when either is given, else
+    CONFIGURATIONS. A bad name is a ConfigError."""
+    if configurations:
+        pairs = tuple(tuple(c.split("/", 1)) if "/" in c else (c, "") for c in configurations)
+    elif strategies or modes:
+        pairs = tuple((s, m) for s in strategies or GRID_STRATEGIES for m in modes or MODES)
+    else:
+        pairs = CONFIGURATIONS
+    for strategy, mode in pairs:
+        for key, value in (("strategy", strategy), ("mode", mode)):
+            if value not in choices(key):
+                raise ConfigError(f"{key} {value!r} is not one of {', '.join(choices(key))} "
+                                  "(a configuration is strategy/mode)")
+    try:
+        seeds = tuple(int(s) for s in seeds) if seeds else SEEDS
+    except ValueError:
+        raise ConfigError(f"--seeds {','.join(seeds)}: not whole numbers") from None
+    return pairs, seeds

@@ -32,8 +32,8 @@ from pathlib import Path
 from elad.cli_parser import make_parser
 from elad.config import ConfigError, ScaleError, load_config
 from elad.lock import refuse_if_held
-from elad.reading.export_data import ExportError
 from elad.progress import show_bars
+from elad.reading.export_data import ExportError
 from elad.rundir import STORE, stored_config
 from elad.store_schema import store_error
 from elad.teacher.protocol import TeacherUnavailable
@@ -116,9 +116,9 @@ def plan_command(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     config = config_from_items(args.items, stored_config(run_dir))
     refuse_if_held(run_dir)  # before torch is imported: a refusal comes at once
+    from elad.estimate import whole_pool
     from elad.loop import run  # imports torch
     from elad.reading.report import format_table
-    from elad.estimate import whole_pool
     from elad.run_forecast import plan_text
     from elad.rundir import RunDir
 
@@ -233,30 +233,31 @@ def export_data_command(args: argparse.Namespace) -> int:
 
 def bench_command(args: argparse.Namespace) -> int:
     from elad.bench import BenchOptions, bench  # imports torch
-    from elad.reading.bench_summary import format_bench_table, format_comparisons
+    from elad.reading.bench_summary import format_regimes
 
     config = config_from_items(args.items)
     command = " ".join(["elad bench", *args.items, "--out", args.run_dir,
+                        *(["--regimes", args.regimes] if args.regimes else []),
                         *(["--strategies", args.strategies] if args.strategies else []),
                         *(["--modes", args.modes] if args.modes else []),
                         *(["--configs", args.configs] if args.configs else []),
                         *(["--seeds", args.seeds] if args.seeds else []),
                         *(["--no-whole-pool"] if args.no_whole_pool else []),
                         *(["--jobs", str(args.jobs)] if args.jobs else [])])
+    given = frozenset(item.partition("=")[0].strip() for item in args.items if "=" in item)
     options = BenchOptions(_names(args.strategies), _names(args.modes), _names(args.seeds),
                            _names(args.configs), whole_pool=not args.no_whole_pool,
-                           jobs=args.jobs, command=command)
+                           jobs=args.jobs, command=command, regimes=_names(args.regimes),
+                           given=given)
     summary = bench(config, Path(args.run_dir), options,
                     on_line=lambda line: print(line, flush=True))
     print()
-    print(format_bench_table(summary))
-    print()
-    print(format_comparisons(summary))
+    print(format_regimes(summary))
     print(f"\nwrote {Path(args.run_dir) / 'bench.json'}, "
           f"{Path(args.run_dir) / 'index.html'} "
-          f"and the plots; this invocation took {summary['this_invocation_s'] / 60:.1f} "
-          f"min; making the grid's runs took {summary['wall_s'] / 60:.1f} min of wall time "
-          f"over {summary['invocations']} invocation(s)")
+          f"and each regime's grid in {Path(args.run_dir) / 'REGIME'}; this invocation took "
+          f"{summary['this_invocation_s'] / 60:.1f} min; making the grid's runs took "
+          f"{summary['wall_s'] / 60:.1f} min of wall time")
     return 0
 
 

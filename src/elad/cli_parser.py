@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from elad import __version__
+from elad.bench_names import CONFIGURATIONS, GRID_STRATEGIES, MODES, SEEDS
+from elad.regimes import DEFAULT_REGIMES, REGIMES
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -212,20 +214,25 @@ def make_parser(handlers: dict[str, Handler]) -> argparse.ArgumentParser:
 
     bench_parser = commands.add_parser(
         "bench", help="compare strategies x teacher modes x seeds against the whole-pool "
-        "reference: table, DIR/bench.json, plots, DIR/index.html (resumable)")
+        "reference, in each regime (cold, warm student): table, DIR/bench.json, plots, "
+        "DIR/index.html (resumable)")
     bench_parser.add_argument("items", nargs="*", metavar="CONFIG | key=value",
                               help="the config every run shares, and overrides")
-    add_run_dir(bench_parser, "the grid's directory (its runs are DIR/runs/NAME)",
-                positional=False, alias="--out")
+    add_run_dir(bench_parser, "the grid's directory (a regime's runs are "
+                "DIR/REGIME/runs/NAME)", positional=False, alias="--out")
+    bench_parser.add_argument("--regimes", help="comma-separated, each a grid of its own: "
+                              + "; ".join(f"{r.name}: {r.description}"
+                                          for r in REGIMES.values())
+                              + f" (default: {','.join(DEFAULT_REGIMES)}); with one, the "
+                              "config may differ from its overrides (the config wins)")
     bench_parser.add_argument("--configs", help="strategy/mode pairs, comma-separated "
-                              "(default: random/annotate, elad/annotate, elad/revise, "
-                              "elad/auto)")
+                              f"(default: {', '.join('/'.join(c) for c in CONFIGURATIONS)})")
     bench_parser.add_argument("--strategies", help="comma-separated: every one with every "
-                              "mode of --modes (default: random, entropy, least-confidence, "
-                              "elad)")
-    bench_parser.add_argument("--modes", help="comma-separated (default: annotate, revise, "
-                              "auto)")
-    bench_parser.add_argument("--seeds", help="comma-separated (default: 0,1,2,3,4)")
+                              f"mode of --modes (default: {', '.join(GRID_STRATEGIES)})")
+    bench_parser.add_argument("--modes", help="comma-separated (default: "
+                              f"{', '.join(MODES)})")
+    bench_parser.add_argument("--seeds", help="comma-separated (default: "
+                              f"{','.join(map(str, SEEDS))})")
     bench_parser.add_argument("--no-whole-pool", action="store_true",
                               help="skip the reference that annotates every pool question "
                               "(with a paid teacher it pays for the whole pool)")

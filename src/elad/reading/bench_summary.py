@@ -12,7 +12,6 @@ from elad.reading.bench_numbers import RunMetrics, summarize
 from elad.reading.html_page import Markup, image, link, page, table, tag
 from elad.reading.plots import Labels, Series, bar_plot, line_plot
 
-
 # --- the table, the plots, the page ---------------------------------------------------
 
 TABLE = [  # header, width, the configuration's entry, digits
@@ -216,4 +215,53 @@ def write_summary(out: Path, runs: list[RunMetrics], info: dict,
         (out / name).write_bytes(png)
     (out / "bench.json").write_text(json.dumps(summary, indent=1))
     (out / "index.html").write_text(index_html(summary, images, info), encoding="utf-8")
+    return summary
+
+
+# --- the regimes, side by side: DIR/bench.json and DIR/index.html ----------------------
+
+def format_regimes(summary: dict) -> str:
+    """Per regime: its name and what it is, the table, then the comparisons."""
+    return "\n\n".join(
+        f"regime {r['name']}: {r['description']}\n\n{format_bench_table(r['bench'])}\n\n"
+        f"{format_comparisons(r['bench'])}" for r in summary["regimes"])
+
+
+def regimes_html(summary: dict, out: Path) -> str:
+    sections = []
+    for r in summary["regimes"]:
+        header, rows = table_rows(r["bench"])
+        overrides = " ".join(f"{k}={v}" for k, v in r["overrides"].items()) or "none"
+        plots_there = sorted((out / r["directory"]).glob("accuracy_vs_cost_*.png"))
+        sections += [
+            tag("h2", f"Regime {r['name']}"),
+            tag("p", f"{r['description']}. Overrides: {overrides}. ",
+                link(f"{r['directory']}/index.html", "The grid, its evidence and its runs"),
+                "."),
+            table(header, rows, text_columns=1),
+            tag("ul", *(tag("li", line)
+                        for line in format_comparisons(r["bench"]).splitlines())),
+            *(image(path.read_bytes(), f"{r['name']}: {path.name}") for path in plots_there)]
+    return page(
+        "elad bench: regimes",
+        tag("h1", "elad bench"),
+        tag("p", f"Command: {summary.get('command', '')}"),
+        tag("p", f"Machine: {summary.get('machine', '')}. Making the runs took "
+                 f"{summary.get('wall_s', 0) / 60:.1f} min of wall time; the runs' own "
+                 f"times add up to {summary.get('runs_wall_s', 0) / 60:.1f} min."),
+        tag("p", "The same grid in each regime (a regime is key=value overrides on the "
+                 "config). Every figure is mean ± sample standard deviation over seeds; "
+                 "the comparisons are paired by seed, mean [95% interval].", cls="muted"),
+        *sections)
+
+
+def write_regimes_summary(out: Path, regimes: list[dict], info: dict) -> dict:
+    """out/bench.json and out/index.html over the regimes' grids (`regimes`: each with
+    its name, description, overrides, directory under `out` and the grid's summary as
+    `write_summary` returned it); returns the summary."""
+    summary = {**info, "regimes": regimes}
+    partial = out / "bench.json.partial"
+    partial.write_text(json.dumps(summary, indent=1))
+    partial.rename(out / "bench.json")
+    (out / "index.html").write_text(regimes_html(summary, out), encoding="utf-8")
     return summary

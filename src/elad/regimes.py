@@ -1,0 +1,84 @@
+"""The regimes `elad bench` measures in: the same comparison with a student that starts
+from scratch (cold) and with one that already knows the format and the first steps
+(warm, the offline stand-in for a pretrained model, where ELAD is meant to work).
+
+A regime is a name, one line saying what it is, and the key=value overrides it applies on
+top of the user's config: changing a regime is changing one line of REGIMES.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from elad.config import ConfigError, RunConfig, defaults_for, load_config
+
+
+@dataclass(frozen=True)
+class Regime:
+    name: str
+    description: str
+    overrides: dict[str, str]
+
+
+REGIMES = {regime.name: regime for regime in (
+    Regime("cold", "the tiny student trained from scratch on the target tasks", {}),
+    # student.warmup=curriculum needs task.min_steps>=3 (the curriculum holds the
+    # 1-2 step chains; the target tasks must not)
+    Regime("warm", "the tiny student first trained on the synthetic tasks' 1-2 step "
+           "chains at no teacher cost (a pretrained model's stand-in)",
+           {"student.warmup": "curriculum", "task.min_steps": "3"}),
+)}
+DEFAULT_REGIMES = ("cold", "warm")
+
+
+def regime_names(names: Iterable[str] | None) -> tuple[str, ...]:
+    """The regimes named (in order, once each), DEFAULT_REGIMES when none is; an unknown
+    name is a ConfigError."""
+    if not names:
+        return DEFAULT_REGIMES
+    unknown = [n for n in names if n not in REGIMES]
+    if unknown:
+        raise ConfigError(f"--regimes: {', '.join(unknown)} is not a regime (known: "
+                          f"{', '.join(REGIMES)})")
+    return tuple(dict.fromkeys(names))
+
+
+def value_of(config: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        config = getattr(config, part)
+    return config
+
+
+def regime_config(config: RunConfig, name: str, given: Iterable[str] = (),
+                  strict: bool = True) -> RunConfig:
+    """`config` with regime `name`'s overrides applied. The user set a key the regime
+    sets when it is in `given` (the keys named on the command line) or its value is not
+    the default; if the user's value is not the regime's, that is a ConfigError when
+    `strict` (a regime must be what it says), else the user's value is kept."""
+    regime = REGIMES[name]
+    items = [f"{key}={value}" for key, value in regime.overrides.items()]
+    try:
+        applied = load_config(None, items, base=config)  # the regime's values, converted
+    except ConfigError as error:
+        others = [n for n in REGIMES if n != name]
+        raise ConfigError(f"the {name} regime ({' '.join(items)}): {error}; bench the "
+                          f"others alone (--regimes {','.join(others)})") from None
+    given = {key.removesuffix(".kind") for key in given}
+    default = defaults_for(config.student.kind)
+    kept = set()
+    for key in regime.overrides:
+        mine, theirs = value_of(config, key), value_of(applied, key)
+        set_by_user = key.removesuffix(".kind") in given or mine != value_of(default, key)
+        if mine == theirs or not set_by_user:
+            continue
+        if strict:
+            raise ConfigError(f"the {name} regime sets {key}={theirs!r} but the config says "
+                              f"{key}={mine!r}: drop it, or bench one regime (--regimes "
+                              f"{name})")
+        kept.add(key)
+    if not kept:
+        return applied
+    return load_config(None, [i for i in items if i.split("=", 1)[0] not in kept],
+                       base=config)
