@@ -143,28 +143,28 @@ def test_the_default_grid_follows_the_default_run():
         regime_names(["warm", "hot"])
 
 
-def test_a_regime_is_what_it_says_unless_it_is_the_only_one(tiny_config):
-    assert regime_config(tiny_config, "cold") == tiny_config
-    warmed = regime_config(tiny_config, "warm")
-    assert (warmed.student.warmup, warmed.task.min_steps) == ("curriculum", 3)
-    longer = load_config(None, [*TINY, "task.min_steps=4"])
-    with pytest.raises(ConfigError, match="the warm regime sets task.min_steps=3 but the "
-                                          "config says task.min_steps=4"):
-        regime_config(longer, "warm")
+def test_a_regime_is_what_it_says_unless_it_is_the_only_one():
+    unset = [item for item in TINY if not item.startswith("student.warmup=")]
+    default = load_config(None, unset)  # warmup=auto: warm, on the synthetic task
+    assert regime_config(default, "warm") == default
+    cold = regime_config(default, "cold")
+    assert cold.student.warmup == "none" and cold.task == default.task
+    said_cold = load_config(None, [*unset, "student.warmup=none"])
+    with pytest.raises(ConfigError, match="the warm regime sets student.warmup='curriculum' "
+                                          "but the config says student.warmup='none'"):
+        regime_config(said_cold, "warm")
     # named on the command line, even at its default value, it is the user's
-    with pytest.raises(ConfigError, match="student.warmup='curriculum' but the config "
-                                          "says student.warmup='none'"):
-        regime_config(tiny_config, "warm", given={"student.warmup"})
-    assert regime_config(tiny_config, "cold", given={"student.warmup"}) == tiny_config
-    # one regime benched alone: the user's value is kept, the others applied
-    alone = regime_config(longer, "warm", strict=False)
-    assert (alone.student.warmup, alone.task.min_steps) == ("curriculum", 4)
+    with pytest.raises(ConfigError, match="student.warmup='none' but the config says "
+                                          "student.warmup='curriculum'"):
+        regime_config(default, "cold", given={"student.warmup"})
+    assert regime_config(default, "warm", given={"student.warmup"}) == default
+    # one regime benched alone: the user's value is kept
+    assert regime_config(said_cold, "warm", strict=False).student.warmup == "none"
     # a task the warm student cannot start on says which regime to bench instead
-    gsm8k = load_config(None, [*TINY, "task.kind=gsm8k", "task.path=.", "teacher=reference"])
-    with pytest.raises(ConfigError, match=r"the warm regime \(student.warmup=curriculum "
-                                          r"task.min_steps=3\): student.warmup must be none "
-                                          r"unless .*; bench the others alone \(--regimes "
-                                          r"cold\)"):
+    gsm8k = load_config(None, [*unset, "task.kind=gsm8k", "task.path=.", "teacher=reference"])
+    with pytest.raises(ConfigError, match=r"the warm regime \(student.warmup=curriculum\): "
+                                          r"student.warmup must be none unless .*; bench "
+                                          r"the others alone \(--regimes cold\)"):
         regime_config(gsm8k, "warm")
 
 
@@ -177,7 +177,8 @@ def test_bench_makes_a_grid_per_regime_and_a_summary_over_them(tmp_path, monkeyp
                                                       "corpus_questions": 30,
                                                       "train_steps": 6})
     out = tmp_path / "bench"
-    args = ["-q", "bench", *TINY, "max_rounds=1", "--out", str(out), "--configs",
+    unset = [item for item in TINY if not item.startswith("student.warmup=")]
+    args = ["-q", "bench", *unset, "max_rounds=1", "--out", str(out), "--configs",
             "random/annotate,elad/annotate", "--seeds", "0", "--no-whole-pool"]
     assert main(args) == 0
     printed = capsys.readouterr().out
@@ -187,7 +188,7 @@ def test_bench_makes_a_grid_per_regime_and_a_summary_over_them(tmp_path, monkeyp
     summary = json.loads((out / "bench.json").read_text())
     assert [r["name"] for r in summary["regimes"]] == ["cold", "warm"]
     assert summary["regimes"][1]["overrides"]["student.warmup"] == "curriculum"
-    for regime, warmup, min_steps in (("cold", "none", 1), ("warm", "curriculum", 3)):
+    for regime, warmup in (("cold", "none"), ("warm", "curriculum")):
         [entry] = [r for r in summary["regimes"] if r["name"] == regime]
         # the regime's own grid, in full, and its comparisons in the summary over both
         assert json.loads((out / regime / "bench.json").read_text()) == entry["bench"]
@@ -195,7 +196,7 @@ def test_bench_makes_a_grid_per_regime_and_a_summary_over_them(tmp_path, monkeyp
         assert (out / regime / "index.html").stat().st_size > 0
         for name in ("seed-round-s0", "random-annotate-s0", "elad-annotate-s0"):
             config = stored_config(out / regime / "runs" / name)
-            assert (config.student.warmup, config.task.min_steps) == (warmup, min_steps)
+            assert config.student.warmup == warmup
     index = (out / "index.html").read_text()
     assert "Regime cold" in index and 'href="warm/index.html"' in index
     assert index.count("elad/annotate: reaches its final accuracy") == 2

@@ -81,6 +81,14 @@ def field_problem(key: str, field: dataclasses.Field, value: Any) -> str | None:
     return None
 
 
+def resolved_warmup(student: Any, task: Any) -> str:
+    """student.warmup=auto: the warm curriculum for a tiny student on the synthetic task
+    (the offline default), else none."""
+    if student.warmup != "auto":
+        return student.warmup
+    return "curriculum" if student.kind == "tiny" and task.kind == "synthetic" else "none"
+
+
 def validate(config: Any) -> Any:
     """Check every field's choices and range, then how settings fit together; raise
     ConfigError naming the first bad key."""
@@ -88,9 +96,7 @@ def validate(config: Any) -> Any:
         if problem := field_problem(key, field, value):
             raise ConfigError(problem)
     task, student, teacher = config.task, config.student, config.teacher
-    if student.warmup == "auto":  # stored resolved: a resumed run keeps its regime
-        warm = student.kind == "tiny" and task.kind == "synthetic"
-        student.warmup = "curriculum" if warm else "none"
+    student.warmup = resolved_warmup(student, task)  # stored so: a resume keeps it
     checks = [
         ("candidates", config.candidates >= config.round_size, "must be >= round_size"),
         ("task.pool_size", not task.pool_size or task.pool_size >= config.seed_size,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from elad.config import ConfigError, RunConfig, defaults_for, load_config
+from elad.config_checks import resolved_warmup
 
 
 @dataclass(frozen=True)
@@ -23,12 +24,12 @@ class Regime:
 
 
 REGIMES = {regime.name: regime for regime in (
-    Regime("cold", "the tiny student trained from scratch on the target tasks", {}),
-    # student.warmup=curriculum needs task.min_steps>=3 (the curriculum holds the
-    # 1-2 step chains; the target tasks must not)
-    Regime("warm", "the tiny student first trained on the synthetic tasks' 1-2 step "
-           "chains at no teacher cost (a pretrained model's stand-in)",
-           {"student.warmup": "curriculum", "task.min_steps": "3"}),
+    Regime("cold", "the tiny student trained from scratch on the target tasks",
+           {"student.warmup": "none"}),
+    Regime("warm", "the tiny student first trained on the synthetic tasks' 1-3 step "
+           "chains at no teacher cost, rehearsing them as it learns (a pretrained "
+           "model's stand-in; the offline default)",
+           {"student.warmup": "curriculum"}),
 )}
 DEFAULT_REGIMES = ("cold", "warm")
 
@@ -67,6 +68,7 @@ def regime_config(config: RunConfig, name: str, given: Iterable[str] = (),
                           f"others alone (--regimes {','.join(others)})") from None
     given = {key.removesuffix(".kind") for key in given}
     default = defaults_for(config.student.kind)
+    default.student.warmup = resolved_warmup(default.student, config.task)
     kept = set()
     for key in regime.overrides:
         mine, theirs = value_of(config, key), value_of(applied, key)
