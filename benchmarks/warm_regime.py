@@ -109,8 +109,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--regimes", default="cold,warm")
-    parser.add_argument("--min-steps", type=int, default=3, help="task.min_steps of the "
-                        "target, in both regimes")
+    parser.add_argument("--min-steps", type=int, default=1, help="task.min_steps of the "
+                        "target, in both regimes (1: every length, the default task)")
     parser.add_argument("--pool-size", type=int, default=1000)
     parser.add_argument("--test-size", type=int, default=200)
     parser.add_argument("--seed-size", type=int, default=100)

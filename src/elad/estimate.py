@@ -162,7 +162,7 @@ def plan(config: RunConfig, pool: int, first: Costs, later: Costs, budget: float
     while True:
         if asked >= pool:
             return seed, rounds, "pool"
-        if left + 1e-12 < paid * half_round(config):
+        if left + 1e-12 < paid:  # the stop rule: not one more request
             return seed, rounds, "budget"
         if len(rounds) >= config.max_rounds:
             return seed, rounds, "max_rounds"

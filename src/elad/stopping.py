@@ -2,8 +2,8 @@
 
 After each round the run stops when the teacher had nothing to teach on at least
 `saturation` of the round's questions (SATURATED), when every pool question has been
-asked about (POOL_EXHAUSTED), when what is left of the budget does not cover half a
-round of the cheapest worst-case requests (BUDGET_SPENT, see `half_round`), after
+asked about (POOL_EXHAUSTED), when what is left of the budget does not cover one more
+request at what the last round paid per request (BUDGET_SPENT), after
 `max_rounds` rounds (MAX_ROUNDS), or when the forecast says the next round's dollars
 buy too little (LOW_GAIN, `stop_gain_per_usd`, run_forecast.rule_stops). The forecast
 rule comes last: it is named only when it ends a run that could go on. A round whose
@@ -69,25 +69,28 @@ class StopRule:
         return StopReason.NOT_STOPPED
 
     def next_round_fits(self, round: int, unlabeled: list[Example]) -> bool:
-        """Whether what is left of the budget covers `half_round` requests at what
-        round `round` paid per request (before any: the cheapest worst case among the
-        questions not asked yet). Priced at what was paid, not at the worst case, so
-        a strategy whose questions are longer does not stop a round earlier."""
+        """Whether what is left of the budget covers one request at what round `round`
+        paid per request (before any: the cheapest worst case among the questions not
+        asked yet). Priced at what was paid, not at the worst case, so a strategy whose
+        questions are longer does not stop a round earlier; one request, not half a
+        round, so every strategy spends its budget to within a request's cost (the
+        rounds plan at expected costs: when the replies cost more, a last short round
+        takes what is left)."""
         per_request = mean_cost(self.store.teacher_calls(round))
         if per_request is None:
             per_request = min(worst_case_cost(self.teacher, self.prices,
                                               annotate_request(self.teacher, e))
                               for e in unlabeled)
         budget = Budget(self.config.budget_usd, self.store.spent_usd())
-        return budget.fits(per_request * half_round(self.config))
+        return budget.fits(per_request)
 
 
 def half_round(config: RunConfig) -> int:
-    """The fewest questions a round after this one may be worth: what is left of the
-    budget must cover this many requests at what the last round paid per request, or
-    the run stops (and the round before takes the rest: budget.round_quota).
-    A round of a few questions would still train the student for a whole round (more
-    steps on the same data), and its accuracy would not be bought with teacher money."""
+    """The fewest questions a round after this one is planned to be worth: a round that
+    would leave less than this many requests' money takes the rest instead
+    (budget.round_quota). A round of a few questions would still train the student for
+    a whole round (more steps on the same data), and its accuracy would not be bought
+    with teacher money."""
     return max(1, config.round_size // 2)
 
 
