@@ -96,6 +96,12 @@ def test_forecast_bench(tiny_bench, tmp_path):
     assert figures["runs"] == ["elad-revise-s0"] and len(figures["stop_rule"]) == 6
 
 
+def test_revision_savings(tiny_bench):
+    out = run_script("revision_savings.py", str(tiny_bench / "cold" / "runs" / "elad-revise-s0"))
+    assert "elad-revise-s0: paid $" in out and "revisions 100%" in out  # mode=revise
+    assert 0 < figure(rf"^dollars per target .*: {NUMBER}", out) < 10
+
+
 def test_make_benchmarks_md(tiny_bench, tmp_path):
     md = tmp_path / "BENCHMARKS.md"
     out = run_script("make_benchmarks_md.py", str(tiny_bench / "bench.json"), "--out",

@@ -148,6 +148,7 @@ def test_a_stored_config_is_unchanged_on_resume(tmp_path):
 
     old = RunConfig()  # as a run made before profiles stored it: the tiny values
     old.student.kind, old.student.model = "hf", "x"
+    old.student.warmup = "none"  # stored configs hold it resolved (and "none" before auto)
     with RunDir.create(tmp_path / "run", old):
         pass
     stored = stored_config(tmp_path / "run")

@@ -1,0 +1,78 @@
+"""What revision saves: a run's teacher dollars per training target after the seed round,
+against what annotating the same questions from scratch would have cost (issue 24, done
+when 3: the default mode's at most 0.85 of annotate's, in the warm regime).
+
+The oracle teacher is deterministic, so the counterfactual is exact: for every usable
+call of rounds 1 and on, the oracle is asked to annotate the same question, and its reply
+is priced as the run's teacher is. Per run: the ratio of the two sums (the same targets,
+so the ratio of dollars per target), and the share of calls that were revisions; over
+runs: the mean and its 95% interval (t distribution).
+
+    PYTHONPATH=src python benchmarks/revision_savings.py runs/bench/warm/runs/elad-auto-s*
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+from pathlib import Path
+
+from scipy import stats
+
+from elad.budget import teacher_prices
+from elad.rundir import STORE, stored_config
+from elad.store import RunStore
+from elad.teacher import make_teacher
+from elad.teacher.gateway import annotate_request
+from elad.types import Example
+
+
+def savings(run_dir: Path) -> dict:
+    """(paid, annotating the same questions instead, revisions, calls) after the seed
+    round of the run in `run_dir` (an oracle-teacher run)."""
+    config = stored_config(run_dir)
+    teacher = make_teacher(config.teacher, config.task)
+    prices = teacher_prices(config.teacher)
+    store = RunStore(run_dir / STORE)
+    try:
+        calls = [c for c in store.teacher_calls() if c.round >= 1 and c.ok]
+        tasks = {e.id: e.task for e in store.examples("pool")}
+    finally:
+        store.close()
+    paid = sum(c.cost_usd for c in calls)
+    instead = 0.0
+    for call in calls:
+        example = Example(call.example_id, tasks[call.example_id], call.request["question"])
+        reply = asyncio.run(teacher.complete(annotate_request(teacher, example), None))
+        instead += prices.cost(reply.input_tokens, reply.output_tokens)
+    return {"run": run_dir.name, "paid": paid, "annotate": instead,
+            "ratio": paid / instead if instead else float("nan"),
+            "revised": sum(c.op == "revise" for c in calls) / max(1, len(calls)),
+            "calls": len(calls)}
+
+
+def interval(values: list[float]) -> str:
+    mean = statistics.mean(values)
+    if len(values) < 2:
+        return f"{mean:.3f}"
+    half = stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / len(values) ** 0.5
+    return f"{mean:.3f} [95% interval {mean - half:.3f}, {mean + half:.3f}]"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="run directories (oracle teacher)")
+    args = parser.parse_args()
+    results = [savings(run) for run in args.runs]
+    for r in results:
+        print(f"{r['run']}: paid ${r['paid']:.4f} for {r['calls']} targets after the seed "
+              f"round; annotating them: ${r['annotate']:.4f}; ratio {r['ratio']:.3f}; "
+              f"revisions {r['revised']:.0%}")
+    print(f"dollars per target against annotating the same questions: "
+          f"{interval([r['ratio'] for r in results])} over {len(results)} runs; "
+          f"revisions {statistics.mean(r['revised'] for r in results):.0%} of the calls")
+
+
+if __name__ == "__main__":
+    main()
