@@ -23,7 +23,10 @@ def test_ctrl_c_exits_promptly_without_waiting_for_replies(tmp_path):
              "teacher=openai", f"teacher.base_url={url}", "teacher.api_key_env=",
              "teacher.price_input_per_mtok=1", "teacher.price_output_per_mtok=1",
              "--run-dir", str(tmp_path / "run")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+            # a shell without job control starts background jobs with SIGINT ignored,
+            # and the child would inherit that: Ctrl-C's default, as in a terminal
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         try:
             for line in run.stderr:  # the seed round's requests are being sent
                 if "requests to send" in line:
