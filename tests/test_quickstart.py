@@ -97,14 +97,20 @@ def write_data(folder: Path) -> list[str]:
     return [e.question for e in data.test]
 
 
+def toml_value(text: str) -> str:
+    """An override's value as TOML: a number as it is, anything else a string."""
+    return text if re.fullmatch(r"-?[\d.e+-]+", text) else json.dumps(text)
+
+
 def shrink(config: Path) -> None:
     """The sizes and tiny student of a CPU test, edited into the config init wrote."""
     text = config.read_text()
     for key, value in SHRUNK.items():
         text, n = re.subn(rf"^{key} = .*$", f"{key} = {value}", text, flags=re.MULTILINE)
         assert n == 1, key
-    student = "".join(f"{o.split('=')[0].removeprefix('student.')} = "
-                      f"{o.split('=')[1]}\n" for o in TINY if o.startswith("student."))
+    student = "".join(f"{key.removeprefix('student.')} = {toml_value(value)}\n"
+                      for key, value in (o.split("=") for o in TINY)
+                      if key.startswith("student."))
     config.write_text(text.replace("[student]\n", f"[student]\n{student}", 1))
 
 
