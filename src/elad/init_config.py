@@ -13,7 +13,6 @@ overwritten, and nothing is written unless all of it is valid.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from elad.config import (
 from elad.config_help import to_toml
 from elad.estimate import estimate_run, format_estimate
 from elad.profiles import profile
+from elad.tasks.files import Malformed, json_items
 
 DEFAULT_BUDGET_USD = 5.0
 TEACHER_TEST_SIZE = 100  # questions the teacher annotates as the test set, without --test
@@ -86,40 +86,32 @@ def read_questions(path: Path, question_field: str, answer_field: str,
                    labeled: bool = False) -> DataFile:
     """The questions (and answers) of a JSON-lines file; a ConfigError naming the first
     line that is not a JSON object with a question (with `labeled`, and an answer)."""
+    questions, answers = [], []
     try:
-        data = path.read_bytes()
+        for number, item in json_items(path):  # the task loader's reader: same lines
+            where = f"{path}:{number}"
+            if isinstance(item, Malformed):
+                raise ConfigError(f"{where}: {item}; the data file has one JSON object a "
+                                  "line")
+            if not isinstance(item, dict):
+                raise ConfigError(f"{where}: not a JSON object but {type(item).__name__}")
+            question = _text(item.get(question_field))
+            if question is None:
+                raise ConfigError(f"{where}: no {question_field!r} text (fields here: "
+                                  f"{', '.join(sorted(item)) or 'none'}; --question-field "
+                                  "names another)")
+            answer = _text(item.get(answer_field))
+            if answer is None and labeled:
+                raise ConfigError(f"{where}: no {answer_field!r}: a test file needs an "
+                                  "answer on every line (--answer-field names another)")
+            questions.append(question)
+            answers += [answer] if answer is not None else []
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such data file") from None
     except IsADirectoryError:
         raise ConfigError(f"{path}: a directory, not a JSON-lines file") from None
     except OSError as error:
         raise ConfigError(f"{path}: cannot be read ({error.strerror})") from None
-    questions, answers = [], []
-    for number, raw in enumerate(data.removeprefix(b"\xef\xbb\xbf").splitlines(), 1):
-        where = f"{path}:{number}"
-        try:
-            line = raw.decode("utf-8")
-            item = json.loads(line) if line.strip() else None
-        except UnicodeDecodeError:
-            raise ConfigError(f"{where}: not UTF-8 text; the data file is JSON lines") from None
-        except json.JSONDecodeError as error:
-            raise ConfigError(f"{where}: not valid JSON ({error.msg}); the data file has "
-                              "one JSON object a line") from None
-        if item is None:
-            continue
-        if not isinstance(item, dict):
-            raise ConfigError(f"{where}: not a JSON object but {type(item).__name__}")
-        question = _text(item.get(question_field))
-        if question is None:
-            raise ConfigError(f"{where}: no {question_field!r} text (fields here: "
-                              f"{', '.join(sorted(item)) or 'none'}; --question-field "
-                              "names another)")
-        answer = _text(item.get(answer_field))
-        if answer is None and labeled:
-            raise ConfigError(f"{where}: no {answer_field!r}: a test file needs an answer "
-                              "on every line (--answer-field names another)")
-        questions.append(question)
-        answers += [answer] if answer is not None else []
     if not questions:
         raise ConfigError(f"{path}: no question in it (it is empty)")
     return DataFile(path, questions, answers)
