@@ -99,7 +99,11 @@ def test_forecast_bench(tiny_bench, tmp_path):
 def test_revision_savings(tiny_bench):
     out = run_script("revision_savings.py", str(tiny_bench / "cold" / "runs" / "elad-revise-s0"))
     assert "elad-revise-s0: paid $" in out and "revisions 100%" in out  # mode=revise
-    assert 0 < figure(rf"^dollars per target .*: {NUMBER}", out) < 10
+    paid = figure(rf"; ratio {NUMBER}", out)
+    # the run revised every question: the counterfactual "revise all" is what it paid
+    assert figure(rf"; revising all: {NUMBER}", out) == paid
+    assert figure(rf"the cheaper of the two: {NUMBER}", out) <= min(paid, 1.0)
+    assert 0 < figure(rf"^dollars per target .*: paid {NUMBER}", out) < 10
 
 
 def test_make_benchmarks_md(tiny_bench, tmp_path):
