@@ -23,10 +23,10 @@ from pathlib import Path
 
 from scipy import stats
 
+from elad.asking import revise_request
 from elad.budget import teacher_prices
 from elad.rundir import STORE, stored_config
 from elad.store import RunStore
-from elad.tasks import answer_type
 from elad.teacher import make_teacher
 from elad.teacher.gateway import annotate_request
 from elad.teacher.request import TeacherRequest
@@ -40,6 +40,7 @@ def savings(run_dir: Path) -> dict:
     teacher = make_teacher(config.teacher, config.task)
     prices = teacher_prices(config.teacher)
     store = RunStore(run_dir / STORE)
+
     def cost(request: TeacherRequest) -> float:
         reply = asyncio.run(teacher.complete(request, None))
         return prices.cost(reply.input_tokens, reply.output_tokens)
@@ -52,12 +53,9 @@ def savings(run_dir: Path) -> dict:
             example = Example(call.example_id, tasks[call.example_id],
                               call.request["question"])
             annotated.append(cost(annotate_request(teacher, example)))
-            score = store.scores(call.round, call.example_id)[0]
-            chosen = store.explanations(call.round, call.example_id)[score.chosen]
-            hint = score.least_stable_step if config.hint else None
-            revised.append(cost(TeacherRequest.revise(
-                teacher.identity(), example.question, answer_type(example), chosen.steps,
-                chosen.answer, hint)))
+            revised.append(cost(revise_request(
+                config, teacher, example, store.scores(call.round, call.example_id)[0],
+                store.explanations(call.round, call.example_id))))
     finally:
         store.close()
     paid, instead = sum(c.cost_usd for c in calls), sum(annotated)

@@ -28,6 +28,7 @@ from elad.budget import Prices, count_tokens
 from elad.config import RunConfig
 from elad.tasks import answer_type
 from elad.teacher.gateway import TeacherGateway, annotate_request
+from elad.teacher.protocol import Teacher
 from elad.teacher.request import TeacherRequest
 from elad.types import Example, Explanation, Score
 from elad.uncertainty import first_unsure_step
@@ -76,15 +77,21 @@ def teacher_request(config: RunConfig, gateway: TeacherGateway, round: int,
     auto, whichever is expected to cost less (`cheaper`)."""
     if not revises(config, round):
         return annotate_request(gateway.teacher, example)
-    explanation = explanations[score.chosen]
-    hint = score.least_stable_step if config.hint else None
-    revise = TeacherRequest.revise(gateway.teacher.identity(), example.question,
-                                   answer_type(example), explanation.steps,
-                                   explanation.answer, hint)
+    revise = revise_request(config, gateway.teacher, example, score, explanations)
     if config.mode == "revise":
         return revise
-    return cheaper(annotate_request(gateway.teacher, example), revise, explanation,
-                   config.error_threshold, gateway.prices)
+    return cheaper(annotate_request(gateway.teacher, example), revise,
+                   explanations[score.chosen], config.error_threshold, gateway.prices)
+
+
+def revise_request(config: RunConfig, teacher: Teacher, example: Example, score: Score,
+                   explanations: list[Explanation]) -> TeacherRequest:
+    """The request to revise e*, the question's chosen explanation, with the hint of its
+    least stable step when `config.hint`."""
+    explanation = explanations[score.chosen]
+    hint = score.least_stable_step if config.hint else None
+    return TeacherRequest.revise(teacher.identity(), example.question, answer_type(example),
+                                 explanation.steps, explanation.answer, hint)
 
 
 def expected_costs(run: Run, requests: Requests, scored: Scored) -> dict[str, float]:
