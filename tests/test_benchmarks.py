@@ -44,7 +44,7 @@ def tiny_bench(tmp_path_factory) -> Path:
     """A tiny `elad bench` grid (one regime, one configuration, one seed, two rounds)."""
     out = tmp_path_factory.mktemp("bench")
     assert main(["-q", "bench", *TINY, "--out", str(out), "--configs", "elad/revise",
-                 "--seeds", "0", "--no-whole-pool", "--jobs", "1", "--regimes", "cold"]) == 0
+                 "--seeds", "0", "--jobs", "1", "--regimes", "cold"]) == 0
     return out
 
 

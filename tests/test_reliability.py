@@ -166,7 +166,7 @@ def test_bench_pays_each_seed_rounds_questions_once_per_seed(tmp_path):
         config = load_config(None, [*TINY, "max_rounds=1", *openai_overrides(url)])
         bench(config, tmp_path / "bench", BenchOptions(seeds=["0"], jobs=1,
                                                        configurations=["random/annotate"],
-                                                       regimes=["cold"]))
+                                                       regimes=["cold"], whole_pool=True))
     bills = Counter(h for h, _ in server.bills())
     runs = tmp_path / "bench" / "cold" / "runs"
     seed_round, grid_run = recorded(runs / "seed-round-s0"), recorded(runs / "random-annotate-s0")

@@ -86,10 +86,10 @@ class GridRun:
 
 
 def grid(base: RunConfig, configurations=CONFIGURATIONS, seeds=SEEDS,
-         whole_pool: bool = True) -> list[GridRun]:
+         whole_pool: bool = False) -> list[GridRun]:
     """Every run of the benchmark, in the order they are made: per seed the shared
-    seed round, a run per (strategy, mode) configuration, then the whole-pool
-    reference."""
+    seed round, a run per (strategy, mode) configuration, then (`whole_pool`) the
+    whole-pool reference."""
     runs = []
     for seed in seeds:
         seeded = dataclasses.replace(base, seed=seed)
@@ -272,7 +272,7 @@ class BenchOptions:
     modes: list[str] | None = None
     seeds: list[str] | None = None
     configurations: list[str] | None = None
-    whole_pool: bool = True
+    whole_pool: bool = False
     jobs: int | None = None
     command: str = ""
     regimes: list[str] | None = None

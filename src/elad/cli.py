@@ -242,11 +242,11 @@ def bench_command(args: argparse.Namespace) -> int:
                         *(["--modes", args.modes] if args.modes else []),
                         *(["--configs", args.configs] if args.configs else []),
                         *(["--seeds", args.seeds] if args.seeds else []),
-                        *(["--no-whole-pool"] if args.no_whole_pool else []),
+                        *(["--whole-pool"] if args.whole_pool else []),
                         *(["--jobs", str(args.jobs)] if args.jobs else [])])
     given = frozenset(item.partition("=")[0].strip() for item in args.items if "=" in item)
     options = BenchOptions(_names(args.strategies), _names(args.modes), _names(args.seeds),
-                           _names(args.configs), whole_pool=not args.no_whole_pool,
+                           _names(args.configs), whole_pool=args.whole_pool,
                            jobs=args.jobs, command=command, regimes=_names(args.regimes),
                            given=given)
     summary = bench(config, Path(args.run_dir), options,

@@ -213,8 +213,8 @@ def make_parser(handlers: dict[str, Handler]) -> argparse.ArgumentParser:
     data_parser.set_defaults(handler=handlers["export-data"])
 
     bench_parser = commands.add_parser(
-        "bench", help="compare strategies x teacher modes x seeds against the whole-pool "
-        "reference, in each regime (cold, warm student): table, DIR/bench.json, plots, "
+        "bench", help="compare strategies x teacher modes x seeds against random "
+        "annotation, in each regime (cold, warm student): table, DIR/bench.json, plots, "
         "DIR/index.html (resumable)")
     bench_parser.add_argument("items", nargs="*", metavar="CONFIG | key=value",
                               help="the config every run shares, and overrides")
@@ -233,9 +233,11 @@ def make_parser(handlers: dict[str, Handler]) -> argparse.ArgumentParser:
                               f"{', '.join(MODES)})")
     bench_parser.add_argument("--seeds", help="comma-separated (default: "
                               f"{','.join(map(str, SEEDS))})")
-    bench_parser.add_argument("--no-whole-pool", action="store_true",
-                              help="skip the reference that annotates every pool question "
-                              "(with a paid teacher it pays for the whole pool)")
+    bench_parser.add_argument("--whole-pool", action=argparse.BooleanOptionalAction,
+                              default=False,
+                              help="add per seed the reference that annotates every pool "
+                              "question and trains once (default: without; with a paid "
+                              "teacher it pays for the whole pool)")
     bench_parser.add_argument("--jobs", type=int, default=None,
                               help="runs at a time (default: one per core without a GPU, "
                               "else 1)")
