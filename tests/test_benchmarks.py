@@ -125,7 +125,7 @@ def test_teacher_throughput():
 def test_training_engines():
     out = run_script("training_engines.py", "--steps", "4", "--targets", "16", "--test",
                      "4", *TINY)
-    for engine in ("elad fine_tune", "TRL SFTTrainer"):
+    for engine in ("elad fine_tune", "elad fine_tune, padded", "TRL SFTTrainer"):
         assert figure(rf"^{engine} +{NUMBER} ", out) > 0  # steps/s
 
 

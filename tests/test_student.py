@@ -8,6 +8,7 @@ from elad.config import StudentConfig
 from elad.student.hf import HFStudent
 from elad.student.tiny import build_tiny_student
 from elad.tasks import synthetic
+from elad.training import batch_loss, packed, packs
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +35,30 @@ def test_training_changes_parameters_and_lowers_loss():
     later = student.train(pairs, steps=40, lr=3e-3, seed=1)["train_loss"]
     assert later < first
     assert all(not torch.equal(a, b) for a, b in zip(before, student.model.parameters()))
+
+
+def test_packed_lines_train_as_the_padded_rows_do(student):
+    """The tiny student trains on rows packed into shared lines (training.packed): the
+    loss and every gradient equal those of the same rows padded one per line, so no
+    token attends to another row's."""
+    data = synthetic.load(list(synthetic.FAMILIES), 24, 1, seed=3)
+    rows = student.training_examples(
+        [(e.question, format_explanation(*synthetic.solve(e.question))) for e in data.pool])
+    model = student.model
+    assert packs(model)
+    ids, _, _ = packed(rows, student.pad_id, student.device)
+    assert len(ids) < len(rows) and ids.shape[1] == max(len(r) for r, _ in rows)
+    grads = []
+    for pack in (False, True):
+        model.zero_grad()
+        loss = batch_loss(model, rows, student.pad_id, student.device, pack)
+        loss.backward()
+        grads.append((loss.item(), [p.grad.clone() for p in model.parameters()]))
+    model.zero_grad()
+    (padded_loss, padded), (packed_loss, packed_grads) = grads
+    assert packed_loss == pytest.approx(padded_loss, rel=1e-5)
+    for a, b in zip(padded, packed_grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 
 def test_batched_greedy_equals_one_question_at_a_time(student):

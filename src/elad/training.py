@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
-from transformers import PreTrainedModel
+from transformers import LlamaForCausalLM, PreTrainedModel
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
@@ -36,6 +36,50 @@ def pad(rows: list[list[int]], pad_id: int, left: bool,
             ids[i, : len(row)] = torch.tensor(row)
             mask[i, : len(row)] = 1
     return ids.to(device), mask.to(device)
+
+
+def packed(rows: list[tuple[list[int], int]], pad_id: int,
+           device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(token ids, prompt length) rows packed into as few lines as the longest row is
+    wide (first fit, longest first), as (ids, labels, position ids): labels cover each
+    row's tokens after its prompt, and positions restart at 0 with each row, so that
+    transformers (create_causal_mask) lets a token attend only within its own row. The
+    model computes what it would on the rows padded one per line, on about half as many
+    positions (the synthetic tasks' lengths vary twofold)."""
+    width = max(len(ids) for ids, _ in rows)
+    lines: list[list[int]] = []
+    free: list[int] = []  # each line's room left
+    for i in sorted(range(len(rows)), key=lambda i: -len(rows[i][0])):
+        size = len(rows[i][0])
+        n = next((n for n, room in enumerate(free) if room >= size), len(lines))
+        if n == len(lines):
+            lines.append([])
+            free.append(width)
+        lines[n].append(i)
+        free[n] -= size
+    ids = torch.full((len(lines), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(lines), width), -100, dtype=torch.long)
+    positions = torch.zeros((len(lines), width), dtype=torch.long)
+    for n, line in enumerate(lines):
+        at = 0
+        for i in line:
+            tokens, prompt_length = rows[i]
+            end = at + len(tokens)
+            ids[n, at:end] = torch.tensor(tokens)
+            labels[n, at + prompt_length:end] = torch.tensor(tokens[prompt_length:])
+            positions[n, at:end] = torch.arange(len(tokens))
+            at = end
+        # the padding goes on counting the last row's positions: its tail, masked out
+        positions[n, at:] = torch.arange(len(tokens), len(tokens) + width - at)
+    return ids.to(device), labels.to(device), positions.to(device)
+
+
+def packs(model: torch.nn.Module) -> bool:
+    """Whether `model` trains on packed lines (`packed`): a transformers Llama (the tiny
+    students), whose attention mask follows restarting position ids
+    (tests/test_student.py checks the loss and gradients equal the padded batch's).
+    Other architectures train on padded rows."""
+    return isinstance(getattr(model, "module", model), LlamaForCausalLM)
 
 
 def shuffled_batches(n: int, batch_size: int, rng: random.Random) -> list[list[int]]:
@@ -58,13 +102,15 @@ def adamw(model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
 @dataclass(frozen=True)
 class Schedule:
     """How a fine-tuning goes: optimizer steps, peak learning rate, the seed of the batch
-    order and of torch, rows per step, and linear warmup steps."""
+    order and of torch, rows per step, linear warmup steps, and whether to pack the rows
+    of a step into shared lines where the model allows it (`packs`)."""
 
     steps: int
     lr: float
     seed: int
     batch_size: int
     warmup: int = 20
+    pack: bool = True
 
 
 @dataclass(frozen=True)
@@ -102,6 +148,7 @@ def fine_tune(model: PreTrainedModel, examples: list[tuple[list[int], int]],
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / warmup)
         * max(0.1, 0.5 * (1 + math.cos(math.pi * s / steps))))
+    pack = schedule.pack and packs(model)
     model.train()
     order: list[list[int]] = []
     losses = []
@@ -112,12 +159,7 @@ def fine_tune(model: PreTrainedModel, examples: list[tuple[list[int], int]],
         tokens = [len(ids) - prompt_length for ids, prompt_length in batch]
         weight = processes * sum(tokens[rank::processes]) / sum(tokens)
         mine = batch[rank::processes] or batch[:1]  # none: one row, weighted 0
-        ids, mask = pad([b[0] for b in mine], pad_id, left=False, device=device)
-        labels = ids.clone()
-        labels[mask == 0] = -100
-        for row, (_, prompt_length) in enumerate(mine):
-            labels[row, :prompt_length] = -100
-        loss = model(input_ids=ids, labels=labels).loss  # right padded: no mask needed
+        loss = batch_loss(model, mine, pad_id, device, pack)
         if accelerator:
             accelerator.backward(loss * weight)
             accelerator.clip_grad_norm_(params, 1.0)
@@ -134,3 +176,19 @@ def fine_tune(model: PreTrainedModel, examples: list[tuple[list[int], int]],
     n = max(1, steps // 10)
     return {"train_loss": sum(losses[-n:]) / n, "train_loss_first": sum(losses[:n]) / n,
             "train_steps": steps}
+
+
+def batch_loss(model: PreTrainedModel, rows: list[tuple[list[int], int]], pad_id: int,
+               device: torch.device, pack: bool) -> torch.Tensor:
+    """The mean loss over the tokens after each row's prompt: on `packed` lines, or
+    on the rows right padded (causal: no attention mask needed)."""
+    if pack:
+        ids, labels, positions = packed(rows, pad_id, device)
+        return model(input_ids=ids, labels=labels, position_ids=positions,
+                     use_cache=False).loss
+    ids, mask = pad([ids for ids, _ in rows], pad_id, left=False, device=device)
+    labels = ids.clone()
+    labels[mask == 0] = -100
+    for row, (_, prompt_length) in enumerate(rows):
+        labels[row, :prompt_length] = -100
+    return model(input_ids=ids, labels=labels, use_cache=False).loss
