@@ -1,6 +1,7 @@
 """`elad bench`: the shared seed round, the grid on a very small config, the regimes, the
 metrics."""
 
+import dataclasses
 import json
 
 import pytest
@@ -13,7 +14,7 @@ from elad.config import ConfigError, RunConfig, load_config
 from elad.loop import run
 from elad.reading.bench_numbers import spread
 from elad.reading.curves import accuracy_at, cost_to_reach, curve_area
-from elad.regimes import regime_config, regime_names
+from elad.regimes import bench_sized, regime_config, regime_names
 from elad.rundir import stored_config
 from elad.store import RunStore
 from elad.student import warm
@@ -131,6 +132,19 @@ def test_bench_runs_the_grid_then_reuses_it(tmp_path, capsys):
     report.unlink()
     assert main(["report", str(report.parent)]) == 0  # a grid run is an ordinary run
     assert "round  labeled" in capsys.readouterr().out and report.exists()
+
+
+def test_the_bench_sizes_apply_where_the_config_leaves_the_default(tmp_path):
+    default = load_config(None, [])
+    sized = bench_sized(default)
+    assert (sized.candidates, sized.task.test_size) == (200, 200)
+    assert dataclasses.replace(sized, candidates=400, task=default.task) == default
+    named = bench_sized(load_config(None, ["candidates=400"]), ["candidates"])
+    assert (named.candidates, named.task.test_size) == (400, 200)  # named: kept
+    path = tmp_path / "mine.toml"
+    path.write_text('candidates = 300\n[task]\nkind = "gsm8k"\n[teacher]\nkind = "reference"\n')
+    mine = bench_sized(load_config(path))
+    assert (mine.candidates, mine.task.test_size) == (300, 0)  # a dataset's test set: its own
 
 
 def test_the_default_grid_follows_the_default_run():

@@ -2,9 +2,10 @@
 
     elad bench [CONFIG] --out DIR [key=value ...]
 
-Strategies x teacher modes x seeds, on the same pool, test set, budget and student, plus
-per seed the reference "distil the whole pool" (every pool question annotated, trained
-once), in every regime (regimes.py: the cold and the warm student). A regime's grid is
+Strategies x teacher modes x seeds, on the same pool, test set, budget and student, at
+the bench's sizes where the config leaves them (bench_names.SIZES), plus with
+--whole-pool per seed the reference "distil the whole pool" (every pool question
+annotated, trained once), in every regime (regimes.py: the cold and the warm student). A regime's grid is
 DIR/<regime>/; each run is an ordinary run directory under DIR/<regime>/runs/ (`elad run
 --run-dir` and `elad report` read it); a finished one is reused, an unfinished one
 resumed, so the grid can be interrupted and run again. DIR/bench.json and DIR/index.html
@@ -60,7 +61,7 @@ from elad.progress import bars_shown
 from elad.reading.bench_numbers import run_metrics
 from elad.reading.bench_summary import write_regimes_summary, write_summary
 from elad.reading.report import write_run_report
-from elad.regimes import REGIMES, regime_config, regime_names
+from elad.regimes import REGIMES, bench_sized, regime_config, regime_names
 from elad.rundir import RunDir, differences, finished, stored_config
 from elad.stopping import StopRule
 from elad.tasks import load_task
@@ -285,6 +286,7 @@ def bench(config: RunConfig, out: Path, options: BenchOptions = BenchOptions(),
     out/index.html over the regimes; returns that summary. Every regime's config is
     checked before any run is made."""
     names = regime_names(options.regimes)
+    config = bench_sized(config, options.given)
     configs = {name: regime_config(config, name, options.given, strict=len(names) > 1)
                for name in names}
     pairs, seeds = checked_grid(options.strategies, options.modes, options.seeds,

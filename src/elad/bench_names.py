@@ -15,11 +15,16 @@ RUNS = "runs"  # DIR/runs/NAME: one run directory per run of the grid
 BASELINE = ("random", "annotate")  # what a user would do without elad: the obvious way
 
 # The default grid: the baseline (random questions annotated) and the default run's
-# strategy and mode (RunConfig's: change the default, the bench follows), so that the
-# grid of both regimes and 8 seeds stays about an hour on 2 cores. Revision's worth is
-# priced exactly, on the same questions, by benchmarks/revision_savings.py. --configs,
-# --strategies and --modes compare more.
+# strategy and mode (RunConfig's: change the default, the bench follows). Revision's
+# worth is priced exactly, on the same questions, by benchmarks/revision_savings.py.
+# --configs, --strategies and --modes compare more.
 CONFIGURATIONS = tuple(dict.fromkeys((BASELINE, (RunConfig().strategy, RunConfig().mode))))
+# The sizes every grid run takes unless the config says otherwise (regimes.bench_sized):
+# 200 candidates explained a round and, on the synthetic task, 200 test questions, where
+# the default run has 400 and 300, so that the default grid of both regimes and 8 seeds
+# fits in about an hour on 2 cores (explaining and testing are about a fifth of a
+# default grid run's time).
+SIZES = {"candidates": 200, "task.test_size": 200}
 GRID_STRATEGIES = ("random", "entropy", "least-confidence", "elad")
 MODES = ("annotate", "revise", "auto")
 SEEDS = tuple(range(8))

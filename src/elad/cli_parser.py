@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from elad import __version__
-from elad.bench_names import CONFIGURATIONS, GRID_STRATEGIES, MODES, SEEDS
+from elad.bench_names import CONFIGURATIONS, GRID_STRATEGIES, MODES, SEEDS, SIZES
 from elad.regimes import DEFAULT_REGIMES, REGIMES
 
 Handler = Callable[[argparse.Namespace], int]
@@ -217,7 +217,9 @@ def make_parser(handlers: dict[str, Handler]) -> argparse.ArgumentParser:
         "annotation, in each regime (cold, warm student): table, DIR/bench.json, plots, "
         "DIR/index.html (resumable)")
     bench_parser.add_argument("items", nargs="*", metavar="CONFIG | key=value",
-                              help="the config every run shares, and overrides")
+                              help="the config every run shares, and overrides (a size "
+                              "left at its default takes the bench's: "
+                              + " ".join(f"{k}={v}" for k, v in SIZES.items()) + ")")
     add_run_dir(bench_parser, "the grid's directory (a regime's runs are "
                 "DIR/REGIME/runs/NAME)", positional=False, alias="--out")
     bench_parser.add_argument("--regimes", help="comma-separated, each a grid of its own: "

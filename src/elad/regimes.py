@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from elad.bench_names import SIZES
 from elad.config import ConfigError, RunConfig, defaults_for, load_config
 from elad.config_checks import resolved_warmup
 
@@ -84,3 +85,14 @@ def regime_config(config: RunConfig, name: str, given: Iterable[str] = (),
         return applied
     return load_config(None, [i for i in items if i.split("=", 1)[0] not in kept],
                        base=config)
+
+
+def bench_sized(config: RunConfig, given: Iterable[str] = ()) -> RunConfig:
+    """`config` with the bench's SIZES for every key the user left alone: not named in
+    `given` (the command line's keys) and at its default. A dataset's test set is the
+    user's: task keys apply to the synthetic task only."""
+    default, given = defaults_for(config.student.kind), set(given)
+    items = [f"{key}={value}" for key, value in SIZES.items()
+             if key not in given and value_of(config, key) == value_of(default, key)
+             and (config.task.kind == "synthetic" or not key.startswith("task."))]
+    return load_config(None, items, base=config) if items else config

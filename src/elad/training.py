@@ -44,8 +44,8 @@ def packed(rows: list[tuple[list[int], int]], pad_id: int,
     wide (first fit, longest first), as (ids, labels, position ids): labels cover each
     row's tokens after its prompt, and positions restart at 0 with each row, so that
     transformers (create_causal_mask) lets a token attend only within its own row. The
-    model computes what it would on the rows padded one per line, on about half as many
-    positions (the synthetic tasks' lengths vary twofold)."""
+    model computes what it would on the rows padded one per line, on fewer positions
+    (the synthetic tasks' rows: about a third fewer)."""
     width = max(len(ids) for ids, _ in rows)
     lines: list[list[int]] = []
     free: list[int] = []  # each line's room left
