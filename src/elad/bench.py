@@ -5,11 +5,11 @@
 Strategies x teacher modes x seeds, on the same pool, test set, budget and student, at
 the bench's sizes where the config leaves them (bench_names.SIZES), plus with
 --whole-pool per seed the reference "distil the whole pool" (every pool question
-annotated, trained once), in every regime (regimes.py: the cold and the warm student). A regime's grid is
-DIR/<regime>/; each run is an ordinary run directory under DIR/<regime>/runs/ (`elad run
---run-dir` and `elad report` read it); a finished one is reused, an unfinished one
-resumed, so the grid can be interrupted and run again. DIR/bench.json and DIR/index.html
-summarise the regimes.
+annotated, trained once), in every regime (regimes.py: the cold and the warm student).
+A regime's grid is DIR/<regime>/; each run is an ordinary run directory under
+DIR/<regime>/runs/ (`elad run --run-dir` and `elad report` read it); a finished one is
+reused, an unfinished one resumed, so the grid can be interrupted and run again.
+DIR/bench.json and DIR/index.html summarise the regimes.
 
 Round 0 (random seed questions annotated, a student trained from scratch) does not
 depend on the strategy or the mode, so it is computed once per seed, in

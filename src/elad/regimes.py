@@ -53,6 +53,13 @@ def value_of(config: Any, dotted: str) -> Any:
     return config
 
 
+def set_by_user(config: RunConfig, key: str, given: set[str], default: RunConfig) -> bool:
+    """Whether the user chose `key`'s value: named in `given` (the command line's keys,
+    "student.kind" as "student") or not `default`'s."""
+    named = key.removesuffix(".kind") in given
+    return named or value_of(config, key) != value_of(default, key)
+
+
 def regime_config(config: RunConfig, name: str, given: Iterable[str] = (),
                   strict: bool = True) -> RunConfig:
     """`config` with regime `name`'s overrides applied. The user set a key the regime
@@ -73,8 +80,7 @@ def regime_config(config: RunConfig, name: str, given: Iterable[str] = (),
     kept = set()
     for key in regime.overrides:
         mine, theirs = value_of(config, key), value_of(applied, key)
-        set_by_user = key.removesuffix(".kind") in given or mine != value_of(default, key)
-        if mine == theirs or not set_by_user:
+        if mine == theirs or not set_by_user(config, key, given, default):
             continue
         if strict:
             raise ConfigError(f"the {name} regime sets {key}={theirs!r} but the config says "
@@ -93,6 +99,6 @@ def bench_sized(config: RunConfig, given: Iterable[str] = ()) -> RunConfig:
     user's: task keys apply to the synthetic task only."""
     default, given = defaults_for(config.student.kind), set(given)
     items = [f"{key}={value}" for key, value in SIZES.items()
-             if key not in given and value_of(config, key) == value_of(default, key)
+             if not set_by_user(config, key, given, default)
              and (config.task.kind == "synthetic" or not key.startswith("task."))]
     return load_config(None, items, base=config) if items else config
