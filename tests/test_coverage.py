@@ -1,12 +1,13 @@
 """Coverage-aware selection (coverage.py) on hand-made vectors, and strategy=adaptive in a
-run."""
+run; and the oracle ceiling in a run."""
 
 import numpy as np
 
-from elad import coverage
+from elad import coverage, loop
 from elad.config import load_config
 from elad.loop import run
 from elad.store import RunStore
+from elad.tasks import synthetic
 
 from conftest import TINY
 
@@ -88,3 +89,23 @@ def test_adaptive_strategy_in_a_run(tmp_path):
         scored = {s.example_id for s in store.scores(round)}
         assert len(selected) == len(set(selected)) > 0 and set(selected) <= scored
     store.close()
+
+
+def test_oracle_strategy_in_a_run_sends_the_students_errors_first(tmp_path, monkeypatch):
+    known = {}  # the answers the oracle is told: those of half the pool, by id
+
+    def half_known(example, config=None):
+        if int(example.id.rsplit("-", 1)[1]) % 2:
+            return None  # an unknown answer ranks as a right one
+        known[example.id] = synthetic.solve(example.question)[1]
+        return known[example.id]
+
+    monkeypatch.setattr(loop, "hidden_answer", half_known)
+    run(load_config(None, [*TINY, "strategy=oracle", "max_rounds=1"]), tmp_path)
+    store = RunStore(tmp_path / "run.sqlite")
+    wrong = {s.example_id for s in store.scores(1)
+             if s.example_id in known and s.greedy_answer != known[s.example_id]}
+    selected = set(store.selection(1))
+    store.close()
+    assert wrong and selected
+    assert wrong <= selected if len(wrong) <= len(selected) else selected <= wrong

@@ -5,6 +5,7 @@ import pytest
 from elad.strategies import (
     STRATEGIES,
     auroc_by_strategy,
+    errors_first,
     rank,
     unlike_chosen,
     with_random_share,
@@ -32,7 +33,14 @@ def test_random_is_seeded_and_covers_all():
     first = [s.example_id for s in rank("random", SCORES, seed=1)]
     assert first == [s.example_id for s in rank("random", list(reversed(SCORES)), seed=1)]
     assert sorted(first) == ["a", "b", "c", "d"]
-    assert STRATEGIES == ("random", "entropy", "least-confidence", "intra", "elad", "adaptive")
+    assert STRATEGIES == ("random", "entropy", "least-confidence", "intra", "elad", "adaptive",
+                          "oracle")
+
+
+def test_oracle_puts_the_students_wrong_answers_first_in_ranking_order():
+    scores = [make(q, 0, 0, 0, 0, greedy=g) for q, g in zip("abcde", "12345")]
+    answers = {"a": "1", "b": "9", "c": "3", "d": "9", "e": None}  # e: no known answer
+    assert errors_first(list("edcba"), scores, answers) == list("dbeca")
 
 
 def test_selection_skips_what_does_not_fit_the_budget():

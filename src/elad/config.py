@@ -38,7 +38,9 @@ class RunConfig:
                         within=Range())
     strategy: str = setting("elad", "how questions are ranked for the teacher: elad (the "
                             "paper's uncertainty), adaptive (coverage of the pool mixed "
-                            "with it by the student's competence), or a baseline",
+                            "with it by the student's competence), a baseline, or oracle "
+                            "(a bench's ceiling: the student's wrong answers first, from "
+                            "the task's hidden answers)",
                             choices=STRATEGIES)
     mode: str = setting("auto", "revise the student's explanation, annotate from "
                         "scratch (the baseline), or auto: per question, whichever is "

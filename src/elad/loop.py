@@ -34,11 +34,12 @@ from elad.scoring import score_candidates
 from elad.seeding import phase_seed
 from elad.stopping import half_round, stop
 from elad.store import RunStore
-from elad.strategies import Admit, rank, unlike_chosen, with_random_share, within_budget
+from elad.strategies import (Admit, errors_first, rank, unlike_chosen, with_random_share,
+                             within_budget)
 from elad.student import load_student, new_student
 from elad.student.protocol import Student
 from elad.student.warm import rehearsed
-from elad.tasks import answer_type
+from elad.tasks import answer_type, hidden_answer
 from elad.teacher.arithmetic import target_is_coherent
 from elad.teacher.gateway import TeacherGateway, unasked
 from elad.teacher.protocol import Teacher, TeacherUnavailable
@@ -153,6 +154,9 @@ def select_round(run: Run, round: int, student: Student, unlabeled: list[Example
     costs = expected_costs(run, requests, scored) if config.cost_aware else None
     ranked = [s.example_id for s in rank(config.strategy, scored.scores,
                                          phase_seed(config, round, "rank"), costs)]
+    if config.strategy == "oracle":  # a bench's ceiling: it knows the student's errors
+        ranked = errors_first(ranked, scored.scores,
+                              {e.id: hidden_answer(e, config.task) for e in candidates})
     if config.strategy == "adaptive":  # coverage of the pool mixed in (coverage.py)
         ranked = adaptive_ranking(student, run.store, candidates, scored.scores, ranked,
                                   phase_seed(config, round, "clusters"))

@@ -2,7 +2,8 @@
 
 Every strategy ranks the candidates by one number (see `RANKING`); `adaptive` mixes
 ELAD's ranking with a coverage ranking of the pool by the student's competence (ELAD.md
-step 3; coverage.py, adaptive.py), and its number here is ELAD's u(q). Selection walks
+step 3; coverage.py, adaptive.py), and `oracle` (a bench's ceiling) puts the student's
+wrong answers first; the number of either here is ELAD's u(q). Selection walks
 down the ranking and takes each question that still fits in what is left (a question
 that does not fit is skipped), until `size` questions are taken: each question is
 counted at its expected cost, and the worst case of any one of them must fit on top of
@@ -27,7 +28,10 @@ RANKING: dict[str, Callable[[Score], float]] = {
     "intra": lambda s: s.u_intra,
     "elad": lambda s: s.u,
 }
-MIXED = {"adaptive": "elad"}  # strategy -> the uncertainty ranking it mixes with coverage
+# strategy -> the uncertainty ranking it starts from (and its number here): adaptive mixes
+# it with coverage of the pool (coverage.py); oracle, a bench's ceiling and not a way to
+# choose, puts first the questions the student answers wrongly (`errors_first`).
+MIXED = {"adaptive": "elad", "oracle": "elad"}
 SCORED = ("random", *RANKING)  # the strategies with a value per question (diagnostics)
 STRATEGIES = (*SCORED, *MIXED)  # every strategy's name (the config checks it)
 
@@ -52,6 +56,16 @@ def rank(strategy: str, scores: list[Score], seed: int,
     if costs is not None:
         values = {qid: value / max(costs[qid], 1e-12) for qid, value in values.items()}
     return sorted(scores, key=lambda s: (-values[s.example_id], s.example_id))
+
+
+def errors_first(ranked: list[str], scores: list[Score],
+                 answers: dict[str, str | None]) -> list[str]:
+    """`strategy=oracle`: `ranked` with the questions whose greedy answer is not the
+    hidden answer (`answers`, known to a bench only) first, each part in its own order. It
+    measures how much a selection that knew the student's errors would buy; a question
+    with no known answer counts as right."""
+    greedy = {s.example_id: s.greedy_answer for s in scores}
+    return sorted(ranked, key=lambda qid: answers.get(qid) in (None, greedy[qid]))
 
 
 def with_random_share(ranked: list[str], share: float, seed: int) -> list[str]:

@@ -53,7 +53,8 @@ def answer_type(example: Example) -> str:
 
 
 def hidden_answer(example: Example, config: TaskConfig | None = None) -> str | None:
-    """The answer of a pool question, for diagnostics only (never for selection);
+    """The answer of a pool question, for diagnostics and a bench's `strategy=oracle`
+    ceiling only (never for a strategy a user would choose by);
     None for an unlabeled line of user data. Dataset questions need their task config
     to find the item."""
     if example.answer is not None:
