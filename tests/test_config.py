@@ -1,6 +1,7 @@
 import dataclasses
 import math
 import re
+from pathlib import Path
 
 import pytest
 
@@ -29,6 +30,34 @@ def test_toml_file(tmp_path):
     path.write_text('seed = 3\nmode = "annotate"\n[student]\nlayers = 2\n')
     config = load_config(path, ["seed=4"])
     assert (config.seed, config.mode, config.student.layers) == (4, "annotate", 2)
+
+
+def test_a_config_files_relative_paths_are_read_from_its_folder(tmp_path, monkeypatch):
+    folder, data, elsewhere = tmp_path / "configs", tmp_path / "data", tmp_path / "elsewhere"
+    for directory in (folder, data, elsewhere, folder / "my-model"):
+        directory.mkdir()
+    (data / "pool.jsonl").write_text('{"question": "What is 2 + 2?"}\n')
+    (data / "test.jsonl").write_text('{"question": "What is 2 + 3?", "answer": "5"}\n')
+    (folder / "mine.toml").write_text(
+        '[task]\nkind = "jsonl"\npath = "../data/pool.jsonl"\ntest_path = "../data/test.jsonl"'
+        '\n[teacher]\nkind = "reference"\n[student]\nkind = "hf"\nmodel = "my-model"'
+        '\n[scale]\n'
+        'accelerate_config = "/etc/accelerate.yaml"\n')
+    monkeypatch.chdir(elsewhere)
+    config = load_config(Path("../configs/mine.toml"))
+    assert Path(config.task.path).resolve() == (data / "pool.jsonl").resolve()
+    assert Path(config.task.test_path).resolve() == (data / "test.jsonl").resolve()
+    assert Path(config.student.model).resolve() == (folder / "my-model").resolve()
+    assert config.scale.accelerate_config == "/etc/accelerate.yaml"  # absolute: as it is
+    # an override is the command line's, read from the working directory
+    (elsewhere / "here.jsonl").write_text('{"question": "What is 1 + 1?"}\n')
+    assert load_config(Path("../configs/mine.toml"),
+                       ["task.path=here.jsonl"]).task.path == "here.jsonl"
+    (folder / "hub.toml").write_text('[student]\nkind = "hf"\nmodel = "org/name"\n')
+    assert load_config(folder / "hub.toml").student.model == "org/name"  # a hub name
+    monkeypatch.chdir(folder)  # the file in the working directory: values as written
+    config = load_config(Path("mine.toml"))
+    assert (config.task.path, config.student.model) == ("../data/pool.jsonl", "my-model")
 
 
 @pytest.mark.parametrize("override, message", [

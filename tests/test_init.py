@@ -68,6 +68,21 @@ def test_init_writes_a_config_that_loads_and_runs(tmp_path, capsys):
     assert "stopped: max rounds" in capsys.readouterr().out
 
 
+def test_a_config_written_in_another_folder_names_the_data_from_there(
+        tmp_path, capsys, monkeypatch):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "configs").mkdir()
+    write_questions(tmp_path / "data" / "questions.jsonl", 40)
+    monkeypatch.chdir(tmp_path)
+    assert main(init_args(Path("configs/mine.toml"), Path("data/questions.jsonl"),
+                          "--teacher-model", "gpt-4o-mini")) == 0
+    capsys.readouterr()
+    assert 'path = "../data/questions.jsonl"' in (tmp_path / "configs/mine.toml").read_text()
+    monkeypatch.chdir(tmp_path / "configs")  # any working directory reads the same file
+    config = load_config(tmp_path / "configs" / "mine.toml")
+    assert Path(config.task.path).resolve() == (tmp_path / "data/questions.jsonl").resolve()
+
+
 def test_init_refuses_a_target_that_exists_and_writes_nothing(tmp_path, capsys):
     data = write_questions(tmp_path / "questions.jsonl", 20)
     out = tmp_path / "run.toml"

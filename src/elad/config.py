@@ -8,6 +8,11 @@ field's default, one line of help, and its choices or range are set together (`s
 config_checks.py checks them, `elad config` prints them (config_help.py). The `[scale]`
 section says where the work runs (a Ray cluster, an accelerate launch), not what it
 computes.
+
+Relative paths in a config file (`task.path`, `task.test_path`, a local `student.model`,
+`scale.accelerate_config`) are read from the file's folder, as its author sees them, so
+`elad run configs/mine.toml` works from any directory. On the command line and in the
+Python API they are read from the working directory.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,7 +182,32 @@ def _file_items(path: Path) -> list[Item]:
         raise ConfigError(f"{path}: cannot be read ({error.strerror})") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML ({error})") from None
-    return [(key, value, str(path)) for key, value in data.items()]
+    folder = Path(path).parent
+    return [(key, _beside(folder, key, value), str(path)) for key, value in data.items()]
+
+
+# the keys whose value in a config file names a file or folder (student.model: when it is
+# one there; otherwise a hub name)
+FILE_KEYS = {"task": ("path", "test_path"), "student": ("model",),
+             "scale": ("accelerate_config",)}
+
+
+def _beside(folder: Path, key: str, value: Any) -> Any:
+    """A config file's section `key` with its relative paths read from the file's own
+    `folder`, as the file's author sees them, whatever the working directory (unchanged
+    when the file is in the working directory)."""
+    names = FILE_KEYS.get(key, ())
+    if folder == Path(".") or not names or not isinstance(value, dict):
+        return value
+    value = dict(value)
+    for name in names:
+        given = value.get(name)
+        if not isinstance(given, str) or not given or Path(given).expanduser().is_absolute():
+            continue
+        there = os.path.normpath(folder / given)
+        if name != "model" or Path(there).exists():
+            value[name] = there
+    return value
 
 
 def _applied(config: RunConfig, items: list[Item]) -> RunConfig:

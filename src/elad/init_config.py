@@ -13,6 +13,7 @@ overwritten, and nothing is written unless all of it is valid.
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import sys
 from dataclasses import dataclass
@@ -20,7 +21,8 @@ from pathlib import Path
 
 from elad.budget import teacher_prices
 from elad.config import (
-    ConfigError, RunConfig, TaskConfig, TeacherConfig, config_from_dict, load_config,
+    FILE_KEYS, ConfigError, RunConfig, TaskConfig, TeacherConfig, config_from_dict,
+    load_config,
 )
 from elad.config_help import to_toml
 from elad.estimate import estimate_run, format_estimate
@@ -174,7 +176,8 @@ def init(options: InitOptions) -> str:
     student = options.student or ask("student: a hub model name or local path, or tiny "
                                      "(the small CPU student)", "tiny")
     config = run_config(options, data, model, student, answers)
-    text = to_toml(config, only=shown_keys(config), header=header(options, data))
+    text = to_toml(seen_from(out.parent, config), only=shown_keys(config),
+                   header=header(options, data))
     outlook = estimate_run(config)  # what `elad run --dry-run` will print
     write_new(out, text)
     guessed = "" if options.answer_type else (
@@ -210,6 +213,21 @@ def run_config(options: InitOptions, data: DataFile, model: str, student_model: 
         raise ConfigError(f"the teacher model {model!r} is not in the price table: give "
                           "--price-input and --price-output (dollars per million tokens; "
                           "0 for a free local server)") from None
+    return config
+
+
+def seen_from(folder: Path, config: RunConfig) -> RunConfig:
+    """`config` with its relative data paths as a config file in `folder` names them
+    (a config file's relative paths are read from its folder: config.py)."""
+    if folder == Path("."):
+        return config
+    config = copy.deepcopy(config)
+    for section, names in FILE_KEYS.items():
+        holder = getattr(config, section)
+        for name in names:
+            given = getattr(holder, name)
+            if given and not Path(given).is_absolute() and Path(given).exists():
+                setattr(holder, name, os.path.relpath(given, folder))
     return config
 
 
