@@ -10,6 +10,7 @@ import pytest
 from elad.cli import main
 from elad.config import load_config
 from elad.fakes.oracle_server import OracleServer, serve
+from elad.init_config import chat_tuned
 from elad.tasks import synthetic
 
 from conftest import TINY
@@ -136,6 +137,14 @@ def test_unlabeled_questions_are_counted_and_a_test_file_needs_answers(tmp_path,
         "number", str(test), 0)
 
 
+@pytest.mark.parametrize("model, chat", [
+    ("Qwen/Qwen2.5-0.5B-Instruct", True), ("google/gemma-3-270m-it", True),
+    ("meta-llama/Llama-2-7b-chat-hf", True), ("Qwen/Qwen2.5-0.5B", False),
+    ("gemma-3-270m", False), ("models/my-student", False)])
+def test_init_uses_the_chat_template_of_a_model_tuned_to_chat(model, chat):
+    assert chat_tuned(model) is chat
+
+
 def test_init_needs_a_teacher_model_and_its_prices(tmp_path, capsys):
     data = write_questions(tmp_path / "questions.jsonl", 20)
     out = tmp_path / "run.toml"
@@ -161,4 +170,5 @@ def test_a_pretrained_student_gets_its_profile_written_out(tmp_path, capsys,
         "0.0002); float" in text
     student = load_config(out).student
     assert (student.kind, student.learning_rate, student.train_epochs) == ("hf", 2e-4, 3.0)
+    assert student.chat_template  # an Instruct model: prompts in its chat template
     assert "export OPENAI_API_KEY=..." in capsys.readouterr().out  # not set: say so

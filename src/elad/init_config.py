@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,7 +200,8 @@ def run_config(options: InitOptions, data: DataFile, model: str, student_model: 
              "round_size": min(RunConfig.round_size, max(1, pool // 8)),  # rounds fit it
              "candidates": min(RunConfig.candidates, pool)}
     student = ({"kind": "tiny"} if student_model == "tiny" else
-               {"kind": "hf", "model": student_model, **profile("hf")})
+               {"kind": "hf", "model": student_model, **profile("hf"),
+                "chat_template": chat_tuned(student_model)})
     teacher = {"kind": "openai", "model": model, "base_url": options.base_url,
                "api_key_env": options.api_key_env,
                "max_output_tokens": TEACHER_OUTPUT_TOKENS}
@@ -214,6 +216,12 @@ def run_config(options: InitOptions, data: DataFile, model: str, student_model: 
                           "--price-input and --price-output (dollars per million tokens; "
                           "0 for a free local server)") from None
     return config
+
+
+def chat_tuned(model: str) -> bool:
+    """Whether `model`'s name says it was tuned to chat (Instruct, Chat, -it): its
+    prompts are then best in its own chat template (`student.chat_template`)."""
+    return re.search(r"instruct|chat|-it\b", Path(model).name, re.IGNORECASE) is not None
 
 
 def seen_from(folder: Path, config: RunConfig) -> RunConfig:
