@@ -23,6 +23,8 @@ prints for each size:
   elad and torch); with --tracemalloc also the peak of what Python allocated during the
   run, imports excluded (slower: off by default).
 - the run store's size on disk.
+- the reading side: seconds for what `elad run` prints at its end (the selection
+  diagnostic) and `elad report` (report.html), and the peak memory after them.
 
 Goals (issue 22): load and per-round overhead each under 60 s, peak memory under 2 GB,
 on 2 cores. A baseline size (default 10,000 questions) runs beside it; the ratios say how
@@ -228,6 +230,14 @@ def measure(path: Path, n: int, args: argparse.Namespace, run_dir: Path) -> dict
     if args.tracemalloc:
         figures["traced_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
     figures["store_mb"] = sum(p.stat().st_size for p in run_dir.glob("run.sqlite*")) / 2**20
+    from elad import report as write_report
+    from elad.reading.diagnostics import selection_diagnostic
+
+    begun = now()  # what `elad run` prints at its end, and `elad report`
+    selection_diagnostic(run_dir)
+    write_report(run_dir)
+    figures["report_s"], figures["report_cpu_s"] = since(begun)
+    figures["peak_rss_report_mb"] = peak_rss_mb()
     return figures
 
 
@@ -254,7 +264,10 @@ def summary(f: dict) -> dict[str, float]:
             "peak RSS MB": f["peak_rss_mb"], "RSS after load MB": f["rss_after_load_mb"],
             **({"Python heap peak MB (run)": f["traced_peak_mb"]} if "traced_peak_mb" in f
                else {}),
-            "run store MB": f["store_mb"]}
+            "run store MB": f["store_mb"],
+            "report s (diagnostic + report.html)": f["report_s"],
+            "report CPU s": f["report_cpu_s"],
+            "peak RSS with the report MB": f["peak_rss_report_mb"]}
 
 
 def report(base: dict, big: dict) -> None:

@@ -66,6 +66,20 @@ def test_cached_teacher_pays_once_across_processes(tmp_path):
     assert store.attempted_ids() == {"a"}
 
 
+def test_a_reader_gets_the_questions_it_names_and_counts_without_reading_them(tmp_path):
+    store = RunStore(tmp_path / "run.sqlite")
+    pool = [Example(f"p{i}", "largest", f"{Q} ({i})") for i in range(5)]
+    store.add_examples("pool", pool)
+    store.add_examples("test", [Example("t0", "largest", Q, "9")])
+    assert store.examples("pool", ["p3", "p1", "nosuch", "t0"]) == [pool[1], pool[3]]
+    assert store.examples("pool", []) == []
+    assert (store.count_examples("pool"), store.count_examples("test")) == (5, 1)
+    teacher = TeacherGateway(OracleTeacher(), store, Prices(2.5, 10.0))
+    teacher.call_all([(teacher.annotate_request(Q, "number"), "p2")], 0, Budget(1.0))
+    assert store.count_examples("pool", unasked=True) == 4  # p2 was asked
+    store.close()
+
+
 def test_request_that_might_not_fit_is_not_sent(tmp_path):
     oracle = CountingOracle()
     teacher = TeacherGateway(oracle, RunStore(tmp_path / "run.sqlite"), Prices(2.5, 10.0))

@@ -124,7 +124,7 @@ def plan_command(args: argparse.Namespace) -> int:
 
     records, _ = run(config, run_dir, until_round=args.rounds)
     with RunDir.open(run_dir) as rundir:
-        n_test = len(rundir.store.examples("test"))
+        n_test = rundir.store.count_examples("test")
         pool = whole_pool(rundir.store, config)
     print(format_table(records))
     print(plan_text(records, n_test, config.budget_usd, args.target, pool))

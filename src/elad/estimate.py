@@ -89,15 +89,14 @@ def whole_pool(store: RunStore, config: RunConfig) -> WholePool:
     """What the run would have paid in all had it annotated its whole pool: what it paid
     so far, plus each question not yet asked at the mean cost of its annotations so far
     (of any reply, if none was one; this estimate's, if none came back)."""
-    pool = store.examples("pool")
-    left = len({e.id for e in pool} - store.attempted_ids())
+    left = store.count_examples("pool", unasked=True)
     calls = store.teacher_calls()
     each = mean_cost([c for c in calls if c.op == "annotate"])
     if each is None:
         each = mean_cost(calls)
     if each is None:
-        each = estimate(config, [e.question for e in pool]).first.expected
-    return WholePool(len(pool), store.call_totals()["cost_usd"] + left * each)
+        each = estimate(config, [e.question for e in store.examples("pool")]).first.expected
+    return WholePool(store.count_examples("pool"), store.call_totals()["cost_usd"] + left * each)
 
 
 def worst_input(config: TeacherConfig) -> Callable[[str], int]:

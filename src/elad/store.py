@@ -30,6 +30,7 @@ from elad.store_schema import (
     SCHEMA,
     SCORE_FIELDS,
     add_new_columns,
+    page_cache,
     store_error,
 )
 from elad.types import (
@@ -101,16 +102,6 @@ class RunStore:
         with self.transaction():  # all rows or none
             self.db.executemany(sql, rows)
 
-    @contextmanager
-    def _page_cache(self, kib: int) -> Iterator[None]:
-        """SQLite's page cache at least `kib` KiB while inside (its default is 2 MiB)."""
-        before = self.db.execute("PRAGMA cache_size").fetchone()[0]
-        self.db.execute(f"PRAGMA cache_size = {-max(kib, 2000)}")
-        try:
-            yield
-        finally:
-            self.db.execute(f"PRAGMA cache_size = {before}")
-
     # --- meta -------------------------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None:
@@ -160,15 +151,24 @@ class RunStore:
         """Each example once, in one transaction; the page cache holds their id index
         meanwhile (ids come shuffled: a million of them through the default cache write
         the same index pages to the journal again and again, several times slower)."""
-        with self._page_cache(len(examples) * EXAMPLE_INDEX_BYTES // 1024):
+        with page_cache(self.db, len(examples) * EXAMPLE_INDEX_BYTES // 1024):
             self._write("INSERT OR IGNORE INTO examples VALUES (?, ?, ?, ?, ?)",
                         ((e.id, split, e.task, e.question, e.answer) for e in examples))
 
-    def examples(self, split: str) -> list[Example]:
-        rows = self.db.execute(
-            "SELECT id, task, question, answer FROM examples WHERE split = ? ORDER BY rowid",
-            (split,))
+    def examples(self, split: str, ids: Iterable[str] | None = None) -> list[Example]:
+        """The split's questions in stored order; with `ids`, only those (a report reads
+        the few it needs, not a pool of a million)."""
+        only = "" if ids is None else " AND id IN (SELECT value FROM json_each(?))"
+        rows = self.db.execute(f"SELECT id, task, question, answer FROM examples WHERE "
+                               f"split = ?{only} ORDER BY rowid",
+                               (split,) if ids is None else (split, json.dumps(list(ids))))
         return [Example(*row) for row in rows]
+
+    def count_examples(self, split: str, unasked: bool = False) -> int:
+        """The split's size (`unasked`: its questions the teacher was never asked about)."""
+        never = " AND id NOT IN (SELECT example_id FROM teacher_calls)" if unasked else ""
+        return self.db.execute(f"SELECT COUNT(*) FROM examples WHERE split = ?{never}",
+                               (split,)).fetchone()[0]
 
     # --- explanations and scores ------------------------------------------------------
 

@@ -1,10 +1,13 @@
 """The run store's file: its tables, the columns added since older stores were made,
-and the one-line error for a store that cannot be used (store.py reads and writes it)."""
+its page cache for a large insert, and the one-line error for a store that cannot be
+used (store.py reads and writes it)."""
 
 from __future__ import annotations
 
 import dataclasses
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from elad.config import ConfigError
@@ -82,3 +85,14 @@ def add_new_columns(db: sqlite3.Connection) -> None:
     for name in SCORE_FIELDS:
         if name not in columns:
             db.execute(f"ALTER TABLE scores ADD COLUMN {name}")
+
+
+@contextmanager
+def page_cache(db: sqlite3.Connection, kib: int) -> Iterator[None]:
+    """SQLite's page cache at least `kib` KiB while inside (its default is 2 MiB)."""
+    before = db.execute("PRAGMA cache_size").fetchone()[0]
+    db.execute(f"PRAGMA cache_size = {-max(kib, 2000)}")
+    try:
+        yield
+    finally:
+        db.execute(f"PRAGMA cache_size = {before}")

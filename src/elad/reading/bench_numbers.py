@@ -120,8 +120,10 @@ def run_metrics(run_dir: Path, kind: str) -> RunMetrics:
         records = store.rounds()
         calls = store.teacher_calls()
         targets = store.targets()
-        pool = {e.id: e for e in store.examples("pool")}
         scored = {r: store.scores(r) for r in store.scored_rounds()}
+        needed = {s.example_id for scores in scored.values() for s in scores}
+        pool = {e.id: e for e in store.examples(
+            "pool", needed | {t.example_id for t in targets})}
         selections = {r.round: store.selection(r.round) or [] for r in records}
     costs = [r.cost_usd for r in records]
     accuracies = [r.test_accuracy for r in records]

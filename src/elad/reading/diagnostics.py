@@ -30,8 +30,8 @@ def selection_diagnostic(run_dir: Path) -> tuple[int, dict[str, float | None]] |
 def round_aurocs(store: RunStore, config: RunConfig, round: int) -> dict[str, float | None]:
     """AUROC per strategy over the candidates scored in `round` (by the round - 1
     student), against their hidden answers; {} when none has one (NOT_AVAILABLE)."""
-    pool = {e.id: e for e in store.examples("pool")}
     scores = store.scores(round)
+    pool = {e.id: e for e in store.examples("pool", [s.example_id for s in scores])}
     hidden = {s.example_id: hidden_answer(pool[s.example_id], config.task) for s in scores}
     if all(answer is None for answer in hidden.values()):
         return {}  # an unlabeled pool: not available

@@ -44,8 +44,8 @@ def data_text(config: RunConfig, store: RunStore) -> str:
     test = " held-out test questions" + (
         f" annotated by the teacher (${annotated['cost_usd']:.4f}, not in the teacher "
         "cost below)" if annotated["calls"] else "")
-    return (f"{source}: an unlabeled pool of {len(store.examples('pool'))} questions and "
-            f"{len(store.examples('test'))}{test} (seed {config.seed})")
+    return (f"{source}: an unlabeled pool of {store.count_examples('pool')} questions and "
+            f"{store.count_examples('test')}{test} (seed {config.seed})")
 
 
 def student_text(config: RunConfig, adapter_only: bool) -> str:
@@ -192,7 +192,7 @@ def model_card(run: RunDir, round: int, bos_token: str | None,
         f"${prices.input_per_mtok:.2f} / ${prices.output_per_mtok:.2f} per million "
         f"(the run's budget: ${config.budget_usd})."), "",
         "## Test accuracy", "",
-        (f"Greedy accuracy on the {len(store.examples('test'))} test questions after "
+        (f"Greedy accuracy on the {store.count_examples('test')} test questions after "
          "each round (targets and teacher dollars cumulative). This model: "
         f"{mine.test_accuracy:.3f}. The run's last round: {last.round} (stopped: "
         f"{last.stop_reason or 'not yet'})."), "",

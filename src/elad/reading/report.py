@@ -100,7 +100,7 @@ def run_report_html(store: RunStore, config: RunConfig, title: str,
             records_table(records)]
     if records:
         body += run_plots(records, costs)
-        body += forecast_section(records, config, len(store.examples("test")))
+        body += forecast_section(records, config, store.count_examples("test"))
     body += task_accuracy_section(records)
     if baseline is not None:
         body += baseline_section(records, baseline)
