@@ -148,5 +148,6 @@ def test_million_pool():
     assert figure(rf"^load s +{NUMBER} ", out) > 0
     assert figure(rf"^per-round overhead s \(mean, rounds 1\+\) +{NUMBER} ", out) > 0
     assert figure(rf"^peak RSS MB +{NUMBER} ", out) > 0
+    assert figure(rf"^report s \(diagnostic \+ report.html\) +{NUMBER} ", out) > 0
     assert re.search(r"^goal peak memory: \d+ MB < 2048 MB: (met|MISSED)$", out,
                      re.MULTILINE), out
