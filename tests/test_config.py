@@ -56,8 +56,9 @@ def test_a_config_files_relative_paths_are_read_from_its_folder(tmp_path, monkey
     (folder / "hub.toml").write_text('[student]\nkind = "hf"\nmodel = "org/name"\n')
     assert load_config(folder / "hub.toml").student.model == "org/name"  # a hub name
     monkeypatch.chdir(folder)  # the file in the working directory: values as written
-    config = load_config(Path("mine.toml"))
-    assert (config.task.path, config.student.model) == ("../data/pool.jsonl", "my-model")
+    for name in (Path("mine.toml"), folder / "mine.toml"):
+        config = load_config(name)
+        assert (config.task.path, config.student.model) == ("../data/pool.jsonl", "my-model")
 
 
 @pytest.mark.parametrize("override, message", [

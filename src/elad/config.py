@@ -197,7 +197,7 @@ def _beside(folder: Path, key: str, value: Any) -> Any:
     `folder`, as the file's author sees them, whatever the working directory (unchanged
     when the file is in the working directory)."""
     names = FILE_KEYS.get(key, ())
-    if folder == Path(".") or not names or not isinstance(value, dict):
+    if not names or not isinstance(value, dict) or folder.resolve() == Path.cwd().resolve():
         return value
     value = dict(value)
     for name in names:
