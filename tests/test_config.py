@@ -41,8 +41,7 @@ def test_a_config_files_relative_paths_are_read_from_its_folder(tmp_path, monkey
     (folder / "mine.toml").write_text(
         '[task]\nkind = "jsonl"\npath = "../data/pool.jsonl"\ntest_path = "../data/test.jsonl"'
         '\n[teacher]\nkind = "reference"\n[student]\nkind = "hf"\nmodel = "my-model"'
-        '\n[scale]\n'
-        'accelerate_config = "/etc/accelerate.yaml"\n')
+        '\n[scale]\naccelerate_config = "/etc/accelerate.yaml"\n')
     monkeypatch.chdir(elsewhere)
     config = load_config(Path("../configs/mine.toml"))
     assert Path(config.task.path).resolve() == (data / "pool.jsonl").resolve()
