@@ -192,12 +192,17 @@ FILE_KEYS = {"task": ("path", "test_path"), "student": ("model",),
              "scale": ("accelerate_config",)}
 
 
+def is_working_directory(folder: Path) -> bool:
+    """Whether a config file in `folder` names paths as the command line does."""
+    return folder.resolve() == Path.cwd().resolve()
+
+
 def _beside(folder: Path, key: str, value: Any) -> Any:
     """A config file's section `key` with its relative paths read from the file's own
     `folder`, as the file's author sees them, whatever the working directory (unchanged
     when the file is in the working directory)."""
     names = FILE_KEYS.get(key, ())
-    if not names or not isinstance(value, dict) or folder.resolve() == Path.cwd().resolve():
+    if not names or not isinstance(value, dict) or is_working_directory(folder):
         return value
     value = dict(value)
     for name in names:

@@ -23,7 +23,7 @@ from pathlib import Path
 from elad.budget import teacher_prices
 from elad.config import (
     FILE_KEYS, ConfigError, RunConfig, TaskConfig, TeacherConfig, config_from_dict,
-    load_config,
+    is_working_directory, load_config,
 )
 from elad.config_help import to_toml
 from elad.estimate import estimate_run, format_estimate
@@ -227,7 +227,7 @@ def chat_tuned(model: str) -> bool:
 def seen_from(folder: Path, config: RunConfig) -> RunConfig:
     """`config` with its relative data paths as a config file in `folder` names them
     (a config file's relative paths are read from its folder: config.py)."""
-    if folder == Path("."):
+    if is_working_directory(folder):
         return config
     config = copy.deepcopy(config)
     for section, names in FILE_KEYS.items():
