@@ -137,10 +137,10 @@ def test_bench_runs_the_grid_then_reuses_it(tmp_path, capsys):
 def test_the_bench_sizes_apply_where_the_config_leaves_the_default(tmp_path):
     default = load_config(None, [])
     sized = bench_sized(default)
-    assert (sized.candidates, sized.task.test_size) == (200, 200)
-    assert dataclasses.replace(sized, candidates=400, task=default.task) == default
-    named = bench_sized(load_config(None, ["candidates=400"]), ["candidates"])
-    assert (named.candidates, named.task.test_size) == (400, 200)  # named: kept
+    assert (sized.candidates, sized.task.test_size) == (400, 200)  # the default's m
+    assert dataclasses.replace(sized, task=default.task) == default
+    named = bench_sized(load_config(None, ["task.test_size=300"]), ["task.test_size"])
+    assert named.task.test_size == 300  # named: kept
     path = tmp_path / "mine.toml"
     path.write_text('candidates = 300\n[task]\nkind = "gsm8k"\n[teacher]\nkind = "reference"\n')
     mine = bench_sized(load_config(path))

@@ -59,12 +59,17 @@ def test_revision_target_keeps_the_students_right_steps(tmp_path, tiny_config):
 
 
 def test_annotate_mode_with_random_selection(tmp_path):
-    config = load_config(None, [*TINY, "mode=annotate", "strategy=random", "max_rounds=1"])
+    config = load_config(None, [*TINY, "mode=annotate", "strategy=random", "max_rounds=1",
+                                "candidates=40"])
     records, _ = run(config, tmp_path)
     # saturation in every mode: an annotation with the student's own answer counts
     assert 0 <= records[-1].confirmed_fraction <= 1
     store = RunStore(tmp_path / "run.sqlite")
     assert {r[0] for r in store.db.execute("SELECT op FROM teacher_calls")} == {"annotate"}
+    # random ranks nothing: it explains two rounds' worth of the 40 candidates, not all
+    explained = {s.example_id for s in store.scores(1)}
+    assert len(explained) == 2 * config.round_size
+    assert set(store.selection(1)) <= explained and len(store.selection(1)) == 8
     store.close()
 
 

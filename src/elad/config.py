@@ -59,7 +59,8 @@ class RunConfig:
                              within=Range(1))
     round_size: int = setting(50, "b: questions sent to the teacher per round",
                               within=Range(1))
-    candidates: int = setting(400, "m: pool questions the student explains per round",
+    candidates: int = setting(400, "m: pool questions the student explains per round "
+                              "(strategy random: at most 2 x round_size)",
                               within=Range(1))
     budget_usd: float = setting(0.25, "dollars the teacher may be paid, never exceeded",
                                 within=Range(0, MAX_USD, low_open=True))

@@ -141,7 +141,7 @@ def select_round(run: Run, round: int, student: Student, unlabeled: list[Example
     the last round's checkpoint), rank them by the strategy, take b within budget."""
     config = run.config
     rng = random.Random(phase_seed(config, round, "candidates"))
-    candidates = rng.sample(unlabeled, min(config.candidates, len(unlabeled)))
+    candidates = rng.sample(unlabeled, min(explained_count(config), len(unlabeled)))
     log.info("round %d: the student explains %d candidates (K=%d)", round,
              len(candidates), config.student.samples)
     started = time.perf_counter()
@@ -171,6 +171,16 @@ def select_round(run: Run, round: int, student: Student, unlabeled: list[Example
                               config.max_similarity)
     chosen = affordable(run, ranked, requests, budget, admit)
     return {qid: requests[qid] for qid in chosen}
+
+
+def explained_count(config: RunConfig) -> int:
+    """m, the candidates the student explains. A random choice needs no ranking, only
+    its picks' explanations (their greedy answers say whether the teacher had anything
+    to teach; to revise, their steps), so `random` explains at most two rounds' worth:
+    enough for a last round that takes the rest of the budget (round_quota)."""
+    if config.strategy == "random" and config.max_similarity >= 1:
+        return min(config.candidates, 2 * config.round_size)
+    return config.candidates
 
 
 def affordable(run: Run, ranked: list[str], requests: Requests, budget: Budget,
