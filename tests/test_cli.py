@@ -75,7 +75,7 @@ def test_score_writes_why_each_question_would_be_chosen(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "student of round 1" in out
     lines = [json.loads(line) for line in lines_file.read_text().splitlines()]
-    assert len(lines) == 10
+    assert len(lines) == len({line["id"] for line in lines}) == 10  # a sample, no repeats
     for line in lines:
         assert set(line["scores"]) == {"random", "entropy", "least-confidence", "intra",
                                        "elad"}

@@ -74,6 +74,7 @@ def test_a_reader_gets_the_questions_it_names_and_counts_without_reading_them(tm
     assert store.examples("pool", ["p3", "p1", "nosuch", "t0"]) == [pool[1], pool[3]]
     assert store.examples("pool", []) == []
     assert (store.count_examples("pool"), store.count_examples("test")) == (5, 1)
+    assert store.example_ids("pool") == [e.id for e in pool]  # stored order: a sample's frame
     teacher = TeacherGateway(OracleTeacher(), store, Prices(2.5, 10.0))
     teacher.call_all([(teacher.annotate_request(Q, "number"), "p2")], 0, Budget(1.0))
     assert store.count_examples("pool", unasked=True) == 4  # p2 was asked

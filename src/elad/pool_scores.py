@@ -29,10 +29,12 @@ def score_pool(run_dir: Path, round: int | None, limit: int, out: Path) -> tuple
     with RunDir.open(run_dir) as run:
         config = run.config
         round = run.trained_round(round)
-        pool = run.store.examples("pool")
+        ids = run.store.example_ids("pool")  # not the questions: a pool may be huge
+        rng = random.Random(phase_seed(config, round, "score"))
+        drawn = rng.sample(ids, min(limit, len(ids)))
+        by_id = {e.id: e for e in run.store.examples("pool", drawn)}
         checkpoint = run.checkpoint(round)
-    rng = random.Random(phase_seed(config, round, "score"))
-    examples = rng.sample(pool, min(limit, len(pool)))
+    examples = [by_id[qid] for qid in drawn]
     scored = score_candidates(config, examples, phase_seed(config, round, "score-explain"),
                               checkpoint)
     hidden = {e.id: hidden_answer(e, config.task) for e in examples}

@@ -25,23 +25,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from elad.config import ConfigError
-from elad.store_schema import (
-    LIST_FIELDS,
-    SCHEMA,
-    SCORE_FIELDS,
-    add_new_columns,
-    page_cache,
-    store_error,
-)
-from elad.types import (
-    Example,
-    Explanation,
-    RoundRecord,
-    Score,
-    Target,
-    TeacherCall,
-    TeacherReply,
-)
+from elad.store_schema import (LIST_FIELDS, SCHEMA, SCORE_FIELDS, add_new_columns,
+                                page_cache, store_error)
+from elad.types import (Example, Explanation, RoundRecord, Score, Target, TeacherCall,
+                        TeacherReply)
 
 QS = ", ".join("?" * 12)
 TEST_ROUND = -1  # the round of the test set's annotations (testset.py), kept apart
@@ -163,6 +150,12 @@ class RunStore:
                                f"split = ?{only} ORDER BY rowid",
                                (split,) if ids is None else (split, json.dumps(list(ids))))
         return [Example(*row) for row in rows]
+
+    def example_ids(self, split: str) -> list[str]:
+        """The split's question ids in stored order: a sample is drawn from these, and
+        only the questions drawn are read (`examples` with ids)."""
+        return [row[0] for row in self.db.execute(
+            "SELECT id FROM examples WHERE split = ? ORDER BY rowid", (split,))]
 
     def count_examples(self, split: str, unasked: bool = False) -> int:
         """The split's size (`unasked`: its questions the teacher was never asked about)."""
