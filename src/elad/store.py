@@ -25,12 +25,24 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from elad.config import ConfigError
-from elad.store_schema import (LIST_FIELDS, SCHEMA, SCORE_FIELDS, add_new_columns,
-                                page_cache, store_error)
-from elad.types import (Example, Explanation, RoundRecord, Score, Target, TeacherCall,
-                        TeacherReply)
+from elad.store_schema import (
+    LIST_FIELDS,
+    SCHEMA,
+    SCORE_FIELDS,
+    add_new_columns,
+    page_cache,
+    store_error,
+)
+from elad.types import (
+    Example,
+    Explanation,
+    RoundRecord,
+    Score,
+    Target,
+    TeacherCall,
+    TeacherReply,
+)
 
-QS = ", ".join("?" * 12)
 TEST_ROUND = -1  # the round of the test set's annotations (testset.py), kept apart
 SAVE_ROUND = "INSERT OR REPLACE INTO rounds VALUES (?, ?)"
 EXAMPLE_INDEX_BYTES = 64  # an example's share of the page cache while it is stored
@@ -152,8 +164,7 @@ class RunStore:
         return [Example(*row) for row in rows]
 
     def example_ids(self, split: str) -> list[str]:
-        """The split's question ids in stored order: a sample is drawn from these, and
-        only the questions drawn are read (`examples` with ids)."""
+        """The split's ids in stored order: draw a sample, then read just it (`examples`)."""
         return [row[0] for row in self.db.execute(
             "SELECT id FROM examples WHERE split = ? ORDER BY rowid", (split,))]
 
@@ -210,8 +221,7 @@ class RunStore:
     def selection(self, round: int) -> list[str] | None:
         rows = self.db.execute(
             "SELECT example_id FROM selections WHERE round = ? ORDER BY position", (round,))
-        ids = [r[0] for r in rows]
-        return ids or None
+        return [r[0] for r in rows] or None
 
     # --- teacher calls (the cache) ----------------------------------------------------
 
@@ -224,7 +234,7 @@ class RunStore:
                           request: dict, reply: TeacherReply, cost_usd: float) -> None:
         """A reply and its cost (in the caller's `transaction` with `settle`, which
         removes its `send_ahead` row, the two are committed together)."""
-        self.db.execute(f"INSERT OR IGNORE INTO teacher_calls VALUES ({QS})", (
+        self.db.execute(f"INSERT OR IGNORE INTO teacher_calls VALUES ({', '.join('?' * 12)})", (
             request_hash, round, example_id, reply.op, json.dumps(request),
             json.dumps(reply.__dict__), reply.input_tokens, reply.output_tokens,
             cost_usd, int(reply.ok), reply.error, time.time()))
