@@ -1,6 +1,6 @@
-"""Saturation in every mode (ELAD.md step 7, issue 24 item 5): a question the teacher
-annotated with the student's own answer tells the same story as a confirmed revision, so
-a run in mode=auto, where most requests are annotations, can saturate."""
+"""Saturation in every mode (docs/concepts.md, "Saturation"; issue 24 item 5): a question
+the teacher annotated with the student's own answer tells the same story as a confirmed
+revision, so a run in mode=auto, where most requests are annotations, can saturate."""
 
 from elad.budget import Budget
 from elad.config import load_config

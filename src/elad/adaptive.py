@@ -1,6 +1,6 @@
 """`strategy=adaptive` in a run: what coverage.py needs, read from the run store and the
-student (ELAD.md step 3: coverage of the pool mixed with uncertainty by the student's
-competence).
+student (docs/concepts.md, "Strategies": coverage of the pool mixed with uncertainty by
+the student's competence).
 
 The clusters are those of this round's candidates (the student's `embed`); the
 questions already sent to the teacher are assigned to them and count as covering them.

@@ -1,4 +1,4 @@
-"""The ELAD loop (ELAD.md): a seed round, then rounds of
+"""The ELAD loop (docs/concepts.md): a seed round, then rounds of
 explain -> score -> select -> ask -> train -> evaluate -> stop, until the budget is spent,
 the pool is empty, the student has saturated, `max_rounds` is reached or the forecast says
 the next round's dollars buy too little (every reason: stopping.py). What each selected

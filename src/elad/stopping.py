@@ -1,4 +1,4 @@
-"""Why a run stops (ELAD.md, step 7): every reason, decided here and only here.
+"""Why a run stops (docs/concepts.md, "The stop"): every reason, decided here and only here.
 
 After each round the run stops when the teacher had nothing to teach on at least
 `saturation` of the round's questions (SATURATED), when every pool question has been

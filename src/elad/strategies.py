@@ -1,9 +1,9 @@
 """Step 3 of a round: which scored questions go to the teacher, within the budget.
 
 Every strategy ranks the candidates by one number (see `RANKING`); `adaptive` mixes
-ELAD's ranking with a coverage ranking of the pool by the student's competence (ELAD.md
-step 3; coverage.py, adaptive.py), and `oracle` (a bench's ceiling) puts the student's
-wrong answers first; the number of either here is ELAD's u(q). Selection walks
+ELAD's ranking with a coverage ranking of the pool by the student's competence
+(docs/concepts.md; coverage.py, adaptive.py), and `oracle` (a bench's ceiling) puts the
+student's wrong answers first; the number of either here is ELAD's u(q). Selection walks
 down the ranking and takes each question that still fits in what is left (a question
 that does not fit is skipped), until `size` questions are taken: each question is
 counted at its expected cost, and the worst case of any one of them must fit on top of

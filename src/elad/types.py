@@ -104,7 +104,7 @@ class Target:
 
 
 class StopReason(StrEnum):
-    """Why a run stopped after a round (ELAD.md, step 7); stored and printed as text."""
+    """Why a run stopped after a round (docs/concepts.md, "The stop"); stored and printed as text."""
 
     NOT_STOPPED = ""
     SATURATED = "saturated"

@@ -1,6 +1,6 @@
 """Uncertainty of a question from the student's own explanations (no model code here).
 
-Definitions from ELAD.md, section "Uncertainty":
+Definitions (docs/concepts.md, "Uncertainty, step by step"):
 
 - u_inter(q): normalized entropy of the K sampled final answers (0 when all agree,
   1 when all differ); unparseable answers (None) each count as their own value.

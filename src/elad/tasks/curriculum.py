@@ -1,6 +1,6 @@
 """The warm student's curriculum: what the tiny student learns, at no teacher cost,
-before a run, as a stand-in for a pretrained model's prior knowledge (ELAD.md, "What
-working means").
+before a run, as a stand-in for a pretrained model's prior knowledge
+(docs/concepts.md, "Cold and warm students").
 
 It holds the synthetic families' short chains (1 to 3 operations, 1 to 3 coin flips, the
 largest of 2 to 4 digits) with their exact solutions, so the student learns the format,

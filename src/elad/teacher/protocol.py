@@ -1,7 +1,7 @@
 """What every teacher does.
 
 A teacher does one thing, `complete` a `TeacherRequest`, whose op says what is asked
-(ELAD.md, step 4): `annotate` writes an explanation from scratch; `revise` checks a
+(docs/concepts.md, step 4): `annotate` writes an explanation from scratch; `revise` checks a
 student's numbered steps, names the first wrong one and continues correctly from there.
 The request's prompt is already rendered (teacher/request.py). `complete` is a
 coroutine, so an LLM teacher can have many requests in flight; each gets an `Allowance`
