@@ -67,6 +67,28 @@ def test_run_and_plan_find_their_directory_among_the_items(tmp_path):
         parse(["run", "runs/a", "runs/b"])
 
 
+def test_overrides_may_follow_the_options():
+    """As the README writes a run, then a setting added at the end."""
+    args = parse(["run", "c.toml", "--run-dir", "runs/x", "max_rounds=1", "seed=2"])
+    assert args.run_dir == "runs/x" and args.items == ["c.toml", "max_rounds=1", "seed=2"]
+    args = parse(["run", "c.toml", "--dry-run", "max_rounds=1"])
+    assert args.dry_run and args.items == ["c.toml", "max_rounds=1"]
+    with pytest.raises(SystemExit):  # an unknown option is still an error
+        parse(["run", "c.toml", "--dry-run", "--bogus"])
+    with pytest.raises(SystemExit):  # and so is an extra word where no item is taken
+        parse(["report", "R", "more"])
+
+
+@pytest.mark.parametrize("name", ["elad.tml", "elad.TOML", "conf.yaml"])
+def test_a_mistyped_config_name_is_a_config_not_a_new_run_directory(name, tmp_path,
+                                                                     monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = parse(["run", name, "--dry-run"])
+    assert args.run_dir == "elad-run" and args.items == [name]
+    (tmp_path / "runs.json").mkdir()  # an existing directory stays one, whatever its name
+    assert parse(["run", "runs.json"]).run_dir == "runs.json"
+
+
 def test_bench_takes_its_grid_as_run_dir_or_out():
     assert parse(["bench", "--out", "G"]).run_dir == parse(["bench", "--run-dir", "G"]
                                                           ).run_dir == "G"

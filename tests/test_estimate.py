@@ -92,6 +92,18 @@ def test_the_test_set_is_paid_first_out_of_the_budget():
         format_estimate(with_test, config)
 
 
+def test_a_budget_that_covers_no_request_says_so_and_never_a_negative_sum():
+    same = ["What is 2 plus 3?"] * 20
+    one = per_question(same[0], 100)
+    config = load_config(None, [*PRICED, f"budget_usd={0.5 * one.worst!r}"])
+    for test in (0, 5):  # with a test set that takes more than the budget
+        result = estimate(config, same, reply_tokens=100, test=test)
+        assert result.requests == 0
+        text = format_estimate(result, config)
+        assert "this run: no teacher request fits" in text and "$-" not in text
+        assert f"one annotation at its worst case, ${one.worst:.4f}" in text
+
+
 def test_dry_run_prints_the_estimate_pays_nothing_and_loads_no_torch(tmp_path):
     with serve(OracleServer()) as (server, url):
         argv = ["run", "--dry-run", "--run-dir", str(tmp_path / "run"),

@@ -117,9 +117,36 @@ def test_reply_that_stays_unusable_is_recorded_failed_and_paid(tmp_path):
     with serve(OracleServer(bad_replies=9)) as (server, url):
         teacher = cached_teacher(tmp_path, url, "teacher.max_invalid=2")
         _, result = annotate_once(teacher)
+        _, again = annotate_once(teacher)  # a rerun: what was paid is not asked again
     assert not result.reply.ok and "no usable reply in 3 tries" in result.reply.error
+    assert again.cached and not again.reply.ok
     assert len(server.ledger) == 3
     assert teacher.store.spent_usd() == pytest.approx(server.billed_usd(2.5, 10.0))
+
+
+def test_a_failure_that_billed_nothing_is_asked_again_by_a_rerun(tmp_path):
+    """A refusal (HTTP 413, not sent again in the same run) cost nothing: the next run
+    asks again, and its reply replaces the failure, so the run can go on."""
+    with serve(OracleServer(fail_first=1, faults=("413",))) as (server, url):
+        teacher = cached_teacher(tmp_path, url)
+        _, refused = annotate_once(teacher)
+        _, again = annotate_once(teacher)
+    assert not refused.reply.ok and again.reply.ok and not again.cached
+    assert [a.outcome for a in server.ledger] == ["413", "ok"]
+    assert teacher.store.call_totals()["calls"] == 1 and not teacher.store.teacher_failures()
+    assert teacher.store.spent_usd() == pytest.approx(server.billed_usd(2.5, 10.0))
+
+
+@pytest.mark.parametrize("usage", [{"prompt_tokens": -5, "completion_tokens": "abc"},
+                                   {"prompt_tokens": 1.5, "completion_tokens": None}])
+def test_usage_that_is_not_token_counts_is_billed_at_worst_case(tmp_path, usage):
+    with serve(OracleServer(usage_reported=usage)) as (_, url):
+        teacher = cached_teacher(tmp_path, url)
+        request, result = annotate_once(teacher)
+    assert result.reply.ok and result.reply.answer == "1"
+    worst = (teacher.teacher.worst_case_input_tokens(request.prompt), 128)
+    assert (result.reply.input_tokens, result.reply.output_tokens) == worst
+    assert teacher.store.spent_usd() == pytest.approx(PRICES.cost(*worst))
 
 
 def test_budget_holds_with_many_requests_in_flight(tmp_path):

@@ -18,12 +18,16 @@ from transformers import (
 )
 
 from elad.answers import format_explanation, prompt_text
-from elad.config import ConfigError, StudentConfig
+from elad.config import ConfigError, StudentConfig, load_config
+from elad.loop import run
+from elad.store import RunStore
 from elad.student import export_student, load_student, new_student
 from elad.student.pretrained import load_base
 from elad.student.tiny import train_tokenizer
 from elad.student.vllm import answer_probability, vllm_usable
 from elad.tasks import synthetic
+
+from conftest import TINY
 
 CHAT = ("{{ bos_token }}{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }}\n"
         "{% endfor %}{% if add_generation_prompt %}<assistant>\n{% endif %}")
@@ -308,3 +312,14 @@ def test_tiny_student_exports_as_a_standalone_model(tmp_path):
     with torch.no_grad():
         assert torch.allclose(model(input_ids=ids).logits, student.model(input_ids=ids).logits)
     assert tokenizer.bos_token == "<s>" and tokenizer.pad_token == "<pad>"
+
+
+def test_a_base_model_that_is_not_there_stops_the_run_before_any_request(tmp_path):
+    """The student is checked before the seed round is paid for, not when it trains."""
+    config = load_config(None, [*TINY, "student.kind=hf",
+                                f"student.model={tmp_path / 'no-such-model'}"])
+    with pytest.raises(ConfigError, match="no-such-model cannot be loaded, so nothing was "
+                                          "asked of the teacher"):
+        run(config, tmp_path / "run")
+    with RunStore(tmp_path / "run" / "run.sqlite") as store:
+        assert store.sent() == ""

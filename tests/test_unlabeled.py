@@ -8,14 +8,14 @@ import re
 
 import pytest
 
-from elad.cli import main
+from elad.cli import main, report_stop_line
 from elad.config import ConfigError, load_config
 from elad.fakes.oracle_server import serve
 from elad.loop import run
 from elad.reading.diagnostics import format_aurocs, selection_diagnostic
 from elad.reading.report import write_run_report
 from elad.store import TEST_ROUND, RunStore
-from elad.tasks import hidden_answer, load_task, synthetic
+from elad.tasks import files, hidden_answer, load_task, synthetic
 
 from conftest import TINY, openai_overrides
 
@@ -114,6 +114,10 @@ def test_without_labeled_questions_the_teacher_annotates_a_test_set_once(
     assert (f"and ${apart['cost_usd']:.4f} apart for the teacher&#x27;s test set "
             "annotations." in html)  # "what the run bought": nothing unconfirmed
     assert re.search(r"<td>test set</td>\s*<td>annotate</td>\s*<td>24</td>", html)
+    spent = sum(usd for _, usd in billed)  # `elad report`'s last line: all of it
+    assert (f"spent ${spent:.4f} (the rounds shown ${records[-1].cost_usd:.4f}, the test "
+            f"set ${apart['cost_usd']:.4f}) of $0.5" in report_stop_line(tmp_path / "run",
+                                                                         records))
 
 
 def test_the_pool_files_labeled_lines_are_the_test_set(tmp_path):
@@ -207,3 +211,27 @@ def test_a_synthetic_task_can_take_its_test_set_from_the_teacher(tmp_path):
         assert store.test_set_totals()["calls"] == 8
         assert records[0].cost_usd == pytest.approx(store.call_totals()["cost_usd"])
         assert store.spent_usd() > records[0].cost_usd
+
+
+def test_a_data_file_edited_between_runs_is_refused_before_anything_is_asked(
+        tmp_path, unlabeled_pool):
+    """Questions are known by their line numbers: a line added at the top would give the
+    stored replies and targets to other questions. The rerun (the run grown by a round)
+    is refused with one line, and the teacher is not asked for the held-out test set
+    again or for anything else."""
+    with serve() as (server, url):
+        options = [*RUN, *jsonl_task(unlabeled_pool), *openai_overrides(url)]
+        run(load_config(None, [*options, "max_rounds=0"]), tmp_path / "run")
+        billed = list(server.bills())
+        rows = unlabeled_pool.read_text()
+        unlabeled_pool.write_text(json.dumps({"question": questions(1, seed=5)[0][0]})
+                                  + "\n" + rows)
+        files._read.cache_clear()  # as a new process reads it
+        with pytest.raises(ConfigError, match="the pool questions are not the ones this "
+                                              "run started with"):
+            run(load_config(None, [*options, "max_rounds=1"]), tmp_path / "run")
+        assert server.bills() == billed
+        unlabeled_pool.write_text(rows)  # restored: the run goes on
+        files._read.cache_clear()
+        records, _ = run(load_config(None, [*options, "max_rounds=1"]), tmp_path / "run")
+    assert [r.round for r in records] == [0, 1]

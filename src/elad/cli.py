@@ -34,7 +34,7 @@ from elad.config import ConfigError, ScaleError, load_config
 from elad.lock import refuse_if_held
 from elad.progress import show_bars
 from elad.reading.export_data import ExportError
-from elad.rundir import STORE, stored_config
+from elad.rundir import STORE, RunDir, stored_config
 from elad.store_schema import store_error
 from elad.teacher.protocol import TeacherUnavailable
 
@@ -170,9 +170,22 @@ def report_stop_line(run_dir: Path, records: list) -> str:
     last = records[-1] if records else None
     if last is None or config is None:
         return "stopped: not finished; no round yet"
-    return (f"stopped: {last.stop_reason or 'not finished'}; spent ${last.cost_usd:.4f} of "
-            f"${config.budget_usd}; forecast: "
+    return (f"stopped: {last.stop_reason or 'not finished'}; {spent_text(run_dir, last)} "
+            f"of ${config.budget_usd}; forecast: "
             f"{forecast_line(last.forecast, config.stop_gain_per_usd)}")
+
+
+def spent_text(run_dir: Path, last) -> str:
+    """Everything the budget has paid, with what the rounds shown do not hold: the test
+    set's annotations, a round not finished, requests whose reply never came."""
+    with RunDir.open(run_dir) as rundir:
+        spent = rundir.store.spent_usd()
+        apart = {"the test set": rundir.store.test_set_totals()["cost_usd"],
+                 "unconfirmed": rundir.store.unconfirmed_usd()}
+    apart["a round not finished"] = spent - last.cost_usd - sum(apart.values())
+    detail = ", ".join(f"{what} ${usd:.4f}" for what, usd in apart.items() if usd >= 5e-5)
+    return f"spent ${spent:.4f}" + (f" (the rounds shown ${last.cost_usd:.4f}, {detail})"
+                                    if detail else "")
 
 
 def teacher_check_command(args: argparse.Namespace) -> int:

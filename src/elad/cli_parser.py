@@ -14,8 +14,9 @@ from elad.regimes import DEFAULT_REGIMES, REGIMES
 Handler = Callable[[argparse.Namespace], int]
 
 DEFAULT_RUN_DIR = "elad-run"
-ITEMS_DIR = ("without --run-dir, an item that is neither a .toml nor an existing file is "
-             "the run directory")
+CONFIG_SUFFIXES = (".toml", ".tml", ".tom", ".yaml", ".yml", ".json", ".cfg", ".ini")
+ITEMS_DIR = ("without --run-dir, an item that is neither a config file's name (.toml) "
+             "nor an existing file is the run directory")
 
 
 def add_global_flags(parser: argparse.ArgumentParser, default: object) -> None:
@@ -62,7 +63,11 @@ class CommandLine(argparse.ArgumentParser):
     command was given, however it was spelled."""
 
     def parse_args(self, args=None, namespace=None):
-        parsed = super().parse_args(args, namespace)
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra and hasattr(parsed, "items") and not any(a.startswith("-") for a in extra):
+            parsed.items += extra  # key=value after an option: `run c.toml --dry-run k=v`
+        elif extra:
+            self.error(f"unrecognized arguments: {' '.join(extra)}")
         settle_run_dir(parsed)
         return parsed
 
@@ -91,8 +96,13 @@ def settle_run_dir(args: argparse.Namespace) -> None:
 
 
 def names_a_dir(item: str) -> bool:
-    """An item of `run` or `plan` that is not a key=value override nor a config file."""
-    return "=" not in item and Path(item).suffix != ".toml" and not Path(item).is_file()
+    """An item of `run` or `plan` that is not a key=value override nor a config file.
+    A name with a config file's suffix that is not a directory is a config file, missing
+    or mistyped ("elad.tml"), never a new run directory."""
+    path = Path(item)
+    if "=" in item or path.is_file():
+        return False
+    return path.is_dir() or path.suffix.lower() not in CONFIG_SUFFIXES
 
 
 def make_parser(handlers: dict[str, Handler]) -> argparse.ArgumentParser:

@@ -4,15 +4,18 @@ run (`Run.start`) instead of passing the same values to every phase."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from functools import cached_property
 
 from elad.budget import teacher_prices
-from elad.config import RunConfig
+from elad.config import ConfigError, RunConfig
 from elad.rundir import RunDir
 from elad.stopping import StopRule
 from elad.store import RunStore
 from elad.tasks import load_task
+from elad.tasks.synthetic import TaskData
 from elad.teacher import make_teacher
 from elad.teacher.gateway import TeacherGateway
 from elad.teacher.protocol import Teacher
@@ -37,7 +40,9 @@ class Run:
         gateway = TeacherGateway(teacher or make_teacher(config.teacher, config.task),
                                  store, teacher_prices(config.teacher),
                                  config.teacher.concurrency, batch=config.teacher.batch)
-        pool, test = pool_and_test(config, gateway, load_task(config.task, config.seed))
+        data = load_task(config.task, config.seed)
+        check_same_questions(store, data)  # before a test set is annotated
+        pool, test = pool_and_test(config, gateway, data)
         store.add_examples("pool", pool)
         store.add_examples("test", test)
         stop = StopRule(config, store, pool, gateway.teacher, gateway.prices)
@@ -55,3 +60,23 @@ class Run:
     @cached_property
     def pool_by_id(self) -> dict[str, Example]:
         return {e.id: e for e in self.pool}
+
+
+def check_same_questions(store: RunStore, data: TaskData) -> None:
+    """Refuse to go on with other questions than the run started with: an id is a line
+    number, so an edited data file would give stored replies and targets to other
+    questions. The first start keeps a digest of each split's ids and questions."""
+    digests = {split: hashlib.sha256("\0".join(f"{e.id}\0{e.question}" for e in examples)
+                                     .encode()).hexdigest()
+               for split, examples in (("pool", data.pool), ("test", data.test))}
+    stored = store.get_meta("questions")
+    if stored is None:
+        store.set_meta("questions", json.dumps(digests))
+        return
+    changed = [split for split, digest in json.loads(stored).items()
+               if digests[split] != digest]
+    if changed:
+        raise ConfigError(f"{store.path.parent}: the {' and '.join(changed)} questions are "
+                          "not the ones this run started with (was a data file edited? "
+                          "questions are known by their line numbers); restore the file, "
+                          "or start another --run-dir")

@@ -206,7 +206,12 @@ def format_estimate(result: Estimate, config: RunConfig) -> str:
         (f"  this run: {result.requests:,} teacher requests ({rounds_text(result)}), "
          f"about {usd(run.expected)}; at most {usd(min(run.worst, result.budget))} if "
          f"every reply reached teacher.max_output_tokens={config.teacher.max_output_tokens}"
-         + (f"; later rounds are {kinds[config.mode]}" if config.mode in kinds else "")),
+         + (f"; later rounds are {kinds[config.mode]}" if config.mode in kinds else "")
+         if result.requests else
+         f"  this run: no teacher request fits: budget_usd={usd(config.budget_usd)}"
+         + (", less the test set's annotations (below)," if result.test else "")
+         + " does not cover one "
+         f"annotation at its worst case, {usd(result.first.worst)}; raise budget_usd"),
         f"  what ends it: {limit_line(result, config)}",
         (f"  annotating the whole pool instead: {result.pool:,} requests, about "
          f"{usd(result.whole_pool.expected)} (at most {usd(result.whole_pool.worst)})"),

@@ -36,7 +36,7 @@ from elad.stopping import half_round, stop
 from elad.store import RunStore
 from elad.strategies import (Admit, errors_first, rank, unlike_chosen, with_random_share,
                              within_budget)
-from elad.student import load_student, new_student
+from elad.student import check_student, load_student, new_student
 from elad.student.protocol import Student
 from elad.student.warm import rehearsed
 from elad.tasks import answer_type, hidden_answer
@@ -63,6 +63,8 @@ def run(config: RunConfig, run_dir: Path, on_round=lambda record: None,
             track(record)
             on_round(record)
 
+        if not rundir.checkpoint(0).exists():  # nothing trained yet: before any request
+            check_student(config.student)
         return _run(Run.start(config, rundir, teacher), finished, until_round)
 
 
@@ -241,7 +243,10 @@ def train(run: Run, round: int, student: Student | None) -> tuple[Student, float
     targets = store.targets(up_to_round=round)
     if not targets:
         raise TeacherUnavailable(f"no usable teacher reply for any of the round {round} "
-                                 f"questions, nothing to train on; {first_failure(store)}")
+                                 f"questions, nothing to train on; {first_failure(store)}. "
+                                 "The same command asks again what failed unbilled (a "
+                                 "refusal, no reply), never what was billed (for that, "
+                                 "another --run-dir)")
     pairs = [(t.question, format_explanation(t.steps, t.answer)) for t in targets]
     if config.student.warmup == "curriculum":  # a warm student keeps its lessons
         pairs = rehearsed(pairs, phase_seed(config, round, "rehearse"))

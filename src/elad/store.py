@@ -2,11 +2,11 @@
 
 Each write is its own committed transaction (WAL journal), so the process can be killed
 at any moment and a rerun resumes from what is here. Teacher calls are keyed by a hash of
-the full request: a call already in the store is never made (or paid for) again.
+the full request: a call in the store is never made again, unless it failed unbilled.
 
 Write-ahead: an online request's worst case is committed (`in_flight`) before it goes out;
 its reply replaces it with the billed figure. A row a killed process left stays at worst
-case (`unconfirmed_usd`, in `spent_usd`), so the budget holds across kills. Nothing sent
+case (`unconfirmed_usd`, in `spent_usd`), so the budget holds across kills. Nothing paid
 is ever deleted.
 
 A test set the teacher annotated is billed at round TEST_ROUND (-1): in `spent_usd`
@@ -46,10 +46,6 @@ from elad.types import (
 TEST_ROUND = -1  # the round of the test set's annotations (testset.py), kept apart
 SAVE_ROUND = "INSERT OR REPLACE INTO rounds VALUES (?, ?)"
 EXAMPLE_INDEX_BYTES = 64  # an example's share of the page cache while it is stored
-
-
-def _round_row(record: RoundRecord) -> tuple[int, str]:
-    return record.round, json.dumps(record.__dict__)
 
 
 class RunStore:
@@ -142,7 +138,7 @@ class RunStore:
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('config', ?)",
                             (config_json,))
             if record is not None:
-                self.db.execute(SAVE_ROUND, _round_row(record))
+                self.db.execute(SAVE_ROUND, (record.round, json.dumps(record.__dict__)))
 
     # --- examples ---------------------------------------------------------------------
 
@@ -226,15 +222,17 @@ class RunStore:
     # --- teacher calls (the cache) ----------------------------------------------------
 
     def cached_reply(self, request_hash: str) -> TeacherReply | None:
-        row = self.db.execute("SELECT reply FROM teacher_calls WHERE request_hash = ?",
-                              (request_hash,)).fetchone()
+        """The reply kept for a request; not a failure that billed no token (a refusal,
+        no reply at all): a rerun asks that again, and its reply replaces the failure."""
+        row = self.db.execute("SELECT reply FROM teacher_calls WHERE request_hash = ? AND (ok "
+                              "OR input_tokens + output_tokens > 0)", (request_hash,)).fetchone()
         return TeacherReply(**json.loads(row[0])) if row else None
 
     def save_teacher_call(self, request_hash: str, round: int, example_id: str,
                           request: dict, reply: TeacherReply, cost_usd: float) -> None:
         """A reply and its cost (in the caller's `transaction` with `settle`, which
         removes its `send_ahead` row, the two are committed together)."""
-        self.db.execute(f"INSERT OR IGNORE INTO teacher_calls VALUES ({', '.join('?' * 12)})", (
+        self.db.execute(f"INSERT OR REPLACE INTO teacher_calls VALUES ({', '.join('?' * 12)})", (
             request_hash, round, example_id, reply.op, json.dumps(request),
             json.dumps(reply.__dict__), reply.input_tokens, reply.output_tokens,
             cost_usd, int(reply.ok), reply.error, time.time()))
@@ -392,7 +390,7 @@ class RunStore:
     # --- per-round records ------------------------------------------------------------
 
     def save_round(self, record: RoundRecord) -> None:
-        self._write(SAVE_ROUND, [_round_row(record)])
+        self._write(SAVE_ROUND, [(record.round, json.dumps(record.__dict__))])
 
     def rounds(self) -> list[RoundRecord]:
         rows = self.db.execute("SELECT record FROM rounds ORDER BY round")

@@ -10,8 +10,9 @@ fails depends only on its body and how many times that body was sent before, so 
 sees the same faults whatever its concurrency (`fail_first` makes the first attempts of
 every request fail, in the order of `faults`). `bad_replies` makes the first replies to
 each prompt prose instead of JSON; `api_key` makes it refuse other keys, quoting them
-back as real APIs do. Every attempt is kept in `ledger`; every reply it sends is billed,
-and `bills` is the billing log: (prompt hash, dollars) of each.
+back as real APIs do; `usage_reported` replaces the usage its chat replies report. Every
+attempt is kept in `ledger`; every reply it sends is billed, and `bills` is the billing
+log: (prompt hash, dollars) of each.
 
 It also has OpenAI's Batch API (files and batches endpoints, the JSONL formats): a batch
 runs when it is first polled `batch_delay_s` after its creation; with `batch_limit` it
@@ -88,6 +89,7 @@ class OracleServer:
     fail_first: int = 0
     bad_replies: int = 0
     api_key: str | None = None
+    usage_reported: dict | None = None  # what chat replies say of usage instead of the truth
     batch_delay_s: float = 0.0
     batch_limit: int | None = None
     ledger: list[Attempt] = field(default_factory=list)
@@ -332,6 +334,7 @@ def _handler(server: OracleServer) -> type[BaseHTTPRequestHandler]:
                 return
             bad = server.bad_reply(first)
             reply, attempt.billed_tokens = _completion(request, bad)
+            reply["usage"] = server.usage_reported or reply["usage"]
             if bad and fault is None:
                 attempt.outcome = "bad"
             data = json.dumps(reply).encode()

@@ -33,6 +33,15 @@ def new_student(config: StudentConfig, corpus: list[str], seed: int) -> Student:
     return build_tiny_student(corpus, config, seed)
 
 
+def check_student(config: StudentConfig) -> None:
+    """A ConfigError now if the student cannot be made (a pretrained base model that is
+    not there), rather than after the seed round's teacher replies are paid for."""
+    if config.kind == "hf":
+        from elad.student.pretrained import check_base
+
+        check_base(config)
+
+
 def load_student(config: StudentConfig, directory: Path) -> Student:
     if config.kind == "hf":
         from elad.student.pretrained import load_pretrained_student

@@ -22,7 +22,12 @@ import shutil
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PreTrainedModel,
+)
 
 from elad.answers import PLAIN_CHAT_TEMPLATE, prompt_text
 from elad.config import ConfigError, StudentConfig
@@ -69,6 +74,17 @@ def model_path(config: StudentConfig) -> str:
         raise ConfigError("student.kind=hf needs student.model (a hub name, a local path "
                           f"or {GEMMA_PRESET})")
     return str(gemma_270m_dir()) if config.model == GEMMA_PRESET else config.model
+
+
+def check_base(config: StudentConfig) -> None:
+    """ConfigError unless the base model's config can be read (a local folder, the hub's
+    cache or the hub): what the seed round's training loads, checked before a run asks
+    the teacher anything."""
+    try:
+        AutoConfig.from_pretrained(model_path(config))
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"student.model={config.model} cannot be loaded, so nothing was "
+                          f"asked of the teacher: {error}") from None
 
 
 def device_of(config: StudentConfig) -> torch.device:

@@ -236,9 +236,22 @@ class OpenAITeacher:
         if not isinstance(completion, ChatCompletion) or not completion.choices:
             raise BrokenBody("the server's reply is not a chat completion")
         choice = completion.choices[0]
-        usage = completion.usage
-        tokens = (usage.prompt_tokens, usage.completion_tokens) if usage else None
-        return choice.message.content or "", tokens, choice.finish_reason
+        return choice.message.content or "", usage_tokens(completion.usage), \
+            choice.finish_reason
+
+
+def usage_tokens(usage) -> tuple[int, int] | None:
+    """(prompt, completion) tokens of a reply's usage; None when it is missing or is not
+    two counts (the client does not check the server's JSON), so that the attempt is
+    billed its worst case."""
+    if usage is None:
+        return None
+    tokens = (usage.prompt_tokens, usage.completion_tokens)
+    if all(type(n) is int and n >= 0 for n in tokens):
+        return tokens
+    log.warning("teacher: the server reported usage %r, not token counts; billed as the "
+                "request's worst case", tokens)
+    return None
 
 
 class BrokenBody(Exception):
