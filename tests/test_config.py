@@ -129,6 +129,23 @@ def test_no_numeric_setting_takes_inf_nan_or_a_value_below_its_range(key):
             load_config(None, [f"{key}={value}"])
 
 
+def test_a_toml_file_with_a_byte_order_mark_loads(tmp_path):
+    path = tmp_path / "bom.toml"
+    path.write_bytes("\ufeffseed = 3\n".encode())
+    assert load_config(path).seed == 3
+
+
+def test_a_bad_key_in_a_section_is_named_with_its_section(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[teacher]\nmodel = 5\n')
+    with pytest.raises(ConfigError, match=r"c.toml: teacher.model=5 is not a valid str"):
+        load_config(path)
+    path.write_text('[teacher]\nmodel = "gpt-4o"\nbudget_usd = 3\n')  # meant top-level
+    with pytest.raises(ConfigError, match=r"unknown key 'teacher.budget_usd' .* a key after "
+                                          r"\[teacher\] is read as part of it"):
+        load_config(path)
+
+
 def test_bad_toml_names_the_file(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text("seed = \n")

@@ -3,6 +3,7 @@ file checked first, a one-line error and nothing written for a bad data file or 
 that exists, and the student profile's values written out."""
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from elad.cli import main
 from elad.config import load_config
 from elad.fakes.oracle_server import OracleServer, serve
 from elad.init_config import chat_tuned
-from elad.tasks import synthetic
+from elad.tasks import load_task, synthetic
 
 from conftest import TINY
 
@@ -135,6 +136,25 @@ def test_unlabeled_questions_are_counted_and_a_test_file_needs_answers(tmp_path,
     task = load_config(out).task
     assert (task.answer_type, task.test_path, task.test_from_teacher) == (
         "number", str(test), 0)
+
+
+def test_repeated_and_shared_questions_are_warned_of_before_paying(tmp_path, capsys,
+                                                                   caplog):
+    data = write_questions(tmp_path / "questions.jsonl", 30)
+    lines = data.read_text().splitlines(keepends=True)
+    data.write_text("".join(lines) + lines[3])  # line 4 again, at the end
+    test = tmp_path / "test.jsonl"
+    test.write_text("".join(lines[:5]))  # five pool questions
+    out = tmp_path / "run.toml"
+    assert main(init_args(out, data, "--test", str(test),
+                          "--teacher-model", "gpt-4o-mini")) == 0
+    printed = capsys.readouterr().out
+    assert "warning: repeated pool questions: 1 (each may be bought" in printed
+    assert "test questions also in the pool: 5 (the test accuracy" in printed
+    caplog.set_level(logging.WARNING, logger="elad")
+    load_task(load_config(out).task, 0)  # and the run says it too, in its log
+    assert "questions.jsonl: repeated pool questions: 1 (each" in caplog.text
+    assert "test questions also in the pool: 5" in caplog.text
 
 
 @pytest.mark.parametrize("model, chat", [

@@ -293,7 +293,10 @@ def test_ctrl_c_is_one_line_and_exit_130_then_the_rerun_equals_a_straight_run(tm
             preexec_fn=_sigint_as_in_a_terminal)
         stopped_at = _stopped_in_round_1s_teacher_phase(interrupted, server)
         assert interrupted.returncode == 130
-        assert interrupted.stderr.read() == "interrupted; rerun the same command to resume\n"
+        *waited, last = interrupted.stderr.read().splitlines()  # no traceback
+        assert last == "interrupted; rerun the same command to resume"
+        assert len(waited) <= 1 and all(" interrupted: waiting up to 60s for the " in line
+                                        for line in waited)
         stored = _stored_prompts(tmp_path / "interrupted" / "run.sqlite")
         assert len(stored) >= 16 + 1  # the replies received before Ctrl-C are kept
 
@@ -301,6 +304,8 @@ def test_ctrl_c_is_one_line_and_exit_130_then_the_rerun_equals_a_straight_run(tm
                                  check=False)
         assert resumed.returncode == 0, resumed.stderr
     assert [a for a in server.ledger[stopped_at:] if a.prompt_hash in stored] == []
+    # the requests in flight at Ctrl-C were waited for: no reply was paid for twice
+    assert max(Counter(prompt for prompt, _ in server.bills()).values()) == 1
     assert load_records(tmp_path / "interrupted") == straight
 
 

@@ -318,8 +318,13 @@ def test_a_base_model_that_is_not_there_stops_the_run_before_any_request(tmp_pat
     """The student is checked before the seed round is paid for, not when it trains."""
     config = load_config(None, [*TINY, "student.kind=hf",
                                 f"student.model={tmp_path / 'no-such-model'}"])
-    with pytest.raises(ConfigError, match="no-such-model cannot be loaded, so nothing was "
+    with pytest.raises(ConfigError, match="no-such-model: no such folder, so nothing was "
                                           "asked of the teacher"):
+        run(config, tmp_path / "run")
+    empty = tmp_path / "empty"  # a folder, but no model in it
+    empty.mkdir()
+    config = load_config(None, [*TINY, "student.kind=hf", f"student.model={empty}"])
+    with pytest.raises(ConfigError, match="empty cannot be loaded, so nothing was asked"):
         run(config, tmp_path / "run")
     with RunStore(tmp_path / "run" / "run.sqlite") as store:
         assert store.sent() == ""

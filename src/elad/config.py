@@ -103,8 +103,9 @@ class RunConfig:
         return json.dumps(self.to_dict(), sort_keys=True)
 
 
-def _set(config: Any, dotted: str, raw: Any, where: str) -> None:
-    """Set one (possibly dotted) key, converting `raw` to the field's type."""
+def _set(config: Any, dotted: str, raw: Any, where: str, section: str = "") -> None:
+    """Set one (possibly dotted) key, converting `raw` to the field's type; `section`:
+    the dotted name of `config` in the whole config, for messages ("teacher.")."""
     *path, name = dotted.split(".")
     target = config
     for part in path:
@@ -116,16 +117,20 @@ def _set(config: Any, dotted: str, raw: Any, where: str) -> None:
     fields = {f.name: f for f in dataclasses.fields(target)}
     if name not in fields:
         close = ", ".join(sorted(fields))
-        raise ConfigError(f"{where}: unknown key {dotted!r} (known here: {close})")
+        above = (f"; a key after [{section[:-1]}] is read as part of it, so top-level keys "
+                 "go above the first [section]" if section and
+                 name in {f.name for f in dataclasses.fields(RunConfig)} else "")
+        raise ConfigError(f"{where}: unknown key {section + dotted!r} (known here: "
+                          f"{close}){above}")
     current = getattr(target, name)
     if dataclasses.is_dataclass(current):
         if isinstance(raw, dict):
             for key, value in raw.items():
-                _set(current, key, value, where)
+                _set(current, key, value, where, f"{section}{dotted}.")
             return
-        _set(current, "kind", raw, where)
+        _set(current, "kind", raw, where, f"{section}{dotted}.")
         return
-    setattr(target, name, _convert(raw, current, dotted, where))
+    setattr(target, name, _convert(raw, current, section + dotted, where))
 
 
 def _convert(raw: Any, current: Any, key: str, where: str) -> Any:
@@ -171,7 +176,7 @@ def load_config(path: Path | None = None, overrides: list[str] = (),
 def _file_items(path: Path) -> list[Item]:
     """The keys of a TOML config file, each with where it was given."""
     try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8-sig"))  # a BOM: Notepad
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
     except IsADirectoryError:

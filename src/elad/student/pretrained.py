@@ -80,8 +80,12 @@ def check_base(config: StudentConfig) -> None:
     """ConfigError unless the base model's config can be read (a local folder, the hub's
     cache or the hub): what the seed round's training loads, checked before a run asks
     the teacher anything."""
+    source = model_path(config)
+    if source.startswith((".", "/", "~")) and not Path(source).expanduser().exists():
+        raise ConfigError(f"student.model={config.model}: no such folder, so nothing was "
+                          "asked of the teacher")
     try:
-        AutoConfig.from_pretrained(model_path(config))
+        AutoConfig.from_pretrained(source)
     except (OSError, ValueError) as error:
         raise ConfigError(f"student.model={config.model} cannot be loaded, so nothing was "
                           f"asked of the teacher: {error}") from None

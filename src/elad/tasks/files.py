@@ -276,6 +276,8 @@ def load(dataset: ModuleType, config: TaskConfig, seed: int) -> TaskData:
     if len(pool) < config.pool_size or len(test) < config.test_size:
         log.info("%s: %d pool and %d test questions (fewer than asked)", config.kind,
                  len(pool), len(test))
+    if note := repeats_note([s.question for s in pool], [s.question for s in test]):
+        log.warning("%s: %s", source_name(dataset, config, pool_split), note)
     task = (config.kind if dataset.ANSWER_TYPE
             else f"{config.kind}-{answer_type_of(dataset, config)}")  # "jsonl-number"
     sample = f"task.pool_size={config.pool_size}" if config.pool_size else "all"
@@ -283,6 +285,20 @@ def load(dataset: ModuleType, config: TaskConfig, seed: int) -> TaskData:
                     test=[Example(s.id, task, s.question, s.answer) for s in test],
                     pool_from=f"{source_name(dataset, config, pool_split)} ({sample})",
                     test_from=test_from)
+
+
+def repeats_note(pool: list[str], test: list[str]) -> str | None:
+    """What a user should hear of repeated questions before paying (None: nothing): pool
+    questions given more than once, and test questions that are also pool questions."""
+    repeated, shared = len(pool) - len(set(pool)), len(set(test) & set(pool))
+    notes = []
+    if repeated:
+        notes.append(f"repeated pool questions: {repeated:,} (each may be bought and "
+                     "trained on more than once)")
+    if shared:
+        notes.append(f"test questions also in the pool: {shared:,} (the test accuracy may "
+                     "count questions the student is trained on)")
+    return "; ".join(notes) or None
 
 
 def source_name(dataset: ModuleType, config: TaskConfig, split: str) -> str:

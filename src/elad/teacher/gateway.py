@@ -9,7 +9,8 @@ New requests run concurrently (asyncio, at most `concurrency` in flight). Before
 attempt its worst-case cost is reserved from the budget, counting every request in
 flight (budget.Allowance); an attempt that does not fit waits for those in flight to
 settle and is skipped if it still does not fit. Each reply is written to the store the
-moment it arrives, so a killed run loses at most the requests in flight.
+moment it arrives, so a killed run loses at most the requests in flight (Ctrl-C waits for
+those).
 
 Write-ahead: what an online request holds of the budget is committed to the store
 (`store.send_ahead`) before each attempt goes out, and its reply replaces it with the
@@ -38,6 +39,7 @@ from elad.tasks import answer_type
 from elad.types import Example, TeacherReply
 
 log = logging.getLogger("elad")
+DRAIN_S = 60  # how long Ctrl-C waits for the teacher requests in flight
 
 
 def annotate_request(teacher: Teacher, example: Example) -> TeacherRequest:
@@ -154,9 +156,12 @@ class TeacherGateway:
 
     async def _send_online(self, requests, pending, round, budget, record,
                            results) -> None:
-        """Concurrent calls, each holding its worst case while in flight."""
+        """Concurrent calls, each holding its worst case while in flight. Interrupted
+        (Ctrl-C), it waits for the calls already sent (at most DRAIN_S) and records
+        their replies, which are paid for: a rerun would pay them again."""
         slots = asyncio.Semaphore(self.concurrency)
         settled = asyncio.Condition()
+        sent: set[asyncio.Task] = set()
 
         async def one(i: int) -> None:
             request, example_id = requests[i]
@@ -166,6 +171,7 @@ class TeacherGateway:
                 if not await allowance.ensure(*worst_case(self.teacher, request.prompt)):
                     results[i] = CallResult(None, 0.0, cached=False)
                     return
+                sent.add(asyncio.current_task())
                 try:
                     reply = await self.teacher.complete(request, allowance)
                 except TeacherUnavailable:  # refused or unreached: billed what it used
@@ -175,7 +181,22 @@ class TeacherGateway:
                 record(i, reply, cost, row[0])
                 await allowance.settle(cost)
 
-        await asyncio.gather(*(one(i) for i in pending))
+        calls = [asyncio.create_task(one(i)) for i in pending]
+        try:
+            done, _ = await asyncio.wait(calls, return_when=asyncio.FIRST_EXCEPTION)
+        except asyncio.CancelledError:  # Ctrl-C: what was sent is paid, so wait for it
+            in_flight = [call for call in sent if not call.done()]
+            for call in set(calls) - sent:
+                call.cancel()
+            if in_flight:
+                log.warning("interrupted: waiting up to %ds for the %d teacher requests in "
+                            "flight (Ctrl-C again stops at once)", DRAIN_S, len(in_flight))
+                await asyncio.wait(in_flight, timeout=DRAIN_S)
+            for call in in_flight:
+                call.cancel()
+            raise
+        for call in done:
+            call.result()  # the first error (an unreachable teacher), if any
 
     async def _send_batch(self, requests, pending, round, budget, record, results) -> None:
         """One Batch API batch (and more for what it leaves to ask again)."""
