@@ -15,14 +15,14 @@ import pytest
 
 from elad.budget import Budget, Prices, count_tokens
 from elad.cli import main
-from elad.config import load_config
+from elad.config import ConfigError, load_config
 from elad.loop import run
 from elad.fakes.oracle_server import FAULTS, OracleServer, oracle_answer, serve
 from elad.reading.run_numbers import load_records
 from elad.store import RunStore
 from elad.tasks import load_task
 from elad.teacher.gateway import TeacherGateway
-from elad.teacher.openai import OpenAITeacher, retry_after_s
+from elad.teacher.openai import OpenAITeacher, api_key, retry_after_s
 from elad.teacher.protocol import TeacherUnavailable
 from elad.teacher.request import render
 
@@ -61,6 +61,16 @@ def test_each_fault_is_retried_until_a_reply(tmp_path, fault):
     if fault == "429":  # Retry-After: 1 was honoured before each retry
         times = [a.at for a in server.ledger]
         assert times[1] - times[0] >= 1.0 and times[2] - times[1] >= 1.0
+
+
+def test_an_api_key_variable_missing_or_empty_is_named(monkeypatch):
+    config = load_config(None, ["teacher=openai", "teacher.api_key_env=ELAD_TEST_K"]).teacher
+    monkeypatch.delenv("ELAD_TEST_K", raising=False)
+    with pytest.raises(ConfigError, match="variable ELAD_TEST_K is not set"):
+        api_key(config)
+    monkeypatch.setenv("ELAD_TEST_K", "")
+    with pytest.raises(ConfigError, match="variable ELAD_TEST_K is empty"):
+        api_key(config)
 
 
 def test_retry_after_forms():
@@ -322,3 +332,17 @@ def test_teacher_check_prints_model_tokens_prices_and_estimate(capsys):
     assert f"{count_tokens(prompt)} input + {reply_tokens} output tokens, usable" in out
     assert "$0.000150 per 1k input tokens, $0.000600 per 1k output tokens" in out
     assert "for 300 requests" in out  # the default run: 100 seed questions + 4 x 50
+
+
+def test_teacher_check_with_an_unusable_reply_prices_the_run_offline(capsys):
+    """A refused request bills no token: the estimate is the offline one (--dry-run's),
+    not one with a prompt of zero tokens."""
+    with serve(OracleServer(fail_first=9, faults=("413",))) as (_, url):
+        overrides = openai_overrides(url)
+        assert main(["teacher", "check", *overrides]) == 1  # not usable: exit 1
+        check = capsys.readouterr().out
+        assert main(["run", *overrides, "--dry-run"]) == 0
+    offline = capsys.readouterr().out
+    assert "0 input + 0 output tokens, NOT usable: the server refused" in check
+    about = offline.split("this run: ")[1].split("about ")[1].split(";")[0]
+    assert f"priced offline (this reply is not usable): about {about} for " in check

@@ -41,6 +41,8 @@ SHOWN = {"strategy", "mode", "seed_size", "round_size", "candidates", "max_round
          "teacher.kind", "teacher.model", "teacher.base_url", "teacher.api_key_env",
          "teacher.max_output_tokens", "teacher.price_input_per_mtok",
          "teacher.price_output_per_mtok"}
+PRETRAINED_ONLY = {"student.model", "student.chat_template", "student.finetune",
+                   "student.lora_rank"}  # a tiny student has no use for them
 
 
 @dataclass(frozen=True)
@@ -260,8 +262,10 @@ def task_section(options: InitOptions, data: DataFile,
 
 
 def shown_keys(config: RunConfig) -> set[str]:
-    """The keys this config's file shows beyond SHOWN: its student profile's values."""
-    return SHOWN | {f"student.{key}" for key in profile(config.student.kind)}
+    """The keys this config's file shows: SHOWN (less the pretrained student's own for a
+    tiny one) and its student profile's values."""
+    shown = SHOWN if config.student.kind == "hf" else SHOWN - PRETRAINED_ONLY
+    return shown | {f"student.{key}" for key in profile(config.student.kind)}
 
 
 def header(options: InitOptions, data: DataFile) -> list[str]:

@@ -48,8 +48,9 @@ def check_teacher(config: RunConfig) -> CheckResult:
                                       answer_type(pool[0]))
     reply = asyncio.run(_annotate(teacher, request, prices))
     latency = time.perf_counter() - started
-    scale = reply.input_tokens / max(1, count_tokens(request.prompt))
-    outlook = estimate_task(config, data, reply.output_tokens if reply.ok else None, scale)
+    measured = reply.ok and reply.input_tokens > 0  # else: the offline estimate's counts
+    scale = reply.input_tokens / max(1, count_tokens(request.prompt)) if measured else 1.0
+    outlook = estimate_task(config, data, reply.output_tokens if measured else None, scale)
     return CheckResult(teacher.name, config.teacher.model, config.teacher.base_url, latency,
                        reply, prices, outlook)
 
@@ -66,8 +67,9 @@ def format_check(result: CheckResult, config: RunConfig) -> str:
         (f"price: ${prices.input_per_mtok / 1000:.6f} per 1k input tokens, "
          f"${prices.output_per_mtok / 1000:.6f} per 1k output tokens"),
         f"this request: ${one_request:.6f}",
-        (f"the configured run (mode {config.mode}), priced from this reply: about "
-         f"{usd(outlook.run.expected)} for {outlook.requests} requests"),
+        (f"the configured run (mode {config.mode}), priced "
+         f"{'from this reply' if reply.ok else 'offline (this reply is not usable)'}: "
+         f"about {usd(outlook.run.expected)} for {outlook.requests} requests"),
         f"what ends it: {limit_line(outlook, config)}",
         (f"annotating the whole pool instead: {outlook.pool:,} requests, about "
          f"{usd(outlook.whole_pool.expected)}"),

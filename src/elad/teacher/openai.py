@@ -64,7 +64,8 @@ def api_key(config: TeacherConfig) -> str:
     value = os.environ.get(config.api_key_env)
     if not value:
         raise ConfigError(f"teacher.api_key_env: the environment variable "
-                          f"{config.api_key_env} is not set (set it, or set "
+                          f"{config.api_key_env} is "
+                          f"{'empty' if value == '' else 'not set'} (set it, or set "
                           "teacher.api_key_env= for a server that needs no key)")
     return value
 
