@@ -1,6 +1,7 @@
-"""Ctrl-C on `elad run` while teacher requests are in flight: its line, then the process
-ends at once, neither waiting for the replies nor for the interpreter to finalize torch's
-objects (which took ~20 s)."""
+"""Ctrl-C on `elad run` while teacher requests are in flight: it waits for their replies
+(they are paid for; test_openai_teacher checks none is paid twice), saying so; a second
+Ctrl-C ends the process at once, with its line, neither waiting for the replies nor for
+the interpreter to finalize torch's objects (which took ~20 s)."""
 
 import os
 import signal
@@ -14,7 +15,7 @@ from elad.fakes.oracle_server import OracleServer, serve
 from conftest import TINY
 
 
-def test_ctrl_c_exits_promptly_without_waiting_for_replies(tmp_path):
+def test_ctrl_c_waits_for_the_replies_and_ctrl_c_again_exits_promptly(tmp_path):
     src = str(Path(__file__).resolve().parents[1] / "src")
     env = {**os.environ, "PYTHONPATH": src}
     with serve(OracleServer(latency_s=60)) as (_, url):
@@ -32,6 +33,11 @@ def test_ctrl_c_exits_promptly_without_waiting_for_replies(tmp_path):
                 if "requests to send" in line:
                     break
             time.sleep(2)
+            run.send_signal(signal.SIGINT)
+            for line in run.stderr:
+                if "interrupted: waiting up to 60s for the" in line:
+                    break
+            assert run.poll() is None  # waiting for the replies in flight
             run.send_signal(signal.SIGINT)
             interrupted = time.perf_counter()
             rest = run.stderr.read()
