@@ -182,6 +182,8 @@ class TeacherGateway:
                 await allowance.settle(cost)
 
         calls = [asyncio.create_task(one(i)) for i in pending]
+        if not calls:  # all collected from a batch
+            return
         try:
             done, _ = await asyncio.wait(calls, return_when=asyncio.FIRST_EXCEPTION)
         except asyncio.CancelledError:  # Ctrl-C: what was sent is paid, so wait for it
