@@ -159,6 +159,15 @@ def test_usage_that_is_not_token_counts_is_billed_at_worst_case(tmp_path, usage)
     assert teacher.store.spent_usd() == pytest.approx(PRICES.cost(*worst))
 
 
+def test_more_output_than_the_limit_is_recorded_as_reported_with_a_warning(tmp_path,
+                                                                           caplog):
+    usage = {"prompt_tokens": 5, "completion_tokens": 10**6}
+    with serve(OracleServer(usage_reported=usage)) as (_, url):
+        _, result = annotate_once(cached_teacher(tmp_path, url))
+    assert (result.reply.input_tokens, result.reply.output_tokens) == (5, 10**6)
+    assert "reports 1000000 output tokens for a request limited to 128" in caplog.text
+
+
 def test_budget_holds_with_many_requests_in_flight(tmp_path):
     questions = [f"Start with {a}. First, add 2. What is the result?" for a in range(40)]
     with serve(OracleServer(latency_s=0.05)) as (server, url):

@@ -222,6 +222,9 @@ class OpenAITeacher:
         except (BrokenBody, ValueError) as error:  # ValueError: a body that is not JSON
             return Outcome(TRANSIENT, worst, str(error)), "", None
         usage = usage or worst
+        if usage[1] > worst[1]:  # recorded as billed, but the budget's cap assumed less
+            log.warning("teacher: the server reports %d output tokens for a request limited "
+                        "to %d; recorded as reported", usage[1], worst[1])
         try:
             reply = read_reply(request, text, finish)
         except InvalidReply as error:
