@@ -7,7 +7,8 @@ whole file: `task.pool_size` = N - `task.test_size`) in a fresh process per size
 prints for each size:
 
 - load: seconds in `Run.start`: reading and parsing the file, drawing the pool and test
-  samples, storing every question in the run store, the stop rule.
+  samples, storing every question in the run store, the stop rule; and again when the
+  finished run is run a second time (its store holds the pool: checked, not rewritten).
 - per round: the round's wall time (and CPU time: what a busy shared machine does not
   inflate) minus the time spent inside the student and the teacher, i.e. the overhead
   that may scale with the pool: finding the questions not asked yet and sampling the
@@ -283,6 +284,9 @@ def report(base: dict, big: dict) -> None:
     print("rounds (overhead s / student+teacher stubs s):",
           ", ".join(f"{r['round']}: {r['overhead_s']:.2f}/{r['student_teacher_s']:.2f}"
                     for r in big["rounds"]))
+    print("load when the finished run is run again (its store holds the pool): "
+          + ", ".join(f"{f['questions']:,}: {f['rerun_load_s'][0]:.1f} s "
+                      f"({f['rerun_load_s'][1]:.1f} CPU s)" for f in (base, big)))
     later = [r["overhead_s"] for r in big["rounds"] if r["round"] > 0]
     goals = [("load", big["load_s"] < 60, f"{big['load_s']:.1f} s < 60 s"),
              ("per-round overhead", max([big["rounds"][0]["overhead_s"], *later]) < 60,
@@ -316,6 +320,8 @@ def main() -> None:
             print(f"wrote {n:,} questions ({path.stat().st_size / 2**20:.0f} MB) in "
                   f"{time.perf_counter() - begun:.1f} s", flush=True)
             figures.append(in_child(path, n, args, Path(tmp) / f"run-{n}"))
+            again = in_child(path, n, args, Path(tmp) / f"run-{n}")  # finished: rereads
+            figures[-1]["rerun_load_s"] = (again["load_s"], again["load_cpu_s"])
             path.unlink()
     report(*figures)
 

@@ -149,5 +149,8 @@ def test_million_pool():
     assert figure(rf"^per-round overhead s \(mean, rounds 1\+\) +{NUMBER} ", out) > 0
     assert figure(rf"^peak RSS MB +{NUMBER} ", out) > 0
     assert figure(rf"^report s \(diagnostic \+ report.html\) +{NUMBER} ", out) > 0
+    assert re.search(r"^load when the finished run is run again \(its store holds the "
+                     r"pool\): 1,000: [\d.]+ s \([\d.]+ CPU s\), 3,000: [\d.]+ s", out,
+                     re.MULTILINE), out
     assert re.search(r"^goal peak memory: \d+ MB < 2048 MB: (met|MISSED)$", out,
                      re.MULTILINE), out

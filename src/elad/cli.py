@@ -176,14 +176,13 @@ def report_stop_line(run_dir: Path, records: list) -> str:
 
 
 def spent_text(run_dir: Path, last) -> str:
-    """Everything the budget has paid, with what the rounds shown do not hold: the test
-    set's annotations, a round not finished, requests whose reply never came."""
+    """Everything the budget has paid, and what the rounds shown leave out of it."""
+    from elad.reading.report_summary import spending
+
     with RunDir.open(run_dir) as rundir:
-        spent = rundir.store.spent_usd()
-        apart = {"the test set": rundir.store.test_set_totals()["cost_usd"],
-                 "unconfirmed": rundir.store.unconfirmed_usd()}
-    apart["a round not finished"] = spent - last.cost_usd - sum(apart.values())
-    detail = ", ".join(f"{what} ${usd:.4f}" for what, usd in apart.items() if usd >= 5e-5)
+        paid = spending(rundir.store, last)
+    spent = paid.pop("all")
+    detail = ", ".join(f"{what} ${usd:.4f}" for what, usd in paid.items() if usd >= 5e-5)
     return f"spent ${spent:.4f}" + (f" (the rounds shown ${last.cost_usd:.4f}, {detail})"
                                     if detail else "")
 

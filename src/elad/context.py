@@ -41,10 +41,13 @@ class Run:
                                  store, teacher_prices(config.teacher),
                                  config.teacher.concurrency, batch=config.teacher.batch)
         data = load_task(config.task, config.seed)
-        check_same_questions(store, data)  # before a test set is annotated
+        digests = question_digests(data)
+        stored = check_same_questions(store, digests)  # before a test set is annotated
         pool, test = pool_and_test(config, gateway, data)
-        store.add_examples("pool", pool)
-        store.add_examples("test", test)
+        if not stored:  # else the store holds it: a million rows are not written again
+            store.add_examples("pool", pool)
+        store.add_examples("test", test)  # a rerun may have annotated more of it
+        store.set_meta("questions", digests)  # last: only once the pool is all there
         stop = StopRule(config, store, pool, gateway.teacher, gateway.prices)
         return cls(config, rundir, gateway, pool, test, stop)
 
@@ -62,21 +65,32 @@ class Run:
         return {e.id: e for e in self.pool}
 
 
-def check_same_questions(store: RunStore, data: TaskData) -> None:
-    """Refuse to go on with other questions than the run started with: an id is a line
+
+def question_digests(data: TaskData) -> str:
+    """A digest of each split's ids and questions, as JSON (the store's meta keeps the
+    first start's)."""
+    digests = {}
+    for split, examples in (("pool", data.pool), ("test", data.test)):
+        digest = hashlib.sha256()  # fed row by row: no copy of a million questions
+        for e in examples:
+            digest.update(f"{e.id}\0{e.question}\0".encode())
+        digests[split] = digest.hexdigest()
+    return json.dumps(digests)
+
+
+def check_same_questions(store: RunStore, digests: str) -> bool:
+    """Whether the store holds the run's questions already (False: a first start).
+    Refuses to go on with other questions than the run started with: an id is a line
     number, so an edited data file would give stored replies and targets to other
-    questions. The first start keeps a digest of each split's ids and questions."""
-    digests = {split: hashlib.sha256("\0".join(f"{e.id}\0{e.question}" for e in examples)
-                                     .encode()).hexdigest()
-               for split, examples in (("pool", data.pool), ("test", data.test))}
+    questions."""
     stored = store.get_meta("questions")
     if stored is None:
-        store.set_meta("questions", json.dumps(digests))
-        return
-    changed = [split for split, digest in json.loads(stored).items()
-               if digests[split] != digest]
+        return False
+    new = json.loads(digests)
+    changed = [split for split, digest in json.loads(stored).items() if new[split] != digest]
     if changed:
         raise ConfigError(f"{store.path.parent}: the {' and '.join(changed)} questions are "
                           "not the ones this run started with (was a data file edited? "
                           "questions are known by their line numbers); restore the file, "
                           "or start another --run-dir")
+    return True

@@ -189,13 +189,9 @@ def usd(dollars: float) -> str:
 
 def format_estimate(result: Estimate, config: RunConfig) -> str:
     """The estimate as a few lines for a terminal."""
-    prices, run = teacher_prices(config.teacher), result.run
+    prices = teacher_prices(config.teacher)
     counted = ("all of them" if result.counted == result.pool
                else f"a sample of {result.counted:,}")
-    kinds = {"revise": "revisions: their prompts carry the student's steps, assumed as "
-                       "long as a reply",
-             "auto": "priced as annotations: auto revises only where that is expected "
-                     "to cost less"}
     lines = [
         (f"estimate (offline, no teacher call): teacher {config.teacher.model}, "
          f"${prices.input_per_mtok:g} / ${prices.output_per_mtok:g} per million input / "
@@ -203,15 +199,7 @@ def format_estimate(result: Estimate, config: RunConfig) -> str:
         (f"  pool: {result.pool:,} questions; annotate prompts {result.prompt_tokens:.0f} "
          f"tokens on average (counted on {counted}); replies assumed "
          f"{result.reply_tokens} tokens"),
-        (f"  this run: {result.requests:,} teacher requests ({rounds_text(result)}), "
-         f"about {usd(run.expected)}; at most {usd(min(run.worst, result.budget))} if "
-         f"every reply reached teacher.max_output_tokens={config.teacher.max_output_tokens}"
-         + (f"; later rounds are {kinds[config.mode]}" if config.mode in kinds else "")
-         if result.requests else
-         f"  this run: no teacher request fits: budget_usd={usd(config.budget_usd)}"
-         + (", less the test set's annotations (below)," if result.test else "")
-         + " does not cover one "
-         f"annotation at its worst case, {usd(result.first.worst)}; raise budget_usd"),
+        f"  this run: {run_line(result, config)}",
         f"  what ends it: {limit_line(result, config)}",
         (f"  annotating the whole pool instead: {result.pool:,} requests, about "
          f"{usd(result.whole_pool.expected)} (at most {usd(result.whole_pool.worst)})"),
@@ -221,6 +209,24 @@ def format_estimate(result: Estimate, config: RunConfig) -> str:
                      f"{usd(result.test_set.expected)} (at most "
                      f"{usd(result.test_set.worst)}), counted apart from the run's")
     return "\n".join(lines)
+
+
+def run_line(result: Estimate, config: RunConfig) -> str:
+    """The run's requests and dollars, or why it cannot start."""
+    if not result.requests:
+        return (f"no teacher request fits: budget_usd={usd(config.budget_usd)}"
+                + (", less the test set's annotations (below)," if result.test else "")
+                + f" does not cover one annotation at its worst case, "
+                f"{usd(result.first.worst)}; raise budget_usd")
+    kinds = {"revise": "revisions: their prompts carry the student's steps, assumed as "
+                       "long as a reply",
+             "auto": "priced as annotations: auto revises only where that is expected "
+                     "to cost less"}
+    run = result.run
+    return (f"{result.requests:,} teacher requests ({rounds_text(result)}), about "
+            f"{usd(run.expected)}; at most {usd(min(run.worst, result.budget))} if every "
+            f"reply reached teacher.max_output_tokens={config.teacher.max_output_tokens}"
+            + (f"; later rounds are {kinds[config.mode]}" if config.mode in kinds else ""))
 
 
 def rounds_text(result: Estimate) -> str:

@@ -28,7 +28,7 @@ from elad.config import (
 from elad.config_help import to_toml
 from elad.estimate import estimate_run, format_estimate
 from elad.profiles import profile
-from elad.tasks.files import Malformed, json_items, repeats_note
+from elad.tasks.files import Malformed, json_items
 
 DEFAULT_BUDGET_USD = 5.0
 TEACHER_TEST_SIZE = 100  # questions the teacher annotates as the test set, without --test
@@ -189,9 +189,8 @@ def init(options: InitOptions) -> str:
     wrote = (f"wrote {out}: a run config for {data.path} ({len(data.questions):,} "
              f"questions, {len(data.answers):,} with an answer; answers compared as "
              f"{config.task.answer_type}{guessed})")
-    note = repeats_note(data.questions, test.questions if test else [])
-    return "\n".join([wrote, *([f"warning: {note}"] if note else []), "",
-                      format_estimate(outlook, config), "", *next_commands(out, config)])
+    return "\n".join([wrote, "", format_estimate(outlook, config), "",
+                      *next_commands(out, config)])
 
 
 def run_config(options: InitOptions, data: DataFile, model: str, student_model: str,

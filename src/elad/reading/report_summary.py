@@ -75,7 +75,8 @@ def bought_section(store: RunStore, config: RunConfig, records: list[RoundRecord
         return [head, tag("p", "No finished round yet.", cls="bought")]
     first = records[0]
     kinds = target_kinds(store)
-    spent, test_set = store.spent_usd(), store.test_set_totals()["cost_usd"]
+    paid = spending(store, last)
+    spent, test_set = paid["all"], paid["the test set"]
     lines = [
         (f"Test accuracy {last.test_accuracy:.3f} after round {last.round} "
          f"({first.test_accuracy:.3f} after the seed round)."),
@@ -99,6 +100,17 @@ def bought_section(store: RunStore, config: RunConfig, records: list[RoundRecord
                              "OTHER_RUN_DIR` (a strategy=random mode=annotate run of the "
                              "same config, say) adds the verdict here.", cls="muted"))
     return [head, verdict, tag("ul", *(tag("li", line) for line in lines), cls="bought")]
+
+
+def spending(store: RunStore, last: RoundRecord) -> dict[str, float]:
+    """What the budget has paid ("all"), and what the rounds shown (up to `last`) leave
+    out of it: the test set's annotations, requests whose reply never came (at their
+    worst case), a round not finished."""
+    spent = store.spent_usd()
+    apart = {"the test set": store.test_set_totals()["cost_usd"],
+             "unconfirmed": store.unconfirmed_usd()}
+    apart["a round not finished"] = spent - last.cost_usd - sum(apart.values())
+    return {"all": spent, **apart}
 
 
 def count(n: int, noun: str) -> str:

@@ -290,7 +290,8 @@ def load(dataset: ModuleType, config: TaskConfig, seed: int) -> TaskData:
 def repeats_note(pool: list[str], test: list[str]) -> str | None:
     """What a user should hear of repeated questions before paying (None: nothing): pool
     questions given more than once, and test questions that are also pool questions."""
-    repeated, shared = len(pool) - len(set(pool)), len(set(test) & set(pool))
+    distinct = set(pool)
+    repeated, shared = len(pool) - len(distinct), sum(q in distinct for q in set(test))
     notes = []
     if repeated:
         notes.append(f"repeated pool questions: {repeated:,} (each may be bought and "
