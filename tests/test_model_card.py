@@ -80,3 +80,15 @@ def test_how_to_train_further_follows_the_students_template():
     assert "assistant_only_loss=True" in " ".join(training_lines(plain))
     text = "\n".join(training_lines(chat))
     assert "base model's own" in text and '"completion": row["messages"][1:]' in text
+
+
+def test_one_annotation_and_one_revision_are_counted_in_the_singular(tmp_path):
+    from test_report import write_run
+
+    from elad.reading.model_card import targets_text
+    from elad.store import RunStore
+
+    write_run(tmp_path / "run")
+    text = targets_text(RunStore(tmp_path / "run" / "run.sqlite"), 1)
+    assert text.startswith("1 annotation (the teacher wrote the whole explanation) and "
+                           "1 revision (it revised")

@@ -96,6 +96,17 @@ def test_the_stored_forecast_is_json_and_says_what_the_rule_decided():
     assert forecast_line(None).startswith("none yet")
 
 
+def test_a_last_round_that_takes_the_budgets_rest_is_not_shown_as_free():
+    """At the budget's end the next round costs what is left (a few hundredths of a
+    cent), which two decimals showed as "$0.00"."""
+    costs = [0.079, 0.128, 0.173, 0.220, 0.2486]
+    f = run_forecast(records(FLATTENING[:5], costs), 300, 0.25)
+    assert f.next_round_usd == pytest.approx(0.0014)
+    assert "the next round ($0.0014) buys" in forecast_line(forecast_record(f))
+    assert "the next round ($0.0014) buys" in plan_text(records(FLATTENING[:5],
+                                                      costs), 300, 0.25)
+
+
 def test_the_plan_prints_the_curve_and_the_cost_to_reach_a_target():
     text = plan_text(records(STEEP), 300, 10.0, target=0.75)
     assert "forecast from 6 rounds ($0.6000 spent, 300 test questions)" in text

@@ -224,3 +224,9 @@ class Allowance:
             self.budget.settle(self.reserved, cost)
             self.reserved = 0.0
             self.settled.notify_all()
+
+
+def usd(dollars: float) -> str:
+    """Dollars as text: to the hundredth of a cent below $1 (a round's cost, a budget's
+    rest), to the cent above."""
+    return f"${dollars:,.4f}" if dollars < 1 else f"${dollars:,.2f}"

@@ -16,8 +16,12 @@ The glue that reads the run store and the student is `adaptive.py`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from sklearn.cluster import KMeans
+
+if TYPE_CHECKING:
+    from sklearn.cluster import KMeans
 
 NEIGHBOURS = 20  # TypiClust's k for typicality (fewer in small clusters)
 PRIOR_VERDICTS = 10.0  # pseudo-verdicts the sample agreement stands for in `competence`
@@ -27,6 +31,8 @@ WRONG_FLOOR = 0.1  # a cluster the student never got wrong still gets some quest
 
 def clusters(vectors: np.ndarray, k: int, seed: int) -> KMeans:
     """k-means of the candidates' representations (k at most the number of them)."""
+    from sklearn.cluster import KMeans  # 1.7 s to import, for `adaptive` runs only
+
     k = max(1, min(k, len(vectors)))
     return KMeans(n_clusters=k, n_init=3, random_state=seed).fit(vectors)
 

@@ -25,7 +25,14 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from elad.budget import Prices, count_tokens, mean_cost, round_quota, teacher_prices
+from elad.budget import (
+    Prices,
+    count_tokens,
+    mean_cost,
+    round_quota,
+    teacher_prices,
+    usd,
+)
 from elad.config import RunConfig, TeacherConfig
 from elad.run_forecast import WholePool
 from elad.stopping import half_round
@@ -181,10 +188,6 @@ def _fitting(left: float, worst: float, expected: float | None) -> int:
     if cost <= 0:
         return sys.maxsize if margin <= left + 1e-12 else 0
     return max(0, int((left - margin + 1e-12) // cost))
-
-
-def usd(dollars: float) -> str:
-    return f"${dollars:,.4f}" if dollars < 1 else f"${dollars:,.2f}"
 
 
 def format_estimate(result: Estimate, config: RunConfig) -> str:

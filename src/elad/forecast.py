@@ -58,6 +58,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from elad.budget import usd
 from elad.forecast_fit import (
     FORMS,
     MIN_POINTS,
@@ -203,7 +204,7 @@ class Forecast:
         """One line: "+25%: 0.81 [0.78, 0.84], ...; next round ($0.10): ..."."""
         g = self.gain_per_usd
         horizons = ", ".join(str(p) for p in self.predictions)
-        return (f"{horizons}; next round (${self.next_round_usd:.2f}): "
+        return (f"{horizons}; next round ({usd(self.next_round_usd)}): "
                 f"{g.value:+.3f} [{g.low:+.3f}, {g.high:+.3f}] acc/$; "
                 f"{self.curve.form} curve, asymptote {self.curve.asymptote:.2f}")
 
@@ -306,7 +307,7 @@ def should_stop(forecast: Forecast | None, gain_per_usd_threshold: float,
                        "4 without the test size): going on")
     g = forecast.gain_per_usd.value
     upper = gain_bound(forecast, confidence)
-    said = (f"the next round (${forecast.next_round_usd:.2f}) is forecast to buy "
+    said = (f"the next round ({usd(forecast.next_round_usd)}) is forecast to buy "
             f"{g:+.3f} accuracy per $ ({confidence:.0%} upper bound {upper:+.3f})")
     last = max(forecast.predictions, key=lambda p: p.horizon, default=None)
     at = f"; forecast at ${last.cost_usd:.2f}: {last}" if last else ""

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from elad.budget import usd
 from elad.forecast import (
     Forecast,
     ForecastOptions,
@@ -119,7 +120,7 @@ def forecast_line(stored: dict | None, threshold: float = 0.0) -> str:
     if stored is None:
         return "none yet (it needs three rounds with teacher cost)"
     gain, upper = stored["gain_per_usd"]["value"], stored["gain_per_usd_upper"]
-    text = (f"the next round (${stored['next_round_usd']:.2f}) buys {gain:+.3f} accuracy "
+    text = (f"the next round ({usd(stored['next_round_usd'])}) buys {gain:+.3f} accuracy "
             f"per $ ({stored['confidence']:.0%} upper bound {upper:+.3f}")
     if threshold > 0:
         text += f", {'below' if upper < threshold else 'not below'} " \
@@ -163,7 +164,7 @@ def plan_text(records: list[RoundRecord], n_test: int | None, budget_usd: float,
     for (cost, why), e in zip(rows.items(), outlook.at(list(rows))):
         lines.append(f"  {cost:9.4f}  {e.value:8.3f}  [{e.low:.3f}, {e.high:.3f}]  ({why})")
     gain = outlook.gain_per_usd
-    lines.append(f"the next round (${outlook.next_round_usd:.4f}) buys {gain.value:+.3f} "
+    lines.append(f"the next round ({usd(outlook.next_round_usd)}) buys {gain.value:+.3f} "
                  f"accuracy per $ ({conf} band [{gain.low:+.3f}, {gain.high:+.3f}])")
     if target is not None:
         lines.append(reach_text(outlook, target, pool))

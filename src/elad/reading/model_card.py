@@ -12,6 +12,7 @@ from elad.answers import ANSWER_CUE, prompt_text
 from elad.budget import teacher_prices
 from elad.config import RunConfig
 from elad.reading.card_metadata import front_matter
+from elad.reading.report_summary import count
 from elad.rundir import RunDir
 from elad.store import RunStore
 from elad.types import RoundRecord
@@ -90,10 +91,10 @@ def targets_text(store: RunStore, round: int) -> str:
     calls = [c for c in store.teacher_calls() if c.round <= round]
     unusable = sum(not c.ok for c in calls)
     ops = Counter(c.op for c in calls)
-    return (f"{counts['annotate']} annotations (the teacher wrote the whole explanation) "
-            f"and {counts['revise']} revisions (it revised the student's explanation from "
-            f"its first wrong step; {counts['confirmed']} of them confirmed as they were, "
-            "no wrong step found), from "
+    return (f"{count(counts['annotate'], 'annotation')} (the teacher wrote the whole "
+            f"explanation) and {count(counts['revise'], 'revision')} (it revised the "
+            "student's explanation from its first wrong step; "
+            f"{counts['confirmed']} of them confirmed as they were, no wrong step found), from "
             f"{len(calls)} teacher calls ("
             + ", ".join(f"{n} {op}" for op, n in sorted(ops.items()))
             + (f"; {unusable} not usable" if unusable else "") + ")")

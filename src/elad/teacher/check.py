@@ -7,9 +7,10 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from elad.budget import Allowance, Budget, Prices, count_tokens, teacher_prices, worst_case
+from elad.budget import (Allowance, Budget, Prices, count_tokens, teacher_prices, usd,
+                         worst_case)
 from elad.config import RunConfig
-from elad.estimate import Estimate, estimate_task, limit_line, usd
+from elad.estimate import Estimate, estimate_task, limit_line
 from elad.tasks import answer_type, load_task
 from elad.teacher import make_teacher
 from elad.teacher.request import TeacherRequest
