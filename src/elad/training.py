@@ -85,9 +85,8 @@ def packs(model: torch.nn.Module) -> bool:
 def shuffled_batches(n: int, batch_size: int, rng: random.Random) -> list[list[int]]:
     """One shuffled epoch cut into batches. Not grouped by length: on a task mix, length
     goes with the task, and batches of one task each train the student about twice as
-    slowly per step as mixed ones (measured on the offline default: 250 steps reach
-    0.61 test accuracy mixed, 0.46 grouped; grouped needs 500 for 0.55), which is more
-    than the padding they save."""
+    slowly per step as mixed ones (BENCHMARKS.md, "Measurements behind design choices"),
+    which is more than the padding they save."""
     indices = list(range(n))
     rng.shuffle(indices)
     return [indices[i:i + batch_size] for i in range(0, n, batch_size)]

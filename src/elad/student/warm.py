@@ -5,9 +5,8 @@ pretrained model. No teacher is asked and no cost is recorded.
 Each round's fine-tuning rehearses the curriculum (`rehearsed`): as many curriculum pairs
 as teacher targets join the training data. A pretrained model fine-tuned with LoRA at a
 low learning rate keeps what it knew; the tiny student, trained in full at a high one on
-a hundred targets, forgets it (seed 0, 300 test questions: 0.64 before the seed round's
-targets, 0.62 after them without rehearsal, 0.72 with it; its 2-step chains fell from
-1.0 to 0.74 without). Every strategy gets the same rehearsal: it costs no teacher money.
+a hundred targets, forgets it (by how much: BENCHMARKS.md, "Measurements behind design
+choices"). Every strategy gets the same rehearsal: it costs no teacher money.
 
 It is built once per student architecture (and WARMUP's settings), deterministically
 from WARMUP's seed, and kept in `$ELAD_CACHE/warm/<key>` (default `~/.cache/elad`): every
