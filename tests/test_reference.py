@@ -27,7 +27,9 @@ from elad.teacher.reference import (
     INCOHERENT,
     ReferenceTeacher,
     first_off_track_step,
+    first_unreadable_step,
     on_track_numbers,
+    vocabulary,
 )
 from elad.teacher.request import TeacherRequest, render
 
@@ -444,3 +446,36 @@ def test_choice_answers_are_checked_by_answer_only(shared_data):
     wrong = "B" if solved.answer != "B" else "C"
     reply = revise(teacher, solved.question, ["Some step."], wrong, None)
     assert reply.first_error == 1 and reply.steps == list(solved.steps)
+
+
+# what a barely trained tiny student wrote on SVAMP, and the reference teacher had
+# taken for right steps (its arithmetic check reads equations only)
+GARBLED = ["6 / 188swer", "7 =wer is", "The ans 57C  bott) 2.den7.", "1 lceX\ufffd 8 c8",
+           "The ans is 1 2 36- is\ufffd5s 9 /swer is 47.", "x\u0005y = 3"]
+
+
+def test_a_step_no_reader_could_follow_is_unreadable():
+    known = vocabulary(["Tom has 5 apples and eats 3. How many apples are left?",
+                        "He is left with 5 - 3 = 2 apples.", "The answer is 2."])
+    for step in GARBLED:
+        assert first_unreadable_step(["Tom has 5 apples.", step], known) == 2, step
+    # numbers, names, units and a rare word among known ones are readable
+    assert first_unreadable_step(["5 - 3 = 2", "Tom eats 3 apples, 2kg.", "Tom has 2.",
+                                  "He is left with 2 apples (unripe)."], known) is None
+
+
+@pytest.mark.parametrize("kind", ["svamp", "strategyqa"])
+def test_garbled_steps_with_the_right_answer_are_not_confirmed(shared_data, kind):
+    """For number answers (checked step by step) and yes/no (checked by the answer) alike:
+    the first garbled step is the first error, and the target is the reference from
+    there, not the student's garble."""
+    teacher = make_teacher(TeacherConfig(kind="reference", max_output_tokens=1024),
+                           TaskConfig(kind=kind, path=str(shared_data / kind)))
+    solved = next(iter(teacher.by_question.values()))
+    for steps in (["wer bott ans"], list(solved.steps[:1]) + GARBLED[:1]):
+        reply = revise(teacher, solved.question, steps, solved.answer, None)
+        assert reply.ok and reply.first_error == len(steps), steps
+        kept = target(steps, reply)
+        assert not any(g in kept for g in GARBLED) and "wer bott ans" not in kept
+    assert revise(teacher, solved.question, list(solved.steps), solved.answer,
+                  None).first_error is None  # its own rationale is still confirmed

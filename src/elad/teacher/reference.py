@@ -13,12 +13,18 @@ the target's steps would otherwise not lead to the reference answer
 (`arithmetic.target_is_coherent`). A reference whose own steps contradict its answer (13
 GSM8K items) is not taught: the reply is not usable. For other answer types the steps
 cannot be checked: a right answer is confirmed, a wrong one gets the whole reference
-(first error: step 1).
+(first error: step 1). For every answer type a step no reader could follow is wrong
+(`first_unreadable_step`), as a teacher would say: garbled text, which a student that
+has barely begun to learn writes, and which neither check above reads.
 
 Tokens are counted as for the oracle, on the rendered prompt and the JSON reply.
 """
 
 from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
 
 from elad.budget import count_tokens
 from elad.config import ConfigError, TaskConfig, TeacherConfig
@@ -86,6 +92,35 @@ def first_off_track_step(steps: list[str], on_track: set[float]) -> int | None:
     return None
 
 
+_WORD = re.compile(r"[^\W_]+")  # a run of letters and digits
+# not held against a step: a name ("Seroquel") or a number with its unit or variable
+# ("3kg", "0.78x"), which a writer may use though the dataset never did
+_EXCUSED = re.compile(r"[A-Z][a-z]+|\d+[A-Za-z]")
+UNREADABLE_SHARE = 1 / 3  # of a step's words outside the dataset's vocabulary
+
+
+def vocabulary(texts: Iterable[str]) -> frozenset[str]:
+    """The words (lower case) of a dataset's questions and rationales."""
+    return frozenset(word.lower() for text in texts for word in _WORD.findall(text))
+
+
+def first_unreadable_step(steps: list[str], known: frozenset[str]) -> int | None:
+    """1-based number of the first step a reader could not follow, or None: one with a
+    control or replacement character, or with more than UNREADABLE_SHARE of its words
+    not in `known`, the dataset's own words ("188swer", "den7", "wer"; plain numbers,
+    names and numbers with a unit are not counted). A step of numbers and operators
+    alone is left to the arithmetic check. Human rationales of the same dataset that
+    this would call unreadable: BENCHMARKS.md, "Measurements behind design choices"."""
+    for number, step in enumerate(steps, 1):
+        if any(c == "\ufffd" or unicodedata.category(c).startswith("C") for c in step):
+            return number
+        words = [w.lower() for w in _WORD.findall(step)
+                 if not w.isdigit() and not _EXCUSED.fullmatch(w)]
+        if words and sum(w not in known for w in words) > UNREADABLE_SHARE * len(words):
+            return number
+    return None
+
+
 def find_first_error(question: str, steps: list[str], answer: str | None,
                      reference: Solved) -> int | None:
     """1-based number of the first wrong step of a number answer's explanation (the
@@ -132,6 +167,8 @@ class ReferenceTeacher:
             self.by_question.setdefault(" ".join(solved.question.split()), solved)
         self.check_steps = answer_type == "number"
         self.max_output_tokens = max_output_tokens
+        self.words = vocabulary(text for solved in solutions
+                                for text in (solved.question, *solved.steps))
 
     @classmethod
     def from_task(cls, task: TaskConfig, max_output_tokens: int) -> ReferenceTeacher:
@@ -171,8 +208,12 @@ class ReferenceTeacher:
                     reference: Solved) -> int | None:
         """1-based number of the first wrong step (the answer line is step n + 1)."""
         if self.check_steps:
-            return find_first_error(question, steps, answer, reference)
-        return None if answer == reference.answer else 1
+            error = find_first_error(question, steps, answer, reference)
+        else:
+            error = None if answer == reference.answer else 1
+        unreadable = first_unreadable_step(steps, self.words)
+        return min(e for e in (error, unreadable) if e is not None) \
+            if error or unreadable else None
 
     def _revise(self, request: TeacherRequest) -> TeacherReply:
         solved = self._solution(request.question)
