@@ -301,9 +301,12 @@ def test_sigkill_in_the_teacher_phase_then_rerun_asks_nothing_twice(tmp_path, st
     assert load_records(tmp_path / "killed") == straight
 
 
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_ctrl_c_is_one_line_and_exit_130_then_the_rerun_equals_a_straight_run(tmp_path,
-                                                                              straight):
-    server = SignallingServer(signal.SIGINT, latency_s=0.2)
+                                                                              straight, how):
+    """Ctrl-C, and SIGTERM as `timeout`, Slurm or Docker send it (before, SIGTERM ended
+    the run at once and the requests in flight were paid for again by the rerun)."""
+    server = SignallingServer(how, latency_s=0.2)
     quiet = {**os.environ, "PYTHONWARNINGS": "ignore::FutureWarning"}  # transformers'
     with serve(server) as (_, url):
         command = [*_elad_run(url), "--run-dir", str(tmp_path / "interrupted")]

@@ -277,7 +277,20 @@ def _names(text: str | None) -> list[str] | None:
     return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
 
+def _stop_as_ctrl_c(signum, frame) -> None:
+    """SIGTERM and SIGHUP (what `timeout`, Slurm, Docker and a closed terminal send)
+    stop a run as Ctrl-C does: the teacher requests in flight are waited for (the
+    event loop takes SIGINT for that), and the run resumes from where it stopped."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # a background job's: no wait
+        raise KeyboardInterrupt
+    signal.raise_signal(signal.SIGINT)
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # the command itself, not a caller's process
+        for stop in (signal.SIGTERM, signal.SIGHUP):
+            if signal.getsignal(stop) is not signal.SIG_IGN:  # nohup's SIGHUP stays so
+                signal.signal(stop, _stop_as_ctrl_c)
     args = make_parser({
         "run": run_command, "plan": plan_command, "score": score_command,
         "report": report_command, "teacher check": teacher_check_command,
