@@ -184,6 +184,41 @@ def test_budget_holds_with_many_requests_in_flight(tmp_path):
     assert budget.limit - budget.spent < worst  # skipped only what could not fit
 
 
+class KeyRefusedAfterTheFirstReply(OracleServer):
+    """Answers the first request at once and the others after `slow_s`, and refuses the
+    key from the first reply on: requests already past the key check are still answered
+    and billed (as a revoked key or an outage finds requests in flight)."""
+
+    def fault_for(self, body: bytes) -> str | None:
+        with self._lock:
+            first = not self._seen
+            self._seen[body] += 1
+        return None if first else "slow"
+
+    def record(self, attempt) -> None:
+        super().record(attempt)
+        self.api_key = "revoked"
+
+
+def test_a_teacher_error_waits_for_the_requests_in_flight_and_keeps_them(tmp_path, caplog):
+    """One request's error (here a 401) stops the run; the requests already sent are
+    paid for, so their replies are waited for and kept (before, they were dropped and a
+    rerun paid for them again)."""
+    questions = [f"Start with {a}. First, add 2. What is the result?" for a in range(8)]
+    server = KeyRefusedAfterTheFirstReply(latency_s=0.1, slow_s=1.5)
+    with serve(server) as (_, url):
+        teacher = cached_teacher(tmp_path, url, "teacher.timeout_s=10", concurrency=4)
+        requests = [(teacher.annotate_request(q, "number"), str(i))
+                    for i, q in enumerate(questions)]
+        with pytest.raises(TeacherUnavailable, match="Incorrect API key"):
+            teacher.call_all(requests, 0, Budget(1.0))
+        billed = {prompt for prompt, _ in server.bills()}
+    assert len(billed) == 4  # the first and the three in flight when the 401 came
+    assert _stored_prompts(tmp_path / "run.sqlite") == billed
+    assert "the teacher stopped the run: waiting up to 60s for the " in caplog.text
+    assert teacher.store.spent_usd() == pytest.approx(server.billed_usd(2.5, 10.0))
+
+
 def _ok_deliveries(server: OracleServer) -> Counter:
     return Counter(a.prompt_hash for a in server.ledger if a.outcome == "ok")
 

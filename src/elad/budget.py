@@ -189,10 +189,12 @@ class Allowance:
     further attempt and `use` for what each attempt was billed, so a request never holds
     less than the worst case of the attempt it is about to send."""
 
-    def __init__(self, budget: Budget, prices: Prices, settled: asyncio.Condition):
+    def __init__(self, budget: Budget, prices: Prices, settled: asyncio.Condition,
+                 stopping: asyncio.Event | None = None):
         self.budget = budget
         self.prices = prices
         self.settled = settled
+        self.stopping = stopping  # set when the run stops: no attempt is sent after it
         self.reserved = 0.0
         self.used_usd = 0.0
         # called with `reserved` each time it grows, before the attempt is sent: the
@@ -201,7 +203,11 @@ class Allowance:
 
     async def ensure(self, input_tokens: int, output_tokens: int) -> bool:
         """Hold at least this attempt's worst case; False if that cannot fit even when
-        every other request in flight has settled."""
+        every other request in flight has settled. Cancels the request when the run is
+        stopping (Ctrl-C, a teacher error): what is in flight is waited for, nothing new
+        is sent, not even a retry."""
+        if self.stopping is not None and self.stopping.is_set():
+            raise asyncio.CancelledError
         needed = self.prices.cost(input_tokens, output_tokens) - (self.reserved - self.used_usd)
         if needed <= 0:
             return True

@@ -157,16 +157,18 @@ class TeacherGateway:
     async def _send_online(self, requests, pending, round, budget, record,
                            results) -> None:
         """Concurrent calls, each holding its worst case while in flight. Interrupted
-        (Ctrl-C), it waits for the calls already sent (at most DRAIN_S) and records
-        their replies, which are paid for: a rerun would pay them again."""
+        (Ctrl-C), or stopped by one call's error (a refused key, a teacher that cannot
+        be reached), it waits for the calls already sent (`drain`) and records their
+        replies, which are paid for: a rerun would pay them again."""
         slots = asyncio.Semaphore(self.concurrency)
         settled = asyncio.Condition()
+        stopping = asyncio.Event()
         sent: set[asyncio.Task] = set()
 
         async def one(i: int) -> None:
             request, example_id = requests[i]
             async with slots:
-                allowance = Allowance(budget, self.prices, settled)
+                allowance = Allowance(budget, self.prices, settled, stopping)
                 row = self._write_ahead(allowance, request.key, round, example_id)
                 if not await allowance.ensure(*worst_case(self.teacher, request.prompt)):
                     results[i] = CallResult(None, 0.0, cached=False)
@@ -187,18 +189,12 @@ class TeacherGateway:
         try:
             done, _ = await asyncio.wait(calls, return_when=asyncio.FIRST_EXCEPTION)
         except asyncio.CancelledError:  # Ctrl-C: what was sent is paid, so wait for it
-            in_flight = [call for call in sent if not call.done()]
-            for call in set(calls) - sent:
-                call.cancel()
-            if in_flight:
-                log.warning("interrupted: waiting up to %ds for the %d teacher requests in "
-                            "flight (Ctrl-C again stops at once)", DRAIN_S, len(in_flight))
-                await asyncio.wait(in_flight, timeout=DRAIN_S)
-            for call in in_flight:
-                call.cancel()
+            await drain(calls, sent, stopping, "interrupted")
             raise
-        for call in done:
-            call.result()  # the first error (an unreachable teacher), if any
+        failed = [call for call in done if not call.cancelled() and call.exception()]
+        if failed:  # the teacher stopped the run: the same wait, then its error
+            await drain(calls, sent, stopping, "the teacher stopped the run")
+            failed[0].result()
 
     async def _send_batch(self, requests, pending, round, budget, record, results) -> None:
         """One Batch API batch (and more for what it leaves to ask again)."""
@@ -234,3 +230,21 @@ class TeacherGateway:
         await BatchSender(self.teacher, self.store, prices).send(
             [requests[i] for i in mine], round, budget, done, collect_only=True)
         return [i for i in pending if results[i] is None]
+
+
+async def drain(calls: list[asyncio.Task], sent: set[asyncio.Task], stopping: asyncio.Event,
+                why: str) -> None:
+    """Stop sending (`stopping`: no new request, no retry), cancel the calls not sent
+    yet, and wait at most DRAIN_S for those in flight: their replies are paid for."""
+    stopping.set()
+    in_flight = [call for call in sent if not call.done()]
+    for call in set(calls) - sent:
+        call.cancel()
+    if in_flight:
+        log.warning("%s: waiting up to %ds for the %d teacher requests in flight (Ctrl-C "
+                    "again stops at once)", why, DRAIN_S, len(in_flight))
+        await asyncio.wait(in_flight, timeout=DRAIN_S)
+    for call in in_flight:
+        if call.done() and not call.cancelled():
+            call.exception()  # seen: theirs is not the error the run stops with
+        call.cancel()
