@@ -147,6 +147,27 @@ def test_a_failure_that_billed_nothing_is_asked_again_by_a_rerun(tmp_path):
     assert teacher.store.spent_usd() == pytest.approx(server.billed_usd(2.5, 10.0))
 
 
+def test_a_request_that_got_no_reply_is_asked_again_and_its_cost_kept(tmp_path):
+    """Every attempt cut off (a connection lost mid-reply, as when a server dies): the
+    attempts may have been billed, so each counts at its worst case. Before, the failure
+    was never asked again, and a seed round that met an outage could never resume; now
+    the next run asks again, and the ledger keeps what the failure may have cost."""
+    with serve(OracleServer(fail_first=2, faults=("truncated",))) as (server, url):
+        teacher = cached_teacher(tmp_path, url, "teacher.max_retries=1")
+        _, lost = annotate_once(teacher)
+        lost_usd = teacher.store.spent_usd()
+        budget = Budget(1.0)
+        _, again = annotate_once(teacher, budget=budget)
+    assert not lost.reply.ok and lost.reply.error.startswith("no reply after 2 tries")
+    assert lost_usd > 0  # billed at worst case: the server may have charged them
+    assert again.reply.ok and not again.cached
+    assert [a.outcome for a in server.ledger] == ["truncated", "truncated", "ok"]
+    assert teacher.store.spent_usd() == pytest.approx(lost_usd + again.cost_usd)
+    assert budget.spent == pytest.approx(teacher.store.spent_usd())  # the rerun counts both
+    assert teacher.store.spent_usd() >= server.billed_usd(2.5, 10.0) - 1e-12
+    assert teacher.store.call_totals()["calls"] == 1 and not teacher.store.teacher_failures()
+
+
 @pytest.mark.parametrize("usage", [{"prompt_tokens": -5, "completion_tokens": "abc"},
                                    {"prompt_tokens": 1.5, "completion_tokens": None}])
 def test_usage_that_is_not_token_counts_is_billed_at_worst_case(tmp_path, usage):

@@ -244,8 +244,8 @@ def train(run: Run, round: int, student: Student | None) -> tuple[Student, float
     if not targets:
         raise TeacherUnavailable(f"no usable teacher reply for any of the round {round} "
                                  f"questions, nothing to train on; {first_failure(store)}. "
-                                 "The same command asks again what failed unbilled (a "
-                                 "refusal, no reply), never what was billed (for that, "
+                                 "The same command asks again what got no reply or was "
+                                 "refused, never a reply that was paid for (for that, "
                                  "another --run-dir)")
     pairs = [(t.question, format_explanation(t.steps, t.answer)) for t in targets]
     if config.student.warmup == "curriculum":  # a warm student keeps its lessons

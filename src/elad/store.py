@@ -2,7 +2,7 @@
 
 Each write is its own committed transaction (WAL journal), so the process can be killed
 at any moment and a rerun resumes from what is here. Teacher calls are keyed by a hash of
-the full request: a call in the store is never made again, unless it failed unbilled.
+the full request: a call in the store is never made again, unless it got no reply.
 
 Write-ahead: an online request's worst case is committed (`in_flight`) before it goes out;
 its reply replaces it with the billed figure. A row a killed process left stays at worst
@@ -26,7 +26,9 @@ from pathlib import Path
 
 from elad.config import ConfigError
 from elad.store_schema import (
+    CACHED_REPLY,
     LIST_FIELDS,
+    SAVE_CALL,
     SCHEMA,
     SCORE_FIELDS,
     add_new_columns,
@@ -222,17 +224,16 @@ class RunStore:
     # --- teacher calls (the cache) ----------------------------------------------------
 
     def cached_reply(self, request_hash: str) -> TeacherReply | None:
-        """The reply kept for a request; not a failure that billed no token (a refusal,
-        no reply at all): a rerun asks that again, and its reply replaces the failure."""
-        row = self.db.execute("SELECT reply FROM teacher_calls WHERE request_hash = ? AND (ok "
-                              "OR input_tokens + output_tokens > 0)", (request_hash,)).fetchone()
+        """The reply kept for a request; not a failure with no reply (store_schema's
+        CACHED_REPLY): a rerun asks that again, and its reply replaces the failure."""
+        row = self.db.execute(CACHED_REPLY, (request_hash,)).fetchone()
         return TeacherReply(**json.loads(row[0])) if row else None
 
     def save_teacher_call(self, request_hash: str, round: int, example_id: str,
                           request: dict, reply: TeacherReply, cost_usd: float) -> None:
         """A reply and its cost (in the caller's `transaction` with `settle`, which
         removes its `send_ahead` row, the two are committed together)."""
-        self.db.execute(f"INSERT OR REPLACE INTO teacher_calls VALUES ({', '.join('?' * 12)})", (
+        self.db.execute(SAVE_CALL, (
             request_hash, round, example_id, reply.op, json.dumps(request),
             json.dumps(reply.__dict__), reply.input_tokens, reply.output_tokens,
             cost_usd, int(reply.ok), reply.error, time.time()))

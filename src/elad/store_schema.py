@@ -1,6 +1,6 @@
 """The run store's file: its tables, the columns added since older stores were made,
-its page cache for a large insert, and the one-line error for a store that cannot be
-used (store.py reads and writes it)."""
+its page cache for a large insert, the statements that keep teacher calls, and the
+one-line error for a store that cannot be used (store.py reads and writes it)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from elad.config import ConfigError
-from elad.types import Score
+from elad.types import NO_REPLY, Score
 
 # The scores table has a column per Score field (lists as JSON), added when missing, so a
 # new signal is a new Score field and nothing here. Runs made before `score` was named `u`
@@ -96,3 +96,21 @@ def page_cache(db: sqlite3.Connection, kib: int) -> Iterator[None]:
         yield
     finally:
         db.execute(f"PRAGMA cache_size = {before}")
+
+
+# The reply kept for a request (?: its hash): a usable one, or a failure that billed
+# tokens and got a reply (prose instead of JSON: asking again would pay for the same).
+# A failure with no reply (a refusal; a connection lost, a timeout, even if billed) is
+# asked again by the next run.
+CACHED_REPLY = ("SELECT reply FROM teacher_calls WHERE request_hash = ? AND (ok OR ("
+                f"input_tokens + output_tokens > 0 AND error NOT LIKE '{NO_REPLY}%'))")
+# A call's reply and cost; one that replaces a failure adds the failure's tokens and
+# cost, which may have been billed, so the ledger never loses money spent.
+SAVE_CALL = f"""INSERT INTO teacher_calls VALUES ({', '.join('?' * 12)})
+ON CONFLICT (request_hash) DO UPDATE SET round = excluded.round,
+    example_id = excluded.example_id, op = excluded.op, request = excluded.request,
+    reply = excluded.reply, ok = excluded.ok, error = excluded.error,
+    created = excluded.created,
+    input_tokens = excluded.input_tokens + CASE WHEN ok THEN 0 ELSE input_tokens END,
+    output_tokens = excluded.output_tokens + CASE WHEN ok THEN 0 ELSE output_tokens END,
+    cost_usd = excluded.cost_usd + CASE WHEN ok THEN 0 ELSE cost_usd END"""

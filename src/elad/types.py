@@ -53,6 +53,11 @@ class Score:
     greedy_answer: str | None = None
 
 
+# how the error of a request that got no reply begins (teacher/retry.py): the next run
+# asks it again (store.cached_reply)
+NO_REPLY = "no reply after"
+
+
 @dataclass
 class TeacherReply:
     """What the teacher returned for one question.

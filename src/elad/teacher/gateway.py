@@ -101,6 +101,8 @@ class TeacherGateway:
                 if request.key not in sender:
                     sender[request.key] = i
                     pending.append(i)
+                    # a failure asked again: what its attempts may have cost still counts
+                    budget.charge(self.store.call_cost(request.key))
                 continue
             cost = self.store.call_cost(request.key)  # as billed (batch or not)
             budget.charge(cost)

@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from elad.types import TeacherReply
+from elad.types import NO_REPLY, TeacherReply
 
 log = logging.getLogger("elad")
 
@@ -99,7 +99,7 @@ class Tries:
             raise ValueError(f"unknown outcome of an attempt: {outcome.kind!r}")
         self.failures += 1
         if self.failures > self.max_retries:
-            return Decision(GIVE_UP, f"no reply after {self.failures} tries: "
+            return Decision(GIVE_UP, f"{NO_REPLY} {self.failures} tries: "
                                      f"{outcome.reason}")
         wait = outcome.retry_after
         if wait is None or wait > MAX_RETRY_AFTER_S:
