@@ -479,3 +479,23 @@ def test_garbled_steps_with_the_right_answer_are_not_confirmed(shared_data, kind
         assert not any(g in kept for g in GARBLED) and "wer bott ans" not in kept
     assert revise(teacher, solved.question, list(solved.steps), solved.answer,
                   None).first_error is None  # its own rationale is still confirmed
+
+
+def test_a_reply_limit_that_cuts_off_rationales_is_warned_of_with_one_that_fits(shared_data,
+                                                                               caplog):
+    """GSM8K's rationales as JSON replies run to hundreds of tokens: at the default 128
+    over a third of them were cut off (paid, not usable) and nothing said so."""
+    task = TaskConfig(kind="gsm8k", path=str(shared_data / "gsm8k"))
+    make_teacher(TeacherConfig(kind="reference", max_output_tokens=128), task)
+    warned = re.search(r"teacher.max_output_tokens=128 is shorter than (\d+) of the "
+                       r"dataset's (\d+) reference rationales .*; teacher.max_output_tokens="
+                       r"(\d+) fits them all", caplog.text)
+    assert warned and 0.2 < int(warned[1]) / int(warned[2]) < 0.6, caplog.text
+    fits = int(warned[3])
+    caplog.clear()
+    teacher = make_teacher(TeacherConfig(kind="reference", max_output_tokens=fits), task)
+    assert "is shorter than" not in caplog.text
+    assert all(annotate(teacher, s.question).ok for s in list(teacher.by_question.values())[:50]
+               if target_is_coherent(list(s.steps), s.answer))
+    make_teacher(TeacherConfig(kind="reference", max_output_tokens=fits - 1), task)
+    assert f"teacher.max_output_tokens={fits - 1} is shorter than " in caplog.text

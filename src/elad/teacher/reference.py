@@ -22,6 +22,8 @@ Tokens are counted as for the oracle, on the rendered prompt and the JSON reply.
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -42,6 +44,8 @@ from elad.teacher.arithmetic import (
 from elad.teacher.protocol import counted_reply
 from elad.teacher.request import TeacherRequest
 from elad.types import TeacherReply
+
+log = logging.getLogger("elad")
 
 
 def continue_from(reference: tuple[str, ...], right_steps: list[str],
@@ -157,6 +161,21 @@ def continuation(question: str, right_steps: list[str], reference: Solved
     return None
 
 
+def cut_off_note(solutions: list[Solved], max_output_tokens: int) -> str | None:
+    """What `max_output_tokens` cuts off of the dataset's rationales as replies (a cut
+    reply is counted as paid and is not usable), and the limit that fits them all; None
+    when it fits every one."""
+    lengths = [count_tokens(json.dumps({"steps": list(s.steps), "answer": s.answer}))
+               for s in solutions]
+    over = sum(n > max_output_tokens for n in lengths)
+    if not over:
+        return None
+    return (f"teacher.max_output_tokens={max_output_tokens} is shorter than {over} of the "
+            f"dataset's {len(lengths)} reference rationales ({over / len(lengths):.0%}): "
+            "their replies will be cut off, counted as paid and not usable; "
+            f"teacher.max_output_tokens={max(lengths)} fits them all")
+
+
 class ReferenceTeacher:
     name = "reference"
 
@@ -175,7 +194,11 @@ class ReferenceTeacher:
         if task is None or task.kind == "synthetic":
             raise ConfigError("teacher.kind=reference needs a dataset task (task.kind="
                               "gsm8k, svamp, aqua, strategyqa or jsonl)")
-        return cls(reference_solutions(task), dataset_answer_type(task), max_output_tokens)
+        solutions = reference_solutions(task)
+        note = cut_off_note(solutions, max_output_tokens)
+        if note:
+            log.warning(note)
+        return cls(solutions, dataset_answer_type(task), max_output_tokens)
 
     def identity(self) -> dict:
         return {"teacher": self.name, "max_output_tokens": self.max_output_tokens}
