@@ -200,3 +200,23 @@ def test_runs_made_before_the_forecast_stay_readable_and_resumable(tmp_path):
     assert again.stop_reason == StopReason.NOT_STOPPED
     assert RunConfig().stop_gain_per_usd == 0  # off unless set
     assert np.isclose(again.cost_usd, COSTS[0])
+
+
+def test_a_falling_accuracy_is_not_forecast_to_rise():
+    """AQuA in a helper's run: 0.180, 0.120, 0.080. The only learning curve through them
+    is flat at their mean, which the plan showed as 0.117 at 1.25x the spend, above the
+    accuracy just measured, beside a gain of +0.000 per $."""
+    from elad.reading.report import forecast_cell
+
+    falling = records([0.18, 0.12, 0.08], [0.029, 0.058, 0.0867])
+    outlook = run_forecast(falling, 50, 1.0)
+    assert outlook.curve.flat and not run_forecast(records(STEEP), 300, 10.0).curve.flat
+    text = plan_text(falling, 50, 1.0, target=0.3)
+    assert "the test accuracy has not risen with the spend (0.180 at $0.0290, 0.080 at " \
+           "$0.0867 now)" in text
+    assert "the spend)" not in text and "0.117" not in text  # no table of the mean
+    stored = forecast_record(outlook)
+    line = forecast_line(stored, 0.5)
+    assert line.startswith("the test accuracy has not risen with the spend: the next round")
+    assert "stop_gain_per_usd=0.5" in line and " at $" not in line
+    assert forecast_cell(stored) == "flat"

@@ -89,6 +89,9 @@ class ForecastOptions:
     seed: int = 0
 
 
+FLAT_GAP = 1e-4  # a gap below a hundredth of a point: a flat curve
+
+
 @dataclass(frozen=True)
 class Curve:
     """A fitted curve: acc(c) = asymptote - gap * basis(c / spent_usd) (module doc)."""
@@ -99,6 +102,12 @@ class Curve:
     k: float  # power and hill: exponent; exp: rate per spent_usd
     spent_usd: float
     p: float = 1.0  # hill only: the share of the power law (1: the power law itself)
+
+    @property
+    def flat(self) -> bool:
+        """Whether the fit is flat: no curve of rising accuracy fits the rounds better
+        than their mean (the accuracy has not risen with the spend)."""
+        return self.gap < FLAT_GAP
 
     def __call__(self, cost_usd):
         """Accuracy at the given cumulative cost(s), dollars."""

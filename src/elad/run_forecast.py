@@ -29,6 +29,7 @@ import numpy as np
 
 from elad.budget import usd
 from elad.forecast import (
+    FLAT_GAP,
     Forecast,
     ForecastOptions,
     forecast,
@@ -120,16 +121,21 @@ def forecast_line(stored: dict | None, threshold: float = 0.0) -> str:
     if stored is None:
         return "none yet (it needs three rounds with teacher cost)"
     gain, upper = stored["gain_per_usd"]["value"], stored["gain_per_usd_upper"]
-    text = (f"the next round ({usd(stored['next_round_usd'])}) buys {gain:+.3f} accuracy "
+    flat = stored["curve"]["gap"] < FLAT_GAP
+    text = ((NOT_RISEN + ": " if flat else "")
+            + f"the next round ({usd(stored['next_round_usd'])}) buys {gain:+.3f} accuracy "
             f"per $ ({stored['confidence']:.0%} upper bound {upper:+.3f}")
     if threshold > 0:
         text += f", {'below' if upper < threshold else 'not below'} " \
                 f"stop_gain_per_usd={threshold:g}"
+    if flat:  # the flat curve's level is the rounds' mean, not a forecast to show
+        return text + ")"
     far = max(stored["predictions"], key=lambda p: p["horizon"])
     return (text + f"); at ${far['cost_usd']:.2f} (+{far['horizon']:.0%}): "
             f"{far['value']:.3f} [{far['low']:.3f}, {far['high']:.3f}]")
 
 
+NOT_RISEN = "the test accuracy has not risen with the spend"
 PLAN_MULTIPLES = (1.25, 1.5, 2.0, 3.0, 4.0)  # of the spend, in `elad plan`'s table
 
 
@@ -153,6 +159,14 @@ def plan_text(records: list[RoundRecord], n_test: int | None, budget_usd: float,
         return (f"no forecast: {len(records)} round(s) measured; it needs three rounds "
                 "with teacher cost (the seed round and two more)")
     spent, conf = outlook.spent_usd, f"{CONFIDENCE:.0%}"
+    if outlook.curve.flat:
+        first, last = records[0], records[-1]
+        return (f"no forecast of a gain from {outlook.n_points} rounds: {NOT_RISEN} "
+                f"({first.test_accuracy:.3f} at ${first.cost_usd:.4f}, "
+                f"{last.test_accuracy:.3f} at ${last.cost_usd:.4f} now); the learning curve "
+                "that fits them best is flat, so more rounds like these are forecast to "
+                "buy nothing. A student that has not yet begun to learn may learn later: "
+                "a forecast cannot say when")
     lines = [(f"forecast from {outlook.n_points} rounds (${spent:.4f} spent, {n_test} test "
               f"questions): {outlook.curve.form} curve {outlook.curve}"),
              f"  {'cost $':>9}  {'accuracy':>8}  {conf} band",

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from elad.budget import teacher_prices
 from elad.config import ConfigError, RunConfig
+from elad.forecast import FLAT_GAP
 from elad.reading.diagnostics import NOT_AVAILABLE, round_aurocs
 from elad.reading.html_page import Markup, image, page, table, tag
 from elad.reading.plots import Labels, Series, bar_plot, line_plot
@@ -47,6 +48,8 @@ def forecast_cell(stored: dict | None) -> str:
     """The forecast accuracy at twice the money spent so far, with its 90% band."""
     if not stored:
         return "-"
+    if stored["curve"]["gap"] < FLAT_GAP:  # the rounds' mean: not a forecast to show
+        return "flat"
     far = max(stored["predictions"], key=lambda p: p["horizon"])
     return f"{far['value']:.2f} [{far['low']:.2f},{far['high']:.2f}]"
 
