@@ -103,8 +103,10 @@ def test_a_last_round_that_takes_the_budgets_rest_is_not_shown_as_free():
     f = run_forecast(records(FLATTENING[:5], costs), 300, 0.25)
     assert f.next_round_usd == pytest.approx(0.0014)
     assert "the next round ($0.0014) buys" in forecast_line(forecast_record(f))
-    assert "the next round ($0.0014) buys" in plan_text(records(FLATTENING[:5],
-                                                      costs), 300, 0.25)
+    plan = plan_text(records(FLATTENING[:5], costs), 300, 0.25)
+    assert "the next round ($0.0014) buys" in plan
+    # the two bounds a reader meets, each named (the run's line shows the one-sided one)
+    assert f"the stop rule's one-sided 90% upper bound {gain_bound(f):+.3f})" in plan
 
 
 def test_the_plan_prints_the_curve_and_the_cost_to_reach_a_target():

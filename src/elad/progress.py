@@ -37,6 +37,7 @@ class Heartbeat:
 
     def __init__(self, total: int, desc: str, unit: str, every_s: float = HEARTBEAT_S):
         self.total, self.desc, self.unit, self.every_s = total, desc, unit, every_s
+        self.units = unit + ("es" if unit.endswith(("s", "ch")) else "s")  # batches
         self.n = 0
         self.started = self.last = time.monotonic()
 
@@ -45,7 +46,7 @@ class Heartbeat:
         now = time.monotonic()
         if now - self.last >= self.every_s:
             self.last = now
-            log.info("%s: %d/%d %ss, %.0fs", self.desc, self.n, self.total, self.unit,
+            log.info("%s: %d/%d %s, %.0fs", self.desc, self.n, self.total, self.units,
                      now - self.started)
 
     def close(self) -> None:

@@ -179,7 +179,9 @@ def plan_text(records: list[RoundRecord], n_test: int | None, budget_usd: float,
         lines.append(f"  {cost:9.4f}  {e.value:8.3f}  [{e.low:.3f}, {e.high:.3f}]  ({why})")
     gain = outlook.gain_per_usd
     lines.append(f"the next round ({usd(outlook.next_round_usd)}) buys {gain.value:+.3f} "
-                 f"accuracy per $ ({conf} band [{gain.low:+.3f}, {gain.high:+.3f}])")
+                 f"accuracy per $ ({conf} band [{gain.low:+.3f}, {gain.high:+.3f}]; "
+                 f"the stop rule's one-sided {conf} upper bound "
+                 f"{gain_bound(outlook, CONFIDENCE):+.3f})")
     if target is not None:
         lines.append(reach_text(outlook, target, pool))
     lines.append("a forecast from few rounds is rough (its band holds the doubt); a run "

@@ -21,6 +21,7 @@ from elad.reading.report_forecast import forecast_section
 from elad.reading.report_summary import (
     CONFIRMED,
     bought_section,
+    count,
     verdict_line,
     why_stopped,
 )
@@ -116,8 +117,8 @@ def run_report_html(store: RunStore, config: RunConfig, title: str,
     for round in sorted({c.round for c in calls}):
         selected = store.selection(round) or []
         shown = selected[:examples_per_round]
-        body.append(tag("h3", f"Round {round}: {len(selected)} questions sent to the "
-                              f"teacher, the first {len(shown)} in selection order"))
+        body.append(tag("h3", f"Round {round}: {count(len(selected), 'question')} sent to "
+                              f"the teacher, the first {len(shown)} in selection order"))
         context = RoundShown(round, store.scores(round),
                              {c.example_id: c for c in calls if c.round == round}, targets)
         for position, qid in enumerate(shown, 1):

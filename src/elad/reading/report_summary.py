@@ -20,10 +20,10 @@ STOP_WHY = {
                           "the last round's questions: it had nothing to teach on the "
                           "student's most uncertain questions, more teacher money buys "
                           "little",
-    StopReason.BUDGET_SPENT: "what is left of the budget does not cover the worst case of "
-                             "half a round of teacher requests",
+    StopReason.BUDGET_SPENT: "what is left of the budget does not cover one more teacher "
+                             "request at what the last round paid per request",
     StopReason.POOL_EXHAUSTED: "the teacher has been asked about every pool question",
-    StopReason.MAX_ROUNDS: "max_rounds={max_rounds} rounds after the seed round are done",
+    StopReason.MAX_ROUNDS: "max_rounds={max_rounds}: {rounds} after the seed round done",
     StopReason.LOW_GAIN: "the forecast said the next round buys less than "
                          "stop_gain_per_usd={stop_gain_per_usd} accuracy per dollar",
 }
@@ -33,6 +33,7 @@ def why_stopped(config: RunConfig, reason: str) -> str:
     """Why a run stopped, in words, with the setting that stopped it."""
     return STOP_WHY[StopReason(reason)].format(
         saturation=config.saturation, max_rounds=config.max_rounds,
+        rounds=count(config.max_rounds, "round"),
         stop_gain_per_usd=config.stop_gain_per_usd)
 
 
