@@ -150,3 +150,19 @@ def test_sampled_tokens_follow_the_model_distribution(student):
     bound = 4 * (probabilities * (1 - probabilities) / n).sqrt() + 1e-3
     assert (error <= bound).all()
     assert (counts > 0).sum() > 1  # more than one token was drawn
+
+
+def test_sequences_longer_than_the_tiny_student_was_built_for_are_warned_of(caplog):
+    """AQuA's rationales run to 474 tokens where the tiny student is built for 256: they
+    trained with no word, and only the exported model said so."""
+    data = synthetic.load(["arithmetic"], 20, 1, seed=0)
+    pairs = [(e.question, format_explanation(*synthetic.solve(e.question))) for e in data.pool]
+    config = StudentConfig(vocab_size=300, hidden_size=32, layers=1, heads=2, max_length=40)
+    student = build_tiny_student([t for _, t in pairs], config, seed=0)
+    rows = student.training_examples(pairs)
+    over = sum(len(ids) > 40 for ids, _ in rows)
+    assert over > 0  # the synthetic explanations are longer than 40 tokens
+    longest = max(len(ids) for ids, _ in rows)
+    assert (f"{over} of {len(rows)} training sequences are longer than the 40 tokens the "
+            f"student was built for (the longest: {longest}); for the tiny student, set "
+            "student.max_length=") in caplog.text

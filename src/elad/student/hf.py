@@ -9,6 +9,7 @@ confidences of all step prefixes are teacher-forced forward passes, and training
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -26,6 +27,7 @@ from elad.progress import progress
 from elad.student.protocol import Generation
 from elad.training import Schedule, fine_tune, pad
 
+log = logging.getLogger("elad")
 hf_logging.set_verbosity_error()  # no weight-loading bars or notices in the run's output
 hf_logging.disable_progress_bar()
 # transformers 5 renames the KV cache argument `past_key_values` (which 4.x needs) and
@@ -346,6 +348,14 @@ class HFStudent:
         for question, explanation in pairs:
             prompt = self.prompt_ids(question)
             examples.append(([*prompt, *self.encode(explanation), self.eos_id], len(prompt)))
+        longest = max((len(ids) for ids, _ in examples), default=0)
+        limit = getattr(self.model.config, "max_position_embeddings", None)
+        if limit and longest > limit:  # trained anyway; an exported model warns of them
+            over = sum(len(ids) > limit for ids, _ in examples)
+            log.warning("%d of %d training sequences are longer than the %d tokens the "
+                        "student was built for (the longest: %d); for the tiny student, "
+                        "set student.max_length=%d", over, len(examples), limit, longest,
+                        2 ** math.ceil(math.log2(longest)))
         return examples
 
     def train(self, pairs: list[tuple[str, str]], steps: int, lr: float, seed: int,
