@@ -92,3 +92,13 @@ def test_one_annotation_and_one_revision_are_counted_in_the_singular(tmp_path):
     text = targets_text(RunStore(tmp_path / "run" / "run.sqlite"), 1)
     assert text.startswith("1 annotation (the teacher wrote the whole explanation) and "
                            "1 revision (it revised")
+
+
+def test_a_local_data_file_is_named_without_its_machines_path(tmp_path):
+    from elad.reading.model_card import data_text
+    from elad.store import RunStore
+
+    config = RunConfig()
+    config.task.kind, config.task.path = "jsonl", "/home/alice/private/questions.jsonl"
+    text = data_text(config, RunStore(tmp_path / "run.sqlite"))
+    assert "jsonl from `questions.jsonl`" in text and "/home/alice" not in text

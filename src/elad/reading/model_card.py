@@ -7,6 +7,7 @@ transformers. Read from the run directory only (no torch).
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 from elad.answers import ANSWER_CUE, prompt_text
 from elad.budget import teacher_prices
@@ -39,7 +40,8 @@ def data_text(config: RunConfig, store: RunStore) -> str:
         source = f"elad's synthetic reasoning tasks ({', '.join(task.families)})"
     else:
         where = f"the hub dataset `{task.hub}`" if task.hub else (
-            f"`{task.path}`" if task.path else f"the local copy of {task.kind}")
+            # the name alone: a card is made to be published, its machine's paths are not
+            f"`{Path(task.path).name}`" if task.path else f"the local copy of {task.kind}")
         source = f"{task.kind} from {where}"
     annotated = store.test_set_totals()
     test = " held-out test questions" + (
