@@ -118,6 +118,10 @@ def test_without_labeled_questions_the_teacher_annotates_a_test_set_once(
     assert (f"spent ${spent:.4f} (the rounds shown ${records[-1].cost_usd:.4f}, the test "
             f"set ${apart['cost_usd']:.4f}) of $0.5" in report_stop_line(tmp_path / "run",
                                                                          records))
+    # before any round is finished, the money spent is said all the same
+    assert report_stop_line(tmp_path / "run", []) == (
+        f"stopped: not finished; no round yet; spent ${spent:.4f} (the test set "
+        f"${apart['cost_usd']:.4f}, a round not finished ${rounds['cost_usd']:.4f}) of $0.5")
 
 
 def test_the_pool_files_labeled_lines_are_the_test_set(tmp_path):

@@ -168,8 +168,11 @@ def report_stop_line(run_dir: Path, records: list) -> str:
 
     config = stored_config(run_dir)
     last = records[-1] if records else None
-    if last is None or config is None:
+    if config is None:
         return "stopped: not finished; no round yet"
+    if last is None:  # money may be spent all the same: the seed round's, the test set's
+        return (f"stopped: not finished; no round yet; {spent_text(run_dir, None)} of "
+                f"${config.budget_usd}")
     return (f"stopped: {last.stop_reason or 'not finished'}; {spent_text(run_dir, last)} "
             f"of ${config.budget_usd}; forecast: "
             f"{forecast_line(last.forecast, config.stop_gain_per_usd)}")
@@ -183,8 +186,8 @@ def spent_text(run_dir: Path, last) -> str:
         paid = spending(rundir.store, last)
     spent = paid.pop("all")
     detail = ", ".join(f"{what} ${usd:.4f}" for what, usd in paid.items() if usd >= 5e-5)
-    return f"spent ${spent:.4f}" + (f" (the rounds shown ${last.cost_usd:.4f}, {detail})"
-                                    if detail else "")
+    shown = f"the rounds shown ${last.cost_usd:.4f}, " if last else ""
+    return f"spent ${spent:.4f}" + (f" ({shown}{detail})" if detail else "")
 
 
 def teacher_check_command(args: argparse.Namespace) -> int:

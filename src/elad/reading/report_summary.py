@@ -103,14 +103,15 @@ def bought_section(store: RunStore, config: RunConfig, records: list[RoundRecord
     return [head, verdict, tag("ul", *(tag("li", line) for line in lines), cls="bought")]
 
 
-def spending(store: RunStore, last: RoundRecord) -> dict[str, float]:
-    """What the budget has paid ("all"), and what the rounds shown (up to `last`) leave
-    out of it: the test set's annotations, requests whose reply never came (at their
-    worst case), a round not finished."""
+def spending(store: RunStore, last: RoundRecord | None) -> dict[str, float]:
+    """What the budget has paid ("all"), and what the rounds shown (up to `last`; None:
+    none) leave out of it: the test set's annotations, requests whose reply never came
+    (at their worst case), a round not finished."""
     spent = store.spent_usd()
     apart = {"the test set": store.test_set_totals()["cost_usd"],
              "unconfirmed": store.unconfirmed_usd()}
-    apart["a round not finished"] = spent - last.cost_usd - sum(apart.values())
+    apart["a round not finished"] = spent - (last.cost_usd if last else 0.0) \
+        - sum(apart.values())
     return {"all": spent, **apart}
 
 
