@@ -12,11 +12,12 @@ from elad.config import ConfigError, RunConfig, config_from_dict, load_config
 from elad.estimate import Costs, estimate, estimate_task, format_estimate
 from elad.fakes.oracle_server import OracleServer, serve
 from elad.rundir import RunDir, stored_config
+from elad.store import RunStore
 from elad.tasks.synthetic import TaskData
 from elad.teacher.request import render
 from elad.types import Example
 
-from conftest import openai_overrides
+from conftest import TINY, openai_overrides
 
 # oracle teacher: worst-case input = count_tokens(prompt); $1 / $2 per million tokens
 PRICED = ["teacher.price_input_per_mtok=1", "teacher.price_output_per_mtok=2",
@@ -167,3 +168,16 @@ def test_a_stored_config_is_unchanged_on_resume(tmp_path):
     assert stored == old
     resumed = config_from_items(["max_rounds=6"], stored)
     assert resumed.student == old.student and resumed.max_rounds == 6
+
+
+def test_dry_run_on_a_run_that_has_run_says_what_it_spent(tmp_path, capsys):
+    from elad.cli import main
+
+    run_dir = str(tmp_path / "run")
+    assert main(["-q", "run", *TINY, "max_rounds=0", "--run-dir", run_dir]) == 0
+    spent = RunStore(tmp_path / "run" / "run.sqlite").spent_usd()
+    capsys.readouterr()
+    assert main(["run", "--dry-run", "--run-dir", run_dir]) == 0
+    out = capsys.readouterr().out
+    assert f"{run_dir} has run already: it has spent ${spent:.4f} of its $" in out
+    assert spent > 0 and "(the estimate above is of a whole run)" in out

@@ -62,6 +62,11 @@ def run_command(args: argparse.Namespace) -> int:
         from elad.estimate import estimate_run, format_estimate
 
         print(format_estimate(estimate_run(config), config))
+        if stored_config(run_dir) is not None:  # the estimate is of a whole run
+            with RunDir.open(run_dir) as rundir:
+                spent = rundir.store.spent_usd()
+            print(f"{run_dir} has run already: it has spent ${spent:.4f} of its "
+                  f"${config.budget_usd} budget (the estimate above is of a whole run)")
         return 0
     refuse_if_held(run_dir)  # before torch is imported: a refusal comes at once
     from elad.loop import run  # imports torch; `elad report` does not need it
