@@ -261,3 +261,15 @@ def test_run_help_points_to_elad_config(capsys):
     out = " ".join(capsys.readouterr().out.split())
     assert "`elad config`" in out and "`elad config --init`" in out
     assert "`elad config --effective [CONFIG] [key=value ...]`" in out
+
+
+def test_a_base_url_with_a_trailing_slash_is_the_same_teacher():
+    """The cache key strips the slash; a resumed run given ".../v1/" for ".../v1" was
+    refused as a changed teacher."""
+    from elad.rundir import differences
+
+    slash = load_config(None, ["teacher=openai", "teacher.base_url=http://127.0.0.1:8000/v1/"])
+    plain = load_config(None, ["teacher=openai", "teacher.base_url=http://127.0.0.1:8000/v1"])
+    assert slash.teacher.base_url == "http://127.0.0.1:8000/v1"
+    assert differences(slash, plain) == []
+    assert config_from_json(slash.to_json()).teacher.base_url == "http://127.0.0.1:8000/v1"

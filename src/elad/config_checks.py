@@ -97,6 +97,7 @@ def validate(config: Any) -> Any:
             raise ConfigError(problem)
     task, student, teacher = config.task, config.student, config.teacher
     student.warmup = resolved_warmup(student, task)  # stored so: a resume keeps it
+    teacher.base_url = teacher.base_url.rstrip("/")  # ".../v1/" is ".../v1" (the cache's)
     checks = [
         ("candidates", config.candidates >= config.round_size, "must be >= round_size"),
         ("task.pool_size", not task.pool_size or task.pool_size >= config.seed_size,
