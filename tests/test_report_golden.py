@@ -26,6 +26,17 @@ def comparable(page: str) -> str:
                   "<details>(configuration)</details>", page, flags=re.S)
 
 
+BAND = re.compile(r"(\d+\.\d{3}) \[(\d+\.\d{3}), (\d+\.\d{3})\]")
+
+
+def bands_apart(page: str) -> tuple[str, list[float]]:
+    """The page with each forecast's "value [low, high]" as "# [#, #]", and their numbers.
+    A band is a quantile of bootstrap refits whose optimizer's last digits follow the
+    CPU's BLAS kernels (the golden's 0.571 is 0.572 on another machine)."""
+    numbers = [float(x) for match in BAND.findall(page) for x in match]
+    return BAND.sub("# [#, #]", page), numbers
+
+
 @pytest.mark.parametrize("name", ["elad-revise-s0", "long"])
 def test_the_report_is_the_one_the_code_before_the_split_wrote(tmp_path, name):
     if name == "long":
@@ -37,4 +48,7 @@ def test_the_report_is_the_one_the_code_before_the_split_wrote(tmp_path, name):
         write_run(run_dir.parent / "random-annotate-s0", accuracies=(0.5, 0.75),
                   strategy="random", mode="annotate")
     page = write_run_report(run_dir, baseline_dir=grid_baseline(run_dir)).read_text()
-    assert comparable(page) == (GOLDEN / f"report-{name}.html").read_text()
+    text, bands = bands_apart(comparable(page))
+    golden_text, golden_bands = bands_apart((GOLDEN / f"report-{name}.html").read_text())
+    assert text == golden_text
+    assert bands == pytest.approx(golden_bands, abs=0.0015)
