@@ -57,12 +57,13 @@ EXIT_BATCH_RUNNING = 75  # EX_TEMPFAIL: a teacher batch is running; run again to
 def run_command(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     # an existing run resumes with its stored config; what is given here applies on top
-    config = config_from_items(args.items, stored_config(run_dir))
+    stored = stored_config(run_dir)
+    config = config_from_items(args.items, stored)
     if args.dry_run:  # the estimate alone: no torch, no teacher call
         from elad.estimate import estimate_run, format_estimate
 
         print(format_estimate(estimate_run(config), config))
-        if stored_config(run_dir) is not None:  # the estimate is of a whole run
+        if stored is not None:  # the estimate is of a whole run
             with RunDir.open(run_dir) as rundir:
                 spent = rundir.store.spent_usd()
             print(f"{run_dir} has run already: it has spent ${spent:.4f} of its "

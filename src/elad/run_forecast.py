@@ -116,12 +116,18 @@ def forecast_record(outlook: Forecast | None) -> dict | None:
             "gain_per_usd_upper": round(gain_bound(outlook, CONFIDENCE), 6)}
 
 
+def stored_flat(stored: dict) -> bool:
+    """Whether a stored forecast's curve is flat (forecast.Curve.flat): its level is the
+    rounds' mean, not a forecast to show."""
+    return stored["curve"]["gap"] < FLAT_GAP
+
+
 def forecast_line(stored: dict | None, threshold: float = 0.0) -> str:
     """A stored forecast in one line, for `elad run`'s last line."""
     if stored is None:
         return "none yet (it needs three rounds with teacher cost)"
     gain, upper = stored["gain_per_usd"]["value"], stored["gain_per_usd_upper"]
-    flat = stored["curve"]["gap"] < FLAT_GAP
+    flat = stored_flat(stored)
     text = ((NOT_RISEN + ": " if flat else "")
             + f"the next round ({usd(stored['next_round_usd'])}) buys {gain:+.3f} accuracy "
             f"per $ ({stored['confidence']:.0%} upper bound {upper:+.3f}")

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from elad.budget import teacher_prices
 from elad.config import ConfigError, RunConfig
-from elad.forecast import FLAT_GAP
 from elad.reading.diagnostics import NOT_AVAILABLE, round_aurocs
 from elad.reading.html_page import Markup, image, page, table, tag
 from elad.reading.plots import Labels, Series, bar_plot, line_plot
@@ -26,6 +25,7 @@ from elad.reading.report_summary import (
     why_stopped,
 )
 from elad.reading.run_numbers import Baseline, cost_rows, load_baseline
+from elad.run_forecast import stored_flat
 from elad.rundir import RunDir
 from elad.store import TEST_ROUND, RunStore
 from elad.strategies import SCORED
@@ -49,7 +49,7 @@ def forecast_cell(stored: dict | None) -> str:
     """The forecast accuracy at twice the money spent so far, with its 90% band."""
     if not stored:
         return "-"
-    if stored["curve"]["gap"] < FLAT_GAP:  # the rounds' mean: not a forecast to show
+    if stored_flat(stored):
         return "flat"
     far = max(stored["predictions"], key=lambda p: p["horizon"])
     return f"{far['value']:.2f} [{far['low']:.2f},{far['high']:.2f}]"

@@ -97,16 +97,17 @@ class TeacherGateway:
         pending, sender = [], {}  # sender: request key -> the index that sends it
         for i, (request, _) in enumerate(requests):
             cached = self.store.cached_reply(request.key)
-            if cached is None:
-                if request.key not in sender:
-                    sender[request.key] = i
-                    pending.append(i)
-                    # a failure asked again: what its attempts may have cost still counts
-                    budget.charge(self.store.call_cost(request.key))
+            if cached is None and request.key in sender:  # the same request twice
                 continue
-            cost = self.store.call_cost(request.key)  # as billed (batch or not)
+            # as billed (batch or not); of a failure asked again, what its attempts may
+            # have cost, which still counts
+            cost = self.store.call_cost(request.key)
             budget.charge(cost)
-            results[i] = CallResult(cached, cost, cached=True)
+            if cached is None:
+                sender[request.key] = i
+                pending.append(i)
+            else:
+                results[i] = CallResult(cached, cost, cached=True)
 
         if not pending:
             return results
