@@ -280,33 +280,39 @@ def samples(student, questions: list[str], length: int = 60) -> list[str]:
 
 def gradient_agreement(student, pairs: list[tuple[str, str]]) -> dict:
     """The trainable parameters' gradient on one batch with torch's default attention
-    kernels and with its plain (math) ones, dropout off: cosine similarity and relative
-    difference. cuDNN's attention backward has known bugs on Hopper in torch 2.11-2.13
-    (NaN or wrong gradients for some lengths and masks); a cosine well below 1 says the
-    default kernel trains the student on wrong gradients."""
+    kernels, and with those elad trains with (training.attention_kernels: not cuDNN's
+    on a GPU), each against torch's plain (math) kernels, dropout off: cosine similarity,
+    relative difference, non-finite entries. cuDNN's attention backward has known bugs on
+    Hopper in torch 2.11-2.13; a cosine well below 1 means wrong gradients."""
     import torch
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    from elad.training import batch_loss
+    from elad.training import attention_kernels, batch_loss
 
     model = student.model
-    model.eval()  # no dropout: the two passes see the same function
+    model.eval()  # no dropout: the passes see the same function
     params = [p for p in model.parameters() if p.requires_grad]
     rows = student.training_examples(pairs)
     grads = {}
-    for name, backends in (("default", None), ("math", [SDPBackend.MATH])):
+    for name, kernels in (("default", nullcontext()),
+                          ("elad", attention_kernels(student.device)),
+                          ("math", sdpa_kernel([SDPBackend.MATH]))):
         model.zero_grad(set_to_none=True)
-        with sdpa_kernel(backends) if backends else nullcontext():
+        with kernels:
             batch_loss(model, rows, student.pad_id, student.device, False).backward()
         grads[name] = torch.cat([p.grad.float().flatten() for p in params
                                  if p.grad is not None])
     model.zero_grad(set_to_none=True)
-    default, math = grads["default"], grads["math"]
-    result = {"cosine": float(torch.nn.functional.cosine_similarity(default, math, dim=0)),
-              "relative_difference": float((default - math).norm() / math.norm()),
-              "non_finite": int((~torch.isfinite(default)).sum())}
-    print("  gradient, default attention kernels against math ones: " + ", ".join(
-        f"{key} {value:.4g}" for key, value in result.items()), flush=True)
+    math = grads["math"]
+    result = {}
+    for name in ("default", "elad"):
+        g = grads[name]
+        result[name] = {
+            "cosine": float(torch.nn.functional.cosine_similarity(g, math, dim=0)),
+            "relative_difference": float((g - math).norm() / math.norm()),
+            "non_finite": int((~torch.isfinite(g)).sum())}
+        print(f"  gradient, {name} attention kernels against math ones: " + ", ".join(
+            f"{key} {value:.4g}" for key, value in result[name].items()), flush=True)
     return result
 
 
