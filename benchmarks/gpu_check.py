@@ -269,10 +269,15 @@ def samples(student, questions: list[str], length: int = 60) -> list[str]:
     """The student's own text for a few questions (sampled at T=0.7), printed: fluent
     English from the base model, garbled words from the trained one in the second GPU
     run."""
+    import torch
+
+    from elad.student.hf import question_uniforms
+
     student.max_new_tokens = length
     student.model.eval()
+    uniforms = torch.cat([question_uniforms(0, q, 1, length) for q in questions])
     texts = [student.tokenizer.decode(tokens) for tokens, _, _ in student._sample(
-        [student.prompt_ids(q) for q in questions], 0.7, None)]
+        [student.prompt_ids(q) for q in questions], 0.7, uniforms)]
     for text in texts:
         print(f"  sample: {text[:160]!r}", flush=True)
     return texts
