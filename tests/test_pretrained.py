@@ -26,6 +26,7 @@ from elad.student.pretrained import load_base
 from elad.student.tiny import train_tokenizer
 from elad.student.vllm import answer_probability, vllm_usable
 from elad.tasks import synthetic
+from elad.training import batch_loss, vocabulary_head
 
 from conftest import TINY
 
@@ -76,6 +77,38 @@ def config_for(base_dir, **changes) -> StudentConfig:
 def items(student_pairs):
     """Scoring items: each training question with its right steps and answer."""
     return [(q, synthetic.solve(q)[0], synthetic.solve(q)[1]) for q, _ in student_pairs[:8]]
+
+
+def test_the_loss_from_hidden_states_is_the_models_own_loss(base_dir):
+    """training.batch_loss takes the loss from the decoder's hidden states, chunked,
+    without the batch's whole logits: the same loss and gradients as the model's own."""
+    student = new_student(config_for(base_dir), [], seed=0)
+    student.train(pairs(), steps=2, lr=2e-2, seed=0, batch_size=8)  # B != 0: LoRA counts
+    model, rows = student.model, student.training_examples(pairs(6))
+    assert vocabulary_head(model) is not None
+    params = [p for p in model.parameters() if p.requires_grad]
+    chunked = batch_loss(model, rows, student.pad_id, student.device, pack=False)
+    chunked_grads = torch.autograd.grad(chunked, params)
+    width = max(len(tokens) for tokens, _ in rows)
+    ids = torch.tensor([tokens + [student.pad_id] * (width - len(tokens))
+                        for tokens, _ in rows])
+    labels = torch.tensor([[-100] * prompt + tokens[prompt:] + [-100] * (width - len(tokens))
+                           for tokens, prompt in rows])
+    own = model(input_ids=ids, labels=labels, use_cache=False).loss
+    assert chunked.item() == pytest.approx(own.item(), rel=1e-5)
+    for mine, theirs in zip(chunked_grads, torch.autograd.grad(own, params)):
+        assert torch.allclose(mine, theirs, rtol=1e-4, atol=1e-7)
+
+
+def test_a_head_that_is_not_a_plain_projection_keeps_the_models_own_loss(tmp_path):
+    """A soft cap on the logits (Gemma 2's kind): the check on a short input sees it."""
+    capped = Gemma3ForCausalLM(Gemma3TextConfig(
+        vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+        num_attention_heads=2, num_key_value_heads=1, head_dim=16,
+        final_logit_softcapping=0.5))
+    assert vocabulary_head(capped) is None
+    capped.config.final_logit_softcapping = None
+    assert vocabulary_head(Gemma3ForCausalLM(capped.config)) is not None
 
 
 def test_lora_training_changes_the_adapter_only_and_the_outputs(base_dir):
