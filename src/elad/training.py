@@ -249,12 +249,12 @@ def vocabulary_head(model: torch.nn.Module) -> tuple[torch.nn.Module, torch.Tens
             training = model.training
             model.eval()  # no dropout: both sides see the same function
             probe = torch.arange(1, 9, device=head.weight.device)[None] % head.out_features
-            with torch.no_grad():
-                mine = decoder(input_ids=probe, use_cache=False).last_hidden_state \
-                    @ head.weight.T
+            with torch.no_grad():  # the same head on the same states: equal but for
+                # what the model does to its logits after the head
+                mine = head(decoder(input_ids=probe, use_cache=False).last_hidden_state)
                 theirs = model(input_ids=probe, use_cache=False).logits
             model.train(training)
-            if torch.allclose(mine.float(), theirs.float(), rtol=1e-3, atol=1e-3):
+            if torch.allclose(mine.float(), theirs.float(), rtol=1e-4, atol=1e-5):
                 found = (decoder, head.weight)
         _HEADS[model] = found
     return _HEADS[model]
