@@ -111,6 +111,16 @@ def test_a_head_that_is_not_a_plain_projection_keeps_the_models_own_loss(tmp_pat
     assert vocabulary_head(Gemma3ForCausalLM(capped.config)) is not None
 
 
+def test_a_torch_without_the_chunked_loss_keeps_the_models_own_loss(monkeypatch):
+    monkeypatch.delattr(torch.nn, "LinearCrossEntropyOptions")  # a torch without it
+    model = Gemma3ForCausalLM(Gemma3TextConfig(
+        vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+        num_attention_heads=2, num_key_value_heads=1, head_dim=16))
+    assert vocabulary_head(model) is None
+    loss = batch_loss(model, [([1, 2, 3, 4, 5], 2)], 0, torch.device("cpu"), pack=False)
+    assert torch.isfinite(loss)
+
+
 def test_lora_training_changes_the_adapter_only_and_the_outputs(base_dir):
     student = new_student(config_for(base_dir), [], seed=0)
     base, _ = load_base(config_for(base_dir))
