@@ -1,6 +1,7 @@
 """Every script in benchmarks/ runs at a tiny size and prints its figures, so that a
 changed interface breaks a test here instead of a command the README advertises.
-(benchmarks/gpu_check.sh only installs the GPU extras and runs gpu_check.py.)"""
+(benchmarks/gpu_check.sh only installs the GPU extras and runs gpu_check.py;
+benchmarks/gpu_carry.sh only downloads packages for a GPU machine with no registry.)"""
 
 import json
 import os
@@ -154,3 +155,20 @@ def test_million_pool():
                      re.MULTILINE), out
     assert re.search(r"^goal peak memory: \d+ MB < 2048 MB: (met|MISSED)$", out,
                      re.MULTILINE), out
+
+
+def test_training_memory():
+    out = run_script("training_memory.py", "--rows", "2", "--length", "40", "--steps", "1")
+    assert "path not taken" not in out, out
+    own, chunked = (figure(rf"^ *{side} loss: .* loss {NUMBER}$", out)
+                    for side in ("own", "chunked"))
+    assert chunked == pytest.approx(own, rel=1e-4)
+    assert figure(rf"^chunked / own: peak memory {NUMBER}x", out) > 0
+
+
+@pytest.mark.slow  # the gemma-3-270m preset (the first use converts it: minutes)
+def test_student_text(shared_data):
+    out = run_script("student_text.py", "--steps", "1", "--targets", "2", "--data",
+                     str(shared_data / "gsm8k"))
+    assert out.count("gsm8k-test-") == 16  # 2 questions x K=4, before and after
+    assert figure(rf"^trained 1 steps of 4 in {NUMBER} s", out) > 0

