@@ -198,6 +198,7 @@ def profile_student(overrides: list[str], decode_steps: int = 24,
     import torch
     from torch.profiler import ProfilerActivity, profile
 
+    from elad.answers import format_explanation
     from elad.config import load_config
     from elad.student.hf import merged_lora, question_uniforms
     from elad.student.pretrained import new_pretrained_student
@@ -245,7 +246,7 @@ def profile_student(overrides: list[str], decode_steps: int = 24,
     result["full_decode_memory"] = memory_stats()
     print_memory(f"over a decode of {full} tokens", result["full_decode_memory"])
 
-    pairs = [(s.question, "\n".join(s.steps) + f"\nThe answer is {s.answer}")
+    pairs = [(s.question, format_explanation(s.steps, s.answer))
              for s in reference_solutions(config.task)[:64]]
     train_batch = config.student.train_batch_size
 
@@ -269,15 +270,8 @@ def samples(student, questions: list[str], length: int = 60) -> list[str]:
     """The student's own text for a few questions (sampled at T=0.7), printed: fluent
     English from the base model, garbled words from the trained one in the second GPU
     run."""
-    import torch
-
-    from elad.student.hf import question_uniforms
-
     student.max_new_tokens = length
-    student.model.eval()
-    uniforms = torch.cat([question_uniforms(0, q, 1, length) for q in questions])
-    texts = [student.tokenizer.decode(tokens) for tokens, _, _ in student._sample(
-        [student.prompt_ids(q) for q in questions], 0.7, uniforms)]
+    texts = [g[0].text for g in student.generate(questions, k=1, temperature=0.7)]
     for text in texts:
         print(f"  sample: {text[:160]!r}", flush=True)
     return texts

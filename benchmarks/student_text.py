@@ -15,6 +15,7 @@ import argparse
 import time
 from pathlib import Path
 
+from elad.answers import format_explanation
 from elad.config import load_config
 from elad.explain import explain
 from elad.student.pretrained import new_pretrained_student
@@ -51,7 +52,7 @@ def main() -> None:
     student = new_pretrained_student(config.student, config.seed)
     examples = load_task(config.task, config.seed).test[:2]
     show("before training", student, examples)
-    pairs = [(s.question, "\n".join(s.steps) + f"\nThe answer is {s.answer}")
+    pairs = [(s.question, format_explanation(s.steps, s.answer))
              for s in reference_solutions(config.task)[:args.targets]]
     started = time.perf_counter()
     losses = student.train(pairs, args.steps, args.lr, config.seed, args.batch)

@@ -100,22 +100,21 @@ def test_the_loss_from_hidden_states_is_the_models_own_loss(base_dir):
         assert torch.allclose(mine, theirs, rtol=1e-4, atol=1e-7)
 
 
-def test_a_head_that_is_not_a_plain_projection_keeps_the_models_own_loss(tmp_path):
-    """A soft cap on the logits (Gemma 2's kind): the check on a short input sees it."""
-    capped = Gemma3ForCausalLM(Gemma3TextConfig(
+def one_layer_gemma(**changes) -> Gemma3ForCausalLM:
+    return Gemma3ForCausalLM(Gemma3TextConfig(
         vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-        num_attention_heads=2, num_key_value_heads=1, head_dim=16,
-        final_logit_softcapping=0.5))
-    assert vocabulary_head(capped) is None
-    capped.config.final_logit_softcapping = None
-    assert vocabulary_head(Gemma3ForCausalLM(capped.config)) is not None
+        num_attention_heads=2, num_key_value_heads=1, head_dim=16, **changes))
+
+
+def test_a_head_that_is_not_a_plain_projection_keeps_the_models_own_loss():
+    """A soft cap on the logits (Gemma 2's kind): the check on a short input sees it."""
+    assert vocabulary_head(one_layer_gemma(final_logit_softcapping=0.5)) is None
+    assert vocabulary_head(one_layer_gemma(final_logit_softcapping=None)) is not None
 
 
 def test_a_torch_without_the_chunked_loss_keeps_the_models_own_loss(monkeypatch):
     monkeypatch.delattr(torch.nn, "LinearCrossEntropyOptions")  # a torch without it
-    model = Gemma3ForCausalLM(Gemma3TextConfig(
-        vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-        num_attention_heads=2, num_key_value_heads=1, head_dim=16))
+    model = one_layer_gemma()
     assert vocabulary_head(model) is None
     loss = batch_loss(model, [([1, 2, 3, 4, 5], 2)], 0, torch.device("cpu"), pack=False)
     assert torch.isfinite(loss)
