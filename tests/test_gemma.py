@@ -10,7 +10,7 @@ import pytest
 from elad.config import load_config
 from elad.rundir import RunDir
 from elad.student import load_student, new_student
-from elad.student.pretrained import GEMMA_PRESET
+from elad.student.pretrained import GEMMA_PRESET, PROBE, PROBE_IDS
 from elad.tasks import load_task
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "gsm8k-reference-gemma.toml"
@@ -25,6 +25,9 @@ def test_the_preset_loads_offline_with_its_own_tokens():
     assert student.model.config.model_type == "gemma3_text"
     assert "sliding_attention" in student.model.config.layer_types
     assert student.format.prefix == (2,)  # <bos>
+    # Gemma 3's own pieces ("Natal", "ia", " sold", ...): transformers 5.17 converted
+    # the GGUF file's tokenizer into one that splits words into letters
+    assert student.tokenizer.encode(PROBE, add_special_tokens=False).ids == PROBE_IDS
     assert 1 in student.format.stops  # <eos>
     assert student.tokenizer.decode(student.prompt_ids("What is 2 + 3?")) == (
         "Q: What is 2 + 3?\nA:\n")

@@ -370,3 +370,21 @@ def test_a_base_model_that_is_not_there_stops_the_run_before_any_request(tmp_pat
         run(config, tmp_path / "run")
     with RunStore(tmp_path / "run" / "run.sqlite") as store:
         assert store.sent() == ""
+
+
+def test_a_preset_checkpoint_with_a_wrong_tokenizer_stops_the_run_before_any_request(
+        tmp_path, monkeypatch):
+    """transformers 5.17 cached the gemma-3-270m preset with a tokenizer that splits
+    words into letters, and the student wrote garbled words; such a cache is refused
+    (here: a tiny Gemma 3 with its own small tokenizer in the preset's place)."""
+    monkeypatch.setenv("ELAD_CACHE", str(tmp_path / "cache"))
+    build(tmp_path / "cache" / "gemma-3-270m", "gemma3")
+    config = load_config(None, [*TINY, "student.kind=hf", "student.model=gemma-3-270m"])
+    wrong = (r"the checkpoint in .*cache/gemma-3-270m was converted by transformers "
+             r"[0-9.]+, and its tokenizer splits 'Natalia sold' into \['N.*Delete that")
+    with pytest.raises(ConfigError, match=wrong):
+        run(config, tmp_path / "run")
+    with RunStore(tmp_path / "run" / "run.sqlite") as store:
+        assert store.sent() == ""
+    with pytest.raises(ConfigError, match=wrong):
+        load_base(config.student)

