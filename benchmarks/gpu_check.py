@@ -13,8 +13,8 @@ at the batch with the LoRA adapter left unmerged, the share of a step the GPU is
 the top operators, ms per training step, and the CUDA allocator's peak and its retries
 (a retry: it flushed its cache to make room, which stalls everything); a few of the base
 student's own samples, and how well one batch's gradient with torch's default attention
-kernels agrees with the math kernels' (cuDNN's attention backward has known bugs on
-Hopper). Then, per round: the test accuracy, the time to explain and score the
+kernels agrees with the math kernels' (cuDNN's attention backward has public bug reports
+on Hopper). Then, per round: the test accuracy, the time to explain and score the
 candidates, the training time, and a few of the trained student's samples; then sampling
 throughput (explanations/s) and scoring throughput (step prefixes/s) of vLLM and of HF
 on the round's student, and how well their scores agree (both score the same
@@ -279,39 +279,34 @@ def samples(student, questions: list[str], length: int = 60) -> list[str]:
 
 def gradient_agreement(student, pairs: list[tuple[str, str]]) -> dict:
     """The trainable parameters' gradient on one batch with torch's default attention
-    kernels, and with those elad trains with (training.attention_kernels: not cuDNN's
-    on a GPU), each against torch's plain (math) kernels, dropout off: cosine similarity,
-    relative difference, non-finite entries. cuDNN's attention backward has known bugs on
-    Hopper in torch 2.11-2.13; a cosine well below 1 means wrong gradients."""
+    kernels (cuDNN's on an H200) against its plain (math) kernels, dropout off: cosine
+    similarity, relative difference, non-finite entries. cuDNN's attention backward has
+    public bug reports on Hopper in torch 2.11-2.13; the third GPU run measured a cosine
+    of 0.996-0.9999 (bfloat16), and its backward four times as fast as the efficient
+    kernel's."""
     import torch
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    from elad.training import attention_kernels, batch_loss
+    from elad.training import batch_loss
 
     model = student.model
     model.eval()  # no dropout: the passes see the same function
     params = [p for p in model.parameters() if p.requires_grad]
     rows = student.training_examples(pairs)
-    grads = {}
-    for name, kernels in (("default", nullcontext()),
-                          ("elad", attention_kernels(student.device)),
-                          ("math", sdpa_kernel([SDPBackend.MATH]))):
+    grads = []
+    for kernels in (nullcontext(), sdpa_kernel([SDPBackend.MATH])):
         model.zero_grad(set_to_none=True)
         with kernels:
             batch_loss(model, rows, student.pad_id, student.device, False).backward()
-        grads[name] = torch.cat([p.grad.float().flatten() for p in params
-                                 if p.grad is not None])
+        grads.append(torch.cat([p.grad.float().flatten() for p in params
+                                if p.grad is not None]))
     model.zero_grad(set_to_none=True)
-    math = grads["math"]
-    result = {}
-    for name in ("default", "elad"):
-        g = grads[name]
-        result[name] = {
-            "cosine": float(torch.nn.functional.cosine_similarity(g, math, dim=0)),
-            "relative_difference": float((g - math).norm() / math.norm()),
-            "non_finite": int((~torch.isfinite(g)).sum())}
-        print(f"  gradient, {name} attention kernels against math ones: " + ", ".join(
-            f"{key} {value:.4g}" for key, value in result[name].items()), flush=True)
+    default, math = grads
+    result = {"cosine": float(torch.nn.functional.cosine_similarity(default, math, dim=0)),
+              "relative_difference": float((default - math).norm() / math.norm()),
+              "non_finite": int((~torch.isfinite(default)).sum())}
+    print("  gradient, default attention kernels against math ones: " + ", ".join(
+        f"{key} {value:.4g}" for key, value in result.items()), flush=True)
     return result
 
 

@@ -8,7 +8,7 @@ from elad.config import StudentConfig
 from elad.student.hf import HFStudent
 from elad.student.tiny import build_tiny_student
 from elad.tasks import synthetic
-from elad.training import attention_kernels, batch_loss, packed, packs
+from elad.training import batch_loss, packed, packs
 
 
 @pytest.fixture(scope="module")
@@ -59,20 +59,6 @@ def test_packed_lines_train_as_the_padded_rows_do(student):
     assert packed_loss == pytest.approx(padded_loss, rel=1e-5)
     for a, b in zip(padded, packed_grads):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
-
-
-def test_training_on_a_gpu_leaves_out_cudnn_attention():
-    """Its backward gave wrong gradients on Hopper GPUs (training.attention_kernels);
-    what a CUDA device would train with is read from torch's flags (no GPU here)."""
-    flags = torch.backends.cuda
-    assert flags.cudnn_sdp_enabled()  # torch's default
-    with attention_kernels(torch.device("cuda")):
-        assert not flags.cudnn_sdp_enabled()
-        assert flags.flash_sdp_enabled() and flags.mem_efficient_sdp_enabled()
-        assert flags.math_sdp_enabled()
-    assert flags.cudnn_sdp_enabled()
-    with attention_kernels(torch.device("cpu")):
-        assert flags.cudnn_sdp_enabled()
 
 
 def test_batched_greedy_equals_one_question_at_a_time(student):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
@@ -162,8 +161,7 @@ def fine_tune(model: PreTrainedModel, examples: list[tuple[list[int], int]],
         tokens = [len(ids) - prompt_length for ids, prompt_length in batch]
         weight = processes * sum(tokens[rank::processes]) / sum(tokens)
         mine = batch[rank::processes] or batch[:1]  # none: one row, weighted 0
-        with attention_kernels(device):
-            loss = batch_loss(model, mine, pad_id, device, pack)
+        loss = batch_loss(model, mine, pad_id, device, pack)
         if accelerator:
             accelerator.backward(loss * weight)
             accelerator.clip_grad_norm_(params, 1.0)
@@ -180,20 +178,6 @@ def fine_tune(model: PreTrainedModel, examples: list[tuple[list[int], int]],
     n = max(1, steps // 10)
     return {"train_loss": sum(losses[-n:]) / n, "train_loss_first": sum(losses[:n]) / n,
             "train_steps": steps}
-
-
-def attention_kernels(device: torch.device) -> AbstractContextManager:
-    """Where training runs its forward pass: on a CUDA device, with torch's attention
-    kernels other than cuDNN's, whose backward has given NaN and wrong gradients on
-    Hopper GPUs in torch 2.11-2.13 (pytorch/pytorch#196678, #150700); a student trained
-    with them on an H200 wrote garbled words where the same training on a CPU did not
-    (BENCHMARKS.md, the second GPU run). Elsewhere torch's own choice."""
-    if device.type != "cuda":
-        return nullcontext()
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
-    return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION,
-                        SDPBackend.MATH])
 
 
 def batch_loss(model: PreTrainedModel, rows: list[tuple[list[int], int]], pad_id: int,
