@@ -31,6 +31,9 @@ def test_gpu_check_dry_run(tmp_path, shared_data):
     profile = figures["profile"]["default"]  # the only allocator setting on a CPU
     assert set(profile["decode_ms"]) == {"1", "16"} and profile["train_ms"] > 0
     assert profile["decode_ms_lora_unmerged"] > 0
+    # each decode's own memory peak (on a GPU): the warm-up, unmerged, 1, 16, full length
+    assert [(m["rows"], m["merged"]) for m in profile["decode_memory"]] == [
+        (16, True), (16, False), (1, True), (16, True), (16, True)]
     assert profile["decode_profile"]["top"] and profile["decode_profile"]["host_ms"] > 0
     # on a CPU every attention path is torch's own: the same gradient
     assert profile["gradient_agreement"]["cosine"] > 0.9999
