@@ -40,9 +40,12 @@ python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site /
 export PYTHONPATH=/tmp/site:$PWD/src
 nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 5 \
     > "$OUT/smi.csv" 2>&1 &
-sizes=("$@")  # default: what fits one 10-minute call with the profile first
+# default: what fits one 10-minute call with the profile first (about 8 minutes at the
+# third run's speeds: install and conversion 1.5, profile 1.5, seed round 0.7, each
+# round 1.7, the comparison 0.6)
+sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(--candidates 64 --seed-size 64 --round-size 32
-                                 --test-size 64 --rounds 1 --compare-questions 32)
+                                 --test-size 128 --rounds 2 --compare-questions 32)
 python3 benchmarks/gpu_check.py --backend hf --data /tmp/gsm8k --run-dir /tmp/gc \
     --out "$OUT/gpu_check.json" "${sizes[@]}" 2>&1 | tee "$OUT/log.txt"
 GO

