@@ -7,8 +7,9 @@ and the same questions.
     python benchmarks/gpu_check.py --model /path/to/Qwen2.5-0.5B-Instruct
     python benchmarks/gpu_check.py --cpu-dry-run      # the HF path on a CPU, a tiny model
 
-Prints first the profile of the base student: ms per decode step at batch 1, 16 and the
-sampling batch (flat in the batch: per-step overhead bounds sampling, not the GPU), and
+Prints first the profile of the base student: ms per decode step at batch 1, 16, the
+sampling batch and four times it (flat in the batch: per-step overhead bounds sampling,
+not the GPU), with each decode's memory peak, and
 at the batch with the LoRA adapter left unmerged, the share of a step the GPU is busy,
 the top operators, ms per training step, and the CUDA allocator's peak and its retries
 (a retry: it flushed its cache to make room, which stalls everything); a few of the base
@@ -191,7 +192,7 @@ def print_profile(label: str, step_ms: float, host: float, device: float, top: l
 def profile_student(overrides: list[str], decode_steps: int = 24,
                     train_steps: int = 5) -> dict:
     """Where the base student's decode and training steps spend their time here: short
-    decodes at three batch sizes (the sampling batch profiled), one decode of the full
+    decodes at four batch sizes (the sampling batch profiled), one decode of the full
     length at the sampling batch (the KV cache grows step by step: the allocator's
     retries show whether it fragments), and training steps (profiled; rows of varying
     length: the first GPU run filled the card within 15 s of training)."""
@@ -241,7 +242,9 @@ def profile_student(overrides: list[str], decode_steps: int = 24,
     decode(batch, decode_steps)  # warm up
     result["base_samples"] = samples(student, questions[:2])
     result["decode_ms_lora_unmerged"] = decode(batch, decode_steps, merged=False)[0]
-    for rows in [*(n for n in (1, 16) if n != batch), batch]:  # the batch last
+    # and four times the batch: the third run's steps took about as long at 16 rows as
+    # at 128 (the host bound), so a larger batch may sample that much faster
+    for rows in [*(n for n in (1, 16) if n != batch), 4 * batch, batch]:  # the batch last
         result["decode_ms"][rows], prof, steps = decode(rows, decode_steps,
                                                         profiled=rows == batch)
     host, device, top = top_operators(prof, steps)

@@ -29,11 +29,12 @@ def test_gpu_check_dry_run(tmp_path, shared_data):
     assert agreement["confidence_max_abs_diff"] < 1e-5 and agreement["same_chosen"] == 1
     assert figures["comparison"]["hf"]["prefixes"] > 0
     profile = figures["profile"]
-    assert set(profile["decode_ms"]) == {"1", "16"} and profile["train_ms"] > 0
+    assert set(profile["decode_ms"]) == {"1", "64", "16"} and profile["train_ms"] > 0
     assert profile["decode_ms_lora_unmerged"] > 0
-    # each decode's own memory peak (on a GPU): the warm-up, unmerged, 1, 16, full length
+    # each decode's own memory peak (on a GPU): the warm-up, unmerged, 1, 4x, the batch,
+    # full length
     assert [(m["rows"], m["merged"]) for m in profile["decode_memory"]] == [
-        (16, True), (16, False), (1, True), (16, True), (16, True)]
+        (16, True), (16, False), (1, True), (64, True), (16, True), (16, True)]
     assert profile["decode_profile"]["top"] and profile["decode_profile"]["host_ms"] > 0
     # on a CPU every attention path is torch's own: the same gradient
     assert profile["gradient_agreement"]["cosine"] > 0.9999
