@@ -24,7 +24,7 @@ from elad.store import RunStore
 from elad.student import export_student, load_student, new_student
 from elad.student.pretrained import load_base
 from elad.student.tiny import train_tokenizer
-from elad.student.vllm import answer_probability, vllm_usable
+from elad.student.vllm import answer_probability, vllm_lora_rank, vllm_usable
 from elad.tasks import synthetic
 from elad.training import batch_loss, vocabulary_head
 
@@ -206,16 +206,17 @@ def test_sampler_matches_teacher_forcing_with_sliding_windows(tmp_path):
     questions = [q for q, _ in pairs(8)]
     prompts = [student.prompt_ids(q) for q in questions for _ in range(3)]
     uniforms = torch.rand(len(prompts), max_new, generator=torch.Generator().manual_seed(3))
-    sampled = student._sample(prompts, 1.0, uniforms)
-    lengths = {len(tokens) for tokens, *_ in sampled}
-    assert len(lengths) > 1  # some rows stopped early and left the batch
-    for prompt, (tokens, _, mean_logprob) in zip(prompts, sampled):
-        written = tokens + ([student.eos_id] if len(tokens) < max_new else [])
-        with torch.no_grad():
-            logits = student.model(input_ids=torch.tensor([prompt + written])).logits[0]
-        logp = torch.log_softmax(logits.float(), -1)
-        total = sum(float(logp[len(prompt) - 1 + i, t]) for i, t in enumerate(written))
-        assert total / len(written) == pytest.approx(mean_logprob, abs=1e-4)
+    for temperature in (1.0, 0.5):  # the log-probs are the model's own at any temperature
+        sampled = student._sample(prompts, temperature, uniforms)
+        lengths = {len(tokens) for tokens, *_ in sampled}
+        assert len(lengths) > 1  # some rows stopped early and left the batch
+        for prompt, (tokens, _, mean_logprob) in zip(prompts, sampled):
+            written = tokens + ([student.eos_id] if len(tokens) < max_new else [])
+            with torch.no_grad():
+                logits = student.model(input_ids=torch.tensor([prompt + written])).logits[0]
+            logp = torch.log_softmax(logits.float(), -1)
+            total = sum(float(logp[len(prompt) - 1 + i, t]) for i, t in enumerate(written))
+            assert total / len(written) == pytest.approx(mean_logprob, abs=1e-4)
     batched = student.generate(questions)
     single = [student.generate([q])[0] for q in questions]
     assert [b[0][0] for b in batched] == [s[0][0] for s in single]
@@ -301,6 +302,13 @@ def test_vllm_is_off_without_a_gpu_and_reads_prompt_logprobs(base_dir):
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="student.backend=vllm: .*(GPU|vllm)"):
             vllm_usable(config_for(base_dir, backend="vllm"))
+    # what vLLM cannot serve is said before it starts (checked ahead of the GPU)
+    with pytest.raises(ConfigError, match="vllm: vLLM serves LoRA ranks up to 512"):
+        vllm_usable(config_for(base_dir, backend="vllm", lora_rank=1024))
+    with pytest.raises(ConfigError, match="vllm: vLLM samples at temperatures up to 2"):
+        vllm_usable(config_for(base_dir, backend="vllm", temperature=2.5))
+    assert [vllm_lora_rank(r) for r in (1, 4, 8, 16, 24, 300, 512)] == [
+        8, 8, 8, 16, 32, 320, 512]
 
     class Logprob:  # the shape of vLLM's prompt log-probabilities
         def __init__(self, value):

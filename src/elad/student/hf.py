@@ -218,7 +218,9 @@ class HFStudent:
         """Decode a left-padded batch with the KV cache; a row that has written its end
         token leaves the batch (and the cache), so short explanations cost no more steps.
         Sampling (temperature > 0) inverts each row's CDF at its own uniform numbers
-        (`uniforms`: rows x max_new_tokens); temperature 0 is greedy."""
+        (`uniforms`: rows x max_new_tokens); temperature 0 is greedy. The log-probs
+        returned are the model's own, whatever the temperature drawn at: what scoring
+        reads, and what vLLM returns (its default, raw log-probs)."""
         ids, mask = self._pad(prompts, left=True)
         positions = (mask.cumsum(1) - 1).clamp(min=0)
         out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
@@ -233,9 +235,11 @@ class HFStudent:
             uniforms = uniforms.to(self.device)
         for step in range(self.max_new_tokens):
             logits = out.logits[:, -1].float()
-            logp = torch.log_softmax(logits / temperature if temperature > 0 else logits, -1)
+            logp = torch.log_softmax(logits, -1)
             if uniforms is not None:
-                cdf = logp.exp().cumsum(-1)
+                drawn = logp if temperature == 1 else torch.log_softmax(
+                    logits / temperature, -1)
+                cdf = drawn.exp().cumsum(-1)
                 u = uniforms[alive, step, None] * cdf[:, -1:]
                 chosen = torch.searchsorted(cdf, u, right=True).squeeze(1).clamp(
                     max=cdf.shape[1] - 1)

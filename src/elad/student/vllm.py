@@ -40,6 +40,10 @@ def vllm_usable(config: StudentConfig) -> bool:
     problem = None
     if config.finetune != "lora":
         problem = "the vLLM backend serves LoRA students only (student.finetune=lora)"
+    elif config.lora_rank > VLLM_LORA_RANKS[-1]:
+        problem = f"vLLM serves LoRA ranks up to {VLLM_LORA_RANKS[-1]}"
+    elif config.temperature > 2:
+        problem = "vLLM samples at temperatures up to 2"
     elif not torch.cuda.is_available():
         problem = "the vLLM backend needs a GPU"
     else:
@@ -64,12 +68,27 @@ def engine(config: StudentConfig):
     path = model_path(config)
     if path not in _ENGINES:
         log.info("starting a vLLM engine for %s", path)
+        torch.cuda.empty_cache()  # it refuses to start unless half the GPU is free
+        # Its defaults do the rest: log-probs are the model's own, before the
+        # temperature (as HFStudent's); the prefix cache is on, and requests that ask
+        # for prompt log-probs compute them in full (vllm/v1/request.py), while the K
+        # samples of a question, which vLLM runs as K requests, share their prompt.
         _ENGINES[path] = LLM(
-            model=path, enable_lora=True, max_lora_rank=config.lora_rank, seed=0,
+            model=path, enable_lora=True, seed=0,
+            max_lora_rank=vllm_lora_rank(config.lora_rank),
             dtype=str(dtype_of(config)).removeprefix("torch."),
-            gpu_memory_utilization=0.5,  # the other half trains the adapter
-            enable_prefix_caching=False)  # prompt log-probs must be computed, not cached
+            gpu_memory_utilization=0.5)  # the other half trains the adapter
     return _ENGINES[path]
+
+
+# the ranks vLLM takes for max_lora_rank (vllm/config/lora.py; 0.8's vllm/config.py)
+VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
+
+
+def vllm_lora_rank(rank: int) -> int:
+    """The max_lora_rank to start vLLM with for an adapter of `rank`: the next one up
+    that vLLM takes (any other stops the engine at its start)."""
+    return next(r for r in VLLM_LORA_RANKS if r >= rank)
 
 
 class VLLMStudent:
@@ -100,7 +119,9 @@ class VLLMStudent:
         from vllm.inputs import TokensPrompt
 
         stops = set(self.hf.format.stops)
-        params = [SamplingParams(n=k, temperature=temperature, seed=question_seed(seed, q),
+        # vLLM seeds the j-th of the n samples seed + j: half the range keeps it an int64
+        params = [SamplingParams(n=k, temperature=temperature,
+                                 seed=question_seed(seed, q) >> 1,
                                  logprobs=0, max_tokens=self.max_new_tokens,
                                  stop_token_ids=sorted(stops)) for q in questions]
         prompts = [TokensPrompt(prompt_token_ids=self.hf.prompt_ids(q)) for q in questions]
@@ -125,7 +146,7 @@ class VLLMStudent:
         from vllm.inputs import TokensPrompt
 
         rows, spans = self.hf.answer_rows(items)
-        params = SamplingParams(max_tokens=1, prompt_logprobs=0)
+        params = SamplingParams(max_tokens=1, prompt_logprobs=0, temperature=0)
         outputs = engine(self.config).generate(
             [TokensPrompt(prompt_token_ids=row) for row in rows], params,
             lora_request=self._lora(), use_tqdm=bars_shown())
