@@ -4,6 +4,7 @@ and chat template: LoRA training, adapter checkpoints, export, the sampler's cac
 
 import dataclasses
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -319,6 +320,53 @@ def test_vllm_is_off_without_a_gpu_and_reads_prompt_logprobs(base_dir):
                        {8: Logprob(-0.3)}]
     assert answer_probability(prompt_logprobs, row, (2, 4)) == pytest.approx(
         torch.tensor(-0.5).exp().item())
+
+
+def test_the_vllm_student_through_a_stand_in_engine(base_dir, monkeypatch):
+    """VLLMStudent's plumbing, with vLLM's calls answered by tests/fake_vllm.py (the
+    base model plus the adapter folder it is sent): the same greedy explanations,
+    step log-probs and answer probabilities as the transformers student; one engine;
+    the adapter saved again after training and its old folder deleted."""
+    import fake_vllm
+
+    from elad.student import vllm
+
+    engines = fake_vllm.install(monkeypatch)
+    monkeypatch.setattr(vllm, "_ENGINES", {})
+    config = config_for(base_dir)
+    student = new_student(config, [], seed=0)
+    data = pairs()
+    student.train(data, steps=3, lr=2e-2, seed=0, batch_size=8)  # B != 0
+    served = vllm.VLLMStudent(config, student)
+    questions = [q for q, _ in data[:3]]
+
+    def same_as_transformers():
+        for mine, theirs in zip(served.generate(questions), student.generate(questions)):
+            assert mine[0].text == theirs[0].text
+            assert mine[0].mean_logprob == pytest.approx(theirs[0].mean_logprob, abs=1e-4)
+            assert mine[0].line_min_logprobs == pytest.approx(
+                theirs[0].line_min_logprobs, abs=1e-4)
+        assert served.answer_probabilities(items(data)) == pytest.approx(
+            student.answer_probabilities(items(data)), rel=1e-4)
+
+    same_as_transformers()
+    first = Path(served._lora().lora_path)
+    assert (first / "adapter_config.json").is_file()
+    served.train(data, steps=3, lr=2e-2, seed=1, batch_size=8)
+    assert not first.exists()
+    same_as_transformers()  # the new weights, through a new adapter folder
+    sampled = served.generate(questions, k=2, temperature=1.0, seed=3)
+    assert [len(s) for s in sampled] == [2, 2, 2]
+    assert len(set(engines.seeds)) == 3 and all(0 <= s < 2**63 - 1 for s in engines.seeds)
+    assert engines.started == [{
+        "model": str(base_dir), "enable_lora": True, "seed": 0, "max_lora_rank": 8,
+        "dtype": "float32", "gpu_memory_utilization": 0.5}]
+    # a Ray actor on half a GPU takes half as much; one engine a process
+    other = vllm.VLLMStudent(config_for(base_dir, lora_rank=24), student, gpu_share=0.5)
+    other.generate(questions[:1])
+    assert [(e["max_lora_rank"], e["gpu_memory_utilization"]) for e in engines.started
+            ] == [(8, 0.5), (32, 0.25)]
+    assert len(vllm._ENGINES) == 1
 
 
 def test_a_run_with_a_pretrained_student_and_the_reference_teacher(tmp_path, shared_data,

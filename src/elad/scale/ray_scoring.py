@@ -79,7 +79,9 @@ class ScoringActor:
             for name, data in ray.get(files[0]).items():  # in a list: not resolved by Ray
                 (Path(folder) / name).parent.mkdir(parents=True, exist_ok=True)
                 (Path(folder) / name).write_bytes(data)
-            self.student = load_student(self.config.student, Path(folder))
+            share = self.config.scale.gpus_per_worker  # actors sharing a GPU split it
+            self.student = load_student(self.config.student, Path(folder),
+                                        gpu_share=share if 0 < share < 1 else 1.0)
 
     def __call__(self, batch: dict) -> dict:
         from elad.tasks import answer_type

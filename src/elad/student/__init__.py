@@ -42,12 +42,15 @@ def check_student(config: StudentConfig) -> None:
         check_base(config)
 
 
-def load_student(config: StudentConfig, directory: Path) -> Student:
+def load_student(config: StudentConfig, directory: Path, gpu_share: float = 1.0
+                 ) -> Student:
+    """The student saved in `directory`; `gpu_share`: the part of the GPU this process
+    may take (a Ray actor's `scale.gpus_per_worker`), what vLLM's engine takes half of."""
     if config.kind == "hf":
         from elad.student.pretrained import load_pretrained_student
         from elad.student.vllm import maybe_vllm
 
-        return maybe_vllm(config, load_pretrained_student(config, directory))
+        return maybe_vllm(config, load_pretrained_student(config, directory), gpu_share)
     return HFStudent.load(directory, name=tiny_name(config.hidden_size, config.layers),
                           **_options(config))
 

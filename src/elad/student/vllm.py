@@ -14,6 +14,7 @@ are seeded by `question_seed`, as in HFStudent, so they do not depend on the bat
 
 from __future__ import annotations
 
+import gc
 import itertools
 import logging
 import math
@@ -28,7 +29,7 @@ from elad.student.hf import HFStudent, question_seed
 from elad.student.protocol import Generation
 
 log = logging.getLogger("elad")
-_ENGINES: dict[str, object] = {}  # one engine per base model: it holds GPU memory
+_ENGINES: dict[tuple, object] = {}  # the process's engine (one: it holds GPU memory)
 _ADAPTER_IDS = itertools.count(1)  # vLLM tells LoRA adapters apart by integer id
 
 
@@ -56,29 +57,37 @@ def vllm_usable(config: StudentConfig) -> bool:
     return problem is None
 
 
-def maybe_vllm(config: StudentConfig, student: HFStudent):
-    return VLLMStudent(config, student) if vllm_usable(config) else student
+def maybe_vllm(config: StudentConfig, student: HFStudent, gpu_share: float = 1.0):
+    return VLLMStudent(config, student, gpu_share) if vllm_usable(config) else student
 
 
-def engine(config: StudentConfig):
+def engine(config: StudentConfig, gpu_share: float = 1.0):
+    """The vLLM engine of the student's base model, started on first use with half of
+    `gpu_share` of the GPU's memory (the other half trains the adapter; Ray actors
+    that share a GPU each get their part). One engine a process: a student that needs
+    another (another model, dtype or LoRA rank) replaces it, since two would not fit."""
     from vllm import LLM
 
     from elad.student.pretrained import dtype_of, model_path
 
-    path = model_path(config)
-    if path not in _ENGINES:
+    key = (model_path(config), str(dtype_of(config)).removeprefix("torch."),
+           vllm_lora_rank(config.lora_rank), gpu_share)
+    if key not in _ENGINES:
+        if _ENGINES:
+            log.info("stopping the vLLM engine of %s for another student",
+                     next(iter(_ENGINES))[0])
+            _ENGINES.clear()
+            gc.collect()  # vLLM stops an engine when it is collected
+        path, dtype, rank, _ = key
         log.info("starting a vLLM engine for %s", path)
-        torch.cuda.empty_cache()  # it refuses to start unless half the GPU is free
+        torch.cuda.empty_cache()  # it refuses to start unless its share of the GPU is free
         # Its defaults do the rest: log-probs are the model's own, before the
         # temperature (as HFStudent's); the prefix cache is on, and requests that ask
         # for prompt log-probs compute them in full (vllm/v1/request.py), while the K
         # samples of a question, which vLLM runs as K requests, share their prompt.
-        _ENGINES[path] = LLM(
-            model=path, enable_lora=True, seed=0,
-            max_lora_rank=vllm_lora_rank(config.lora_rank),
-            dtype=str(dtype_of(config)).removeprefix("torch."),
-            gpu_memory_utilization=0.5)  # the other half trains the adapter
-    return _ENGINES[path]
+        _ENGINES[key] = LLM(model=path, enable_lora=True, seed=0, max_lora_rank=rank,
+                            dtype=dtype, gpu_memory_utilization=0.5 * gpu_share)
+    return _ENGINES[key]
 
 
 # the ranks vLLM takes for max_lora_rank (vllm/config/lora.py; 0.8's vllm/config.py)
@@ -94,24 +103,32 @@ def vllm_lora_rank(rank: int) -> int:
 class VLLMStudent:
     """The same interface as HFStudent (what the loop, evaluation and scoring use)."""
 
-    def __init__(self, config: StudentConfig, student: HFStudent):
+    def __init__(self, config: StudentConfig, student: HFStudent, gpu_share: float = 1.0):
         self.config = config
         self.hf = student
         self.name = student.name
         self.model = student.model
         self.max_new_tokens = student.max_new_tokens
+        self.gpu_share = gpu_share
         self._adapter = None  # the LoRA request of the current weights, made on first use
+        self._adapter_dir: tempfile.TemporaryDirectory | None = None
 
     def _lora(self):
-        """The adapter as it is now, saved where vLLM can load it."""
+        """The adapter as it is now, saved where vLLM can load it (a temporary folder,
+        deleted when the weights change or the student goes: vLLM keeps a loaded
+        adapter in memory, and an id is never asked for again)."""
         if self._adapter is None:
             from vllm.lora.request import LoRARequest
 
-            directory = Path(tempfile.mkdtemp(prefix="elad-lora-"))
-            self.hf.model.save_pretrained(directory)
+            self._adapter_dir = tempfile.TemporaryDirectory(prefix="elad-lora-")
+            self.hf.model.save_pretrained(self._adapter_dir.name)
             number = next(_ADAPTER_IDS)
-            self._adapter = LoRARequest(f"student-{number}", number, str(directory))
+            self._adapter = LoRARequest(f"student-{number}", number,
+                                        self._adapter_dir.name)
         return self._adapter
+
+    def _engine(self):
+        return engine(self.config, self.gpu_share)
 
     def generate(self, questions: list[str], k: int = 1, temperature: float = 0.0,
                  seed: int = 0) -> list[list[Generation]]:
@@ -125,8 +142,8 @@ class VLLMStudent:
                                  logprobs=0, max_tokens=self.max_new_tokens,
                                  stop_token_ids=sorted(stops)) for q in questions]
         prompts = [TokensPrompt(prompt_token_ids=self.hf.prompt_ids(q)) for q in questions]
-        outputs = engine(self.config).generate(prompts, params, lora_request=self._lora(),
-                                               use_tqdm=bars_shown())
+        outputs = self._engine().generate(prompts, params, lora_request=self._lora(),
+                                          use_tqdm=bars_shown())
         return [[self._generation(c, stops) for c in out.outputs] for out in outputs]
 
     def _generation(self, completion, stops: set[int]) -> Generation:
@@ -147,7 +164,7 @@ class VLLMStudent:
 
         rows, spans = self.hf.answer_rows(items)
         params = SamplingParams(max_tokens=1, prompt_logprobs=0, temperature=0)
-        outputs = engine(self.config).generate(
+        outputs = self._engine().generate(
             [TokensPrompt(prompt_token_ids=row) for row in rows], params,
             lora_request=self._lora(), use_tqdm=bars_shown())
         return [answer_probability(out.prompt_logprobs, row, span)
@@ -159,6 +176,8 @@ class VLLMStudent:
     def train(self, *args, **kwargs) -> dict:
         metrics = self.hf.train(*args, **kwargs)
         self._adapter = None  # new weights: the next request saves the adapter again
+        if self._adapter_dir is not None:
+            self._adapter_dir.cleanup()
         return metrics
 
     def save(self, directory: Path) -> None:
