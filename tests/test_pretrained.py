@@ -308,6 +308,15 @@ def test_vllm_is_off_without_a_gpu_and_reads_prompt_logprobs(base_dir):
         vllm_usable(config_for(base_dir, backend="vllm", lora_rank=1024))
     with pytest.raises(ConfigError, match="vllm: vLLM samples at temperatures up to 2"):
         vllm_usable(config_for(base_dir, backend="vllm", temperature=2.5))
+    float16 = config_for(base_dir, backend="vllm", dtype="float16")
+    if "gemma" in base_dir.name:  # vLLM refuses Gemma 2 and 3 in float16
+        with pytest.raises(ConfigError, match="vLLM refuses float16 for gemma3_text "
+                           "models .*student.dtype=bfloat16 or float32"):
+            vllm_usable(float16)
+        assert not vllm_usable(dataclasses.replace(float16, backend="auto"))
+    elif not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="needs a GPU"):
+            vllm_usable(float16)
     assert [vllm_lora_rank(r) for r in (1, 4, 8, 16, 24, 300, 512)] == [
         8, 8, 8, 16, 32, 320, 512]
 

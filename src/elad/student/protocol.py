@@ -29,7 +29,7 @@ class Student(Protocol):
     def generate(self, questions: list[str], k: int = 1, temperature: float = 0.0,
                  seed: int = 0) -> list[list[Generation]]:
         """k explanations per question (temperature 0: greedy); the log-probabilities
-        are those of the distribution sampled from."""
+        are the model's own, whatever the temperature the tokens were drawn at."""
 
     def answer_probabilities(self, items: list[tuple[str, list[str], str]]) -> list[float]:
         """p(answer | question, steps, answer cue) for each (question, steps, answer)."""

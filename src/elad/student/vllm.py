@@ -45,6 +45,9 @@ def vllm_usable(config: StudentConfig) -> bool:
         problem = f"vLLM serves LoRA ranks up to {VLLM_LORA_RANKS[-1]}"
     elif config.temperature > 2:
         problem = "vLLM samples at temperatures up to 2"
+    elif config.dtype == "float16" and model_type(config) in VLLM_NO_FLOAT16:
+        problem = (f"vLLM refuses float16 for {model_type(config)} models (numerical "
+                   "instability): student.dtype=bfloat16 or float32")
     elif not torch.cuda.is_available():
         problem = "the vLLM backend needs a GPU"
     else:
@@ -55,6 +58,18 @@ def vllm_usable(config: StudentConfig) -> bool:
     if problem and config.backend == "vllm":
         raise ConfigError(f"student.backend=vllm: {problem}")
     return problem is None
+
+
+# the model types vLLM will not run in float16 (vllm/config/model.py, 0.10's config.py)
+VLLM_NO_FLOAT16 = ("gemma2", "gemma3", "gemma3_text", "glm4")
+
+
+def model_type(config: StudentConfig) -> str:
+    from transformers import AutoConfig
+
+    from elad.student.pretrained import model_path
+
+    return AutoConfig.from_pretrained(model_path(config)).model_type
 
 
 def maybe_vllm(config: StudentConfig, student: HFStudent, gpu_share: float = 1.0):
