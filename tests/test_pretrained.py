@@ -433,6 +433,11 @@ def test_a_base_model_that_is_not_there_stops_the_run_before_any_request(tmp_pat
     config = load_config(None, [*TINY, "student.kind=hf", f"student.model={empty}"])
     with pytest.raises(ConfigError, match="empty cannot be loaded, so nothing was asked"):
         run(config, tmp_path / "run")
+    base = build(tmp_path / "llama", "llama")  # there, but vLLM cannot serve this rank
+    config = load_config(None, [*TINY, "student.kind=hf", f"student.model={base}",
+                                "student.backend=vllm", "student.lora_rank=1024"])
+    with pytest.raises(ConfigError, match="backend=vllm: vLLM serves LoRA ranks up to"):
+        run(config, tmp_path / "run")
     with RunStore(tmp_path / "run" / "run.sqlite") as store:
         assert store.sent() == ""
 

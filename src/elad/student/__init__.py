@@ -35,11 +35,14 @@ def new_student(config: StudentConfig, corpus: list[str], seed: int) -> Student:
 
 def check_student(config: StudentConfig) -> None:
     """A ConfigError now if the student cannot be made (a pretrained base model that is
-    not there), rather than after the seed round's teacher replies are paid for."""
+    not there, `backend=vllm` where vLLM cannot run it), rather than after the seed
+    round's teacher replies are paid for."""
     if config.kind == "hf":
         from elad.student.pretrained import check_base
+        from elad.student.vllm import vllm_usable
 
         check_base(config)
+        vllm_usable(config)
 
 
 def load_student(config: StudentConfig, directory: Path, gpu_share: float = 1.0
