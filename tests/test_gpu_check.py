@@ -1,7 +1,7 @@
 """benchmarks/gpu_check.py in its CPU dry run: the tests' tiny Llama on GSM8K, its decode
 and training steps profiled, then with the reference teacher a seed round and two
-rounds, then the backend comparison with HF one row at a time standing in for vLLM (the
-vLLM path itself needs a GPU)."""
+rounds, then the backend comparison, elad's vLLM path running against the tests'
+stand-in for vLLM (tests/fake_vllm.py; vLLM itself needs a GPU)."""
 
 import json
 import subprocess
@@ -25,6 +25,7 @@ def test_gpu_check_dry_run(tmp_path, shared_data):
     assert [r["round"] for r in figures["records"]] == [0, 1, 2]
     assert {"0/trained", "1/trained", "2/trained", "1/explained and scored"} <= set(
         figures["timings"])
+    assert figures["vllm"].startswith("stand-in") and figures["comparison"]["vllm"]
     agreement = figures["comparison"]["agreement"]
     assert agreement["confidence_max_abs_diff"] < 1e-5 and agreement["same_chosen"] == 1
     assert figures["comparison"]["hf"]["prefixes"] > 0
