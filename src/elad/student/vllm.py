@@ -45,9 +45,9 @@ def vllm_usable(config: StudentConfig) -> bool:
         problem = f"vLLM serves LoRA ranks up to {VLLM_LORA_RANKS[-1]}"
     elif config.temperature > 2:
         problem = "vLLM samples at temperatures up to 2"
-    elif config.dtype == "float16" and model_type(config) in VLLM_NO_FLOAT16:
-        problem = (f"vLLM refuses float16 for {model_type(config)} models (numerical "
-                   "instability): student.dtype=bfloat16 or float32")
+    elif config.dtype == "float16" and (kind := model_type(config)) in VLLM_NO_FLOAT16:
+        problem = (f"vLLM refuses float16 for {kind} models (numerical instability): "
+                   "student.dtype=bfloat16 or float32")
     elif not torch.cuda.is_available():
         problem = "the vLLM backend needs a GPU"
     else:
