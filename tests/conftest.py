@@ -11,6 +11,7 @@ from elad.config import load_config
 TINY = [
     "task.pool_size=120", "task.test_size=24", "seed_size=16", "round_size=8",
     "candidates=12", "max_rounds=2", "budget_usd=0.5", "mode=revise",
+    "saturation_window=1",  # saturation judged on each round of 8 alone
     "student.hidden_size=32", "student.layers=2", "student.heads=2",
     "student.samples=2", "student.max_new_tokens=48", "student.train_steps=8",
     "student.seed_train_steps=16", "student.batch_size=32",

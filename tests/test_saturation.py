@@ -7,6 +7,7 @@ from elad.config import load_config
 from elad.context import Run
 from elad.loop import ask_teacher, round_record
 from elad.rundir import RunDir
+from elad.stopping import round_verdicts
 from elad.tasks.synthetic import solve
 from elad.teacher.gateway import annotate_request
 from elad.types import Score
@@ -28,8 +29,9 @@ def round_one(tmp_path, student_right: int) -> tuple[list[bool], str, float]:
                                                  greedy_answer=a)
                                            for e, a in zip(questions, answers)])
         requests = {e.id: annotate_request(run.gateway.teacher, e) for e in questions}
-        confirmed = ask_teacher(run, 1, requests, Budget(1.0))
-        record = round_record(run, 1, 0.5, {}, confirmed)
+        ask_teacher(run, 1, requests, Budget(1.0))
+        record = round_record(run, 1, 0.5, {})
+        confirmed = round_verdicts(run.store, 1)
         reason = run.stop(record)
         assert {c.op for c in run.store.teacher_calls()} == {"annotate"}
     return confirmed, reason, record.confirmed_fraction

@@ -10,20 +10,20 @@ from elad.teacher.gateway import annotate_request
 from elad.budget import teacher_prices
 from elad.config import load_config
 from elad.forecast import forecast
-from elad.stopping import StopRule, stop
+from elad.stopping import StopRule, confirmed_share, stop
 from elad.store import RunStore
 from elad.tasks import load_task
 from elad.teacher.gateway import worst_case_cost
 from elad.teacher.oracle import OracleTeacher
-from elad.types import RoundRecord, StopReason
+from elad.types import RoundRecord, StopReason, TeacherReply
 
 from conftest import TINY
 
 
-def record(round=1, confirmed=None):
+def record(round=1):
     return RoundRecord(round=round, n_labeled=20, teacher_calls=4, teacher_input_tokens=1,
                        teacher_output_tokens=1, cost_usd=0.01, test_accuracy=0.5,
-                       confirmed_fraction=confirmed, strategy="elad", mode="revise", seed=0)
+                       confirmed_fraction=None, strategy="elad", mode="revise", seed=0)
 
 
 @pytest.fixture
@@ -46,14 +46,42 @@ def ask(rule, examples, cost=0.0):
         rule.store.save_teacher_call(request.key, 0, e.id, request.as_dict(), reply, cost)
 
 
+def verdicts(rule, round, right, wrong=0):
+    """Record `right` revisions of round `round` that found no error, then `wrong` that
+    found one: the teacher's verdicts on the student's explanations."""
+    for i in range(right + wrong):
+        reply = TeacherReply("revise", None if i < right else 1, ["x"], "1", 1, 1)
+        rule.store.save_teacher_call(f"{round}-{i}", round, f"q{round}-{i}", {}, reply,
+                                     0.0)
+
+
 def test_a_round_that_could_go_on_does(rule):
     assert rule()(record()) == StopReason.NOT_STOPPED
 
 
 def test_saturated_when_the_teacher_confirms_enough(rule):
-    stop_rule = rule("saturation=0.75")
-    assert stop_rule(record(confirmed=0.75)) == StopReason.SATURATED
-    assert stop_rule(record(confirmed=0.7)) == StopReason.NOT_STOPPED
+    stop_rule = rule("saturation=0.75", "saturation_window=1", "max_rounds=9")
+    verdicts(stop_rule, 1, right=3, wrong=1)
+    assert stop_rule(record(round=1)) == StopReason.SATURATED
+    verdicts(stop_rule, 2, right=7, wrong=3)
+    assert stop_rule(record(round=2)) == StopReason.NOT_STOPPED
+
+
+def test_a_small_round_is_judged_with_the_rounds_before_it(rule):
+    """A round of 10 with 9 confirmed is chance for a student right on 80% of its
+    questions: theta is judged on at least `saturation_window` verdicts."""
+    stop_rule = rule("saturation=0.9", "saturation_window=30", "max_rounds=9")
+    verdicts(stop_rule, 1, right=7, wrong=3)
+    verdicts(stop_rule, 2, right=10)
+    assert stop_rule(record(round=2)) == StopReason.NOT_STOPPED  # 17 of 20: too few
+    verdicts(stop_rule, 3, right=9, wrong=1)
+    assert stop_rule(record(round=3)) == StopReason.NOT_STOPPED  # 26 of 30 < 0.9
+    verdicts(stop_rule, 4, right=10)
+    assert stop_rule(record(round=4)) == StopReason.SATURATED  # rounds 2-4: 29 of 30
+    # the share of rounds 2-4 is the first that has the window's 30 verdicts
+    assert confirmed_share(stop_rule.store, 4, 30) == pytest.approx(29 / 30)
+    assert confirmed_share(stop_rule.store, 4, 31) == pytest.approx(36 / 40)
+    assert confirmed_share(stop_rule.store, 4, 41) is None
 
 
 def test_pool_exhausted_when_every_question_was_asked(rule):
@@ -80,7 +108,10 @@ def test_budget_spent_when_not_one_more_of_the_cheapest_fits(rule):
 
 def test_budget_spent_when_the_next_round_selected_nothing(rule):
     # an empty selection ends the run for its budget, whatever else holds
-    assert rule()(record(confirmed=1.0), selected=False) == StopReason.BUDGET_SPENT
+    stop_rule = rule()
+    verdicts(stop_rule, 1, right=50)
+    assert stop_rule(record()) == StopReason.SATURATED
+    assert stop_rule(record(), selected=False) == StopReason.BUDGET_SPENT
 
 
 def test_max_rounds_after_the_last_round(rule):
@@ -102,9 +133,10 @@ def test_reasons_are_checked_in_order(rule):
     # saturation first, the forecast rule last: it is named only when nothing else ends
     # a run that could go on
     flat = forecast([1, 2, 3, 4], [0.5, 0.52, 0.51, 0.52], 1, n_test=200)
-    stop_rule = rule("stop_gain_per_usd=0.05")
-    assert stop_rule(record(round=2, confirmed=0.95), flat) == StopReason.SATURATED
+    stop_rule = rule("stop_gain_per_usd=0.05", "saturation_window=1")
     assert stop_rule(record(round=2), flat) == StopReason.MAX_ROUNDS
+    verdicts(stop_rule, 2, right=19, wrong=1)
+    assert stop_rule(record(round=2), flat) == StopReason.SATURATED
 
 
 def test_the_rule_reads_the_teacher_the_config_names(rule):

@@ -11,12 +11,16 @@ the student's answer in that round (the answer of its chosen explanation).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from elad import coverage
 from elad.store import RunStore
-from elad.student.protocol import Student
 from elad.types import Example, Score, TeacherReply
+
+if TYPE_CHECKING:  # the stop rule reads the verdicts here without loading torch
+    from elad.student.protocol import Student
 
 
 def student_answer(score: Score) -> str | None:

@@ -67,6 +67,10 @@ class RunConfig:
     saturation: float = setting(0.9, "theta: stop when the teacher confirms this fraction "
                                 "of a round",
                                 within=Range(0, 1, low_open=True))
+    saturation_window: int = setting(50, "the fewest teacher verdicts theta is judged on: "
+                                     "a smaller round is counted with the rounds before "
+                                     "it, so that chance does not stop a run",
+                                     within=Range(1))
     max_rounds: int = setting(4, "rounds after the seed round",
                               within=Range(0))
     stop_gain_per_usd: float = setting(0.0, "stop when the forecast says the next round "

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from elad.answers import format_explanation
-from elad.adaptive import adaptive_ranking, student_was_right
+from elad.adaptive import adaptive_ranking
 from elad.asking import (Requests, expected_costs, round_requests, stored_requests,
                          teacher_request)
 from elad.budget import Budget, round_quota, typical_costs
@@ -32,7 +32,7 @@ from elad.rundir import RunDir
 from elad.scale.launch import launched, train_launched
 from elad.scoring import score_candidates
 from elad.seeding import phase_seed
-from elad.stopping import half_round, stop
+from elad.stopping import half_round, round_verdicts, stop
 from elad.store import RunStore
 from elad.strategies import (Admit, errors_first, rank, unlike_chosen, with_random_share,
                              within_budget)
@@ -94,11 +94,11 @@ def _run(run: Run, on_round, until_round: int | None = None,
             break
         store.save_selection(round, list(requests))
 
-        confirmed = ask_teacher(run, round, requests, budget)
+        ask_teacher(run, round, requests, budget)
         student, train_loss = train(run, round, student)
         test_accuracy, by_task = accuracy(student, run.test, answer_type)
 
-        record = round_record(run, round, test_accuracy, by_task, confirmed, train_loss)
+        record = round_record(run, round, test_accuracy, by_task, train_loss)
         record.signals = label_free_signals(store, round, config.round_size)
         outlook = run_forecast([*records, record], len(run.test),
                                config.budget_usd - run.test_set_usd)  # rounds' share
@@ -200,15 +200,12 @@ def affordable(run: Run, ranked: list[str], requests: Requests, budget: Budget,
                          typical.__getitem__)
 
 
-def ask_teacher(run: Run, round: int, requests: Requests, budget: Budget) -> list[bool]:
+def ask_teacher(run: Run, round: int, requests: Requests, budget: Budget) -> None:
     """Step 4: one teacher request per selected question, sent concurrently; each usable
     reply becomes a target, unless its steps compute a number other than its answer
-    (a number task's target must lead to its answer). Returns, per question of a round
-    after the seed round, whether the teacher had nothing to teach: it confirmed the
-    student's explanation, or annotated the question with the student's own answer."""
+    (a number task's target must lead to its answer)."""
     results = run.gateway.call_all([(r, qid) for qid, r in requests.items()], round,
                                    budget)
-    confirmed = []
     for (qid, request), result in zip(requests.items(), results):
         reply = result.reply
         if reply is None:
@@ -219,9 +216,6 @@ def ask_teacher(run: Run, round: int, requests: Requests, budget: Budget) -> lis
                         reply.error)
             continue
         is_confirmed = request.op == "revise" and reply.first_error is None
-        if round > 0:
-            confirmed.append(is_confirmed
-                             or bool(student_was_right(run.store, round, qid, reply)))
         steps = request.target_steps(reply)
         if request.answer_type == "number" and not target_is_coherent(steps, reply.answer):
             log.warning("round %d: %s not trained on: its steps do not lead to its "
@@ -229,7 +223,6 @@ def ask_teacher(run: Run, round: int, requests: Requests, budget: Budget) -> lis
             continue
         run.store.add_target(Target(qid, request.question, steps, reply.answer, round,
                                     is_confirmed))
-    return confirmed
 
 
 def train(run: Run, round: int, student: Student | None) -> tuple[Student, float | None]:
@@ -284,9 +277,12 @@ def first_failure(store: RunStore) -> str:
 
 
 def round_record(run: Run, round: int, test_accuracy: float, by_task: dict[str, float],
-                 confirmed: list[bool], train_loss: float | None = None) -> RoundRecord:
+                 train_loss: float | None = None) -> RoundRecord:
+    """The round's figures; `confirmed_fraction`: of its questions (after the seed round),
+    the share where the teacher had nothing to teach (stopping.round_verdicts)."""
     config, store = run.config, run.store
     totals = store.call_totals(round)
+    confirmed = round_verdicts(store, round) if round > 0 else []
     return RoundRecord(
         round=round, n_labeled=len(store.targets(up_to_round=round)),
         teacher_calls=totals["calls"], teacher_input_tokens=totals["input_tokens"],

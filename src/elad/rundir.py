@@ -41,7 +41,8 @@ STORE_ID = "store_id"  # in a checkpoint, and in the store's meta: whose checkpo
 # the seed, the task, the student, the teacher's model, prompts, prices and limits).
 # The last round's stop reason is decided again under the new values (raise the budget
 # of a finished run and it goes on; lower max_rounds and it stops).
-CONTINUABLE = ("budget_usd", "max_rounds", "saturation", "stop_gain_per_usd",
+CONTINUABLE = ("budget_usd", "max_rounds", "saturation", "saturation_window",
+               "stop_gain_per_usd",
                "report_to", "teacher.concurrency", "teacher.timeout_s",
                "teacher.max_retries", "teacher.max_invalid", "teacher.api_key_env",
                "teacher.batch", "teacher.batch_wait", "teacher.batch_poll_s")

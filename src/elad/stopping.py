@@ -1,7 +1,8 @@
 """Why a run stops (docs/concepts.md, "The stop"): every reason, decided here and only here.
 
 After each round the run stops when the teacher had nothing to teach on at least
-`saturation` of the round's questions (SATURATED), when every pool question has been
+`saturation` of the latest questions, this round's and, if it had fewer than
+`saturation_window`, the rounds' before it (SATURATED), when every pool question has been
 asked about (POOL_EXHAUSTED), when what is left of the budget does not cover one more
 request at what the last round paid per request (BUDGET_SPENT), after
 `max_rounds` rounds (MAX_ROUNDS), or when the forecast says the next round's dollars
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from elad.adaptive import student_was_right
 from elad.budget import Budget, Prices, mean_cost, teacher_prices
 from elad.config import RunConfig
 from elad.forecast import Forecast
@@ -53,9 +55,8 @@ class StopRule:
         forecast made after it. `selected=False`: the next round selected nothing (no
         request fit in the budget), which ends the run whatever else holds."""
         config = self.config
-        saturated = (record.confirmed_fraction is not None
-                     and record.confirmed_fraction >= config.saturation)
-        if selected and saturated:
+        share = confirmed_share(self.store, record.round, config.saturation_window)
+        if selected and share is not None and share >= config.saturation:
             return StopReason.SATURATED
         unlabeled = unasked(self.store, self.pool)
         if selected and not unlabeled:
@@ -83,6 +84,29 @@ class StopRule:
                               for e in unlabeled)
         budget = Budget(self.config.budget_usd, self.store.spent_usd())
         return budget.fits(per_request)
+
+
+def confirmed_share(store: RunStore, round: int, least: int) -> float | None:
+    """The share of the teacher's verdicts that found the student right, over round
+    `round`'s replies and the rounds' before it until there are `least` (None while the
+    rounds after the seed round have fewer). A round of 10 questions would otherwise stop
+    a run by chance: a student right on 80% of them has 9 of 10 confirmed more than one
+    round in three."""
+    verdicts: list[bool] = []
+    for earlier in range(round, 0, -1):
+        verdicts += round_verdicts(store, earlier)
+        if len(verdicts) >= least:
+            return sum(verdicts) / len(verdicts)
+    return None
+
+
+def round_verdicts(store: RunStore, round: int) -> list[bool]:
+    """Per usable reply of `round`, whether the teacher found the student right (the
+    round's `confirmed` list, as `loop.ask_teacher` counted it)."""
+    replies = {call.example_id: call.reply for call in store.teacher_calls(round)
+               if call.ok}
+    return [bool(student_was_right(store, round, qid, reply))
+            for qid, reply in replies.items()]
 
 
 def half_round(config: RunConfig) -> int:
