@@ -14,7 +14,7 @@ over the seeds:
   at or above it; "never" when no round got there);
 - teacher output tokens per training target, over the rounds after the seed round (where
   the mode acts; the seed round is annotated in every mode) and over the whole run;
-- the saturation round (the round whose confirmed fraction stopped the run);
+- the saturation round (the round whose confirmed share stopped the run);
 - AUROC of the run's own strategy score for "the student's greedy answer is wrong", over
   the candidates of every scored round (the selection diagnostic).
 
