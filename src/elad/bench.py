@@ -73,8 +73,8 @@ PR_SET_PDEATHSIG = 1  # prctl: the signal a process gets when its parent ends
 
 # Settings that only act after round 0: runs differing in these alone share a seed round.
 AFTER_SEED_ROUND = ("strategy", "mode", "alpha", "round_size", "candidates", "saturation",
-                    "saturation_window", "max_rounds", "hint", "max_similarity", "error_threshold", "explore",
-                    "cost_aware", "stop_gain_per_usd")
+                    "saturation_window", "max_rounds", "hint", "max_similarity",
+                    "error_threshold", "explore", "cost_aware", "stop_gain_per_usd")
 
 
 @dataclass

@@ -42,8 +42,7 @@ STORE_ID = "store_id"  # in a checkpoint, and in the store's meta: whose checkpo
 # The last round's stop reason is decided again under the new values (raise the budget
 # of a finished run and it goes on; lower max_rounds and it stops).
 CONTINUABLE = ("budget_usd", "max_rounds", "saturation", "saturation_window",
-               "stop_gain_per_usd",
-               "report_to", "teacher.concurrency", "teacher.timeout_s",
+               "stop_gain_per_usd", "report_to", "teacher.concurrency", "teacher.timeout_s",
                "teacher.max_retries", "teacher.max_invalid", "teacher.api_key_env",
                "teacher.batch", "teacher.batch_wait", "teacher.batch_poll_s")
 

@@ -1,9 +1,9 @@
 """Why a run stops (docs/concepts.md, "The stop"): every reason, decided here and only here.
 
 After each round the run stops when the teacher had nothing to teach on at least
-`saturation` of the latest questions, this round's and, if it had fewer than
-`saturation_window`, the rounds' before it (SATURATED), when every pool question has been
-asked about (POOL_EXHAUSTED), when what is left of the budget does not cover one more
+`saturation` of the latest questions: this round's, and the rounds' before it if it had
+fewer than `saturation_window` (SATURATED), when every pool question has been asked
+about (POOL_EXHAUSTED), when what is left of the budget does not cover one more
 request at what the last round paid per request (BUDGET_SPENT), after
 `max_rounds` rounds (MAX_ROUNDS), or when the forecast says the next round's dollars
 buy too little (LOW_GAIN, `stop_gain_per_usd`, run_forecast.rule_stops). The forecast
@@ -101,8 +101,8 @@ def confirmed_share(store: RunStore, round: int, least: int) -> float | None:
 
 
 def round_verdicts(store: RunStore, round: int) -> list[bool]:
-    """Per usable reply of `round`, whether the teacher found the student right (the
-    round's `confirmed` list, as `loop.ask_teacher` counted it)."""
+    """Per usable reply of `round`, whether the teacher found the student right (its
+    share is the round record's `confirmed_fraction`)."""
     replies = {call.example_id: call.reply for call in store.teacher_calls(round)
                if call.ok}
     return [bool(student_was_right(store, round, qid, reply))
