@@ -3,18 +3,20 @@ at a time (the others are told who holds it), a damaged store left as it is, a r
 that goes away, a failed start reused, and a run grown with more money."""
 
 import dataclasses
+import fcntl
 import os
 import re
 import socket
 import subprocess
 import sys
+import threading
 from collections import Counter
 
 import pytest
 
 from elad.cli import main
 from elad.config import ConfigError, load_config
-from elad.lock import DirectoryInUse
+from elad.lock import DirectoryInUse, hold, holder_of
 from elad.fakes.oracle_server import OracleServer, serve
 from elad.reading.run_numbers import load_records
 from elad.rundir import RunDir, stored_config
@@ -57,6 +59,23 @@ def test_a_second_process_is_refused_naming_the_holder_and_a_dead_ones_lock_is_t
         assert taken.config == config  # the holder's run had paid nothing: started over
     with RunDir.create(run_dir, config):  # released on close, taken again
         pass
+
+
+def test_a_holder_that_has_not_written_its_name_yet_is_still_named(tmp_path):
+    """The holder writes the lock file just after it takes the lock: a second process
+    that finds it empty reads it again, and names the holder."""
+    fd = os.open(tmp_path / "elad.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # another open file: another holder
+    writer = threading.Timer(0.2, os.pwrite, (fd, b"pid 12345 on host since now\n", 0))
+    writer.start()
+    try:
+        with pytest.raises(DirectoryInUse, match="in use by pid 12345 on host since now;"):
+            hold(tmp_path)
+        os.ftruncate(fd, 0)  # a holder that never writes is another process
+        assert holder_of(fd, wait_s=0.05) == "another process"
+    finally:
+        writer.join()
+        os.close(fd)
 
 
 def test_two_runs_on_one_directory_one_proceeds_and_nothing_is_paid_twice(tmp_path):

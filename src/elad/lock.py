@@ -59,7 +59,7 @@ def hold(directory: Path) -> Lock:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
+        holder = holder_of(fd)
         os.close(fd)
         raise DirectoryInUse(f"{directory} is in use by {holder}; wait for it to end, or "
                              "stop it (it resumes with the same command)") from None
@@ -70,6 +70,18 @@ def hold(directory: Path) -> Lock:
     os.pwrite(fd, (f"pid {os.getpid()} on {socket.gethostname()} since "
                    f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n").encode(), 0)
     return Lock(fd)
+
+
+def holder_of(fd: int, wait_s: float = 1.0) -> str:
+    """Who holds the lock, as its file says. The holder writes the file just after it
+    takes the lock, so a file found empty is read again for up to `wait_s` before the
+    holder is called another process."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        holder = os.pread(fd, 200, 0).decode(errors="replace").strip()
+        if holder or time.monotonic() > deadline:
+            return holder or "another process"
+        time.sleep(0.01)
 
 
 def refuse_if_held(directory: Path) -> None:
