@@ -45,16 +45,19 @@ def student_was_right(store: RunStore, round: int, qid: str,
                                    student_answer(scores[0]))
 
 
+def verdicts(store: RunStore, round: int | None = None) -> dict[str, bool | None]:
+    """Question id -> `student_was_right`, for every usable reply of the rounds after the
+    seed round (of `round` alone, if given): what adaptive selection and the stop rule's
+    saturation read."""
+    return {call.example_id: student_was_right(store, call.round, call.example_id,
+                                               call.reply)
+            for call in store.teacher_calls(round) if call.round > 0 and call.ok}
+
+
 def teacher_verdicts(store: RunStore) -> dict[str, bool]:
     """Question id -> whether the teacher found the student right, for every usable reply
     of a round after the seed round whose question the student had answered."""
-    verdicts = {}
-    for call in store.teacher_calls():
-        if call.round > 0 and call.ok:
-            verdict = student_was_right(store, call.round, call.example_id, call.reply)
-            if verdict is not None:
-                verdicts[call.example_id] = verdict
-    return verdicts
+    return {qid: right for qid, right in verdicts(store).items() if right is not None}
 
 
 def adaptive_ranking(student: Student, store: RunStore, candidates: list[Example],

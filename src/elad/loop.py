@@ -282,7 +282,7 @@ def round_record(run: Run, round: int, test_accuracy: float, by_task: dict[str, 
     the share where the teacher had nothing to teach (stopping.round_verdicts)."""
     config, store = run.config, run.store
     totals = store.call_totals(round)
-    confirmed = round_verdicts(store, round) if round > 0 else []
+    confirmed = round_verdicts(store, round)  # none in the seed round
     return RoundRecord(
         round=round, n_labeled=len(store.targets(up_to_round=round)),
         teacher_calls=totals["calls"], teacher_input_tokens=totals["input_tokens"],

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from elad.adaptive import student_was_right
+from elad.adaptive import verdicts
 from elad.budget import Budget, Prices, mean_cost, teacher_prices
 from elad.config import RunConfig
 from elad.forecast import Forecast
@@ -92,21 +92,19 @@ def confirmed_share(store: RunStore, round: int, least: int) -> float | None:
     rounds after the seed round have fewer). A round of 10 questions would otherwise stop
     a run by chance: a student right on 80% of them has 9 of 10 confirmed more than one
     round in three."""
-    verdicts: list[bool] = []
+    found: list[bool] = []
     for earlier in range(round, 0, -1):
-        verdicts += round_verdicts(store, earlier)
-        if len(verdicts) >= least:
-            return sum(verdicts) / len(verdicts)
+        found += round_verdicts(store, earlier)
+        if len(found) >= least:
+            return sum(found) / len(found)
     return None
 
 
 def round_verdicts(store: RunStore, round: int) -> list[bool]:
-    """Per usable reply of `round`, whether the teacher found the student right (its
-    share is the round record's `confirmed_fraction`)."""
-    replies = {call.example_id: call.reply for call in store.teacher_calls(round)
-               if call.ok}
-    return [bool(student_was_right(store, round, qid, reply))
-            for qid, reply in replies.items()]
+    """Per usable reply of `round` (after the seed round), whether the teacher found the
+    student right, a question the student did not answer counting as not (its share is
+    the round record's `confirmed_fraction`)."""
+    return [bool(right) for right in verdicts(store, round).values()]
 
 
 def half_round(config: RunConfig) -> int:
