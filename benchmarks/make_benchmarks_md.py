@@ -199,7 +199,9 @@ def regime_section(regime: dict) -> str:
          "cost of the first round at or above 90% / 100% of the same seed's whole-pool "
          "accuracy ('(n/m)': only n of m seeds got there); out tok/target: teacher "
          "output tokens per training target in the rounds after the seed round; sat.: "
-         "the round whose confirmed share stopped the run, per seed; AUROC: of the "
+         f"the round after which the saturation rule (θ {config['saturation']:g}) would "
+         "have stopped the run, per seed (grid runs go on to the budget, so that every "
+         "configuration spends the same money); AUROC: of the "
          "run's own strategy score for 'the student's greedy answer is wrong', mean over "
          "its scored rounds."),
         "",

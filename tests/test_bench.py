@@ -18,6 +18,7 @@ from elad.regimes import bench_sized, regime_config, regime_names
 from elad.rundir import stored_config
 from elad.store import RunStore
 from elad.student import warm
+from elad.types import TeacherReply
 
 
 def test_a_forked_run_equals_the_run_made_from_scratch(tmp_path):
@@ -112,6 +113,9 @@ def test_bench_runs_the_grid_then_reuses_it(tmp_path, capsys):
         assert "Baseline: random-annotate-s0 (random, annotate)." in page, name
     assert "Against the baseline" not in (
         out / "runs" / "random-annotate-s0" / "report.html").read_text()
+
+    # no grid run stops for saturation: every configuration spends the same money
+    assert {stored_config(out / "runs" / name).saturation for name in runs} == {1.0}
 
     timings = json.loads((out / "timings.json").read_text())
     assert set(timings["runs"]) == set(runs) | {"seed-round-s0"}
@@ -284,6 +288,32 @@ def test_run_metrics_from_a_store(tmp_path):
         "first_error_at_step_1", "first_error_at_answer_line", "steps_kept_per_revision",
         "target_steps_selected", "target_steps_seed_round"]
     assert m.to_dict().items() >= m.over_seeds().items()
+
+
+def test_the_saturation_round_is_the_rule_replayed_at_the_benchs_theta(tmp_path):
+    """A grid run goes on to its budget; its `sat.` is where the bench's own rule would
+    have stopped it."""
+    from test_report import write_run
+
+    from elad.reading.bench_numbers import run_metrics
+
+    write_run(tmp_path / "run")  # round 1: the teacher found an error
+    store = RunStore(tmp_path / "run" / "run.sqlite")
+    round_1 = store.rounds()[1]
+    store.save_teacher_call("r2", 2, "q0", {}, TeacherReply("revise", None, [], "2", 1, 1),
+                            0.0)  # round 2: it confirmed the student's explanation
+    store.save_round(dataclasses.replace(round_1, round=2, confirmed_fraction=1.0))
+    store.close()
+
+    def saturation_round(*overrides):
+        bench = load_config(None, list(overrides))
+        return run_metrics(tmp_path / "run", "grid", bench).saturation_round
+
+    assert saturation_round("saturation=0.5", "saturation_window=1") == 2
+    assert saturation_round("saturation=0.5", "saturation_window=2") == 2  # 1 of 2
+    assert saturation_round("saturation=0.9", "saturation_window=2") is None
+    assert saturation_round("saturation=1", "saturation_window=1") is None
+    assert run_metrics(tmp_path / "run", "grid").saturation_round is None  # its own: 50
 
 
 def test_paired_comparisons_against_the_baseline_by_hand():

@@ -67,6 +67,13 @@ def test_saturated_when_the_teacher_confirms_enough(rule):
     assert stop_rule(record(round=2)) == StopReason.NOT_STOPPED
 
 
+def test_theta_1_never_stops_even_when_the_teacher_confirms_everything(rule):
+    stop_rule = rule("saturation=1", "saturation_window=1", "max_rounds=9")
+    verdicts(stop_rule, 1, right=8)
+    assert confirmed_share(stop_rule.store, 1, 1) == 1.0
+    assert stop_rule(record(round=1)) == StopReason.NOT_STOPPED
+
+
 def test_a_small_round_is_judged_with_the_rounds_before_it(rule):
     """A round of 10 with 9 confirmed is chance for a student right on 80% of its
     questions: theta is judged on at least `saturation_window` verdicts."""

@@ -18,6 +18,10 @@ starts from a copy of it (`fork_seed_round`, which checks that the configs agree
 everything round 0 depends on). A forked run is the run the loop would have made. The
 whole-pool reference starts with the seed round's teacher replies in its cache
 (`fork_seed_calls`), so no request is paid twice in a seed.
+
+The grid compares at equal money: its runs do not stop for saturation (the config's
+rule is replayed on their stores for the summary's `sat.` column instead), so a
+configuration whose student the teacher confirms early spends its budget too.
 """
 
 from __future__ import annotations
@@ -90,10 +94,11 @@ def grid(base: RunConfig, configurations=CONFIGURATIONS, seeds=SEEDS,
          whole_pool: bool = False) -> list[GridRun]:
     """Every run of the benchmark, in the order they are made: per seed the shared
     seed round, a run per (strategy, mode) configuration, then (`whole_pool`) the
-    whole-pool reference."""
+    whole-pool reference. No run stops for saturation (`saturation=1`): every
+    configuration spends the budget, and the summary replays `base`'s rule instead."""
     runs = []
     for seed in seeds:
-        seeded = dataclasses.replace(base, seed=seed)
+        seeded = dataclasses.replace(base, seed=seed, saturation=1.0)
         runs.append(GridRun(seed_round_name(seed), "seed-round",
                             dataclasses.replace(seeded, max_rounds=0)))
         for strategy, mode in configurations:
@@ -330,7 +335,7 @@ def bench_grid(config: RunConfig, runs: list[GridRun], out: Path, jobs: int,
             if baseline in names and not finished(out / RUNS / baseline):
                 early.append(run_dir)
             write_run_report(run_dir, baseline_dir=grid_baseline(run_dir))
-        m = run_metrics(run_dir, grid_run.kind)
+        m = run_metrics(run_dir, grid_run.kind, config)
         on_line(f"{out.name + '/' + grid_run.name:<33} "
                 f"{'reused' if reused else f'{seconds:5.0f}s':>6}  "
                 f"rounds {len(m.costs)}  cost ${m.cost_usd:.4f}  "
@@ -352,7 +357,7 @@ def bench_grid(config: RunConfig, runs: list[GridRun], out: Path, jobs: int,
                      "modes": sorted({r.config.mode for r in runs if r.kind == "grid"}),
                      "seeds": sorted({r.config.seed for r in runs})},
             "config": config.to_dict()}
-    metrics = [run_metrics(out / RUNS / r.name, r.kind) for r in runs
+    metrics = [run_metrics(out / RUNS / r.name, r.kind, config) for r in runs
                if r.kind != "seed-round"]
     return write_summary(out, metrics, info, BASELINE)
 

@@ -66,7 +66,7 @@ class RunConfig:
                                 within=Range(0, MAX_USD, low_open=True))
     saturation: float = setting(0.9, "theta: stop when the teacher confirms this fraction "
                                 "of a round (of the latest saturation_window questions, "
-                                "if more)",
+                                "if more); 1 = never",
                                 within=Range(0, 1, low_open=True))
     saturation_window: int = setting(50, "the fewest teacher verdicts theta is judged on: "
                                      "a smaller round is counted with the rounds before "

@@ -2,7 +2,7 @@
 
 After each round the run stops when the teacher had nothing to teach on at least
 `saturation` of the latest questions: this round's, and the rounds' before it if it had
-fewer than `saturation_window` (SATURATED), when every pool question has been asked
+fewer than `saturation_window` (SATURATED; `saturation=1` never stops), when every pool question has been asked
 about (POOL_EXHAUSTED), when what is left of the budget does not cover one more
 request at what the last round paid per request (BUDGET_SPENT), after
 `max_rounds` rounds (MAX_ROUNDS), or when the forecast says the next round's dollars
@@ -55,8 +55,8 @@ class StopRule:
         forecast made after it. `selected=False`: the next round selected nothing (no
         request fit in the budget), which ends the run whatever else holds."""
         config = self.config
-        share = confirmed_share(self.store, record.round, config.saturation_window)
-        if selected and share is not None and share >= config.saturation:
+        if selected and saturated(self.store, record.round, config.saturation,
+                                  config.saturation_window):
             return StopReason.SATURATED
         unlabeled = unasked(self.store, self.pool)
         if selected and not unlabeled:
@@ -84,6 +84,14 @@ class StopRule:
                               for e in unlabeled)
         budget = Budget(self.config.budget_usd, self.store.spent_usd())
         return budget.fits(per_request)
+
+
+def saturated(store: RunStore, round: int, saturation: float, window: int) -> bool:
+    """Whether the saturation rule at theta `saturation`, judged on at least `window`
+    verdicts, stops the run after `round`; theta 1 is the rule switched off (`elad
+    bench` replays it on runs that went on to their budget)."""
+    share = confirmed_share(store, round, window)
+    return saturation < 1 and share is not None and share >= saturation
 
 
 def confirmed_share(store: RunStore, round: int, least: int) -> float | None:

@@ -14,7 +14,9 @@ over the seeds:
   at or above it; "never" when no round got there);
 - teacher output tokens per training target, over the rounds after the seed round (where
   the mode acts; the seed round is annotated in every mode) and over the whole run;
-- the saturation round (the round whose confirmed share stopped the run);
+- the saturation round: the round after which the saturation rule stopped the run or, in
+  a bench grid (whose runs go on to their budget, so that they compare at equal money),
+  would have stopped it;
 - AUROC of the run's own strategy score for "the student's greedy answer is wrong", over
   the candidates of every scored round (the selection diagnostic).
 
@@ -39,6 +41,7 @@ from scipy import stats
 from elad.config import RunConfig
 from elad.reading.curves import accuracy_at, cost_to_reach, curve_area
 from elad.rundir import RunDir
+from elad.stopping import saturated
 from elad.strategies import MIXED, auroc_by_strategy
 from elad.tasks import hidden_answer
 from elad.types import Example, Score, TeacherCall
@@ -113,11 +116,15 @@ class RunMetrics:
 
 # --- one run --------------------------------------------------------------------------
 
-def run_metrics(run_dir: Path, kind: str) -> RunMetrics:
-    """Everything the summary needs from one run directory's store."""
+def run_metrics(run_dir: Path, kind: str, judged_by: RunConfig | None = None) -> RunMetrics:
+    """Everything the summary needs from one run directory's store; the saturation round
+    by `judged_by`'s rule (theta and window; the run's own by default)."""
     with RunDir.open(run_dir) as run:
         config, store = run.config, run.store
+        judged_by = judged_by or config
         records = store.rounds()
+        saturation_round = next((r.round for r in records if saturated(
+            store, r.round, judged_by.saturation, judged_by.saturation_window)), None)
         calls = store.teacher_calls()
         targets = store.targets()
         scored = {r: store.scores(r) for r in store.scored_rounds()}
@@ -149,8 +156,7 @@ def run_metrics(run_dir: Path, kind: str) -> RunMetrics:
             sum(c.input_tokens for c in later_calls), len(later_targets)),
         cost_per_target_after_seed=_ratio(sum(c.cost_usd for c in later_calls),
                                           len(later_targets)),
-        saturation_round=next((r.round for r in records
-                               if r.stop_reason == "saturated"), None),
+        saturation_round=saturation_round,
         evidence=selection_evidence(config, Scored(scored, selections, pool), calls,
                                     targets))
 
