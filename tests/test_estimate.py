@@ -48,6 +48,17 @@ def test_max_rounds_ends_it_and_the_whole_pool_is_the_sum_of_its_questions():
     assert "annotating the whole pool instead: 20 requests" in text
 
 
+def test_the_estimate_names_only_the_stop_rules_that_are_on():
+    def text(*overrides):
+        config = load_config(None, [*PRICED, "budget_usd=100", *overrides])
+        return format_estimate(estimate(config, QUESTIONS), config)
+
+    assert "(saturation may end it sooner)" in text()  # the default: no forecast rule
+    assert "(saturation or the forecast rule may end it sooner)" in \
+        text("stop_gain_per_usd=0.05")
+    assert "may end it sooner" not in text("saturation=1")
+
+
 def test_the_pool_ends_it_when_it_runs_out_first():
     config = load_config(None, [*PRICED, "budget_usd=100", "task.pool_size=8"])
     result = estimate(config, QUESTIONS[:7])

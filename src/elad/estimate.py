@@ -259,7 +259,9 @@ def limit_line(result: Estimate, config: RunConfig) -> str:
                            f"{pool}",
              "pool": f"the pool, after all {result.pool:,} of its questions; {budget}; "
                      f"{rounds}"}[result.limit]
-    return first + " (saturation or the forecast rule may end it sooner)"
+    sooner = [rule for rule, on in (("saturation", config.saturation < 1),
+                                    ("the forecast rule", config.stop_gain_per_usd > 0)) if on]
+    return first + (f" ({' or '.join(sooner)} may end it sooner)" if sooner else "")
 
 
 def estimate_run(config: RunConfig, reply_tokens: int | None = None,
