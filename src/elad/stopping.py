@@ -2,9 +2,9 @@
 
 After each round the run stops when the teacher had nothing to teach on at least
 `saturation` of the latest questions: this round's, and the rounds' before it if it had
-fewer than `saturation_window` (SATURATED; `saturation=1` never stops), when every pool question has been asked
-about (POOL_EXHAUSTED), when what is left of the budget does not cover one more
-request at what the last round paid per request (BUDGET_SPENT), after
+fewer than `saturation_window` (SATURATED; `saturation=1` never stops), when every pool
+question has been asked about (POOL_EXHAUSTED), when what is left of the budget does not
+cover one more request at what the last round paid per request (BUDGET_SPENT), after
 `max_rounds` rounds (MAX_ROUNDS), or when the forecast says the next round's dollars
 buy too little (LOW_GAIN, `stop_gain_per_usd`, run_forecast.rule_stops). The forecast
 rule comes last: it is named only when it ends a run that could go on. A round whose
