@@ -224,8 +224,8 @@ def make_parser(handlers: dict[str, Handler]) -> argparse.ArgumentParser:
 
     bench_parser = commands.add_parser(
         "bench", help="compare strategies x teacher modes x seeds against random "
-        "annotation, in each regime (cold, warm student): table, DIR/bench.json, plots, "
-        "DIR/index.html (resumable)")
+        "annotation at equal money (no run stops for saturation), in each regime (cold, "
+        "warm student): table, DIR/bench.json, plots, DIR/index.html (resumable)")
     bench_parser.add_argument("items", nargs="*", metavar="CONFIG | key=value",
                               help="the config every run shares, and overrides (a size "
                               "left at its default takes the bench's: "
