@@ -129,6 +129,14 @@ def main(argv: list[str] | None = None) -> None:
             {**metrics, "processes": accelerator.num_processes}))
     accelerator.wait_for_everyone()
     accelerator.end_training()
+    # Leave without running destructors: freeing the DDP model's reducer holds the GIL
+    # while its gloo process group joins a worker thread that may still need the GIL to
+    # free the barrier's tensors, a deadlock (pytorch/pytorch#56297) that hung a job on
+    # 2 CPU processes after its checkpoint and metrics were written.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
