@@ -27,8 +27,8 @@ size, the next round costing what the last one did, capped by the budget left).
    less than X) and the rule's regret in that measure (points); and, whatever X, the
    cheapest round within `--tolerance` (2 points) of the final accuracy: the most any
    rule could save giving up no more. Beside it, the saturation rule replayed at each
-   `--saturations` theta (stop once the teacher confirms that share of the latest
-   `saturation_window` verdicts, as the run's rule judges it). The
+   `--saturations` theta (stop once the latest `saturation_window` verdicts show, with
+   90% confidence, that the teacher confirms that share, as the run's rule judges it). The
    issue's goal: saves >= 30% giving up <= 2 points.
 3. Where the round 3 forecast misses, by task. The same forecast fitted to each task's
    own test accuracy (its share of the test questions as n_test), against that task's
@@ -55,7 +55,7 @@ import numpy as np
 from elad.forecast import ForecastOptions, forecast
 from elad.run_forecast import CONFIDENCE, next_round_usd, prefix_forecasts, stop_index
 from elad.rundir import RunDir
-from elad.stopping import confirmed_share
+from elad.stopping import confirmed_counts, surely_saturated
 from elad.store import RunStore
 from elad.tasks import synthetic
 from elad.teacher.oracle import first_wrong_step
@@ -79,7 +79,7 @@ def read_runs(grid_dir: Path) -> list[dict]:
             test_tasks = Counter(e.task for e in run.store.examples("test"))
             n_test = sum(test_tasks.values())
             config = run.config
-            shares = [confirmed_share(run.store, r.round, config.saturation_window)
+            counts = [confirmed_counts(run.store, r.round, config.saturation_window)
                       for r in records]  # what the saturation rule judges
             steps = step_accuracy(run.store, len(records)) \
                 if config.task.kind == "synthetic" else {}
@@ -94,7 +94,7 @@ def read_runs(grid_dir: Path) -> list[dict]:
                      "budget_usd": config.budget_usd, "stop_reason": records[-1].stop_reason,
                      "costs": np.array([r.cost_usd for r in records]),
                      "accuracies": np.array([r.test_accuracy for r in records]),
-                     "confirmed": shares,
+                     "confirmed": counts,
                      "test_tasks": test_tasks, "step_accuracy": steps,
                      "by_task": {task: np.array([r.test_accuracy_by_task.get(task, np.nan)
                                                  for r in records]) for task in test_tasks},
@@ -161,9 +161,10 @@ def summary(pairs: list[tuple]) -> dict:
 
 def saturation_index(run: dict, theta: float) -> int | None:
     """The first round after which the saturation rule at theta would stop, or None (the
-    rule's own share: stopping.confirmed_share, over at least `saturation_window`)."""
-    return next((i for i, f in enumerate(run["confirmed"]) if f is not None and f >= theta),
-                None)
+    rule's own test, stopping.surely_saturated, on at least `saturation_window`
+    verdicts)."""
+    return next((i for i, counts in enumerate(run["confirmed"])
+                 if surely_saturated(counts, theta)), None)
 
 
 def stop_rule(runs: list[dict], threshold: float, tolerance: float,

@@ -300,8 +300,9 @@ def test_the_saturation_round_is_the_rule_replayed_at_the_benchs_theta(tmp_path)
     write_run(tmp_path / "run")  # round 1: the teacher found an error
     store = RunStore(tmp_path / "run" / "run.sqlite")
     round_1 = store.rounds()[1]
-    store.save_teacher_call("r2", 2, "q0", {}, TeacherReply("revise", None, [], "2", 1, 1),
-                            0.0)  # round 2: it confirmed the student's explanation
+    for i in range(30):  # round 2: it confirmed 30 of the student's explanations
+        store.save_teacher_call(f"r2-{i}", 2, f"q2-{i}", {},
+                                TeacherReply("revise", None, [], "2", 1, 1), 0.0)
     store.save_round(dataclasses.replace(round_1, round=2, confirmed_fraction=1.0))
     store.close()
 
@@ -309,9 +310,9 @@ def test_the_saturation_round_is_the_rule_replayed_at_the_benchs_theta(tmp_path)
         bench = load_config(None, list(overrides))
         return run_metrics(tmp_path / "run", "grid", bench).saturation_round
 
-    assert saturation_round("saturation=0.5", "saturation_window=1") == 2
-    assert saturation_round("saturation=0.5", "saturation_window=2") == 2  # 1 of 2
-    assert saturation_round("saturation=0.9", "saturation_window=2") is None
+    assert saturation_round("saturation=0.9", "saturation_window=30") == 2  # 30 of 30
+    assert saturation_round("saturation=0.9", "saturation_window=31") is None  # 30 of 31
+    assert saturation_round("saturation=0.5", "saturation_window=31") == 2
     assert saturation_round("saturation=1", "saturation_window=1") is None
     assert run_metrics(tmp_path / "run", "grid").saturation_round is None  # its own: 50
 

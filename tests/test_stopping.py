@@ -10,7 +10,7 @@ from elad.teacher.gateway import annotate_request
 from elad.budget import teacher_prices
 from elad.config import load_config
 from elad.forecast import forecast
-from elad.stopping import StopRule, confirmed_share, stop
+from elad.stopping import StopRule, confirmed_counts, stop, surely_saturated
 from elad.store import RunStore
 from elad.tasks import load_task
 from elad.teacher.gateway import worst_case_cost
@@ -59,36 +59,49 @@ def test_a_round_that_could_go_on_does(rule):
     assert rule()(record()) == StopReason.NOT_STOPPED
 
 
-def test_saturated_when_the_teacher_confirms_enough(rule):
-    stop_rule = rule("saturation=0.75", "saturation_window=1", "max_rounds=9")
-    verdicts(stop_rule, 1, right=3, wrong=1)
-    assert stop_rule(record(round=1)) == StopReason.SATURATED
-    verdicts(stop_rule, 2, right=7, wrong=3)
+def test_saturated_when_the_verdicts_show_theta_with_90_percent_confidence(rule):
+    """45 of 50 confirmed is 90%, but a student right on 83% of its questions does that
+    one round in eight; the rule stops on 49 of 50 (its bound 0.924), not on 48 (0.897)."""
+    stop_rule = rule("saturation=0.9", "saturation_window=50", "max_rounds=9")
+    verdicts(stop_rule, 1, right=45, wrong=5)
+    assert confirmed_counts(stop_rule.store, 1, 50) == (45, 50)
+    assert stop_rule(record(round=1)) == StopReason.NOT_STOPPED
+    verdicts(stop_rule, 2, right=48, wrong=2)
     assert stop_rule(record(round=2)) == StopReason.NOT_STOPPED
+    verdicts(stop_rule, 3, right=49, wrong=1)
+    assert stop_rule(record(round=3)) == StopReason.SATURATED
 
 
 def test_theta_1_never_stops_even_when_the_teacher_confirms_everything(rule):
     stop_rule = rule("saturation=1", "saturation_window=1", "max_rounds=9")
-    verdicts(stop_rule, 1, right=8)
-    assert confirmed_share(stop_rule.store, 1, 1) == 1.0
+    verdicts(stop_rule, 1, right=80)
+    assert confirmed_counts(stop_rule.store, 1, 1) == (80, 80)
     assert stop_rule(record(round=1)) == StopReason.NOT_STOPPED
 
 
 def test_a_small_round_is_judged_with_the_rounds_before_it(rule):
-    """A round of 10 with 9 confirmed is chance for a student right on 80% of its
-    questions: theta is judged on at least `saturation_window` verdicts."""
-    stop_rule = rule("saturation=0.9", "saturation_window=30", "max_rounds=9")
+    """Theta is judged on at least `saturation_window` verdicts: the latest round's, and
+    the rounds' before it while there are fewer."""
+    stop_rule = rule("saturation=0.7", "saturation_window=30", "max_rounds=9")
     verdicts(stop_rule, 1, right=7, wrong=3)
     verdicts(stop_rule, 2, right=10)
+    assert surely_saturated((10, 10), 0.7)  # round 2 alone would stop the run
     assert stop_rule(record(round=2)) == StopReason.NOT_STOPPED  # 17 of 20: too few
-    verdicts(stop_rule, 3, right=9, wrong=1)
-    assert stop_rule(record(round=3)) == StopReason.NOT_STOPPED  # 26 of 30 < 0.9
+    verdicts(stop_rule, 3, right=6, wrong=4)
+    assert stop_rule(record(round=3)) == StopReason.NOT_STOPPED  # 23 of 30: bound 0.64
     verdicts(stop_rule, 4, right=10)
-    assert stop_rule(record(round=4)) == StopReason.SATURATED  # rounds 2-4: 29 of 30
-    # the share of rounds 2-4 is the first that has the window's 30 verdicts
-    assert confirmed_share(stop_rule.store, 4, 30) == pytest.approx(29 / 30)
-    assert confirmed_share(stop_rule.store, 4, 31) == pytest.approx(36 / 40)
-    assert confirmed_share(stop_rule.store, 4, 41) is None
+    assert stop_rule(record(round=4)) == StopReason.SATURATED  # rounds 2-4: 26 of 30
+    # rounds 2-4 are the first that hold the window's 30 verdicts
+    assert confirmed_counts(stop_rule.store, 4, 30) == (26, 30)
+    assert confirmed_counts(stop_rule.store, 4, 31) == (33, 40)
+    assert confirmed_counts(stop_rule.store, 4, 41) is None
+
+
+def test_the_bound_needs_more_verdicts_the_closer_theta_is_to_1():
+    assert not surely_saturated((8, 8), 0.9)  # 8 of 8 could be chance at 75%
+    assert surely_saturated((30, 30), 0.9)
+    assert not surely_saturated(None, 0.1)  # too few verdicts to judge
+    assert not surely_saturated((100, 100), 1.0)  # theta 1: off
 
 
 def test_pool_exhausted_when_every_question_was_asked(rule):
@@ -142,7 +155,7 @@ def test_reasons_are_checked_in_order(rule):
     flat = forecast([1, 2, 3, 4], [0.5, 0.52, 0.51, 0.52], 1, n_test=200)
     stop_rule = rule("stop_gain_per_usd=0.05", "saturation_window=1")
     assert stop_rule(record(round=2), flat) == StopReason.MAX_ROUNDS
-    verdicts(stop_rule, 2, right=19, wrong=1)
+    verdicts(stop_rule, 2, right=30)
     assert stop_rule(record(round=2), flat) == StopReason.SATURATED
 
 

@@ -64,13 +64,14 @@ class RunConfig:
                               within=Range(1))
     budget_usd: float = setting(0.25, "dollars the teacher may be paid, never exceeded",
                                 within=Range(0, MAX_USD, low_open=True))
-    saturation: float = setting(0.9, "theta: stop when the teacher confirms this fraction "
-                                "of a round (of the latest saturation_window questions, "
-                                "if more); 1 = never",
+    saturation: float = setting(0.9, "theta: stop when the teacher's latest verdicts show, "
+                                "with 90% confidence, that it confirms this fraction of "
+                                "the questions (a round's, or the latest "
+                                "saturation_window's); 1 = never",
                                 within=Range(0, 1, low_open=True))
     saturation_window: int = setting(50, "the fewest teacher verdicts theta is judged on: "
                                      "a smaller round is counted with the rounds before "
-                                     "it, so that chance does not stop a run",
+                                     "it",
                                      within=Range(1))
     max_rounds: int = setting(4, "rounds after the seed round",
                               within=Range(0))

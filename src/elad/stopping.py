@@ -1,15 +1,15 @@
 """Why a run stops (docs/concepts.md, "The stop"): every reason, decided here and only here.
 
-After each round the run stops when the teacher had nothing to teach on at least
-`saturation` of the latest questions: this round's, and the rounds' before it if it had
-fewer than `saturation_window` (SATURATED; `saturation=1` never stops), when every pool
-question has been asked about (POOL_EXHAUSTED), when what is left of the budget does not
-cover one more request at what the last round paid per request (BUDGET_SPENT), after
-`max_rounds` rounds (MAX_ROUNDS), or when the forecast says the next round's dollars
-buy too little (LOW_GAIN, `stop_gain_per_usd`, run_forecast.rule_stops). The forecast
-rule comes last: it is named only when it ends a run that could go on. A round whose
-selection comes out empty (no request fits in what is left) ends the run too, for its
-budget.
+After each round the run stops when the latest verdicts show, with 90% confidence, that
+the teacher has nothing to teach on at least `saturation` of such questions: this round's
+verdicts, and the rounds' before it if it had fewer than `saturation_window`
+(SATURATED; `saturation=1` never stops), when every pool question has been asked about
+(POOL_EXHAUSTED), when what is left of the budget does not cover one more request at
+what the last round paid per request (BUDGET_SPENT), after `max_rounds` rounds
+(MAX_ROUNDS), or when the forecast says the next round's dollars buy too little
+(LOW_GAIN, `stop_gain_per_usd`, run_forecast.rule_stops). The forecast rule comes last:
+it is named only when it ends a run that could go on. A round whose selection comes out
+empty (no request fits in what is left) ends the run too, for its budget.
 
 The rule is made once per run and asked by the loop after each round, by `RunDir.
 save_config` when a grown run decides whether its last round still stops it, and by
@@ -20,11 +20,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from scipy.stats import binomtest
+
 from elad.adaptive import verdicts
 from elad.budget import Budget, Prices, mean_cost, teacher_prices
 from elad.config import RunConfig
 from elad.forecast import Forecast
-from elad.run_forecast import rule_stops
+from elad.run_forecast import CONFIDENCE, rule_stops
 from elad.store import RunStore
 from elad.teacher import make_teacher
 from elad.teacher.gateway import annotate_request, unasked, worst_case_cost
@@ -90,21 +92,33 @@ def saturated(store: RunStore, round: int, saturation: float, window: int) -> bo
     """Whether the saturation rule at theta `saturation`, judged on at least `window`
     verdicts, stops the run after `round`; theta 1 is the rule switched off (`elad
     bench` replays it on runs that went on to their budget)."""
-    share = confirmed_share(store, round, window)
-    return saturation < 1 and share is not None and share >= saturation
+    return surely_saturated(confirmed_counts(store, round, window), saturation)
 
 
-def confirmed_share(store: RunStore, round: int, least: int) -> float | None:
-    """The share of the teacher's verdicts that found the student right, over round
-    `round`'s replies and the rounds' before it until there are `least` (None while the
-    rounds after the seed round have fewer). A round of 10 questions would otherwise stop
-    a run by chance: a student right on 80% of them has 9 of 10 confirmed more than one
-    round in three."""
+def surely_saturated(counts: tuple[int, int] | None, saturation: float) -> bool:
+    """Whether `counts` (confirmed, verdicts) show, with CONFIDENCE (90%), that the
+    teacher would confirm at least theta `saturation` of such questions: the one-sided
+    exact (Clopper-Pearson) lower bound of the share is at least theta. The share itself
+    would stop a run by chance: a student right on 83% of its questions has 45 of 50
+    confirmed one round in eight; the bound asks 49 of 50 at theta 0.9."""
+    if saturation >= 1 or counts is None:
+        return False
+    confirmed, total = counts
+    # a two-sided interval at 2c - 1 leaves (1 - c) below its low end: the one-sided bound
+    interval = binomtest(confirmed, total).proportion_ci(
+        confidence_level=2 * CONFIDENCE - 1, method="exact")
+    return interval.low >= saturation
+
+
+def confirmed_counts(store: RunStore, round: int, least: int) -> tuple[int, int] | None:
+    """How many of the teacher's verdicts found the student right, and of how many: over
+    round `round`'s replies and the rounds' before it until there are `least` (None
+    while the rounds after the seed round have fewer)."""
     found: list[bool] = []
     for earlier in range(round, 0, -1):
         found += round_verdicts(store, earlier)
         if len(found) >= least:
-            return sum(found) / len(found)
+            return sum(found), len(found)
     return None
 
 

@@ -16,10 +16,10 @@ CONFIRMED = ("the fraction of this round's questions where the teacher had nothi
              "annotated the question with the student's own answer")
 
 STOP_WHY = {
-    StopReason.SATURATED: "the teacher confirmed at least {saturation:.0%} (saturation) of "
-                          "the last round's questions: it had nothing to teach on the "
-                          "student's most uncertain questions, more teacher money buys "
-                          "little",
+    StopReason.SATURATED: "the teacher's latest verdicts show, with 90% confidence, that it "
+                          "confirms at least {saturation:.0%} (saturation) of the "
+                          "questions: it had nothing to teach on the student's most "
+                          "uncertain questions, more teacher money buys little",
     StopReason.BUDGET_SPENT: "what is left of the budget does not cover one more teacher "
                              "request at what the last round paid per request",
     StopReason.POOL_EXHAUSTED: "the teacher has been asked about every pool question",
