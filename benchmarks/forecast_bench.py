@@ -94,7 +94,7 @@ def read_runs(grid_dir: Path) -> list[dict]:
                      "budget_usd": config.budget_usd, "stop_reason": records[-1].stop_reason,
                      "costs": np.array([r.cost_usd for r in records]),
                      "accuracies": np.array([r.test_accuracy for r in records]),
-                     "confirmed": counts,
+                     "confirmed_counts": counts,
                      "test_tasks": test_tasks, "step_accuracy": steps,
                      "by_task": {task: np.array([r.test_accuracy_by_task.get(task, np.nan)
                                                  for r in records]) for task in test_tasks},
@@ -163,7 +163,7 @@ def saturation_index(run: dict, theta: float) -> int | None:
     """The first round after which the saturation rule at theta would stop, or None (the
     rule's own test, stopping.surely_saturated, on at least `saturation_window`
     verdicts)."""
-    return next((i for i, counts in enumerate(run["confirmed"])
+    return next((i for i, counts in enumerate(run["confirmed_counts"])
                  if surely_saturated(counts, theta)), None)
 
 
