@@ -250,6 +250,10 @@ def test_accuracy_at_cost_area_and_cost_to_reach():
     # [0.1, 0.2): 0.5, [0.2, 0.4): 0.7, [0.4, 0.5]: 0.6 -> (0.05 + 0.14 + 0.06) / 0.4
     assert curve_area(costs, accuracies, 0.5) == pytest.approx(0.25 / 0.4)
     assert curve_area(costs, accuracies, 0.3) == pytest.approx((0.05 + 0.07) / 0.2)
+    # from 0.05, with 0.4 before round 0: (0.02 + 0.25) / 0.45; a start after round 0
+    # changes nothing
+    assert curve_area(costs, accuracies, 0.5, 0.05, 0.4) == pytest.approx(0.27 / 0.45)
+    assert curve_area(costs, accuracies, 0.5, 0.1, 0.4) == pytest.approx(0.25 / 0.4)
     assert cost_to_reach(costs, accuracies, 0.6) == 0.2
     assert cost_to_reach(costs, accuracies, 0.8) is None
     assert spread([1.0, None, 3.0]) == {"mean": 2.0, "std": pytest.approx(2 ** 0.5),
@@ -347,3 +351,34 @@ def test_paired_comparisons_against_the_baseline_by_hand():
     ratio = c["per_target"]["elad/auto"]["cost_per_target_after_seed"]
     assert ratio["values"] == [pytest.approx(0.75), pytest.approx(0.5)]
     assert "random/annotate" not in c["against_baseline"]
+
+
+def test_a_seeds_areas_start_at_its_cheapest_round_0():
+    """A run whose round 0 cost more (ranked, longer questions) is measured from the
+    same money as the others, its untrained student's accuracy until its round 0."""
+    from elad.reading.bench_numbers import RunMetrics, same_start_areas
+
+    def make(strategy, seed, costs, accuracies, before):
+        return RunMetrics(f"{strategy}-{seed}", "grid", strategy, "annotate", seed, 1.0,
+                          costs, accuracies, accuracy_before=before)
+
+    runs = [make("random", 0, [0.2, 0.6], [0.5, 0.7], 0.4),
+            make("elad", 0, [0.3, 0.6], [0.6, 0.8], 0.4),
+            make("elad", 1, [0.3, 0.6], [0.6, 0.8], None)]
+    same_start_areas(runs)
+    assert runs[0].area == pytest.approx((0.4 * 0.5 + 0.4 * 0.7) / 0.8)
+    assert runs[1].area == pytest.approx((0.1 * 0.4 + 0.3 * 0.6 + 0.4 * 0.8) / 0.8)
+    assert runs[2].area == curve_area([0.3, 0.6], [0.6, 0.8], 1.0)  # alone in its seed
+
+
+def test_a_run_that_ranks_its_round_0_makes_its_own(tmp_path):
+    """The warm student ranks round 0 (strategy elad): the grid gives it no shared seed
+    round, and a fork is refused; a random strategy's round 0 is shared."""
+    warm_config = load_config(None, [*TINY, "student.warmup=curriculum"])
+    runs = grid(warm_config, (("random", "annotate"), ("elad", "auto")), (0,))
+    assert runs[0].config.rank_seed_round is False  # the shared one is unranked
+    base = load_config(None, [*TINY, "max_rounds=0"])
+    run(base, tmp_path / "base")
+    with pytest.raises(ConfigError, match="ranks its own round 0"):
+        fork_seed_round(tmp_path / "base", tmp_path / "forked", runs[2].config)
+    assert not (tmp_path / "forked").exists()

@@ -16,6 +16,7 @@ def test_rounds_run_end_to_end_and_rerun_makes_no_calls(tmp_path, tiny_config):
     assert [r.round for r in records] == [0, 1, 2]
     assert records[-1].stop_reason == "max rounds"
     assert records[0].n_labeled == 16 and records[0].confirmed_fraction is None
+    assert records[0].accuracy_before is None  # a student from scratch: nothing to test
     assert records[1].n_labeled <= 16 + 8
     assert teacher.new_calls == records[-1].teacher_calls
     assert all(0 <= r.test_accuracy <= 1 for r in records)
@@ -27,6 +28,7 @@ def test_rounds_run_end_to_end_and_rerun_makes_no_calls(tmp_path, tiny_config):
     targets = store.targets()
     assert len(targets) == records[-1].n_labeled
     assert {t.round for t in targets} == {0, 1, 2}
+    assert store.scores(0) == []  # its round 0 is random: nothing to rank with
     scores = store.scores(1)
     assert len(scores) == 12 and all(0 <= s.u <= 1 for s in scores)
     selected = store.selection(1)

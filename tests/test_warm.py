@@ -10,6 +10,9 @@ import torch
 import elad.student.warm as warm
 from elad.config import ConfigError, load_config
 from elad.loop import run
+from elad.rundir import STORE
+from elad.store import RunStore
+from elad.strategies import rank
 from elad.tasks import curriculum, synthetic
 
 SMALL = {**warm.WARMUP, "questions": 60, "corpus_questions": 30, "train_steps": 6}
@@ -124,3 +127,28 @@ def test_a_tiny_warm_run_goes_end_to_end(tmp_path, monkeypatch, tiny_overrides):
     built = list((tmp_path / "cache" / "warm").glob("tiny-llama-32x2-*/warmup.json"))
     assert len(built) == 1
     assert (tmp_path / "run" / "checkpoints" / "round-1").is_dir()
+
+
+def test_a_warm_students_round_0_is_ranked_and_its_start_measured(tmp_path, monkeypatch,
+                                                                     tiny_overrides):
+    """A student that explains before any training ranks round 0 by the strategy (the
+    top b0 of its scores are asked), and its accuracy before any target is recorded;
+    rank_seed_round=false takes random questions, the start still measured."""
+    monkeypatch.setenv("ELAD_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(warm, "WARMUP", SMALL)
+    warm_run = [*tiny_overrides, "student.warmup=curriculum", "max_rounds=0",
+                "strategy=entropy", "candidates=40"]
+    records, _ = run(load_config(None, warm_run), tmp_path / "ranked")
+    unranked, _ = run(load_config(None, [*warm_run, "rank_seed_round=false"]),
+                      tmp_path / "random")
+    with RunStore(tmp_path / "ranked" / STORE) as store:
+        scores = store.scores(0)
+        selected = store.selection(0)
+    assert len(scores) == 40
+    by_entropy = [s.example_id for s in rank("entropy", scores, 0)]
+    assert selected == by_entropy[:16]
+    assert 0 <= records[0].accuracy_before <= 1
+    assert unranked[0].accuracy_before == records[0].accuracy_before  # same student, test
+    with RunStore(tmp_path / "random" / STORE) as store:
+        assert store.scores(0) == [] and len(store.selection(0)) == 16
+        assert set(store.selection(0)) != set(selected)

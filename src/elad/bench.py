@@ -11,13 +11,15 @@ DIR/<regime>/runs/ (`elad run --run-dir` and `elad report` read it); a finished 
 reused, an unfinished one resumed, so the grid can be interrupted and run again.
 DIR/bench.json and DIR/index.html summarise the regimes.
 
-Round 0 (random seed questions annotated, a student trained from scratch) does not
-depend on the strategy or the mode, so it is computed once per seed, in
+An unranked round 0 (random seed questions annotated, the student's first training)
+does not depend on the strategy or the mode, so it is computed once per seed, in
 DIR/runs/seed-round-s<seed> (a run with max_rounds=0), and every grid run of that seed
-starts from a copy of it (`fork_seed_round`, which checks that the configs agree on
-everything round 0 depends on). A forked run is the run the loop would have made. The
-whole-pool reference starts with the seed round's teacher replies in its cache
-(`fork_seed_calls`), so no request is paid twice in a seed.
+whose round 0 is unranked starts from a copy of it (`fork_seed_round`, which checks that
+the configs agree on everything round 0 depends on). A forked run is the run the loop
+would have made. A run whose student ranks its own round 0 (a warm or pretrained
+student, loop.ranks_seed_round) makes it itself. The whole-pool reference starts with
+the seed round's teacher replies in its cache (`fork_seed_calls`), so no request is paid
+twice in a seed.
 
 The grid compares at equal money: its runs do not stop for saturation (the config's
 rule is replayed on their stores for the summary's `sat.` column instead), so a
@@ -60,7 +62,7 @@ from elad.bench_names import (
 from elad.budget import teacher_prices
 from elad.config import ConfigError, RunConfig
 from elad.lock import hold
-from elad.loop import round_steps, run
+from elad.loop import ranks_seed_round, round_steps, run
 from elad.progress import bars_shown
 from elad.reading.bench_numbers import run_metrics
 from elad.reading.bench_summary import write_regimes_summary, write_summary
@@ -75,10 +77,12 @@ from elad.testset import teacher_test_size
 
 PR_SET_PDEATHSIG = 1  # prctl: the signal a process gets when its parent ends
 
-# Settings that only act after round 0: runs differing in these alone share a seed round.
+# Settings that do not act in an unranked round 0 (random questions, loop.ranks_seed_round):
+# runs differing in these alone share a seed round.
 AFTER_SEED_ROUND = ("strategy", "mode", "alpha", "round_size", "candidates", "saturation",
                     "saturation_window", "max_rounds", "hint", "max_similarity",
-                    "error_threshold", "explore", "cost_aware", "stop_gain_per_usd")
+                    "error_threshold", "explore", "cost_aware", "stop_gain_per_usd",
+                    "rank_seed_round")
 
 
 @dataclass
@@ -100,7 +104,7 @@ def grid(base: RunConfig, configurations=CONFIGURATIONS, seeds=SEEDS,
     for seed in seeds:
         seeded = dataclasses.replace(base, seed=seed, saturation=1.0)
         runs.append(GridRun(seed_round_name(seed), "seed-round",
-                            dataclasses.replace(seeded, max_rounds=0)))
+                            dataclasses.replace(seeded, max_rounds=0, rank_seed_round=False)))
         for strategy, mode in configurations:
             runs.append(GridRun(grid_run_name(strategy, mode, seed), "grid",
                                 dataclasses.replace(seeded, strategy=strategy, mode=mode)))
@@ -124,7 +128,7 @@ def whole_pool_config(config: RunConfig) -> RunConfig:
     pool_size = len(data.pool) - teacher_test_size(config, data)
     return dataclasses.replace(config, seed_size=pool_size, max_rounds=0,
                                budget_usd=math.ceil(worst * 100 + 1) / 100,
-                               student=student)
+                               student=student, rank_seed_round=False)
 
 
 def grid_run_steps(config: RunConfig) -> int:
@@ -139,8 +143,11 @@ def fork_seed_round(base_dir: Path, run_dir: Path, config: RunConfig) -> None:
     """Start the run of `config` in `run_dir` from round 0 of the run in `base_dir`:
     its examples, seed selection, teacher calls, targets, round record and student
     checkpoint are copied. Refused (ConfigError) when the two configs differ in anything
-    but AFTER_SEED_ROUND. The copy is made aside and renamed into place, so an
-    interrupted fork leaves nothing behind."""
+    but AFTER_SEED_ROUND, or `config` ranks its own round 0. The copy is made aside and
+    renamed into place, so an interrupted fork leaves nothing behind."""
+    if ranks_seed_round(config):
+        raise ConfigError(f"{run_dir.name} ranks its own round 0 (rank_seed_round); it "
+                          "cannot start from a shared one")
     with RunDir.open(base_dir) as base:
         records = base.store.rounds()
         if not records:
@@ -229,8 +236,9 @@ def run_grid(runs: list[GridRun], out: Path, jobs: int = 1,
         pool = None  # started when a run needs making: reusing a finished grid is quick
         while waiting or running:
             for grid_run in list(waiting):
-                base = seed_rounds.get(grid_run.config.seed) \
-                    if grid_run.kind in ("grid", "whole-pool") else None
+                shares = grid_run.kind == "whole-pool" or (
+                    grid_run.kind == "grid" and not ranks_seed_round(grid_run.config))
+                base = seed_rounds.get(grid_run.config.seed) if shares else None
                 run_dir = out / RUNS / grid_run.name
                 if base is not None and base not in done:
                     continue

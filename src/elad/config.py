@@ -55,8 +55,12 @@ class RunConfig:
     alpha: float = setting(0.5, "weight of intra- vs inter-explanation uncertainty in "
                            "u(q)",
                            within=Range(0, 1))
-    seed_size: int = setting(100, "b0: random questions annotated in round 0",
+    seed_size: int = setting(100, "b0: questions annotated in round 0",
                              within=Range(1))
+    rank_seed_round: bool = setting(True, "round 0's questions ranked by the strategy too "
+                                    "when the student can explain before any training (a "
+                                    "warm or pretrained student); false, or a student "
+                                    "from scratch: random ones")
     round_size: int = setting(50, "b: questions sent to the teacher per round",
                               within=Range(1))
     candidates: int = setting(400, "m: pool questions the student explains per round "

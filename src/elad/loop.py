@@ -36,7 +36,7 @@ from elad.stopping import half_round, round_verdicts, stop
 from elad.store import RunStore
 from elad.strategies import (Admit, errors_first, rank, unlike_chosen, with_random_share,
                              within_budget)
-from elad.student import check_student, load_student, new_student
+from elad.student import check_student, explains_untrained, load_student, new_student
 from elad.student.protocol import Student
 from elad.student.warm import rehearsed
 from elad.tasks import answer_type, hidden_answer
@@ -79,10 +79,15 @@ def _run(run: Run, on_round, until_round: int | None = None,
     student: Student | None = None  # the last round's, in memory; loaded on resume
     last_round = config.max_rounds if until_round is None else min(config.max_rounds,
                                                                     until_round)
+    accuracy_before = None  # the untrained student's, when it can explain (round 0)
     for round in range(len(records), last_round + 1):
         budget = Budget(config.budget_usd, store.spent_usd(before_round=round))
         if round > 0 and student is None:
             student = load_student(config.student, run.rundir.checkpoint(round - 1))
+        if round == 0 and explains_untrained(config.student) \
+                and not run.rundir.checkpoint(0).exists():
+            student = new_student(config.student, [], phase_seed(config, 0, "init"))
+            accuracy_before = accuracy(student, run.test, answer_type)[0]
         requests = stored_requests(run, round)  # a resumed round asks what it selected
         if requests is None:
             requests = select(run, round, student, budget)
@@ -99,6 +104,7 @@ def _run(run: Run, on_round, until_round: int | None = None,
         test_accuracy, by_task = accuracy(student, run.test, answer_type)
 
         record = round_record(run, round, test_accuracy, by_task, train_loss)
+        record.accuracy_before = accuracy_before if round == 0 else None
         record.signals = label_free_signals(store, round, config.round_size)
         outlook = run_forecast([*records, record], len(run.test),
                                config.budget_usd - run.test_set_usd)  # rounds' share
@@ -115,16 +121,26 @@ def _run(run: Run, on_round, until_round: int | None = None,
 
 def select(run: Run, round: int, student: Student | None, budget: Budget) -> Requests:
     """Steps 1-3: which questions the teacher is asked about this round, each with
-    its request (asking.py)."""
-    if round == 0:
+    its request (asking.py). Round 0 is ranked like the others when the student can
+    already explain (`ranks_seed_round`), else random."""
+    if round == 0 and not ranks_seed_round(run.config):
         return select_seed(run, budget)
     return select_round(run, round, student, unasked(run.store, run.pool), budget)
 
 
+def ranks_seed_round(config: RunConfig) -> bool:
+    """Whether round 0's questions are ranked by the strategy: asked for, and a
+    student that explains before any training (a warm or pretrained one) to rank
+    them with. A student from scratch would rank at random anyway."""
+    return (config.rank_seed_round and config.strategy != "random"
+            and explains_untrained(config.student))
+
+
 def select_seed(run: Run, budget: Budget) -> Requests:
-    """Round 0: b0 random questions, to be annotated from scratch. Nothing was asked
-    before it; the replies a store may already hold (`elad bench`'s whole-pool
-    reference starts with its seed round's) are found in the cache, not asked again."""
+    """Round 0, unranked: b0 random questions, to be annotated from scratch. Nothing
+    was asked before it; the replies a store may already hold (`elad bench`'s
+    whole-pool reference starts with its seed round's) are found in the cache, not
+    asked again."""
     ids = sorted(run.pool_by_id)
     random.Random(phase_seed(run.config, 0, "seed")).shuffle(ids)
     requests = {}
@@ -140,15 +156,16 @@ def select_seed(run: Run, budget: Budget) -> Requests:
 def select_round(run: Run, round: int, student: Student, unlabeled: list[Example],
                  budget: Budget) -> Requests:
     """Explain and score m candidates (here, or on Ray actors that load the student from
-    the last round's checkpoint), rank them by the strategy, take b within budget."""
+    the last round's checkpoint; round 0's untrained student, here), rank them by the
+    strategy, take b (round 0: b0) within budget."""
     config = run.config
     rng = random.Random(phase_seed(config, round, "candidates"))
-    candidates = rng.sample(unlabeled, min(explained_count(config), len(unlabeled)))
+    candidates = rng.sample(unlabeled, min(explained_count(config, round), len(unlabeled)))
     log.info("round %d: the student explains %d candidates (K=%d)", round,
              len(candidates), config.student.samples)
     started = time.perf_counter()
     scored = score_candidates(config, candidates, phase_seed(config, round, "explain"),
-                              run.rundir.checkpoint(round - 1), student)
+                              run.rundir.checkpoint(round - 1) if round else None, student)
     log.info("round %d: explained and scored in %.1fs", round, time.perf_counter() - started)
     run.store.save_scoring(round, scored.explanations, scored.confidences, scored.scores)
     requests = round_requests(run, round, candidates, scored)
@@ -171,30 +188,34 @@ def select_round(run: Run, round: int, student: Student, unlabeled: list[Example
                            student.embed([e.question for e in candidates])))
         admit = unlike_chosen(lambda a, b: float(vectors[a] @ vectors[b]),
                               config.max_similarity)
-    chosen = affordable(run, ranked, requests, budget, admit)
+    chosen = affordable(run, ranked, requests, budget, admit,
+                        config.round_size if round else config.seed_size)
     return {qid: requests[qid] for qid in chosen}
 
 
-def explained_count(config: RunConfig) -> int:
-    """m, the candidates the student explains. A random choice needs no ranking, only
-    its picks' explanations (their greedy answers say whether the teacher had anything
-    to teach; to revise, their steps), so `random` explains at most two rounds' worth:
-    enough for a last round that takes the rest of the budget (round_quota)."""
+def explained_count(config: RunConfig, round: int) -> int:
+    """m, the candidates the student explains (round 0: at least b0). A random choice
+    needs no ranking, only its picks' explanations (their greedy answers say whether the
+    teacher had anything to teach; to revise, their steps), so `random` explains at
+    most two rounds' worth: enough for a last round that takes the rest of the budget
+    (round_quota)."""
+    if round == 0:
+        return max(config.candidates, config.seed_size)
     if config.strategy == "random" and config.max_similarity >= 1:
         return min(config.candidates, 2 * config.round_size)
     return config.candidates
 
 
 def affordable(run: Run, ranked: list[str], requests: Requests, budget: Budget,
-               admit: Admit | None) -> list[str]:
-    """The first of `ranked` that fit in the budget, each counted at its typical cost
-    (what replies of its kind have cost so far) with its worst case the hard cap; a
-    round that would leave less than half a round takes the rest of the budget
-    (budget.round_quota), so every strategy spends the same money."""
+               admit: Admit | None, round_size: int) -> list[str]:
+    """The first `round_size` of `ranked` that fit in the budget, each counted at its
+    typical cost (what replies of its kind have cost so far) with its worst case the
+    hard cap; a round that would leave less than half a round takes the rest of the
+    budget (budget.round_quota), so every strategy spends the same money."""
     worst = {qid: run.gateway.worst_case_cost(r) for qid, r in requests.items()}
     typical = worst | typical_costs(requests, run.store.teacher_calls(), run.gateway.prices)
-    top = [typical[qid] for qid in ranked[:run.config.round_size]]
-    size = round_quota(run.config.round_size, half_round(run.config), budget.left,
+    top = [typical[qid] for qid in ranked[:round_size]]
+    size = round_quota(round_size, half_round(run.config), budget.left,
                        sum(top) / max(1, len(top)))
     return within_budget(ranked, size, worst.__getitem__, budget.left, admit,
                          typical.__getitem__)
@@ -244,9 +265,10 @@ def train(run: Run, round: int, student: Student | None) -> tuple[Student, float
     if config.student.warmup == "curriculum":  # a warm student keeps its lessons
         pairs = rehearsed(pairs, phase_seed(config, round, "rehearse"))
     steps = round_steps(config.student, len(pairs))
-    if student is None:
-        corpus = [e.question for e in run.pool] + [p[1] for p in pairs]
-        student = new_student(config.student, corpus, phase_seed(config, 0, "init"))
+    if round == 0:  # from the untrained student that ranked round 0, or a new one
+        if student is None:
+            corpus = [e.question for e in run.pool] + [p[1] for p in pairs]
+            student = new_student(config.student, corpus, phase_seed(config, 0, "init"))
         steps = config.student.seed_train_steps
     log.info("round %d: training on %d targets for %d steps", round, len(pairs), steps)
     started = time.perf_counter()

@@ -12,11 +12,12 @@ from elad.types import Example
 
 
 def score_candidates(config: RunConfig, examples: list[Example], seed: int,
-                     checkpoint: Path, student: Student | None = None) -> Scored:
+                     checkpoint: Path | None, student: Student | None = None) -> Scored:
     """Steps 1-2 with the config's K, temperature and alpha, where `scale.engine` says:
     in this process (with `student`, or the one saved in `checkpoint`), or on the actors
-    of a Ray cluster, which load the student saved in `checkpoint`."""
-    if config.scale.engine == "ray":
+    of a Ray cluster, which load the student saved in `checkpoint` (none: the untrained
+    student of round 0, here)."""
+    if config.scale.engine == "ray" and checkpoint is not None:
         from elad.scale.ray_scoring import explain_and_score_on_ray
 
         return explain_and_score_on_ray(config, checkpoint, examples, seed)

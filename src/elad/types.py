@@ -145,6 +145,7 @@ class RoundRecord:
     forecast: dict | None = None
     signals: dict | None = None
     train_loss: float | None = None  # the student's, at the end of this round's training
+    accuracy_before: float | None = None  # round 0: the untrained student's test accuracy
 
     def __post_init__(self):
         self.stop_reason = StopReason(self.stop_reason)

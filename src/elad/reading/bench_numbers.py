@@ -8,7 +8,9 @@ over the seeds:
   cost is at most c (what a user who stopped paying at c would have; curves.py);
 - area: the mean of that accuracy over costs from the seed round's cost to the budget
   (the normalized area under the accuracy-vs-cost curve; a run that stopped early keeps
-  its last accuracy);
+  its last accuracy); in a grid, from the seed's cheapest seed round, so that runs whose
+  round 0 cost more (a ranked one, of longer questions) are measured over the same
+  money: until their round 0, their student's accuracy before any teacher target;
 - accuracy at half the budget;
 - cost to reach 90% and 100% of the whole-pool accuracy of the same seed (first round
   at or above it; "never" when no round got there);
@@ -91,6 +93,7 @@ class RunMetrics:
     cost_usd: float | None = over_seeds()
     final_accuracy: float | None = over_seeds()
     seed_round_cost_usd: float | None = None
+    accuracy_before: float | None = None  # the untrained student's, if it was tested
     area: float | None = over_seeds()
     accuracy_at_half_budget: float | None = over_seeds()
     targets: int = 0
@@ -146,6 +149,7 @@ def run_metrics(run_dir: Path, kind: str, judged_by: RunConfig | None = None) ->
         cost_usd=costs[-1] if costs else None,
         final_accuracy=accuracies[-1] if accuracies else None,
         seed_round_cost_usd=costs[0] if costs else None,
+        accuracy_before=records[0].accuracy_before if records else None,
         area=curve_area(costs, accuracies, budget),
         accuracy_at_half_budget=accuracy_at(costs, accuracies, budget / 2),
         targets=len(targets),
@@ -255,6 +259,7 @@ def summarize(runs: list[RunMetrics], baseline: tuple[str, str]) -> dict:
     comparisons with the `baseline` configuration (strategy, mode) the benchmark is
     for. JSON-ready."""
     grid = [r for r in runs if r.kind == "grid"]
+    same_start_areas(grid)
     reference = {r.seed: r for r in runs if r.kind == "whole-pool"}
     shares = {r.name: against_whole_pool(r, reference.get(r.seed)) for r in grid}
     labels = list(dict.fromkeys((r.strategy, r.mode) for r in grid))
@@ -282,6 +287,18 @@ def summarize(runs: list[RunMetrics], baseline: tuple[str, str]) -> dict:
     return {"budget_usd": budget, "configurations": configurations,
             "whole_pool": whole_pool, "comparisons": comparisons(grid, baseline),
             "runs": [{**r.to_dict(), **shares.get(r.name, {})} for r in runs]}
+
+
+def same_start_areas(grid: list[RunMetrics]) -> None:
+    """Each grid run's area from its seed's cheapest round 0 (module doc): runs of a
+    seed compared over the same money."""
+    starts: dict[int, float] = {}
+    for r in grid:
+        if r.costs:
+            starts[r.seed] = min(starts.get(r.seed, r.costs[0]), r.costs[0])
+    for r in grid:
+        r.area = curve_area(r.costs, r.accuracies, r.budget_usd, starts.get(r.seed),
+                            r.accuracy_before or 0.0)
 
 
 def mean_curve(members: list[RunMetrics], budget: float) -> dict:

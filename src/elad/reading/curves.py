@@ -14,9 +14,14 @@ def accuracy_at(costs: list[float], accuracies: list[float], cost: float) -> flo
     return reached[-1] if reached else None
 
 
-def curve_area(costs: list[float], accuracies: list[float], budget: float) -> float | None:
-    """Mean accuracy over costs from round 0's cost to `budget` (the normalized area
-    under the step curve; a run that stopped early keeps its last accuracy)."""
+def curve_area(costs: list[float], accuracies: list[float], budget: float,
+               start: float | None = None, before: float = 0.0) -> float | None:
+    """Mean accuracy over costs from `start` (default: round 0's cost) to `budget` (the
+    normalized area under the step curve; a run that stopped early keeps its last
+    accuracy, and one whose round 0 cost more than `start` has `before` until then: its
+    student's accuracy before any teacher target)."""
+    if costs and start is not None and start < costs[0]:
+        costs, accuracies = [start, *costs], [before, *accuracies]
     if not costs or budget <= costs[0]:
         return None
     edges = [*costs, max(budget, costs[-1])]

@@ -56,11 +56,17 @@ def forecast_cell(stored: dict | None) -> str:
 
 
 def format_table(records: list[RoundRecord], header: bool = True) -> str:
-    """Rows of cumulative figures per round (teacher calls, tokens and cost so far)."""
+    """Rows of cumulative figures per round (teacher calls, tokens and cost so far),
+    after a `start` row for a student that could be tested before any teacher target
+    (its accuracy at no cost)."""
     lines = []
     if header:
         lines.append("  ".join(name.rjust(width) for name, width, _ in COLUMNS))
     for record in records:
+        if record.accuracy_before is not None:
+            start = ["start", "0", "0", "0", "0", f"{0:.4f}", f"{record.accuracy_before:.3f}"]
+            cells = start + ["-"] * (len(COLUMNS) - len(start))
+            lines.append("  ".join(c.rjust(width) for c, (_, width, _) in zip(cells, COLUMNS)))
         lines.append("  ".join(show(record).rjust(width) for _, width, show in COLUMNS))
     return "\n".join(lines)
 
