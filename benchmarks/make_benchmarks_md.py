@@ -178,8 +178,9 @@ def regime_section(regime: dict) -> str:
          f"({task['pool_size'] or 3000} questions of {', '.join(task['families'])}"
          f"{chains}"
          f") and test set ({task['test_size'] or 300}); the seed round "  # 0: the default
-         f"({config['seed_size']} random questions, annotated) is shared by every run of "
-         "a seed. Budget "
+         f"({config['seed_size']} questions, annotated) is shared by the runs of a seed "
+         "that take random ones (a warm student ranks its own: loop.ranks_seed_round). "
+         "Budget "
          f"${config['budget_usd']}, rounds of {config['round_size']} from "
          f"{config['candidates']} candidates, at most {config['max_rounds']} rounds after "
          f"the seed round, K={student['samples']}; student {student['kind']} "
@@ -193,8 +194,9 @@ def regime_section(regime: dict) -> str:
          f"${prices.output_per_mtok:g} per million input / output tokens). {whole_pool}"),
         "",
         ("Each figure is the mean ± sample standard deviation over the seeds. area: the "
-         "mean test accuracy over costs from the seed round's to the budget (a run that "
-         "stops early keeps its last accuracy); acc@B/2: the accuracy after the last "
+         "mean test accuracy over costs from the seed's cheapest seed round to the budget "
+         "(a run that stops early keeps its last accuracy; one whose seed round cost more "
+         "has its untrained student's accuracy until then); acc@B/2: the accuracy after the last "
          "round that cost at most half the budget; $ to 90% / 100% WP: the cumulative "
          "cost of the first round at or above 90% / 100% of the same seed's whole-pool "
          "accuracy ('(n/m)': only n of m seeds got there); out tok/target: teacher "
