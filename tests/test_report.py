@@ -320,3 +320,18 @@ def test_the_page_and_the_docs_define_confirmed_the_same_way(tmp_path):
     write_run(tmp_path / "run")
     page = " ".join(write_run_report(tmp_path / "run").read_text().split())
     assert f"&#x27;confirmed&#x27; is {esc(CONFIRMED)}." in page
+
+
+def test_the_table_starts_with_the_untrained_students_accuracy():
+    """A student tested before any teacher target gets a `start` row at no cost."""
+    from elad.reading.report import format_table
+    from elad.types import RoundRecord
+
+    record = RoundRecord(0, 100, 100, 9000, 5000, 0.08, 0.7, None, "elad", "auto", 0,
+                         accuracy_before=0.65)
+    lines = format_table([record]).splitlines()
+    assert lines[1].split() == ["start", "0", "0", "0", "0", "0.0000", "0.650", "-", "-"]
+    assert lines[2].split()[:7] == ["0", "100", "100", "9000", "5000", "0.0800", "0.700"]
+    assert len(lines[1]) == len(lines[2])  # the same columns
+    record.accuracy_before = None  # a student from scratch: no start row
+    assert len(format_table([record]).splitlines()) == 2

@@ -55,19 +55,24 @@ def forecast_cell(stored: dict | None) -> str:
     return f"{far['value']:.2f} [{far['low']:.2f},{far['high']:.2f}]"
 
 
-def format_table(records: list[RoundRecord], header: bool = True) -> str:
-    """Rows of cumulative figures per round (teacher calls, tokens and cost so far),
-    after a `start` row for a student that could be tested before any teacher target
-    (its accuracy at no cost)."""
-    lines = []
-    if header:
-        lines.append("  ".join(name.rjust(width) for name, width, _ in COLUMNS))
+def round_rows(records: list[RoundRecord]) -> list[tuple[list[str], str]]:
+    """Each round's cells and stop reason, after a `start` row for a student that was
+    tested before any teacher target (its accuracy at no cost)."""
+    rows = []
     for record in records:
         if record.accuracy_before is not None:
             start = ["start", "0", "0", "0", "0", f"{0:.4f}", f"{record.accuracy_before:.3f}"]
-            cells = start + ["-"] * (len(COLUMNS) - len(start))
-            lines.append("  ".join(c.rjust(width) for c, (_, width, _) in zip(cells, COLUMNS)))
-        lines.append("  ".join(show(record).rjust(width) for _, width, show in COLUMNS))
+            rows.append((start + ["-"] * (len(COLUMNS) - len(start)), ""))
+        rows.append(([show(record) for _, _, show in COLUMNS], record.stop_reason))
+    return rows
+
+
+def format_table(records: list[RoundRecord], header: bool = True) -> str:
+    """Rows of cumulative figures per round (teacher calls, tokens and cost so far)."""
+    widths = [width for _, width, _ in COLUMNS]
+    lines = ["  ".join(name.rjust(width) for name, width, _ in COLUMNS)] if header else []
+    for cells, _ in round_rows(records):
+        lines.append("  ".join(c.rjust(width) for c, width in zip(cells, widths)))
     return "\n".join(lines)
 
 
@@ -136,8 +141,7 @@ def run_report_html(store: RunStore, config: RunConfig, title: str,
 
 def records_table(records: list[RoundRecord]) -> Markup:
     header = [name for name, _, _ in COLUMNS] + ["stop"]
-    return table(header, [[show(r) for _, _, show in COLUMNS] + [r.stop_reason]
-                          for r in records])
+    return table(header, [cells + [stop] for cells, stop in round_rows(records)])
 
 
 def cost_table(rows: list[dict]) -> Markup:
