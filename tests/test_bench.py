@@ -215,6 +215,9 @@ def test_bench_makes_a_grid_per_regime_and_a_summary_over_them(tmp_path, monkeyp
         for name in ("seed-round-s0", "random-annotate-s0", "elad-annotate-s0"):
             config = stored_config(out / regime / "runs" / name)
             assert config.student.warmup == warmup
+        # the warm student ranks its own round 0; the cold runs share a random one
+        with RunStore(out / regime / "runs" / "elad-annotate-s0" / "run.sqlite") as store:
+            assert bool(store.scores(0)) == (regime == "warm")
     index = (out / "index.html").read_text()
     assert "Regime cold" in index and 'href="warm/index.html"' in index
     assert index.count("elad/annotate: reaches its final accuracy") == 2

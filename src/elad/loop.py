@@ -79,9 +79,9 @@ def _run(run: Run, on_round, until_round: int | None = None,
     student: Student | None = None  # the last round's, in memory; loaded on resume
     last_round = config.max_rounds if until_round is None else min(config.max_rounds,
                                                                     until_round)
-    accuracy_before = None  # the untrained student's, when it can explain (round 0)
     for round in range(len(records), last_round + 1):
         budget = Budget(config.budget_usd, store.spent_usd(before_round=round))
+        accuracy_before = None  # round 0: a student that explains untrained, tested first
         if round > 0 and student is None:
             student = load_student(config.student, run.rundir.checkpoint(round - 1))
         if round == 0 and explains_untrained(config.student) \
@@ -103,8 +103,8 @@ def _run(run: Run, on_round, until_round: int | None = None,
         student, train_loss = train(run, round, student)
         test_accuracy, by_task = accuracy(student, run.test, answer_type)
 
-        record = round_record(run, round, test_accuracy, by_task, train_loss)
-        record.accuracy_before = accuracy_before if round == 0 else None
+        record = round_record(run, round, test_accuracy, by_task, train_loss,
+                              accuracy_before)
         record.signals = label_free_signals(store, round, config.round_size)
         outlook = run_forecast([*records, record], len(run.test),
                                config.budget_usd - run.test_set_usd)  # rounds' share
@@ -299,7 +299,8 @@ def first_failure(store: RunStore) -> str:
 
 
 def round_record(run: Run, round: int, test_accuracy: float, by_task: dict[str, float],
-                 train_loss: float | None = None) -> RoundRecord:
+                 train_loss: float | None = None,
+                 accuracy_before: float | None = None) -> RoundRecord:
     """The round's figures; `confirmed_fraction`: of its questions (after the seed round),
     the share where the teacher had nothing to teach (stopping.round_verdicts)."""
     config, store = run.config, run.store
@@ -312,7 +313,8 @@ def round_record(run: Run, round: int, test_accuracy: float, by_task: dict[str, 
         test_accuracy=test_accuracy,
         confirmed_fraction=sum(confirmed) / len(confirmed) if confirmed else None,
         strategy=config.strategy, mode=config.mode, seed=config.seed,
-        test_accuracy_by_task=by_task, train_loss=train_loss)
+        test_accuracy_by_task=by_task, train_loss=train_loss,
+        accuracy_before=accuracy_before)
 
 
 def round_usd(value: float) -> float:

@@ -6,11 +6,11 @@ over the seeds:
 
 - accuracy at cost c: the test accuracy after the last round whose cumulative teacher
   cost is at most c (what a user who stopped paying at c would have; curves.py);
-- area: the mean of that accuracy over costs from the seed round's cost to the budget
-  (the normalized area under the accuracy-vs-cost curve; a run that stopped early keeps
-  its last accuracy); in a grid, from the seed's cheapest seed round, so that runs whose
-  round 0 cost more (a ranked one, of longer questions) are measured over the same
-  money: until their round 0, their student's accuracy before any teacher target;
+- area: the mean of that accuracy over costs from the cheapest seed round of the grid's
+  runs of that seed to the budget (the normalized area under the accuracy-vs-cost curve;
+  a run that stopped early keeps its last accuracy, and one whose round 0 cost more, a
+  ranked one of longer questions, has its student's accuracy before any teacher target
+  until then: every run of a seed measured over the same money);
 - accuracy at half the budget;
 - cost to reach 90% and 100% of the whole-pool accuracy of the same seed (first round
   at or above it; "never" when no round got there);
@@ -94,7 +94,7 @@ class RunMetrics:
     final_accuracy: float | None = over_seeds()
     seed_round_cost_usd: float | None = None
     accuracy_before: float | None = None  # the untrained student's, if it was tested
-    area: float | None = over_seeds()
+    area: float | None = over_seeds()  # a grid's: set over the seed's runs (summarize)
     accuracy_at_half_budget: float | None = over_seeds()
     targets: int = 0
     output_tokens_per_target: float | None = over_seeds()
@@ -150,7 +150,6 @@ def run_metrics(run_dir: Path, kind: str, judged_by: RunConfig | None = None) ->
         final_accuracy=accuracies[-1] if accuracies else None,
         seed_round_cost_usd=costs[0] if costs else None,
         accuracy_before=records[0].accuracy_before if records else None,
-        area=curve_area(costs, accuracies, budget),
         accuracy_at_half_budget=accuracy_at(costs, accuracies, budget / 2),
         targets=len(targets),
         output_tokens_per_target=_ratio(sum(c.output_tokens for c in calls), len(targets)),

@@ -187,8 +187,8 @@ def index_html(summary: dict, images: dict[str, bytes], info: dict) -> str:
         tag("p", "Every figure is mean ± sample standard deviation over seeds; "
                  "'area' is the mean accuracy over costs from the seed's cheapest seed "
                  f"round to the budget (${summary['budget_usd']}); costs in dollars; WP = "
-                 "the whole-pool accuracy of the same seed; '(n/m)': only n of m seeds got there; "
-                 "output tokens per target count the rounds after the seed round.",
+                 "the whole-pool accuracy of the same seed; '(n/m)': only n of m seeds got "
+                 "there; output tokens per target count the rounds after the seed round.",
             cls="muted"),
         tag("h2", "Results"), table(header, rows, text_columns=1),
         tag("ul", *(tag("li", line) for line in format_comparisons(summary).splitlines())),
