@@ -5,7 +5,9 @@ for each regime and seed, a short `elad run` (elad.loop.run, oracle teacher), th
 - where the seed round's student goes wrong: of its sampled explanations (K at the run's
   temperature, on pool questions) whose answer is wrong, the share whose first wrong
   step (the oracle teacher's first_wrong_step) is after step 1, and the mean first
-  wrong step;
+  wrong step; and of those with any wrong step (a revision starts from it even under a
+  right answer) the share after step 1, by family; in the warm regime also before any
+  teacher target (the warm-up's student alone);
 - the warm-up's wall time (built once, in a fresh cache unless --cache is given).
 
     PYTHONPATH=src python benchmarks/warm_regime.py --seeds 0,1,2
@@ -20,12 +22,14 @@ import os
 import statistics
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
 
 from elad.config import load_config
 from elad.explain import explain
 from elad.loop import run
 from elad.student import load_student
+from elad.student.warm import warm_dir, warm_student
 from elad.tasks import answer_type, hidden_answer, load_task, synthetic
 from elad.teacher.oracle import first_wrong_step
 
@@ -41,23 +45,35 @@ def overrides(args, regime: str, seed: int) -> list[str]:
             *args.set]
 
 
-def first_errors(config, run_dir: Path, probe: int) -> dict:
-    """Where the seed round's student errs in its sampled explanations on `probe` pool
-    questions."""
-    student = load_student(config.student, run_dir / "checkpoints" / "round-0")
+def first_errors(config, student, probe: int) -> dict:
+    """Where `student` errs in its sampled explanations on `probe` pool questions: over
+    those with a wrong answer, and over all with a wrong step (what a revision starts
+    from: a step can be wrong under a right answer), overall and by family."""
     pool = load_task(config.task, config.seed).pool[:probe]
     sampled = explain(student, pool, answer_type, config.student.samples,
                       config.student.temperature, seed=1)
-    firsts, n = [], 0
+    wrong_answer, flawed, n = [], defaultdict(list), 0
     for example in pool:
         canonical, right = synthetic.solve(example.question)
         for e in sampled[example.id]:
             n += 1
+            first = first_wrong_step(list(e.steps), e.answer, canonical, right)
             if e.answer != hidden_answer(example):
-                firsts.append(first_wrong_step(list(e.steps), e.answer, canonical, right))
-    return {"wrong_share": len(firsts) / n,
-            "after_step_1": sum(f > 1 for f in firsts) / max(1, len(firsts)),
-            "mean_first_error": statistics.mean(firsts) if firsts else None}
+                wrong_answer.append(first)
+            if first is not None:
+                flawed[example.task].append(first)
+
+    def after_step_1(firsts: list[int]) -> float:
+        return sum(f > 1 for f in firsts) / max(1, len(firsts))
+
+    every_flawed = [f for firsts in flawed.values() for f in firsts]
+    return {"wrong_share": len(wrong_answer) / n,
+            "after_step_1": after_step_1(wrong_answer),
+            "mean_first_error": statistics.mean(wrong_answer) if wrong_answer else None,
+            "flawed_share": len(every_flawed) / n,
+            "flawed_after_step_1": after_step_1(every_flawed),
+            "flawed_by_task": {task: round(after_step_1(firsts), 2)
+                               for task, firsts in sorted(flawed.items())}}
 
 
 def one_run(args, regime: str, seed: int, out: Path) -> dict:
@@ -70,13 +86,15 @@ def one_run(args, regime: str, seed: int, out: Path) -> dict:
               "cost": [round(sum(x.cost_usd for x in records[:i + 1]), 4)
                        for i in range(len(records))],
               "seed_by_task": records[0].test_accuracy_by_task,
-              **first_errors(config, run_dir, args.probe)}
+              **first_errors(config, load_student(config.student, run_dir / "checkpoints"
+                                                  / "round-0"), args.probe)}
+    if regime == "warm":  # and before any teacher target: the stand-in's prior
+        result["untrained"] = first_errors(config, warm_student(config.student),
+                                           args.probe)
     return result
 
 
 def warmup_time(args) -> str:
-    from elad.student.warm import warm_dir
-
     config = load_config(None, overrides(args, "warm", 0))
     info = json.loads((warm_dir(config.student) / "warmup.json").read_text())
     return (f"{info['wall_s']}s wall, {info.get('cpu_s')}s CPU (all threads), loss "
@@ -90,8 +108,15 @@ def show(results: list[dict]) -> None:
                       else "-")
         print(f"{r['regime']:4s} seed {r['seed']}: seed round {r['curve'][0]:.3f} "
               f"{r['seed_by_task']}; wrong samples {r['wrong_share']:.2f}, first error "
-              f"after step 1 {r['after_step_1']:.2f} (mean step {mean_first}); curve "
+              f"after step 1 {r['after_step_1']:.2f} (mean step {mean_first}); with a "
+              f"wrong step {r['flawed_share']:.2f}, first after step 1 "
+              f"{r['flawed_after_step_1']:.2f} {r['flawed_by_task']}; curve "
               f"{curve} at ${r['cost'][-1]:.3f}; {r['wall_s']:.0f}s")
+        if "untrained" in r:
+            u = r["untrained"]
+            print(f"     before any target: with a wrong step {u['flawed_share']:.2f}, "
+                  f"first after step 1 {u['flawed_after_step_1']:.2f} "
+                  f"{u['flawed_by_task']}")
     for regime in dict.fromkeys(r["regime"] for r in results):
         mine = [r for r in results if r["regime"] == regime]
 
@@ -101,7 +126,9 @@ def show(results: list[dict]) -> None:
         rounds = min(len(r["curve"]) for r in mine)
         curve = " ".join(mean([r["curve"][i] for r in mine]) for i in range(rounds))
         print(f"{regime}: mean over {len(mine)} seeds: seed round {mean([r['curve'][0] for r in mine])}, "
-              f"first error after step 1 {mean([r['after_step_1'] for r in mine])}, "
+              f"first error after step 1 {mean([r['after_step_1'] for r in mine])} "
+              f"(of wrong answers), {mean([r['flawed_after_step_1'] for r in mine])} (of "
+              f"explanations with a wrong step), "
               f"curve {curve}")
 
 

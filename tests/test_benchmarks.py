@@ -88,6 +88,20 @@ def test_forecast_synthetic():
         assert 0 <= figure(rf"^ +{kind} +3 rounds {NUMBER}/", out) <= 1
 
 
+def test_warm_regime():
+    out = run_script("warm_regime.py", "--quick")
+    for regime in ("cold", "warm"):
+        assert figure(rf"^{regime} seed 0: seed round {NUMBER}", out) <= 1
+        shares = figure(rf"^{regime}: mean over 1 seeds: .* {NUMBER} \(of explanations "
+                        r"with a wrong step\)", out)
+        assert 0 <= shares <= 1
+    # the warm regime also says where the warm-up's student alone goes wrong, by family
+    before = re.search(r"^ +before any target: with a wrong step (\S+), first after step 1 "
+                       r"(\S+) \{(.*)\}$", out, re.MULTILINE)
+    assert before and 0 < float(before[1]) <= 1 and 0 <= float(before[2]) <= 1
+    assert set(re.findall(r"'(\w+)':", before[3])) <= {"arithmetic", "coin_flip", "largest"}
+
+
 def test_forecast_bench(tiny_bench, tmp_path):
     out = run_script("forecast_bench.py", str(tiny_bench / "cold"), "--json",
                      str(tmp_path / "f.json"))
