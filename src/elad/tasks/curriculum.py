@@ -5,10 +5,12 @@ before a run, as a stand-in for a pretrained model's prior knowledge
 It holds the synthetic families' short chains (1 to 3 operations, 1 to 3 coin flips, the
 largest of 2 to 4 digits) with their exact solutions, so the student learns the format,
 the words and the first steps. The target holds every length (up to 5 or 6 steps): the
-warm student answers the short ones and goes wrong late in the long ones, as a pretrained
-model does on a harder task (some short target questions are curriculum questions too,
-as a pretrained model has seen easy instances). What the warm student answers before and
-after the seed round: BENCHMARKS.md, "Measurements behind design choices".
+warm student answers the short ones and fails the long ones (some short target questions
+are curriculum questions too, as a pretrained model has seen easy instances). It is a
+rough stand-in: it does not copy a coin flip's names reliably, and on most long
+questions its first step is already wrong, where a pretrained model would go wrong
+later. What it answers, and where it goes wrong, before and after the seed round:
+BENCHMARKS.md, "Measurements behind design choices", and benchmarks/warm_regime.py.
 """
 
 from __future__ import annotations
