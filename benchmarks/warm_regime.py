@@ -125,7 +125,8 @@ def show(results: list[dict]) -> None:
 
         rounds = min(len(r["curve"]) for r in mine)
         curve = " ".join(mean([r["curve"][i] for r in mine]) for i in range(rounds))
-        print(f"{regime}: mean over {len(mine)} seeds: seed round {mean([r['curve'][0] for r in mine])}, "
+        print(f"{regime}: mean over {len(mine)} seeds: seed round "
+              f"{mean([r['curve'][0] for r in mine])}, "
               f"first error after step 1 {mean([r['after_step_1'] for r in mine])} "
               f"(of wrong answers), {mean([r['flawed_after_step_1'] for r in mine])} (of "
               f"explanations with a wrong step), "

@@ -11,7 +11,7 @@ import pytest
 from elad.bench_names import grid_baseline
 from elad.budget import Prices
 from elad.reading.html_page import esc, tag
-from elad.reading.report import write_run_report
+from elad.reading.report import format_table, write_run_report
 from elad.store import RunStore
 from elad.types import Example, Explanation, RoundRecord, Score, Target, TeacherReply
 
@@ -324,9 +324,6 @@ def test_the_page_and_the_docs_define_confirmed_the_same_way(tmp_path):
 
 def test_the_table_starts_with_the_untrained_students_accuracy():
     """A student tested before any teacher target gets a `start` row at no cost."""
-    from elad.reading.report import format_table
-    from elad.types import RoundRecord
-
     record = RoundRecord(0, 100, 100, 9000, 5000, 0.08, 0.7, None, "elad", "auto", 0,
                          accuracy_before=0.65)
     lines = format_table([record]).splitlines()
