@@ -1,5 +1,7 @@
 """The student's batched operations agree with one-at-a-time ones; training trains."""
 
+import random
+
 import pytest
 import torch
 
@@ -8,6 +10,7 @@ from elad.config import StudentConfig
 from elad.student.hf import HFStudent
 from elad.student.tiny import build_tiny_student
 from elad.tasks import synthetic
+from elad.tasks.curriculum import beginning
 from elad.training import batch_loss, packed, packs
 
 
@@ -166,3 +169,17 @@ def test_sequences_longer_than_the_tiny_student_was_built_for_are_warned_of(capl
     assert (f"{over} of {len(rows)} training sequences are longer than the 40 tokens the "
             f"student was built for (the longest: {longest}); for the tiny student, set "
             "student.max_length=") in caplog.text
+
+
+def test_a_beginning_without_its_answer_line_is_trained_without_an_end_token(student):
+    """A warm-up's beginning of a chain (tasks/curriculum.py) teaches its steps and the
+    line break after them, and no end: its tokens are the whole explanation's first
+    ones."""
+    question = synthetic.make_question("arithmetic", random.Random(0), 5, 5)
+    steps, answer = synthetic.solve(question)
+    (whole, prompt), (begun, same_prompt) = student.training_examples(
+        [(question, format_explanation(steps, answer)), (question, beginning(steps))])
+    assert whole[-1] == student.eos_id and student.eos_id not in begun
+    assert prompt == same_prompt and prompt < len(begun) < len(whole)
+    assert begun == whole[:len(begun)]
+    assert student.tokenizer.decode(begun[prompt:]).count("=") == 3

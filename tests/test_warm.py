@@ -15,7 +15,8 @@ from elad.store import RunStore
 from elad.strategies import rank
 from elad.tasks import curriculum, synthetic
 
-SMALL = {**warm.WARMUP, "questions": 60, "corpus_questions": 30, "train_steps": 6}
+SMALL = {**warm.WARMUP, "questions": 60, "beginnings": 15, "corpus_questions": 30,
+         "train_steps": 6}
 
 
 def steps_of(question: str) -> int:
@@ -33,6 +34,19 @@ def test_curriculum_is_deterministic_short_and_covers_the_families():
     assert text.endswith(f"The answer is {synthetic.solve(question)[1]}.")
 
 
+def test_the_curriculum_begins_longer_chains_and_stops_before_step_4():
+    pairs = curriculum.curriculum(90, seed=0, beginnings=30)
+    short, begun = pairs[:90], pairs[90:]
+    assert short == curriculum.curriculum(90, seed=0)  # the beginnings come after
+    assert len(begun) == 30 and not {q for q, _ in short} & {q for q, _ in begun}
+    assert {synthetic.family_of(q) for q, _ in begun} == set(synthetic.FAMILIES)
+    for question, text in begun:
+        steps = synthetic.solve(question)[0]
+        assert len(steps) > max(curriculum.STEPS)
+        assert text == "".join(f"{step}\n" for step in steps[:max(curriculum.STEPS)])
+    assert len(warm.lessons_of(SMALL)) == SMALL["questions"] + SMALL["beginnings"]
+
+
 def test_the_target_goes_past_the_curriculum():
     data = synthetic.load(list(synthetic.FAMILIES), 1500, 300, 0)
     lengths = {steps_of(e.question) for e in data.pool + data.test}
@@ -44,13 +58,13 @@ def test_fine_tuning_a_warm_student_rehearses_the_curriculum():
     pairs = [(f"q{i}", f"a{i}") for i in range(50)]
     mixed = warm.rehearsed(pairs, seed=3, warmup=SMALL)
     assert mixed[:50] == pairs
-    lessons = set(curriculum.curriculum(SMALL["questions"], SMALL["seed"]))
+    lessons = set(warm.lessons_of(SMALL))
     assert len(mixed) == 100 and set(mixed[50:]) <= lessons
     assert len(set(mixed[50:])) == 50
     assert mixed == warm.rehearsed(pairs, seed=3, warmup=SMALL)
     assert mixed != warm.rehearsed(pairs, seed=4, warmup=SMALL)
     many = [(f"q{i}", "a") for i in range(100)]  # more targets than lessons: all of them
-    assert len(warm.rehearsed(many, seed=0, warmup=SMALL)) == 100 + SMALL["questions"]
+    assert len(warm.rehearsed(many, seed=0, warmup=SMALL)) == 100 + len(lessons)
 
 
 def test_the_default_warm_student_is_shipped_and_current():

@@ -347,11 +347,13 @@ class HFStudent:
 
     def training_examples(self, pairs: list[tuple[str, str]]) -> list[tuple[list[int], int]]:
         """(token ids, prompt length) of each (question, explanation text): the prompt,
-        the explanation and its end token."""
+        the explanation and its end token; an explanation without its answer line (a
+        warm-up's beginning of a chain, tasks/curriculum.py) gets no end token."""
         examples = []
         for question, explanation in pairs:
             prompt = self.prompt_ids(question)
-            examples.append(([*prompt, *self.encode(explanation), self.eos_id], len(prompt)))
+            end = [self.eos_id] if ANSWER_CUE in explanation else []
+            examples.append(([*prompt, *self.encode(explanation), *end], len(prompt)))
         longest = max((len(ids) for ids, _ in examples), default=0)
         limit = getattr(self.model.config, "max_position_embeddings", None)
         if limit and longest > limit:  # trained anyway; an exported model warns of them

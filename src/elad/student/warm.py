@@ -35,8 +35,9 @@ log = logging.getLogger("elad")
 
 # what the warm-up does; any change here makes a new cache key (bump `version` when the
 # code that builds it changes)
-WARMUP = {"version": 2, "steps": STEPS, "questions": 2400, "corpus_questions": 600,
-          "train_steps": 500, "learning_rate": 3e-3, "batch_size": 32, "seed": 0}
+WARMUP = {"version": 3, "steps": STEPS, "questions": 2400, "beginnings": 1200,
+          "corpus_questions": 600, "train_steps": 1500, "learning_rate": 5e-3,
+          "batch_size": 32, "seed": 0}
 SHIPPED = Path(__file__).with_name("warm_shipped")  # build_warm's output, committed
 ARCHITECTURE = ("vocab_size", "hidden_size", "layers", "heads", "max_length")
 
@@ -46,8 +47,13 @@ def rehearsed(pairs: list[tuple[str, str]], seed: int,
     """The teacher's `pairs` and as many curriculum pairs (a seeded sample; all of them
     when there are fewer), for a warm student's fine-tuning."""
     warmup = warmup or WARMUP
-    lessons = curriculum(warmup["questions"], warmup["seed"])
+    lessons = lessons_of(warmup)
     return pairs + random.Random(seed).sample(lessons, min(len(pairs), len(lessons)))
+
+
+def lessons_of(warmup: dict) -> list[tuple[str, str]]:
+    """The warm-up's curriculum pairs: its short chains and its beginnings."""
+    return curriculum(warmup["questions"], warmup["seed"], warmup["beginnings"])
 
 
 def warm_key(config: StudentConfig, warmup: dict | None = None) -> str:
@@ -88,7 +94,7 @@ def build_warm(config: StudentConfig, directory: Path, warmup: dict | None = Non
     (complete, or not there at all). Returns the training metrics, wall and CPU time."""
     warmup = warmup or WARMUP
     started, cpu = time.perf_counter(), time.process_time()
-    pairs = curriculum(warmup["questions"], warmup["seed"])
+    pairs = lessons_of(warmup)
     corpus = tokenizer_corpus(pairs, warmup["corpus_questions"], warmup["seed"])
     student = build_tiny_student(corpus, config, warmup["seed"])
     log.info("warm-up: training a %s on %d curriculum questions for %d steps (once; "
