@@ -167,7 +167,8 @@ def main() -> None:
         os.environ["ELAD_CACHE"] = args.cache or str(Path(tmp) / "cache")
         if args.quick:  # a short warm-up: the smoke test checks the plumbing only
             import elad.student.warm as warm
-            warm.WARMUP = {**warm.WARMUP, "questions": 60, "train_steps": 10}
+            warm.WARMUP = {**warm.WARMUP, "questions": 60, "beginnings": 15,
+                          "train_steps": 10}
         results = [one_run(args, regime, int(seed), Path(tmp))
                    for regime in args.regimes.split(",") for seed in args.seeds.split(",")]
         show(results)

@@ -192,6 +192,7 @@ def test_bench_makes_a_grid_per_regime_and_a_summary_over_them(tmp_path, monkeyp
     monkeypatch.setenv("ELAD_CACHE", str(tmp_path / "cache"))
     student = load_config(None, TINY).student
     warm.build_warm(student, warm.warm_dir(student), {**warm.WARMUP, "questions": 60,
+                                                      "beginnings": 15,
                                                       "corpus_questions": 30,
                                                       "train_steps": 6})
     out = tmp_path / "bench"

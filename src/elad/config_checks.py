@@ -136,7 +136,7 @@ def validate(config: Any) -> Any:
         ("student.warmup", student.warmup == "none" or (
             student.kind == "tiny" and task.kind == "synthetic"),
          "must be none unless student.kind=tiny and task.kind=synthetic (the curriculum "
-         "is the synthetic tasks' short chains)"),
+         "is the synthetic tasks' chains)"),
         ("teacher.batch", not teacher.batch or teacher.kind == "openai",
          "needs teacher.kind=openai (OpenAI's Batch API)"),
         ("report_to", not (unknown := set(config.report_to) - set(TRACKERS)),

@@ -128,9 +128,10 @@ class StudentConfig:
                                     "starts from scratch)",
                                     within=Range(1))
     warmup: str = setting("auto", "tiny: none (trained from scratch: cold) or curriculum "
-                          "(first trained on the synthetic tasks' 1-3 step chains at no "
-                          "teacher cost, once, cached in $ELAD_CACHE, and rehearsing them "
-                          "as it learns: warm, a pretrained model's stand-in); auto = "
+                          "(first trained on the synthetic tasks' 1-3 step chains and "
+                          "the beginnings of longer ones at no teacher cost, once, "
+                          "cached in $ELAD_CACHE, and rehearsing them as it learns: "
+                          "warm, a pretrained model's stand-in); auto = "
                           "curriculum for a tiny student on the synthetic task, else none",
                           choices=("auto", "none", "curriculum"))
     # pretrained students (kind = "hf"); see student/pretrained.py

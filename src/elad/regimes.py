@@ -28,8 +28,8 @@ REGIMES = {regime.name: regime for regime in (
     Regime("cold", "the tiny student trained from scratch on the target tasks",
            {"student.warmup": "none"}),
     Regime("warm", "the tiny student first trained on the synthetic tasks' 1-3 step "
-           "chains at no teacher cost, rehearsing them as it learns (a pretrained "
-           "model's stand-in; the offline default)",
+           "chains and the first 3 steps of longer ones at no teacher cost, rehearsing "
+           "them as it learns (a pretrained model's stand-in; the offline default)",
            {"student.warmup": "curriculum"}),
 )}
 DEFAULT_REGIMES = ("cold", "warm")

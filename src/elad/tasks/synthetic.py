@@ -12,8 +12,8 @@ instances in one pool):
 Numbers are single digits (arithmetic stays within 0-9) so a tiny student trained from
 scratch can learn the facts from a few hundred examples; difficulty comes from length.
 A chain's steps (operations, people, comparisons) may be restricted to `min_steps` and
-more: the warm student's curriculum (curriculum.py) holds the short chains, its target
-the long ones.
+more: the warm student's curriculum (curriculum.py) holds the short chains and the first
+steps of long ones, its target every length.
 
 `solve(question)` recomputes the canonical steps and answer from the question text alone,
 so the oracle teacher needs no hidden data. `load(...)` returns a pool whose examples
