@@ -3,7 +3,7 @@ run; and the oracle ceiling in a run."""
 
 import numpy as np
 
-from elad import coverage, loop
+from elad import adaptive, coverage, loop
 from elad.config import load_config
 from elad.loop import run
 from elad.store import RunStore
@@ -109,3 +109,20 @@ def test_oracle_strategy_in_a_run_sends_the_students_errors_first(tmp_path, monk
     store.close()
     assert wrong and selected
     assert wrong <= selected if len(wrong) <= len(selected) else selected <= wrong
+
+
+def test_targeted_strategy_leans_towards_where_the_teacher_found_the_student_wrong(
+        tmp_path):
+    config = load_config(None, [*TINY, "strategy=targeted", "max_rounds=2", "mode=auto"])
+    records, _ = run(config, tmp_path)
+    assert [r.strategy for r in records] == ["targeted"] * 3
+    with RunStore(tmp_path / "run.sqlite") as store:
+        wrong = adaptive.answer_verdicts(store)
+        for round in (1, 2):
+            selected = store.selection(round)
+            assert len(selected) == len(set(selected)) > 0
+            assert set(selected) <= {s.example_id for s in store.scores(round)}
+        replies = {c.example_id: c.reply for c in store.teacher_calls(1)}
+        greedy = {s.example_id: s.greedy_answer for s in store.scores(1)}
+    assert set(wrong) >= set(replies)  # round 0 was not scored (a student from scratch)
+    assert all(wrong[q] == (r.answer != greedy[q]) for q, r in replies.items())

@@ -34,7 +34,7 @@ def test_random_is_seeded_and_covers_all():
     assert first == [s.example_id for s in rank("random", list(reversed(SCORES)), seed=1)]
     assert sorted(first) == ["a", "b", "c", "d"]
     assert STRATEGIES == ("random", "entropy", "least-confidence", "intra", "elad", "adaptive",
-                          "oracle")
+                          "targeted", "oracle")
 
 
 def test_oracle_puts_the_students_wrong_answers_first_in_ranking_order():
@@ -86,3 +86,14 @@ def test_a_random_share_of_every_prefix():
     assert mixed != with_random_share(ranked, 0.25, seed=8)
     assert with_random_share(ranked, 0.0, seed=7) == ranked
     assert sorted(with_random_share(ranked, 1.0, seed=7)) == ranked
+
+
+def test_ties_are_broken_at_random_not_by_id():
+    """Most candidates tie on answer entropy; ids that start with a task's name must not
+    decide which task the teacher is asked about."""
+    scores = [make(f"{task}-{i:03d}", 0.0, 0.0, 0.0, 0.0)
+              for task in ("arithmetic", "coin_flip") for i in range(50)]
+    top = [s.example_id for s in rank("entropy", scores, seed=3)[:50]]
+    assert 10 < sum(q.startswith("coin_flip") for q in top) < 40
+    assert top == [s.example_id for s in rank("entropy", list(reversed(scores)), seed=3)[:50]]
+    assert top != [s.example_id for s in rank("entropy", scores, seed=4)[:50]]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from elad import coverage
+from elad import coverage, strategies
 from elad.store import RunStore
 from elad.types import Example, Score, TeacherReply
 
@@ -89,3 +89,38 @@ def adaptive_ranking(student: Student, store: RunStore, candidates: list[Example
     by_coverage = [ids[i] for i in coverage.coverage_order(model.labels_, typical,
                                                            covered, rates)]
     return coverage.interleave(by_coverage, uncertain_first, skill)
+
+
+def answer_verdicts(store: RunStore) -> dict[str, bool]:
+    """Question id -> whether the teacher's answer differs from the student's greedy
+    answer, for every usable reply about a question the student had scored (a ranked
+    seed round's too): where the student was wrong on what a test measures, including
+    the confident errors no uncertainty score sees."""
+    wrong = {}
+    for call in store.teacher_calls():
+        scores = store.scores(call.round, call.example_id) if call.ok else []
+        if scores and call.reply.answer is not None:
+            wrong[call.example_id] = call.reply.answer != scores[0].greedy_answer
+    return wrong
+
+
+def targeted_ranking(student: Student, store: RunStore, candidates: list[Example],
+                     scores: list[Score], seed: int) -> list[str]:
+    """The candidate ids in `strategy=targeted` order: ELAD's u(q) times the rate at
+    which the teacher found the student's answers wrong in q's cluster of the student's
+    representations (`coverage.wrong_rates`; all clusters alike before any verdict)."""
+    ids = [e.id for e in candidates]
+    vectors = np.asarray(student.embed([e.question for e in candidates]), dtype=float)
+    model = coverage.clusters(vectors, round(len(ids) ** 0.5), seed)  # ~sqrt(m) clusters
+    rates = np.ones(model.n_clusters)
+    wrong = answer_verdicts(store)
+    if wrong:
+        judged = store.examples("pool", list(wrong))
+        labels = model.predict(np.asarray(student.embed([e.question for e in judged]),
+                                          dtype=float))
+        flags = np.array([wrong[e.id] for e in judged], dtype=bool)
+        rates = coverage.wrong_rates(labels, flags, model.n_clusters, float(flags.mean()))
+    u = {s.example_id: s.u for s in scores}
+    value = {qid: u[qid] * rates[label] for qid, label in zip(ids, model.labels_)}
+    ties = strategies.tie_order(ids, seed)
+    return sorted(ids, key=lambda qid: (-value[qid], ties[qid]))

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from elad.answers import format_explanation
-from elad.adaptive import adaptive_ranking
+from elad.adaptive import adaptive_ranking, targeted_ranking
 from elad.asking import (Requests, expected_costs, round_requests, stored_requests,
                          teacher_request)
 from elad.budget import Budget, round_quota, typical_costs
@@ -178,6 +178,9 @@ def select_round(run: Run, round: int, student: Student, unlabeled: list[Example
                               {e.id: hidden_answer(e, config.task) for e in candidates})
     if config.strategy == "adaptive":  # coverage of the pool mixed in (coverage.py)
         ranked = adaptive_ranking(student, run.store, candidates, scored.scores, ranked,
+                                  phase_seed(config, round, "clusters"))
+    if config.strategy == "targeted":  # towards where the teacher found it wrong
+        ranked = targeted_ranking(student, run.store, candidates, scored.scores,
                                   phase_seed(config, round, "clusters"))
     if config.strategy != "random":  # random needs no random share
         ranked = with_random_share(ranked, config.explore,

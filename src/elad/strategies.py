@@ -31,7 +31,7 @@ RANKING: dict[str, Callable[[Score], float]] = {
 # strategy -> the uncertainty ranking it starts from (and its number here): adaptive mixes
 # it with coverage of the pool (coverage.py); oracle, a bench's ceiling and not a way to
 # choose, puts first the questions the student answers wrongly (`errors_first`).
-MIXED = {"adaptive": "elad", "oracle": "elad"}
+MIXED = {"adaptive": "elad", "targeted": "elad", "oracle": "elad"}
 SCORED = ("random", *RANKING)  # the strategies with a value per question (diagnostics)
 STRATEGIES = (*SCORED, *MIXED)  # every strategy's name (the config checks it)
 
@@ -55,7 +55,17 @@ def rank(strategy: str, scores: list[Score], seed: int,
     values = strategy_values(strategy, scores, seed)
     if costs is not None:
         values = {qid: value / max(costs[qid], 1e-12) for qid, value in values.items()}
-    return sorted(scores, key=lambda s: (-values[s.example_id], s.example_id))
+    ties = tie_order([s.example_id for s in scores], seed)
+    return sorted(scores, key=lambda s: (-values[s.example_id], ties[s.example_id]))
+
+
+def tie_order(ids: list[str], seed: int) -> dict[str, int]:
+    """A seeded random position per id, to break ties in a ranking. Answer entropy over K
+    samples takes few values, so most candidates tie; broken by id, they would favour
+    whatever the ids start with (a task's name, a source file's order)."""
+    shuffled = sorted(ids)
+    random.Random(f"ties-{seed}").shuffle(shuffled)
+    return {qid: i for i, qid in enumerate(shuffled)}
 
 
 def errors_first(ranked: list[str], scores: list[Score],
