@@ -8,6 +8,7 @@ from elad.config import load_config
 from elad.loop import run
 from elad.store import RunStore
 from elad.tasks import synthetic
+from elad.types import Example, Score, TeacherReply
 
 from conftest import TINY
 
@@ -126,3 +127,31 @@ def test_targeted_strategy_leans_towards_where_the_teacher_found_the_student_wro
         greedy = {s.example_id: s.greedy_answer for s in store.scores(1)}
     assert set(wrong) >= set(replies)  # round 0 was not scored (a student from scratch)
     assert all(wrong[q] == (r.answer != greedy[q]) for q, r in replies.items())
+
+
+class TwoKinds:
+    """The one Student method the targeted ranking uses: questions of kind A and of kind
+    B far apart in representation space."""
+
+    def embed(self, questions):
+        return [[1.0, 0.0] if q.startswith("A") else [0.0, 1.0] for q in questions]
+
+
+def test_targeted_ranking_weights_uncertainty_by_how_often_the_student_was_wrong_there(
+        tmp_path):
+    judged = [Example(f"j{i}", "t", f"{'AB'[i % 2]} judged {i}") for i in range(20)]
+    candidates = [Example(f"c{i}", "t", f"{'AB'[i % 2]} new {i}") for i in range(4)]
+    scores = [Score(e.id, 0, 0, 0.3 if e.question[0] == "A" else 0.6, 0, None)
+              for e in candidates]
+    with RunStore(tmp_path / "run.sqlite") as store:
+        store.add_examples("pool", judged + candidates)
+        before = adaptive.targeted_ranking(TwoKinds(), store, candidates, scores, 0)
+        store.save_scoring(0, {}, {}, [Score(e.id, 0, 0, 0, 0, None, greedy_answer="1")
+                                       for e in judged])
+        for e in judged:  # the teacher: the student was wrong on every A, right on every B
+            answer = "2" if e.question[0] == "A" else "1"
+            store.save_teacher_call(e.id, 0, e.id, {},
+                                    TeacherReply("annotate", None, ["s"], answer, 1, 1), 0.0)
+        after = adaptive.targeted_ranking(TwoKinds(), store, candidates, scores, 0)
+    assert sorted(before[:2]) == ["c1", "c3"]  # B: the more uncertain
+    assert sorted(after[:2]) == ["c0", "c2"]  # A: where the teacher found it wrong

@@ -42,11 +42,13 @@ class RunConfig:
 
     seed: int = setting(0, "seeds every random choice (pool, selection, training)",
                         within=Range())
-    strategy: str = setting("elad", "how questions are ranked for the teacher: elad (the "
-                            "paper's uncertainty), adaptive (coverage of the pool mixed "
-                            "with it by the student's competence), a baseline, or oracle "
-                            "(a bench's ceiling: the student's wrong answers first, from "
-                            "the task's hidden answers)",
+    strategy: str = setting("targeted", "how questions are ranked for the teacher: "
+                            "targeted (elad's uncertainty weighted by how often the "
+                            "teacher found the student wrong among similar questions), "
+                            "elad (the paper's uncertainty), adaptive (coverage of the "
+                            "pool mixed with it by the student's competence), a baseline, "
+                            "or oracle (a bench's ceiling: the student's wrong answers "
+                            "first, from the task's hidden answers)",
                             choices=STRATEGIES)
     mode: str = setting("auto", "revise the student's explanation, annotate from "
                         "scratch (the baseline), or auto: per question, whichever is "
