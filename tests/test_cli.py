@@ -38,7 +38,7 @@ def test_run_then_rerun_prints_the_same_table_without_calls(tmp_path, capsys):
     records = json.loads(capsys.readouterr().out)
     assert [r["round"] for r in records] == [0, 1]
     assert FIELDS <= set(records[0])
-    assert records[1]["strategy"] == "elad" and records[1]["mode"] == "revise"
+    assert records[1]["strategy"] == "targeted" and records[1]["mode"] == "revise"
 
 
 def test_config_file_and_overrides(tmp_path, capsys):

@@ -13,7 +13,7 @@ RANGES = {key: f.metadata["range"] for key, f, _ in settings(RunConfig())
 
 
 def test_defaults_validate():
-    assert load_config().strategy == "elad"
+    assert load_config().strategy == "targeted"
 
 
 def test_overrides_convert_types_and_set_sections():

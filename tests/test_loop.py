@@ -6,6 +6,7 @@ import pytest
 
 from elad.config import ConfigError, load_config
 from elad.loop import run
+from elad.seeding import phase_seed
 from elad.store import RunStore
 
 from conftest import TINY
@@ -98,7 +99,7 @@ def test_changed_config_on_existing_run_dir_is_refused(tmp_path, tiny_config):
     config = load_config(None, [*TINY, "max_rounds=0"])
     run(config, tmp_path)
     other = load_config(None, [*TINY, "max_rounds=0", "strategy=random"])
-    with pytest.raises(ConfigError, match=r"strategy='elad' \(not 'random'\)"):
+    with pytest.raises(ConfigError, match=r"strategy='targeted' \(not 'random'\)"):
         run(other, tmp_path)
 
 
@@ -117,7 +118,8 @@ def test_every_strategy_runs_and_selects_by_its_ranking(tmp_path, strategy):
     assert records[-1].strategy == strategy and records[-1].n_labeled > 16
     store = RunStore(tmp_path / "run.sqlite")
     selected = store.selection(1)
-    ranked = [s.example_id for s in rank(strategy, store.scores(1), seed=0)]
+    ranked = [s.example_id for s in rank(strategy, store.scores(1),
+                                         phase_seed(config, 1, "rank"))]
     if strategy != "random":
         assert selected == ranked[: len(selected)]
     assert all(0 <= s.least_confidence <= 1 for s in store.scores(1))

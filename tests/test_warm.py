@@ -11,6 +11,7 @@ import elad.student.warm as warm
 from elad.config import ConfigError, load_config
 from elad.loop import run
 from elad.rundir import STORE
+from elad.seeding import phase_seed
 from elad.store import RunStore
 from elad.strategies import rank
 from elad.tasks import curriculum, synthetic
@@ -159,7 +160,8 @@ def test_a_warm_students_round_0_is_ranked_and_its_start_measured(tmp_path, monk
         scores = store.scores(0)
         selected = store.selection(0)
     assert len(scores) == 40
-    by_entropy = [s.example_id for s in rank("entropy", scores, 0)]
+    seed = phase_seed(load_config(None, warm_run), 0, "rank")
+    by_entropy = [s.example_id for s in rank("entropy", scores, seed)]
     assert selected == by_entropy[:16]
     assert 0 <= records[0].accuracy_before <= 1
     assert unranked[0].accuracy_before == records[0].accuracy_before  # same student, test

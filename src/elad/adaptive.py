@@ -1,12 +1,15 @@
-"""`strategy=adaptive` in a run: what coverage.py needs, read from the run store and the
-student (docs/concepts.md, "Strategies": coverage of the pool mixed with uncertainty by
-the student's competence).
+"""The strategies that read the teacher's verdicts and the student's representations in a
+run (docs/concepts.md, "Strategies"): `targeted`, ELAD's uncertainty weighted by how
+often the student was wrong among similar questions, and `adaptive`, coverage of the
+pool mixed with uncertainty by the student's competence (coverage.py).
 
 The clusters are those of this round's candidates (the student's `embed`); the
-questions already sent to the teacher are assigned to them and count as covering them.
-The teacher's verdicts (was the student right?) come from the replies of the rounds
-after the seed round: a revision with no wrong step, or an annotation whose answer is
-the student's answer in that round (the answer of its chosen explanation).
+questions already sent to the teacher are assigned to them. `adaptive` counts them as
+covering their clusters and reads the verdicts of the rounds after the seed round (the
+saturation signal: a revision with no wrong step, or an annotation whose answer is the
+student's answer in that round). `targeted` reads whether the teacher's answer was the
+student's greedy answer, in every round the student scored (a ranked seed round's too):
+what a test measures.
 """
 
 from __future__ import annotations

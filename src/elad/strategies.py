@@ -1,9 +1,11 @@
 """Step 3 of a round: which scored questions go to the teacher, within the budget.
 
-Every strategy ranks the candidates by one number (see `RANKING`); `adaptive` mixes
-ELAD's ranking with a coverage ranking of the pool by the student's competence
-(docs/concepts.md; coverage.py, adaptive.py), and `oracle` (a bench's ceiling) puts the
-student's wrong answers first; the number of either here is ELAD's u(q). Selection walks
+Every strategy ranks the candidates by one number (see `RANKING`); `targeted` (the
+default) weights ELAD's u(q) by how often the teacher found the student wrong among
+similar questions, `adaptive` mixes ELAD's ranking with a coverage ranking of the pool by
+the student's competence (docs/concepts.md; coverage.py, adaptive.py), and `oracle` (a
+bench's ceiling) puts the student's wrong answers first; the number of each here is
+ELAD's u(q). Ties are broken in a seeded random order (`tie_order`). Selection walks
 down the ranking and takes each question that still fits in what is left (a question
 that does not fit is skipped), until `size` questions are taken: each question is
 counted at its expected cost, and the worst case of any one of them must fit on top of
@@ -28,9 +30,10 @@ RANKING: dict[str, Callable[[Score], float]] = {
     "intra": lambda s: s.u_intra,
     "elad": lambda s: s.u,
 }
-# strategy -> the uncertainty ranking it starts from (and its number here): adaptive mixes
-# it with coverage of the pool (coverage.py); oracle, a bench's ceiling and not a way to
-# choose, puts first the questions the student answers wrongly (`errors_first`).
+# strategy -> the uncertainty ranking it starts from (and its number here): targeted
+# weights it by the teacher's verdicts, adaptive mixes it with coverage of the pool
+# (adaptive.py, coverage.py); oracle, a bench's ceiling and not a way to choose, puts
+# first the questions the student answers wrongly (`errors_first`).
 MIXED = {"adaptive": "elad", "targeted": "elad", "oracle": "elad"}
 SCORED = ("random", *RANKING)  # the strategies with a value per question (diagnostics)
 STRATEGIES = (*SCORED, *MIXED)  # every strategy's name (the config checks it)
