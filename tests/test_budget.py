@@ -1,8 +1,10 @@
 """Prices from the table or the config, and a budget that counts requests in flight."""
 
+import asyncio
+
 import pytest
 
-from elad.budget import Budget, Prices, table_prices, teacher_prices
+from elad.budget import Allowance, Budget, Prices, table_prices, teacher_prices
 from elad.config import ConfigError, load_config
 
 
@@ -104,3 +106,24 @@ def test_each_strategy_spends_its_budget_to_within_one_request(tmp_path, strateg
                         for c in calls)  # the worst case of the run's dearest request
     spent = records[-1].cost_usd  # cumulative
     assert budget - worst_request <= spent <= budget  # the budget is a hard cap
+
+
+def test_requests_waiting_on_each_other_for_money_do_not_wait_forever():
+    """Two requests in flight hold their first attempts' worst cases and both need more
+    for a retry than is left: neither can free money while it waits (a run hung here),
+    so the second to wait gives up at once, and the first goes on with what it frees."""
+    async def scenario():
+        budget, settled = Budget(11.0), asyncio.Condition()
+        a, b = (Allowance(budget, Prices(1e6, 0.0), settled) for _ in range(2))  # $1/token
+        assert await a.ensure(4, 0) and await b.ensure(4, 0)  # both in flight, $3 left
+        a.use(4, 0)
+        retry = asyncio.create_task(a.ensure(4, 0))  # a's retry needs $4 more
+        await asyncio.sleep(0)
+        assert not retry.done()  # b may still free money
+        b.use(1, 0)
+        assert await asyncio.wait_for(b.ensure(8, 0), 5) is False
+        await b.settle(1.0)  # b's request ends: $3 of its hold freed
+        assert await asyncio.wait_for(retry, 5)
+        assert budget.left == pytest.approx(11 - 1 - 8)
+
+    asyncio.run(scenario())

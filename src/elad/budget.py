@@ -107,6 +107,8 @@ class Budget:
     limit: float
     spent: float = 0.0
     reserved: float = 0.0
+    holders: int = 0  # requests in flight holding a reservation (Allowance)
+    stalled: int = 0  # of those, how many wait for more money than is left
 
     @property
     def left(self) -> float:
@@ -212,12 +214,19 @@ class Allowance:
         if needed <= 0:
             return True
         async with self.settled:
-            await self.settled.wait_for(
-                lambda: self.budget.fits(needed)
-                or self.budget.reserved - self.reserved <= 1e-12)
+            holding = self.reserved > 0
+            self.budget.stalled += holding
+            try:  # until it fits, or no request that holds money can free any
+                await self.settled.wait_for(
+                    lambda: self.budget.fits(needed)
+                    or self.budget.reserved - self.reserved <= 1e-12
+                    or self.budget.stalled >= self.budget.holders > 0)
+            finally:
+                self.budget.stalled -= holding
             if not self.budget.fits(needed):
                 return False
             self.budget.reserve(needed)
+            self.budget.holders += not holding
             self.reserved += needed
             self.on_hold(self.reserved)
             return True
@@ -228,6 +237,7 @@ class Allowance:
     async def settle(self, cost: float) -> None:
         async with self.settled:
             self.budget.settle(self.reserved, cost)
+            self.budget.holders -= self.reserved > 0
             self.reserved = 0.0
             self.settled.notify_all()
 
