@@ -30,7 +30,7 @@ def test_a_forked_run_equals_the_run_made_from_scratch(tmp_path):
     fork_seed_round(tmp_path / "base", tmp_path / "forked", config)
     copied = RunStore(tmp_path / "forked" / "run.sqlite")
     assert [(r.round, r.strategy, r.mode, r.stop_reason) for r in copied.rounds()] == [
-        (0, "elad", "revise", "")]
+        (0, "targeted", "revise", "")]
     copied.close()
     assert (tmp_path / "forked" / "checkpoints" / "round-0" / "tokenizer.json").exists()
     forked, teacher = run(config, tmp_path / "forked")

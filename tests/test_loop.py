@@ -33,8 +33,8 @@ def test_rounds_run_end_to_end_and_rerun_makes_no_calls(tmp_path, tiny_config):
     scores = store.scores(1)
     assert len(scores) == 12 and all(0 <= s.u <= 1 for s in scores)
     selected = store.selection(1)
-    ranked = [s.example_id for s in scores]  # highest score first
-    assert set(selected) == set(ranked[: len(selected)])
+    u = {s.example_id: s.u for s in scores}  # the highest scores, ties in any order
+    assert min(u[q] for q in selected) >= max(u[q] for q in u if q not in selected)
     calls = store.db.execute("SELECT op, round FROM teacher_calls").fetchall()
     assert {op for op, r in calls if r == 0} == {"annotate"}
     assert {op for op, r in calls if r > 0} == {"revise"}
