@@ -112,7 +112,7 @@ def test_oracle_strategy_in_a_run_sends_the_students_errors_first(tmp_path, monk
     assert wrong <= selected if len(wrong) <= len(selected) else selected <= wrong
 
 
-def test_targeted_strategy_leans_towards_where_the_teacher_found_the_student_wrong(
+def test_targeted_strategy_in_a_run_reads_whether_the_teacher_found_the_student_wrong(
         tmp_path):
     config = load_config(None, [*TINY, "strategy=targeted", "max_rounds=2", "mode=auto"])
     records, _ = run(config, tmp_path)
