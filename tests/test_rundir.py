@@ -129,7 +129,7 @@ def test_raising_the_budget_of_a_finished_run_adds_rounds_and_pays_nothing_twice
     assert stored_config(run_dir).budget_usd == 0.5
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "holds a run made with seed=0 (not 3), " \
-        "strategy='elad' (not 'random'): changing these would make its stored work " \
+        "strategy='targeted' (not 'random'): changing these would make its stored work " \
         "inconsistent; use another --run-dir (a run may change only budget_usd, " in err
 
 
