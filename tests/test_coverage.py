@@ -7,6 +7,7 @@ from elad import adaptive, coverage, loop
 from elad.config import load_config
 from elad.loop import run
 from elad.store import RunStore
+from elad.strategies import rank
 from elad.tasks import synthetic
 from elad.types import Example, Score, TeacherReply
 
@@ -143,15 +144,19 @@ def test_targeted_ranking_weights_uncertainty_by_how_often_the_student_was_wrong
     candidates = [Example(f"c{i}", "t", f"{'AB'[i % 2]} new {i}") for i in range(4)]
     scores = [Score(e.id, 0, 0, 0.3 if e.question[0] == "A" else 0.6, 0, None)
               for e in candidates]
+
+    def ranked(weights):
+        return [s.example_id for s in rank("targeted", scores, 0, weights=weights)]
+
     with RunStore(tmp_path / "run.sqlite") as store:
         store.add_examples("pool", judged + candidates)
-        before = adaptive.targeted_ranking(TwoKinds(), store, candidates, scores, 0)
+        before = ranked(adaptive.targeted_weights(TwoKinds(), store, candidates, 0))
         store.save_scoring(0, {}, {}, [Score(e.id, 0, 0, 0, 0, None, greedy_answer="1")
                                        for e in judged])
         for e in judged:  # the teacher: the student was wrong on every A, right on every B
             answer = "2" if e.question[0] == "A" else "1"
             store.save_teacher_call(e.id, 0, e.id, {},
                                     TeacherReply("annotate", None, ["s"], answer, 1, 1), 0.0)
-        after = adaptive.targeted_ranking(TwoKinds(), store, candidates, scores, 0)
+        after = ranked(adaptive.targeted_weights(TwoKinds(), store, candidates, 0))
     assert sorted(before[:2]) == ["c1", "c3"]  # B: the more uncertain
     assert sorted(after[:2]) == ["c0", "c2"]  # A: where the teacher found it wrong

@@ -18,11 +18,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from elad import coverage, strategies
+from elad import coverage
 from elad.store import RunStore
 from elad.types import Example, Score, TeacherReply
 
 if TYPE_CHECKING:  # the stop rule reads the verdicts here without loading torch
+    from sklearn.cluster import KMeans
+
     from elad.student.protocol import Student
 
 
@@ -63,6 +65,19 @@ def teacher_verdicts(store: RunStore) -> dict[str, bool]:
     return {qid: right for qid, right in verdicts(store).items() if right is not None}
 
 
+def candidate_clusters(student: Student, candidates: list[Example], seed: int
+                       ) -> tuple[np.ndarray, KMeans]:
+    """The candidates' representations (the student's `embed`) and their k-means
+    clusters, about sqrt(m) of them."""
+    vectors = np.asarray(student.embed([e.question for e in candidates]), dtype=float)
+    return vectors, coverage.clusters(vectors, round(len(candidates) ** 0.5), seed)
+
+
+def cluster_of(student: Student, model: KMeans, questions: list[str]) -> np.ndarray:
+    """The cluster each of `questions` (already asked) falls in."""
+    return model.predict(np.asarray(student.embed(questions), dtype=float))
+
+
 def adaptive_ranking(student: Student, store: RunStore, candidates: list[Example],
                      scores: list[Score], uncertain_first: list[str], seed: int) -> list[str]:
     """The candidate ids in `strategy=adaptive` order: the coverage ranking and
@@ -71,15 +86,13 @@ def adaptive_ranking(student: Student, store: RunStore, candidates: list[Example
     labelled = {t.example_id: t.question for t in store.targets()}
     verdicts = teacher_verdicts(store)
     ids = [e.id for e in candidates]
-    vectors = np.asarray(student.embed([e.question for e in candidates]), dtype=float)
-    model = coverage.clusters(vectors, round(len(ids) ** 0.5), seed)  # ~sqrt(m) clusters
+    vectors, model = candidate_clusters(student, candidates, seed)
     k = model.n_clusters
     covered = np.zeros(k)
     verdict_labels, wrong = np.zeros(0, dtype=int), np.zeros(0, dtype=bool)
     if labelled:
         known = list(labelled)
-        labels = model.predict(np.asarray(
-            student.embed([labelled[q] for q in known]), dtype=float))
+        labels = cluster_of(student, model, [labelled[q] for q in known])
         covered = np.bincount(labels, minlength=k).astype(float)
         judged = [i for i, q in enumerate(known) if q in verdicts]
         verdict_labels = labels[judged]
@@ -99,31 +112,25 @@ def answer_verdicts(store: RunStore) -> dict[str, bool]:
     answer, for every usable reply about a question the student had scored (a ranked
     seed round's too): where the student was wrong on what a test measures, including
     the confident errors no uncertainty score sees."""
-    wrong = {}
-    for call in store.teacher_calls():
-        scores = store.scores(call.round, call.example_id) if call.ok else []
-        if scores and call.reply.answer is not None:
-            wrong[call.example_id] = call.reply.answer != scores[0].greedy_answer
-    return wrong
+    greedy = {(round, s.example_id): s.greedy_answer for round in store.scored_rounds()
+              for s in store.scores(round)}
+    return {call.example_id: call.reply.answer != greedy[call.round, call.example_id]
+            for call in store.teacher_calls()
+            if call.ok and call.reply.answer is not None
+            and (call.round, call.example_id) in greedy}
 
 
-def targeted_ranking(student: Student, store: RunStore, candidates: list[Example],
-                     scores: list[Score], seed: int) -> list[str]:
-    """The candidate ids in `strategy=targeted` order: ELAD's u(q) times the rate at
-    which the teacher found the student's answers wrong in q's cluster of the student's
-    representations (`coverage.wrong_rates`; all clusters alike before any verdict)."""
-    ids = [e.id for e in candidates]
-    vectors = np.asarray(student.embed([e.question for e in candidates]), dtype=float)
-    model = coverage.clusters(vectors, round(len(ids) ** 0.5), seed)  # ~sqrt(m) clusters
+def targeted_weights(student: Student, store: RunStore, candidates: list[Example],
+                     seed: int) -> dict[str, float]:
+    """`strategy=targeted`: what each candidate's u(q) is multiplied by, the rate at
+    which the teacher found the student's answers wrong in its cluster of the student's
+    representations (`coverage.wrong_rates`; 1 for all before any verdict)."""
+    _, model = candidate_clusters(student, candidates, seed)
     rates = np.ones(model.n_clusters)
     wrong = answer_verdicts(store)
     if wrong:
         judged = store.examples("pool", list(wrong))
-        labels = model.predict(np.asarray(student.embed([e.question for e in judged]),
-                                          dtype=float))
         flags = np.array([wrong[e.id] for e in judged], dtype=bool)
-        rates = coverage.wrong_rates(labels, flags, model.n_clusters, float(flags.mean()))
-    u = {s.example_id: s.u for s in scores}
-    value = {qid: u[qid] * rates[label] for qid, label in zip(ids, model.labels_)}
-    ties = strategies.tie_order(ids, seed)
-    return sorted(ids, key=lambda qid: (-value[qid], ties[qid]))
+        rates = coverage.wrong_rates(cluster_of(student, model, [e.question for e in judged]),
+                                     flags, model.n_clusters, float(flags.mean()))
+    return {e.id: float(rates[label]) for e, label in zip(candidates, model.labels_)}

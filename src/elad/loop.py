@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from elad.answers import format_explanation
-from elad.adaptive import adaptive_ranking, targeted_ranking
+from elad.adaptive import adaptive_ranking, targeted_weights
 from elad.asking import (Requests, expected_costs, round_requests, stored_requests,
                          teacher_request)
 from elad.budget import Budget, round_quota, typical_costs
@@ -171,16 +171,18 @@ def select_round(run: Run, round: int, student: Student, unlabeled: list[Example
     requests = round_requests(run, round, candidates, scored)
     # cost_aware: rank by value per expected dollar
     costs = expected_costs(run, requests, scored) if config.cost_aware else None
+    # targeted: towards where the teacher found the student wrong (adaptive.py)
+    weights = (targeted_weights(student, run.store, candidates,
+                                phase_seed(config, round, "clusters"))
+               if config.strategy == "targeted" else None)
     ranked = [s.example_id for s in rank(config.strategy, scored.scores,
-                                         phase_seed(config, round, "rank"), costs)]
+                                         phase_seed(config, round, "rank"), costs,
+                                         weights)]
     if config.strategy == "oracle":  # a bench's ceiling: it knows the student's errors
         ranked = errors_first(ranked, scored.scores,
                               {e.id: hidden_answer(e, config.task) for e in candidates})
     if config.strategy == "adaptive":  # coverage of the pool mixed in (coverage.py)
         ranked = adaptive_ranking(student, run.store, candidates, scored.scores, ranked,
-                                  phase_seed(config, round, "clusters"))
-    if config.strategy == "targeted":  # towards where the teacher found it wrong
-        ranked = targeted_ranking(student, run.store, candidates, scored.scores,
                                   phase_seed(config, round, "clusters"))
     if config.strategy != "random":  # random needs no random share
         ranked = with_random_share(ranked, config.explore,

@@ -52,10 +52,14 @@ def strategy_values(strategy: str, scores: list[Score], seed: int) -> dict[str, 
 
 
 def rank(strategy: str, scores: list[Score], seed: int,
-         costs: dict[str, float] | None = None) -> list[Score]:
+         costs: dict[str, float] | None = None,
+         weights: dict[str, float] | None = None) -> list[Score]:
     """Candidates in the order the strategy would send them to the teacher; with
-    `costs` (expected dollars per question), by the strategy's value per dollar."""
+    `costs` (expected dollars per question), by the strategy's value per dollar; with
+    `weights` (`strategy=targeted`'s), by the value times the question's weight."""
     values = strategy_values(strategy, scores, seed)
+    if weights is not None:
+        values = {qid: value * weights[qid] for qid, value in values.items()}
     if costs is not None:
         values = {qid: value / max(costs[qid], 1e-12) for qid, value in values.items()}
     ties = tie_order([s.example_id for s in scores], seed)
