@@ -99,8 +99,8 @@ class RunConfig:
                              "the candidates, the rest by the strategy: the student also "
                              "learns where it is wrong but sure",
                              within=Range(0, 1))
-    cost_aware: bool = setting(False, "rank by the strategy's value per expected teacher "
-                               "dollar")
+    cost_aware: bool = setting(True, "rank by the strategy's value per expected teacher "
+                               "dollar (random draws uniformly whatever this says)")
     report_to: list[str] = setting([], "experiment trackers each round's metrics go to: "
                                    "tensorboard, mlflow, wandb, trackio; [] = none")
     task: TaskConfig = field(default_factory=TaskConfig)
