@@ -42,6 +42,7 @@ def test_reservations_count_against_what_is_left():
 # --- equal money: plan with expected costs, the worst case as the hard cap (issue 24) --
 
 from elad.budget import mean_cost, mean_output_tokens, round_quota, typical_costs  # noqa: E402
+from elad.stopping import fewest_left  # noqa: E402
 from elad.strategies import within_budget  # noqa: E402
 from types import SimpleNamespace  # noqa: E402
 
@@ -86,6 +87,9 @@ def test_the_last_round_takes_the_rest_of_the_budget():
     assert round_quota(50, 25, left=0.74, per_request=0.01) > 10**6  # 24 after: take all
     assert round_quota(50, 25, left=0.76, per_request=0.01) == 50  # 26 after: a round more
     assert round_quota(50, 25, left=1.0, per_request=0.0) == 50  # a free teacher
+    config = load_config(None, ["round_size=50", "max_rounds=4"])
+    # a round may leave half a round for the next; the last, one round (no next)
+    assert (fewest_left(config, 3), fewest_left(config, 4)) == (25, 50)
 
 
 @pytest.mark.parametrize("strategy, mode", [("random", "annotate"), ("elad", "auto")])

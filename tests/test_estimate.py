@@ -31,6 +31,20 @@ def per_question(question: str, reply: int, limit: int = 100) -> Costs:
     return Costs((tokens * 1 + reply * 2) / 1e6, (tokens * 1 + limit * 2) / 1e6)
 
 
+def test_the_last_round_takes_what_no_round_after_it_would_spend():
+    costs = [per_question(q, 50) for q in QUESTIONS]
+    mean = sum(c.expected for c in costs) / len(costs)
+    margin = sum(c.worst - c.expected for c in costs) / len(costs)  # one worst case kept
+    # after 4 + 2 + 2 requests, 3.2 requests' money and the margin are left: a last
+    # round of 2 would leave 1.2, less than a round, and nothing after it would spend it
+    config = load_config(None, [*PRICED, f"budget_usd={11.2 * mean + margin}"])
+    result = estimate(config, QUESTIONS)
+    assert (result.seed, result.rounds) == (4, (2, 2, 3))
+    # with a budget a round larger, the last round leaves that round unspent
+    config = load_config(None, [*PRICED, f"budget_usd={13.2 * mean + margin}"])
+    assert estimate(config, QUESTIONS).rounds == (2, 2, 2)
+
+
 def test_max_rounds_ends_it_and_the_whole_pool_is_the_sum_of_its_questions():
     config = load_config(None, [*PRICED, "budget_usd=100"])
     result = estimate(config, QUESTIONS)  # replies assumed 100 // 2 = 50 tokens

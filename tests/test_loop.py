@@ -113,7 +113,9 @@ def test_budget_too_small_for_one_request(tmp_path):
 def test_every_strategy_runs_and_selects_by_its_ranking(tmp_path, strategy):
     from elad.strategies import rank
 
-    config = load_config(None, [*TINY, f"strategy={strategy}", "max_rounds=1"])
+    # the ranking alone (cost_aware, the default, divides it by each request's dollars)
+    config = load_config(None, [*TINY, f"strategy={strategy}", "max_rounds=1",
+                                "cost_aware=false"])
     records, _ = run(config, tmp_path)
     assert records[-1].strategy == strategy and records[-1].n_labeled > 16
     store = RunStore(tmp_path / "run.sqlite")
@@ -124,6 +126,17 @@ def test_every_strategy_runs_and_selects_by_its_ranking(tmp_path, strategy):
         assert selected == ranked[: len(selected)]
     assert all(0 <= s.least_confidence <= 1 for s in store.scores(1))
     store.close()
+
+
+def test_random_draws_uniformly_whatever_cost_aware_says(tmp_path):
+    selections = []
+    for cost_aware in ("true", "false"):
+        config = load_config(None, [*TINY, "strategy=random", "max_rounds=1",
+                                    f"cost_aware={cost_aware}"])
+        run(config, tmp_path / cost_aware)
+        with RunStore(tmp_path / cost_aware / "run.sqlite") as store:
+            selections.append(store.selection(1))
+    assert selections[0] == selections[1] and selections[0]
 
 
 def test_diversity_filter_in_a_run(tmp_path):

@@ -29,6 +29,14 @@ def test_each_strategy_ranks_by_its_own_number(strategy, order):
     assert "".join(s.example_id for s in rank(strategy, SCORES, seed=0)) == order
 
 
+def test_cost_aware_ranks_by_value_per_expected_dollar():
+    # elad's values: c 0.6, a 0.5, b 0.45; c costs three times a's and b's
+    costs = {"a": 1.0, "b": 1.0, "c": 3.0, "d": 1.0}
+    assert "".join(s.example_id for s in rank("elad", SCORES, 0, costs)) == "abcd"
+    weights = {"a": 0.1, "b": 1.0, "c": 1.0, "d": 1.0}  # targeted's, then per dollar
+    assert "".join(s.example_id for s in rank("elad", SCORES, 0, costs, weights)) == "bcad"
+
+
 def test_random_is_seeded_and_covers_all():
     first = [s.example_id for s in rank("random", SCORES, seed=1)]
     assert first == [s.example_id for s in rank("random", list(reversed(SCORES)), seed=1)]

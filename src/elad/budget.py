@@ -14,8 +14,9 @@ Selection plans with what a request is expected to cost (`expected_costs`: its p
 and as many output tokens as the teacher's replies of that kind have had so far), so a
 run spends its budget to within about one request whatever its questions cost; the
 worst-case reservation above stays the hard cap for the last requests. The last round
-takes what is left (`round_quota`), so runs that pay more per question do not stop a
-round earlier with money unspent.
+takes what is left (`round_quota`, `stopping.fewest_left`), so runs that pay more per
+question do not stop a round earlier, and runs that pay less do not end with money
+unspent.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ the teacher's worst case as the gateway reserves it), prices them with the run's
 (`budget.teacher_prices`: the config's or the price table's), and walks the run's rounds
 as the loop and the stop rule do: round 0 takes `seed_size` questions that fit at their
 worst case, each later round `round_size` at their expected cost, until `max_rounds`, the
-pool or the budget (`stopping.half_round`, `budget.round_quota`) ends it. No teacher has
+pool or the budget (`stopping.fewest_left`, `budget.round_quota`) ends it. No teacher has
 replied yet, so a reply is assumed half of `teacher.max_output_tokens` long unless a
 measured length is given (`elad teacher check` gives its reply's). Saturation and the
 forecast rule can end a run sooner; they depend on the student, so no estimate names them.
@@ -35,7 +35,7 @@ from elad.budget import (
 )
 from elad.config import RunConfig, TeacherConfig
 from elad.run_forecast import WholePool
-from elad.stopping import half_round
+from elad.stopping import fewest_left
 from elad.store import RunStore
 from elad.tasks.synthetic import TaskData
 from elad.teacher.request import render
@@ -172,7 +172,8 @@ def plan(config: RunConfig, pool: int, first: Costs, later: Costs, budget: float
             return seed, rounds, "budget"
         if len(rounds) >= config.max_rounds:
             return seed, rounds, "max_rounds"
-        quota = round_quota(config.round_size, half_round(config), left, later.expected)
+        quota = round_quota(config.round_size, fewest_left(config, len(rounds) + 1), left,
+                            later.expected)
         n = min(quota, pool - asked, _fitting(left, later.worst, later.expected))
         if n <= 0:
             return seed, rounds, "budget"

@@ -32,7 +32,7 @@ from elad.rundir import RunDir
 from elad.scale.launch import launched, train_launched
 from elad.scoring import score_candidates
 from elad.seeding import phase_seed
-from elad.stopping import half_round, round_verdicts, stop
+from elad.stopping import fewest_left, round_verdicts, stop
 from elad.store import RunStore
 from elad.strategies import (Admit, errors_first, rank, unlike_chosen, with_random_share,
                              within_budget)
@@ -194,8 +194,7 @@ def select_round(run: Run, round: int, student: Student, unlabeled: list[Example
                            student.embed([e.question for e in candidates])))
         admit = unlike_chosen(lambda a, b: float(vectors[a] @ vectors[b]),
                               config.max_similarity)
-    chosen = affordable(run, ranked, requests, budget, admit,
-                        config.round_size if round else config.seed_size)
+    chosen = affordable(run, round, ranked, requests, budget, admit)
     return {qid: requests[qid] for qid in chosen}
 
 
@@ -212,16 +211,18 @@ def explained_count(config: RunConfig, round: int) -> int:
     return config.candidates
 
 
-def affordable(run: Run, ranked: list[str], requests: Requests, budget: Budget,
-               admit: Admit | None, round_size: int) -> list[str]:
-    """The first `round_size` of `ranked` that fit in the budget, each counted at its
+def affordable(run: Run, round: int, ranked: list[str], requests: Requests,
+               budget: Budget, admit: Admit | None) -> list[str]:
+    """The first b (round 0: b0) of `ranked` that fit in the budget, each counted at its
     typical cost (what replies of its kind have cost so far) with its worst case the
-    hard cap; a round that would leave less than half a round takes the rest of the
-    budget (budget.round_quota), so every strategy spends the same money."""
+    hard cap; a round that would leave too little for another (half a round; the last
+    round, a round) takes the rest of the budget (stopping.fewest_left), so every
+    strategy spends the same money."""
+    round_size = run.config.round_size if round else run.config.seed_size
     worst = {qid: run.gateway.worst_case_cost(r) for qid, r in requests.items()}
     typical = worst | typical_costs(requests, run.store.teacher_calls(), run.gateway.prices)
     top = [typical[qid] for qid in ranked[:round_size]]
-    size = round_quota(round_size, half_round(run.config), budget.left,
+    size = round_quota(round_size, fewest_left(run.config, round), budget.left,
                        sum(top) / max(1, len(top)))
     return within_budget(ranked, size, worst.__getitem__, budget.left, admit,
                          typical.__getitem__)

@@ -128,12 +128,17 @@ def round_verdicts(store: RunStore, round: int) -> list[bool]:
     return [bool(right) for right in verdicts(store, round).values()]
 
 
-def half_round(config: RunConfig) -> int:
-    """The fewest questions a round after this one is planned to be worth: a round that
-    would leave less than this many requests' money takes the rest instead
-    (budget.round_quota). A round of a few questions would still train the student for
-    a whole round (more steps on the same data), and its accuracy would not be bought
-    with teacher money."""
+def fewest_left(config: RunConfig, round: int) -> int:
+    """The fewest requests' money round `round` may leave unspent: a round that would
+    leave less takes the rest instead (budget.round_quota). Before the last round, half
+    a round: a round of a few questions would still train the student for a whole round
+    (more steps on the same data), and its accuracy would not be bought with teacher
+    money. The last round (`max_rounds`) has no round after it to spend what it leaves,
+    so it takes the rest when that is less than one more round's worth (at most twice
+    `round_size`): every strategy spends the same money whatever its questions cost,
+    and a budget far above what `max_rounds` rounds buy stays unspent."""
+    if round >= config.max_rounds:
+        return config.round_size
     return max(1, config.round_size // 2)
 
 
