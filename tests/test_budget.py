@@ -6,6 +6,7 @@ import pytest
 
 from elad.budget import Allowance, Budget, Prices, table_prices, teacher_prices
 from elad.config import ConfigError, load_config
+from elad.stopping import fewest_left
 
 
 def test_price_table_finds_the_longest_known_name():
@@ -42,7 +43,6 @@ def test_reservations_count_against_what_is_left():
 # --- equal money: plan with expected costs, the worst case as the hard cap (issue 24) --
 
 from elad.budget import mean_cost, mean_output_tokens, round_quota, typical_costs  # noqa: E402
-from elad.stopping import fewest_left  # noqa: E402
 from elad.strategies import within_budget  # noqa: E402
 from types import SimpleNamespace  # noqa: E402
 
