@@ -152,7 +152,7 @@ def test_a_warm_students_round_0_is_ranked_and_its_start_measured(tmp_path, monk
     monkeypatch.setenv("ELAD_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(warm, "WARMUP", SMALL)
     warm_run = [*tiny_overrides, "student.warmup=curriculum", "max_rounds=0",
-                "strategy=entropy", "candidates=40"]
+                "strategy=entropy", "candidates=40", "cost_aware=false"]  # the ranking alone
     records, _ = run(load_config(None, warm_run), tmp_path / "ranked")
     unranked, _ = run(load_config(None, [*warm_run, "rank_seed_round=false"]),
                       tmp_path / "random")
