@@ -35,6 +35,7 @@ def test_cost_aware_ranks_by_value_per_expected_dollar():
     assert "".join(s.example_id for s in rank("elad", SCORES, 0, costs)) == "abcd"
     weights = {"a": 0.1, "b": 1.0, "c": 1.0, "d": 1.0}  # targeted's, then per dollar
     assert "".join(s.example_id for s in rank("elad", SCORES, 0, costs, weights)) == "bcad"
+    assert rank("random", SCORES, 1, costs) == rank("random", SCORES, 1)  # no value to weigh
 
 
 def test_random_is_seeded_and_covers_all():

@@ -169,9 +169,8 @@ def select_round(run: Run, round: int, student: Student, unlabeled: list[Example
     log.info("round %d: explained and scored in %.1fs", round, time.perf_counter() - started)
     run.store.save_scoring(round, scored.explanations, scored.confidences, scored.scores)
     requests = round_requests(run, round, candidates, scored)
-    # cost_aware: rank by value per expected dollar (random has no value to weigh)
-    costs = (expected_costs(run, requests, scored)
-             if config.cost_aware and config.strategy != "random" else None)
+    # cost_aware: rank by value per expected dollar
+    costs = expected_costs(run, requests, scored) if config.cost_aware else None
     # targeted: towards where the teacher found the student wrong (adaptive.py)
     weights = (targeted_weights(student, run.store, candidates,
                                 phase_seed(config, round, "clusters"))

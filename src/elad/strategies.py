@@ -56,11 +56,12 @@ def rank(strategy: str, scores: list[Score], seed: int,
          weights: dict[str, float] | None = None) -> list[Score]:
     """Candidates in the order the strategy would send them to the teacher; with
     `costs` (expected dollars per question), by the strategy's value per dollar; with
-    `weights` (`strategy=targeted`'s), by the value times the question's weight."""
+    `weights` (`strategy=targeted`'s), by the value times the question's weight.
+    `random` has no value to weigh: it draws uniformly whatever the costs."""
     values = strategy_values(strategy, scores, seed)
     if weights is not None:
         values = {qid: value * weights[qid] for qid, value in values.items()}
-    if costs is not None:
+    if costs is not None and strategy != "random":
         values = {qid: value / max(costs[qid], 1e-12) for qid, value in values.items()}
     ties = tie_order([s.example_id for s in scores], seed)
     return sorted(scores, key=lambda s: (-values[s.example_id], ties[s.example_id]))
