@@ -10,6 +10,9 @@ same questions (the same targets, so ratios of dollars per target): what the run
 what revising every question would have cost, and what the cheaper request for each
 question would have cost (the bound a perfect `mode=auto` reaches); and the share of
 calls that were revisions. Over runs: the mean and its 95% interval (t distribution).
+Where the student's explanation is wrong, it also counts how often each pointer names
+the teacher's first wrong step: the least stable step (the optional hint) and the first
+unsure step (what `auto` predicts from).
 
     PYTHONPATH=src python benchmarks/revision_savings.py runs/bench/warm/runs/elad-auto-s*
 """
@@ -30,7 +33,8 @@ from elad.store import RunStore
 from elad.teacher import make_teacher
 from elad.teacher.gateway import annotate_request
 from elad.teacher.request import TeacherRequest
-from elad.types import Example
+from elad.types import Example, TeacherReply
+from elad.uncertainty import first_unsure_step
 
 
 def savings(run_dir: Path) -> dict:
@@ -41,21 +45,28 @@ def savings(run_dir: Path) -> dict:
     prices = teacher_prices(config.teacher)
     store = RunStore(run_dir / STORE)
 
-    def cost(request: TeacherRequest) -> float:
+    def ask(request: TeacherRequest) -> tuple[float, TeacherReply]:
         reply = asyncio.run(teacher.complete(request, None))
-        return prices.cost(reply.input_tokens, reply.output_tokens)
+        return prices.cost(reply.input_tokens, reply.output_tokens), reply
 
     try:
         calls = [c for c in store.teacher_calls() if c.round >= 1 and c.ok]
         tasks = {e.id: e.task for e in store.examples("pool")}
-        annotated, revised = [], []
+        annotated, revised, pointers = [], [], []
         for call in calls:
             example = Example(call.example_id, tasks[call.example_id],
                               call.request["question"])
-            annotated.append(cost(annotate_request(teacher, example)))
-            revised.append(cost(revise_request(
-                config, teacher, example, store.scores(call.round, call.example_id)[0],
-                store.explanations(call.round, call.example_id))))
+            annotated.append(ask(annotate_request(teacher, example))[0])
+            score = store.scores(call.round, call.example_id)[0]
+            explanations = store.explanations(call.round, call.example_id)
+            dollars, reply = ask(revise_request(config, teacher, example, score,
+                                                explanations))
+            revised.append(dollars)
+            if reply.first_error is not None:
+                unsure = first_unsure_step(explanations[score.chosen].token_confidence,
+                                           config.error_threshold)
+                pointers.append((score.least_stable_step == reply.first_error,
+                                 unsure == reply.first_error))
     finally:
         store.close()
     paid, instead = sum(c.cost_usd for c in calls), sum(annotated)
@@ -64,7 +75,8 @@ def savings(run_dir: Path) -> dict:
             "revise_all": ratio(sum(revised)),
             "cheaper": ratio(sum(map(min, annotated, revised))),
             "revised": sum(c.op == "revise" for c in calls) / max(1, len(calls)),
-            "calls": len(calls)}
+            "calls": len(calls), "wrong": len(pointers),
+            "least_stable": sum(p[0] for p in pointers), "first_unsure": sum(p[1] for p in pointers)}
 
 
 def interval(values: list[float]) -> str:
@@ -90,6 +102,10 @@ def main() -> None:
           f"{interval([r['revise_all'] for r in results])}; the cheaper request for each "
           f"(a perfect mode=auto) {interval([r['cheaper'] for r in results])}; revisions "
           f"{statistics.mean(r['revised'] for r in results):.0%} of the calls")
+    wrong = sum(r["wrong"] for r in results)
+    print(f"of {wrong} wrong explanations, the teacher's first wrong step is the least "
+          f"stable step (the hint) in {sum(r['least_stable'] for r in results) / max(1, wrong):.0%}, "
+          f"the first unsure step in {sum(r['first_unsure'] for r in results) / max(1, wrong):.0%}")
 
 
 if __name__ == "__main__":

@@ -80,7 +80,7 @@ def test_revises_after_round_0_unless_the_mode_is_annotate():
 def test_round_requests_revise_the_chosen_explanation_with_its_hint(tmp_path):
     from elad.asking import round_requests, teacher_request
 
-    run = start(tmp_path)
+    run = start(tmp_path, "hint=true")
     candidates = run.pool[:3]
     requests = round_requests(run, 1, candidates, scored_candidates(candidates))
     assert list(requests) == [e.id for e in candidates]
@@ -104,9 +104,10 @@ def test_the_mode_decides_the_op(tmp_path):
         requests = round_requests(run, 1, candidates, scored_candidates(candidates))
         assert {r.op for r in requests.values()} == {op}, mode
         run.rundir.close()
-    run = start(tmp_path / "nohint", "hint=false")
-    request = round_requests(run, 1, run.pool[:1], scored_candidates(run.pool[:1]))
-    assert next(iter(request.values())).hint is None
+    run = start(tmp_path / "nohint", "mode=revise")  # no hint by default
+    request = next(iter(round_requests(run, 1, run.pool[:1],
+                                       scored_candidates(run.pool[:1])).values()))
+    assert request.op == "revise" and request.hint is None and "Hint" not in request.prompt
     run.rundir.close()
 
 

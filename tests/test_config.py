@@ -18,10 +18,10 @@ def test_defaults_validate():
 
 def test_overrides_convert_types_and_set_sections():
     config = load_config(None, ["strategy=random", "student.samples=2", "alpha=0.25",
-                                "hint=false", "task.families=coin_flip,largest",
+                                "hint=true", "task.families=coin_flip,largest",
                                 "teacher=oracle"])
     assert config.strategy == "random" and config.student.samples == 2
-    assert config.alpha == 0.25 and config.hint is False
+    assert config.alpha == 0.25 and config.hint is True
     assert config.task.families == ["coin_flip", "largest"]
 
 

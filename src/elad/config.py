@@ -86,7 +86,8 @@ class RunConfig:
                                        "(0.05: five points per $), with 90% confidence; "
                                        "0 = off",
                                        within=Range(0))
-    hint: bool = setting(True, "tell the teacher the student's least stable step")
+    hint: bool = setting(False, "tell the teacher the student's least stable step (off: "
+                         "it is the first wrong step in under a quarter of revisions)")
     max_similarity: float = setting(1.0, "diversity filter: cosine similarity of student "
                                     "representations above which a question is skipped; "
                                     "1 = off",
