@@ -14,6 +14,7 @@ import pytest
 from conftest import TINY
 
 from elad.cli import main
+from elad.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_STUDENT = [o for o in TINY if o.startswith("student.")]
@@ -119,6 +120,16 @@ def test_revision_savings(tiny_bench):
     assert figure(rf"; revising all: {NUMBER}", out) == paid
     assert figure(rf"the cheaper of the two: {NUMBER}", out) <= min(paid, 1.0)
     assert 0 < figure(rf"^dollars per target .*: paid {NUMBER}", out) < 10
+    # the pointers are judged on every explanation the teacher found wrong: here, each
+    # of the run's own revisions with a first wrong step
+    store = RunStore(tiny_bench / "cold" / "runs" / "elad-revise-s0" / "run.sqlite")
+    wrong = sum(c.reply.first_error is not None for c in store.teacher_calls()
+                if c.round >= 1 and c.ok)
+    store.close()
+    shares = re.search(r"^of (\d+) wrong explanations, .* the least stable step \(the hint\) "
+                       r"in (\d+)%, the first unsure step in (\d+)%$", out, re.MULTILINE)
+    assert shares and int(shares[1]) == wrong and wrong > 0, out
+    assert 0 <= int(shares[2]) <= 100 and 0 <= int(shares[3]) <= 100
 
 
 def test_make_benchmarks_md(tiny_bench, tmp_path):
