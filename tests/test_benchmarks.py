@@ -14,6 +14,7 @@ import pytest
 from conftest import TINY
 
 from elad.cli import main
+from elad.rundir import STORE
 from elad.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,7 +123,7 @@ def test_revision_savings(tiny_bench):
     assert 0 < figure(rf"^dollars per target .*: paid {NUMBER}", out) < 10
     # the pointers are judged on every explanation the teacher found wrong: here, each
     # of the run's own revisions with a first wrong step
-    store = RunStore(tiny_bench / "cold" / "runs" / "elad-revise-s0" / "run.sqlite")
+    store = RunStore(tiny_bench / "cold" / "runs" / "elad-revise-s0" / STORE)
     wrong = sum(c.reply.first_error is not None for c in store.teacher_calls()
                 if c.round >= 1 and c.ok)
     store.close()

@@ -87,7 +87,7 @@ class RunConfig:
                                        "0 = off",
                                        within=Range(0))
     hint: bool = setting(False, "tell the teacher the student's least stable step (off: "
-                         "it is the first wrong step in under a quarter of revisions)")
+                         "it is seldom the first wrong step; docs/benchmarks.md)")
     max_similarity: float = setting(1.0, "diversity filter: cosine similarity of student "
                                     "representations above which a question is skipped; "
                                     "1 = off",
