@@ -68,13 +68,18 @@ def scored_candidates(candidates):
     return Scored(explanations, {e.id: [None, None] for e in candidates}, scores)
 
 
-def test_revises_after_round_0_unless_the_mode_is_annotate():
+def test_revises_after_round_0_or_in_a_ranked_round_0_unless_the_mode_is_annotate():
     from elad.asking import revises
-    from elad.config import RunConfig
+    from elad.config import RunConfig, StudentConfig
 
-    assert not revises(RunConfig(mode="revise"), 0)
+    assert not revises(RunConfig(mode="revise"), 0)  # a student from scratch: annotate
     assert not revises(RunConfig(mode="annotate"), 1)
     assert revises(RunConfig(mode="revise"), 1) and revises(RunConfig(mode="auto"), 3)
+    warm = StudentConfig(warmup="curriculum")  # explains before training: ranks round 0
+    assert revises(RunConfig(mode="auto", student=warm), 0)
+    assert not revises(RunConfig(mode="annotate", student=warm), 0)
+    assert not revises(RunConfig(mode="auto", strategy="random", student=warm), 0)
+    assert not revises(RunConfig(mode="auto", rank_seed_round=False, student=warm), 0)
 
 
 def test_round_requests_revise_the_chosen_explanation_with_its_hint(tmp_path):

@@ -147,8 +147,9 @@ def test_a_tiny_warm_run_goes_end_to_end(tmp_path, monkeypatch, tiny_overrides):
 def test_a_warm_students_round_0_is_ranked_and_its_start_measured(tmp_path, monkeypatch,
                                                                      tiny_overrides):
     """A student that explains before any training ranks round 0 by the strategy (the
-    top b0 of its scores are asked), and its accuracy before any target is recorded;
-    rank_seed_round=false takes random questions, the start still measured."""
+    top b0 of its scores are asked) and, in mode revise, the teacher revises its
+    explanations; its accuracy before any target is recorded. rank_seed_round=false
+    takes random questions and annotates them, the start still measured."""
     monkeypatch.setenv("ELAD_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(warm, "WARMUP", SMALL)
     warm_run = [*tiny_overrides, "student.warmup=curriculum", "max_rounds=0",
@@ -159,6 +160,11 @@ def test_a_warm_students_round_0_is_ranked_and_its_start_measured(tmp_path, monk
     with RunStore(tmp_path / "ranked" / STORE) as store:
         scores = store.scores(0)
         selected = store.selection(0)
+        ops = {call.op for call in store.teacher_calls(0)}
+        steps = {call.example_id: call.request["steps"] for call in store.teacher_calls(0)}
+        explained = {qid: store.explanations(0, qid)[s.chosen].steps
+                     for s in scores for qid in [s.example_id] if qid in steps}
+    assert ops == {"revise"} and steps == explained  # each question's chosen explanation
     assert len(scores) == 40
     seed = phase_seed(load_config(None, warm_run), 0, "rank")
     by_entropy = [s.example_id for s in rank("entropy", scores, seed)]
@@ -167,4 +173,5 @@ def test_a_warm_students_round_0_is_ranked_and_its_start_measured(tmp_path, monk
     assert unranked[0].accuracy_before == records[0].accuracy_before  # same student, test
     with RunStore(tmp_path / "random" / STORE) as store:
         assert store.scores(0) == [] and len(store.selection(0)) == 16
+        assert {call.op for call in store.teacher_calls(0)} == {"annotate"}
         assert set(store.selection(0)) != set(selected)

@@ -7,7 +7,9 @@ none; when the error is at step 1 the teacher writes the whole explanation anywa
 also reads the student's. `mode=auto` decides per question by the expected cost of each
 request, predicting the first error from the student's own signal: the first step in
 which it gave a token a probability below `error_threshold` (uncertainty.
-first_unsure_step). The seed round (round 0) always annotates: there is no student yet.
+first_unsure_step). The seed round (round 0) annotates unless a student that explains
+before any training (a warm or pretrained one) ranked it (`ranks_seed_round`): then it has
+explanations to revise, and a revision saves most where that student goes wrong late.
 
 Expected costs count tokens as `budget.count_tokens` does: the prompt as it is, and the
 reply the teacher would write if its steps were as long as the student's (the student's
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from elad.budget import Prices, count_tokens
 from elad.config import RunConfig
+from elad.config_sections import explains_untrained
 from elad.tasks import answer_type
 from elad.teacher.gateway import TeacherGateway, annotate_request
 from elad.teacher.protocol import Teacher
@@ -40,11 +43,19 @@ if TYPE_CHECKING:
 Requests = dict[str, TeacherRequest]  # selected question id -> what the teacher is asked
 
 
+def ranks_seed_round(config: RunConfig) -> bool:
+    """Whether round 0's questions are ranked by the strategy: asked for, and a
+    student that explains before any training (a warm or pretrained one) to rank
+    them with. A student from scratch would rank at random anyway."""
+    return (config.rank_seed_round and config.strategy != "random"
+            and explains_untrained(config.student))
+
+
 def revises(config: RunConfig, round: int) -> bool:
-    """Whether this round may ask for revisions (mode revise or auto, after round 0):
-    its requests carry the student's explanations, and its round record counts how many
-    the teacher confirmed."""
-    return round > 0 and config.mode != "annotate"
+    """Whether this round may ask for revisions: mode revise or auto, and a round whose
+    candidates the student explained (after round 0, or a ranked round 0): its requests
+    carry the student's explanations."""
+    return config.mode != "annotate" and (round > 0 or ranks_seed_round(config))
 
 
 def round_requests(run: Run, round: int, candidates: list[Example],

@@ -17,7 +17,7 @@ DIR/runs/seed-round-s<seed> (a run with max_rounds=0), and every grid run of tha
 whose round 0 is unranked starts from a copy of it (`fork_seed_round`, which checks that
 the configs agree on everything round 0 depends on). A forked run is the run the loop
 would have made. A run whose student ranks its own round 0 (a warm or pretrained
-student, loop.ranks_seed_round) makes it itself. The whole-pool reference starts with
+student, asking.ranks_seed_round) makes it itself. The whole-pool reference starts with
 the seed round's teacher replies in its cache (`fork_seed_calls`), so no request is paid
 twice in a seed.
 
@@ -47,6 +47,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from elad.asking import ranks_seed_round
 from elad.bench_names import (
     BASELINE,
     CONFIGURATIONS,
@@ -62,7 +63,7 @@ from elad.bench_names import (
 from elad.budget import teacher_prices
 from elad.config import ConfigError, RunConfig
 from elad.lock import hold
-from elad.loop import ranks_seed_round, round_steps, run
+from elad.loop import round_steps, run
 from elad.progress import bars_shown
 from elad.reading.bench_numbers import run_metrics
 from elad.reading.bench_summary import write_regimes_summary, write_summary
@@ -77,7 +78,7 @@ from elad.testset import teacher_test_size
 
 PR_SET_PDEATHSIG = 1  # prctl: the signal a process gets when its parent ends
 
-# Settings that do not act in an unranked round 0 (random questions, loop.ranks_seed_round):
+# Settings that do not act in an unranked round 0 (random questions, asking.ranks_seed_round):
 # runs differing in these alone share a seed round.
 AFTER_SEED_ROUND = ("strategy", "mode", "alpha", "round_size", "candidates", "saturation",
                     "saturation_window", "max_rounds", "hint", "max_similarity",

@@ -157,6 +157,13 @@ class StudentConfig:
                            choices=("auto", "hf", "vllm"))
 
 
+def explains_untrained(config: StudentConfig) -> bool:
+    """Whether the student can explain questions before its first training: a
+    pretrained one, or the warm tiny one; not a tiny one from scratch. (Here, not in
+    elad.student, so that the request planning can ask it without loading torch.)"""
+    return config.kind == "hf" or config.warmup == "curriculum"
+
+
 @dataclass
 class TeacherConfig:
     """The model paid to annotate and revise: its kind, server and prices."""

@@ -25,6 +25,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from elad.asking import revises
 from elad.budget import (
     Prices,
     count_tokens,
@@ -64,8 +65,9 @@ class Estimate:
     counted: int  # of them, those whose prompts were counted
     prompt_tokens: float  # an annotate prompt's mean tokens
     reply_tokens: int  # a reply's assumed (or measured) tokens
-    first: Costs  # one seed request (an annotation), on average
+    first: Costs  # one annotation, on average
     later: Costs  # one request of a later round (a revision in mode=revise)
+    seeding: Costs  # one request of round 0: `later` when a ranking student revises it
     seed: int  # requests of round 0
     rounds: tuple[int, ...]  # requests of each later round
     limit: str  # what ends the run: "budget", "max_rounds" or "pool"
@@ -79,8 +81,8 @@ class Estimate:
     @property
     def run(self) -> Costs:
         """The run's dollars (the worst case never above the budget: it is hard)."""
-        return Costs(self.seed * self.first.expected + sum(self.rounds) * self.later.expected,
-                     self.seed * self.first.worst + sum(self.rounds) * self.later.worst)
+        return Costs(self.seed * self.seeding.expected + sum(self.rounds) * self.later.expected,
+                     self.seed * self.seeding.worst + sum(self.rounds) * self.later.worst)
 
     @property
     def whole_pool(self) -> Costs:
@@ -134,10 +136,11 @@ def estimate(config: RunConfig, questions: list[str], reply_tokens: int | None =
     if config.mode == "revise":  # the student's steps, assumed as long as a reply
         later = _mean_costs([render("revise", q) for q in counted], reply, reply, config,
                             prices, input_scale)
+    seeding = later if revises(config, 0) else first
     rounds_budget = config.budget_usd - first.expected * test  # the test set paid first
-    seed, rounds, limit = plan(config, len(questions), first, later, rounds_budget)
+    seed, rounds, limit = plan(config, len(questions), seeding, later, rounds_budget)
     tokens = sum(count_tokens(p) for p in annotate) / max(1, len(annotate))
-    return Estimate(len(questions), len(counted), tokens, reply, first, later, seed,
+    return Estimate(len(questions), len(counted), tokens, reply, first, later, seeding, seed,
                     tuple(rounds), limit, test, rounds_budget)
 
 
@@ -160,7 +163,7 @@ def plan(config: RunConfig, pool: int, first: Costs, later: Costs, budget: float
     """(round 0's requests, each later round's, what ends the run), walking the rounds
     as the loop selects (strategies.within_budget) and the stop rule stops
     (stopping.StopRule: the pool, then the budget, then max_rounds) with `budget`
-    dollars for the rounds."""
+    dollars for the rounds; `first`: a round 0 request's costs."""
     left = budget
     seed = min(config.seed_size, pool, _fitting(left, first.worst, None))
     left -= seed * first.expected
@@ -220,8 +223,8 @@ def run_line(result: Estimate, config: RunConfig) -> str:
     if not result.requests:
         return (f"no teacher request fits: budget_usd={usd(config.budget_usd)}"
                 + (", less the test set's annotations (below)," if result.test else "")
-                + f" does not cover one annotation at its worst case, "
-                f"{usd(result.first.worst)}; raise budget_usd")
+                + f" does not cover one {seed_request(config)} at its worst case, "
+                f"{usd(result.seeding.worst)}; raise budget_usd")
     kinds = {"revise": "revisions: their prompts carry the student's steps, assumed as "
                        "long as a reply",
              "auto": "priced as annotations: auto revises only where that is expected "
@@ -231,6 +234,11 @@ def run_line(result: Estimate, config: RunConfig) -> str:
             f"{usd(run.expected)}; at most {usd(min(run.worst, result.budget))} if every "
             f"reply reached teacher.max_output_tokens={config.teacher.max_output_tokens}"
             + (f"; later rounds are {kinds[config.mode]}" if config.mode in kinds else ""))
+
+
+def seed_request(config: RunConfig) -> str:
+    """What a request of round 0 is priced as."""
+    return "revision" if config.mode == "revise" and revises(config, 0) else "annotation"
 
 
 def rounds_text(result: Estimate) -> str:

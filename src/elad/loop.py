@@ -21,10 +21,11 @@ from pathlib import Path
 
 from elad.answers import format_explanation
 from elad.adaptive import adaptive_ranking, targeted_weights
-from elad.asking import (Requests, expected_costs, round_requests, stored_requests,
-                         teacher_request)
+from elad.asking import (Requests, expected_costs, ranks_seed_round, round_requests,
+                         stored_requests, teacher_request)
 from elad.budget import Budget, round_quota, typical_costs
 from elad.config import ConfigError, RunConfig, StudentConfig
+from elad.config_sections import explains_untrained
 from elad.context import Run
 from elad.evaluate import accuracy
 from elad.run_forecast import forecast_record, label_free_signals, run_forecast
@@ -36,7 +37,7 @@ from elad.stopping import fewest_left, round_verdicts, stop
 from elad.store import RunStore
 from elad.strategies import (Admit, errors_first, rank, unlike_chosen, with_random_share,
                              within_budget)
-from elad.student import check_student, explains_untrained, load_student, new_student
+from elad.student import check_student, load_student, new_student
 from elad.student.protocol import Student
 from elad.student.warm import rehearsed
 from elad.tasks import answer_type, hidden_answer
@@ -126,14 +127,6 @@ def select(run: Run, round: int, student: Student | None, budget: Budget) -> Req
     if round == 0 and not ranks_seed_round(run.config):
         return select_seed(run, budget)
     return select_round(run, round, student, unasked(run.store, run.pool), budget)
-
-
-def ranks_seed_round(config: RunConfig) -> bool:
-    """Whether round 0's questions are ranked by the strategy: asked for, and a
-    student that explains before any training (a warm or pretrained one) to rank
-    them with. A student from scratch would rank at random anyway."""
-    return (config.rank_seed_round and config.strategy != "random"
-            and explains_untrained(config.student))
 
 
 def select_seed(run: Run, budget: Budget) -> Requests:

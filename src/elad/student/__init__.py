@@ -33,12 +33,6 @@ def new_student(config: StudentConfig, corpus: list[str], seed: int) -> Student:
     return build_tiny_student(corpus, config, seed)
 
 
-def explains_untrained(config: StudentConfig) -> bool:
-    """Whether the student can explain questions before its first training: a
-    pretrained one, or the warm tiny one; not a tiny one from scratch."""
-    return config.kind == "hf" or config.warmup == "curriculum"
-
-
 def check_student(config: StudentConfig) -> None:
     """A ConfigError now if the student cannot be made (a pretrained base model that is
     not there, `backend=vllm` where vLLM cannot run it), rather than after the seed
