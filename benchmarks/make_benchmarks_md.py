@@ -179,7 +179,8 @@ def regime_section(regime: dict) -> str:
          f"{chains}"
          f") and test set ({task['test_size'] or 300}); the seed round "  # 0: the default
          f"({config['seed_size']} questions, annotated) is shared by the runs of a seed "
-         "that take random ones (a warm student ranks its own: loop.ranks_seed_round). "
+         "that take random ones (a warm student ranks its own and, in mode auto, revises "
+         "where that costs less: asking.ranks_seed_round). "
          "Budget "
          f"${config['budget_usd']}, rounds of {config['round_size']} from "
          f"{config['candidates']} candidates, at most {config['max_rounds']} rounds after "

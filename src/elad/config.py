@@ -57,7 +57,8 @@ class RunConfig:
     alpha: float = setting(0.5, "weight of intra- vs inter-explanation uncertainty in "
                            "u(q)",
                            within=Range(0, 1))
-    seed_size: int = setting(100, "b0: questions annotated in round 0",
+    seed_size: int = setting(100, "b0: questions asked about in round 0 (annotated, or "
+                             "as `mode` says when the student ranks them)",
                              within=Range(1))
     rank_seed_round: bool = setting(True, "round 0's questions ranked by the strategy too "
                                     "when the student can explain before any training (a "

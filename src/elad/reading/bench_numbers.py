@@ -15,7 +15,8 @@ over the seeds:
 - cost to reach 90% and 100% of the whole-pool accuracy of the same seed (first round
   at or above it; "never" when no round got there);
 - teacher output tokens per training target, over the rounds after the seed round (where
-  the mode acts; the seed round is annotated in every mode) and over the whole run;
+  the mode acts in every run; a student that ranks the seed round also revises there)
+  and over the whole run;
 - the saturation round: the round after which the saturation rule stopped the run or, in
   a bench grid (whose runs go on to their budget, so that they compare at equal money),
   would have stopped it;
@@ -339,7 +340,7 @@ def comparisons(grid: list[RunMetrics], baseline: tuple[str, str]) -> dict:
       minus the baseline's; its accuracy minus the baseline's at shares of the budget
       and at the end;
     - per strategy, each mode's teacher dollars and output tokens per training target
-      after the seed round over annotate's (the seed round is annotated in every mode).
+      after the seed round over annotate's (the rounds where every run's mode acts).
     """
     by = {(r.strategy, r.mode, r.seed): r for r in grid}
     seeds = sorted({r.seed for r in grid})

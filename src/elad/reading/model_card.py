@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 from elad.answers import ANSWER_CUE, prompt_text
+from elad.asking import revises
 from elad.budget import teacher_prices
 from elad.config import RunConfig
 from elad.reading.card_metadata import front_matter
@@ -63,15 +64,17 @@ def student_text(config: RunConfig, adapter_only: bool) -> str:
     return f"`{student.model}` fine-tuned with {tuning}"
 
 
-def method_text(mode: str) -> str:
+def method_text(config: RunConfig) -> str:
     """What the teacher did with the questions sent to it, in the run's mode."""
+    annotated_seed = not revises(config, 0)  # a seed round no student explained
     return {
         "annotate": "which wrote a whole explanation for each",
-        "revise": "which revised the student's explanation from its first wrong step "
-                  "(and wrote whole ones for the seed round)",
-    }.get(mode, "which, question by question, revised the student's explanation from "
-                "its first wrong step or wrote a whole one, whichever was expected to "
-                "cost less (whole ones for the seed round)")
+        "revise": "which revised the student's explanation from its first wrong step"
+                  + (" (and wrote whole ones for the seed round)" if annotated_seed else ""),
+    }.get(config.mode, "which, question by question, revised the student's explanation "
+                       "from its first wrong step or wrote a whole one, whichever was "
+                       "expected to cost less"
+                       + (" (whole ones for the seed round)" if annotated_seed else ""))
 
 
 def target_counts(store: RunStore, round: int) -> Counter:
@@ -181,7 +184,7 @@ def model_card(run: RunDir, round: int, bos_token: str | None,
         (f"This is {student_text(config, adapter_only)}, taught by explanation-guided "
          "active distillation (ELAD, Zhang et al. 2024) with elad: each round it "
          "explained pool questions, the ones it was least sure of went to the teacher, "
-         f"{method_text(config.mode)}, and it was trained on the results. This is the "
+         f"{method_text(config)}, and it was trained on the results. This is the "
          f"student after round {round}."), "",
         "## Distilled from", "",
         f"- Teacher: {teacher_text(config)}.",
