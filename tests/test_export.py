@@ -31,7 +31,8 @@ RUN = ["task.families=coin_flip,largest", "task.pool_size=100", "task.test_size=
        "student.hidden_size=32", "student.layers=2", "student.heads=2",
        "student.samples=2", "student.max_new_tokens=48", "student.train_steps=10",
        "student.seed_train_steps=80", "student.learning_rate=0.01",
-       "student.batch_size=32"]
+       "student.batch_size=32",
+       "student.warmup=none"]  # from scratch: round 0 annotates, round 1 revises
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from huggingface_hub import constants
 
 from elad.config import RunConfig
 from elad.reading.card_metadata import front_matter
-from elad.reading.model_card import training_lines
+from elad.reading.model_card import method_text, training_lines
 
 
 def metadata(*overrides, adapter_only=False):
@@ -102,3 +102,21 @@ def test_a_local_data_file_is_named_without_its_machines_path(tmp_path):
     config.task.kind, config.task.path = "jsonl", "/home/alice/private/questions.jsonl"
     text = data_text(config, RunStore(tmp_path / "run.sqlite"))
     assert "jsonl from `questions.jsonl`" in text and "/home/alice" not in text
+
+
+def test_the_method_line_says_how_the_seed_round_was_asked():
+    """Whole explanations for the seed round only where no student explained it: a
+    student from scratch's; a warm (or pretrained) one's ranked round 0 is revised too."""
+    from elad.config import StudentConfig
+
+    cold, warm = StudentConfig(warmup="none"), StudentConfig(warmup="curriculum")
+    assert method_text(RunConfig(mode="revise", student=cold)).endswith(
+        "from its first wrong step (and wrote whole ones for the seed round)")
+    assert method_text(RunConfig(mode="revise", student=warm)).endswith(
+        "from its first wrong step")
+    assert method_text(RunConfig(mode="auto", student=cold)).endswith(
+        "expected to cost less (whole ones for the seed round)")
+    assert method_text(RunConfig(mode="auto", student=warm)).endswith(
+        "expected to cost less")
+    assert method_text(RunConfig(mode="annotate", student=warm)) == (
+        "which wrote a whole explanation for each")
