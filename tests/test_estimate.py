@@ -62,6 +62,20 @@ def test_max_rounds_ends_it_and_the_whole_pool_is_the_sum_of_its_questions():
     assert "annotating the whole pool instead: 20 requests" in text
 
 
+def test_a_student_that_ranks_round_0_gets_it_priced_as_revisions_in_mode_revise():
+    """A warm (or pretrained) student explains round 0's questions to rank them, so
+    mode=revise revises them: round 0 is priced as the later rounds are; a student from
+    scratch's round 0 stays annotations."""
+    priced = [*PRICED, "budget_usd=100", "mode=revise"]
+    cold = estimate(load_config(None, [*priced, "student.warmup=none"]), QUESTIONS)
+    warm_config = load_config(None, [*priced, "student.warmup=curriculum"])
+    warm = estimate(warm_config, QUESTIONS)
+    assert cold.seeding == cold.first != cold.later
+    assert warm.seeding == warm.later == cold.later
+    assert warm.run.expected == pytest.approx(warm.requests * warm.later.expected)
+    assert "all its rounds are revisions" in format_estimate(warm, warm_config)
+
+
 def test_the_estimate_names_only_the_stop_rules_that_are_on():
     def text(*overrides):
         config = load_config(None, [*PRICED, "budget_usd=100", *overrides])

@@ -233,7 +233,8 @@ def run_line(result: Estimate, config: RunConfig) -> str:
     return (f"{result.requests:,} teacher requests ({rounds_text(result)}), about "
             f"{usd(run.expected)}; at most {usd(min(run.worst, result.budget))} if every "
             f"reply reached teacher.max_output_tokens={config.teacher.max_output_tokens}"
-            + (f"; later rounds are {kinds[config.mode]}" if config.mode in kinds else ""))
+            + (f"; {'all its' if revises(config, 0) else 'later'} rounds are "
+               f"{kinds[config.mode]}" if config.mode in kinds else ""))
 
 
 def seed_request(config: RunConfig) -> str:
