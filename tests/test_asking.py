@@ -132,3 +132,31 @@ def test_a_resumed_round_asks_again_exactly_what_it_selected(tmp_path):
         assert list(again) == selected
         assert [r.key for r in again.values()] == [made[qid].key for qid in selected]
         run.rundir.close()
+
+
+def test_a_resumed_round_keeps_the_requests_it_sent_even_if_now_made_otherwise(tmp_path):
+    """A question answered before the run stopped is asked as it was sent (its reply is
+    found in the cache), even where this version makes another request for it (a round
+    begun under an earlier elad); an unanswered one is made again."""
+    from elad.asking import round_requests, stored_requests
+    from elad.teacher.request import TeacherRequest
+    from elad.types import TeacherReply
+
+    run = start(tmp_path, "mode=revise")
+    candidates = run.pool[5:8]
+    scored = scored_candidates(candidates)
+    run.store.save_scoring(1, scored.explanations, scored.confidences, scored.scores)
+    made = round_requests(run, 1, candidates, scored)
+    run.store.save_selection(1, [e.id for e in candidates])
+    earlier = TeacherRequest.annotate(run.gateway.teacher.identity(),
+                                      candidates[0].question, "number")
+    assert TeacherRequest.from_dict(earlier.as_dict()) == earlier
+    reply = TeacherReply("annotate", None, ["1 + 1 = 2"], "2", 30, 10)
+    run.store.save_teacher_call(earlier.key, 1, candidates[0].id, earlier.as_dict(),
+                                reply, 0.001)
+    again = stored_requests(run, 1)
+    assert again[candidates[0].id].key == earlier.key != made[candidates[0].id].key
+    assert run.store.cached_reply(earlier.key) == reply
+    assert [again[e.id].key for e in candidates[1:]] == [made[e.id].key
+                                                          for e in candidates[1:]]
+    run.rundir.close()

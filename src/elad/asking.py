@@ -68,15 +68,21 @@ def round_requests(run: Run, round: int, candidates: list[Example],
 
 
 def stored_requests(run: Run, round: int) -> Requests | None:
-    """A resumed round's requests, made again from its stored selection and scores
-    (None when the round has not selected yet)."""
+    """A resumed round's requests (None when the round has not selected yet): those
+    already answered as they were sent, the others made again from the stored selection
+    and scores. Either way the same cache keys, even where this version of elad would
+    ask differently (a round begun under an earlier one): no answered question is paid
+    for twice."""
     selected = run.store.selection(round)
     if selected is None:
         return None
+    sent = {call.example_id: TeacherRequest.from_dict(call.request)
+            for call in run.store.teacher_calls(round) if call.ok}
     scored = revises(run.config, round)
-    return {qid: teacher_request(run.config, run.gateway, round, run.pool_by_id[qid],
-                                 run.store.scores(round, qid)[0] if scored else None,
-                                 run.store.explanations(round, qid) if scored else None)
+    return {qid: sent.get(qid) or teacher_request(
+                run.config, run.gateway, round, run.pool_by_id[qid],
+                run.store.scores(round, qid)[0] if scored else None,
+                run.store.explanations(round, qid) if scored else None)
             for qid in selected}
 
 

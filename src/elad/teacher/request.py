@@ -87,6 +87,18 @@ class TeacherRequest:
                 "steps": None if self.steps is None else list(self.steps),
                 "answer": self.answer, "hint": self.hint, "answer_type": self.answer_type}
 
+    @classmethod
+    def from_dict(cls, stored: dict) -> TeacherRequest:
+        """The request as `as_dict` stored it (every key that is not the request's own
+        is the teacher's identity): the same request, so the same `key`."""
+        own = ("op", "template", "prompt", "question", "steps", "answer", "hint",
+               "answer_type")
+        steps = stored["steps"]
+        return cls(tuple((k, v) for k, v in stored.items() if k not in own), stored["op"],
+                   stored["question"], stored["answer_type"],
+                   None if steps is None else tuple(steps), stored["answer"],
+                   stored["hint"], stored["template"], stored["prompt"])
+
     @property
     def key(self) -> str:
         """The cache key: a hash of everything that determines the reply."""
