@@ -70,7 +70,7 @@ def test_a_student_that_ranks_round_0_gets_it_priced_as_revisions_in_mode_revise
     cold = estimate(load_config(None, [*priced, "student.warmup=none"]), QUESTIONS)
     warm_config = load_config(None, [*priced, "student.warmup=curriculum"])
     warm = estimate(warm_config, QUESTIONS)
-    assert cold.seeding == cold.first != cold.later
+    assert cold.seeding == cold.annotation != cold.later
     assert warm.seeding == warm.later == cold.later
     assert warm.run.expected == pytest.approx(warm.requests * warm.later.expected)
     assert "all its rounds are revisions" in format_estimate(warm, warm_config)
@@ -112,8 +112,8 @@ def test_a_teacher_annotated_test_set_is_held_out_and_priced_apart():
                      enumerate(QUESTIONS)], [])
     result = estimate_task(config, data)
     assert (result.test, result.pool) == (5, 15)  # held out of the pool, as the run does
-    assert result.test_set.expected == pytest.approx(5 * result.first.expected)
-    assert result.budget == pytest.approx(100 - 5 * result.first.expected)
+    assert result.test_set.expected == pytest.approx(5 * result.annotation.expected)
+    assert result.budget == pytest.approx(100 - 5 * result.annotation.expected)
     assert "teacher-annotated test set: 5 requests" in format_estimate(result, config)
     config.task.test_from_teacher = 20  # the run's own refusal, before paying anything
     with pytest.raises(ConfigError, match="not smaller than the pool"):

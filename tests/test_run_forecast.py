@@ -152,7 +152,7 @@ def test_the_whole_pool_costs_what_is_paid_plus_the_rest_at_the_mean_annotation(
     store.add_examples("pool", [Example(q, "t", f"What is {i} + 1?")
                                 for i, q in enumerate("abcde")])
     assert whole_pool(store, config) == WholePool(5, pytest.approx(
-        5 * estimate(config, [f"What is {i} + 1?" for i in range(5)]).first.expected))
+        5 * estimate(config, [f"What is {i} + 1?" for i in range(5)]).annotation.expected))
     for qid, op, usd in [("a", "annotate", 0.02), ("b", "annotate", 0.04),
                          ("c", "revise", 0.10)]:
         store.save_teacher_call(qid, 1, qid, {}, TeacherReply(op, None, ["x"], "1", 9, 9), usd)

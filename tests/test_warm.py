@@ -160,11 +160,12 @@ def test_a_warm_students_round_0_is_ranked_and_its_start_measured(tmp_path, monk
     with RunStore(tmp_path / "ranked" / STORE) as store:
         scores = store.scores(0)
         selected = store.selection(0)
-        ops = {call.op for call in store.teacher_calls(0)}
-        steps = {call.example_id: call.request["steps"] for call in store.teacher_calls(0)}
-        explained = {qid: store.explanations(0, qid)[s.chosen].steps
-                     for s in scores for qid in [s.example_id] if qid in steps}
-    assert ops == {"revise"} and steps == explained  # each question's chosen explanation
+        calls = store.teacher_calls(0)
+        sent = {call.example_id: call.request["steps"] for call in calls}
+        explained = {s.example_id: store.explanations(0, s.example_id)[s.chosen].steps
+                     for s in scores if s.example_id in sent}
+    assert {call.op for call in calls} == {"revise"}
+    assert sent == explained  # each question's chosen explanation
     assert len(scores) == 40
     seed = phase_seed(load_config(None, warm_run), 0, "rank")
     by_entropy = [s.example_id for s in rank("entropy", scores, seed)]

@@ -65,7 +65,7 @@ class Estimate:
     counted: int  # of them, those whose prompts were counted
     prompt_tokens: float  # an annotate prompt's mean tokens
     reply_tokens: int  # a reply's assumed (or measured) tokens
-    first: Costs  # one annotation, on average
+    annotation: Costs  # one annotation, on average
     later: Costs  # one request of a later round (a revision in mode=revise)
     seeding: Costs  # one request of round 0: `later` when a ranking student revises it
     seed: int  # requests of round 0
@@ -87,11 +87,11 @@ class Estimate:
     @property
     def whole_pool(self) -> Costs:
         """Annotating every pool question instead: the honest alternative."""
-        return self.first.times(self.pool)
+        return self.annotation.times(self.pool)
 
     @property
     def test_set(self) -> Costs:
-        return self.first.times(self.test)
+        return self.annotation.times(self.test)
 
 
 def whole_pool(store: RunStore, config: RunConfig) -> WholePool:
@@ -104,7 +104,7 @@ def whole_pool(store: RunStore, config: RunConfig) -> WholePool:
     if each is None:
         each = mean_cost(calls)
     if each is None:
-        each = estimate(config, [e.question for e in store.examples("pool")]).first.expected
+        each = estimate(config, [e.question for e in store.examples("pool")]).annotation.expected
     return WholePool(store.count_examples("pool"), store.call_totals()["cost_usd"] + left * each)
 
 
@@ -131,17 +131,17 @@ def estimate(config: RunConfig, questions: list[str], reply_tokens: int | None =
     counted = (questions if len(questions) <= SAMPLE
                else random.Random(0).sample(questions, SAMPLE))
     annotate = [render("annotate", q) for q in counted]
-    first = _mean_costs(annotate, 0, reply, config, prices, input_scale)
-    later = first
+    annotation = _mean_costs(annotate, 0, reply, config, prices, input_scale)
+    later = annotation
     if config.mode == "revise":  # the student's steps, assumed as long as a reply
         later = _mean_costs([render("revise", q) for q in counted], reply, reply, config,
                             prices, input_scale)
-    seeding = later if revises(config, 0) else first
-    rounds_budget = config.budget_usd - first.expected * test  # the test set paid first
+    seeding = later if revises(config, 0) else annotation
+    rounds_budget = config.budget_usd - annotation.expected * test  # the test set paid first
     seed, rounds, limit = plan(config, len(questions), seeding, later, rounds_budget)
     tokens = sum(count_tokens(p) for p in annotate) / max(1, len(annotate))
-    return Estimate(len(questions), len(counted), tokens, reply, first, later, seeding, seed,
-                    tuple(rounds), limit, test, rounds_budget)
+    return Estimate(len(questions), len(counted), tokens, reply, annotation, later, seeding,
+                    seed, tuple(rounds), limit, test, rounds_budget)
 
 
 def _mean_costs(prompts: list[str], steps_tokens: int, reply: int, config: RunConfig,
@@ -158,16 +158,16 @@ def _mean_costs(prompts: list[str], steps_tokens: int, reply: int, config: RunCo
     return Costs(sum(expected) / n, sum(worst) / n)
 
 
-def plan(config: RunConfig, pool: int, first: Costs, later: Costs, budget: float
+def plan(config: RunConfig, pool: int, seeding: Costs, later: Costs, budget: float
          ) -> tuple[int, list[int], str]:
     """(round 0's requests, each later round's, what ends the run), walking the rounds
     as the loop selects (strategies.within_budget) and the stop rule stops
     (stopping.StopRule: the pool, then the budget, then max_rounds) with `budget`
-    dollars for the rounds; `first`: a round 0 request's costs."""
+    dollars for the rounds; `seeding`, `later`: a request's costs in round 0 and after."""
     left = budget
-    seed = min(config.seed_size, pool, _fitting(left, first.worst, None))
-    left -= seed * first.expected
-    asked, rounds, paid = seed, [], first.expected
+    seed = min(config.seed_size, pool, _fitting(left, seeding.worst, None))
+    left -= seed * seeding.expected
+    asked, rounds, paid = seed, [], seeding.expected
     while True:
         if asked >= pool:
             return seed, rounds, "pool"
@@ -255,7 +255,7 @@ def rounds_text(result: Estimate) -> str:
 def limit_line(result: Estimate, config: RunConfig) -> str:
     """Which limit ends the run first, and what the others would have allowed."""
     planned = config.seed_size + config.max_rounds * config.round_size
-    expected = result.first.expected
+    expected = result.annotation.expected
     affordable = int(max(0.0, result.budget) // expected) if expected > 0 else None
     after_test = " after the test set" if result.test else ""
     budget = (f"budget_usd={usd(config.budget_usd)} would pay for about "
