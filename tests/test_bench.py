@@ -18,7 +18,7 @@ from elad.regimes import bench_sized, regime_config, regime_names
 from elad.rundir import stored_config
 from elad.store import RunStore
 from elad.student import warm
-from elad.types import TeacherReply
+from elad.types import Example, Score, TeacherReply
 
 
 def test_a_forked_run_equals_the_run_made_from_scratch(tmp_path):
@@ -308,7 +308,12 @@ def test_the_saturation_round_is_the_rule_replayed_at_the_benchs_theta(tmp_path)
     write_run(tmp_path / "run")  # round 1: the teacher found an error
     store = RunStore(tmp_path / "run" / "run.sqlite")
     round_1 = store.rounds()[1]
-    for i in range(30):  # round 2: it confirmed 30 of the student's explanations
+    # round 2: it gave the student's own answer to 30 of its explanations
+    store.add_examples("pool", [Example(f"q2-{i}", "arithmetic", "Start with 1. First, "
+                                        "add 1. What is the result?") for i in range(30)])
+    store.save_scoring(2, {}, {}, [Score(f"q2-{i}", 0.0, 0.0, 0.0, 0, None, ["2"])
+                                   for i in range(30)])
+    for i in range(30):
         store.save_teacher_call(f"r2-{i}", 2, f"q2-{i}", {},
                                 TeacherReply("revise", None, [], "2", 1, 1), 0.0)
     store.save_round(dataclasses.replace(round_1, round=2, confirmed_fraction=1.0))

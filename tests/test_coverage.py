@@ -65,11 +65,10 @@ def test_agreement_competence_and_verdicts():
     assert coverage.agreement([]) == 0.0
     assert coverage.competence(0, 0, 0.7) == 0.7  # no verdict yet: the agreement alone
     assert coverage.competence(90, 90, 0.0) == 0.9  # 90 right of 90, agreement 0
-    assert coverage.teacher_agrees("revise", None, "5", None)
-    assert not coverage.teacher_agrees("revise", 2, "5", "5")
-    assert coverage.teacher_agrees("annotate", None, "5", "5")
-    assert not coverage.teacher_agrees("annotate", None, "5", "6")
-    assert not coverage.teacher_agrees("annotate", None, None, None)
+    assert coverage.teacher_agrees("5", "5")
+    assert not coverage.teacher_agrees("5", "6")
+    assert not coverage.teacher_agrees("5", None)  # the student gave no answer
+    assert not coverage.teacher_agrees(None, None)
 
 
 def test_interleave_takes_its_share_of_every_prefix_from_the_second():

@@ -213,8 +213,8 @@ def test_report_shows_stop_budget_tasks_diagnostic_and_baseline(tmp_path):
     assert main(["report", str(runs / "elad-revise-s0")]) == 0  # the default baseline
     page = (runs / "elad-revise-s0" / "report.html").read_text()
     assert ("Stopped after round 1: max rounds: max_rounds=4: 4 rounds after the seed "
-            "round done. The teacher had nothing to teach on 0% of round 1&#x27;s questions "
-            "(confirmed).") in page
+            "round done. The teacher&#x27;s answer was the student&#x27;s own on 0% of round "
+            "1&#x27;s questions (confirmed).") in page
     spent = PRICES.cost(130, 35)
     assert html_rows(page, "Stop and budget") == [
         ["budget $", "spent $", "left $", "spent"],

@@ -6,7 +6,8 @@ numbers and presentation changed no byte of what a reader sees. The PNGs are lef
 Changed on purpose since (regenerate the goldens with the new page and read the diff):
 issue 22, the page opens with what the run bought and the one-line verdict against the
 baseline, and 'confirmed' is defined as the README defines it; stop 33, '1 question' and
-'max_rounds=4: 4 rounds after the seed round done'."""
+'max_rounds=4: 4 rounds after the seed round done'; stop 48, 'confirmed' is the teacher's
+answer agreeing with the student's, for revisions too."""
 
 import re
 from pathlib import Path

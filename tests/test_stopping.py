@@ -15,7 +15,7 @@ from elad.store import RunStore
 from elad.tasks import load_task
 from elad.teacher.gateway import worst_case_cost
 from elad.teacher.oracle import OracleTeacher
-from elad.types import RoundRecord, StopReason, TeacherReply
+from elad.types import RoundRecord, Score, StopReason, TeacherReply
 
 from conftest import TINY
 
@@ -47,12 +47,15 @@ def ask(rule, examples, cost=0.0):
 
 
 def verdicts(rule, round, right, wrong=0):
-    """Record `right` revisions of round `round` that found no error, then `wrong` that
-    found one: the teacher's verdicts on the student's explanations."""
-    for i in range(right + wrong):
+    """Record `right` revisions of round `round` that kept the student's answer, then
+    `wrong` that corrected it: the teacher's verdicts on the student's explanations."""
+    ids = [f"q{round}-{i}" for i in range(right + wrong)]
+    rule.store.save_scoring(round, {}, {}, [
+        Score(qid, 0.0, 0.0, 0.0, 0, None, ["1" if i < right else "2"])
+        for i, qid in enumerate(ids)])
+    for i, qid in enumerate(ids):
         reply = TeacherReply("revise", None if i < right else 1, ["x"], "1", 1, 1)
-        rule.store.save_teacher_call(f"{round}-{i}", round, f"q{round}-{i}", {}, reply,
-                                     0.0)
+        rule.store.save_teacher_call(f"{round}-{i}", round, qid, {}, reply, 0.0)
 
 
 def test_a_round_that_could_go_on_does(rule):

@@ -6,10 +6,10 @@ pool mixed with uncertainty by the student's competence (coverage.py).
 The clusters are those of this round's candidates (the student's `embed`); the
 questions already sent to the teacher are assigned to them. `adaptive` counts them as
 covering their clusters and reads the verdicts of the rounds after the seed round (the
-saturation signal: a revision with no wrong step, or an annotation whose answer is the
-student's answer in that round). `targeted` reads whether the teacher's answer was the
-student's greedy answer, in every round the student scored (a ranked seed round's too):
-what a test measures.
+saturation signal: whether the teacher's answer was that of the explanation the student
+would have shown it, in that round). `targeted` reads whether the teacher's answer was
+the student's greedy answer, in every round the student scored (a ranked seed round's
+too): what a test measures.
 """
 
 from __future__ import annotations
@@ -39,15 +39,12 @@ def student_answer(score: Score) -> str | None:
 def student_was_right(store: RunStore, round: int, qid: str,
                       reply: TeacherReply) -> bool | None:
     """Whether the teacher's reply about `qid` in `round` found the student right (the
-    saturation signal in every mode): no wrong step, or the student's answer; None
-    for an annotation of a question the student did not answer in that round."""
-    if reply.op == "revise":
-        return reply.first_error is None
+    saturation signal, the same in every mode and for either operation): its answer is
+    the student's; None for a question the student did not answer in that round."""
     scores = store.scores(round, qid)
     if not scores:
         return None
-    return coverage.teacher_agrees(reply.op, reply.first_error, reply.answer,
-                                   student_answer(scores[0]))
+    return coverage.teacher_agrees(reply.answer, student_answer(scores[0]))
 
 
 def verdicts(store: RunStore, round: int | None = None) -> dict[str, bool | None]:

@@ -101,12 +101,11 @@ def competence(right: int, verdicts: int, sample_agreement: float) -> float:
     return (right + PRIOR_VERDICTS * sample_agreement) / (verdicts + PRIOR_VERDICTS)
 
 
-def teacher_agrees(op: str, first_error: int | None, teacher_answer: str | None,
-                   student_answer: str | None) -> bool:
-    """Whether the teacher found the student right: a revision with no wrong step, or an
-    annotation whose answer is the student's (normalized answers compared)."""
-    if op == "revise":
-        return first_error is None
+def teacher_agrees(teacher_answer: str | None, student_answer: str | None) -> bool:
+    """Whether the teacher found the student right: its answer is the student's
+    (normalized answers compared), whether it annotated the question or revised the
+    student's explanation (a step corrected under the same answer changes nothing a
+    test measures)."""
     return student_answer is not None and teacher_answer == student_answer
 
 

@@ -301,7 +301,7 @@ def round_record(run: Run, round: int, test_accuracy: float, by_task: dict[str, 
                  train_loss: float | None = None,
                  accuracy_before: float | None = None) -> RoundRecord:
     """The round's figures; `confirmed_fraction`: of its questions (after the seed round),
-    the share where the teacher had nothing to teach (stopping.round_verdicts)."""
+    the share where the teacher's answer was the student's (stopping.round_verdicts)."""
     config, store = run.config, run.store
     totals = store.call_totals(round)
     confirmed = round_verdicts(store, round)  # none in the seed round

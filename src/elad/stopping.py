@@ -1,7 +1,8 @@
 """Why a run stops (docs/concepts.md, "The stop"): every reason, decided here and only here.
 
 After each round the run stops when the latest verdicts show, with 90% confidence, that
-the teacher has nothing to teach on at least `saturation` of such questions: this round's
+the teacher answers at least `saturation` of such questions as the student did (the
+student's most uncertain ones: what is left to teach changes no answer): this round's
 verdicts, and the rounds' before it if it had fewer than `saturation_window`
 (SATURATED; `saturation=1` never stops), when every pool question has been asked about
 (POOL_EXHAUSTED), when what is left of the budget does not cover one more request at

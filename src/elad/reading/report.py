@@ -187,7 +187,7 @@ def stop_and_budget_section(store: RunStore, config: RunConfig,
     else:
         why = why_stopped(config, last.stop_reason)
         confirmed = ("" if last.confirmed_fraction is None else
-                     f" The teacher had nothing to teach on "
+                     f" The teacher's answer was the student's own on "
                      f"{last.confirmed_fraction:.0%} of round {last.round}'s questions "
                      "(confirmed).")
         stopped = f"Stopped after round {last.round}: {last.stop_reason}: {why}.{confirmed}"

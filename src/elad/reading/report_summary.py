@@ -11,15 +11,15 @@ from elad.reading.run_numbers import Baseline, equal_accuracy_savings
 from elad.store import RunStore
 from elad.types import RoundRecord, StopReason
 
-CONFIRMED = ("the fraction of this round's questions where the teacher had nothing to "
-             "teach: it read the student's explanation and found no error, or it "
-             "annotated the question with the student's own answer")
+CONFIRMED = ("the fraction of this round's questions where the teacher's answer was the "
+             "student's own, whether it revised the student's explanation or annotated "
+             "the question")
 
 STOP_WHY = {
     StopReason.SATURATED: "the teacher's latest verdicts show, with 90% confidence, that it "
                           "confirms at least {saturation:.0%} (saturation) of the "
-                          "questions: it had nothing to teach on the student's most "
-                          "uncertain questions, more teacher money buys little",
+                          "questions: the student's most uncertain questions are now "
+                          "answered right, more teacher money buys little",
     StopReason.BUDGET_SPENT: "what is left of the budget does not cover one more teacher "
                              "request at what the last round paid per request",
     StopReason.POOL_EXHAUSTED: "the teacher has been asked about every pool question",
