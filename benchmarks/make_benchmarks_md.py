@@ -219,7 +219,10 @@ def regime_section(regime: dict) -> str:
         ("Rounds after the seed round. in tok/target, $/target: teacher input tokens "
          "and dollars per training target. greedy wrong: share of questions the student "
          "answered wrongly (greedy), among the selected ones and among all scored "
-         "candidates; first-error figures are over revisions in which the teacher found "
+         "candidates; revised: no wrong step: the share of the revisions in which the "
+         "teacher found no wrong step (not the run table's `confirmed`, which asks "
+         "whether its answer was the student's); first-error figures are over "
+         "revisions in which the teacher found "
          "an error (the answer line is the last line); target steps: steps of the "
          "training targets."),
         "",

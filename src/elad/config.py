@@ -72,9 +72,9 @@ class RunConfig:
     budget_usd: float = setting(0.25, "dollars the teacher may be paid, never exceeded",
                                 within=Range(0, MAX_USD, low_open=True))
     saturation: float = setting(0.9, "theta: stop when the teacher's latest verdicts show, "
-                                "with 90% confidence, that it confirms this fraction of "
-                                "the questions (a round's, or the latest "
-                                "saturation_window's); 1 = never",
+                                "with 90% confidence, that its answer is the student's on "
+                                "this fraction of the questions (a round's, or the "
+                                "latest saturation_window's); 1 = never",
                                 within=Range(0, 1, low_open=True))
     saturation_window: int = setting(50, "the fewest teacher verdicts theta is judged on: "
                                      "a smaller round is counted with the rounds before "

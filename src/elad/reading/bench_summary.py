@@ -154,7 +154,7 @@ EVIDENCE = [  # header, configuration entry, digits
     ("$/target", "cost_per_target_after_seed", 5),
     ("greedy wrong: selected", "selected_wrong", 3),
     ("greedy wrong: candidates", "candidates_wrong", 3),
-    ("confirmed", "confirmed_overall", 3),
+    ("revised: no wrong step", "confirmed_overall", 3),
     ("first error step", "first_error_step", 2),
     ("first error / lines", "first_error_relative", 2),
     ("error at step 1", "first_error_at_step_1", 2),
@@ -197,9 +197,11 @@ def index_html(summary: dict, images: dict[str, bytes], info: dict) -> str:
         tag("p", "Rounds after the seed round, mean ± std over seeds; tokens and dollars "
                  "per training target. 'greedy wrong': share of questions whose greedy "
                  "student answer was wrong, among the selected ones and among all scored "
-                 "candidates; first-error figures over revisions with an error (the "
-                 "answer line is the last line); target steps: steps of the training "
-                 "targets; share: task families of the selected questions.", cls="muted"),
+                 "candidates; 'revised: no wrong step': share of the revisions in which "
+                 "the teacher found no wrong step; first-error figures over revisions "
+                 "with an error (the answer line is the last line); target steps: steps "
+                 "of the training targets; share: task families of the selected "
+                 "questions.", cls="muted"),
         evidence,
         tag("h2", "Runs"), runs)
 
