@@ -3,9 +3,10 @@ against what annotating the same questions from scratch would have cost (issue 2
 when 3: the default mode's at most 0.85 of annotate's, in the warm regime).
 
 The oracle teacher is deterministic, so the counterfactuals are exact: for every usable
-call of rounds 1 and on, the oracle is asked to annotate the same question, and to revise
-the student's explanation the run would have sent (its chosen one, with its hint); each
-reply is priced as the run's teacher is. Per run, as ratios of sums to annotating the
+call of rounds 1 and on, the request the run did not send is asked of the oracle (an
+annotation of the same question, or a revision of the student's explanation the run
+would have sent: its chosen one, with its hint) and priced as the run's teacher is; the
+request it sent is counted at what it paid, with its reply. Per run, as ratios of sums to annotating the
 same questions (the same targets, so ratios of dollars per target): what the run paid,
 what revising every question would have cost, and what the cheaper request for each
 question would have cost (the bound a perfect `mode=auto` reaches); and the share of
@@ -56,11 +57,13 @@ def savings(run_dir: Path) -> dict:
         for call in calls:
             example = Example(call.example_id, tasks[call.example_id],
                               call.request["question"])
-            annotated.append(ask(annotate_request(teacher, example))[0])
+            paid = (call.cost_usd, call.reply)  # the request the run sent
+            annotated.append(paid[0] if call.op == "annotate"
+                             else ask(annotate_request(teacher, example))[0])
             score = store.scores(call.round, call.example_id)[0]
             explanations = store.explanations(call.round, call.example_id)
-            dollars, reply = ask(revise_request(config, teacher, example, score,
-                                                explanations))
+            dollars, reply = paid if call.op == "revise" else ask(
+                revise_request(config, teacher, example, score, explanations))
             revised.append(dollars)
             if reply.first_error is not None:
                 unsure = first_unsure_step(explanations[score.chosen].token_confidence,
