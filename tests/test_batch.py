@@ -212,6 +212,32 @@ def test_without_batch_wait_the_run_exits_and_a_rerun_collects(tmp_path, capsys)
     assert list(server.batches) == ["batch_1"] and server.polls["batch_1"] == 3
 
 
+def test_a_batch_begun_before_an_upgrade_is_collected_not_paid_again(tmp_path, capsys,
+                                                                    monkeypatch):
+    """elad upgraded while a round's batch runs, with a new prompt: the rerun asks what
+    that batch asked (its requests were stored with it), so it collects the batch's
+    replies instead of sending the round's questions again."""
+    from elad.teacher import request
+
+    with serve(OracleServer(batch_delay_s=600)) as (server, url):
+        command = ["run", *TINY, "max_rounds=0",
+                   *openai_overrides(url, *BATCH, "teacher.batch_wait=false"),
+                   "--run-dir", str(tmp_path / "run")]
+        assert main(command) == EXIT_BATCH_RUNNING
+        capsys.readouterr()
+        old = request.template
+        monkeypatch.setattr(request, "template",
+                            lambda op: (old(op)[0] + ".1", "Upgraded. " + old(op)[1]))
+        server.batch_delay_s = 0
+        assert main([*command, "--format", "json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [r["teacher_calls"] for r in records] == [16]
+    assert list(server.batches) == ["batch_1"]
+    with RunStore(tmp_path / "run" / "run.sqlite") as store:
+        prompts = [call.request["prompt"] for call in store.teacher_calls(0)]
+    assert len(prompts) == 16 and not any("Upgraded." in p for p in prompts)
+
+
 def test_a_reply_that_is_not_a_chat_completion_is_paid_and_sent_again(tmp_path):
     """As online: a broken body may have been billed (its worst case) and is retried in
     the next batch; an error status other than 429/5xx is refused at once."""

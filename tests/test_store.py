@@ -109,3 +109,20 @@ def test_a_transaction_is_all_or_nothing(tmp_path):
     assert store.examples("pool") == []
     store.add_examples("pool", [example])
     assert [e.id for e in store.examples("pool")] == ["a"]
+
+
+def test_a_store_whose_batches_kept_only_hashes_gets_their_requests_from_now_on(tmp_path):
+    path = tmp_path / "run.sqlite"
+    with sqlite3.connect(path) as db:  # batch_requests as elad made it before stop 49
+        db.execute("CREATE TABLE batches (input_file_id TEXT PRIMARY KEY, round INTEGER "
+                   "NOT NULL, batch_id TEXT, created REAL NOT NULL, collected INTEGER NOT "
+                   "NULL DEFAULT 0)")
+        db.execute("CREATE TABLE batch_requests (input_file_id TEXT NOT NULL, request_hash "
+                   "TEXT NOT NULL, example_id TEXT NOT NULL, outcome TEXT, "
+                   "PRIMARY KEY (input_file_id, request_hash))")
+        db.execute("INSERT INTO batches VALUES ('file-1', 1, 'batch_1', 0, 1)")
+        db.execute("INSERT INTO batch_requests VALUES ('file-1', 'h1', 'q1', NULL)")
+    with RunStore(path) as store:
+        store.add_batch("file-2", 1, [("h2", "q2", {"op": "annotate", "question": Q})])
+        assert store.batched_requests(1) == {"q2": {"op": "annotate", "question": Q}}
+        assert store.batched_requests(2) == {}

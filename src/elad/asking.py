@@ -69,15 +69,17 @@ def round_requests(run: Run, round: int, candidates: list[Example],
 
 def stored_requests(run: Run, round: int) -> Requests | None:
     """A resumed round's requests (None when the round has not selected yet): those
-    already answered as they were sent, the others made again from the stored selection
-    and scores. Either way the same cache keys, even where this version of elad would
-    ask differently (a round begun under an earlier one): no answered question is paid
-    for twice."""
+    already answered, or sent in a batch, as they were sent; the others made again from
+    the stored selection and scores. Either way the same cache keys, even where this
+    version of elad would ask differently (a round begun under an earlier one): no
+    answered question is paid for twice, nor one a batch still running has asked."""
     selected = run.store.selection(round)
     if selected is None:
         return None
-    sent = {call.example_id: TeacherRequest.from_dict(call.request)
-            for call in run.store.teacher_calls(round) if call.ok}
+    sent = {qid: TeacherRequest.from_dict(request)
+            for qid, request in run.store.batched_requests(round).items()}
+    sent |= {call.example_id: TeacherRequest.from_dict(call.request)
+             for call in run.store.teacher_calls(round) if call.ok}  # answered: as paid
     scored = revises(run.config, round)
     return {qid: sent.get(qid) or teacher_request(
                 run.config, run.gateway, round, run.pool_by_id[qid],

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from elad.config import ConfigError
+from elad.store_batches import BatchRecords
 from elad.store_schema import (
     CACHED_REPLY,
     LIST_FIELDS,
@@ -50,7 +51,7 @@ SAVE_ROUND = "INSERT OR REPLACE INTO rounds VALUES (?, ?)"
 EXAMPLE_INDEX_BYTES = 64  # an example's share of the page cache while it is stored
 
 
-class RunStore:
+class RunStore(BatchRecords):
     """One run's SQLite database (`run.sqlite` in the run directory). Opening it checks
     it (`PRAGMA quick_check`, milliseconds for a run's store): a damaged file is a
     StoreDamaged error before anything is read or written."""
@@ -308,53 +309,6 @@ class RunStore:
             "SELECT COUNT(*), COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0),"
             f" COALESCE(SUM(cost_usd), 0) FROM teacher_calls {where}", args).fetchone()
         return {"calls": calls, "input_tokens": tin, "output_tokens": tout, "cost_usd": cost}
-
-    # --- Batch API batches (teacher/batch.py) -----------------------------------------
-
-    def add_batch(self, input_file_id: str, round: int,
-                  requests: list[tuple[str, str]]) -> None:
-        """A batch about to be created from an uploaded file, with the (request hash,
-        example id) of each request in it; one transaction."""
-        with self.transaction():
-            self.db.execute("INSERT INTO batches VALUES (?, ?, NULL, ?, 0)",
-                            (input_file_id, round, time.time()))
-            self.db.executemany("INSERT INTO batch_requests VALUES (?, ?, ?, NULL)",
-                                [(input_file_id, key, qid) for key, qid in requests])
-
-    def set_batch_id(self, input_file_id: str, batch_id: str) -> None:
-        self._write("UPDATE batches SET batch_id = ? WHERE input_file_id = ?",
-                    [(batch_id, input_file_id)])
-
-    def open_batch(self) -> dict | None:
-        """The batch sent and not yet collected, if any: input_file_id, round, batch_id
-        (None until known), created (unix time), keys (its request hashes)."""
-        row = self.db.execute("SELECT input_file_id, round, batch_id, created FROM batches "
-                              "WHERE NOT collected ORDER BY rowid LIMIT 1").fetchone()
-        if row is None:
-            return None
-        keys = [r[0] for r in self.db.execute(
-            "SELECT request_hash FROM batch_requests WHERE input_file_id = ?", row[:1])]
-        return dict(zip(("input_file_id", "round", "batch_id", "created"), row), keys=keys)
-
-    def collect_batch(self, input_file_id: str, outcomes: dict[str, dict]) -> None:
-        """What came back for each request of a batch (request hash -> outcome), and the
-        batch marked collected; one transaction."""
-        with self.transaction():
-            self.db.executemany(
-                "UPDATE batch_requests SET outcome = ? "
-                "WHERE input_file_id = ? AND request_hash = ?",
-                [(json.dumps(outcome), input_file_id, key)
-                 for key, outcome in outcomes.items()])
-            self.db.execute("UPDATE batches SET collected = 1 WHERE input_file_id = ?",
-                            (input_file_id,))
-
-    def batch_outcomes(self, request_hash: str) -> list[dict]:
-        """The outcomes of a request's collected batch attempts, oldest first."""
-        rows = self.db.execute(
-            "SELECT r.outcome FROM batch_requests r JOIN batches b USING (input_file_id) "
-            "WHERE r.request_hash = ? AND b.collected AND r.outcome IS NOT NULL "
-            "ORDER BY b.rowid", (request_hash,))
-        return [json.loads(r[0]) for r in rows]
 
     # --- targets ----------------------------------------------------------------------
 

@@ -48,7 +48,7 @@ CREATE TABLE IF NOT EXISTS batches (
     created REAL NOT NULL, collected INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS batch_requests (
     input_file_id TEXT NOT NULL, request_hash TEXT NOT NULL, example_id TEXT NOT NULL,
-    outcome TEXT, PRIMARY KEY (input_file_id, request_hash));
+    outcome TEXT, request TEXT, PRIMARY KEY (input_file_id, request_hash));
 CREATE TABLE IF NOT EXISTS in_flight (id INTEGER PRIMARY KEY, request_hash TEXT NOT NULL,
     round INTEGER, example_id TEXT, worst_usd REAL NOT NULL, created REAL);
 """
@@ -72,11 +72,13 @@ def store_error(path: Path, error: sqlite3.DatabaseError) -> ConfigError:
 
 
 def add_new_columns(db: sqlite3.Connection) -> None:
-    """Columns added since a store was made: the scores table's per Score field, and
-    explanations' token_confidence."""
+    """Columns added since a store was made: the scores table's per Score field,
+    explanations' token_confidence and batch_requests' request."""
     made = {r[1] for r in db.execute("PRAGMA table_info(explanations)")}
     if "token_confidence" not in made:
         db.execute("ALTER TABLE explanations ADD COLUMN token_confidence TEXT")
+    if "request" not in {r[1] for r in db.execute("PRAGMA table_info(batch_requests)")}:
+        db.execute("ALTER TABLE batch_requests ADD COLUMN request TEXT")
     columns = {row[1] for row in db.execute("PRAGMA table_info(scores)")}
     for old, new in _RENAMED.items():
         if old in columns and new not in columns:

@@ -4,9 +4,10 @@ OpenAI), with replies within hours instead of seconds.
 
 A round's requests go out as one JSONL file of chat completion requests (custom_id: the
 request's cache key), uploaded (files endpoint) and run as one batch (batches endpoint).
-The run store records the batch and the key of every request in it before the batch is
-created, and its id right after, so a run killed while the batch runs collects it when
-rerun instead of paying for it twice; a batch whose id was never recorded (a kill, or a
+The run store records the batch and every request in it (and its key) before the batch
+is created, and its id right after, so a run killed while the batch runs collects it when
+rerun instead of paying for it twice, and asks what the batch asked even where a newer
+elad would word it differently; a batch whose id was never recorded (a kill, or a
 lost reply to the create call) is found again by its input file. The batch is polled
 with backoff (0.5 s, 1 s, 2 s ... then every `batch_poll_s`); with `batch_wait=false`
 the run stops (BatchPending) and a rerun collects.
@@ -262,8 +263,8 @@ class BatchSender:
         upload = await self.api(lambda: client.files.create(
             file=(f"elad-round-{round}.jsonl", "\n".join(lines).encode() + b"\n"),
             purpose="batch"), "upload the batch's requests")
-        self.store.add_batch(upload.id, round,
-                             [(s.request.key, s.example_id) for s in states])
+        self.store.add_batch(upload.id, round, [(s.request.key, s.example_id,
+                                                 s.request.as_dict()) for s in states])
         await self.create(self.store.open_batch(), look=False)
         return self.store.open_batch()
 
