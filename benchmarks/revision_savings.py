@@ -6,14 +6,14 @@ The oracle teacher is deterministic, so the counterfactuals are exact: for every
 call of rounds 1 and on, the request the run did not send is asked of the oracle (an
 annotation of the same question, or a revision of the student's explanation the run
 would have sent: its chosen one, with its hint) and priced as the run's teacher is; the
-request it sent is counted at what it paid, with its reply. Per run, as ratios of sums to annotating the
-same questions (the same targets, so ratios of dollars per target): what the run paid,
-what revising every question would have cost, and what the cheaper request for each
-question would have cost (the bound a perfect `mode=auto` reaches); and the share of
-calls that were revisions. Over runs: the mean and its 95% interval (t distribution).
-Where the student's explanation is wrong, it also counts how often each pointer names
-the teacher's first wrong step: the least stable step (the optional hint) and the first
-unsure step (what `auto` predicts from).
+request it sent is counted at what it paid, with its reply. Per run, as ratios of sums
+to annotating the same questions (the same targets, so ratios of dollars per target):
+what the run paid, what revising every question would have cost, and what the cheaper
+request for each question would have cost (the bound a perfect `mode=auto` reaches); and
+the share of calls that were revisions. Over runs: the mean and its 95% interval (t
+distribution). Where the student's explanation is wrong, it also counts how often each
+pointer names the teacher's first wrong step: the least stable step (the optional hint)
+and the first unsure step (what `auto` predicts from).
 
     PYTHONPATH=src python benchmarks/revision_savings.py runs/bench/warm/runs/elad-auto-s*
 """
@@ -57,13 +57,14 @@ def savings(run_dir: Path) -> dict:
         for call in calls:
             example = Example(call.example_id, tasks[call.example_id],
                               call.request["question"])
-            paid = (call.cost_usd, call.reply)  # the request the run sent
-            annotated.append(paid[0] if call.op == "annotate"
-                             else ask(annotate_request(teacher, example))[0])
             score = store.scores(call.round, call.example_id)[0]
             explanations = store.explanations(call.round, call.example_id)
-            dollars, reply = paid if call.op == "revise" else ask(
+            sent = (call.cost_usd, call.reply)  # what the run paid for what it asked
+            annotation = sent if call.op == "annotate" else ask(
+                annotate_request(teacher, example))
+            dollars, reply = sent if call.op == "revise" else ask(
                 revise_request(config, teacher, example, score, explanations))
+            annotated.append(annotation[0])
             revised.append(dollars)
             if reply.first_error is not None:
                 unsure = first_unsure_step(explanations[score.chosen].token_confidence,
