@@ -71,15 +71,18 @@ def store_error(path: Path, error: sqlite3.DatabaseError) -> ConfigError:
         "replies would be paid again)")
 
 
+def column_names(db: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+
+
 def add_new_columns(db: sqlite3.Connection) -> None:
     """Columns added since a store was made: the scores table's per Score field,
     explanations' token_confidence and batch_requests' request."""
-    made = {r[1] for r in db.execute("PRAGMA table_info(explanations)")}
-    if "token_confidence" not in made:
-        db.execute("ALTER TABLE explanations ADD COLUMN token_confidence TEXT")
-    if "request" not in {r[1] for r in db.execute("PRAGMA table_info(batch_requests)")}:
-        db.execute("ALTER TABLE batch_requests ADD COLUMN request TEXT")
-    columns = {row[1] for row in db.execute("PRAGMA table_info(scores)")}
+    for table, column in (("explanations", "token_confidence"),
+                          ("batch_requests", "request")):
+        if column not in column_names(db, table):
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
+    columns = column_names(db, "scores")
     for old, new in _RENAMED.items():
         if old in columns and new not in columns:
             db.execute(f"ALTER TABLE scores RENAME COLUMN {old} TO {new}")
