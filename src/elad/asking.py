@@ -76,10 +76,9 @@ def stored_requests(run: Run, round: int) -> Requests | None:
     selected = run.store.selection(round)
     if selected is None:
         return None
-    sent = {qid: TeacherRequest.from_dict(request)
-            for qid, request in run.store.batched_requests(round).items()}
-    sent |= {call.example_id: TeacherRequest.from_dict(call.request)
-             for call in run.store.teacher_calls(round) if call.ok}  # answered: as paid
+    stored = run.store.batched_requests(round) | {  # answered ones: as they were paid
+        call.example_id: call.request for call in run.store.teacher_calls(round) if call.ok}
+    sent = {qid: TeacherRequest.from_dict(request) for qid, request in stored.items()}
     scored = revises(run.config, round)
     return {qid: sent.get(qid) or teacher_request(
                 run.config, run.gateway, round, run.pool_by_id[qid],
