@@ -198,3 +198,20 @@ def test_student_text(shared_data):
                      str(shared_data / "gsm8k"))
     assert out.count("gsm8k-test-") == 16  # 2 questions x K=4, before and after
     assert figure(rf"^trained 1 steps of 4 in {NUMBER} s", out) > 0
+
+
+def test_cost_fraction_between_rounds(tmp_path):
+    def run(strategy, mode, seed, before, accuracies):
+        return {"strategy": strategy, "mode": mode, "seed": seed, "costs": [0.1, 0.2],
+                "accuracies": accuracies, "accuracy_before": before,
+                "final_accuracy": accuracies[-1], "cost_usd": 0.2}
+    runs = [run("random", "annotate", 0, 0.5, [0.6, 0.8]),
+            run("targeted", "auto", 0, 0.5, [0.7, 0.9]),  # 0.8 reached at round 1: 0.15
+            run("random", "annotate", 1, 0.5, [0.6, 0.8]),
+            run("targeted", "auto", 1, 0.5, [0.85, 0.9])]  # at round 0: 0.3 / 0.35 of it
+    grid = tmp_path / "bench.json"
+    grid.write_text(json.dumps({"runs": runs}))
+    out = run_script("cost_fraction_between_rounds.py", str(grid))
+    assert "targeted/auto: cost to reach random/annotate's final accuracy" in out
+    assert re.search(r"the bench's\): 0\.75 \[.*\], 2 of 2 \(1\.00, 0\.50\)$", out, re.M), out
+    assert re.search(r"between rounds: +0\.59 \[.*\], 2 of 2 \(0\.75, 0\.43\)$", out, re.M), out
