@@ -113,6 +113,20 @@ def test_unreachable_teacher_stops_the_run_with_a_clear_error(tmp_path):
     assert teacher.store.call_totals()["calls"] == 0
 
 
+def test_requests_that_never_reached_the_teacher_are_not_counted_as_maybe_paid(tmp_path):
+    """When one request finds the teacher unreachable, the others in flight are stopped
+    before their next try; none reached a server, so none may have been billed: the
+    ledger holds nothing unconfirmed, and a rerun may fix the teacher's address."""
+    with serve() as (_, url):  # a port that was free a moment ago, closed now
+        pass
+    teacher = cached_teacher(tmp_path, url, "teacher.max_retries=3", concurrency=8)
+    requests = [(teacher.annotate_request(f"Start with {n}. First, add 4. What is the "
+                                          "result?", "number"), f"q{n}") for n in range(8)]
+    with pytest.raises(TeacherUnavailable, match="cannot reach the teacher"):
+        teacher.call_all(requests, 0, Budget(1.0))
+    assert teacher.store.unconfirmed_usd() == 0 and teacher.store.spent_usd() == 0
+
+
 def test_unusable_reply_is_asked_again_with_the_reason(tmp_path):
     with serve(OracleServer(bad_replies=1)) as (server, url):
         teacher = cached_teacher(tmp_path, url)
@@ -414,3 +428,4 @@ def test_teacher_check_with_an_unusable_reply_prices_the_run_offline(capsys):
     assert "0 input + 0 output tokens, NOT usable: the server refused" in check
     about = offline.split("this run: ")[1].split("about ")[1].split(";")[0]
     assert f"priced offline (this reply is not usable): about {about} for " in check
+

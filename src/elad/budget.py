@@ -210,6 +210,8 @@ class Allowance:
         stopping (Ctrl-C, a teacher error): what is in flight is waited for, nothing new
         is sent, not even a retry."""
         if self.stopping is not None and self.stopping.is_set():
+            if self.reserved:  # between tries: only the tries sent may have been billed
+                self.on_hold(self.used_usd)
             raise asyncio.CancelledError
         needed = self.prices.cost(input_tokens, output_tokens) - (self.reserved - self.used_usd)
         if needed <= 0:

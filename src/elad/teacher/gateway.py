@@ -244,8 +244,8 @@ async def drain(calls: list[asyncio.Task], sent: set[asyncio.Task], stopping: as
     for call in set(calls) - sent:
         call.cancel()
     if in_flight:
-        log.warning("%s: waiting up to %ds for the %d teacher requests in flight (Ctrl-C "
-                    "again stops at once)", why, DRAIN_S, len(in_flight))
+        log.warning("%s: waiting up to %ds for the %d teacher requests in flight (a "
+                    "Ctrl-C stops the wait at once)", why, DRAIN_S, len(in_flight))
         await asyncio.wait(in_flight, timeout=DRAIN_S)
     for call in in_flight:
         if call.done() and not call.cancelled():
