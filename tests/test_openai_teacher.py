@@ -17,7 +17,8 @@ from elad.budget import Budget, Prices, count_tokens
 from elad.cli import main
 from elad.config import ConfigError, load_config
 from elad.loop import run
-from elad.fakes.oracle_server import FAULTS, OracleServer, oracle_answer, serve
+from elad.fakes.oracle_answers import oracle_answer, write_questions
+from elad.fakes.oracle_server import FAULTS, OracleServer, serve
 from elad.reading.run_numbers import load_records
 from elad.store import RunStore
 from elad.tasks import load_task
@@ -429,3 +430,22 @@ def test_teacher_check_with_an_unusable_reply_prices_the_run_offline(capsys):
     about = offline.split("this run: ")[1].split("about ")[1].split(";")[0]
     assert f"priced offline (this reply is not usable): about {about} for " in check
 
+
+def test_a_question_the_oracle_cannot_answer_is_refused_at_once_and_costs_nothing(tmp_path):
+    """The oracle server knows only synthetic questions: another is refused (HTTP 400)
+    with that said, not sent again and not billed; the files it writes are answered."""
+    with serve() as (server, url):
+        teacher = cached_teacher(tmp_path, url)
+        _, result = annotate_once(teacher, "A couple with two children has 3 pets. "
+                                           "How many legs?")
+        write_questions(tmp_path / "demo", pool_size=6, test_size=2)
+        pool = [json.loads(line) for line in (tmp_path / "demo" / "questions.jsonl").open()]
+        test = [json.loads(line) for line in (tmp_path / "demo" / "test.jsonl").open()]
+        _, answered = annotate_once(teacher, pool[0]["question"])
+    assert not result.reply.ok and "answers only elad's synthetic questions" in result.reply.error
+    assert [a.outcome for a in server.ledger] == ["refused", "ok"]
+    assert teacher.store.spent_usd() == pytest.approx(server.billed_usd(2.5, 10.0))
+    assert server.billed_usd(2.5, 10.0) > 0  # the answered one only
+    assert len(pool) == 6 and all(set(q) == {"question"} for q in pool)
+    assert len(test) == 2 and all(t["answer"] for t in test)
+    assert answered.reply.ok

@@ -2,7 +2,9 @@
 
 For tests, benchmarks and trying `teacher=openai` without an API: it reads elad's
 prompts, answers them exactly (synthetic tasks only) with the JSON the prompts ask for,
-and bills prompt and reply tokens as `budget.count_tokens` counts them. It can wait a
+and bills prompt and reply tokens as `budget.count_tokens` counts them; any other
+question is refused with HTTP 400 and a message that says so, billed nothing
+(oracle_answers.py; `--write-questions DIR` writes files of questions it answers). It can wait a
 fixed `latency_s` per request and, for a `fault_rate` fraction of attempts, fail in one
 of the ways real servers do: 429 with Retry-After, 500, a reply slower than the client's
 timeout, a body cut off mid-way, or an HTML page instead of JSON. Whether an attempt
@@ -29,7 +31,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import re
 import socket
 import sys
 import threading
@@ -40,39 +41,19 @@ from dataclasses import dataclass, field
 from email import policy
 from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import urlsplit
 
-from elad.answers import ANSWER_CUE
-from elad.budget import count_tokens
-from elad.tasks import synthetic
-from elad.teacher.oracle import first_wrong_step
+from elad.fakes.oracle_answers import NotSynthetic, completion, error_body, write_questions
 
 FAULTS = ("429", "500", "slow", "truncated", "nonjson")
 BATCH_PRICE_FACTOR = 0.5  # what OpenAI bills a batch request, of the standard price
-_STEP_LINE = re.compile(r"^\d+\. (.*)$")
-
-
-def oracle_answer(prompt: str) -> dict:
-    """The JSON reply the oracle gives to one of elad's rendered prompts."""
-    question = prompt.split("Question: ", 1)[1].split("\n", 1)[0].strip()
-    canonical, right = synthetic.solve(question)
-    if "Student's steps:" not in prompt:
-        return {"steps": canonical, "answer": right}
-    lines = [_STEP_LINE.match(line).group(1)
-             for line in prompt.split("Student's steps:\n", 1)[1].splitlines()
-             if _STEP_LINE.match(line)]
-    *steps, answer_line = lines
-    answer = answer_line.removeprefix(ANSWER_CUE).strip().rstrip(".")
-    error = first_wrong_step(steps, None if answer == "(none)" else answer, canonical, right)
-    if error is None:
-        return {"first_error": None, "continuation": [], "answer": right}
-    return {"first_error": error, "continuation": canonical[error - 1:], "answer": right}
 
 
 @dataclass
 class Attempt:
     prompt_hash: str  # of the first user message: which teacher request this is
-    outcome: str  # "ok", "bad" (a prose reply) or one of FAULTS
+    outcome: str  # "ok", "bad" (a prose reply), "refused" (NotSynthetic) or one of FAULTS
     billed_tokens: tuple[int, int]  # (prompt, completion) the server counts as paid
     at: float = 0.0  # time.monotonic() when it arrived
     messages: int = 1  # how many messages the request had (re-asks have 3)
@@ -191,7 +172,14 @@ class OracleServer:
                 errors.append(result)
             else:
                 bad = self.bad_reply(first)
-                reply, attempt.billed_tokens = _completion(request, bad)
+                try:
+                    reply, attempt.billed_tokens = completion(request, bad)
+                except NotSynthetic as error:
+                    attempt.outcome = "refused"
+                    result["response"] = {"status_code": 400, "body": error_body(error)}
+                    errors.append(result)
+                    self.record(attempt)
+                    continue
                 attempt.outcome = "bad" if bad else "ok"
                 result["response"] = {"status_code": 200, "body": reply}
                 output.append(result)
@@ -216,23 +204,6 @@ def _form(content_type: str, body: bytes) -> dict[str, bytes]:
         f"Content-Type: {content_type}\r\n\r\n".encode() + body)
     return {part.get_param("name", header="content-disposition"):
             part.get_payload(decode=True) for part in message.iter_parts()}
-
-
-def _completion(request: dict, bad: bool) -> tuple[dict, tuple[int, int]]:
-    prompt = next(m["content"] for m in request["messages"] if m["role"] == "user")
-    content = "I think the answer is 7." if bad else json.dumps(oracle_answer(prompt))
-    limit = request.get("max_tokens") or request.get("max_completion_tokens") or 10**9
-    finish = "stop"
-    if count_tokens(content) > limit:  # cut at the limit, as a real model would stop
-        content, finish = content[:limit], "length"
-    usage = (sum(count_tokens(m["content"]) for m in request["messages"]),
-             count_tokens(content))
-    return {"id": "chatcmpl-oracle", "object": "chat.completion", "created": int(time.time()),
-            "model": request.get("model", "oracle"),
-            "choices": [{"index": 0, "finish_reason": finish,
-                         "message": {"role": "assistant", "content": content}}],
-            "usage": {"prompt_tokens": usage[0], "completion_tokens": usage[1],
-                      "total_tokens": sum(usage)}}, usage
 
 
 def _handler(server: OracleServer) -> type[BaseHTTPRequestHandler]:
@@ -333,7 +304,13 @@ def _handler(server: OracleServer) -> type[BaseHTTPRequestHandler]:
                 self.send(200, b"<html><body>502 Bad Gateway</body></html>", "text/html")
                 return
             bad = server.bad_reply(first)
-            reply, attempt.billed_tokens = _completion(request, bad)
+            try:
+                reply, attempt.billed_tokens = completion(request, bad)
+            except NotSynthetic as error:
+                attempt.outcome = "refused"
+                server.record(attempt)
+                self.send(400, json.dumps(error_body(error)).encode())
+                return
             reply["usage"] = server.usage_reported or reply["usage"]
             if bad and fault is None:
                 attempt.outcome = "bad"
@@ -384,7 +361,12 @@ def main() -> None:
     parser.add_argument("--fault-rate", type=float, default=0.0)
     parser.add_argument("--batch-delay", type=float, default=0.0,
                         help="seconds a batch runs before it completes")
+    parser.add_argument("--write-questions", type=Path, metavar="DIR",
+                        help="first write DIR/questions.jsonl and DIR/test.jsonl: "
+                             "synthetic questions, the only ones this oracle answers")
     args = parser.parse_args()
+    if args.write_questions:
+        write_questions(args.write_questions)
     server = OracleServer(args.latency, args.fault_rate, batch_delay_s=args.batch_delay)
     with serve(server, args.port) as (_, url):
         print(f"oracle teacher at {url} (Ctrl-C to stop)", flush=True)
