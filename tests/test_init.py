@@ -11,7 +11,7 @@ import pytest
 from elad.cli import main
 from elad.config import load_config
 from elad.fakes.oracle_server import OracleServer, serve
-from elad.init_config import chat_tuned
+from elad.init_config import chat_tuned, guess_answer_type
 from elad.tasks import load_task, synthetic
 
 from conftest import TINY
@@ -193,3 +193,13 @@ def test_a_pretrained_student_gets_its_profile_written_out(tmp_path, capsys,
     assert (student.kind, student.learning_rate, student.train_epochs) == ("hf", 2e-4, 3.0)
     assert student.chat_template  # an Instruct model: prompts in its chat template
     assert "export OPENAI_API_KEY=..." in capsys.readouterr().out  # not set: say so
+
+
+def test_answers_are_guessed_numbers_when_elad_reads_each_as_one():
+    """As the answers will be compared: GSM8K's own answers (a rationale ending
+    "#### 72") are numbers, as are "1,200" and "$18.00"; several numbers are not one."""
+    gsm8k = ["Natalia sold 48/2 = 24 clips in May.\n48+24 = 72\n#### 72", "#### 1,200"]
+    assert guess_answer_type(gsm8k + ["$18.00", "-3"]) == "number"
+    assert guess_answer_type(["yes", "No", "true"]) == "yesno"
+    assert guess_answer_type(["between 3 and 4", "7"]) == "text"
+    assert guess_answer_type(["positive", "negative"]) == "text"

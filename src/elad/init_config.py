@@ -20,6 +20,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from elad.answers import normalize_answer
 from elad.budget import teacher_prices
 from elad.config import (
     FILE_KEYS, ConfigError, RunConfig, TaskConfig, TeacherConfig, config_from_dict,
@@ -132,15 +133,10 @@ def _text(value: object) -> str | None:
 
 
 def guess_answer_type(answers: list[str]) -> str:
-    """number when every answer is one, yesno when every one is yes or no, else text."""
-    def number(text: str) -> bool:
-        try:
-            float(text.replace(",", "").removeprefix("$"))
-            return True
-        except ValueError:
-            return False
-
-    if answers and all(number(a) for a in answers):
+    """number when elad reads every answer as one number (as it will compare them:
+    "1,200", "$18.00", GSM8K's rationale ending "#### 72"), yesno when every one is yes
+    or no, else text."""
+    if answers and all(normalize_answer(a, "number") is not None for a in answers):
         return "number"
     if answers and all(a.lower() in ("yes", "no", "true", "false") for a in answers):
         return "yesno"
