@@ -212,7 +212,7 @@ def test_report_shows_stop_budget_tasks_diagnostic_and_baseline(tmp_path):
 
     assert main(["report", str(runs / "elad-revise-s0")]) == 0  # the default baseline
     page = (runs / "elad-revise-s0" / "report.html").read_text()
-    assert ("Stopped after round 1: max rounds: max_rounds=4: 4 rounds after the seed "
+    assert ("Stopped after round 1: max rounds: max_rounds=4: 1 round after the seed "
             "round done. The teacher&#x27;s answer was the student&#x27;s own on 0% of round "
             "1&#x27;s questions (confirmed).") in page
     spent = PRICES.cost(130, 35)
@@ -301,7 +301,7 @@ def test_the_page_opens_with_what_the_run_bought(tmp_path):
         f"Teacher cost ${PRICES.cost(130, 35):.4f} of the $0.5 budget (2 calls).",
         ("Training targets: 2: 1 revision of the student&#x27;s explanation (0 found "
          "without error) and 1 annotation written by the teacher."),
-        ("Stopped after round 1: max rounds: max_rounds=4: 4 rounds after the seed round "
+        ("Stopped after round 1: max rounds: max_rounds=4: 1 round after the seed round "
          "done.")]
     assert "No baseline to compare with: `elad report DIR --baseline OTHER_RUN_DIR`" in top
 

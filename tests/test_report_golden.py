@@ -7,7 +7,9 @@ Changed on purpose since (regenerate the goldens with the new page and read the 
 issue 22, the page opens with what the run bought and the one-line verdict against the
 baseline, and 'confirmed' is defined as the README defines it; stop 33, '1 question' and
 'max_rounds=4: 4 rounds after the seed round done'; stop 48, 'confirmed' is the teacher's
-answer agreeing with the student's, for revisions too."""
+answer agreeing with the student's, for revisions too; stop 51, the rounds done, not
+max_rounds ('max_rounds=4: 1 round after the seed round done': this hand-written run
+stopped after round 1)."""
 
 import re
 from pathlib import Path

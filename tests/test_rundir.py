@@ -18,6 +18,7 @@ from elad.cli import main
 from elad.config import ConfigError, load_config
 from elad.lock import DirectoryInUse, hold, holder_of
 from elad.fakes.oracle_server import OracleServer, serve
+from elad.reading.report_summary import why_stopped
 from elad.reading.run_numbers import load_records
 from elad.rundir import RunDir, stored_config
 from elad.store import RunStore
@@ -179,6 +180,14 @@ def test_a_grown_config_is_kept_with_the_stop_reason_decided_under_it(tmp_path, 
     assert asked == ([stored] if decided is not None else [])
     last = load_records(tmp_path)[-1]
     assert last.stop_reason == (stored.stop_reason if decided is None else decided)
+
+
+def test_a_grown_run_reread_with_its_first_command_says_how_many_rounds_it_did():
+    """Grown to max_rounds=3, then run again with the command that made it (max_rounds
+    2): it stays stopped, and its stop reason counts the rounds done, not max_rounds."""
+    config = load_config(None, [*TINY, "max_rounds=2"])
+    assert why_stopped(config, _record(3, StopReason.MAX_ROUNDS)) == \
+        "max_rounds=2: 3 rounds after the seed round done"
 
 
 def _damaged_store(run_dir, how: str):

@@ -185,7 +185,7 @@ def stop_and_budget_section(store: RunStore, config: RunConfig,
         stopped = "The run has not stopped yet" + (
             f" (last finished round: {last.round})." if last else ".")
     else:
-        why = why_stopped(config, last.stop_reason)
+        why = why_stopped(config, last)
         confirmed = ("" if last.confirmed_fraction is None else
                      f" The teacher's answer was the student's own on "
                      f"{last.confirmed_fraction:.0%} of round {last.round}'s questions "

@@ -29,11 +29,13 @@ STOP_WHY = {
 }
 
 
-def why_stopped(config: RunConfig, reason: str) -> str:
-    """Why a run stopped, in words, with the setting that stopped it."""
-    return STOP_WHY[StopReason(reason)].format(
+def why_stopped(config: RunConfig, last: RoundRecord) -> str:
+    """Why a run stopped after its `last` round, in words, with the setting that
+    stopped it (and the rounds done: more than max_rounds once a grown run's first
+    command is run again)."""
+    return STOP_WHY[StopReason(last.stop_reason)].format(
         saturation=config.saturation, max_rounds=config.max_rounds,
-        rounds=count(config.max_rounds, "round"),
+        rounds=count(last.round, "round"),
         stop_gain_per_usd=config.stop_gain_per_usd)
 
 
@@ -93,7 +95,7 @@ def bought_section(store: RunStore, config: RunConfig, records: list[RoundRecord
          f"({kinds['unchanged']} found without error) and "
          f"{count(kinds['annotations'], 'annotation')} written by the teacher."),
         (f"Stopped after round {last.round}: {last.stop_reason}: "
-         f"{why_stopped(config, last.stop_reason)}." if last.stop_reason else
+         f"{why_stopped(config, last)}." if last.stop_reason else
          f"Not stopped yet (last finished round: {last.round})."),
     ]
     verdict = (tag("p", verdict_line(records, baseline), cls="verdict") if baseline
