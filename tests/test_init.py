@@ -56,7 +56,7 @@ def test_init_writes_a_config_that_loads_and_runs(tmp_path, capsys):
         assert (config.task.question_field, config.task.answer_type) == ("q", "number")
         assert (config.teacher.kind, config.teacher.model, config.budget_usd) == (
             "openai", "local-oracle", 0.5)
-        assert config.student.kind == "tiny" and config.task.pool_size == 60
+        assert config.student.kind == "tiny" and config.task.pool_size == 0  # the whole file
         assert "lora_rank" not in out.read_text()  # a pretrained student's keys alone
         assert f"wrote {out}: a run config for {data} (60 questions, 60 with an answer" \
             in printed

@@ -197,7 +197,7 @@ def test_init_writes_the_config_for_the_files_and_prints_the_estimate(walked):
     assert "what ends it: max_rounds, after 300 requests" in out  # 100 + 4 x 50
     assert "elad run elad.toml --run-dir runs/elad" in out  # the next commands, as shown
     assert (config.task.path, config.task.test_path, config.task.pool_size) == (
-        "questions.jsonl", "test.jsonl", 2000)
+        "questions.jsonl", "test.jsonl", 0)  # the whole file
     assert (config.teacher.base_url, config.teacher.model, config.budget_usd) == (
         url, "gpt-4o-mini", 20.0)
     assert config.student.kind == "tiny"
@@ -318,22 +318,28 @@ def test_the_python_api_block_rereads_the_run_and_exports(walked, path, monkeypa
     assert all(path_made.is_file() for path_made in made)
 
 
-def test_the_oracle_server_command_serves_a_teacher(capsys):
-    """`python -m elad.fakes.oracle_server --port 8000`, as the quickstart shows it (on a
-    free port), with teacher.base_url pointed at it and no API key."""
+def test_the_oracle_server_command_serves_a_teacher(capsys, tmp_path):
+    """`python -m elad.fakes.oracle_server --port 8000 --write-questions demo`, as the
+    quickstart shows it (on a free port): it writes questions it can answer, and serves
+    a teacher that `elad teacher check` reaches with no API key."""
     from elad.cli import main
 
     [shown] = {m for path in (README, GUIDE) for m in re.findall(
-        r"`(python -m elad\.fakes\.oracle_server --port \d+)`", quickstart(path))}
+        r"`(python -m elad\.fakes\.oracle_server --port \d+ --write-questions \w+)`",
+        quickstart(path))}
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     argv = shlex.split(re.sub(r"--port \d+", f"--port {port}", shown))
     server = subprocess.Popen([sys.executable, *argv[1:]], stdout=subprocess.PIPE,
-                              text=True)
+                              text=True, cwd=tmp_path)
     try:
-        started = server.stdout.readline()
+        wrote, started = server.stdout.readline(), server.stdout.readline()
+        assert wrote.startswith(f"wrote {argv[-1]}/questions.jsonl (2000 questions)")
         assert started.startswith(f"oracle teacher at http://127.0.0.1:{port}/v1")
+        pool = (tmp_path / argv[-1] / "questions.jsonl").read_text().splitlines()
+        test = (tmp_path / argv[-1] / "test.jsonl").read_text().splitlines()
+        assert (len(pool), len(test)) == (2000, 200)
         assert main(["teacher", "check", "teacher=openai", "teacher.api_key_env=",
                      f"teacher.base_url=http://127.0.0.1:{port}/v1",
                      "teacher.model=gpt-4o-mini"]) == 0

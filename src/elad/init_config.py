@@ -242,7 +242,7 @@ def task_section(options: InitOptions, data: DataFile,
     """The [task] keys for the data file (all of its questions: none is cut), and how
     many of them make the pool once a test set is held out of it."""
     n = len(data.questions)
-    task = {"kind": "jsonl", "path": str(options.data), "pool_size": n,
+    task = {"kind": "jsonl", "path": str(options.data), "pool_size": 0,  # the whole file
             "question_field": options.question_field, "answer_field": options.answer_field,
             "answer_type": options.answer_type or guess_answer_type(answers)}
     held_out = 0
