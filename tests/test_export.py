@@ -178,7 +178,7 @@ def test_model_card_metadata_and_target_counts(exported):
     assert (f"{len(targets)} training targets up to round 1: {seed} annotations "
             f"(the teacher wrote the whole explanation) and {len(targets) - seed} "
             "revisions" in card)
-    assert f"{confirmed} of them confirmed as they were" in card
+    assert f"{confirmed} of them kept as they were: no wrong step found" in card
     assert f"from {len(calls)} teacher calls" in card
     assert "assistant_only_loss=True" in card and "{% generation" in card
 
