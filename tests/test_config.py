@@ -61,8 +61,9 @@ def test_a_config_files_relative_paths_are_read_from_its_folder(tmp_path, monkey
 
 
 @pytest.mark.parametrize("override, message", [
-    ("stratgy=random", "unknown key 'stratgy'"),
-    ("student.sampels=3", "unknown key 'student.sampels'"),
+    ("stratgy=random", "unknown key 'stratgy'; did you mean 'strategy'?"),
+    ("student.sampels=3", "unknown key 'student.sampels'; did you mean 'student.samples'?"),
+    ("student.zzz=3", "unknown key 'student.zzz' (known here: "),  # no close key: no guess
     ("studnt.samples=3", "unknown section 'studnt'"),
     ("seed=abc", "seed='abc' is not a valid int"),
     ("strategy=best", "strategy='best' is not one of"),

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
 import json
 import os
 from dataclasses import dataclass, field
@@ -134,7 +135,9 @@ def _set(config: Any, dotted: str, raw: Any, where: str, section: str = "") -> N
         above = (f"; a key after [{section[:-1]}] is read as part of it, so top-level keys "
                  "go above the first [section]" if section and
                  name in {f.name for f in dataclasses.fields(RunConfig)} else "")
-        raise ConfigError(f"{where}: unknown key {section + dotted!r} (known here: "
+        meant = difflib.get_close_matches(name, fields, n=1)
+        guess = f"; did you mean {section}{'.'.join(path + meant)!r}?" if meant else ""
+        raise ConfigError(f"{where}: unknown key {section + dotted!r}{guess} (known here: "
                           f"{close}){above}")
     current = getattr(target, name)
     if dataclasses.is_dataclass(current):
