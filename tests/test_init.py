@@ -63,7 +63,8 @@ def test_init_writes_a_config_that_loads_and_runs(tmp_path, capsys):
         assert "estimate (offline, no teacher call): teacher local-oracle" in printed
         run_dir = tmp_path / "runs" / "run"
         for command in (f"elad run {out} --run-dir runs/run", "elad report runs/run",
-                        "elad export-data runs/run --out runs/run/data"):
+                        "elad export-data runs/run --out runs/run/data",
+                        "elad export runs/run --out runs/run/final"):
             assert command in printed
         assert main(["-q", "run", str(out), *STUDENT, "seed_size=4", "round_size=2",
                      "candidates=4", "max_rounds=1", "--run-dir", str(run_dir)]) == 0
@@ -203,3 +204,18 @@ def test_answers_are_guessed_numbers_when_elad_reads_each_as_one():
     assert guess_answer_type(["yes", "No", "true"]) == "yesno"
     assert guess_answer_type(["between 3 and 4", "7"]) == "text"
     assert guess_answer_type(["positive", "negative"]) == "text"
+
+
+def test_a_local_teacher_with_an_unset_key_is_told_it_may_need_none(tmp_path, capsys,
+                                                                     monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    data = write_questions(tmp_path / "questions.jsonl", 30)
+    for url, local in (("http://127.0.0.1:8000/v1", True),
+                       ("https://api.openai.com/v1", False)):
+        out = tmp_path / f"run{local}.toml"
+        assert main(init_args(out, data, "--teacher-model", "gpt-4o-mini",
+                              "--base-url", url)) == 0
+        printed = capsys.readouterr().out
+        assert "export OPENAI_API_KEY=..." in printed
+        assert ("a local server that needs none: elad init ... --api-key-env ''"
+                in printed) == local

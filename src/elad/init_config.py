@@ -19,6 +19,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from elad.answers import normalize_answer
 from elad.budget import teacher_prices
@@ -277,13 +278,16 @@ def header(options: InitOptions, data: DataFile) -> list[str]:
 def next_commands(out: Path, config: RunConfig) -> list[str]:
     run_dir = f"runs/{out.stem}"
     key = config.teacher.api_key_env
+    local = urlsplit(config.teacher.base_url).hostname in ("127.0.0.1", "localhost", "::1")
     commands = [
-        *([(f"export {key}=...", "the teacher's API key")]
-          if key and not os.environ.get(key) else []),
+        *([(f"export {key}=...", "the teacher's API key" + (
+            " (a local server that needs none: elad init ... --api-key-env '')"
+            if local else ""))] if key and not os.environ.get(key) else []),
         (f"elad run {out} --dry-run", "this estimate again, after an edit"),
         (f"elad run {out} --run-dir {run_dir}", "the run (rerun it to resume)"),
         (f"elad report {run_dir}", f"its rounds, and {run_dir}/report.html"),
         (f"elad export-data {run_dir} --out {run_dir}/data", "its targets as datasets"),
+        (f"elad export {run_dir} --out {run_dir}/final", "its student as a model folder"),
     ]
     width = max(len(command) for command, _ in commands)
     return ["next:", *(f"  {command.ljust(width)}   # {why}" for command, why in commands)]
