@@ -134,7 +134,10 @@ def test_unlabeled_questions_are_counted_and_a_test_file_needs_answers(tmp_path,
     write_questions(test, 5)  # labeled now: their answers show how answers compare
     assert main(init_args(out, data, "--test", str(test),
                           "--teacher-model", "gpt-4o-mini")) == 0
-    assert "answers compared as number, guessed" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "answers compared as number, guessed" in printed
+    assert (f"note: {test} has 5 questions: each is 20.0% of test accuracy, and at 0.5 "
+            "its 95% band is +-0.44; 100 or more tell rounds apart") in printed
     task = load_config(out).task
     assert (task.answer_type, task.test_path, task.test_from_teacher) == (
         "number", str(test), 0)

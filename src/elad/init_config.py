@@ -186,8 +186,19 @@ def init(options: InitOptions) -> str:
     wrote = (f"wrote {out}: a run config for {data.path} ({len(data.questions):,} "
              f"questions, {len(data.answers):,} with an answer; answers compared as "
              f"{config.task.answer_type}{guessed})")
-    return "\n".join([wrote, "", format_estimate(outlook, config), "",
-                      *next_commands(out, config)])
+    return "\n".join([wrote, *small_test_note(test), "", format_estimate(outlook, config),
+                      "", *next_commands(out, config)])
+
+
+def small_test_note(test: DataFile | None, enough: int = 100) -> list[str]:
+    """A line for a labeled test set too small to tell rounds apart (the quickstart asks
+    for a hundred questions or more)."""
+    if test is None or len(test.questions) >= enough:
+        return []
+    n = len(test.questions)
+    band = 1.96 * (0.25 / n) ** 0.5
+    return [f"note: {test.path} has {n} questions: each is {1 / n:.1%} of test accuracy, "
+            f"and at 0.5 its 95% band is +-{band:.2f}; {enough} or more tell rounds apart"]
 
 
 def run_config(options: InitOptions, data: DataFile, model: str, student_model: str,
