@@ -262,3 +262,16 @@ def test_a_reply_that_is_not_a_chat_completion_is_paid_and_sent_again(tmp_path):
     sender.advance(state, refused)
     assert state.reply.error == "the server refused the request: HTTP 413: too_large: no"
     assert state.tries.billed == (0, 0)
+
+
+def test_a_question_the_oracle_cannot_answer_is_an_unpaid_refusal_in_a_batch(tmp_path):
+    with serve() as (server, url):
+        teacher = batch_teacher(tmp_path, url)
+        requests = [(teacher.annotate_request(q, "number"), str(i)) for i, q in
+                    enumerate([Q.format(1), "How many legs have two cats and a hen?"])]
+        answered, refused = teacher.call_all(requests, 0, Budget(1.0))
+    assert answered.reply.ok and not refused.reply.ok
+    assert "answers only elad's synthetic questions" in refused.reply.error
+    assert [a.outcome for a in server.ledger] == ["ok", "refused"]
+    assert len(custom_ids(server)) == 1  # a refusal is not sent again
+    assert teacher.store.spent_usd() == pytest.approx(server.billed_usd(2.5, 10.0))

@@ -4,10 +4,10 @@ For tests, benchmarks and trying `teacher=openai` without an API: it reads elad'
 prompts, answers them exactly (synthetic tasks only) with the JSON the prompts ask for,
 and bills prompt and reply tokens as `budget.count_tokens` counts them; any other
 question is refused with HTTP 400 and a message that says so, billed nothing
-(oracle_answers.py; `--write-questions DIR` writes files of questions it answers). It can wait a
-fixed `latency_s` per request and, for a `fault_rate` fraction of attempts, fail in one
-of the ways real servers do: 429 with Retry-After, 500, a reply slower than the client's
-timeout, a body cut off mid-way, or an HTML page instead of JSON. Whether an attempt
+(oracle_answers.py; `--write-questions DIR` writes files of questions it answers). It
+can wait a fixed `latency_s` per request and, for a `fault_rate` fraction of attempts,
+fail in one of the ways real servers do: 429 with Retry-After, 500, a reply slower than
+the client's timeout, a body cut off mid-way, or an HTML page instead of JSON. Whether an attempt
 fails depends only on its body and how many times that body was sent before, so a run
 sees the same faults whatever its concurrency (`fail_first` makes the first attempts of
 every request fail, in the order of `faults`). `bad_replies` makes the first replies to
