@@ -18,6 +18,7 @@ from datasets import load_from_disk
 
 from elad.answers import format_explanation, parse_explanation, prompt_text
 from elad.cli import main
+from elad.config import load_config
 from elad.explain import explain
 from elad.rundir import RunDir
 from elad.student import load_student
@@ -275,3 +276,14 @@ def test_push_to_hub_errors_are_one_line_and_keep_the_files(exported, tmp_path,
     error = capsys.readouterr().err
     assert "needs the datasets package: pip install 'elad[export]'" in error
     assert not (tmp_path / "none").exists()
+
+
+@pytest.mark.parametrize("warmup, start", [
+    ("curriculum", "built from a config and first trained on the synthetic tasks' short "
+                   "chains at no teacher cost (the warm curriculum), then on what the run "
+                   "bought"),
+    ("none", "built from a config and trained from scratch")])
+def test_the_model_card_says_whether_the_tiny_student_was_warmed(warmup, start):
+    from elad.reading.model_card import student_text
+    config = load_config(None, [f"student.warmup={warmup}"])
+    assert start in student_text(config, adapter_only=False)

@@ -107,6 +107,17 @@ def test_report_marks_the_first_wrong_step_and_embeds_its_plots(tmp_path):
                      page)
 
 
+@pytest.mark.parametrize("strategy, why", [
+    ("targeted", "pick 1 by targeted; ranked 1 of 1 candidates by elad (0.200)"),
+    ("random", "drawn at random from 1 candidates")])
+def test_report_says_why_a_question_was_picked_by_the_runs_strategy(tmp_path, strategy,
+                                                                     why):
+    """A mixed strategy's pick (the default, targeted) was labelled drawn at random."""
+    write_run(tmp_path / "run", strategy=strategy, mode="auto")
+    page = write_run_report(tmp_path / "run").read_text()
+    assert f'<td class="text">{why}</td>' in page
+
+
 def test_report_says_when_there_is_no_forecast_yet(tmp_path):
     write_run(tmp_path / "run")  # two rounds
     page = write_run_report(tmp_path / "run").read_text()

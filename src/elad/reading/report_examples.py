@@ -9,7 +9,7 @@ from elad.answers import ANSWER_CUE
 from elad.config import RunConfig
 from elad.reading.html_page import Markup, table, tag
 from elad.store import RunStore
-from elad.strategies import RANKING
+from elad.strategies import MIXED, RANKING
 from elad.types import Score, Target, TeacherCall
 
 
@@ -46,14 +46,19 @@ def steps_list(lines: list[str], first: int = 1, wrong: int | None = None,
     return tag("ol", *items, cls="steps", start=first)
 
 
-def why_selected(config: RunConfig, score: Score, scores: list[Score]) -> Markup:
-    """The question's numbers, and its place in its round by the run's strategy."""
+def why_selected(config: RunConfig, score: Score, scores: list[Score],
+                 position: int) -> Markup:
+    """The question's numbers, and its place in its round by the run's strategy (a
+    mixed one's ranking also weighs what the numbers alone do not show: the teacher's
+    verdicts, the pool's coverage; then its place in the selection, and by u(q))."""
     strategy = config.strategy
-    if strategy in RANKING:
-        mine = RANKING[strategy](score)
-        above = sum(RANKING[strategy](s) > mine for s in scores)
-        place = (f"ranked {above + 1} of {len(scores)} candidates by {strategy} "
-                 f"({mine:.3f})")
+    if strategy in RANKING or strategy in MIXED:
+        by = MIXED.get(strategy, strategy)
+        mine = RANKING[by](score)
+        above = sum(RANKING[by](s) > mine for s in scores)
+        place = f"ranked {above + 1} of {len(scores)} candidates by {by} ({mine:.3f})"
+        if strategy in MIXED:
+            place = f"pick {position} by {strategy}; {place}"
     else:
         place = f"drawn at random from {len(scores)} candidates"
     return table(["why", "u(q)", "u_inter", "U_intra", "least conf.", "K answers",
@@ -75,7 +80,7 @@ def example_html(store: RunStore, config: RunConfig, shown: RoundShown, position
                  tag("span", f"  ({qid})", cls="muted"))]
     score = next((s for s in shown.scores if s.example_id == qid), None)
     if score is not None:
-        parts.append(why_selected(config, score, shown.scores))
+        parts.append(why_selected(config, score, shown.scores, position))
     request = call.request if call else {}
     if request.get("op") == "revise":
         wrong = call.reply.first_error if call.ok else None
@@ -87,8 +92,8 @@ def example_html(store: RunStore, config: RunConfig, shown: RoundShown, position
                              else None)]
     elif score is not None:
         chosen = store.explanations(shown.round, qid)[score.chosen]
-        parts += [tag("p", "The student's explanation (not sent: in annotate mode the "
-                           "teacher writes the whole explanation):"),
+        parts += [tag("p", "The student's explanation (not sent: the teacher annotated "
+                           "the question, writing the whole explanation):"),
                   steps_list(explanation_lines(chosen.steps, chosen.answer),
                              unstable=score.least_stable_step)]
     if call is None:
