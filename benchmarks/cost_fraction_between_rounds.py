@@ -30,7 +30,9 @@ def crossing(costs: list[float], accuracies: list[float], start: float, target: 
     points = [(0.0, start), *zip(costs, accuracies)]
     for (c0, a0), (c1, a1) in zip(points, points[1:]):
         if a1 >= target - TOLERANCE:
-            return c0 if a0 >= target - TOLERANCE else c0 + (target - a0) / (a1 - a0) * (c1 - c0)
+            if a0 >= target - TOLERANCE:
+                return c0
+            return c0 + (target - a0) / (a1 - a0) * (c1 - c0)
     return None
 
 

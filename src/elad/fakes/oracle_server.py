@@ -7,14 +7,14 @@ question is refused with HTTP 400 and a message that says so, billed nothing
 (oracle_answers.py; `--write-questions DIR` writes files of questions it answers). It
 can wait a fixed `latency_s` per request and, for a `fault_rate` fraction of attempts,
 fail in one of the ways real servers do: 429 with Retry-After, 500, a reply slower than
-the client's timeout, a body cut off mid-way, or an HTML page instead of JSON. Whether an attempt
-fails depends only on its body and how many times that body was sent before, so a run
-sees the same faults whatever its concurrency (`fail_first` makes the first attempts of
-every request fail, in the order of `faults`). `bad_replies` makes the first replies to
-each prompt prose instead of JSON; `api_key` makes it refuse other keys, quoting them
-back as real APIs do; `usage_reported` replaces the usage its chat replies report. Every
-attempt is kept in `ledger`; every reply it sends is billed, and `bills` is the billing
-log: (prompt hash, dollars) of each.
+the client's timeout, a body cut off mid-way, or an HTML page instead of JSON. Whether
+an attempt fails depends only on its body and how many times that body was sent before,
+so a run sees the same faults whatever its concurrency (`fail_first` makes the first
+attempts of every request fail, in the order of `faults`). `bad_replies` makes the first
+replies to each prompt prose instead of JSON; `api_key` makes it refuse other keys,
+quoting them back as real APIs do; `usage_reported` replaces the usage its chat replies
+report. Every attempt is kept in `ledger`; every reply it sends is billed, and `bills`
+is the billing log: (prompt hash, dollars) of each.
 
 It also has OpenAI's Batch API (files and batches endpoints, the JSONL formats): a batch
 runs when it is first polled `batch_delay_s` after its creation; with `batch_limit` it
