@@ -15,6 +15,7 @@ from elad.budget import Budget, Prices, teacher_prices
 from elad.cli import EXIT_BATCH_RUNNING, main
 from elad.config import load_config
 from elad.loop import run
+from elad.reading.report_summary import spending
 from elad.fakes.oracle_server import OracleServer, serve
 from elad.store import RunStore
 from elad.teacher.gateway import TeacherGateway
@@ -205,11 +206,23 @@ def test_without_batch_wait_the_run_exits_and_a_rerun_collects(tmp_path, capsys)
                "command again to collect it" in err
         assert main(command) == EXIT_BATCH_RUNNING  # still running: nothing sent again
         capsys.readouterr()
+        # the batch is billed whether or not the run goes on: what was spent says so
+        with RunStore(tmp_path / "run" / "run.sqlite") as store:
+            pending = spending(store, None)
+        held = pending["a batch not collected yet"]
+        assert held > 0 and pending["all"] == held and server.billed_usd(2.5, 10.0) == 0
+        assert main(["report", str(tmp_path / "run")]) == 0
+        assert f"spent ${held:.4f} (a batch not collected yet ${held:.4f})" in \
+            capsys.readouterr().out
         server.batch_delay_s = 0
         assert main([*command, "--format", "json"]) == 0
     records = json.loads(capsys.readouterr().out)
     assert [r["teacher_calls"] for r in records] == [16]
     assert list(server.batches) == ["batch_1"] and server.polls["batch_1"] == 3
+    with RunStore(tmp_path / "run" / "run.sqlite") as store:  # collected: paid, exactly
+        assert spending(store, None)["a batch not collected yet"] == 0
+        assert store.spent_usd() == pytest.approx(server.billed_usd(2.5, 10.0))
+    assert 0 < server.billed_usd(2.5, 10.0) <= held  # the worst case covered the bill
 
 
 def test_a_batch_begun_before_an_upgrade_is_collected_not_paid_again(tmp_path, capsys,

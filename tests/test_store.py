@@ -123,6 +123,6 @@ def test_a_store_whose_batches_kept_only_hashes_gets_their_requests_from_now_on(
         db.execute("INSERT INTO batches VALUES ('file-1', 1, 'batch_1', 0, 1)")
         db.execute("INSERT INTO batch_requests VALUES ('file-1', 'h1', 'q1', NULL)")
     with RunStore(path) as store:
-        store.add_batch("file-2", 1, [("h2", "q2", {"op": "annotate", "question": Q})])
+        store.add_batch("file-2", 1, [("h2", "q2", {"op": "annotate", "question": Q}, 0.01)])
         assert store.batched_requests(1) == {"q2": {"op": "annotate", "question": Q}}
         assert store.batched_requests(2) == {}

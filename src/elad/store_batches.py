@@ -13,15 +13,26 @@ class BatchRecords:
     """RunStore's batch tables (`batches`, `batch_requests`)."""
 
     def add_batch(self, input_file_id: str, round: int,
-                  requests: list[tuple[str, str, dict]]) -> None:
+                  requests: list[tuple[str, str, dict, float]]) -> None:
         """A batch about to be created from an uploaded file, with the (request hash,
-        example id, request as stored) of each request in it; one transaction."""
+        example id, request as stored, dollars it holds: what its attempts so far were
+        billed and this one's worst case) of each request in it; one transaction."""
         with self.transaction():
             self.db.execute("INSERT INTO batches VALUES (?, ?, NULL, ?, 0)",
                             (input_file_id, round, time.time()))
-            self.db.executemany("INSERT INTO batch_requests VALUES (?, ?, ?, NULL, ?)",
-                                [(input_file_id, key, qid, json.dumps(request))
-                                 for key, qid, request in requests])
+            self.db.executemany(
+                "INSERT INTO batch_requests VALUES (?, ?, ?, NULL, ?, ?)",
+                [(input_file_id, key, qid, json.dumps(request), worst)
+                 for key, qid, request, worst in requests])
+
+    def uncollected_batch_usd(self) -> float:
+        """What the requests of a batch sent and not yet collected hold, at their worst
+        case: billed by the server whether or not the run goes on, and collected (not
+        sent again) by the next run, whose budget holds them again (so not in
+        `spent_usd`, which a round's budget starts from)."""
+        return self.db.execute(
+            "SELECT TOTAL(r.worst_usd) FROM batch_requests r JOIN batches b "
+            "USING (input_file_id) WHERE NOT b.collected").fetchone()[0]
 
     def batched_requests(self, round: int) -> dict[str, dict]:
         """Example id -> the request (as stored) that the latest batch of `round` holding

@@ -48,7 +48,8 @@ CREATE TABLE IF NOT EXISTS batches (
     created REAL NOT NULL, collected INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS batch_requests (
     input_file_id TEXT NOT NULL, request_hash TEXT NOT NULL, example_id TEXT NOT NULL,
-    outcome TEXT, request TEXT, PRIMARY KEY (input_file_id, request_hash));
+    outcome TEXT, request TEXT, worst_usd REAL,
+    PRIMARY KEY (input_file_id, request_hash));
 CREATE TABLE IF NOT EXISTS in_flight (id INTEGER PRIMARY KEY, request_hash TEXT NOT NULL,
     round INTEGER, example_id TEXT, worst_usd REAL NOT NULL, created REAL);
 """
@@ -77,11 +78,12 @@ def column_names(db: sqlite3.Connection, table: str) -> set[str]:
 
 def add_new_columns(db: sqlite3.Connection) -> None:
     """Columns added since a store was made: the scores table's per Score field,
-    explanations' token_confidence and batch_requests' request."""
-    for table, column in (("explanations", "token_confidence"),
-                          ("batch_requests", "request")):
+    explanations' token_confidence and batch_requests' request and worst_usd."""
+    for table, column, kind in (("explanations", "token_confidence", "TEXT"),
+                                ("batch_requests", "request", "TEXT"),
+                                ("batch_requests", "worst_usd", "REAL")):
         if column not in column_names(db, table):
-            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
     columns = column_names(db, "scores")
     for old, new in _RENAMED.items():
         if old in columns and new not in columns:

@@ -191,12 +191,19 @@ def stop_and_budget_section(store: RunStore, config: RunConfig,
                      f"{last.confirmed_fraction:.0%} of round {last.round}'s questions "
                      "(confirmed).")
         stopped = f"Stopped after round {last.round}: {last.stop_reason}: {why}.{confirmed}"
-    spent, unconfirmed = store.spent_usd(), store.unconfirmed_usd()
+    batch, unconfirmed = store.uncollected_batch_usd(), store.unconfirmed_usd()
+    spent = store.spent_usd() + batch
     left = config.budget_usd - spent
     unsure = [] if not unconfirmed else [tag("p", (
         f"${unconfirmed:.4f} of the spent figure is unconfirmed: requests sent before a "
         "kill whose replies never arrived, counted at their worst case (the server may "
         "have billed less)."), cls="unconfirmed")]
+    if batch:
+        unsure.append(tag("p", (
+            f"${batch:.4f} of the spent figure is a batch sent and not collected yet, "
+            "counted at its requests' worst case: the server bills it whether or not the "
+            "run goes on, and the next `elad run` collects it without sending it again."),
+            cls="unconfirmed"))
     test_set = store.test_set_totals()
     apart = [] if not test_set["calls"] else [tag("p", (
         f"The spent figure includes the test set: {test_set['calls']} pool questions "

@@ -108,10 +108,12 @@ def bought_section(store: RunStore, config: RunConfig, records: list[RoundRecord
 def spending(store: RunStore, last: RoundRecord | None) -> dict[str, float]:
     """What the budget has paid ("all"), and what the rounds shown (up to `last`; None:
     none) leave out of it: the test set's annotations, requests whose reply never came
-    (at their worst case), a round not finished."""
-    spent = store.spent_usd()
+    and a batch not collected yet (at their worst case), a round not finished."""
+    batch = store.uncollected_batch_usd()
+    spent = store.spent_usd() + batch
     apart = {"the test set": store.test_set_totals()["cost_usd"],
-             "unconfirmed": store.unconfirmed_usd()}
+             "unconfirmed": store.unconfirmed_usd(),
+             "a batch not collected yet": batch}
     apart["a round not finished"] = spent - (last.cost_usd if last else 0.0) \
         - sum(apart.values())
     return {"all": spent, **apart}

@@ -264,7 +264,8 @@ class BatchSender:
             file=(f"elad-round-{round}.jsonl", "\n".join(lines).encode() + b"\n"),
             purpose="batch"), "upload the batch's requests")
         self.store.add_batch(upload.id, round, [(s.request.key, s.example_id,
-                                                 s.request.as_dict()) for s in states])
+                                                 s.request.as_dict(), s.held)
+                                                for s in states])
         await self.create(self.store.open_batch(), look=False)
         return self.store.open_batch()
 
