@@ -214,6 +214,9 @@ def test_without_batch_wait_the_run_exits_and_a_rerun_collects(tmp_path, capsys)
         assert main(["report", str(tmp_path / "run")]) == 0
         assert f"spent ${held:.4f} (a batch not collected yet ${held:.4f})" in \
             capsys.readouterr().out
+        page = (tmp_path / "run" / "report.html").read_text()
+        assert f"${held:.4f} of the spent figure is a batch sent and not collected" in page
+        assert "Not recorded (no round has finished yet)" in page
         server.batch_delay_s = 0
         assert main([*command, "--format", "json"]) == 0
     records = json.loads(capsys.readouterr().out)

@@ -221,9 +221,10 @@ def task_accuracy_section(records: list[RoundRecord]) -> list[Markup]:
     """Test accuracy per task family after each round."""
     tasks = sorted({t for r in records for t in r.test_accuracy_by_task})
     if not tasks:
+        why = ("no round has finished yet" if not records else
+               "this run was made before elad recorded per-task accuracy")
         return [tag("h2", "Test accuracy per task"),
-                tag("p", "Not recorded (this run was made before elad recorded "
-                         "per-task accuracy).", cls="muted")]
+                tag("p", f"Not recorded ({why}).", cls="muted")]
     rows = [[r.round, f"{r.cost_usd:.4f}", f"{r.test_accuracy:.3f}",
              *(f"{r.test_accuracy_by_task[t]:.3f}" if t in r.test_accuracy_by_task else "-"
                for t in tasks)] for r in records]
