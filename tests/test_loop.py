@@ -1,6 +1,7 @@
 """The whole loop on a very small config: rounds, budget, resume, stop rules."""
 
 import json
+import re
 
 import pytest
 
@@ -82,6 +83,16 @@ def test_budget_is_never_exceeded_and_stops_the_run(tmp_path):
     assert records[-1].stop_reason == "budget spent"
     assert records[-1].cost_usd <= 0.02
     assert len(records) < 11
+
+
+def test_a_round_cut_by_the_budget_says_so(tmp_path, caplog):
+    """A seed round of 16 that only part of fits in the budget takes that part and
+    says so (it was silent), with how much was left."""
+    config = load_config(None, [*TINY, "budget_usd=0.004", "max_rounds=0"])
+    records, _ = run(config, tmp_path)
+    cut = re.search(r"round 0: (\d+) of 16 questions fit in what is left of the budget "
+                    r"\(\$0\.0040;", caplog.text)
+    assert cut and 0 < int(cut[1]) < 16 and records[0].teacher_calls == int(cut[1])
 
 
 def test_saturation_stops_the_run(tmp_path):

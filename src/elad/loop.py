@@ -23,7 +23,7 @@ from elad.answers import format_explanation
 from elad.adaptive import adaptive_ranking, targeted_weights
 from elad.asking import (Requests, expected_costs, ranks_seed_round, round_requests,
                          stored_requests, teacher_request)
-from elad.budget import Budget, round_quota, typical_costs
+from elad.budget import Budget, round_quota, typical_costs, usd
 from elad.config import ConfigError, RunConfig, StudentConfig
 from elad.config_sections import explains_untrained
 from elad.context import Run
@@ -143,7 +143,17 @@ def select_seed(run: Run, budget: Budget) -> Requests:
         return run.gateway.worst_case_cost(requests[qid])
 
     chosen = within_budget(ids, run.config.seed_size, cost, budget.left)
+    say_if_cut(0, len(chosen), min(run.config.seed_size, len(ids)), budget.left)
     return {qid: requests[qid] for qid in chosen}
+
+
+def say_if_cut(round: int, chosen: int, wanted: int, left: float) -> None:
+    """Warn when the budget, not the round's size, set how many questions a round
+    takes (quietly, a seed round of 20 became 8)."""
+    if chosen < wanted:
+        log.warning("round %d: %d of %d questions fit in what is left of the budget "
+                    "(%s; each request holds its worst case until its reply)", round,
+                    chosen, wanted, usd(left))
 
 
 def select_round(run: Run, round: int, student: Student, unlabeled: list[Example],
@@ -216,8 +226,11 @@ def affordable(run: Run, round: int, ranked: list[str], requests: Requests,
     top = [typical[qid] for qid in ranked[:round_size]]
     size = round_quota(round_size, fewest_left(run.config, round), budget.left,
                        sum(top) / max(1, len(top)))
-    return within_budget(ranked, size, worst.__getitem__, budget.left, admit,
-                         typical.__getitem__)
+    chosen = within_budget(ranked, size, worst.__getitem__, budget.left, admit,
+                           typical.__getitem__)
+    if admit is None:  # else fewer may be taken for their likeness, not the budget
+        say_if_cut(round, len(chosen), min(round_size, len(ranked)), budget.left)
+    return chosen
 
 
 def ask_teacher(run: Run, round: int, requests: Requests, budget: Budget) -> None:
