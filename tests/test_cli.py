@@ -181,3 +181,14 @@ def test_the_run_directory_is_spelled_alike_and_report_says_why_it_stopped(tmp_p
     assert "; forecast: none yet" in out.splitlines()[-1]
     assert main(["export-data", "--run-dir", run_dir, "--out", str(tmp_path / "data")]) == 0
     assert (tmp_path / "data" / "messages.jsonl").exists()
+
+
+def test_a_budget_spent_with_money_left_says_why(tmp_path, capsys):
+    run_dir = str(tmp_path / "run")
+    assert main(["-q", "run", *TINY, "budget_usd=0.004", "max_rounds=10",
+                 "--run-dir", run_dir]) == 0
+    why = ("stopped: budget spent (what is left does not cover one more request at its "
+           "worst case); ")
+    assert why in capsys.readouterr().out
+    assert main(["report", run_dir]) == 0
+    assert why in capsys.readouterr().out.splitlines()[-1]

@@ -37,6 +37,7 @@ from elad.reading.export_data import ExportError
 from elad.rundir import STORE, RunDir, stored_config
 from elad.store_schema import store_error
 from elad.teacher.protocol import TeacherUnavailable
+from elad.types import StopReason
 
 log = logging.getLogger("elad")
 
@@ -96,7 +97,7 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"elad: {pending}", file=sys.stderr)
         return EXIT_BATCH_RUNNING
     show_rows(records)
-    say(f"stopped: {records[-1].stop_reason or 'not finished'}; "
+    say(f"stopped: {stop_words(records[-1].stop_reason)}; "
         f"teacher calls made now: {teacher.new_calls}; "
         f"forecast: {forecast_line(records[-1].forecast, config.stop_gain_per_usd)}")
     if not table:
@@ -168,6 +169,15 @@ def report_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def stop_words(reason: str) -> str:
+    """A stop reason as the `stopped:` line says it; "budget spent" with money left
+    says why it is spent all the same."""
+    if reason == StopReason.BUDGET_SPENT:
+        return ("budget spent (what is left does not cover one more request at its worst "
+                "case)")
+    return reason or "not finished"
+
+
 def report_stop_line(run_dir: Path, records: list) -> str:
     """`elad report`'s last line: why the run stopped, what it spent, the forecast."""
     from elad.run_forecast import forecast_line
@@ -179,7 +189,7 @@ def report_stop_line(run_dir: Path, records: list) -> str:
     if last is None:  # money may be spent all the same: the seed round's, the test set's
         return (f"stopped: not finished; no round yet; {spent_text(run_dir, None)} of "
                 f"${config.budget_usd}")
-    return (f"stopped: {last.stop_reason or 'not finished'}; {spent_text(run_dir, last)} "
+    return (f"stopped: {stop_words(last.stop_reason)}; {spent_text(run_dir, last)} "
             f"of ${config.budget_usd}; forecast: "
             f"{forecast_line(last.forecast, config.stop_gain_per_usd)}")
 
