@@ -21,6 +21,7 @@ from elad.reading.report_summary import (
     CONFIRMED,
     bought_section,
     count,
+    spending,
     verdict_line,
     why_stopped,
 )
@@ -191,8 +192,9 @@ def stop_and_budget_section(store: RunStore, config: RunConfig,
                      f"{last.confirmed_fraction:.0%} of round {last.round}'s questions "
                      "(confirmed).")
         stopped = f"Stopped after round {last.round}: {last.stop_reason}: {why}.{confirmed}"
-    batch, unconfirmed = store.uncollected_batch_usd(), store.unconfirmed_usd()
-    spent = store.spent_usd() + batch
+    paid = spending(store, last)
+    spent, unconfirmed, batch = (paid["all"], paid["unconfirmed"],
+                                 paid["a batch not collected yet"])
     left = config.budget_usd - spent
     unsure = [] if not unconfirmed else [tag("p", (
         f"${unconfirmed:.4f} of the spent figure is unconfirmed: requests sent before a "
