@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 
 from elad.reading.bench_numbers import interval
+from elad.reading.bench_summary import with_interval
 from elad.reading.curves import TOLERANCE, cost_to_reach
 
 BASELINE = ("random", "annotate")
@@ -54,13 +55,11 @@ def fractions(runs: list[dict], strategy: str, mode: str) -> tuple[list, list]:
 
 
 def shown(values: list) -> str:
+    """'mean [95% interval], n of m (per seed)', as the bench summary writes a figure."""
     entry = interval(values)
-    reached = [v for v in values if v is not None]
     per_seed = ", ".join("never" if v is None else f"{v:.2f}" for v in values)
-    band = (f" [{entry['low']:.2f}, {entry['high']:.2f}]" if entry["low"] is not None
-            else "")
-    mean = sum(reached) / len(reached) if reached else float("nan")
-    return f"{mean:.2f}{band}, {len(reached)} of {len(values)} ({per_seed})"
+    seeds = "" if entry["low"] is None else f", {entry['n']} of {entry['of']}"  # else said
+    return f"{with_interval(entry, 1, '.2f')}{seeds} ({per_seed})"
 
 
 def main() -> None:

@@ -77,20 +77,20 @@ def format_comparisons(summary: dict) -> str:
     lines = [f"against {c['baseline']} (paired over seeds; mean [95% interval]):"]
     for label, d in c["against_baseline"].items():
         reach = d["cost_to_baseline_final"]
-        reached = (f"{_with_interval(reach, 1, '.2f')} of its cost" if reach["n"] else
+        reached = (f"{with_interval(reach, 1, '.2f')} of its cost" if reach["n"] else
                    "never")
         half = d["accuracy_at"]["0.5"]
         lines.append(f"  {label}: reaches its final accuracy at {reached}; area "
-                     f"{_with_interval(d['area'], 100, '+.1f')} points; at half the budget "
-                     f"{_with_interval(half, 100, '+.1f')}; final "
-                     f"{_with_interval(d['final_accuracy'], 100, '+.1f')}")
+                     f"{with_interval(d['area'], 100, '+.1f')} points; at half the budget "
+                     f"{with_interval(half, 100, '+.1f')}; final "
+                     f"{with_interval(d['final_accuracy'], 100, '+.1f')}")
     for label, d in c["per_target"].items():
         lines.append(f"{label}: teacher $ per target after the seed round "
-                     f"{_with_interval(d['cost_per_target_after_seed'], 1, '.3f')} of "
+                     f"{with_interval(d['cost_per_target_after_seed'], 1, '.3f')} of "
                      "annotate's (output tokens "
-                     f"{_with_interval(d['output_tokens_per_target_after_seed'], 1, '.3f')}"
+                     f"{with_interval(d['output_tokens_per_target_after_seed'], 1, '.3f')}"
                      ", input tokens "
-                     f"{_with_interval(d['input_tokens_per_target_after_seed'], 1, '.3f')})")
+                     f"{with_interval(d['input_tokens_per_target_after_seed'], 1, '.3f')})")
     whole = summary["whole_pool"]
     if whole:
         lines.append(f"whole pool: accuracy {show(whole['accuracy'], 3)} for "
@@ -99,7 +99,7 @@ def format_comparisons(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def _with_interval(entry: dict, scale: float, spec: str) -> str:
+def with_interval(entry: dict, scale: float, spec: str) -> str:
     """'mean [low, high]' (scaled), or 'mean ± std (n of m seeds)' without an interval."""
     if not entry["n"]:
         return "-"
