@@ -52,8 +52,8 @@ def why_selected(config: RunConfig, score: Score, scores: list[Score],
     mixed one's ranking also weighs what the numbers alone do not show: the teacher's
     verdicts, the pool's coverage; then its place in the selection, and by u(q))."""
     strategy = config.strategy
-    if strategy in RANKING or strategy in MIXED:
-        by = MIXED.get(strategy, strategy)
+    by = MIXED.get(strategy, strategy)  # a mixed strategy starts from its ranking's
+    if by in RANKING:
         mine = RANKING[by](score)
         above = sum(RANKING[by](s) > mine for s in scores)
         place = f"ranked {above + 1} of {len(scores)} candidates by {by} ({mine:.3f})"
