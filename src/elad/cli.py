@@ -37,7 +37,6 @@ from elad.reading.export_data import ExportError
 from elad.rundir import STORE, RunDir, stored_config
 from elad.store_schema import store_error
 from elad.teacher.protocol import TeacherUnavailable
-from elad.types import StopReason
 
 log = logging.getLogger("elad")
 
@@ -74,6 +73,7 @@ def run_command(args: argparse.Namespace) -> int:
     from elad.loop import run  # imports torch; `elad report` does not need it
     from elad.reading.diagnostics import format_aurocs, selection_diagnostic
     from elad.reading.report import format_table
+    from elad.reading.report_summary import stop_words
     from elad.reading.run_numbers import load_records
     from elad.run_forecast import forecast_line
     from elad.teacher.batch import BatchPending
@@ -169,17 +169,9 @@ def report_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def stop_words(reason: str) -> str:
-    """A stop reason as the `stopped:` line says it; "budget spent" with money left
-    says why it is spent all the same."""
-    if reason == StopReason.BUDGET_SPENT:
-        return ("budget spent (what is left does not cover one more request at its worst "
-                "case)")
-    return reason or "not finished"
-
-
 def report_stop_line(run_dir: Path, records: list) -> str:
     """`elad report`'s last line: why the run stopped, what it spent, the forecast."""
+    from elad.reading.report_summary import stop_words
     from elad.run_forecast import forecast_line
 
     config = stored_config(run_dir)

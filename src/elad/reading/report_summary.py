@@ -29,6 +29,14 @@ STOP_WHY = {
 }
 
 
+def stop_words(reason: str) -> str:
+    """A stop reason as the `stopped:` lines say it: "budget spent", which may leave
+    money, with why (STOP_WHY's words)."""
+    if reason == StopReason.BUDGET_SPENT:
+        return f"{reason} ({STOP_WHY[StopReason.BUDGET_SPENT]})"
+    return reason or "not finished"
+
+
 def why_stopped(config: RunConfig, last: RoundRecord) -> str:
     """Why a run stopped after its `last` round, in words, with the setting that
     stopped it (and the rounds done: more than max_rounds once a grown run's first
