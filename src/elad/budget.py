@@ -210,8 +210,7 @@ class Allowance:
         stopping (Ctrl-C, a teacher error): what is in flight is waited for, nothing new
         is sent, not even a retry."""
         if self.stopping is not None and self.stopping.is_set():
-            if self.reserved:  # between tries: only the tries sent may have been billed
-                self.on_hold(self.used_usd)
+            self.keep_used()
             raise asyncio.CancelledError
         needed = self.prices.cost(input_tokens, output_tokens) - (self.reserved - self.used_usd)
         if needed <= 0:
@@ -233,6 +232,12 @@ class Allowance:
             self.reserved += needed
             self.on_hold(self.reserved)
             return True
+
+    def keep_used(self) -> None:
+        """A request that stops between its tries (refused, unreached, or the run
+        stopping): its ledger row keeps only what the tries sent may have cost."""
+        if self.reserved:
+            self.on_hold(self.used_usd)
 
     def use(self, input_tokens: int, output_tokens: int) -> None:
         self.used_usd += self.prices.cost(input_tokens, output_tokens)

@@ -180,7 +180,7 @@ class TeacherGateway:
                 try:
                     reply = await self.teacher.complete(request, allowance)
                 except TeacherUnavailable:  # refused or unreached: billed what it used
-                    allowance.on_hold(allowance.used_usd)
+                    allowance.keep_used()
                     raise
                 cost = self.prices.cost(reply.input_tokens, reply.output_tokens)
                 record(i, reply, cost, row[0])
