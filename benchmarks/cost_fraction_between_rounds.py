@@ -8,6 +8,14 @@ any teacher money, at cost 0), which is what rounds far finer than the bench's w
 measure if learning were smooth: where this estimate also misses, finer rounds alone
 would not close the goal.
 
+It also asks whether a larger test set would close it. Each accuracy is a test of n
+questions, so it carries binomial noise, and a fraction read off noisy curves can be
+biased either way (a lucky baseline final is a higher bar; a lucky round is an earlier
+crossing). The script redraws every accuracy as a test of the same n would score it
+(binomial, at the measured accuracy), adding as much noise again, and reads the
+fraction the bench's way: if the added noise moves the mean by d, a test set with
+much less noise would move it by about -d.
+
     PYTHONPATH=src python benchmarks/cost_fraction_between_rounds.py GRID/warm/bench.json
 """
 
@@ -15,7 +23,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from itertools import pairwise
 from pathlib import Path
+
+import numpy as np
 
 from elad.reading.bench_numbers import interval
 from elad.reading.bench_summary import with_interval
@@ -29,7 +40,7 @@ def crossing(costs: list[float], accuracies: list[float], start: float, target: 
     """The cost at which the straight lines between the rounds' points (from `start`
     accuracy at cost 0) first reach `target`; None if no round reaches it."""
     points = [(0.0, start), *zip(costs, accuracies)]
-    for (c0, a0), (c1, a1) in zip(points, points[1:]):
+    for (c0, a0), (c1, a1) in pairwise(points):
         if a1 >= target - TOLERANCE:
             if a0 >= target - TOLERANCE:
                 return c0
@@ -54,6 +65,26 @@ def fractions(runs: list[dict], strategy: str, mode: str) -> tuple[list, list]:
     return steps, lines
 
 
+def with_test_noise(runs: list[dict], strategy: str, mode: str, n_test: int,
+                    draws: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """The bench's mean fraction and the mean number of seeds reaching the baseline's
+    final, over `draws` redraws of every accuracy as a test of `n_test` questions."""
+    rng = np.random.default_rng(seed)
+    noisy = [{**r, "accuracies": list(rng.binomial(n_test, r["accuracies"],
+                                                   (draws, len(r["accuracies"])))
+                                      / n_test)}
+             for r in runs]
+    means, reached = [], []
+    for d in range(draws):
+        drawn = [{**r, "accuracies": list(r["accuracies"][d]),
+                  "final_accuracy": r["accuracies"][d][-1]} for r in noisy]
+        steps, _ = fractions(drawn, strategy, mode)
+        got = [s for s in steps if s is not None]
+        means.append(np.mean(got) if got else np.nan)
+        reached.append(len(got))
+    return float(np.nanmean(means)), float(np.mean(reached))
+
+
 def shown(values: list) -> str:
     """'mean [95% interval], n of m (per seed)', as the bench summary writes a figure."""
     entry = interval(values)
@@ -65,7 +96,8 @@ def shown(values: list) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("bench_json", type=Path, help="a regime's bench.json")
-    runs = json.loads(parser.parse_args().bench_json.read_text())["runs"]
+    bench = json.loads(parser.parse_args().bench_json.read_text())
+    runs, n_test = bench["runs"], bench.get("config", {}).get("task", {}).get("test_size")
     for strategy, mode in dict.fromkeys((r["strategy"], r["mode"]) for r in runs):
         if (strategy, mode) == BASELINE:
             continue
@@ -74,6 +106,11 @@ def main() -> None:
               "as a fraction of its cost")
         print(f"  first round at or above it (the bench's): {shown(steps)}")
         print(f"  straight lines between rounds:            {shown(lines)}")
+        if n_test:
+            mean, reached = with_test_noise(runs, strategy, mode, n_test)
+            print(f"  with as much test noise again (n={n_test}): {mean:.3f} mean, "
+                  f"{reached:.1f} of {len(steps)} seeds reach it; as measured: "
+                  f"{interval(steps)['mean']:.3f}")
 
 
 if __name__ == "__main__":

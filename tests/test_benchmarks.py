@@ -215,3 +215,11 @@ def test_cost_fraction_between_rounds(tmp_path):
     assert "targeted/auto: cost to reach random/annotate's final accuracy" in out
     assert re.search(r"the bench's\): 0\.75 \[.*\], 2 of 2 \(1\.00, 0\.50\)$", out, re.M), out
     assert re.search(r"between rounds: +0\.59 \[.*\], 2 of 2 \(0\.75, 0\.43\)$", out, re.M), out
+    assert "test noise" not in out  # no test size in the grid: nothing to redraw
+    # a test so large that redrawing its accuracies changes no crossing, then a tiny one
+    for n_test, expected in ((10 ** 6, r"0\.750 mean, 2\.0 of 2"), (5, r"0\.\d+ mean")):
+        grid.write_text(json.dumps({"runs": runs, "config": {"task": {"test_size": n_test}}}))
+        out = run_script("cost_fraction_between_rounds.py", str(grid))
+        assert re.search(rf"test noise again \(n={n_test}\): {expected}.*as measured: "
+                         r"0\.750$", out, re.M), out
+    assert not re.search(r"0\.750 mean, 2\.0 of 2", out), out  # 5 questions: noisy
