@@ -372,9 +372,19 @@ def test_sigkill_in_the_teacher_phase_then_rerun_asks_nothing_twice(tmp_path, st
     assert load_records(tmp_path / "killed") == straight
 
 
-@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_ctrl_c_is_one_line_and_exit_130_then_the_rerun_equals_a_straight_run(tmp_path,
-                                                                              straight, how):
+def _sigint_ignored_as_in_a_background_job() -> None:
+    """In the run's process: SIGINT ignored, as a shell script's `elad run ... &` has it
+    (before, SIGTERM there ended the run without waiting for the requests in flight)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("how, start", [
+    (signal.SIGINT, _sigint_as_in_a_terminal), (signal.SIGTERM, _sigint_as_in_a_terminal),
+    (signal.SIGTERM, _sigint_ignored_as_in_a_background_job)],
+    ids=["ctrl-c", "sigterm", "sigterm-to-a-background-job"])
+def test_ctrl_c_is_one_line_and_exit_130_then_the_rerun_equals_a_straight_run(
+        tmp_path, straight, how, start):
     """Ctrl-C, and SIGTERM as `timeout`, Slurm or Docker send it (before, SIGTERM ended
     the run at once and the requests in flight were paid for again by the rerun)."""
     server = SignallingServer(how, latency_s=0.2)
@@ -383,7 +393,7 @@ def test_ctrl_c_is_one_line_and_exit_130_then_the_rerun_equals_a_straight_run(tm
         command = [*_elad_run(url), "--run-dir", str(tmp_path / "interrupted")]
         interrupted = server.process = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=quiet,
-            preexec_fn=_sigint_as_in_a_terminal)
+            preexec_fn=start)
         stopped_at = _stopped_in_round_1s_teacher_phase(interrupted, server)
         assert interrupted.returncode == 130
         *waited, last = interrupted.stderr.read().splitlines()  # no traceback
@@ -399,6 +409,7 @@ def test_ctrl_c_is_one_line_and_exit_130_then_the_rerun_equals_a_straight_run(tm
     assert [a for a in server.ledger[stopped_at:] if a.prompt_hash in stored] == []
     # the requests in flight at Ctrl-C were waited for: no reply was paid for twice
     assert max(Counter(prompt for prompt, _ in server.bills()).values()) == 1
+    assert waited  # there were requests in flight to wait for
     assert load_records(tmp_path / "interrupted") == straight
 
 

@@ -27,6 +27,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import signal
+import threading
 import time
 from dataclasses import dataclass
 
@@ -89,7 +91,13 @@ class TeacherGateway:
     def call_all(self, requests: list[tuple[TeacherRequest, str]], round: int,
                  budget: Budget) -> list[CallResult]:
         """Ask the teacher every (request, example id); results in the same order."""
-        return asyncio.run(self._call_all(requests, round, budget))
+        stopped: list[int] = []
+        try:
+            return asyncio.run(stoppable(self._call_all(requests, round, budget), stopped))
+        except asyncio.CancelledError:
+            if stopped:  # as Ctrl-C ends the sending (cli.main prints the line)
+                raise KeyboardInterrupt from None
+            raise
 
     async def _call_all(self, requests: list[tuple[TeacherRequest, str]], round: int,
                         budget: Budget) -> list[CallResult]:
@@ -233,6 +241,32 @@ class TeacherGateway:
         await BatchSender(self.teacher, self.store, prices).send(
             [requests[i] for i in mine], round, budget, done, collect_only=True)
         return [i for i in pending if results[i] is None]
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # what `timeout`, Slurm, a closed terminal send
+
+
+async def stoppable(calls, stopped: list[int]):
+    """Await `calls`, which SIGTERM and SIGHUP cancel as asyncio's Ctrl-C does: the
+    first signal ends the sending and waits for the requests in flight (`drain`), a
+    second ends the wait. `stopped` gets the signals. Done here, not by raising SIGINT:
+    a background job ignores SIGINT, so asyncio never handles it there, and the replies
+    in flight were lost and paid for again by the rerun."""
+    loop, task = asyncio.get_running_loop(), asyncio.current_task()
+    installed = {}  # signal -> the handler it had (cli's), put back after
+    if threading.current_thread() is threading.main_thread():
+        for stop in STOP_SIGNALS:
+            before = signal.getsignal(stop)
+            if before is not signal.SIG_IGN:  # nohup's SIGHUP stays ignored
+                loop.add_signal_handler(stop, lambda s=stop: (stopped.append(s),
+                                                               task.cancel()))
+                installed[stop] = before
+    try:
+        return await calls
+    finally:
+        for stop, before in installed.items():
+            loop.remove_signal_handler(stop)
+            signal.signal(stop, before)
 
 
 async def drain(calls: list[asyncio.Task], sent: set[asyncio.Task], stopping: asyncio.Event,
