@@ -176,3 +176,27 @@ def test_a_warm_students_round_0_is_ranked_and_its_start_measured(tmp_path, monk
         assert store.scores(0) == [] and len(store.selection(0)) == 16
         assert {call.op for call in store.teacher_calls(0)} == {"annotate"}
         assert set(store.selection(0)) != set(selected)
+
+
+def test_a_stop_between_round_0s_training_and_its_record_keeps_the_start_row(
+        tmp_path, monkeypatch, tiny_overrides):
+    """Stopped after round 0's checkpoint was saved and before its record (a kill, or
+    Ctrl-C, at that moment), the rerun still tests the untrained student: before, the
+    start row was gone for good (and a bench's area began at accuracy 0)."""
+    monkeypatch.setenv("ELAD_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(warm, "WARMUP", SMALL)
+    config = load_config(None, [*tiny_overrides, "student.warmup=curriculum", "max_rounds=0"])
+    straight, _ = run(config, tmp_path / "straight")
+
+    def stopped_here(store, record):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr(RunStore, "save_round", stopped_here)
+        with pytest.raises(KeyboardInterrupt):
+            run(config, tmp_path / "stopped")
+    assert (tmp_path / "stopped" / "checkpoints" / "round-0").is_dir()
+    resumed, _ = run(config, tmp_path / "stopped")
+    assert straight[0].accuracy_before is not None
+    assert resumed[0].accuracy_before == straight[0].accuracy_before
+    assert resumed == straight

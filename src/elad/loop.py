@@ -85,8 +85,8 @@ def _run(run: Run, on_round, until_round: int | None = None,
         accuracy_before = None  # round 0: a student that explains untrained, tested first
         if round > 0 and student is None:
             student = load_student(config.student, run.rundir.checkpoint(round - 1))
-        if round == 0 and explains_untrained(config.student) \
-                and not run.rundir.checkpoint(0).exists():
+        if round == 0 and explains_untrained(config.student):  # again if round 0
+            # was trained but not recorded (a stop in between): the start row stays
             student = new_student(config.student, [], phase_seed(config, 0, "init"))
             accuracy_before = accuracy(student, run.test, answer_type)[0]
         requests = stored_requests(run, round)  # a resumed round asks what it selected
