@@ -6,6 +6,8 @@ import subprocess
 import sys
 
 from elad.cli import main
+from elad.rundir import STORE
+from elad.store import RunStore
 
 from conftest import TINY
 
@@ -192,3 +194,34 @@ def test_a_budget_spent_with_money_left_says_why(tmp_path, capsys):
     assert why in capsys.readouterr().out
     assert main(["report", run_dir]) == 0
     assert why in capsys.readouterr().out.splitlines()[-1]
+
+
+def test_a_missing_or_damaged_checkpoint_is_one_line_and_keeps_the_paid_work(tmp_path,
+                                                                           capsys):
+    """Grown by a round after its last checkpoint was deleted, then truncated, a run says
+    which saved student it cannot read, in one line (before: a traceback, and a missing
+    folder looked up on the Hugging Face hub), and asks the teacher nothing."""
+    run_dir = tmp_path / "run"
+    assert main(["-q", "run", *TINY, "max_rounds=0", "--run-dir", str(run_dir)]) == 0
+    with RunStore(run_dir / STORE) as store:
+        calls = len(store.teacher_calls())
+    capsys.readouterr()
+    saved = run_dir / "checkpoints" / "round-0"
+    weights = next(saved.glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:1000])
+    assert main(["-q", "run", *TINY, "max_rounds=1", "--run-dir", str(run_dir)]) == 2
+    damaged = capsys.readouterr().err.strip()
+    assert damaged.startswith(f"elad: error: the saved student {saved} cannot be read (")
+    assert "`elad export-data` writes every target paid for" in damaged
+    assert "Traceback" not in damaged and len(damaged.splitlines()) == 1
+
+    for path in saved.iterdir():
+        path.unlink()
+    saved.rmdir()
+    assert main(["-q", "run", *TINY, "max_rounds=1", "--run-dir", str(run_dir)]) == 2
+    missing = capsys.readouterr().err.strip()
+    assert missing.startswith(f"elad: error: the saved student {saved} is missing, ")
+    assert main(["report", str(run_dir), "--format", "json"]) == 0  # the paid work is there
+    assert [r["round"] for r in json.loads(capsys.readouterr().out)] == [0]
+    with RunStore(run_dir / STORE) as store:
+        assert len(store.teacher_calls()) == calls  # nothing asked in the failed tries

@@ -34,7 +34,7 @@ from elad.config import ConfigError, ScaleError, load_config
 from elad.lock import refuse_if_held
 from elad.progress import show_bars
 from elad.reading.export_data import ExportError
-from elad.rundir import STORE, RunDir, stored_config
+from elad.rundir import STORE, CheckpointError, RunDir, stored_config
 from elad.store_schema import store_error
 from elad.teacher.protocol import TeacherUnavailable
 
@@ -319,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()  # a reader that has gone is found here, not at exit
         return code
     except (ConfigError, FileNotFoundError, TeacherUnavailable, ExportError,
-            ScaleError) as error:
+            ScaleError, CheckpointError) as error:
         print(f"elad: error: {error}", file=sys.stderr)
         return 2
     except sqlite3.DatabaseError as error:  # damaged after it was opened and checked

@@ -47,6 +47,11 @@ CONTINUABLE = ("budget_usd", "max_rounds", "saturation", "saturation_window",
                "teacher.batch", "teacher.batch_wait", "teacher.batch_poll_s")
 
 
+class CheckpointError(Exception):
+    """A round's saved student is missing or cannot be read (student.load_student): the
+    run cannot go on from it; the replies paid for are in the store, untouched."""
+
+
 WHERE_IT_RUNS = ("scale",)  # sections that change where the work runs, not its results
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from elad.config import StudentConfig
+from elad.rundir import CheckpointError
 from elad.student.hf import HFStudent, set_greedy_generation
 from elad.student.protocol import Student
 from elad.student.tiny import build_tiny_student, exported_tokenizer, tiny_name
@@ -48,14 +49,27 @@ def check_student(config: StudentConfig) -> None:
 def load_student(config: StudentConfig, directory: Path, gpu_share: float = 1.0
                  ) -> Student:
     """The student saved in `directory`; `gpu_share`: the part of the GPU this process
-    may take (a Ray actor's `scale.gpus_per_worker`), what vLLM's engine takes half of."""
-    if config.kind == "hf":
-        from elad.student.pretrained import load_pretrained_student
-        from elad.student.vllm import maybe_vllm
+    may take (a Ray actor's `scale.gpus_per_worker`), what vLLM's engine takes half of.
+    A missing or damaged folder is a CheckpointError saying so, not a library's
+    traceback (a missing path was even looked up on the Hugging Face hub)."""
+    if not directory.is_dir():
+        raise CheckpointError(unreadable(directory, "is missing"))
+    try:
+        if config.kind == "hf":
+            from elad.student.pretrained import load_pretrained_student
+            from elad.student.vllm import maybe_vllm
 
-        return maybe_vllm(config, load_pretrained_student(config, directory), gpu_share)
-    return HFStudent.load(directory, name=tiny_name(config.hidden_size, config.layers),
-                          **_options(config))
+            return maybe_vllm(config, load_pretrained_student(config, directory), gpu_share)
+        return HFStudent.load(directory, name=tiny_name(config.hidden_size, config.layers),
+                              **_options(config))
+    except Exception as error:  # whatever the loading library raises on a bad file
+        raise CheckpointError(unreadable(directory, f"cannot be read ({error})")) from error
+
+
+def unreadable(directory: Path, what: str) -> str:
+    return (f"the saved student {directory} {what}, and the run cannot go on without it; "
+            "the teacher's replies are kept in the run's store: `elad export-data` "
+            "writes every target paid for, to train a student on elsewhere")
 
 
 def export_student(config: StudentConfig, directory: Path, out: Path,
