@@ -1,13 +1,19 @@
 """Reading real teachers' replies: JSON found in fences or prose, every field checked."""
 
+import json
+import random
+
 import pytest
 
+from elad.fakes.oracle_answers import oracle_answer
+from elad.tasks.synthetic import make_question, solve
 from elad.teacher.reply import (
     InvalidReply,
     read_annotation,
     read_revision,
     reply_from_text,
 )
+from elad.teacher.request import render
 
 
 def test_annotation_in_a_code_fence_with_numbered_steps():
@@ -39,6 +45,10 @@ def test_revision_fields():
     # the answer line (step n + 1) may be the only wrong one: no continuation needed
     assert read_revision('{"first_error": 3, "continuation": [], "answer": "1"}', 2, "5",
                          "number") == (3, [], "1")
+    # a wrong step past the solution (the oracles' reply to a step too many): the steps
+    # before it reach the answer, with nothing to add
+    assert read_revision('{"first_error": 2, "continuation": [], "answer": "1"}', 2, "5",
+                         "number") == (2, [], "1")
     # a confirmation keeps the student's own answer
     assert read_revision('{"first_error": null}', 2, "5", "number") == (None, [], "5")
 
@@ -48,7 +58,7 @@ def test_revision_fields():
     ('{"first_error": 0, "continuation": ["x"], "answer": "1"}', "5", "1 to 3"),
     ('{"first_error": true, "continuation": ["x"], "answer": "1"}', "5", "step number or"),
     ('{"first_error": "2", "continuation": ["x"], "answer": "1"}', "5", "step number or"),
-    ('{"first_error": 1, "continuation": [], "answer": "1"}', "5", "continuation"),
+    ('{"first_error": 1, "continuation": [], "answer": "1"}', "5", "first step is wrong"),
     ('{"continuation": ["x"], "answer": "1"}', "5", "missing"),
     ('{"first_error": null}', None, "gave no answer"),
     ('{"first_error": 1, "continuation": ["x"], "answer": "maybe"}', "5", "not a valid"),
@@ -63,3 +73,15 @@ def test_reply_from_text_builds_teacher_replies():
                             '"answer": "Yes"}', "yesno", 1, "no")
     assert (reply.op, reply.first_error, reply.steps, reply.answer, reply.ok) == \
         ("revise", 1, ["yes"], "yes", True)
+
+
+def test_the_oracle_servers_reply_to_a_step_too_many_is_usable():
+    """A student that goes on past the solution gets "first_error": the extra step and
+    no continuation from the oracle server; elad refused that reply and paid for
+    three tries of it (about 5% of a run's spend through the server)."""
+    question = next(q for q in (make_question("arithmetic", random.Random(seed))
+                                for seed in range(50)) if len(solve(q)[0]) >= 2)
+    steps, answer = solve(question)
+    extra = [*steps, "Then, check: 1 + 1 = 2"]
+    reply = json.dumps(oracle_answer(render("revise", question, extra, answer)))
+    assert read_revision(reply, len(extra), answer, "number") == (len(steps) + 1, [], answer)

@@ -112,8 +112,10 @@ def read_revision(text: str, n_steps: int, student_answer: str | None,
         raise InvalidReply(f'"first_error" {first_error} is not a step number '
                            f"(1 to {n_steps + 1})")
     continuation = clean_steps(data.get("continuation", []), "continuation")
-    if not continuation and first_error <= n_steps:
-        raise InvalidReply('"continuation" is empty, but a step before the answer is wrong')
+    if not continuation and first_error == 1 and n_steps:  # nothing of it would be left
+        raise InvalidReply('"continuation" is empty, but the first step is wrong')
+    # empty after a later wrong step: the steps before it reach the answer (the student
+    # went on past the solution; the oracle teachers reply so, and were refused)
     return first_error, continuation, read_answer(data.get("answer"), answer_type)
 
 
