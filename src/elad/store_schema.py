@@ -67,9 +67,11 @@ def store_error(path: Path, error: sqlite3.DatabaseError) -> ConfigError:
         return ConfigError(f"{path}: {error}")
     return StoreDamaged(
         f"{path} is damaged ({error}); elad leaves it as it is. `sqlite3 {path} .recover "
-        f"| sqlite3 recovered.sqlite` may save what is readable (put that in its place "
-        "to resume from it), or move the run directory away to start over (its teacher "
-        "replies would be paid again)")
+        f"| sqlite3 recovered.sqlite` may save what is readable: put that in its place "
+        "to resume from it once `sqlite3 recovered.sqlite 'SELECT count(*) FROM "
+        "teacher_calls'` counts its replies (a store with none starts the run over, and "
+        "an old sqlite3's .recover can fail and leave it empty); or move the run "
+        "directory away to start over (its teacher replies would be paid again)")
 
 
 def column_names(db: sqlite3.Connection, table: str) -> set[str]:
