@@ -290,9 +290,10 @@ def _names(text: str | None) -> list[str] | None:
 
 def _stop_as_ctrl_c(signum, frame) -> None:
     """SIGTERM and SIGHUP (what `timeout`, Slurm, Docker and a closed terminal send)
-    stop a run as Ctrl-C does: the teacher requests in flight are waited for (the
-    event loop takes SIGINT for that), and the run resumes from where it stopped."""
-    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # a background job's: no wait
+    stop a run as Ctrl-C does, and the run resumes from where it stopped. While the
+    teacher is asked, the gateway takes them instead (gateway.stoppable: the requests
+    in flight are waited for)."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # a background job's
         raise KeyboardInterrupt
     signal.raise_signal(signal.SIGINT)
 
