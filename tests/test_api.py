@@ -9,8 +9,9 @@ import pytest
 
 import elad
 from elad.cli import main
-from elad.config import ConfigError, load_config
+from elad.config import ConfigError, RunConfig, load_config
 from elad.reading.export_data import ExportError
+from elad.rundir import stored_config
 
 from conftest import TINY
 
@@ -57,6 +58,15 @@ def test_run_with_a_dict_then_a_file_resumes_and_reports(tmp_path):
     assert elad.run(load_config(toml), tmp_path / "run") == records
     page = elad.report(tmp_path / "run")
     assert page == tmp_path / "run" / "report.html" and "Stop and budget" in page.read_text()
+    assert elad.run(run_dir=tmp_path / "run") == records  # no config: the stored one
+
+    # a dict grows the stored run: before, it applied on the defaults, and the grown run
+    # silently took the default budget ($0.25) instead of its own
+    grown = elad.run({"max_rounds": 2}, tmp_path / "run")
+    assert [r.round for r in grown] == [0, 1, 2] and grown[0] == records[0]
+    assert grown[1].cost_usd == records[1].cost_usd and not grown[1].stop_reason  # went on
+    assert stored_config(tmp_path / "run").budget_usd == float(sections["budget_usd"]) != \
+        RunConfig().budget_usd
 
 
 def test_a_bad_config_dict_is_a_config_error_naming_the_key(tmp_path):
@@ -64,6 +74,8 @@ def test_a_bad_config_dict_is_a_config_error_naming_the_key(tmp_path):
         elad.run({"budget_usd": -1}, tmp_path / "run")
     with pytest.raises(ConfigError, match="nosuch"):
         elad.run({"student": {"nosuch": 1}}, tmp_path / "run")
+    with pytest.raises(ConfigError, match="config keys are text, as in a config file"):
+        elad.run({1: 2}, tmp_path / "run")
     assert not (tmp_path / "run").exists()
 
 

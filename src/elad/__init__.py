@@ -10,8 +10,9 @@ teacher LLM while paying the teacher as little as possible (ELAD, Zhang et al. 2
     elad.export("runs/api", "runs/api-model")  # its student, a Hugging Face folder
 
 `elad.run` takes a `RunConfig`, a dict shaped like a config file (sections as nested
-dicts) or the path of a TOML config file; it runs, resumes or rereads the run in
-`run_dir`, exactly as `elad run --run-dir RUN_DIR` does; `elad.report`, `elad.export` and `elad.export_data`
+dicts), the path of a TOML config file, or nothing; it runs, resumes or rereads the run
+in `run_dir`, exactly as `elad run --run-dir RUN_DIR` does (a run directory's own
+config is the base that a dict or a file changes); `elad.report`, `elad.export` and `elad.export_data`
 are `elad report`, `elad export` and `elad export-data`. Importing elad loads no torch:
 the heavy modules are imported by the call that needs them.
 """
@@ -34,19 +35,24 @@ except PackageNotFoundError:  # a source tree on sys.path, not installed
 __all__ = ["__version__", "export", "export_data", "report", "run"]
 
 
-def run(config: RunConfig | dict | str | Path, run_dir: str | Path = "elad-run"
-        ) -> list[RoundRecord]:
+def run(config: RunConfig | dict | str | Path | None = None,
+        run_dir: str | Path = "elad-run") -> list[RoundRecord]:
     """Run (or resume, or reread) the experiment of `config` in `run_dir`; returns its
-    round records. A bad config raises `elad.config.ConfigError` naming the key."""
+    round records. As with `elad run`, a dict or a file applies on top of the config
+    the run directory already holds (before: on the defaults, so a grown run silently
+    took the default budget), and None resumes it as it is. A bad config raises
+    `elad.config.ConfigError` naming the key."""
     from elad.config import RunConfig, config_from_dict, load_config, validate
     from elad.loop import run as run_loop  # torch, from here on
+    from elad.rundir import stored_config
 
+    stored = stored_config(Path(run_dir))
     if isinstance(config, RunConfig):
         config = validate(config)
     elif isinstance(config, dict):
-        config = config_from_dict(config)
+        config = config_from_dict(config, stored)
     else:
-        config = load_config(Path(config))
+        config = load_config(None if config is None else Path(config), base=stored)
     records, _ = run_loop(config, Path(run_dir))
     return records
 

@@ -269,10 +269,17 @@ def choices(key: str) -> tuple:
     return {f.name: f for f in dataclasses.fields(target)}[name].metadata.get("choices", ())
 
 
-def config_from_dict(data: dict) -> RunConfig:
+def config_from_dict(data: dict, base: RunConfig | None = None) -> RunConfig:
     """A config from a dict shaped like a config file (sections as nested dicts), on
-    the defaults of its student kind, validated (the Python API's `elad.run`)."""
-    return validate(_profiled([(key, value, "config") for key, value in data.items()]))
+    the defaults of its student kind or on `base` (a run directory's stored config),
+    validated (the Python API's `elad.run`)."""
+    odd = [key for key in data if not isinstance(key, str)]
+    if odd:
+        raise ConfigError(f"config keys are text, as in a config file: not {odd[0]!r}")
+    items = [(key, value, "config") for key, value in data.items()]
+    if base is not None:
+        return validate(_applied(copy.deepcopy(base), items))
+    return validate(_profiled(items))
 
 
 def config_from_json(text: str) -> RunConfig:
