@@ -343,3 +343,15 @@ def test_the_table_starts_with_the_untrained_students_accuracy():
     assert len(lines[1]) == len(lines[2])  # the same columns
     record.accuracy_before = None  # a student from scratch: no start row
     assert len(format_table([record]).splitlines()) == 2
+
+
+def test_the_questions_sent_are_those_asked_not_those_selected(tmp_path):
+    """A selected question skipped at sending time (it no longer fit in the budget) was
+    not sent: the page counted the round's selection as sent (66 against 63 calls)."""
+    write_run(tmp_path / "run")
+    with RunStore(tmp_path / "run" / "run.sqlite") as store:
+        store.save_selection(1, ["q1", "q0"])  # q0: selected again, never asked in round 1
+    page = write_run_report(tmp_path / "run").read_text()
+    assert ("Round 1: 1 question sent to the teacher (1 more selected, then skipped: no "
+            "longer within the budget), the first 1 in selection order") in page
+    assert "Round 0: 1 question sent to the teacher, the first 1 in selection order" in page

@@ -127,12 +127,16 @@ def run_report_html(store: RunStore, config: RunConfig, title: str,
     body.append(tag("h2", "Selected questions"))
     targets = {t.example_id: t for t in store.targets()}
     for round in sorted({c.round for c in calls}):
+        asked = {c.example_id: c for c in calls if c.round == round}
         selected = store.selection(round) or []
-        shown = selected[:examples_per_round]
-        body.append(tag("h3", f"Round {round}: {count(len(selected), 'question')} sent to "
-                              f"the teacher, the first {len(shown)} in selection order"))
-        context = RoundShown(round, store.scores(round),
-                             {c.example_id: c for c in calls if c.round == round}, targets)
+        sent = [qid for qid in selected if qid in asked]
+        shown = sent[:examples_per_round]
+        skipped = (f" ({len(selected) - len(sent)} more selected, then skipped: no longer "
+                   "within the budget)" if len(sent) < len(selected) else "")
+        body.append(tag("h3", f"Round {round}: {count(len(sent), 'question')} sent to "
+                              f"the teacher{skipped}, the first {len(shown)} in selection "
+                              "order"))
+        context = RoundShown(round, store.scores(round), asked, targets)
         for position, qid in enumerate(shown, 1):
             body.append(example_html(store, config, context, position, qid))
     body.append(tag("details", tag("summary", "Configuration"),
