@@ -190,7 +190,8 @@ def test_a_budget_spent_with_money_left_says_why(tmp_path, capsys):
     assert main(["-q", "run", *TINY, "budget_usd=0.004", "max_rounds=10",
                  "--run-dir", run_dir]) == 0
     why = ("stopped: budget spent (what is left of the budget does not cover one more "
-           "teacher request at what the last round paid per request); ")
+           "teacher request at what the last round paid per request, or the worst case "
+           "that each request holds until its reply); ")
     assert why in capsys.readouterr().out
     assert main(["report", run_dir]) == 0
     assert why in capsys.readouterr().out.splitlines()[-1]

@@ -21,7 +21,8 @@ STOP_WHY = {
                           "questions: the student's most uncertain questions are now "
                           "answered right, more teacher money buys little",
     StopReason.BUDGET_SPENT: "what is left of the budget does not cover one more teacher "
-                             "request at what the last round paid per request",
+                             "request at what the last round paid per request, or the "
+                             "worst case that each request holds until its reply",
     StopReason.POOL_EXHAUSTED: "the teacher has been asked about every pool question",
     StopReason.MAX_ROUNDS: "max_rounds={max_rounds}: {rounds} after the seed round done",
     StopReason.LOW_GAIN: "the forecast said the next round buys less than "
