@@ -8,6 +8,7 @@ import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -287,3 +288,20 @@ def test_the_model_card_says_whether_the_tiny_student_was_warmed(warmup, start):
     from elad.reading.model_card import student_text
     config = load_config(None, [f"student.warmup={warmup}"])
     assert start in student_text(config, adapter_only=False)
+
+
+def test_the_model_card_counts_what_a_stopped_run_may_have_paid(exported, tmp_path):
+    """A request sent before a kill whose reply never came is held at its worst case in
+    the ledger; the card's teacher cost said only what the calls were billed, below
+    what the teacher billed (a helper's kill -9: $0.0021 on the card, $0.0025 billed)."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(exported[0], run_dir)
+    with RunDir.open(run_dir) as run:
+        run.store.send_ahead(None, "never-replied", 1, "q-lost", 0.0042)
+        spent = run.store.spent_usd()
+    assert main(["-q", "export", str(run_dir), "--out", str(tmp_path / "model")]) == 0
+    card = (tmp_path / "model" / "README.md").read_text()
+    assert (" The run also holds $0.0042 for requests sent whose replies it never received "
+            "(a stopped run, or a batch not collected), at their worst case: the teacher "
+            f"may have billed them; the budget has paid ${spent:.4f} in all.") in card
+    assert "The run also holds" not in (exported[2] / "README.md").read_text()

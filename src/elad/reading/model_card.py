@@ -14,7 +14,7 @@ from elad.asking import revises
 from elad.budget import teacher_prices
 from elad.config import RunConfig
 from elad.reading.card_metadata import front_matter
-from elad.reading.report_summary import count
+from elad.reading.report_summary import count, spending
 from elad.rundir import RunDir
 from elad.store import RunStore
 from elad.types import RoundRecord
@@ -172,6 +172,19 @@ def training_lines(config: RunConfig) -> list[str]:
              "it (the `prompt_completion` rows give the same loss without it).")]
 
 
+def unsettled_text(store: RunStore, last: RoundRecord) -> str:
+    """What the run holds beyond its calls' bills: requests whose replies never came (a
+    kill) and a batch not collected, at their worst case. The teacher may have billed
+    them, so a card that left them out would understate what was paid."""
+    spent = spending(store, last)
+    held = spent["unconfirmed"] + spent["a batch not collected yet"]
+    if held <= 0:
+        return ""
+    return (f" The run also holds ${held:.4f} for requests sent whose replies it never "
+            "received (a stopped run, or a batch not collected), at their worst case: the "
+            f"teacher may have billed them; the budget has paid ${spent['all']:.4f} in all.")
+
+
 def model_card(run: RunDir, round: int, bos_token: str | None,
                adapter_only: bool = False) -> str:
     """The README.md of the round `round` student of `run`, exported."""
@@ -199,7 +212,7 @@ def model_card(run: RunDir, round: int, bos_token: str | None,
         (f"${totals['cost_usd']:.4f} up to round {round}: {totals['calls']} calls, "
         f"{totals['input_tokens']} input and {totals['output_tokens']} output tokens at "
         f"${prices.input_per_mtok:.2f} / ${prices.output_per_mtok:.2f} per million "
-        f"(the run's budget: ${config.budget_usd})."), "",
+        f"(the run's budget: ${config.budget_usd}).{unsettled_text(store, last)}"), "",
         "## Test accuracy", "",
         (f"Greedy accuracy on the {store.count_examples('test')} test questions after "
          "each round (targets and teacher dollars cumulative). This model: "
