@@ -305,3 +305,18 @@ def test_the_model_card_counts_what_a_stopped_run_may_have_paid(exported, tmp_pa
             "(a stopped run, or a batch not collected), at their worst case: the teacher "
             f"may have billed them; the budget has paid ${spent:.4f} in all.") in card
     assert "The run also holds" not in (exported[2] / "README.md").read_text()
+
+
+
+def test_the_model_card_names_the_teacher_without_its_url():
+    """A card is made to be published: a private server's address stays out of it."""
+    from elad.reading.model_card import teacher_text
+
+    def named(url):
+        return teacher_text(load_config(None, ["teacher=openai", "teacher.model=m",
+                                               f"teacher.base_url={url}"]))
+
+    assert named("http://10.1.2.3:8000/v1") == "`m` behind an OpenAI-compatible API"
+    assert "10.1.2.3" not in named("https://10.1.2.3/v1")
+    assert named("https://api.openai.com/v1") == \
+        "`m` behind an OpenAI-compatible API (OpenAI's)"

@@ -109,7 +109,9 @@ def test_unreachable_teacher_stops_the_run_with_a_clear_error(tmp_path):
     with serve() as (_, url):  # a port that was free a moment ago, closed now
         pass
     teacher = cached_teacher(tmp_path, url, "teacher.max_retries=1")
-    with pytest.raises(TeacherUnavailable, match="cannot reach the teacher at http://127"):
+    with pytest.raises(TeacherUnavailable, match="cannot reach the teacher at http://127"
+                       r".*\(2 tries, none connected, so none was paid\); check "
+                       "teacher.base_url and that the server is up, then rerun$"):
         annotate_once(teacher)
     assert teacher.store.call_totals()["calls"] == 0
 

@@ -216,7 +216,8 @@ def make_parser(handlers: dict[str, Handler]) -> argparse.ArgumentParser:
     add_run_dir(data_parser, "the run whose training targets to export")
     data_parser.add_argument("--out", required=True, help="the folder to write")
     data_parser.add_argument("--teacher-replies", action="store_true",
-                             help="also every teacher call: the prompt sent and the reply")
+                             help="also every teacher call of the rounds: the prompt sent "
+                                  "and the reply")
     data_parser.add_argument("--push-to-hub", metavar="REPO", default=None,
                              help="also push each dataset to this hub dataset repo, as "
                              "one config per name (needs datasets and a hub token)")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from urllib.parse import urlparse
 
 from elad.answers import ANSWER_CUE, prompt_text
 from elad.asking import revises
@@ -22,8 +23,10 @@ from elad.types import RoundRecord
 
 def teacher_text(config: RunConfig) -> str:
     teacher = config.teacher
-    if teacher.kind == "openai":
-        return f"`{teacher.model}` behind the OpenAI-compatible API at {teacher.base_url}"
+    if teacher.kind == "openai":  # no URL: a card is published, a private host is not
+        whose = " (OpenAI's)" if urlparse(teacher.base_url).hostname == "api.openai.com" \
+            else ""
+        return f"`{teacher.model}` behind an OpenAI-compatible API{whose}"
     noise = (f", with one wrong step in {teacher.noise:.0%} of its replies"
              if teacher.noise else "")
     if teacher.kind == "oracle":

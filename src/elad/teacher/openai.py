@@ -186,7 +186,10 @@ class OpenAITeacher:
                 await asyncio.sleep(decision.wait_s)
             elif not tries.reached:
                 raise TeacherUnavailable(f"cannot reach the teacher at {c.base_url}: "
-                                         f"{tries.reason} ({tries.failures} tries)")
+                                         f"{tries.reason} ({tries.failures} tries, none "
+                                         "connected, so none was paid); check "
+                                         "teacher.base_url and that the server is up, "
+                                         "then rerun")
             else:
                 return tries.failed(request.op, decision.why)
 
