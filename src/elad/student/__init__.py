@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from elad.config import StudentConfig
+from safetensors import SafetensorError
+
+from elad.config import ConfigError, StudentConfig
 from elad.rundir import CheckpointError
 from elad.student.hf import HFStudent, set_greedy_generation
 from elad.student.protocol import Student
@@ -59,11 +61,16 @@ def load_student(config: StudentConfig, directory: Path, gpu_share: float = 1.0
             from elad.student.pretrained import load_pretrained_student
             from elad.student.vllm import maybe_vllm
 
-            return maybe_vllm(config, load_pretrained_student(config, directory), gpu_share)
-        return HFStudent.load(directory, name=tiny_name(config.hidden_size, config.layers),
-                              **_options(config))
-    except Exception as error:  # whatever the loading library raises on a bad file
+            student = load_pretrained_student(config, directory)
+        else:
+            return HFStudent.load(directory, name=tiny_name(config.hidden_size,
+                                                            config.layers),
+                                  **_options(config))
+    except ConfigError:  # a setting's error, which says itself what to change
+        raise
+    except (OSError, ValueError, SafetensorError) as error:  # a file missing or damaged
         raise CheckpointError(unreadable(directory, f"cannot be read ({error})")) from error
+    return maybe_vllm(config, student, gpu_share)
 
 
 def unreadable(directory: Path, what: str) -> str:
