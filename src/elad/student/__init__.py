@@ -56,21 +56,18 @@ def load_student(config: StudentConfig, directory: Path, gpu_share: float = 1.0
     traceback (a missing path was even looked up on the Hugging Face hub)."""
     if not directory.is_dir():
         raise CheckpointError(unreadable(directory, "is missing"))
-    try:
-        if config.kind == "hf":
-            from elad.student.pretrained import load_pretrained_student
-            from elad.student.vllm import maybe_vllm
+    from elad.student.pretrained import load_pretrained_student
+    from elad.student.vllm import maybe_vllm
 
-            student = load_pretrained_student(config, directory)
-        else:
-            return HFStudent.load(directory, name=tiny_name(config.hidden_size,
-                                                            config.layers),
-                                  **_options(config))
+    name = tiny_name(config.hidden_size, config.layers)
+    try:
+        student = (load_pretrained_student(config, directory) if config.kind == "hf"
+                   else HFStudent.load(directory, name=name, **_options(config)))
     except ConfigError:  # a setting's error, which says itself what to change
         raise
     except (OSError, ValueError, SafetensorError) as error:  # a file missing or damaged
         raise CheckpointError(unreadable(directory, f"cannot be read ({error})")) from error
-    return maybe_vllm(config, student, gpu_share)
+    return maybe_vllm(config, student, gpu_share) if config.kind == "hf" else student
 
 
 def unreadable(directory: Path, what: str) -> str:
