@@ -150,6 +150,36 @@ def test_a_run_that_paid_nothing_starts_over_with_the_corrected_config(tmp_path)
         RunDir.create(tmp_path / "run", dataclasses.replace(fixed, seed=5))
 
 
+def test_a_run_started_with_a_relative_path_resumes_from_any_directory(tmp_path,
+                                                                       monkeypatch):
+    started, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    (started / "data").mkdir(parents=True)
+    elsewhere.mkdir()
+    (started / "data" / "q.jsonl").write_text('{"question": "1 + 1?", "answer": "2"}\n')
+    monkeypatch.chdir(started)
+    relative = [*TINY, "task.kind=jsonl", "teacher.kind=reference", "task.path=data/q.jsonl"]
+    with RunDir.create("runs/a", load_config(None, relative)) as rundir:
+        rundir.store.save_teacher_call("key", 0, "q", {}, TeacherReply(
+            "annotate", None, ["1 + 1 = 2"], "2", 10, 5), 0.0001)
+    monkeypatch.chdir(elsewhere)
+    stored = stored_config(started / "runs/a")
+    assert stored.task.path == str(started / "data" / "q.jsonl")
+    grown = load_config(None, ["max_rounds=9"], base=stored)  # the file is found from here
+    with RunDir.create(started / "runs/a", grown) as rundir:
+        assert [key for key, _, _ in rundir.changed] == ["max_rounds"]
+    # a run stored with a relative path (before this) goes on from where it was started,
+    # and elsewhere its path's error says where it was looked for
+    with RunStore(started / "runs/a" / "run.sqlite") as store:
+        store.set_meta("config", stored.to_json().replace(str(started / "data"), "data"))
+    with pytest.raises(ConfigError, match=re.escape(
+            f"task.path='data/q.jsonl': no such file or folder (read from {elsewhere})")):
+        load_config(None, [], base=stored_config(started / "runs/a"))
+    monkeypatch.chdir(started)
+    with RunDir.create("runs/a", load_config(None, [], base=stored_config("runs/a"))) \
+            as rundir:
+        assert rundir.changed == [] and rundir.config.task.path == stored.task.path
+
+
 def _record(round, stop_reason=StopReason.NOT_STOPPED):
     return RoundRecord(round, 16, 16, 100, 50, 0.001, 0.5, None, "elad", "revise", 0,
                        stop_reason)

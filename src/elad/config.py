@@ -12,7 +12,8 @@ computes.
 Relative paths in a config file (`task.path`, `task.test_path`, a local `student.model`,
 `scale.accelerate_config`) are read from the file's folder, as its author sees them, so
 `elad run configs/mine.toml` works from any directory. On the command line and in the
-Python API they are read from the working directory.
+Python API they are read from the working directory. A run directory stores them
+absolute (`absolute_paths`), so a run resumes from any directory.
 """
 
 from __future__ import annotations
@@ -213,6 +214,20 @@ def _file_items(path: Path) -> list[Item]:
 # one there; otherwise a hub name)
 FILE_KEYS = {"task": ("path", "test_path"), "student": ("model",),
              "scale": ("accelerate_config",)}
+
+
+def absolute_paths(config: RunConfig) -> RunConfig:
+    """A copy of `config` with its relative file paths (`FILE_KEYS`; `student.model` when
+    it names a local folder) made absolute from the working directory: a run directory
+    stores them so, and `elad run --run-dir` then finds its files from any directory."""
+    config = copy.deepcopy(config)
+    for section, names in FILE_KEYS.items():
+        holder = getattr(config, section)
+        for name in names:
+            given = getattr(holder, name)
+            if given and (name != "model" or Path(given).expanduser().exists()):
+                setattr(holder, name, os.path.abspath(Path(given).expanduser()))
+    return config
 
 
 def is_working_directory(folder: Path) -> bool:

@@ -89,6 +89,12 @@ def resolved_warmup(student: Any, task: Any) -> str:
     return "curriculum" if student.kind == "tiny" and task.kind == "synthetic" else "none"
 
 
+def read_from(path: str) -> str:
+    """Where a relative path was looked for, for a message (a run directory made before
+    its paths were stored absolute is resumed from the directory it was started in)."""
+    return "" if Path(path).expanduser().is_absolute() else f" (read from {Path.cwd()})"
+
+
 def validate(config: Any) -> Any:
     """Check every field's choices and range, then how settings fit together; raise
     ConfigError naming the first bad key."""
@@ -105,7 +111,7 @@ def validate(config: Any) -> Any:
         ("task.test_path", not task.test_path or task.kind != "synthetic",
          "is for a file task (the synthetic task makes its own test questions)"),
         ("task.test_path", not task.test_path or Path(task.test_path).expanduser().is_file(),
-         f"={task.test_path!r}: no such file"),
+         f"={task.test_path!r}: no such file{read_from(task.test_path)}"),
         ("task.test_from_teacher", not (task.test_from_teacher and task.test_path),
          "and task.test_path both give the test set; set one"),
         ("task.test_from_teacher", not (task.test_from_teacher and task.pool_size)
@@ -132,7 +138,7 @@ def validate(config: Any) -> Any:
          "is needed for task.kind=jsonl (or task.hub)"),
         ("task.path", task.kind == "synthetic" or not task.path
          or Path(task.path).expanduser().exists(),
-         f"={task.path!r}: no such file or folder"),
+         f"={task.path!r}: no such file or folder{read_from(task.path)}"),
         ("student.warmup", student.warmup == "none" or (
             student.kind == "tiny" and task.kind == "synthetic"),
          "must be none unless student.kind=tiny and task.kind=synthetic (the curriculum "

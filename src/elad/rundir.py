@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from elad.config import ConfigError, RunConfig, config_from_json
+from elad.config import ConfigError, RunConfig, absolute_paths, config_from_json
 from elad.lock import Lock, hold
 from elad.store import RunStore
 from elad.types import RoundRecord, StopReason
@@ -57,8 +57,10 @@ WHERE_IT_RUNS = ("scale",)  # sections that change where the work runs, not its 
 
 def differences(old: RunConfig, new: RunConfig) -> list[tuple[str, Any, Any]]:
     """(dotted key, old value, new value) for every setting that differs, sorted; the
-    WHERE_IT_RUNS sections are left out (a run may go on elsewhere)."""
-    found = []
+    WHERE_IT_RUNS sections are left out (a run may go on elsewhere). Relative file paths
+    are compared as the working directory reads them (a run stored before its paths
+    were stored absolute names them relative)."""
+    old, new, found = absolute_paths(old), absolute_paths(new), []
 
     def walk(a: Any, b: Any, prefix: str) -> None:
         for field in dataclasses.fields(a):
@@ -102,7 +104,7 @@ class RunDir:
         every difference is CONTINUABLE (else ConfigError naming each other one). A run
         that has paid for nothing yet is started over with `config`. A grown config is
         kept by `save_config`, once the caller can decide its stop reason."""
-        path = Path(path)
+        path, config = Path(path), absolute_paths(config)
         try:
             path.mkdir(parents=True, exist_ok=True)
             lock = hold(path)
