@@ -355,3 +355,22 @@ def test_the_questions_sent_are_those_asked_not_those_selected(tmp_path):
     assert ("Round 1: 1 question sent to the teacher (1 more selected, then skipped: no "
             "longer within the budget), the first 1 in selection order") in page
     assert "Round 0: 1 question sent to the teacher, the first 1 in selection order" in page
+
+
+def test_a_budget_lowered_below_what_was_spent_is_named_so(tmp_path, capsys):
+    """Lowering the budget of a run below its spending stops it; neither the page nor
+    `elad report` reads it as spending more than the budget."""
+    write_run(tmp_path / "run")
+    with RunStore(tmp_path / "run" / "run.sqlite") as store:
+        store.set_meta("config", json.dumps(json.loads(store.get_meta("config"))
+                                            | {"budget_usd": 0.0005}))
+    spent = PRICES.cost(130, 35)
+    page = write_run_report(tmp_path / "run").read_text()
+    assert html_rows(page, "Stop and budget")[1][:3] == ["0.0005", f"{spent:.4f}", "0.0000"]
+    assert (f"The budget was lowered to $0.0005 after ${spent:.4f} was spent (a way to "
+            "stop a run): nothing was sent after that.") in page
+    from elad.cli import main
+
+    assert main(["report", str(tmp_path / "run")]) == 0
+    assert (f"spent ${spent:.4f}, more than the $0.0005 the budget was lowered to after"
+            in capsys.readouterr().out)

@@ -179,15 +179,16 @@ def report_stop_line(run_dir: Path, records: list) -> str:
     if config is None:
         return "stopped: not finished; no round yet"
     if last is None:  # money may be spent all the same: the seed round's, the test set's
-        return (f"stopped: not finished; no round yet; {spent_text(run_dir, None)} of "
-                f"${config.budget_usd}")
-    return (f"stopped: {stop_words(last.stop_reason)}; {spent_text(run_dir, last)} "
-            f"of ${config.budget_usd}; forecast: "
+        return (f"stopped: not finished; no round yet; "
+                f"{spent_text(run_dir, None, config.budget_usd)}")
+    return (f"stopped: {stop_words(last.stop_reason)}; "
+            f"{spent_text(run_dir, last, config.budget_usd)}; forecast: "
             f"{forecast_line(last.forecast, config.stop_gain_per_usd)}")
 
 
-def spent_text(run_dir: Path, last) -> str:
-    """Everything the budget has paid, and what the rounds shown leave out of it."""
+def spent_text(run_dir: Path, last, budget: float) -> str:
+    """Everything the budget has paid, what the rounds shown leave out of it, and the
+    budget (one lowered below what was spent, to stop a run, says so)."""
     from elad.reading.report_summary import spending
 
     with RunDir.open(run_dir) as rundir:
@@ -195,7 +196,9 @@ def spent_text(run_dir: Path, last) -> str:
     spent = paid.pop("all")
     detail = ", ".join(f"{what} ${usd:.4f}" for what, usd in paid.items() if usd >= 5e-5)
     shown = f"the rounds shown ${last.cost_usd:.4f}, " if last else ""
-    return f"spent ${spent:.4f}" + (f" ({shown}{detail})" if detail else "")
+    of_budget = (f" of ${budget}" if spent <= budget + 1e-9 else
+                 f", more than the ${budget} the budget was lowered to after")
+    return f"spent ${spent:.4f}" + (f" ({shown}{detail})" if detail else "") + of_budget
 
 
 def teacher_check_command(args: argparse.Namespace) -> int:

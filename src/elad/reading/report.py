@@ -199,7 +199,10 @@ def stop_and_budget_section(store: RunStore, config: RunConfig,
     paid = spending(store, last)
     spent, unconfirmed, batch = (paid["all"], paid["unconfirmed"],
                                  paid["a batch not collected yet"])
-    left = config.budget_usd - spent
+    left = max(0.0, config.budget_usd - spent)
+    lowered = [] if spent <= config.budget_usd + 1e-9 else [tag("p", (
+        f"The budget was lowered to ${config.budget_usd} after ${spent:.4f} was spent "
+        "(a way to stop a run): nothing was sent after that."), cls="muted")]
     unsure = [] if not unconfirmed else [tag("p", (
         f"${unconfirmed:.4f} of the spent figure is unconfirmed: requests sent before a "
         "kill whose replies never arrived, counted at their worst case (the server may "
@@ -220,7 +223,7 @@ def stop_and_budget_section(store: RunStore, config: RunConfig,
     return [tag("h2", "Stop and budget"), tag("p", stopped, cls="stop"),
             table(["budget $", "spent $", *extra[0], "left $", "spent"],
                   [[f"{config.budget_usd:.4f}", f"{spent:.4f}", *extra[1], f"{left:.4f}",
-                    f"{spent / config.budget_usd:.1%}"]]), *apart, *unsure]
+                    f"{spent / config.budget_usd:.1%}"]]), *lowered, *apart, *unsure]
 
 
 def task_accuracy_section(records: list[RoundRecord]) -> list[Markup]:
