@@ -70,7 +70,7 @@ def test_export_data_rows(exported):
         assert conversation["messages"] == [
             {"role": "user", "content": target.question},
             {"role": "assistant", "content": row["completion"]}]
-        assert row["confirmed"] == target.confirmed and row["round"] == target.round
+        assert row["no_wrong_step"] == target.confirmed and row["round"] == target.round
         assert row["operation"] == ("annotate" if target.round == 0 else "revise")
         assert row["cost_usd"] > 0
         assert (row["teacher"], row["teacher_model"]) == ("oracle", "gpt-4o")

@@ -22,8 +22,10 @@ one "train" split) of the same name:
                       chat-template student keeps its base model's template.
 
 Every row also has the question's id, task, question and answer, the round, the
-teacher's operation (annotate, revise), whether the teacher confirmed the student's
-explanation, what the call cost, and the teacher's kind and model. The JSON lines need
+teacher's operation (annotate, revise), `no_wrong_step` (a revision that kept the
+student's explanation as it was: not the run table's "confirmed", which asks whether the
+teacher's answer was the student's), what the call cost, and the teacher's kind and
+model. The JSON lines need
 nothing; the folders and `--push-to-hub` (one hub config per name) need `datasets`
 (`pip install 'elad[export]'`). Never imports torch.
 """
@@ -58,7 +60,7 @@ def target_rows(run: RunDir) -> tuple[list[dict], list[dict]]:
         about = {"id": target.example_id, "task": tasks.get(target.example_id, ""),
                  "question": target.question, "answer": target.answer,
                  "round": target.round, "operation": made[-1].op if made else "",
-                 "confirmed": target.confirmed,
+                 "no_wrong_step": target.confirmed,
                  "cost_usd": sum(c.cost_usd for c in made), **teacher_columns(run)}
         completion = format_explanation(target.steps, target.answer)
         plain.append({"prompt": prompt_text(target.question), "completion": completion,
@@ -88,7 +90,7 @@ def teacher_reply_rows(run: RunDir) -> list[dict]:
             "id": call.example_id, "task": tasks.get(call.example_id, ""),
             "question": call.request.get("question", ""), "answer": reply.answer,
             "round": call.round, "operation": call.op,
-            "confirmed": ok and call.op == "revise" and reply.first_error is None,
+            "no_wrong_step": ok and call.op == "revise" and reply.first_error is None,
             "ok": ok, "error": call.error, "input_tokens": call.input_tokens,
             "output_tokens": call.output_tokens, "cost_usd": call.cost_usd,
             **teacher_columns(run)})
