@@ -143,6 +143,30 @@ def test_unlabeled_questions_are_counted_and_a_test_file_needs_answers(tmp_path,
         "number", str(test), 0)
 
 
+def test_a_data_files_labeled_lines_are_its_test_set_and_the_teacher_annotates_none(
+        tmp_path, capsys):
+    """As the run reads one file (docs/data.md): its lines with an answer are the test
+    set, a fifth of it at most here so that a pool is left; init pays for no test set."""
+    data = write_questions(tmp_path / "questions.jsonl", 40)
+    out = tmp_path / "run.toml"
+    assert main(init_args(out, data, "--teacher-model", "gpt-4o-mini")) == 0
+    printed = capsys.readouterr().out
+    task = load_config(out).task
+    assert (task.test_path, task.test_size, task.test_from_teacher) == ("", 8, 0)
+    assert "teacher-annotated test set" not in printed
+    assert "pool: 32 questions" in printed
+    assert (f"note: the test set ({data}'s labeled lines) has 8 questions: each is "
+            "12.5% of test accuracy") in printed
+    loaded = load_task(task, 0)
+    assert (len(loaded.pool), len(loaded.test)) == (32, 8)
+    assert all(e.answer for e in loaded.test)
+    one = write_questions(tmp_path / "one.jsonl", 1, answered=False)
+    assert main(init_args(tmp_path / "one.toml", one, "--test", str(data),
+                          "--teacher-model", "gpt-4o-mini")) == 2
+    assert "one.jsonl: 1 question(s) leave too few for the pool (it needs 2 or more)" in \
+        one_line_error(capsys)
+
+
 def test_repeated_and_shared_questions_are_warned_of_before_paying(tmp_path, capsys,
                                                                    caplog):
     data = write_questions(tmp_path / "questions.jsonl", 30)

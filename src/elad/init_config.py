@@ -30,7 +30,7 @@ from elad.config import (
 from elad.config_help import to_toml
 from elad.estimate import estimate_run, format_estimate
 from elad.profiles import profile
-from elad.tasks.files import Malformed, json_items
+from elad.tasks.files import DEFAULT_TEST, Malformed, json_items
 
 DEFAULT_BUDGET_USD = 5.0
 TEACHER_TEST_SIZE = 100  # questions the teacher annotates as the test set, without --test
@@ -186,18 +186,24 @@ def init(options: InitOptions) -> str:
     wrote = (f"wrote {out}: a run config for {data.path} ({len(data.questions):,} "
              f"questions, {len(data.answers):,} with an answer; answers compared as "
              f"{config.task.answer_type}{guessed})")
-    return "\n".join([wrote, *small_test_note(test), "", format_estimate(outlook, config),
+    return "\n".join([wrote, *small_test_note(config, test), "", format_estimate(outlook, config),
                       "", *next_commands(out, config)])
 
 
-def small_test_note(test: DataFile | None, enough: int = 100) -> list[str]:
+def small_test_note(config: RunConfig, test: DataFile | None,
+                    enough: int = 100) -> list[str]:
     """A line for a labeled test set too small to tell rounds apart (the quickstart asks
-    for a hundred questions or more)."""
-    if test is None or len(test.questions) >= enough:
+    for a hundred questions or more): a test file, or the data file's labeled lines."""
+    if test is not None:
+        n, name = len(test.questions), str(test.path)
+    elif config.task.test_size:
+        n, name = config.task.test_size, f"the test set ({config.task.path}'s labeled lines)"
+    else:
         return []
-    n = len(test.questions)
+    if n >= enough:
+        return []
     band = 1.96 * (0.25 / n) ** 0.5
-    return [f"note: {test.path} has {n} questions: each is {1 / n:.1%} of test accuracy, "
+    return [f"note: {name} has {n} questions: each is {1 / n:.1%} of test accuracy, "
             f"and at 0.5 its 95% band is +-{band:.2f}; {enough} or more tell rounds apart"]
 
 
@@ -257,14 +263,18 @@ def task_section(options: InitOptions, data: DataFile,
     task = {"kind": "jsonl", "path": str(options.data), "pool_size": 0,  # the whole file
             "question_field": options.question_field, "answer_field": options.answer_field,
             "answer_type": options.answer_type or guess_answer_type(answers)}
-    held_out = 0
+    held_out, labeled = 0, len(data.answers)
     if options.test is not None:
         task["test_path"] = str(options.test)
+    elif labeled:  # the file's labeled lines are the test set, as the run reads it
+        # (tasks/files.load), a fifth of the file at most so that a pool is left
+        task["test_size"] = held_out = min(DEFAULT_TEST, labeled, max(1, n // 5))
     else:  # the teacher annotates a held-out part of the pool (testset.py)
         task["test_from_teacher"] = held_out = min(TEACHER_TEST_SIZE, max(1, n // 5))
     if n - held_out < 2:
-        raise ConfigError(f"{options.data}: {n} question(s) leave too few for the pool "
-                          "once the test set is held out")
+        raise ConfigError(f"{options.data}: {n} question(s) leave too few for the pool"
+                          + (" once the test set is held out" if held_out else
+                             " (it needs 2 or more)"))
     return task, n - held_out
 
 
