@@ -320,3 +320,44 @@ def test_the_model_card_names_the_teacher_without_its_url():
     assert "10.1.2.3" not in named("https://10.1.2.3/v1")
     assert named("https://api.openai.com/v1") == \
         "`m` behind an OpenAI-compatible API (OpenAI's)"
+
+
+def test_an_export_replaces_an_earlier_one_whole_and_refuses_a_foreign_folder(
+        exported, tmp_path, capsys):
+    """Files of two exports mixed in one folder load as neither: an adapter left from an
+    earlier `--adapter-only` export beside new weights loads as the old student. An
+    export replaces an earlier export of its kind whole, leaves it as it was when it
+    fails, and writes nothing into a folder holding other files."""
+    run_dir, _, _ = exported
+    model, data = tmp_path / "model", tmp_path / "data"
+    assert main(["-q", "export", str(run_dir), "--out", str(model)]) == 0
+    (model / "adapter_config.json").write_text("{}")  # an earlier export's file
+    assert main(["-q", "export", str(run_dir), "--out", str(model)]) == 0
+    assert not (model / "adapter_config.json").exists()
+    assert (model / "README.md").is_file() and (model / "model.safetensors").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no partial left
+
+    assert main(["-q", "export-data", str(run_dir), "--out", str(data),
+                 "--teacher-replies"]) == 0
+    assert main(["-q", "export-data", str(run_dir), "--out", str(data)]) == 0
+    assert not (data / "teacher_replies.jsonl").exists()
+    assert not (data / "teacher_replies").exists()
+
+    broken = tmp_path / "broken"
+    shutil.copytree(run_dir, broken)
+    with RunDir.open(broken) as run:
+        weights = run.checkpoint(run.trained_round()) / "model.safetensors"
+    weights.write_bytes(b"not a safetensors file")
+    before = sorted(p.name for p in model.iterdir())
+    capsys.readouterr()
+    assert main(["-q", "export", str(broken), "--out", str(model)]) == 2
+    assert "cannot be read" in capsys.readouterr().err
+    assert sorted(p.name for p in model.iterdir()) == before
+    assert not (model / "adapter_config.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken", "data", "model"]
+
+    for kind, out in (("export", data), ("export-data", model), ("export", run_dir)):
+        assert main(["-q", kind, str(run_dir), "--out", str(out)]) == 2
+        assert (f"--out {out}: a folder with other files in it; an export goes into a "
+                "new or empty folder") in capsys.readouterr().err
+    assert (data / "prompt_completion.jsonl").is_file()  # untouched

@@ -3,6 +3,7 @@ with sliding-window layers) saved as local Hugging Face folders with their own t
 and chat template: LoRA training, adapter checkpoints, export, the sampler's cache."""
 
 import dataclasses
+import json
 import math
 from pathlib import Path
 
@@ -379,10 +380,12 @@ def test_the_vllm_student_through_a_stand_in_engine(base_dir, monkeypatch):
 
 
 def test_a_run_with_a_pretrained_student_and_the_reference_teacher(tmp_path, shared_data,
-                                                                   capsys):
+                                                                   capsys, monkeypatch):
     from elad.cli import main
 
-    base = build(tmp_path / "llama", "llama")
+    build(tmp_path / "llama", "llama")
+    monkeypatch.chdir(tmp_path)
+    base = "llama"  # a local folder named relative to the working directory
     run_dir = tmp_path / "run"
     options = ["task.kind=gsm8k", f"task.path={shared_data / 'gsm8k'}", "task.pool_size=40",
                "task.test_size=4", "seed_size=6", "round_size=3", "candidates=4",
@@ -396,11 +399,18 @@ def test_a_run_with_a_pretrained_student_and_the_reference_teacher(tmp_path, sha
     for round in (0, 1):
         saved = {p.name for p in (run_dir / "checkpoints" / f"round-{round}").iterdir()}
         assert "adapter_model.safetensors" in saved and "model.safetensors" not in saved
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # the run's folder names its base model
     assert main(["export", str(run_dir), "--out", str(tmp_path / "final")]) == 0
     assert AutoModelForCausalLM.from_pretrained(tmp_path / "final").config.vocab_size > 0
+    card = (tmp_path / "final" / "README.md").read_text()
+    assert "the local model `llama` fine-tuned with LoRA" in card and str(tmp_path) not in card
     assert main(["export", str(run_dir), "--out", str(tmp_path / "adapter"),
                  "--adapter-only"]) == 0
-    assert (tmp_path / "adapter" / "adapter_config.json").is_file()
+    adapter = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
+    assert adapter["base_model_name_or_path"] == str(tmp_path / "llama")
+    assert "(give `do_sample=False, max_new_tokens=24`: an adapter loads with its base " \
+        "model's generation config)" in (tmp_path / "adapter" / "README.md").read_text()
 
 
 def test_tiny_student_exports_as_a_standalone_model(tmp_path):

@@ -72,11 +72,11 @@ def export(run_dir: str | Path, out: str | Path, round: int | None = None,
     `adapter_only` a LoRA student's adapter alone; returns the round written. A bad
     folder or option raises `elad.config.ConfigError` or `ExportError`."""
     from elad.config import ConfigError
-    from elad.reading.export_data import out_folder
+    from elad.reading.export_data import out_folder, written_whole
     from elad.reading.model_card import model_card
     from elad.rundir import RunDir
 
-    out = out_folder(out)
+    out = out_folder(out, "model")
     with RunDir.open(Path(run_dir)) as run:
         config, round = run.config, run.trained_round(round)
         if adapter_only and not (config.student.kind == "hf"
@@ -85,10 +85,11 @@ def export(run_dir: str | Path, out: str | Path, round: int | None = None,
                               "student.finetune=lora)")
         from elad.student import export_student  # torch, from here on
 
-        bos = export_student(config.student, run.checkpoint(round), out,
-                             merged=not adapter_only)
-        card = model_card(run, round, bos, adapter_only=adapter_only)
-    (out / "README.md").write_text(card, encoding="utf-8")
+        with written_whole(out) as folder:
+            bos = export_student(config.student, run.checkpoint(round), folder,
+                                 merged=not adapter_only)
+            card = model_card(run, round, bos, adapter_only=adapter_only)
+            (folder / "README.md").write_text(card, encoding="utf-8")
     return round
 
 
@@ -101,4 +102,5 @@ def export_data(run_dir: str | Path, out: str | Path, teacher_replies: bool = Fa
     from elad.reading.export_data import export_data as write_data
     from elad.reading.export_data import out_folder
 
-    return write_data(Path(run_dir), out_folder(out), teacher_replies, push_to_hub)
+    return write_data(Path(run_dir), out_folder(out, "data"), teacher_replies,
+                      push_to_hub)

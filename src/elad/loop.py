@@ -59,7 +59,10 @@ def run(config: RunConfig, run_dir: Path, on_round=lambda record: None,
     `until_round` pauses the run after that round (`elad plan`): it stays resumable.
     Each finished round goes to the trackers of `config.report_to`, then to
     `on_round`."""
-    with RunDir.create(run_dir, config) as rundir, trackers(config, rundir) as track:
+    with RunDir.create(run_dir, config) as rundir, \
+            trackers(rundir.config, rundir) as track:
+        config = rundir.config  # as stored: its file paths absolute
+
         def finished(record: RoundRecord) -> None:
             track(record)
             on_round(record)

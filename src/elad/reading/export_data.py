@@ -34,6 +34,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from elad.answers import PLAIN_CHAT_TEMPLATE, format_explanation, prompt_text
@@ -127,16 +130,52 @@ def has_datasets() -> bool:
     return importlib.util.find_spec("datasets") is not None
 
 
-def out_folder(path: str | Path) -> Path:
-    """`path` as a folder to write, checked before anything is written: neither it nor
-    the nearest folder above it that exists may be a file (ExportError)."""
-    out = Path(path)
+# what marks a folder as an earlier export of each kind: a file it holds, and its text
+EXPORT_MARKS = {"model": ("README.md", "a student distilled with elad"),
+                "data": ("prompt_completion.jsonl", "")}
+
+
+def out_folder(path: str | Path, kind: str) -> Path:
+    """`path` as the folder of an export of `kind` (`EXPORT_MARKS`), checked before
+    anything is written (ExportError): neither it nor the nearest folder above it that
+    exists may be a file, and a folder that exists must be empty or hold an earlier
+    export of that kind, which the new one replaces whole (`written_whole`): files of
+    two exports mixed in one folder load as neither (an old adapter beside new weights
+    loads as the old student)."""
+    out = Path(path).resolve()
     for folder in (out, *out.parents):
         if folder.exists():
             if not folder.is_dir():
                 raise ExportError(f"--out {path}: {folder} is a file, not a folder")
             break
+    name, text = EXPORT_MARKS[kind]
+    mark = out / name
+    earlier = mark.is_file() and text in mark.read_text(encoding="utf-8", errors="replace")
+    if out.is_dir() and any(out.iterdir()) and not earlier:
+        raise ExportError(f"--out {path}: a folder with other files in it; an export goes "
+                          f"into a new or empty folder, or replaces an earlier {kind} "
+                          "export whole")
     return out
+
+
+@contextmanager
+def written_whole(out: Path) -> Iterator[Path]:
+    """A new folder beside `out` to write an export into; once written it takes the
+    place of `out` (an earlier export there is removed), and if writing fails it is
+    removed and `out` is left as it was."""
+    partial, old = (out.with_name(f".{out.name}.{part}") for part in ("partial", "old"))
+    for folder in (partial, old):
+        shutil.rmtree(folder, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        yield partial
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    if out.exists():
+        out.rename(old)
+    partial.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def export_data(run_dir: Path, out: Path, teacher_replies: bool = False,
@@ -154,17 +193,18 @@ def export_data(run_dir: Path, out: Path, teacher_replies: bool = False,
             tables["teacher_replies"] = teacher_reply_rows(run)
     if not plain:
         raise ExportError(f"{run_dir} has no training targets yet")
-    out.mkdir(parents=True, exist_ok=True)
-    for name, rows in tables.items():
-        write_jsonl(out / f"{name}.jsonl", rows)
-    if plain_prompts(config):
-        write_text(out / "chat_template.jinja", PLAIN_CHAT_TEMPLATE)
-    if has_datasets():
-        datasets = {name: dataset_dict(rows) for name, rows in tables.items()}
-        for name, dataset in datasets.items():
-            dataset.save_to_disk(out / name)
-        if push_to_hub:
-            push(datasets, push_to_hub)
+    datasets = {}
+    with written_whole(out) as folder:
+        for name, rows in tables.items():
+            write_jsonl(folder / f"{name}.jsonl", rows)
+        if plain_prompts(config):
+            write_text(folder / "chat_template.jinja", PLAIN_CHAT_TEMPLATE)
+        if has_datasets():
+            datasets = {name: dataset_dict(rows) for name, rows in tables.items()}
+            for name, dataset in datasets.items():
+                dataset.save_to_disk(folder / name)
+    if push_to_hub:
+        push(datasets, push_to_hub)
     return {name: len(rows) for name, rows in tables.items()}
 
 

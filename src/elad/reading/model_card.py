@@ -67,7 +67,9 @@ def student_text(config: RunConfig, adapter_only: bool) -> str:
     tuning = (f"LoRA (rank {student.lora_rank}, "
               + ("the adapter alone" if adapter_only else "merged into the weights") + ")"
               if student.finetune == "lora" else "full fine-tuning")
-    return f"`{student.model}` fine-tuned with {tuning}"
+    local = Path(student.model).expanduser().exists()  # its name: a machine's path
+    model = f"the local model `{Path(student.model).name}`" if local else f"`{student.model}`"
+    return f"{model} fine-tuned with {tuning}"
 
 
 def method_text(config: RunConfig) -> str:
@@ -125,7 +127,8 @@ def accuracy_table(records: list[RoundRecord], exported: int) -> list[str]:
     return ["| " + " | ".join(row) + " |" for row in rows]
 
 
-def prompt_lines(config: RunConfig, bos_token: str | None) -> list[str]:
+def prompt_lines(config: RunConfig, bos_token: str | None,
+                 adapter_only: bool = False) -> list[str]:
     example = "What is the largest of 4, 7, 2?"
     if config.student.kind == "hf" and config.student.chat_template:
         return [
@@ -145,8 +148,11 @@ def prompt_lines(config: RunConfig, bos_token: str | None) -> list[str]:
         "It continues with its explanation, one step a line, and a last line "
         f'"{ANSWER_CUE} X.", then its end token. The tokenizer adds the bos token to the '
         "text, and its chat template renders a single user message as this prompt, so "
-        "either of these gives the student's greedy answer (the generation config holds "
-        f"greedy decoding and `max_new_tokens={config.student.max_new_tokens}`):"),
+        "either of these gives the student's greedy answer "
+        + (f"(give `do_sample=False, max_new_tokens={config.student.max_new_tokens}`: an "
+           "adapter loads with its base model's generation config):" if adapter_only else
+           "(the generation config holds greedy decoding and "
+           f"`max_new_tokens={config.student.max_new_tokens}`):")),
         "", "```python", "from transformers import pipeline", "",
         'generate = pipeline("text-generation", model="PATH/TO/THIS/FOLDER")',
         f'messages = [{{"role": "user", "content": "{example}"}}]',
@@ -223,6 +229,6 @@ def model_card(run: RunDir, round: int, bos_token: str | None,
         f"{last.stop_reason or 'not yet'})."), "",
         *accuracy_table(records, round), "",
         "## Prompt format", "",
-        *prompt_lines(config, bos_token), "",
+        *prompt_lines(config, bos_token, adapter_only), "",
         "## Training it further", "",
         *training_lines(config), ""])

@@ -52,12 +52,20 @@ def load_student(config: StudentConfig, directory: Path, gpu_share: float = 1.0
                  ) -> Student:
     """The student saved in `directory`; `gpu_share`: the part of the GPU this process
     may take (a Ray actor's `scale.gpus_per_worker`), what vLLM's engine takes half of.
-    A missing or damaged folder is a CheckpointError saying so, not a library's
-    traceback (a missing path was even looked up on the Hugging Face hub)."""
+    A missing or damaged folder is a CheckpointError saying so (`read_student`)."""
+    from elad.student.vllm import maybe_vllm
+
+    student = read_student(config, directory)
+    return maybe_vllm(config, student, gpu_share) if config.kind == "hf" else student
+
+
+def read_student(config: StudentConfig, directory: Path) -> HFStudent:
+    """The student saved in `directory`, in transformers. A missing or damaged folder
+    (or a base model that cannot be found) is a CheckpointError saying so, not a
+    library's traceback (a missing path was even looked up on the Hugging Face hub)."""
     if not directory.is_dir():
         raise CheckpointError(unreadable(directory, "is missing"))
     from elad.student.pretrained import load_pretrained_student
-    from elad.student.vllm import maybe_vllm
 
     name = tiny_name(config.hidden_size, config.layers)
     try:
@@ -67,7 +75,7 @@ def load_student(config: StudentConfig, directory: Path, gpu_share: float = 1.0
         raise
     except (OSError, ValueError, SafetensorError) as error:  # a file missing or damaged
         raise CheckpointError(unreadable(directory, f"cannot be read ({error})")) from error
-    return maybe_vllm(config, student, gpu_share) if config.kind == "hf" else student
+    return student
 
 
 def unreadable(directory: Path, what: str) -> str:
@@ -84,12 +92,11 @@ def export_student(config: StudentConfig, directory: Path, out: Path,
     (greedy, the student's end tokens); a plain student's tokenizer adds the bos token
     and has the plain prompt as its chat template. Returns the bos token (None if the
     model has none), what the model card needs to write the exact prompt."""
+    student = read_student(config, directory)
     if config.kind == "hf":
-        from elad.student.pretrained import export_pretrained, load_pretrained_student
+        from elad.student.pretrained import export_pretrained
 
-        student = load_pretrained_student(config, directory)
         return export_pretrained(config, student, out, merged)
-    student = load_student(config, directory)
     set_greedy_generation(student.model, student.format, config.max_new_tokens)
     student.model.save_pretrained(out)
     tokenizer = exported_tokenizer(student.tokenizer, config.max_length)
