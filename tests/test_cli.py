@@ -140,6 +140,10 @@ def test_the_stop_rule_stops_a_run_and_says_why_with_the_forecast(tmp_path, caps
 
 def test_plan_runs_the_first_rounds_and_run_goes_on_from_there(tmp_path, capsys):
     run_dir = str(tmp_path / "run")
+    assert main(["-q", "plan", *TINY, "max_rounds=1", "--run-dir", run_dir]) == 2
+    assert ("max_rounds=1 ends the run before round 2, the last that --rounds 2 asks for "
+            "the forecast; raise it") in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
     args = [*TINY, "max_rounds=3", "--run-dir", run_dir]
     assert main(["-q", "plan", *args, "--target", "0.5"]) == 0
     out = capsys.readouterr().out
@@ -194,6 +198,8 @@ def test_a_budget_spent_with_money_left_says_why(tmp_path, capsys):
            "that each request holds until its reply); ")
     assert why in capsys.readouterr().out
     assert main(["report", run_dir]) == 0
+    assert why in capsys.readouterr().out.splitlines()[-1]
+    assert main(["-q", "plan", "--run-dir", run_dir]) == 0  # a plan the budget ended
     assert why in capsys.readouterr().out.splitlines()[-1]
 
 

@@ -122,6 +122,10 @@ def plan_command(args: argparse.Namespace) -> int:
                           "at least 2 more")
     run_dir = Path(args.run_dir)
     config = config_from_items(args.items, stored_config(run_dir))
+    if config.max_rounds < args.rounds:
+        raise ConfigError(f"max_rounds={config.max_rounds} ends the run before round "
+                          f"{args.rounds}, the last that --rounds {args.rounds} asks for "
+                          f"the forecast; raise it (max_rounds={args.rounds} or more)")
     refuse_if_held(run_dir)  # before torch is imported: a refusal comes at once
     from elad.estimate import whole_pool
     from elad.loop import run  # imports torch
@@ -135,7 +139,9 @@ def plan_command(args: argparse.Namespace) -> int:
         pool = whole_pool(rundir.store, config)
     print(format_table(records))
     print(plan_text(records, n_test, config.budget_usd, args.target, pool))
-    if not records[-1].stop_reason:
+    if records[-1].stop_reason:  # before --rounds: the budget, saturation
+        print(report_stop_line(run_dir, records))
+    else:
         print(f"`elad run` with the same config and --run-dir {run_dir} goes on from "
               f"round {records[-1].round + 1}")
     return 0
