@@ -101,6 +101,24 @@ def test_error_lines_are_sent_again_and_not_paid(tmp_path, max_retries):
     assert teacher.store.spent_usd() == pytest.approx(server.billed_usd(2.5, 10.0))
 
 
+def test_a_request_that_got_no_reply_is_asked_again_by_the_next_run(tmp_path):
+    """As online, and as the run's error says: the same command asks again what got no
+    reply. Before, a rerun replayed the earlier batch's outcomes, gave each request up
+    again at once and sent nothing."""
+    server = OracleServer(fail_first=1, faults=("500",))
+    with serve(server) as (_, url):
+        _, first = annotate_all(batch_teacher(tmp_path, url, "teacher.max_retries=0"), 4)
+        rerun = batch_teacher(tmp_path, url, "teacher.max_retries=0")
+        _, second = annotate_all(rerun, 4)
+        _, third = annotate_all(batch_teacher(tmp_path, url, "teacher.max_retries=0"), 4)
+    assert not any(r.reply.ok for r in first)
+    assert all(r.reply.ok and not r.cached for r in second)
+    assert all(r.cached for r in third)
+    assert [len(b) for b in custom_ids(server)] == [4, 4]
+    assert Counter(a.outcome for a in server.ledger) == {"500": 4, "ok": 4}
+    assert rerun.store.spent_usd() == pytest.approx(server.billed_usd(2.5, 10.0))
+
+
 @pytest.mark.parametrize("batch", [True, False])
 def test_a_request_given_twice_is_sent_once(tmp_path, batch):
     with serve(OracleServer()) as (server, url):

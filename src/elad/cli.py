@@ -105,8 +105,9 @@ def run_command(args: argparse.Namespace) -> int:
         return 0
     diagnostic = selection_diagnostic(run_dir)
     if diagnostic:
-        print(f"\nround {diagnostic[0]} candidates, scored by the round "
-              f"{diagnostic[0] - 1} student.")
+        round = diagnostic[0]
+        print(f"\nround {round} candidates, scored by the "
+              + (f"round {round - 1} student." if round else "student before training."))
         print(format_aurocs(diagnostic[1]))
     return 0
 

@@ -230,6 +230,13 @@ class RunStore(BatchRecords):
         row = self.db.execute(CACHED_REPLY, (request_hash,)).fetchone()
         return TeacherReply(**json.loads(row[0])) if row else None
 
+    def failed_call_tokens(self, request_hash: str) -> tuple[int, int] | None:
+        """The (input, output) tokens billed for a request's recorded failure (every
+        failure of it recorded, summed: SAVE_CALL); None when none is recorded."""
+        row = self.db.execute("SELECT input_tokens, output_tokens FROM teacher_calls "
+                              "WHERE request_hash = ? AND NOT ok", (request_hash,)).fetchone()
+        return None if row is None else (row[0], row[1])
+
     def save_teacher_call(self, request_hash: str, round: int, example_id: str,
                           request: dict, reply: TeacherReply, cost_usd: float) -> None:
         """A reply and its cost (in the caller's `transaction` with `settle`, which

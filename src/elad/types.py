@@ -58,6 +58,14 @@ class Score:
 NO_REPLY = "no reply after"
 
 
+def asked_again(reply: TeacherReply) -> bool:
+    """Whether the next run asks again a request given up on with `reply`: it got no
+    reply (a refusal, a connection lost, a timeout), or was billed nothing. The same
+    rule as store_schema.CACHED_REPLY, there in SQL."""
+    return not reply.ok and (reply.error.startswith(NO_REPLY)
+                             or reply.input_tokens + reply.output_tokens == 0)
+
+
 @dataclass
 class TeacherReply:
     """What the teacher returned for one question.

@@ -246,9 +246,11 @@ def diagnostic_section(store: RunStore, config: RunConfig) -> list[Markup]:
     the candidates of each scored round (from the store; nothing is recomputed)."""
     rounds = store.scored_rounds()
     parts = [tag("h2", "Selection diagnostic"),
-             tag("p", "Each round's candidates, scored by the previous round's student: "
-                      "the AUROC of each strategy's score for 'the student's greedy "
-                      "answer is wrong' (0.5 is chance, 1 is perfect).", cls="muted")]
+             tag("p", "Each round's candidates, scored by the previous round's student"
+                      + (" (round 0's by the student before training)" if 0 in rounds
+                         else "") + ": the AUROC of each strategy's score for 'the "
+                      "student's greedy answer is wrong' (0.5 is chance, 1 is perfect).",
+                 cls="muted")]
     if not rounds:
         return parts + [tag("p", "No round was scored (the seed round is random).",
                             cls="muted")]

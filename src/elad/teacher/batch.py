@@ -63,7 +63,7 @@ from elad.teacher.retry import (
     is_transient,
     reask,
 )
-from elad.types import TeacherReply
+from elad.types import TeacherReply, asked_again
 
 log = logging.getLogger("elad")
 
@@ -160,11 +160,25 @@ class BatchSender:
     # --- each request's state -----------------------------------------------------------
 
     def restore(self, request: TeacherRequest, example_id: str) -> Attempts:
-        """A request's state, rebuilt from the outcomes of its collected attempts."""
-        state = Attempts(request, example_id, [{"role": "user", "content": request.prompt}],
-                         Tries(self.config.max_retries, self.config.max_invalid))
+        """A request's state, rebuilt from the outcomes of its collected attempts. A
+        failure given up on and recorded that the next run asks again (`asked_again`:
+        no reply) ends its attempts: those after it start afresh, as online (before,
+        each rerun gave it up again at once). Its billed tokens are in the recorded
+        failure, which the reply's record adds them to."""
+        def fresh() -> Attempts:
+            return Attempts(request, example_id,
+                            [{"role": "user", "content": request.prompt}],
+                            Tries(self.config.max_retries, self.config.max_invalid))
+
+        recorded = self.store.failed_call_tokens(request.key)
+        state, given_up = fresh(), (0, 0)
         for stored in self.store.batch_outcomes(request.key):
             self.advance(state, stored)
+            if recorded and state.reply is not None and asked_again(state.reply):
+                given_up = (given_up[0] + state.tries.billed[0],
+                            given_up[1] + state.tries.billed[1])
+                if given_up[0] <= recorded[0] and given_up[1] <= recorded[1]:
+                    state = fresh()  # recorded (a kill may come before the record)
         return state
 
     def advance(self, state: Attempts, result: dict) -> None:
