@@ -17,7 +17,8 @@ from elad.config import load_config
 from elad.loop import run
 from elad.reading.report_summary import spending
 from elad.fakes.oracle_server import OracleServer, serve
-from elad.store import RunStore
+from elad.store import TEST_ROUND, RunStore
+from elad.teacher.batch import BatchPending
 from elad.teacher.gateway import TeacherGateway
 from elad.teacher.openai import OpenAITeacher
 from elad.teacher.protocol import TeacherUnavailable
@@ -211,6 +212,15 @@ def test_batch_run_costs_half_of_online_same_targets_and_survives_sigkill(tmp_pa
     assert Counter(a.outcome for a in server.ledger) == {"ok": resumed[-1].teacher_calls}
     spent = RunStore(tmp_path / "batch" / "run.sqlite").spent_usd()
     assert spent == pytest.approx(server.billed_usd(2.5, 10.0))
+
+
+def test_the_test_sets_batch_is_named_the_test_set_not_round_minus_1(tmp_path):
+    with serve(OracleServer(batch_delay_s=600)) as (_, url):
+        teacher = batch_teacher(tmp_path, url, "teacher.batch_wait=false")
+        requests = [(teacher.annotate_request(Q.format(1), "number"), "t1")]
+        with pytest.raises(BatchPending, match=r"^the test set: batch batch_1 in_progress, "
+                                               "0 of 1 requests done; run the same"):
+            teacher.call_all(requests, TEST_ROUND, Budget(1.0))
 
 
 def test_without_batch_wait_the_run_exits_and_a_rerun_collects(tmp_path, capsys):

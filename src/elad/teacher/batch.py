@@ -45,8 +45,13 @@ from openai.types.chat import ChatCompletion
 
 from elad.budget import Budget, Prices
 from elad.progress import HEARTBEAT_S
-from elad.store import RunStore
-from elad.teacher.openai import BrokenBody, OpenAITeacher, read_reply, worst_input_tokens
+from elad.store import RunStore, round_name
+from elad.teacher.openai import (
+    BrokenBody,
+    OpenAITeacher,
+    read_reply,
+    worst_input_tokens,
+)
 from elad.teacher.protocol import TeacherUnavailable
 from elad.teacher.reply import InvalidReply
 from elad.teacher.request import TeacherRequest
@@ -296,12 +301,12 @@ class BatchSender:
             look = True
             batch = await client.batches.create(
                 input_file_id=opened["input_file_id"], endpoint=ENDPOINT,
-                completion_window="24h", metadata={"elad": f"round {opened['round']}"})
+                completion_window="24h", metadata={"elad": round_name(opened["round"])})
             return batch.id
 
         batch_id = await self.api(find_or_create, "create the batch")
         self.store.set_batch_id(opened["input_file_id"], batch_id)
-        log.info("round %d: batch %s sent, %d requests", opened["round"], batch_id,
+        log.info("%s: batch %s sent, %d requests", round_name(opened["round"]), batch_id,
                  len(opened["keys"]))
         return batch_id
 
@@ -326,13 +331,13 @@ class BatchSender:
             where = (f"batch {batch_id} {batch.status}, {counts.completed if counts else 0}"
                      f" of {len(opened['keys'])} requests done")
             if batch.status in ENDED:
-                log.info("round %d: %s", opened["round"], where)
+                log.info("%s: %s", round_name(opened["round"]), where)
                 return batch
             if not self.config.batch_wait:
-                raise BatchPending(f"round {opened['round']}: {where}; run the same "
+                raise BatchPending(f"{round_name(opened['round'])}: {where}; run the same "
                                    "command again to collect it")
             if where != said or time.monotonic() - said_at >= HEARTBEAT_S:
-                log.info("round %d: %s", opened["round"], where)
+                log.info("%s: %s", round_name(opened["round"]), where)
                 said, said_at = where, time.monotonic()
             await asyncio.sleep(min(wait_s, self.config.batch_poll_s))
             wait_s *= 2

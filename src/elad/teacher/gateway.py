@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 from elad.budget import Allowance, Budget, Prices, teacher_prices, worst_case
 from elad.progress import meter
-from elad.store import RunStore
+from elad.store import RunStore, round_name
 from elad.teacher.protocol import Teacher, TeacherUnavailable
 from elad.teacher.request import TeacherRequest
 from elad.tasks import answer_type
@@ -119,10 +119,10 @@ class TeacherGateway:
 
         if not pending:
             return results
-        log.info("round %d: teacher: %d requests to send, %d answered before", round,
+        log.info("%s: teacher: %d requests to send, %d answered before", round_name(round),
                  len(pending), len(requests) - len(pending))
         started, cost_before = time.perf_counter(), budget.spent
-        progress = meter(len(pending), f"round {round}: teacher", "call")
+        progress = meter(len(pending), f"{round_name(round)}: teacher", "call")
 
         def record(i: int, reply: TeacherReply, cost: float,
                    in_flight: int | None = None) -> None:
@@ -146,7 +146,7 @@ class TeacherGateway:
         finally:
             progress.close()
             await self.teacher.aclose()
-        log.info("round %d: teacher: done in %.1fs, $%.4f", round,
+        log.info("%s: teacher: done in %.1fs, $%.4f", round_name(round),
                  time.perf_counter() - started, budget.spent - cost_before)
         for i, (request, _) in enumerate(requests):  # the same request twice: one reply
             if results[i] is None:
