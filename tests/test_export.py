@@ -361,3 +361,19 @@ def test_an_export_replaces_an_earlier_one_whole_and_refuses_a_foreign_folder(
         assert (f"--out {out}: a folder with other files in it; an export goes into a "
                 "new or empty folder") in capsys.readouterr().err
     assert (data / "prompt_completion.jsonl").is_file()  # untouched
+
+
+def test_the_model_card_says_what_the_batch_discount_took_off_the_list_prices():
+    """A run that turned teacher.batch on or off keeps its calls' real costs; the card
+    gives the list prices and what share of them was billed (before: the current
+    config's prices, against a total they did not make)."""
+    from elad.budget import Prices
+    from elad.reading.model_card import discount_text
+
+    prices = Prices(2.5, 10.0)
+    listed = {"input_tokens": 2896, "output_tokens": 980,
+              "cost_usd": prices.cost(2896, 980)}
+    assert discount_text(listed, prices) == ""
+    halved = {**listed, "cost_usd": listed["cost_usd"] / 2}
+    assert discount_text(halved, prices) == \
+        ", less the Batch API's discount: 50% of that billed"

@@ -374,3 +374,21 @@ def test_a_budget_lowered_below_what_was_spent_is_named_so(tmp_path, capsys):
     assert main(["report", str(tmp_path / "run")]) == 0
     assert (f"spent ${spent:.4f}, more than the $0.0005 the budget was lowered to after"
             in capsys.readouterr().out)
+
+
+def test_cost_columns_add_up_to_what_was_billed_when_some_calls_went_by_batch():
+    """A run that sent a round through the Batch API (half price) and one not: each
+    row's input and output dollars add up to what its calls were billed, in the shares
+    the list prices give its tokens (before: tokens at the current config's prices)."""
+    from elad.reading.run_numbers import cost_rows
+    from elad.types import TeacherCall
+
+    prices = Prices(2.5, 10.0)
+    calls = [TeacherCall(round, qid, "annotate", {}, TeacherReply(
+        "annotate", None, ["x"], "1", 1000, 200), 1000, 200, prices.cost(1000, 200) * factor,
+        True, "") for round, qid, factor in ((0, "a", 0.5), (1, "b", 1.0), (1, "c", 0.5))]
+    rows = cost_rows(calls, prices)
+    assert [row["cost_usd"] for row in rows] == pytest.approx([0.00225, 0.00675])
+    for row in rows:
+        assert row["input_usd"] + row["output_usd"] == pytest.approx(row["cost_usd"])
+        assert row["input_usd"] / row["output_usd"] == pytest.approx(2.5 / 2.0)

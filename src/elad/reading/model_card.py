@@ -6,13 +6,14 @@ transformers. Read from the run directory only (no torch).
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from pathlib import Path
 from urllib.parse import urlparse
 
 from elad.answers import ANSWER_CUE, prompt_text
 from elad.asking import revises
-from elad.budget import teacher_prices
+from elad.budget import Prices, teacher_prices
 from elad.config import RunConfig
 from elad.reading.card_metadata import front_matter
 from elad.reading.report_summary import count, spending
@@ -194,6 +195,15 @@ def unsettled_text(store: RunStore, last: RoundRecord) -> str:
             f"teacher may have billed them; the budget has paid ${spent['all']:.4f} in all.")
 
 
+def discount_text(totals: dict, prices: Prices) -> str:
+    """What the Batch API's discount took off the list prices, if anything (a run may
+    send some rounds through it and others not)."""
+    listed = prices.cost(totals["input_tokens"], totals["output_tokens"])
+    if listed <= 0 or abs(totals["cost_usd"] - listed) <= 0.005 * listed:
+        return ""
+    return f", less the Batch API's discount: {totals['cost_usd'] / listed:.0%} of that billed"
+
+
 def model_card(run: RunDir, round: int, bos_token: str | None,
                adapter_only: bool = False) -> str:
     """The README.md of the round `round` student of `run`, exported."""
@@ -201,7 +211,7 @@ def model_card(run: RunDir, round: int, bos_token: str | None,
     records = store.rounds()
     mine = next(r for r in records if r.round == round)
     totals = store.call_totals(round)
-    prices = teacher_prices(config.teacher)
+    prices = teacher_prices(dataclasses.replace(config.teacher, batch=False))  # list
     last = records[-1]
     return "\n".join([
         *front_matter(config, adapter_only), "",
@@ -220,8 +230,9 @@ def model_card(run: RunDir, round: int, bos_token: str | None,
         "## Teacher cost", "",
         (f"${totals['cost_usd']:.4f} up to round {round}: {totals['calls']} calls, "
         f"{totals['input_tokens']} input and {totals['output_tokens']} output tokens at "
-        f"${prices.input_per_mtok:.2f} / ${prices.output_per_mtok:.2f} per million "
-        f"(the run's budget: ${config.budget_usd}).{unsettled_text(store, last)}"), "",
+        f"${prices.input_per_mtok:.2f} / ${prices.output_per_mtok:.2f} per million"
+        f"{discount_text(totals, prices)} (the run's budget: ${config.budget_usd})."
+        f"{unsettled_text(store, last)}"), "",
         "## Test accuracy", "",
         (f"Greedy accuracy on the {store.count_examples('test')} test questions after "
          "each round (targets and teacher dollars cumulative). This model: "

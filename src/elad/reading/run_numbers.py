@@ -19,8 +19,9 @@ def load_records(run_dir: Path) -> list[RoundRecord]:
 
 
 def cost_rows(calls: list[TeacherCall], prices: Prices) -> list[dict]:
-    """Teacher calls summed per round and operation; dollars split into input and
-    output tokens by the run's prices."""
+    """Teacher calls summed per round and operation; the dollars recorded split into
+    input and output in the shares `prices` give their tokens (so the two add up to
+    what was billed, the Batch API's discount on some calls and not others included)."""
     rows: dict[tuple[int, str], dict] = {}
     for c in calls:
         row = rows.setdefault((c.round, c.op), {
@@ -32,8 +33,10 @@ def cost_rows(calls: list[TeacherCall], prices: Prices) -> list[dict]:
         row["output_tokens"] += c.output_tokens
         row["cost_usd"] += c.cost_usd
     for row in rows.values():
-        row["input_usd"] = prices.cost(row["input_tokens"], 0)
-        row["output_usd"] = prices.cost(0, row["output_tokens"])
+        listed = prices.cost(row["input_tokens"], row["output_tokens"])
+        share = prices.cost(row["input_tokens"], 0) / listed if listed > 0 else 0.0
+        row["input_usd"] = row["cost_usd"] * share
+        row["output_usd"] = row["cost_usd"] - row["input_usd"]
     return [rows[key] for key in sorted(rows)]
 
 
