@@ -189,9 +189,19 @@ def _rows(dataset: ModuleType, config: TaskConfig, split: str
         return str(root), json_items(root)
     name = dataset.SPLITS.get(split) if dataset.SPLITS is not None else f"{split}.jsonl"
     if name is None or not (root / name).is_file():
-        known = ", ".join(sorted(dataset.SPLITS)) if dataset.SPLITS else "the *.jsonl files"
-        raise ConfigError(f"{root}: no {split!r} split here (splits: {known})")
+        raise ConfigError(f"{root}: no {split!r} split here ({splits_here(dataset, root)})")
     return str(root / name), json_items(root / name)
+
+
+def splits_here(dataset: ModuleType, root: Path) -> str:
+    """The splits whose files `root` holds, for a message (not every split the dataset
+    names: a copy may lack some)."""
+    if dataset.SPLITS is None:
+        found = sorted(path.stem for path in root.glob("*.jsonl"))
+    else:
+        found = sorted(split for split, name in dataset.SPLITS.items()
+                       if (root / name).is_file())
+    return f"splits here: {', '.join(found)}" if found else "no split's file is here"
 
 
 @lru_cache(maxsize=16)
