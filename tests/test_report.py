@@ -392,3 +392,22 @@ def test_cost_columns_add_up_to_what_was_billed_when_some_calls_went_by_batch():
     for row in rows:
         assert row["input_usd"] + row["output_usd"] == pytest.approx(row["cost_usd"])
         assert row["input_usd"] / row["output_usd"] == pytest.approx(2.5 / 2.0)
+
+
+def test_a_baseline_on_another_test_set_is_refused(tmp_path, capsys):
+    """Accuracies on two test sets compare nothing: a --baseline whose test set is not
+    the run's is a one-line error, not a verdict (before: 'paid $0.0030 more at test
+    accuracy 0.000' against a run of another dataset)."""
+    write_run(tmp_path / "run")
+    write_run(tmp_path / "other")
+    for name, questions in (("run", ["a", "b"]), ("other", ["a", "c"])):
+        with RunStore(tmp_path / name / "run.sqlite") as store:
+            store.add_examples("test", [Example(f"t-{q}", "arithmetic", q, "1")
+                                        for q in questions])
+    from elad.cli import main
+
+    assert main(["report", str(tmp_path / "run"), "--baseline", str(tmp_path / "other")]) == 2
+    assert (f"--baseline {tmp_path / 'other'}: its test set is not this run's (1 of this "
+            "run's 2 test questions in it), so their accuracies do not compare"
+            in capsys.readouterr().err)
+    assert not (tmp_path / "run" / "report.html").exists()

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from elad.budget import Prices
+from elad.config import ConfigError
 from elad.reading.curves import cost_to_reach
 from elad.rundir import RunDir
+from elad.store import RunStore
 from elad.types import RoundRecord, TeacherCall
 
 
@@ -33,10 +35,11 @@ def cost_rows(calls: list[TeacherCall], prices: Prices) -> list[dict]:
         row["output_tokens"] += c.output_tokens
         row["cost_usd"] += c.cost_usd
     for row in rows.values():
-        listed = prices.cost(row["input_tokens"], row["output_tokens"])
-        share = prices.cost(row["input_tokens"], 0) / listed if listed > 0 else 0.0
-        row["input_usd"] = row["cost_usd"] * share
-        row["output_usd"] = row["cost_usd"] - row["input_usd"]
+        parts = prices.cost(row["input_tokens"], 0), prices.cost(0, row["output_tokens"])
+        scale = row["cost_usd"] / sum(parts) if sum(parts) > 0 else 0.0
+        if abs(scale - 1) < 1e-9:  # billed at these prices: their parts as they are
+            scale = 1.0
+        row["input_usd"], row["output_usd"] = parts[0] * scale, parts[1] * scale
     return [rows[key] for key in sorted(rows)]
 
 
@@ -50,10 +53,19 @@ class Baseline:
 
 
 
-def load_baseline(run_dir: Path) -> Baseline:
-    """The run in `run_dir`, named by its folder, strategy and mode."""
+def load_baseline(run_dir: Path, against: RunStore) -> Baseline:
+    """The run in `run_dir`, named by its folder, strategy and mode; a ConfigError if
+    its test set is not that of the run in `against` (accuracies on two test sets
+    compare nothing)."""
     with RunDir.open(run_dir) as run:
         config, records = run.config, run.store.rounds()
+        theirs = {e.question for e in run.store.examples("test")}
+    mine = {e.question for e in against.examples("test")}
+    if theirs != mine:
+        raise ConfigError(f"--baseline {run_dir}: its test set is not this run's "
+                          f"({len(theirs & mine)} of this run's {len(mine)} test questions "
+                          "in it), so their accuracies do not compare; a baseline is a run "
+                          "of the same task and test set (the same task settings and seed)")
     finished = "" if records and records[-1].stop_reason else ", not finished"
     return Baseline(f"{Path(run_dir).name} ({config.strategy}, {config.mode}{finished})",
                     records)
