@@ -25,9 +25,9 @@ Every row also has the question's id, task, question and answer, the round, the
 teacher's operation (annotate, revise), `no_wrong_step` (a revision that kept the
 student's explanation as it was: not the run table's "confirmed", which asks whether the
 teacher's answer was the student's), what the call cost, and the teacher's kind and
-model. The JSON lines need
-nothing; the folders and `--push-to-hub` (one hub config per name) need `datasets`
-(`pip install 'elad[export]'`). Never imports torch.
+model. The JSON lines need nothing; the folders and `--push-to-hub` (one hub config per
+name) need `datasets` (`pip install 'elad[export]'`). An export replaces an earlier one
+in OUT whole (`written_whole`). Never imports torch.
 """
 
 from __future__ import annotations
