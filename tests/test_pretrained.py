@@ -404,7 +404,8 @@ def test_a_run_with_a_pretrained_student_and_the_reference_teacher(tmp_path, sha
     assert main(["export", str(run_dir), "--out", str(tmp_path / "final")]) == 0
     assert AutoModelForCausalLM.from_pretrained(tmp_path / "final").config.vocab_size > 0
     card = (tmp_path / "final" / "README.md").read_text()
-    assert "the local model `llama` fine-tuned with LoRA" in card and str(tmp_path) not in card
+    assert "the local model `llama` fine-tuned with LoRA" in card
+    assert str(tmp_path) not in card
     assert main(["export", str(run_dir), "--out", str(tmp_path / "adapter"),
                  "--adapter-only"]) == 0
     adapter = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())

@@ -385,8 +385,8 @@ def test_cost_columns_add_up_to_what_was_billed_when_some_calls_went_by_batch():
 
     prices = Prices(2.5, 10.0)
     calls = [TeacherCall(round, qid, "annotate", {}, TeacherReply(
-        "annotate", None, ["x"], "1", 1000, 200), 1000, 200, prices.cost(1000, 200) * factor,
-        True, "") for round, qid, factor in ((0, "a", 0.5), (1, "b", 1.0), (1, "c", 0.5))]
+        "annotate", None, ["x"], "1", 1000, 200), 1000, 200,
+        prices.cost(1000, 200) * factor, True, "") for round, qid, factor in ((0, "a", 0.5), (1, "b", 1.0), (1, "c", 0.5))]
     rows = cost_rows(calls, prices)
     assert [row["cost_usd"] for row in rows] == pytest.approx([0.00225, 0.00675])
     for row in rows:
@@ -406,7 +406,8 @@ def test_a_baseline_on_another_test_set_is_refused(tmp_path, capsys):
                                         for q in questions])
     from elad.cli import main
 
-    assert main(["report", str(tmp_path / "run"), "--baseline", str(tmp_path / "other")]) == 2
+    assert main(["report", str(tmp_path / "run"),
+                 "--baseline", str(tmp_path / "other")]) == 2
     assert (f"--baseline {tmp_path / 'other'}: its test set is not this run's (1 of this "
             "run's 2 test questions in it), so their accuracies do not compare"
             in capsys.readouterr().err)

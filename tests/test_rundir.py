@@ -157,7 +157,8 @@ def test_a_run_started_with_a_relative_path_resumes_from_any_directory(tmp_path,
     elsewhere.mkdir()
     (started / "data" / "q.jsonl").write_text('{"question": "1 + 1?", "answer": "2"}\n')
     monkeypatch.chdir(started)
-    relative = [*TINY, "task.kind=jsonl", "teacher.kind=reference", "task.path=data/q.jsonl"]
+    relative = [*TINY, "task.kind=jsonl", "teacher.kind=reference",
+                "task.path=data/q.jsonl"]
     with RunDir.create("runs/a", load_config(None, relative)) as rundir:
         rundir.store.save_teacher_call("key", 0, "q", {}, TeacherReply(
             "annotate", None, ["1 + 1 = 2"], "2", 10, 5), 0.0001)

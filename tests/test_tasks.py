@@ -137,13 +137,16 @@ def test_default_path_is_the_shared_copy_next_to_the_project(shared_data, tmp_pa
 def test_missing_data_and_bad_splits_are_config_errors(tmp_path, shared_data):
     with pytest.raises(ConfigError, match="task.path='/nowhere': no such file or folder"):
         load_task(TaskConfig(kind="gsm8k", path="/nowhere"), 0)
-    with pytest.raises(ConfigError, match=r"no 'validation' split here \(splits here: test, train\)"):
+    with pytest.raises(ConfigError,
+                       match=r"no 'validation' split here \(splits here: test, train\)"):
         load_task(TaskConfig(kind="gsm8k", path=str(shared_data / "gsm8k"),
                              test_split="validation"), 0)
-    with pytest.raises(ConfigError, match=r"no 'train' split here \(splits here: dev, test\)"):
+    with pytest.raises(ConfigError,
+                       match=r"no 'train' split here \(splits here: dev, test\)"):
         load_task(TaskConfig(kind="aqua", path=str(shared_data / "aqua"),
                              test_split="train"), 0)  # a split AQuA has, not this copy
-    with pytest.raises(ConfigError, match=r"no 'test' split here \(no split's file is here\)"):
+    with pytest.raises(ConfigError,
+                       match=r"no 'test' split here \(no split's file is here\)"):
         load_task(TaskConfig(kind="gsm8k", path=str(shared_data / "svamp")), 0)
     with pytest.raises(ConfigError, match="task.path is needed for task.kind=jsonl"):
         load_config(None, ["task.kind=jsonl", "teacher.kind=reference"])

@@ -186,7 +186,8 @@ def init(options: InitOptions) -> str:
     wrote = (f"wrote {out}: a run config for {data.path} ({len(data.questions):,} "
              f"questions, {len(data.answers):,} with an answer; answers compared as "
              f"{config.task.answer_type}{guessed})")
-    return "\n".join([wrote, *small_test_note(config, test), "", format_estimate(outlook, config),
+    return "\n".join([wrote, *small_test_note(config, test), "",
+                      format_estimate(outlook, config),
                       "", *next_commands(out, config)])
 
 

@@ -69,7 +69,8 @@ def student_text(config: RunConfig, adapter_only: bool) -> str:
               + ("the adapter alone" if adapter_only else "merged into the weights") + ")"
               if student.finetune == "lora" else "full fine-tuning")
     local = Path(student.model).expanduser().exists()  # its name: a machine's path
-    model = f"the local model `{Path(student.model).name}`" if local else f"`{student.model}`"
+    model = (f"the local model `{Path(student.model).name}`" if local
+             else f"`{student.model}`")
     return f"{model} fine-tuned with {tuning}"
 
 
@@ -201,7 +202,8 @@ def discount_text(totals: dict, prices: Prices) -> str:
     listed = prices.cost(totals["input_tokens"], totals["output_tokens"])
     if listed <= 0 or abs(totals["cost_usd"] - listed) <= 0.005 * listed:
         return ""
-    return f", less the Batch API's discount: {totals['cost_usd'] / listed:.0%} of that billed"
+    share = totals["cost_usd"] / listed
+    return f", less the Batch API's discount: {share:.0%} of that billed"
 
 
 def model_card(run: RunDir, round: int, bos_token: str | None,
