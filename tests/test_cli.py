@@ -196,7 +196,11 @@ def test_a_budget_spent_with_money_left_says_why(tmp_path, capsys):
     why = ("stopped: budget spent (what is left of the budget does not cover one more "
            "teacher request at what the last round paid per request, or the worst case "
            "that each request holds until its reply); ")
-    assert why in capsys.readouterr().out
+    stopped = capsys.readouterr().out
+    assert why in stopped
+    with RunStore(tmp_path / "run" / STORE) as store:
+        spent = store.spent_usd()
+    assert f"; spent ${spent:.4f} of $0.004; forecast: " in stopped  # all the run paid
     assert main(["report", run_dir]) == 0
     assert why in capsys.readouterr().out.splitlines()[-1]
     assert main(["-q", "plan", "--run-dir", run_dir]) == 0  # a plan the budget ended

@@ -99,6 +99,7 @@ def run_command(args: argparse.Namespace) -> int:
     show_rows(records)
     say(f"stopped: {stop_words(records[-1].stop_reason)}; "
         f"teacher calls made now: {teacher.new_calls}; "
+        f"{spent_text(run_dir, records[-1], config.budget_usd)}; "  # a kill's unconfirmed
         f"forecast: {forecast_line(records[-1].forecast, config.stop_gain_per_usd)}")
     if not table:
         print(records_json(records))
