@@ -197,15 +197,15 @@ def report_stop_line(run_dir: Path, records: list) -> str:
 def spent_text(run_dir: Path, last, budget: float) -> str:
     """Everything the budget has paid, what the rounds shown leave out of it, and the
     budget (one lowered below what was spent, to stop a run, says so)."""
-    from elad.reading.report_summary import spending
+    from elad.reading.report_summary import lowered_below, spending
 
     with RunDir.open(run_dir) as rundir:
         paid = spending(rundir.store, last)
     spent = paid.pop("all")
     detail = ", ".join(f"{what} ${usd:.4f}" for what, usd in paid.items() if usd >= 5e-5)
     shown = f"the rounds shown ${last.cost_usd:.4f}, " if last else ""
-    of_budget = (f" of ${budget}" if spent <= budget + 1e-9 else
-                 f", more than the ${budget} the budget was lowered to after")
+    of_budget = (f", more than the ${budget} the budget was lowered to after"
+                 if lowered_below(spent, budget) else f" of ${budget}")
     return f"spent ${spent:.4f}" + (f" ({shown}{detail})" if detail else "") + of_budget
 
 

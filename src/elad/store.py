@@ -47,14 +47,14 @@ from elad.types import (
 )
 
 TEST_ROUND = -1  # the round of the test set's annotations (testset.py), kept apart
+SAVE_ROUND = "INSERT OR REPLACE INTO rounds VALUES (?, ?)"
+EXAMPLE_INDEX_BYTES = 64  # an example's share of the page cache while it is stored
 
 
 def round_name(round: int) -> str:
     """A round as messages name it ("round 2"; the test set's annotations: "the test
     set", never "round -1")."""
     return "the test set" if round == TEST_ROUND else f"round {round}"
-SAVE_ROUND = "INSERT OR REPLACE INTO rounds VALUES (?, ?)"
-EXAMPLE_INDEX_BYTES = 64  # an example's share of the page cache while it is stored
 
 
 class RunStore(BatchRecords):

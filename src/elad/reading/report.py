@@ -21,6 +21,7 @@ from elad.reading.report_summary import (
     CONFIRMED,
     bought_section,
     count,
+    lowered_below,
     spending,
     verdict_line,
     why_stopped,
@@ -200,7 +201,7 @@ def stop_and_budget_section(store: RunStore, config: RunConfig,
     spent, unconfirmed, batch = (paid["all"], paid["unconfirmed"],
                                  paid["a batch not collected yet"])
     left = max(0.0, config.budget_usd - spent)
-    lowered = [] if spent <= config.budget_usd + 1e-9 else [tag("p", (
+    lowered = [] if not lowered_below(spent, config.budget_usd) else [tag("p", (
         f"The budget was lowered to ${config.budget_usd} after ${spent:.4f} was spent "
         "(a way to stop a run): nothing was sent after that."), cls="muted")]
     unsure = [] if not unconfirmed else [tag("p", (

@@ -114,6 +114,12 @@ def bought_section(store: RunStore, config: RunConfig, records: list[RoundRecord
     return [head, verdict, tag("ul", *(tag("li", line) for line in lines), cls="bought")]
 
 
+def lowered_below(spent: float, budget: float) -> bool:
+    """Whether the budget was lowered below what the run had spent (a way to stop a
+    run: a budget is never overspent otherwise)."""
+    return spent > budget + 1e-9
+
+
 def spending(store: RunStore, last: RoundRecord | None) -> dict[str, float]:
     """What the budget has paid ("all"), and what the rounds shown (up to `last`; None:
     none) leave out of it: the test set's annotations, requests whose reply never came
