@@ -116,6 +116,24 @@ def test_a_bad_data_file_is_a_one_line_error_and_nothing_is_written(tmp_path, ca
     assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["questions.jsonl"]
 
 
+def test_an_answer_not_of_the_answer_type_given_names_inits_ways_out(tmp_path, capsys):
+    """Before: the run's loader's error, which named task.skip_malformed, a key init
+    cannot set."""
+    data = write_questions(tmp_path / "questions.jsonl", 20)
+    with data.open("a") as more:
+        more.write(json.dumps({"q": "What is one plus seven?", "a": "eight"}) + "\n")
+    out = tmp_path / "run.toml"
+    assert main(init_args(out, data, "--teacher-model", "gpt-4o-mini",
+                          "--answer-type", "number")) == 2
+    assert one_line_error(capsys) == (
+        f"elad: error: {data}: answer 'eight' is not a number (--answer-type number); fix "
+        "or remove its line, or give --answer-type text to compare answers as written")
+    assert not out.exists()
+    assert main(init_args(out, data, "--teacher-model", "gpt-4o-mini",
+                          "--answer-type", "text")) == 0
+    assert 'answer_type = "text"' in out.read_text()
+
+
 def test_unlabeled_questions_are_counted_and_a_test_file_needs_answers(tmp_path, capsys):
     data = write_questions(tmp_path / "questions.jsonl", 30, answered=False)
     test = write_questions(tmp_path / "test.jsonl", 5, answered=False)

@@ -276,6 +276,29 @@ def test_money_saved_at_equal_accuracy():
     assert equal_accuracy_savings(run, []) is None
 
 
+def test_no_verdict_while_neither_run_is_above_its_seed_round():
+    """Both runs' best is their seed round: the costs to reach it are the seed rounds',
+    which say nothing of selection (before: 'this run paid $0.1000 more at test accuracy
+    0.400')."""
+    from elad.reading.report_summary import verdict_line
+    from elad.reading.run_numbers import Baseline
+
+    def records(points):
+        return [RoundRecord(i, 0, 0, 0, 0, cost, accuracy, None, "x", "revise", 0)
+                for i, (cost, accuracy) in enumerate(points)]
+
+    flat = records([(0.2, 0.4), (0.3, 0.35)])
+    line = verdict_line(flat, Baseline("random-run", records([(0.1, 0.45), (0.2, 0.4)])))
+    assert line == ("Verdict against the baseline random-run: none yet, neither run is "
+                    "above its seed round's test accuracy (this run 0.400, the baseline "
+                    "0.450).")
+    # once one run is above its seed round, the costs compare
+    line = verdict_line(flat, Baseline("random-run", records([(0.1, 0.3), (0.2, 0.4)])))
+    assert "this run paid $0.0000 more at test accuracy 0.400" not in line
+    assert "this run saved $0.0000 (0% of the baseline's cost) at test accuracy 0.400" \
+        in line
+
+
 def test_a_store_from_before_per_task_accuracy_still_reports(tmp_path):
     write_run(tmp_path / "run")
     store = RunStore(tmp_path / "run" / "run.sqlite")

@@ -144,6 +144,18 @@ def guess_answer_type(answers: list[str]) -> str:
     return "text"
 
 
+def check_answer_type(answer_type: str | None, answers: list[str], path: Path) -> None:
+    """A ConfigError naming the first answer that is not of the --answer-type given (the
+    run would refuse its line), with init's own ways out."""
+    if answer_type is None:  # guessed: every answer fits
+        return
+    bad = next((a for a in answers if normalize_answer(a, answer_type) is None), None)
+    if bad is not None:
+        raise ConfigError(f"{path}: answer {bad!r} is not a {answer_type} (--answer-type "
+                          f"{answer_type}); fix or remove its line, or give --answer-type "
+                          "text to compare answers as written")
+
+
 def ask(question: str, default: str | None = None) -> str | None:
     """The user's answer to `question` in a terminal (the default on an empty line);
     `default` when no one is there to ask."""
@@ -169,6 +181,7 @@ def init(options: InitOptions) -> str:
     test = (read_questions(options.test, options.question_field, options.answer_field, True)
             if options.test is not None else None)
     answers = data.answers if test is None else test.answers  # those the run compares
+    check_answer_type(options.answer_type, answers, options.test or options.data)
     model = options.teacher_model or ask("teacher model (e.g. gpt-4o-mini)")
     if not model:
         raise ConfigError("--teacher-model is needed: the teacher LLM's model name, e.g. "

@@ -62,12 +62,17 @@ def target_kinds(store: RunStore) -> dict[str, int]:
 
 def verdict_line(records: list[RoundRecord], baseline: Baseline) -> str:
     """The comparison with `baseline` in one line: money saved (or paid more) at the
-    highest test accuracy both runs reached."""
+    highest test accuracy both runs reached, once that is above both seed rounds'."""
     savings = equal_accuracy_savings(records, baseline.records)
     if savings is None:
         return f"Verdict against the baseline {baseline.name}: no finished round to " \
             "compare yet."
     level, mine, theirs = savings
+    if level <= min(records[0].test_accuracy, baseline.records[0].test_accuracy):
+        return (f"Verdict against the baseline {baseline.name}: none yet, neither run "
+                f"is above its seed round's test accuracy (this run "
+                f"{records[0].test_accuracy:.3f}, the baseline "
+                f"{baseline.records[0].test_accuracy:.3f}).")
     both = f"at test accuracy {level:.3f} (this run ${mine:.4f}, the baseline ${theirs:.4f})"
     if mine <= theirs:
         share = f" ({(theirs - mine) / theirs:.0%} of the baseline's cost)" if theirs else ""
