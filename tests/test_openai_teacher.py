@@ -55,9 +55,15 @@ def test_each_fault_is_retried_until_a_reply(tmp_path, fault):
     assert [a.outcome for a in server.ledger] == [fault, fault, "ok"]
     worst_in = teacher.teacher.worst_case_input_tokens(request.prompt)
     billed_in, billed_out = server.ledger[-1].billed_tokens
-    if fault in ("slow", "truncated", "nonjson"):  # may have been billed: worst case
+    unreported = fault in ("slow", "truncated", "nonjson")  # may have been billed
+    if unreported:  # worst case
         billed_in, billed_out = billed_in + 2 * worst_in, billed_out + 2 * 128
     assert (result.reply.input_tokens, result.reply.output_tokens) == (billed_in, billed_out)
+    # which of those tokens are worst cases, not the server's figures
+    assert (result.reply.worst_case_attempts, tuple(result.reply.worst_case_tokens)) == (
+        (2, (2 * worst_in, 2 * 128)) if unreported else (0, (0, 0)))
+    assert teacher.store.worst_case_totals() == (
+        (2, 2 * worst_in, 2 * 128) if unreported else (0, 0, 0))
     assert teacher.store.spent_usd() == pytest.approx(PRICES.cost(billed_in, billed_out))
     if fault == "429":  # Retry-After: 1 was honoured before each retry
         times = [a.at for a in server.ledger]
@@ -194,6 +200,7 @@ def test_usage_that_is_not_token_counts_is_billed_at_worst_case(tmp_path, usage)
     assert result.reply.ok and result.reply.answer == "1"
     worst = (teacher.teacher.worst_case_input_tokens(request.prompt), 128)
     assert (result.reply.input_tokens, result.reply.output_tokens) == worst
+    assert teacher.store.worst_case_totals() == (1, *worst)
     assert teacher.store.spent_usd() == pytest.approx(PRICES.cost(*worst))
 
 

@@ -324,6 +324,27 @@ def test_report_says_how_much_spend_is_unconfirmed(tmp_path):
     assert "$0.0125 of the spent figure is unconfirmed" in page
 
 
+def test_the_report_says_which_tokens_are_worst_cases(tmp_path, capsys):
+    """Attempts whose usage the server never reported are charged their worst case; the
+    token figures say so (before, they read as what the server billed)."""
+    from elad.cli import main
+
+    write_run(tmp_path / "run")
+    assert main(["report", str(tmp_path / "run")]) == 0
+    assert "worst case" not in capsys.readouterr().out
+    with RunStore(tmp_path / "run" / "run.sqlite") as store:
+        reply = TeacherReply("annotate", None, ["First, add 4: 3 + 4 = 7"], "7", 1300, 280,
+                             worst_case_tokens=(1200, 256), worst_case_attempts=2)
+        _call(store, 1, "q2", {"op": "annotate", "question": "?"}, reply)
+    note = ("1,200 input and 256 output tokens are the worst case of 2 attempts whose "
+            "usage the server never reported (timed out, or an unreadable reply), charged "
+            "so as the budget must assume: the server may have billed less")
+    page = write_run_report(tmp_path / "run").read_text()
+    assert f"Of the tokens, {note}." in page
+    assert main(["report", str(tmp_path / "run")]) == 0
+    assert f"; {note}; forecast: " in capsys.readouterr().out.splitlines()[-1]
+
+
 def test_the_page_opens_with_what_the_run_bought(tmp_path):
     """Accuracy, dollars, targets by the teacher's operation and why it stopped, before
     anything else; without a baseline, how to get the verdict."""

@@ -317,6 +317,16 @@ class RunStore(BatchRecords):
         its answers came with the data)."""
         return self._totals("WHERE round = ?", (TEST_ROUND,))
 
+    def worst_case_totals(self) -> tuple[int, int, int]:
+        """(attempts, input tokens, output tokens) charged at their worst case: the
+        attempts whose usage the server never reported (TeacherReply)."""
+        row = self.db.execute(
+            "SELECT TOTAL(json_extract(reply, '$.worst_case_attempts')), "
+            "TOTAL(json_extract(reply, '$.worst_case_tokens[0]')), "
+            "TOTAL(json_extract(reply, '$.worst_case_tokens[1]')) FROM teacher_calls"
+        ).fetchone()
+        return int(row[0]), int(row[1]), int(row[2])
+
     def _totals(self, where: str, args: tuple) -> dict[str, float]:
         calls, tin, tout, cost = self.db.execute(
             "SELECT COUNT(*), COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0),"

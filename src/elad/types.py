@@ -74,6 +74,10 @@ class TeacherReply:
     (None when the explanation is right) and `steps` the corrected continuation from
     there. For `annotate`: `first_error` is None and `steps` is the whole explanation.
     `ok` is False when the reply could not be used; `error` then says why.
+    `worst_case_tokens` is the part of the (input, output) tokens that is the worst case of
+    `worst_case_attempts` attempts whose usage the server never reported (timed out, an
+    unreadable reply): charged so, as the budget must assume, though it may have billed
+    less.
     """
 
     op: str
@@ -84,6 +88,8 @@ class TeacherReply:
     output_tokens: int
     ok: bool = True
     error: str = ""
+    worst_case_tokens: tuple[int, int] = (0, 0)
+    worst_case_attempts: int = 0
 
 
 @dataclass

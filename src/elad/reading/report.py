@@ -25,6 +25,7 @@ from elad.reading.report_summary import (
     spending,
     verdict_line,
     why_stopped,
+    worst_case_note,
 )
 from elad.reading.run_numbers import Baseline, cost_rows, load_baseline
 from elad.run_forecast import stored_flat
@@ -103,6 +104,7 @@ def run_report_html(store: RunStore, config: RunConfig, title: str,
     calls = store.teacher_calls()
     costs = cost_rows(calls, teacher_prices(config.teacher))
     last = records[-1] if records else None
+    worst_cases = worst_case_note(store)
     summary = (f"strategy {config.strategy}, mode {config.mode}, seed {config.seed}, "
                f"budget ${config.budget_usd}; teacher {config.teacher.kind}, student "
                f"{config.student.kind}. "
@@ -113,7 +115,8 @@ def run_report_html(store: RunStore, config: RunConfig, title: str,
             *stop_and_budget_section(store, config, records),
             tag("h2", "Rounds"),
             tag("p", f"Figures are cumulative over the run so far; 'confirmed' is "
-                     f"{CONFIRMED}.", cls="muted"),
+                     f"{CONFIRMED}." + (f" Of the tokens, {worst_cases}." if worst_cases
+                                       else ""), cls="muted"),
             records_table(records)]
     if records:
         body += run_plots(records, costs)

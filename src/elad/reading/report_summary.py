@@ -119,6 +119,18 @@ def bought_section(store: RunStore, config: RunConfig, records: list[RoundRecord
     return [head, verdict, tag("ul", *(tag("li", line) for line in lines), cls="bought")]
 
 
+def worst_case_note(store: RunStore) -> str:
+    """How many of the run's teacher tokens are the worst case of attempts whose usage
+    the server never reported; "" when none is."""
+    attempts, tokens_in, tokens_out = store.worst_case_totals()
+    if not attempts:
+        return ""
+    return (f"{tokens_in:,} input and {tokens_out:,} output tokens are the worst case of "
+            f"{count(attempts, 'attempt')} whose usage the server never reported (timed "
+            "out, or an unreadable reply), charged so as the budget must assume: the "
+            "server may have billed less")
+
+
 def lowered_below(spent: float, budget: float) -> bool:
     """Whether the budget was lowered below what the run had spent (a way to stop a
     run: a budget is never overspent otherwise)."""

@@ -193,14 +193,16 @@ class BatchSender:
         if status == 200:  # billed: its usage, or its worst case when unknown
             usage = result["usage"] or (worst_input_tokens(state.messages),
                                         self.config.max_output_tokens)
+            unreported = not result["usage"]
             if result["text"] is None:
-                attempt = Outcome(TRANSIENT, usage, "the reply is not a chat completion")
+                attempt = Outcome(TRANSIENT, usage, "the reply is not a chat completion",
+                                  worst_case=unreported)
             else:
                 try:
                     reply = read_reply(state.request, result["text"], result["finish"])
-                    attempt = Outcome(REPLY, usage)
+                    attempt = Outcome(REPLY, usage, worst_case=unreported)
                 except InvalidReply as error:
-                    attempt = Outcome(INVALID, usage, str(error))
+                    attempt = Outcome(INVALID, usage, str(error), worst_case=unreported)
         else:  # an error line, or none (the batch ended first): not billed
             kind = TRANSIENT if status is None or is_transient(status) else REFUSED
             attempt = Outcome(kind, reason=self.teacher.scrub(result["error"]))

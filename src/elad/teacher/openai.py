@@ -221,9 +221,11 @@ class OpenAITeacher:
                 f"connection failed ({cause or 'unknown'})"
             if cause in ("ConnectError", "ConnectTimeout"):  # never sent: not billed
                 return Outcome(TRANSIENT, reason=reason, reached=False), "", None
-            return Outcome(TRANSIENT, worst, reason), "", None  # it may have been billed
+            return Outcome(TRANSIENT, worst, reason,  # it may have been billed
+                           worst_case=True), "", None
         except (BrokenBody, ValueError) as error:  # ValueError: a body that is not JSON
-            return Outcome(TRANSIENT, worst, str(error)), "", None
+            return Outcome(TRANSIENT, worst, str(error), worst_case=True), "", None
+        unreported = usage is None
         usage = usage or worst
         if usage[1] > worst[1]:  # recorded as billed, but the budget's cap assumed less
             log.warning("teacher: the server reports %d output tokens for a request limited "
@@ -231,8 +233,8 @@ class OpenAITeacher:
         try:
             reply = read_reply(request, text, finish)
         except InvalidReply as error:
-            return Outcome(INVALID, usage, str(error)), text, None
-        return Outcome(REPLY, usage), text, reply
+            return Outcome(INVALID, usage, str(error), worst_case=unreported), text, None
+        return Outcome(REPLY, usage, worst_case=unreported), text, reply
 
     async def create(self, messages: list[dict], options: dict) -> ChatCompletion:
         return await self.client().chat.completions.create(messages=messages, **options)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from elad.types import NO_REPLY, TeacherReply
 
@@ -49,6 +49,7 @@ class Outcome:
     reason: str = ""  # what went wrong (INVALID, TRANSIENT, REFUSED)
     retry_after: float | None = None  # TRANSIENT: seconds the server asked us to wait
     reached: bool = True  # False: the server was never reached (connection refused)
+    worst_case: bool = False  # `usage` is the attempt's worst case: the server never said
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class Tries:
     max_invalid: int
     backoff: Callable[[int], float] = no_backoff  # seconds to wait after n failures
     billed: tuple[int, int] = (0, 0)  # (input, output) tokens, every attempt so far
+    unreported: list[tuple[int, int]] = field(default_factory=list)  # worst cases charged
     invalid: int = 0  # replies that could not be used
     failures: int = 0  # transient errors
     reason: str = ""  # what went wrong last
@@ -84,6 +86,8 @@ class Tries:
         if outcome.usage is not None:
             self.billed = (self.billed[0] + outcome.usage[0],
                            self.billed[1] + outcome.usage[1])
+            if outcome.worst_case:
+                self.unreported.append(outcome.usage)
         if outcome.kind == REPLY:
             return Decision(ACCEPT)
         if outcome.kind == REFUSED:
@@ -109,11 +113,17 @@ class Tries:
     def accepted(self, reply: TeacherReply) -> TeacherReply:
         """The usable reply, charged every token of every attempt."""
         reply.input_tokens, reply.output_tokens = self.billed
-        return reply
+        return self.with_worst_cases(reply)
 
     def failed(self, op: str, why: str) -> TeacherReply:
         """The request given up on, with why and every token it was billed."""
-        return failed_reply(op, why, *self.billed)
+        return self.with_worst_cases(failed_reply(op, why, *self.billed))
+
+    def with_worst_cases(self, reply: TeacherReply) -> TeacherReply:
+        reply.worst_case_attempts = len(self.unreported)
+        reply.worst_case_tokens = (sum(u[0] for u in self.unreported),
+                                   sum(u[1] for u in self.unreported))
+        return reply
 
 
 def failed_reply(op: str, why: str, input_tokens: int, output_tokens: int) -> TeacherReply:
