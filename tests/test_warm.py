@@ -201,3 +201,31 @@ def test_a_stop_between_round_0s_training_and_its_record_keeps_the_start_row(
     assert unsaved[0].accuracy_before is not None
     assert resumed[0].accuracy_before == unsaved[0].accuracy_before
     assert resumed[0].test_accuracy == unsaved[0].test_accuracy  # the same checkpoint
+
+
+
+def test_those_asking_for_the_same_cache_folder_build_it_once(tmp_path):
+    """A bench's workers (or two runs started together) on a fresh machine all need the
+    warm student or the Gemma checkpoint: one builds it, the others wait and read it
+    (before, Gemma's conversion had no lock: both wrote one partial folder). Threads
+    here: each opens the lock file itself, so they exclude each other as processes do."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from elad.student.pretrained import cached
+
+    target = tmp_path / "cache" / "model"
+    builds = []
+
+    def build_slowly(folder):
+        builds.append(folder)
+        time.sleep(0.5)
+        partial = folder.with_name(folder.name + ".partial")
+        partial.mkdir()
+        (partial / "done").write_text("yes")
+        partial.rename(folder)
+
+    with ThreadPoolExecutor(3) as pool:
+        found = list(pool.map(lambda _: (cached(target, "done", build_slowly) / "done")
+                              .read_text(), range(3)))
+    assert found == ["yes"] * 3 and builds == [target]

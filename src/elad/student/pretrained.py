@@ -16,10 +16,12 @@ model, or as the adapter alone.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -44,12 +46,23 @@ def cache_dir() -> Path:
     return Path(os.environ.get("ELAD_CACHE", "~/.cache/elad")).expanduser()
 
 
+def cached(target: Path, marker: str, build: Callable[[Path], object]) -> Path:
+    """`target`, a folder of the cache, built by `build(target)` if its `marker` file is
+    not there; one process builds it while others (a bench's workers, two runs started
+    together) wait for it, so no two write the same folder."""
+    if not (target / marker).is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target.parent / "build.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (target / marker).is_file():
+                build(target)
+    return target
+
+
 def gemma_270m_dir() -> Path:
     """A plain checkpoint of Gemma 3 270M made from the GGUF package (once), its
     tokenizer checked (once a process)."""
-    target = cache_dir() / GEMMA_PRESET
-    if not (target / "config.json").is_file():
-        convert_gemma_270m(target)
+    target = cached(cache_dir() / GEMMA_PRESET, "config.json", convert_gemma_270m)
     check_gemma_checkpoint(target)
     return target
 

@@ -16,7 +16,6 @@ pretrained student start from the same weights. Concurrent runs build it once (a
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
@@ -27,7 +26,7 @@ from pathlib import Path
 
 from elad.config import StudentConfig
 from elad.student.hf import HFStudent
-from elad.student.pretrained import cache_dir
+from elad.student.pretrained import cache_dir, cached
 from elad.student.tiny import build_tiny_student, tiny_name
 from elad.tasks.curriculum import STEPS, curriculum, tokenizer_corpus
 
@@ -77,13 +76,8 @@ def warm_dir(config: StudentConfig, warmup: dict | None = None) -> Path:
 def warm_student(config: StudentConfig, warmup: dict | None = None) -> HFStudent:
     """The warm student, loaded from the cache (built there first if it is not)."""
     warmup = warmup or WARMUP
-    directory = warm_dir(config, warmup)
-    if not (directory / "tokenizer.json").is_file():
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        with open(directory.parent / "build.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # another run may be building it: wait
-            if not (directory / "tokenizer.json").is_file():
-                build_warm(config, directory, warmup)
+    directory = cached(warm_dir(config, warmup), "tokenizer.json",
+                       lambda target: build_warm(config, target, warmup))
     return HFStudent.load(directory, name=tiny_name(config.hidden_size, config.layers),
                           batch_size=config.batch_size,
                           max_new_tokens=config.max_new_tokens)
