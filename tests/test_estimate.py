@@ -136,12 +136,34 @@ def test_a_budget_that_covers_no_request_says_so_and_never_a_negative_sum():
     same = ["What is 2 plus 3?"] * 20
     one = per_question(same[0], 100)
     config = load_config(None, [*PRICED, f"budget_usd={0.5 * one.worst!r}"])
-    for test in (0, 5):  # with a test set that takes more than the budget
-        result = estimate(config, same, reply_tokens=100, test=test)
-        assert result.requests == 0
-        text = format_estimate(result, config)
-        assert "this run: no teacher request fits" in text and "$-" not in text
-        assert f"one annotation at its worst case, ${one.worst:.4f}" in text
+    result = estimate(config, same, reply_tokens=100)
+    text = format_estimate(result, config)
+    assert result.requests == 0 and "this run: no teacher request fits" in text
+    assert f"one annotation at its worst case, ${one.worst:.4f}" in text
+    # a test set that takes more than the budget: the run refuses before it (testset.py)
+    result = estimate(config, same, reply_tokens=100, test=5)
+    text = format_estimate(result, config)
+    assert result.requests == 0 and "$-" not in text
+    assert (f"this run: it cannot start: budget_usd=${config.budget_usd:.4f} does not "
+            f"cover the teacher annotating the 5 test questions at their worst case, "
+            f"about ${5 * one.worst:.4f}; raise budget_usd or give labeled test questions "
+            "(task.test_path)") in text
+
+
+def test_a_budget_that_cuts_the_rounds_ends_the_run_whichever_rule_stops_it():
+    """max_rounds=1 would allow 15 requests; the budget allows 4 (2 in round 0): the
+    budget ends it (before: 'max_rounds, after 4 requests')."""
+    same = ["What is 2 plus 3?"] * 50
+    one = per_question(same[0], 100)
+    config = load_config(None, [*PRICED, "seed_size=10", "round_size=5", "candidates=5",
+                                "max_rounds=1", f"budget_usd={2.5 * one.worst!r}"])
+    result = estimate(config, same, reply_tokens=100)
+    assert result.seed == 2 and result.limit == "budget"
+    assert f"what ends it: the budget, after {result.requests} requests; max_rounds=1 " \
+        "allows 15 requests" in format_estimate(result, config)
+    config = load_config(None, [*PRICED, "seed_size=10", "round_size=5", "candidates=5",
+                                "max_rounds=1"])
+    assert estimate(config, same, reply_tokens=100).limit == "max_rounds"  # rounds whole
 
 
 def test_dry_run_prints_the_estimate_pays_nothing_and_loads_no_torch(tmp_path):

@@ -247,6 +247,8 @@ def test_answers_are_guessed_numbers_when_elad_reads_each_as_one():
     gsm8k = ["Natalia sold 48/2 = 24 clips in May.\n48+24 = 72\n#### 72", "#### 1,200"]
     assert guess_answer_type(gsm8k + ["$18.00", "-3"]) == "number"
     assert guess_answer_type(["yes", "No", "true"]) == "yesno"
+    assert guess_answer_type(["A", "c", "(E)", "B"]) == "choice"
+    assert guess_answer_type(["A", "F"]) == "text"  # F is no choice letter
     assert guess_answer_type(["between 3 and 4", "7"]) == "text"
     assert guess_answer_type(["positive", "negative"]) == "text"
 

@@ -70,6 +70,18 @@ def test_each_fault_is_retried_until_a_reply(tmp_path, fault):
         assert times[1] - times[0] >= 1.0 and times[2] - times[1] >= 1.0
 
 
+def test_a_reply_cut_off_at_the_token_limit_names_the_setting(tmp_path):
+    """Replies longer than teacher.max_output_tokens are cut off (finish_reason length);
+    given up on, the reason names the setting to raise (before: 'max_output_tokens')."""
+    with serve(OracleServer()) as (server, url):
+        teacher = cached_teacher(tmp_path, url, "teacher.max_output_tokens=5")
+        _, result = annotate_once(teacher)
+    assert not result.reply.ok and len(server.ledger) == 3  # asked, then asked again twice
+    assert result.reply.error == (
+        "no usable reply in 3 tries: the reply was cut off at the output token limit "
+        "(teacher.max_output_tokens=5): a shorter reply, or a higher limit")
+
+
 def test_an_api_key_variable_missing_or_empty_is_named(monkeypatch):
     config = load_config(None, ["teacher=openai", "teacher.api_key_env=ELAD_TEST_K"]).teacher
     monkeypatch.delenv("ELAD_TEST_K", raising=False)

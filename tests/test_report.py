@@ -337,7 +337,8 @@ def test_the_report_says_which_tokens_are_worst_cases(tmp_path, capsys):
                              worst_case_tokens=(1200, 256), worst_case_attempts=2)
         _call(store, 1, "q2", {"op": "annotate", "question": "?"}, reply)
     note = ("1,200 input and 256 output tokens are the worst case of 2 attempts whose "
-            "usage the server never reported (timed out, or an unreadable reply), charged "
+            "usage the server never reported (timed out, an unreadable reply, a reply "
+            "without usage), charged "
             "so as the budget must assume: the server may have billed less")
     page = write_run_report(tmp_path / "run").read_text()
     assert f"Of the tokens, {note}." in page

@@ -78,6 +78,24 @@ def test_an_unlabeled_pool_with_a_labeled_test_file(tmp_path, unlabeled_pool, ca
     assert "test set $" not in html
 
 
+def test_a_test_set_the_teacher_refuses_whole_says_why(tmp_path, capsys):
+    """Every test-set annotation refused (HTTP 400: the oracle server cannot solve the
+    questions): the error gives the server's reason, as round 0's does (before: only
+    'give labeled test questions')."""
+    pool = write_lines(tmp_path / "questions.jsonl",
+                       [{"question": f"Who wrote book number {i}?"} for i in range(60)])
+    with serve() as (server, url):
+        options = [*RUN, *jsonl_task(pool), "task.answer_type=text", *openai_overrides(url)]
+        code = main(["-q", "run", *options, "--run-dir", str(tmp_path / "run")])
+        assert server.bills() == []
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code != 0 and err.startswith(
+        "elad: error: no usable teacher annotation for any test question (the first "
+        "failure: the server refused the request: Error code: 400"), err
+    assert err.endswith("a rerun asks again what was not paid for); or give labeled test "
+                        "questions (task.test_path)")
+
+
 def test_without_labeled_questions_the_teacher_annotates_a_test_set_once(
         tmp_path, unlabeled_pool, caplog):
     """No answer anywhere: a fifth of the pool (24 questions) is held out and annotated
@@ -91,8 +109,9 @@ def test_without_labeled_questions_the_teacher_annotates_a_test_set_once(
         run(load_config(None, options), tmp_path / "run")  # finished: reread, nothing paid
         assert server.bills() == billed
     line = next(m for m in caplog.messages if m.startswith("pool: "))
-    assert line.startswith("pool: 96 questions from questions.jsonl (all) less 24 held "
-                           "out, test: 24 annotated by the teacher (automatic")
+    assert line.startswith("pool: 96 questions, those from questions.jsonl (all) but the "
+                           "24 held out; test: those 24, annotated by the teacher "
+                           "(automatic")
     solutions = dict(questions(120))
     with RunStore(tmp_path / "run" / "run.sqlite") as store:
         test = store.examples("test")

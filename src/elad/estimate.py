@@ -163,9 +163,12 @@ def plan(config: RunConfig, pool: int, seeding: Costs, later: Costs, budget: flo
     """(round 0's requests, each later round's, what ends the run), walking the rounds
     as the loop selects (strategies.within_budget) and the stop rule stops
     (stopping.StopRule: the pool, then the budget, then max_rounds) with `budget`
-    dollars for the rounds; `seeding`, `later`: a request's costs in round 0 and after."""
+    dollars for the rounds; `seeding`, `later`: a request's costs in round 0 and after.
+    A run whose rounds the budget made smaller than they would be is ended by the
+    budget, whichever rule stops it."""
     left = budget
     seed = min(config.seed_size, pool, _fitting(left, seeding.worst, None))
+    cut = seed < min(config.seed_size, pool)  # by the budget
     left -= seed * seeding.expected
     asked, rounds, paid = seed, [], seeding.expected
     while True:
@@ -174,12 +177,13 @@ def plan(config: RunConfig, pool: int, seeding: Costs, later: Costs, budget: flo
         if left + 1e-12 < paid:  # the stop rule: not one more request
             return seed, rounds, "budget"
         if len(rounds) >= config.max_rounds:
-            return seed, rounds, "max_rounds"
+            return seed, rounds, "budget" if cut else "max_rounds"
         quota = round_quota(config.round_size, fewest_left(config, len(rounds) + 1), left,
                             later.expected)
         n = min(quota, pool - asked, _fitting(left, later.worst, later.expected))
         if n <= 0:
             return seed, rounds, "budget"
+        cut = cut or n < min(config.round_size, pool - asked)
         rounds.append(n)
         asked, left, paid = asked + n, left - n * later.expected, later.expected
 
@@ -220,6 +224,11 @@ def format_estimate(result: Estimate, config: RunConfig) -> str:
 
 def run_line(result: Estimate, config: RunConfig) -> str:
     """The run's requests and dollars, or why it cannot start."""
+    if result.test and result.test_set.worst > config.budget_usd + 1e-12:  # testset.py's
+        return (f"it cannot start: budget_usd={usd(config.budget_usd)} does not cover the "
+                f"teacher annotating the {result.test:,} test questions at their worst "
+                f"case, about {usd(result.test_set.worst)}; raise budget_usd or give "
+                "labeled test questions (task.test_path)")
     if not result.requests:
         return (f"no teacher request fits: budget_usd={usd(config.budget_usd)}"
                 + (", less the test set's annotations (below)," if result.test else "")

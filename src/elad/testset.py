@@ -75,7 +75,10 @@ def annotated(config: RunConfig, gateway: TeacherGateway,
         log.warning("test set: %d of %d teacher annotations not usable; those questions "
                     "are left out", len(questions) - len(test), len(questions))
     if not test:
-        raise TeacherUnavailable("no usable teacher annotation for any test question; "
+        failed = [r.reply.error for r in results if r.reply is not None and r.reply.error]
+        why = f"the first failure: {failed[0]}; " if failed else ""
+        raise TeacherUnavailable(f"no usable teacher annotation for any test question "
+                                 f"({why}a rerun asks again what was not paid for); or "
                                  "give labeled test questions (task.test_path)")
     return test
 
@@ -91,7 +94,7 @@ def pool_and_test(config: RunConfig, gateway: TeacherGateway, data: TaskData
     pool, held = hold_out(config, data.pool, size)
     why = ("task.test_from_teacher" if config.task.test_from_teacher
            else "automatic: no labeled test question")
-    log.info("pool: %d questions from %s less %d held out, test: %d annotated by the "
-             "teacher (%s; paid out of budget_usd, shown apart)", len(pool),
+    log.info("pool: %d questions, those from %s but the %d held out; test: those %d, "
+             "annotated by the teacher (%s; paid out of budget_usd, shown apart)", len(pool),
              data.pool_from, size, size, why)
     return pool, annotated(config, gateway, held)

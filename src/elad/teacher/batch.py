@@ -199,7 +199,8 @@ class BatchSender:
                                   worst_case=unreported)
             else:
                 try:
-                    reply = read_reply(state.request, result["text"], result["finish"])
+                    reply = read_reply(state.request, result["text"], result["finish"],
+                                       self.config.max_output_tokens)
                     attempt = Outcome(REPLY, usage, worst_case=unreported)
                 except InvalidReply as error:
                     attempt = Outcome(INVALID, usage, str(error), worst_case=unreported)
@@ -308,8 +309,9 @@ class BatchSender:
 
         batch_id = await self.api(find_or_create, "create the batch")
         self.store.set_batch_id(opened["input_file_id"], batch_id)
-        log.info("%s: batch %s sent, %d requests", round_name(opened["round"]), batch_id,
-                 len(opened["keys"]))
+        n = len(opened["keys"])
+        log.info("%s: batch %s sent, %d request%s", round_name(opened["round"]), batch_id,
+                 n, "" if n == 1 else "s")
         return batch_id
 
     async def find(self, opened: dict) -> str | None:

@@ -95,11 +95,15 @@ def worst_input_tokens(messages: list[dict]) -> int:
         MESSAGE_OVERHEAD_TOKENS * (len(messages) + 1)
 
 
-def read_reply(request: TeacherRequest, text: str, finish: str | None) -> TeacherReply:
+def read_reply(request: TeacherRequest, text: str, finish: str | None,
+               limit: int) -> TeacherReply:
     """The usable reply in a completion's text (token counts left to the caller), or
-    InvalidReply with the reason."""
+    InvalidReply with the reason (which the model is told, when asked again, and the
+    user, when it is given up on)."""
     if finish == "length":
-        raise InvalidReply("the reply was cut off at max_output_tokens")
+        raise InvalidReply(f"the reply was cut off at the output token limit "
+                           f"(teacher.max_output_tokens={limit}): a shorter reply, or a "
+                           "higher limit")
     return reply_from_text(request.op, text, request.answer_type, request.n_steps,
                            request.answer)
 
@@ -231,7 +235,7 @@ class OpenAITeacher:
             log.warning("teacher: the server reports %d output tokens for a request limited "
                         "to %d; recorded as reported", usage[1], worst[1])
         try:
-            reply = read_reply(request, text, finish)
+            reply = read_reply(request, text, finish, c.max_output_tokens)
         except InvalidReply as error:
             return Outcome(INVALID, usage, str(error), worst_case=unreported), text, None
         return Outcome(REPLY, usage, worst_case=unreported), text, reply
