@@ -126,8 +126,8 @@ def test_an_answer_not_of_the_answer_type_given_names_inits_ways_out(tmp_path, c
     assert main(init_args(out, data, "--teacher-model", "gpt-4o-mini",
                           "--answer-type", "number")) == 2
     assert one_line_error(capsys) == (
-        f"elad: error: {data}: answer 'eight' is not a number (--answer-type number); fix "
-        "or remove its line, or give --answer-type text to compare answers as written")
+        f"elad: error: {data}:21: answer 'eight' is not a number (--answer-type number); "
+        "fix or remove the line, or give --answer-type text to compare answers as written")
     assert not out.exists()
     assert main(init_args(out, data, "--teacher-model", "gpt-4o-mini",
                           "--answer-type", "text")) == 0

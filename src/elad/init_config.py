@@ -54,6 +54,7 @@ class DataFile:
     path: Path
     questions: list[str]
     answers: list[str]  # the answers given (some lines may have none)
+    answer_lines: list[int]  # the line of each answer
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ def read_questions(path: Path, question_field: str, answer_field: str,
                    labeled: bool = False) -> DataFile:
     """The questions (and answers) of a JSON-lines file; a ConfigError naming the first
     line that is not a JSON object with a question (with `labeled`, and an answer)."""
-    questions, answers = [], []
+    questions, answers, answer_lines = [], [], []
     try:
         for number, item in json_items(path):  # the task loader's reader: same lines
             where = f"{path}:{number}"
@@ -112,7 +113,9 @@ def read_questions(path: Path, question_field: str, answer_field: str,
                 raise ConfigError(f"{where}: no {answer_field!r}: a test file needs an "
                                   "answer on every line (--answer-field names another)")
             questions.append(question)
-            answers += [answer] if answer is not None else []
+            if answer is not None:
+                answers.append(answer)
+                answer_lines.append(number)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such data file") from None
     except IsADirectoryError:
@@ -121,7 +124,7 @@ def read_questions(path: Path, question_field: str, answer_field: str,
         raise ConfigError(f"{path}: cannot be read ({error.strerror})") from None
     if not questions:
         raise ConfigError(f"{path}: no question in it (it is empty)")
-    return DataFile(path, questions, answers)
+    return DataFile(path, questions, answers, answer_lines)
 
 
 def _text(value: object) -> str | None:
@@ -146,16 +149,17 @@ def guess_answer_type(answers: list[str]) -> str:
     return "text"
 
 
-def check_answer_type(answer_type: str | None, answers: list[str], path: Path) -> None:
-    """A ConfigError naming the first answer that is not of the --answer-type given (the
-    run would refuse its line), with init's own ways out."""
+def check_answer_type(answer_type: str | None, data: DataFile) -> None:
+    """A ConfigError naming the first answer of `data` that is not of the --answer-type
+    given (the run would refuse its line), with init's own ways out."""
     if answer_type is None:  # guessed: every answer fits
         return
-    bad = next((a for a in answers if normalize_answer(a, answer_type) is None), None)
-    if bad is not None:
-        raise ConfigError(f"{path}: answer {bad!r} is not a {answer_type} (--answer-type "
-                          f"{answer_type}); fix or remove its line, or give --answer-type "
-                          "text to compare answers as written")
+    for answer, line in zip(data.answers, data.answer_lines):
+        if normalize_answer(answer, answer_type) is None:
+            raise ConfigError(f"{data.path}:{line}: answer {answer!r} is not a "
+                              f"{answer_type} (--answer-type {answer_type}); fix or remove "
+                              "the line, or give --answer-type text to compare answers "
+                              "as written")
 
 
 def ask(question: str, default: str | None = None) -> str | None:
@@ -183,7 +187,7 @@ def init(options: InitOptions) -> str:
     test = (read_questions(options.test, options.question_field, options.answer_field, True)
             if options.test is not None else None)
     answers = data.answers if test is None else test.answers  # those the run compares
-    check_answer_type(options.answer_type, answers, options.test or options.data)
+    check_answer_type(options.answer_type, data if test is None else test)
     model = options.teacher_model or ask("teacher model (e.g. gpt-4o-mini)")
     if not model:
         raise ConfigError("--teacher-model is needed: the teacher LLM's model name, e.g. "
