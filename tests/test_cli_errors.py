@@ -40,6 +40,23 @@ def test_bad_settings_are_refused_before_anything_is_written(tmp_path, capsys, o
     assert not run_dir.exists()
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["plan", "--target", "1.5"], "--target 1.5: a test accuracy above 0 and at most 1"),
+    (["plan", "--target", "nan"], "--target nan: a test accuracy above 0 and at most 1"),
+    (["plan", "--target", "0"], "--target 0: a test accuracy above 0 and at most 1"),
+    (["bench", *TINY, "max_rounds=1", "--regimes", "cold", "--configs", "random/annotate",
+      "--seeds", "0", "--jobs", "0"], "--jobs 0: runs at a time, 1 or more"),
+])
+def test_bad_command_options_are_refused_before_any_run(tmp_path, capsys, argv, message):
+    """Before: answered as if meaningful (a target of 1.5 'beyond what 6 rounds can
+    forecast'), or, for --jobs 0, the default grid started."""
+    out = tmp_path / "out"
+    err = one_line_error(capsys, [*argv, "--run-dir" if argv[0] == "plan" else "--out",
+                                  str(out)])
+    assert message in err
+    assert not out.exists()
+
+
 def test_a_config_file_that_is_not_utf8_or_is_a_directory(tmp_path, capsys):
     run_dir = tmp_path / "run"
     latin = tmp_path / "latin1.toml"

@@ -116,6 +116,10 @@ def test_the_plan_prints_the_curve_and_the_cost_to_reach_a_target():
     assert "accuracy 0.75: at about $" in text and "set budget_usd" in text
     assert "levels off" in plan_text(records(FLATTENING), 300, 10.0, target=0.99)
     assert "reached already" in plan_text(records(STEEP), 300, 10.0, target=0.5)
+    # a target a round measured is reached, wherever the fitted curve passes (here 0.715
+    # at the spend; before: 'at about $... set budget_usd to at least that')
+    assert "accuracy 0.73: reached already, measured 0.730 at $0.6000 (round 5)" in \
+        plan_text(records(STEEP), 300, 10.0, target=0.73)
     assert plan_text(records(STEEP)[:2], 300, 10.0).startswith("no forecast")
 
 

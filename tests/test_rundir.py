@@ -215,10 +215,15 @@ def test_a_grown_config_is_kept_with_the_stop_reason_decided_under_it(tmp_path, 
 
 def test_a_grown_run_reread_with_its_first_command_says_how_many_rounds_it_did():
     """Grown to max_rounds=3, then run again with the command that made it (max_rounds
-    2): it stays stopped, and its stop reason counts the rounds done, not max_rounds."""
+    2), or max_rounds lowered after a run: it stays stopped, and its stop reason counts
+    the rounds done and says max_rounds was lowered (before: '5 rounds' under
+    'max_rounds=2', unexplained)."""
     config = load_config(None, [*TINY, "max_rounds=2"])
     assert why_stopped(config, _record(3, StopReason.MAX_ROUNDS)) == \
-        "max_rounds=2: 3 rounds after the seed round done"
+        "max_rounds=2: 3 rounds after the seed round done, more than max_rounds: it was " \
+        "lowered after them"
+    assert why_stopped(config, _record(2, StopReason.MAX_ROUNDS)) == \
+        "max_rounds=2: 2 rounds after the seed round done"
 
 
 def _damaged_store(run_dir, how: str):

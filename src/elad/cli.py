@@ -122,6 +122,8 @@ def plan_command(args: argparse.Namespace) -> int:
     if args.rounds < 2:
         raise ConfigError(f"--rounds {args.rounds}: the forecast needs the seed round and "
                           "at least 2 more")
+    if args.target is not None and not 0 < args.target <= 1:
+        raise ConfigError(f"--target {args.target:g}: a test accuracy above 0 and at most 1")
     run_dir = Path(args.run_dir)
     config = config_from_items(args.items, stored_config(run_dir))
     if config.max_rounds < args.rounds:
@@ -268,6 +270,9 @@ def export_data_command(args: argparse.Namespace) -> int:
 
 
 def bench_command(args: argparse.Namespace) -> int:
+    if args.jobs is not None and args.jobs < 1:
+        raise ConfigError(f"--jobs {args.jobs}: runs at a time, 1 or more (left out: one "
+                          "per core without a GPU)")
     from elad.bench import BenchOptions, bench  # imports torch
     from elad.reading.bench_summary import format_regimes
 

@@ -188,7 +188,13 @@ def plan_text(records: list[RoundRecord], n_test: int | None, budget_usd: float,
                  f"accuracy per $ ({conf} band [{gain.low:+.3f}, {gain.high:+.3f}]; "
                  f"the stop rule's one-sided {conf} upper bound "
                  f"{gain_bound(outlook, CONFIDENCE):+.3f})")
-    if target is not None:
+    measured = next((r for r in records if target is not None
+                     and r.test_accuracy >= target), None)
+    if measured is not None:  # the forecast curve may pass below a measured round
+        lines.append(f"accuracy {target:g}: reached already, measured "
+                     f"{measured.test_accuracy:.3f} at ${measured.cost_usd:.4f} (round "
+                     f"{measured.round})")
+    elif target is not None:
         lines.append(reach_text(outlook, target, pool))
     lines.append("a forecast from few rounds is rough (its band holds the doubt); a run "
                  "whose student has not yet begun to learn a skill it will learn later "

@@ -47,10 +47,14 @@ def show_cost(entry: dict | None, digits: int) -> str:
 
 def table_rows(summary: dict) -> tuple[list[str], list[list[str]]]:
     header = ["configuration", *(name for name, _, _, _ in TABLE)]
-    rows = [[c["label"], *((show_cost if key.startswith("cost_to") else show)(
-                c.get(key), digits) for _, _, key, digits in TABLE)]
-            for c in summary["configurations"]]
     whole = summary["whole_pool"]
+
+    def reached(key: str) -> bool:  # a cost to reach a level that was measured
+        return key.startswith("cost_to") and (bool(whole) or "whole_pool" not in key)
+
+    rows = [[c["label"], *((show_cost if reached(key) else show)(c.get(key), digits)
+                           for _, _, key, digits in TABLE)]
+            for c in summary["configurations"]]
     if whole:
         cells = {"final_accuracy": whole["accuracy"], "cost_usd": whole["cost_usd"]}
         rows.append(["whole pool", *(show(cells[key], digits) if key in cells else ""
@@ -80,7 +84,7 @@ def format_comparisons(summary: dict) -> str:
         reached = (f"{with_interval(reach, 1, '.2f')} of its cost" if reach["n"] else
                    "never")
         half = d["accuracy_at"]["0.5"]
-        lines.append(f"  {label}: reaches its final accuracy at {reached}; area "
+        lines.append(f"  {label}: reaches {c['baseline']}'s final accuracy at {reached}; area "
                      f"{with_interval(d['area'], 100, '+.1f')} points; at half the budget "
                      f"{with_interval(half, 100, '+.1f')}; final "
                      f"{with_interval(d['final_accuracy'], 100, '+.1f')}")

@@ -41,11 +41,14 @@ def stop_words(reason: str) -> str:
 def why_stopped(config: RunConfig, last: RoundRecord) -> str:
     """Why a run stopped after its `last` round, in words, with the setting that
     stopped it (and the rounds done: more than max_rounds once a grown run's first
-    command is run again)."""
-    return STOP_WHY[StopReason(last.stop_reason)].format(
+    command is run again, or max_rounds is lowered after a run: said so)."""
+    why = STOP_WHY[StopReason(last.stop_reason)].format(
         saturation=config.saturation, max_rounds=config.max_rounds,
         rounds=count(last.round, "round"),
         stop_gain_per_usd=config.stop_gain_per_usd)
+    if last.stop_reason == StopReason.MAX_ROUNDS and last.round > config.max_rounds:
+        why += ", more than max_rounds: it was lowered after them"
+    return why
 
 
 def target_kinds(store: RunStore) -> dict[str, int]:
