@@ -123,7 +123,8 @@ def plan_command(args: argparse.Namespace) -> int:
         raise ConfigError(f"--rounds {args.rounds}: the forecast needs the seed round and "
                           "at least 2 more")
     if args.target is not None and not 0 < args.target <= 1:
-        raise ConfigError(f"--target {args.target:g}: a test accuracy above 0 and at most 1")
+        raise ConfigError(f"--target {args.target:g}: a test accuracy above 0 and at most "
+                          "1")
     run_dir = Path(args.run_dir)
     config = config_from_items(args.items, stored_config(run_dir))
     if config.max_rounds < args.rounds:

@@ -95,6 +95,6 @@ def pool_and_test(config: RunConfig, gateway: TeacherGateway, data: TaskData
     why = ("task.test_from_teacher" if config.task.test_from_teacher
            else "automatic: no labeled test question")
     log.info("pool: %d questions, those from %s but the %d held out; test: those %d, "
-             "annotated by the teacher (%s; paid out of budget_usd, shown apart)", len(pool),
-             data.pool_from, size, size, why)
+             "annotated by the teacher (%s; paid out of budget_usd, shown apart)",
+             len(pool), data.pool_from, size, size, why)
     return pool, annotated(config, gateway, held)

@@ -84,9 +84,9 @@ def format_comparisons(summary: dict) -> str:
         reached = (f"{with_interval(reach, 1, '.2f')} of its cost" if reach["n"] else
                    "never")
         half = d["accuracy_at"]["0.5"]
-        lines.append(f"  {label}: reaches {c['baseline']}'s final accuracy at {reached}; area "
-                     f"{with_interval(d['area'], 100, '+.1f')} points; at half the budget "
-                     f"{with_interval(half, 100, '+.1f')}; final "
+        lines.append(f"  {label}: reaches {c['baseline']}'s final accuracy at {reached}; "
+                     f"area {with_interval(d['area'], 100, '+.1f')} points; at half the "
+                     f"budget {with_interval(half, 100, '+.1f')}; final "
                      f"{with_interval(d['final_accuracy'], 100, '+.1f')}")
     for label, d in c["per_target"].items():
         lines.append(f"{label}: teacher $ per target after the seed round "

@@ -130,8 +130,8 @@ def worst_case_note(store: RunStore) -> str:
         return ""
     return (f"{tokens_in:,} input and {tokens_out:,} output tokens are the worst case of "
             f"{count(attempts, 'attempt')} whose usage the server never reported (timed "
-            "out, an unreadable reply, a reply without usage), charged so as the budget must assume: the "
-            "server may have billed less")
+            "out, an unreadable reply, a reply without usage), charged so as the budget "
+            "must assume: the server may have billed less")
 
 
 def lowered_below(spent: float, budget: float) -> bool:

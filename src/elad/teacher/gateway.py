@@ -120,7 +120,8 @@ class TeacherGateway:
         if not pending:
             return results
         log.info("%s: teacher: %d request%s to send, %d answered before", round_name(round),
-                 len(pending), "" if len(pending) == 1 else "s", len(requests) - len(pending))
+                 len(pending), "" if len(pending) == 1 else "s",
+                 len(requests) - len(pending))
         started, cost_before = time.perf_counter(), budget.spent
         progress = meter(len(pending), f"{round_name(round)}: teacher", "call")
 
