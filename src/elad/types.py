@@ -91,6 +91,9 @@ class TeacherReply:
     worst_case_tokens: tuple[int, int] = (0, 0)
     worst_case_attempts: int = 0
 
+    def __post_init__(self) -> None:  # read back from JSON as a list
+        self.worst_case_tokens = tuple(self.worst_case_tokens)
+
 
 @dataclass
 class TeacherCall:
