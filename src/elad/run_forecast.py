@@ -188,23 +188,24 @@ def plan_text(records: list[RoundRecord], n_test: int | None, budget_usd: float,
                  f"accuracy per $ ({conf} band [{gain.low:+.3f}, {gain.high:+.3f}]; "
                  f"the stop rule's one-sided {conf} upper bound "
                  f"{gain_bound(outlook, CONFIDENCE):+.3f})")
-    measured = next((r for r in records if target is not None
-                     and r.test_accuracy >= target), None)
-    if measured is not None:  # the forecast curve may pass below a measured round
-        lines.append(f"accuracy {target:g}: reached already, measured "
-                     f"{measured.test_accuracy:.3f} at ${measured.cost_usd:.4f} (round "
-                     f"{measured.round})")
-    elif target is not None:
-        lines.append(reach_text(outlook, target, pool))
+    if target is not None:
+        lines.append(reach_text(outlook, target, pool, records))
     lines.append("a forecast from few rounds is rough (its band holds the doubt); a run "
                  "whose student has not yet begun to learn a skill it will learn later "
                  "is forecast too low")
     return "\n".join(lines)
 
 
-def reach_text(outlook: Forecast, target: float, pool: WholePool | None = None) -> str:
-    """What it costs to reach `target` accuracy, by the forecast, in a line or two;
+def reach_text(outlook: Forecast, target: float, pool: WholePool | None = None,
+               records: list[RoundRecord] = ()) -> str:
+    """What it costs to reach `target` accuracy: reached, if one of `records` measured
+    it (the fitted curve may pass below), else by the forecast, in a line or two;
     never more than the whole `pool` costs."""
+    measured = next((r for r in records if r.test_accuracy >= target), None)
+    if measured is not None:
+        return (f"accuracy {target:g}: reached already, measured "
+                f"{measured.test_accuracy:.3f} at ${measured.cost_usd:.4f} (round "
+                f"{measured.round})")
     reach = forecast_cost_to_reach(outlook, target)
     if reach is None:
         return beyond_text(outlook, target, pool, "the forecast curve levels off at "
