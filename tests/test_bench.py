@@ -130,7 +130,10 @@ def test_bench_runs_the_grid_then_reuses_it(tmp_path, capsys):
     # a finished run made with another config is not taken for this grid's
     assert main([*args[:2], "alpha=0.3", *args[2:]]) == 2
     err = capsys.readouterr().err
-    assert "seed-round-s0 holds a run made" in err and "alpha" in err
+    # in the bench's words: the grid and its --out, before any run is made
+    assert f"{out} holds a grid made with alpha=" in err and "another --out" in err
+    assert "seed-round" not in err and "--run-dir" not in err
+    assert json.loads((out / "timings.json").read_text()) == timings
 
     report = out / "runs" / "random-annotate-s0" / "report.html"
     report.unlink()

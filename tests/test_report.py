@@ -208,7 +208,7 @@ def test_cost_columns_use_the_price_table_and_sum_to_the_total(tmp_path):
         sum(prices.cost(*t) for t in tokens.values()), abs=5e-5)
 
 
-def test_report_shows_stop_budget_tasks_diagnostic_and_baseline(tmp_path):
+def test_report_shows_stop_budget_tasks_diagnostic_and_baseline(tmp_path, capsys):
     """A run in an `elad bench` layout finds its random-annotate sibling (the bench's
     baseline): both curves on one plot and the money at equal accuracy; with
     --baseline, any run."""
@@ -248,6 +248,12 @@ def test_report_shows_stop_budget_tasks_diagnostic_and_baseline(tmp_path):
         "<h1>elad run elad-revise-s0</h1><h2>What the run bought</h2>"
         f'<p class="verdict">{verdict}</p>')
     assert page.count(verdict) == 2
+    # the terminal's report ends with it too
+    assert capsys.readouterr().out.splitlines()[-1] == verdict.replace("&#x27;", "'")
+    # a run is not its own baseline
+    assert main(["report", str(runs / "elad-revise-s0"), "--baseline",
+                 str(runs / "elad-revise-s0" / ".")]) == 2
+    assert "is this run itself" in capsys.readouterr().err
     assert len(re.findall(r'<img alt="', page)) == 3
     # the baseline's own report has no baseline; --baseline names one
     assert "Against the baseline" not in write_run_report(

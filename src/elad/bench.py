@@ -54,6 +54,7 @@ from elad.bench_names import (
     RUNS,
     SEEDS,
     baseline_name,
+    check_settings_kept,
     checked_grid,
     grid_baseline,
     grid_run_name,
@@ -310,10 +311,14 @@ def bench(config: RunConfig, out: Path, options: BenchOptions = BenchOptions(),
     jobs = options.jobs or default_jobs()
     regimes = []
     with hold(out):  # one `elad bench` per grid; each worker locks its own run directory
+        grids = {name: grid(regime, pairs, seeds, whole_pool=options.whole_pool)
+                 for name, regime in configs.items()}
+        for name, runs in grids.items():
+            check_settings_kept(runs, out / name)
         for name, regime in configs.items():
             on_line(f"regime {name}: {REGIMES[name].description}")
-            runs = grid(regime, pairs, seeds, whole_pool=options.whole_pool)
-            summary = bench_grid(regime, runs, out / name, jobs, options.command, on_line)
+            summary = bench_grid(regime, grids[name], out / name, jobs, options.command,
+                                 on_line)
             regimes.append({"name": name, "description": REGIMES[name].description,
                             "overrides": REGIMES[name].overrides, "directory": name,
                             "bench": summary})

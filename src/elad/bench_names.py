@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from elad.config import ConfigError, RunConfig, choices
-from elad.rundir import STORE, stored_config
+from elad.rundir import STORE, differences, refusal, stored_config
 
 RUNS = "runs"  # DIR/runs/NAME: one run directory per run of the grid
 BASELINE = ("random", "annotate")  # what a user would do without elad: the obvious way
@@ -80,3 +80,14 @@ def checked_grid(strategies, modes, seeds, configurations=None) -> tuple[tuple, 
     except ValueError:
         raise ConfigError(f"--seeds {','.join(seeds)}: not whole numbers") from None
     return pairs, seeds
+
+
+def check_settings_kept(runs: list, out: Path) -> None:
+    """A grid made before in `out` goes on only with settings each of its runs may
+    change (ConfigError otherwise), checked before any run is made, in the bench's
+    words: another --out, not one of the grid's own run directories."""
+    for grid_run in runs:
+        stored = stored_config(out / RUNS / grid_run.name)
+        if stored and (reason := refusal(out, differences(stored, grid_run.config),
+                                         holds="grid", option="--out")):
+            raise ConfigError(reason)

@@ -177,7 +177,18 @@ def report_command(args: argparse.Namespace) -> int:
     else:
         print(format_table(records))
         print(report_stop_line(Path(args.run_dir), records))
+        if baseline is not None:
+            print(baseline_verdict(Path(args.run_dir), baseline, records))
     return 0
+
+
+def baseline_verdict(run_dir: Path, baseline_dir: Path, records: list) -> str:
+    """The page's verdict against the baseline run, for the terminal too."""
+    from elad.reading.report_summary import verdict_line
+    from elad.reading.run_numbers import load_baseline
+
+    with RunDir.open(run_dir) as rundir:
+        return verdict_line(records, load_baseline(baseline_dir, rundir.store))
 
 
 def report_stop_line(run_dir: Path, records: list) -> str:

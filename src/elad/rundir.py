@@ -76,15 +76,17 @@ def differences(old: RunConfig, new: RunConfig) -> list[tuple[str, Any, Any]]:
     return sorted(found)
 
 
-def refusal(path: Path, changed: list[tuple[str, Any, Any]]) -> str | None:
-    """Why `path`'s run cannot go on with these differences (None if it can)."""
+def refusal(path: Path, changed: list[tuple[str, Any, Any]], holds: str = "run",
+            option: str = "--run-dir") -> str | None:
+    """Why `path`'s run (or a bench's grid) cannot go on with these differences (None
+    if it can); `option` is where another folder is given."""
     fixed = [f"{key}={old!r} (not {new!r})" for key, old, new in changed
              if key not in CONTINUABLE]
     if not fixed:
         return None
-    return (f"{path} holds a run made with {', '.join(fixed)}: changing "
+    return (f"{path} holds a {holds} made with {', '.join(fixed)}: changing "
             f"{'this' if len(fixed) == 1 else 'these'} would make its stored work "
-            f"inconsistent; use another --run-dir (a run may change only "
+            f"inconsistent; use another {option} (a {holds} may change only "
             f"{', '.join(CONTINUABLE)})")
 
 

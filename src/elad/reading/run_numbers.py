@@ -57,6 +57,10 @@ def load_baseline(run_dir: Path, against: RunStore) -> Baseline:
     """The run in `run_dir`, named by its folder, strategy and mode; a ConfigError if
     its test set is not that of the run in `against` (accuracies on two test sets
     compare nothing)."""
+    if Path(run_dir).resolve() == against.path.parent.resolve():
+        raise ConfigError(f"--baseline {run_dir} is this run itself; a baseline is "
+                          "another run of the same task and test set, such as one with "
+                          "strategy=random mode=annotate")
     with RunDir.open(run_dir) as run:
         config, records = run.config, run.store.rounds()
         theirs = {e.question for e in run.store.examples("test")}
