@@ -48,3 +48,43 @@ def test_ctrl_c_waits_for_the_replies_and_ctrl_c_again_exits_promptly(tmp_path):
     assert code == 130
     assert rest.strip().endswith("interrupted; rerun the same command to resume")
     assert seconds < 10  # the replies would take 60 s
+
+
+def test_sigterm_stops_a_bench_and_its_workers_with_one_line(tmp_path):
+    """`elad bench` stopped while its workers make runs: its line and exit 130, the
+    workers gone, and no warning about their queues (os._exit left their semaphores)."""
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    bench = subprocess.Popen(
+        [sys.executable, "-m", "elad.cli", "bench", *TINY, "--out", str(tmp_path),
+         "--regimes", "cold", "--configs", "random/annotate", "--seeds", "0",
+         "--jobs", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": src})
+    try:
+        started = tmp_path / "cold" / "runs" / "seed-round-s0" / "run.sqlite"
+        while not started.exists() and bench.poll() is None:
+            time.sleep(0.2)
+        time.sleep(1)
+        workers = subprocess.run(["pgrep", "-P", str(bench.pid)], capture_output=True,
+                                 text=True).stdout.split()
+        bench.send_signal(signal.SIGTERM)
+        err = bench.stderr.read()
+        code = bench.wait(timeout=60)
+    finally:
+        bench.kill()
+    assert code == 130, err
+    assert err.strip().endswith("interrupted; rerun the same command to resume"), err
+    assert "leaked" not in err and "Traceback" not in err
+    assert len(workers) >= 2  # the resource tracker and the run's worker
+    deadline = time.perf_counter() + 10  # the resource tracker goes once it has cleaned up
+    while (left := [pid for pid in workers if running(pid)]) and time.perf_counter() < deadline:
+        time.sleep(0.2)
+    assert not left
+
+
+def running(pid: str) -> bool:
+    """Whether the process is there and not a zombie (one whose parent has exited stays
+    a zombie here where PID 1 does not reap it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

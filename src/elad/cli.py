@@ -361,8 +361,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # every reply received is in the store; a rerun resumes
         print(("\n" if sys.stderr.isatty() else "")  # off the terminal's ^C
               + "interrupted; rerun the same command to resume", file=sys.stderr, flush=True)
-        if argv is None:  # the command itself: exit now, not after finalizing torch's
-            sys.stdout.flush()  # objects (~20 s), nor waiting for in-flight replies
+        if argv is None and args.handler is not bench_command:  # the command itself:
+            # exit now, not after finalizing torch's objects (~20 s), nor waiting for
+            # in-flight replies (a bench's workers have stopped; its exit lets the
+            # workers' queues go, which os._exit would leave for a warning)
+            sys.stdout.flush()
             os._exit(130)
         return 130
     except BrokenPipeError:  # `elad report DIR | head`: the reader has gone
