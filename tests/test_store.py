@@ -126,3 +126,23 @@ def test_a_store_whose_batches_kept_only_hashes_gets_their_requests_from_now_on(
         store.add_batch("file-2", 1, [("h2", "q2", {"op": "annotate", "question": Q}, 0.01)])
         assert store.batched_requests(1) == {"q2": {"op": "annotate", "question": Q}}
         assert store.batched_requests(2) == {}
+
+
+def test_a_reply_after_a_failure_keeps_the_failures_worst_case_tokens(tmp_path):
+    """A request that timed out (charged its worst case) and got its reply on a later
+    run: the tokens add up, and the store still says which of them are worst cases."""
+    from elad.types import TeacherReply
+
+    with RunStore(tmp_path / "run.sqlite") as store:
+        timed_out = TeacherReply("annotate", None, [], None, 300, 128, ok=False,
+                                 error="no reply: timed out", worst_case_tokens=(300, 128),
+                                 worst_case_attempts=1)
+        store.save_teacher_call("h", 0, "a", {}, timed_out, 0.0025)
+        assert store.worst_case_totals() == (1, 300, 128)
+        answered = TeacherReply("annotate", None, ["2 + 2 = 4"], "4", 100, 40)
+        store.save_teacher_call("h", 0, "a", {}, answered, 0.0007)
+        assert store.worst_case_totals() == (1, 300, 128)
+        [call] = store.teacher_calls()
+        assert (call.input_tokens, call.output_tokens) == (400, 168)
+        assert call.cost_usd == pytest.approx(0.0032)
+        assert call.reply.worst_case_tokens == (300, 128) and call.reply.ok

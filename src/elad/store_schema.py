@@ -113,12 +113,25 @@ def page_cache(db: sqlite3.Connection, kib: int) -> Iterator[None]:
 # asked again by the next run.
 CACHED_REPLY = ("SELECT reply FROM teacher_calls WHERE request_hash = ? AND (ok OR ("
                 f"input_tokens + output_tokens > 0 AND error NOT LIKE '{NO_REPLY}%'))")
+
+
+def added(field: str) -> str:
+    """SQL: a reply's JSON `field` plus the recorded failure's (absent: 0)."""
+    return (f"IFNULL(json_extract(excluded.reply, '$.{field}'), 0) + "
+            f"IFNULL(json_extract(reply, '$.{field}'), 0)")
+
+
 # A call's reply and cost; one that replaces a failure adds the failure's tokens and
-# cost, which may have been billed, so the ledger never loses money spent.
+# cost, which may have been billed, so the ledger never loses money spent, and which of
+# them are worst cases (TeacherReply.worst_case_tokens), so the report still says so.
 SAVE_CALL = f"""INSERT INTO teacher_calls VALUES ({', '.join('?' * 12)})
 ON CONFLICT (request_hash) DO UPDATE SET round = excluded.round,
     example_id = excluded.example_id, op = excluded.op, request = excluded.request,
-    reply = excluded.reply, ok = excluded.ok, error = excluded.error,
+    reply = CASE WHEN ok THEN excluded.reply ELSE json_set(excluded.reply,
+        '$.worst_case_attempts', {added('worst_case_attempts')},
+        '$.worst_case_tokens', json_array({added('worst_case_tokens[0]')},
+                                          {added('worst_case_tokens[1]')})) END,
+    ok = excluded.ok, error = excluded.error,
     created = excluded.created,
     input_tokens = excluded.input_tokens + CASE WHEN ok THEN 0 ELSE input_tokens END,
     output_tokens = excluded.output_tokens + CASE WHEN ok THEN 0 ELSE output_tokens END,
