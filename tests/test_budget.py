@@ -15,6 +15,12 @@ def test_price_table_finds_the_longest_known_name():
     assert table_prices("gpt-4o-2024-08-06") == Prices(2.5, 10.0)
     assert table_prices("openai/gpt-4.1-mini") == Prices(0.4, 1.6)
     assert table_prices("gpt-4") is None and table_prices("llama-3-8b") is None
+    assert table_prices("claude-3-5-haiku-20241022") == Prices(0.8, 4.0)
+    assert table_prices("gemini-2.0-flash-001") == table_prices("gemini-2.0-flash")
+    assert table_prices("claude-sonnet-4-latest") == Prices(3.0, 15.0)
+    # a typo or another model of the family is not priced as its prefix
+    assert table_prices("gpt-4o-mni") is None and table_prices("gpt-4o-audio") is None
+    assert table_prices("gemini-2.5-flash-lite") is None
 
 
 def test_configured_prices_win_and_unknown_models_need_them():

@@ -39,6 +39,20 @@ def test_unusable_annotations_say_why(text, reason):
         read_annotation(text, "number")
 
 
+def test_the_prompts_example_copied_back_is_refused_and_answers_say_their_form():
+    """A weak teacher copies the annotate prompt's example: paid for, it is no
+    annotation of the question (a 270M model did so for every question)."""
+    example = render("annotate", "Is the review positive or negative? Great food.")
+    copied = example[example.index('{"steps"'):].split("\n")[0]
+    with pytest.raises(InvalidReply, match="the example's from the prompt"):
+        read_annotation(copied, "label")
+    with pytest.raises(InvalidReply, match=r"'4' is not a valid yesno answer \(it "
+                                           r'should be "yes" or "no"\)'):
+        read_annotation('{"steps": ["Birds fly"], "answer": "4"}', "yesno")
+    with pytest.raises(InvalidReply, match="it should be the option's letter, A to E"):
+        read_annotation('{"steps": ["12 + 2 = 14"], "answer": "14"}', "choice")
+
+
 def test_revision_fields():
     text = '{"first_error": 2, "continuation": ["7 - 6 = 1"], "answer": "1"}'
     assert read_revision(text, 2, "5", "number") == (2, ["7 - 6 = 1"], "1")

@@ -71,11 +71,18 @@ class Prices:
         return (input_tokens * self.input_per_mtok + output_tokens * self.output_per_mtok) / 1e6
 
 
+# what may follow a table name in a snapshot's name: a date ("-2024-08-06", "-20241022"),
+# a version number ("-001"), "-latest" or "-preview"; not another word, so that a typo
+# such as "gpt-4o-mni" is not priced as gpt-4o
+SNAPSHOT = re.compile(r"-(\d+(-\d{2}-\d{2})?|latest|preview(-\d{2}-\d{2})?)")
+
+
 def table_prices(model: str) -> Prices | None:
-    """The price table's entry for `model` (exact name, else the longest known prefix,
-    so dated snapshots like "gpt-4o-2024-08-06" find "gpt-4o"), or None."""
+    """The price table's entry for `model` (its exact name, or a dated or versioned
+    snapshot of it: "gpt-4o-2024-08-06" finds "gpt-4o"), or None."""
     name = model.rsplit("/", 1)[-1].lower()  # "openai/gpt-4o" as a proxy writes it
-    known = [m for m in PRICE_TABLE if name == m or name.startswith(m + "-")]
+    known = [m for m in PRICE_TABLE if name == m or (
+        name.startswith(m) and SNAPSHOT.fullmatch(name[len(m):]))]
     if not known:
         return None
     return Prices(*PRICE_TABLE[max(known, key=len)])

@@ -12,7 +12,10 @@ from __future__ import annotations
 import json
 import re
 
+from functools import cache
+
 from elad.answers import ANSWER_CUE, normalize_answer
+from elad.teacher.request import template
 from elad.types import TeacherReply
 
 # The JSON the prompts ask for, as schemas for servers with structured output.
@@ -74,6 +77,11 @@ def clean_steps(value: object, field: str) -> list[str]:
     return steps
 
 
+# what an answer of each type looks like, for the re-ask (the prompt's example is a number)
+ANSWER_FORMS = {"number": "a number", "choice": "the option's letter, A to E",
+                "yesno": '"yes" or "no"'}
+
+
 def read_answer(value: object, answer_type: str) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = str(value)
@@ -81,16 +89,29 @@ def read_answer(value: object, answer_type: str) -> str:
         raise InvalidReply('"answer" must be a string')
     answer = normalize_answer(value, answer_type)
     if answer is None:
-        raise InvalidReply(f'"answer" {value!r} is not a valid {answer_type} answer')
+        form = f" (it should be {ANSWER_FORMS[answer_type]})" \
+            if answer_type in ANSWER_FORMS else ""
+        raise InvalidReply(f'"answer" {value!r} is not a valid {answer_type} answer{form}')
     return answer
 
 
+@cache
+def prompt_example() -> list[str]:
+    """The steps of the example reply in the annotate prompt."""
+    _, body = template("annotate")
+    return json.loads(re.search(r"\{\"steps\".*\}", body)[0])["steps"]
+
+
 def read_annotation(text: str, answer_type: str) -> tuple[list[str], str]:
-    """(steps, answer) of an annotate reply."""
+    """(steps, answer) of an annotate reply; the prompt's own example copied back (a
+    weak model does that) is not an annotation of the question."""
     data = extract_json(text)
     steps = clean_steps(data.get("steps"), "steps")
     if not steps:
         raise InvalidReply('"steps" is empty')
+    if steps == prompt_example():
+        raise InvalidReply('"steps" are the example\'s from the prompt, not steps '
+                           "that solve this question")
     return steps, read_answer(data.get("answer"), answer_type)
 
 
