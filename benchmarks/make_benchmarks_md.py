@@ -47,8 +47,8 @@ def verdict(ok: bool | None) -> str:
 
 
 def _interval(entry: dict, scale: float = 1.0, spec: str = ".2f") -> str:
-    if not entry["n"]:
-        return "never"
+    if not entry["n"]:  # no seed with a value: none got there, or none had anywhere to go
+        return "never" if entry["of"] else "nothing to reach (the baseline never rose)"
     mean = format(scale * entry["mean"], spec)
     if entry["low"] is None:
         return (f"{mean} ± {format(scale * entry['std'], spec.lstrip('+'))} in the "

@@ -368,6 +368,22 @@ def test_paired_comparisons_against_the_baseline_by_hand():
     assert "random/annotate" not in c["against_baseline"]
 
 
+def test_a_baseline_that_learned_nothing_has_no_accuracy_to_reach():
+    """Both configurations flat at 0.000 (a tiny grid that learned nothing): the other
+    does not 'reach the baseline's final accuracy at 0.48 of its cost'."""
+    from elad.reading.bench_numbers import RunMetrics, comparisons
+    from elad.reading.bench_summary import format_comparisons
+
+    grid = [RunMetrics(f"{s}-{m}-0", "grid", s, m, 0, 1.0, [0.2, 0.5, 1.0], [0.0] * 3,
+                       final_accuracy=0.0, cost_usd=1.0, area=0.0)
+            for s, m in (("random", "annotate"), ("targeted", "auto"))]
+    c = comparisons(grid, ("random", "annotate"))
+    assert c["against_baseline"]["targeted/auto"]["cost_to_baseline_final"]["of"] == 0
+    text = format_comparisons({"comparisons": c, "whole_pool": None})
+    assert ("  targeted/auto: nothing to reach (random/annotate ended no higher than its "
+            "seed round); area +0.0") in text and "reaches" not in text
+
+
 def test_a_seeds_areas_start_at_its_cheapest_round_0():
     """A run whose round 0 cost more (ranked, longer questions) is measured from the
     same money as the others, its untrained student's accuracy until its round 0."""

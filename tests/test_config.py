@@ -145,6 +145,9 @@ def test_a_bad_key_in_a_section_is_named_with_its_section(tmp_path):
     with pytest.raises(ConfigError, match=r"unknown key 'teacher.budget_usd' .* a key after "
                                           r"\[teacher\] is read as part of it"):
         load_config(path)
+    path.write_text('[teacher]\nstructured_outpt = "json_object"\n')
+    with pytest.raises(ConfigError, match="did you mean 'teacher.structured_output'"):
+        load_config(path)
 
 
 def test_bad_toml_names_the_file(tmp_path):

@@ -2,6 +2,7 @@
 that answers as the oracle and fails on purpose (elad.fakes.oracle_server)."""
 
 import json
+import logging
 import os
 import signal
 import sqlite3
@@ -46,11 +47,14 @@ def annotate_once(teacher, question=Q, budget=None):
 
 
 @pytest.mark.parametrize("fault", FAULTS)
-def test_each_fault_is_retried_until_a_reply(tmp_path, fault):
+def test_each_fault_is_retried_until_a_reply(tmp_path, fault, caplog):
     server = OracleServer(fail_first=2, faults=(fault,), slow_s=1.0)
-    with serve(server) as (_, url):
+    with serve(server) as (_, url), caplog.at_level(logging.WARNING, logger="elad"):
         teacher = cached_teacher(tmp_path, url)
         request, result = annotate_once(teacher)
+    # a timeout is said once, with what to change for a one-request-at-a-time server
+    said = [r.message for r in caplog.records if "timed out after" in r.message]
+    assert len(said) == (fault == "slow") and all("teacher.concurrency=1" in m for m in said)
     assert result.reply.ok and result.reply.answer == "1"
     assert [a.outcome for a in server.ledger] == [fault, fault, "ok"]
     worst_in = teacher.teacher.worst_case_input_tokens(request.prompt)

@@ -141,12 +141,20 @@ def test_a_run_that_paid_nothing_starts_over_with_the_corrected_config(tmp_path)
     with RunDir.create(tmp_path / "run", load_config(None, [*TINY, "seed=3"])):
         pass  # a start that failed before any teacher request was sent
     fixed = load_config(None, TINY)
+    with RunDir.create(tmp_path / "run", load_config(None, [*TINY, "seed=4"])) as rundir:
+        # requests the server refused with an HTTP error (charged nothing): a config
+        # the server cannot take, fixed by the next one
+        rundir.store.save_teacher_call("refused", 0, "q", {}, TeacherReply(
+            "annotate", None, [], None, 0, 0, ok=False, error="HTTP 500: json_schema"), 0.0)
+        assert rundir.store.sent() == "1 failed" and rundir.store.paid_nothing()
     with RunDir.create(tmp_path / "run", fixed) as rundir:
         assert not rundir.changed and rundir.store.examples("pool") == []
+        assert rundir.store.teacher_calls() == []
         rundir.store.save_teacher_call("key", 0, "q", {}, TeacherReply(
             "annotate", None, ["1 + 1 = 2"], "2", 10, 5), 0.0001)
     assert stored_config(tmp_path / "run") == fixed
-    with pytest.raises(ConfigError, match=r"made with seed=0 \(not 5\): changing this"):
+    with pytest.raises(ConfigError, match=r"made with seed=0 \(not 5\): changing this.* "
+                                          r"\(1 answered\), paid or maybe paid"):
         RunDir.create(tmp_path / "run", dataclasses.replace(fixed, seed=5))
 
 

@@ -137,7 +137,7 @@ def _set(config: Any, dotted: str, raw: Any, where: str, section: str = "") -> N
                  "go above the first [section]" if section and
                  name in {f.name for f in dataclasses.fields(RunConfig)} else "")
         meant = difflib.get_close_matches(name, fields, n=1)
-        guess = f"; did you mean {section}{'.'.join(path + meant)!r}?" if meant else ""
+        guess = f"; did you mean {section + '.'.join(path + meant)!r}?" if meant else ""
         raise ConfigError(f"{where}: unknown key {section + dotted!r}{guess} (known here: "
                           f"{close}){above}")
     current = getattr(target, name)

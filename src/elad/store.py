@@ -117,23 +117,29 @@ class RunStore(BatchRecords):
 
     def sent(self) -> str:
         """What was sent to the teacher ("3 answered, 40 in batches"; "" if nothing)."""
-        count = {"answered": "SELECT COUNT(*) FROM teacher_calls",
+        count = {"answered": "SELECT COUNT(*) FROM teacher_calls WHERE ok",
+                 "failed": "SELECT COUNT(*) FROM teacher_calls WHERE NOT ok",
                  "in flight (reply never received)": "SELECT COUNT(*) FROM in_flight WHERE worst_usd > 0",
                  "in batches": "SELECT COUNT(DISTINCT request_hash) FROM batch_requests"}
         return ", ".join(f"{n} {what}" for what, sql in count.items()
                          if (n := self.db.execute(sql).fetchone()[0]))
 
     def paid_nothing(self) -> bool:
-        """Whether nothing was ever sent to the teacher, so nothing can have been paid."""
-        return not self.sent()
+        """Whether nothing the teacher was sent can have been paid or used: no reply, no
+        request in flight or in a batch, only failures charged nothing (HTTP errors,
+        such as a server's refusal of the config's request format)."""
+        return not self.db.execute(
+            "SELECT (SELECT COUNT(*) FROM teacher_calls WHERE ok OR cost_usd > 0 "
+            "OR input_tokens + output_tokens > 0) + (SELECT COUNT(*) FROM in_flight "
+            "WHERE worst_usd > 0) + (SELECT COUNT(*) FROM batch_requests)").fetchone()[0]
 
     def start_over(self, config_json: str) -> None:
         """Empty every table and keep `config_json` as the run's config, in one
         transaction (a run whose start failed before any request was sent, started
-        again with another config). Refused (ConfigError) if anything was sent."""
-        if sent := self.sent():
+        again with another config). Refused (ConfigError) unless `paid_nothing`."""
+        if not self.paid_nothing():
             raise ConfigError(f"{self.path} cannot be started over: it sent the teacher "
-                              f"requests ({sent}), paid or maybe paid")
+                              f"requests ({self.sent()}), paid or maybe paid")
         with self.transaction():
             for (table,) in self.db.execute(
                     "SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():

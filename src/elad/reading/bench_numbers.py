@@ -336,7 +336,8 @@ def comparisons(grid: list[RunMetrics], baseline: tuple[str, str]) -> dict:
 
     - against the baseline configuration (strategy, mode), per other configuration: the
       cost at which it first reaches the baseline's final accuracy, as a fraction of the
-      baseline's cost ("never" counts as not reached); its area under accuracy vs cost
+      baseline's cost ("never" counts as not reached; a seed whose baseline ends no
+      higher than its seed round has nothing to reach and is left out); its area under accuracy vs cost
       minus the baseline's; its accuracy minus the baseline's at shares of the budget
       and at the end;
     - per strategy, each mode's teacher dollars and output tokens per training target
@@ -353,7 +354,7 @@ def comparisons(grid: list[RunMetrics], baseline: tuple[str, str]) -> dict:
             result["against_baseline"][f"{strategy}/{mode}"] = {
                 "cost_to_baseline_final": interval([_ratio_or_none(
                     cost_to_reach(x.costs, x.accuracies, b.final_accuracy),
-                    b.cost_usd) for x, b in pairs]),
+                    b.cost_usd) for x, b in pairs if b.final_accuracy > b.accuracies[0]]),
                 "area": interval([_diff(x.area, b.area) for x, b in pairs]),
                 "final_accuracy": interval([_diff(x.final_accuracy, b.final_accuracy)
                                             for x, b in pairs]),

@@ -81,10 +81,12 @@ def format_comparisons(summary: dict) -> str:
     lines = [f"against {c['baseline']} (paired over seeds; mean [95% interval]):"]
     for label, d in c["against_baseline"].items():
         reach = d["cost_to_baseline_final"]
-        reached = (f"{with_interval(reach, 1, '.2f')} of its cost" if reach["n"] else
-                   "never")
+        reached = (f"reaches {c['baseline']}'s final accuracy at "
+                   + (f"{with_interval(reach, 1, '.2f')} of its cost" if reach["n"] else
+                      "never") if reach["of"] else
+                   f"nothing to reach ({c['baseline']} ended no higher than its seed round)")
         half = d["accuracy_at"]["0.5"]
-        lines.append(f"  {label}: reaches {c['baseline']}'s final accuracy at {reached}; "
+        lines.append(f"  {label}: {reached}; "
                      f"area {with_interval(d['area'], 100, '+.1f')} points; at half the "
                      f"budget {with_interval(half, 100, '+.1f')}; final "
                      f"{with_interval(d['final_accuracy'], 100, '+.1f')}")

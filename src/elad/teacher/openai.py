@@ -117,6 +117,7 @@ class OpenAITeacher:
         self._key = key
         self._client: openai.AsyncOpenAI | None = None
         self._rng = random.Random(0)  # backoff jitter
+        self._timed_out = False  # said once a run: a timeout is charged its worst case
 
     def identity(self) -> dict:
         c = self.config
@@ -225,6 +226,13 @@ class OpenAITeacher:
                 f"connection failed ({cause or 'unknown'})"
             if cause in ("ConnectError", "ConnectTimeout"):  # never sent: not billed
                 return Outcome(TRANSIENT, reason=reason, reached=False), "", None
+            if reason == "timed out" and not self._timed_out:
+                self._timed_out = True
+                log.warning("teacher: a request timed out after teacher.timeout_s=%gs; it "
+                            "is charged its worst case and sent again. A server that "
+                            "answers one request at a time (llama.cpp's) needs "
+                            "teacher.concurrency=1 or a longer teacher.timeout_s",
+                            c.timeout_s)
             return Outcome(TRANSIENT, worst, reason,  # it may have been billed
                            worst_case=True), "", None
         except (BrokenBody, ValueError) as error:  # ValueError: a body that is not JSON
