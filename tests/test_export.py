@@ -377,3 +377,11 @@ def test_the_model_card_says_what_the_batch_discount_took_off_the_list_prices():
     halved = {**listed, "cost_usd": listed["cost_usd"] / 2}
     assert discount_text(halved, prices) == \
         ", less the Batch API's discount: 50% of that billed"
+
+
+def test_the_cards_tiny_student_counts_its_layers_and_heads():
+    from elad.reading.model_card import student_text
+
+    one = load_config(None, ["student.layers=1", "student.heads=1"])
+    assert "(96 hidden, 1 layer, 1 head)" in student_text(one, adapter_only=False)
+    assert "(96 hidden, 3 layers, 4 heads)" in student_text(load_config(None, []), False)
