@@ -88,3 +88,41 @@ def running(pid: str) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_sigterm_stops_a_run_on_a_local_ray_cluster_and_the_cluster_with_it(tmp_path):
+    """Ray's own SIGTERM handler aborted the process (exit 134, a stack dump) and a
+    prompt exit left the local cluster's processes running; the run now stops as on
+    Ctrl-C, and the cluster it started goes with it."""
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    run = subprocess.Popen(
+        [sys.executable, "-m", "elad.cli", "run", *TINY, "max_rounds=6",
+         "scale.engine=ray", "scale.workers=1", "--run-dir", str(tmp_path / "run")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": src})
+    try:
+        for line in run.stderr:
+            if "Ray cluster (local)" in line:
+                break
+        time.sleep(1)
+        cluster = descendants(run.pid)
+        run.send_signal(signal.SIGTERM)
+        err = run.stderr.read()
+        code = run.wait(timeout=120)
+    finally:
+        run.kill()
+    assert code == 130, err
+    assert err.strip().endswith("interrupted; rerun the same command to resume"), err
+    assert "SIGTERM received" not in err
+    assert len(cluster) >= 3  # the local cluster's processes (raylet, GCS server, agents)
+    deadline = time.perf_counter() + 30
+    while (left := [pid for pid in cluster if running(pid)]) and time.perf_counter() < deadline:
+        time.sleep(0.5)
+    assert not left
+
+
+def descendants(pid: int) -> list[str]:
+    """The processes `pid` started, and theirs."""
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True,
+                              check=False).stdout.split()
+    return [*children, *(grand for child in children for grand in descendants(int(child)))]

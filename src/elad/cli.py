@@ -366,6 +366,8 @@ def main(argv: list[str] | None = None) -> int:
             # in-flight replies (a bench's workers have stopped; its exit lets the
             # workers' queues go, which os._exit would leave for a warning)
             sys.stdout.flush()
+            if ray_scoring := sys.modules.get("elad.scale.ray_scoring"):
+                ray_scoring.disconnect()  # a local Ray cluster's processes go too
             os._exit(130)
         return 130
     except BrokenPipeError:  # `elad report DIR | head`: the reader has gone

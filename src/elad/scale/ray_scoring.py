@@ -26,6 +26,7 @@ import json
 import logging
 import math
 import os
+import signal
 import tempfile
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from elad.progress import bars_shown
 from elad.types import Example, Explanation, Score
 
 log = logging.getLogger("elad")
+STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def connect(scale: ScaleConfig) -> None:
@@ -49,13 +51,27 @@ def connect(scale: ScaleConfig) -> None:
     address = scale.ray_address or os.environ.get("RAY_ADDRESS") or None
     local = {} if address else {
         "num_cpus": max(1, math.ceil(scale.workers * scale.cpus_per_worker))}
+    handlers = {stop: signal.getsignal(stop) for stop in STOPS}
     try:
         ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
                  runtime_env={"py_modules": [str(Path(__file__).parents[1])]}, **local)
     except (ConnectionError, ValueError, RuntimeError) as error:
         raise ConfigError(f"scale.ray_address={address}: cannot join the Ray cluster "
                           f"({str(error).splitlines()[0]})") from None
+    finally:  # Ray's own SIGTERM handler aborts the process: a run stops as on Ctrl-C
+        for stop, handler in handlers.items():
+            if handler is not None:
+                signal.signal(stop, handler)
     log.info("Ray cluster %s: %s", address or "(local)", ray.cluster_resources())
+
+
+def disconnect() -> None:
+    """Leave the Ray cluster; one started by `connect` stops with its processes (what
+    Ray's own exit handler does, which a prompt exit on Ctrl-C skips)."""
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
 
 
 def checkpoint_files(directory: Path) -> dict[str, bytes]:
