@@ -93,3 +93,15 @@ def test_small_run_uses_or_records_every_reply(llama_server, tmp_path):
                                                   example_id not in targets)
     print(f"llama.cpp teacher: {sum(ok for ok, _, _ in calls.values())} of {len(calls)} "
           "replies usable; failures:", [e for ok, e, _ in calls.values() if not ok])
+
+
+def test_a_request_format_the_server_rejects_names_the_setting_to_change(llama_server,
+                                                                          capsys):
+    """llama-cpp-python's server answers OpenAI's json_schema form with HTTP 500; the
+    message says which teacher.structured_output to try (a user's walkthrough: every
+    request failed and the reason was cut off mid-traceback)."""
+    code = main(["teacher", "check", *llama_overrides(llama_server),
+                 "teacher.structured_output=json_schema", "teacher.max_retries=0"])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "teacher.structured_output=json_schema: try json_object_schema" in out

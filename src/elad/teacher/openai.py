@@ -27,6 +27,7 @@ import email.utils
 import logging
 import os
 import random
+import re
 import time
 
 import openai
@@ -216,6 +217,11 @@ class OpenAITeacher:
             return Outcome(REFUSED, reason=self.scrub(str(error))), "", None
         except openai.APIStatusError as error:  # not billed; sent again if transient
             reason = f"HTTP {error.status_code}: {self.scrub(str(error.message))[:300]}"
+            if c.structured_output != "none" and re.search(
+                    "json_schema|response_format", str(error.message)):
+                reason += (f" (the server may not take teacher.structured_output="
+                           f"{c.structured_output}: try json_object_schema, llama.cpp's "
+                           "form, or json_object)")
             if not is_transient(error.status_code):
                 return Outcome(REFUSED, reason=reason), "", None
             return Outcome(TRANSIENT, reason=reason,
