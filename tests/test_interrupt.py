@@ -64,21 +64,14 @@ def test_sigterm_stops_a_bench_and_its_workers_with_one_line(tmp_path):
         while not started.exists() and bench.poll() is None:
             time.sleep(0.2)
         time.sleep(1)
-        workers = subprocess.run(["pgrep", "-P", str(bench.pid)], capture_output=True,
-                                 text=True, check=False).stdout.split()
-        bench.send_signal(signal.SIGTERM)
-        err = bench.stderr.read()
-        code = bench.wait(timeout=60)
+        workers = descendants(bench.pid)
+        code, err, left = stopped_by_sigterm(bench, workers)
     finally:
         bench.kill()
     assert code == 130, err
     assert err.strip().endswith("interrupted; rerun the same command to resume"), err
     assert "leaked" not in err and "Traceback" not in err
-    assert len(workers) >= 2  # the resource tracker and the run's worker
-    deadline = time.perf_counter() + 10  # the resource tracker goes once it has cleaned up
-    while (left := [pid for pid in workers if running(pid)]) and time.perf_counter() < deadline:
-        time.sleep(0.2)
-    assert not left
+    assert len(workers) >= 2 and not left  # the resource tracker and the run's worker
 
 
 def running(pid: str) -> bool:
@@ -105,20 +98,28 @@ def test_sigterm_stops_a_run_on_a_local_ray_cluster_and_the_cluster_with_it(tmp_
             if "Ray cluster (local)" in line:
                 break
         time.sleep(1)
-        cluster = descendants(run.pid)
-        run.send_signal(signal.SIGTERM)
-        err = run.stderr.read()
-        code = run.wait(timeout=120)
+        cluster = descendants(run.pid)  # the local cluster's raylet, GCS server, agents
+        code, err, left = stopped_by_sigterm(run, cluster)
     finally:
         run.kill()
     assert code == 130, err
     assert err.strip().endswith("interrupted; rerun the same command to resume"), err
     assert "SIGTERM received" not in err
-    assert len(cluster) >= 3  # the local cluster's processes (raylet, GCS server, agents)
+    assert len(cluster) >= 3 and not left
+
+
+def stopped_by_sigterm(process: subprocess.Popen, started: list[str]
+                       ) -> tuple[int, str, list[str]]:
+    """SIGTERM to `process`: its exit status, its stderr, and which of the processes it
+    `started` are still running 30 s after it exited (each goes once it has cleaned up)."""
+    process.send_signal(signal.SIGTERM)
+    err = process.stderr.read()
+    code = process.wait(timeout=120)
     deadline = time.perf_counter() + 30
-    while (left := [pid for pid in cluster if running(pid)]) and time.perf_counter() < deadline:
-        time.sleep(0.5)
-    assert not left
+    while ((left := [pid for pid in started if running(pid)])
+           and time.perf_counter() < deadline):
+        time.sleep(0.2)
+    return code, err, left
 
 
 def descendants(pid: int) -> list[str]:

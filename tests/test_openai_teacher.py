@@ -54,7 +54,8 @@ def test_each_fault_is_retried_until_a_reply(tmp_path, fault, caplog):
         request, result = annotate_once(teacher)
     # a timeout is said once, with what to change for a one-request-at-a-time server
     said = [r.message for r in caplog.records if "timed out after" in r.message]
-    assert len(said) == (fault == "slow") and all("teacher.concurrency=1" in m for m in said)
+    assert len(said) == (fault == "slow")
+    assert all("teacher.concurrency=1" in m for m in said)
     assert result.reply.ok and result.reply.answer == "1"
     assert [a.outcome for a in server.ledger] == [fault, fault, "ok"]
     worst_in = teacher.teacher.worst_case_input_tokens(request.prompt)

@@ -337,9 +337,9 @@ def comparisons(grid: list[RunMetrics], baseline: tuple[str, str]) -> dict:
     - against the baseline configuration (strategy, mode), per other configuration: the
       cost at which it first reaches the baseline's final accuracy, as a fraction of the
       baseline's cost ("never" counts as not reached; a seed whose baseline ends no
-      higher than its seed round has nothing to reach and is left out); its area under accuracy vs cost
-      minus the baseline's; its accuracy minus the baseline's at shares of the budget
-      and at the end;
+      higher than its seed round has nothing to reach and is left out); its area
+      under accuracy vs cost minus the baseline's; its accuracy minus the baseline's at
+      shares of the budget and at the end;
     - per strategy, each mode's teacher dollars and output tokens per training target
       after the seed round over annotate's (the rounds where every run's mode acts).
     """

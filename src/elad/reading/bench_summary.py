@@ -84,7 +84,8 @@ def format_comparisons(summary: dict) -> str:
         reached = (f"reaches {c['baseline']}'s final accuracy at "
                    + (f"{with_interval(reach, 1, '.2f')} of its cost" if reach["n"] else
                       "never") if reach["of"] else
-                   f"nothing to reach ({c['baseline']} ended no higher than its seed round)")
+                   f"nothing to reach ({c['baseline']} ended no higher than its seed "
+                   "round)")
         half = d["accuracy_at"]["0.5"]
         lines.append(f"  {label}: {reached}; "
                      f"area {with_interval(d['area'], 100, '+.1f')} points; at half the "

@@ -60,8 +60,8 @@ def text_field(item: Any, name: str) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str) or not value.strip():
-        raise Malformed(f"no {name!r} text" + (f" (fields here: {', '.join(map(str, item))})"
-                                              if name not in item else ""))
+        fields = f" (fields here: {', '.join(map(str, item))})" if name not in item else ""
+        raise Malformed(f"no {name!r} text{fields}")
     return value.strip()
 
 
