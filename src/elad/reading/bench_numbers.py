@@ -354,7 +354,7 @@ def comparisons(grid: list[RunMetrics], baseline: tuple[str, str]) -> dict:
             result["against_baseline"][f"{strategy}/{mode}"] = {
                 "cost_to_baseline_final": interval([_ratio_or_none(
                     cost_to_reach(x.costs, x.accuracies, b.final_accuracy),
-                    b.cost_usd) for x, b in pairs if b.final_accuracy > b.accuracies[0]]),
+                    b.cost_usd) for x, b in pairs if rose(b)]),
                 "area": interval([_diff(x.area, b.area) for x, b in pairs]),
                 "final_accuracy": interval([_diff(x.final_accuracy, b.final_accuracy)
                                             for x, b in pairs]),
@@ -374,6 +374,12 @@ def comparisons(grid: list[RunMetrics], baseline: tuple[str, str]) -> dict:
                             "output_tokens_per_target_after_seed",
                             "input_tokens_per_target_after_seed")}
     return result
+
+
+def rose(run: RunMetrics) -> bool:
+    """Whether the run ended above its seed round's accuracy (else a baseline has no
+    final accuracy for another run to reach)."""
+    return bool(run.accuracies) and run.final_accuracy > run.accuracies[0]
 
 
 def _ratio_or_none(numerator: float | None, denominator: float | None) -> float | None:

@@ -81,11 +81,14 @@ def format_comparisons(summary: dict) -> str:
     lines = [f"against {c['baseline']} (paired over seeds; mean [95% interval]):"]
     for label, d in c["against_baseline"].items():
         reach = d["cost_to_baseline_final"]
-        reached = (f"reaches {c['baseline']}'s final accuracy at "
-                   + (f"{with_interval(reach, 1, '.2f')} of its cost" if reach["n"] else
-                      "never") if reach["of"] else
-                   f"nothing to reach ({c['baseline']} ended no higher than its seed "
-                   "round)")
+        if not reach["of"]:  # no seed where the baseline rose above its seed round
+            reached = (f"nothing to reach ({c['baseline']} ended no higher than its "
+                       "seed round)")
+        elif reach["n"]:
+            reached = (f"reaches {c['baseline']}'s final accuracy at "
+                       f"{with_interval(reach, 1, '.2f')} of its cost")
+        else:
+            reached = f"never reaches {c['baseline']}'s final accuracy"
         half = d["accuracy_at"]["0.5"]
         lines.append(f"  {label}: {reached}; "
                      f"area {with_interval(d['area'], 100, '+.1f')} points; at half the "
