@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-
 from functools import cache
 
 from elad.answers import ANSWER_CUE, normalize_answer
