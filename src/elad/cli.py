@@ -20,6 +20,7 @@ the subcommand.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import logging
 import os
@@ -361,14 +362,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # every reply received is in the store; a rerun resumes
         print(("\n" if sys.stderr.isatty() else "")  # off the terminal's ^C
               + "interrupted; rerun the same command to resume", file=sys.stderr, flush=True)
-        if argv is None and args.handler is not bench_command:  # the command itself:
-            # exit now, not after finalizing torch's objects (~20 s), nor waiting for
-            # in-flight replies (a bench's workers have stopped; its exit lets the
-            # workers' queues go, which os._exit would leave for a warning)
-            sys.stdout.flush()
-            if ray_scoring := sys.modules.get("elad.scale.ray_scoring"):
-                ray_scoring.disconnect()  # a local Ray cluster's processes go too
-            os._exit(130)
+        if argv is None:  # the command itself: exit now, not after finalizing torch's
+            sys.stdout.flush()  # objects (~20 s), nor waiting for in-flight replies;
+            atexit._run_exitfuncs()  # but what libraries clean up at exit, they do (a
+            os._exit(130)  # bench's worker queues, a local Ray cluster's processes)
         return 130
     except BrokenPipeError:  # `elad report DIR | head`: the reader has gone
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # quiet at exit

@@ -115,23 +115,27 @@ class RunStore(BatchRecords):
     def set_meta(self, key: str, value: str) -> None:
         self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", [(key, value)])
 
-    def sent(self) -> str:
-        """What was sent to the teacher ("3 answered, 40 in batches"; "" if nothing)."""
+    def sent_counts(self) -> dict[str, int]:
+        """Requests sent to the teacher, by what became of them."""
         count = {"answered": "SELECT COUNT(*) FROM teacher_calls WHERE ok",
                  "failed": "SELECT COUNT(*) FROM teacher_calls WHERE NOT ok",
                  "in flight (reply never received)": "SELECT COUNT(*) FROM in_flight WHERE worst_usd > 0",
                  "in batches": "SELECT COUNT(DISTINCT request_hash) FROM batch_requests"}
-        return ", ".join(f"{n} {what}" for what, sql in count.items()
-                         if (n := self.db.execute(sql).fetchone()[0]))
+        return {what: self.db.execute(sql).fetchone()[0] for what, sql in count.items()}
+
+    def sent(self) -> str:
+        """What was sent to the teacher ("3 answered, 40 in batches"; "" if nothing)."""
+        return ", ".join(f"{n} {what}" for what, n in self.sent_counts().items() if n)
 
     def paid_nothing(self) -> bool:
-        """Whether nothing the teacher was sent can have been paid or used: no reply, no
-        request in flight or in a batch, only failures charged nothing (HTTP errors,
-        such as a server's refusal of the config's request format)."""
-        return not self.db.execute(
-            "SELECT (SELECT COUNT(*) FROM teacher_calls WHERE ok OR cost_usd > 0 "
-            "OR input_tokens + output_tokens > 0) + (SELECT COUNT(*) FROM in_flight "
-            "WHERE worst_usd > 0) + (SELECT COUNT(*) FROM batch_requests)").fetchone()[0]
+        """Whether nothing the teacher was sent can have been paid or used: only failures
+        charged nothing (HTTP errors, such as a server's refusal of the config's request
+        format), no reply, nothing in flight or in a batch."""
+        charged_failures = self.db.execute(
+            "SELECT COUNT(*) FROM teacher_calls WHERE NOT ok AND (cost_usd > 0 OR "
+            "input_tokens + output_tokens > 0)").fetchone()[0]
+        others = {what: n for what, n in self.sent_counts().items() if what != "failed"}
+        return not charged_failures and not any(others.values())
 
     def start_over(self, config_json: str) -> None:
         """Empty every table and keep `config_json` as the run's config, in one

@@ -62,11 +62,10 @@ def student_text(config: RunConfig, adapter_only: bool) -> str:
         start = ("first trained on the synthetic tasks' short chains at no teacher cost "
                  "(the warm curriculum), then on what the run bought"
                  if student.warmup == "curriculum" else "trained from scratch")
-        layers, heads = student.layers, student.heads
-        return (f"a tiny Llama ({student.hidden_size} hidden, {layers} "
-                f"layer{'s' * (layers != 1)}, {heads} head{'s' * (heads != 1)}) built from "
-                f"a config and {start}, with a byte-level BPE tokenizer trained on the "
-                "task's text")
+        shape = (f"{student.hidden_size} hidden, {count(student.layers, 'layer')}, "
+                 f"{count(student.heads, 'head')}")
+        return (f"a tiny Llama ({shape}) built from a config and {start}, with a byte-level "
+                "BPE tokenizer trained on the task's text")
     tuning = (f"LoRA (rank {student.lora_rank}, "
               + ("the adapter alone" if adapter_only else "merged into the weights") + ")"
               if student.finetune == "lora" else "full fine-tuning")

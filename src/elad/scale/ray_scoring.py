@@ -65,15 +65,6 @@ def connect(scale: ScaleConfig) -> None:
     log.info("Ray cluster %s: %s", address or "(local)", ray.cluster_resources())
 
 
-def disconnect() -> None:
-    """Leave the Ray cluster; one started by `connect` stops with its processes (what
-    Ray's own exit handler does, which a prompt exit on Ctrl-C skips)."""
-    import ray
-
-    if ray.is_initialized():
-        ray.shutdown()
-
-
 def checkpoint_files(directory: Path) -> dict[str, bytes]:
     """Every file of a checkpoint folder, by its path inside it."""
     return {str(p.relative_to(directory)): p.read_bytes()
