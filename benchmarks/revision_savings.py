@@ -61,7 +61,7 @@ def savings(run_dir: Path) -> dict:
             explanations = store.explanations(call.round, call.example_id)
             sent = (call.cost_usd, call.reply)  # what the run paid for what it asked
             annotation = sent if call.op == "annotate" else ask(
-                annotate_request(teacher, example))
+                annotate_request(teacher, example, config.task.labels))
             dollars, reply = sent if call.op == "revise" else ask(
                 revise_request(config, teacher, example, score, explanations))
             annotated.append(annotation[0])

@@ -27,6 +27,7 @@ from elad.config import load_config
 from elad.store import RunStore
 from elad.teacher.gateway import TeacherGateway
 from elad.teacher.openai import OpenAITeacher
+from elad.teacher.request import TeacherRequest
 
 
 def measure(url: str, concurrency: int, requests: int, offset: int) -> float:
@@ -37,8 +38,9 @@ def measure(url: str, concurrency: int, requests: int, offset: int) -> float:
         store = RunStore(Path(tmp) / "run.sqlite")
         teacher = TeacherGateway(OpenAITeacher(config.teacher, ""), store,
                                 Prices(2.5, 10.0), concurrency)
-        batch = [(teacher.annotate_request(f"Start with {offset + i}. First, add 3. "
-                                          "What is the result?", "number"), str(i))
+        question = "Start with {}. First, add 3. What is the result?"
+        batch = [(TeacherRequest.annotate(teacher.teacher.identity(),
+                                          question.format(offset + i), "number"), str(i))
                  for i in range(requests)]
         started = time.perf_counter()
         results = teacher.call_all(batch, 0, Budget(float("inf")))

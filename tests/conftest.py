@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from elad.config import load_config
+from elad.teacher.request import TeacherRequest
 
 TINY = [
     "task.pool_size=120", "task.test_size=24", "seed_size=16", "round_size=8",
@@ -24,6 +25,11 @@ def openai_overrides(url: str, *extra: str) -> list[str]:
     return ["teacher=openai", f"teacher.base_url={url}", "teacher.api_key_env=",
             "teacher.model=local-oracle", "teacher.price_input_per_mtok=2.5",
             "teacher.price_output_per_mtok=10", "teacher.timeout_s=0.5", *extra]
+
+
+def annotation(gateway, question: str, answer_type: str = "number") -> TeacherRequest:
+    """The request to annotate `question` from scratch, for the teacher behind `gateway`."""
+    return TeacherRequest.annotate(gateway.teacher.identity(), question, answer_type)
 
 
 @pytest.fixture

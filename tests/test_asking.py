@@ -15,8 +15,7 @@ TEACHER = {"teacher": "oracle"}
 
 def requests(explanation):
     return (TeacherRequest.annotate(TEACHER, Q, "number"),
-            TeacherRequest.revise(TEACHER, Q, "number", explanation.steps,
-                                  explanation.answer, None))
+            TeacherRequest.revise(TEACHER, Q, "number", explanation, None))
 
 
 def test_unsure_at_step_one_is_annotated_sure_until_late_is_revised():

@@ -23,7 +23,7 @@ from elad.teacher.gateway import TeacherGateway
 from elad.teacher.openai import OpenAITeacher
 from elad.teacher.protocol import TeacherUnavailable
 
-from conftest import TINY, openai_overrides
+from conftest import TINY, annotation, openai_overrides
 
 BATCH = ["teacher.batch=true", "teacher.batch_poll_s=0.05"]
 STANDARD = Prices(2.5, 10.0)  # openai_overrides' prices
@@ -42,7 +42,7 @@ Q = "Start with {}. First, add 2. What is the result?"
 
 def annotate_all(teacher: TeacherGateway, n: int, budget: Budget | None = None):
     questions = [Q.format(a) for a in range(n)]
-    requests = [(teacher.annotate_request(q, "number"), str(i))
+    requests = [(annotation(teacher, q), str(i))
                 for i, q in enumerate(questions)]
     return requests, teacher.call_all(requests, 0, budget or Budget(1.0))
 
@@ -126,7 +126,7 @@ def test_a_request_given_twice_is_sent_once(tmp_path, batch):
         config = load_config(None, openai_overrides(url, *BATCH, f"teacher.batch={batch}"))
         teacher = TeacherGateway(OpenAITeacher(config.teacher, ""),
                                 RunStore(tmp_path / "run.sqlite"), HALF, batch=batch)
-        request = teacher.annotate_request(Q.format(1), "number")
+        request = annotation(teacher, Q.format(1))
         results = teacher.call_all([(request, "a"), (request, "b")], 0, Budget(1.0))
     assert len(server.ledger) == 1 and teacher.new_calls == 1
     assert results[0].reply == results[1].reply and results[0].reply.ok
@@ -136,7 +136,7 @@ def test_a_request_given_twice_is_sent_once(tmp_path, batch):
 def test_every_request_in_a_batch_holds_its_worst_case_before_it_is_sent(tmp_path):
     with serve(OracleServer()) as (server, url):
         teacher = batch_teacher(tmp_path, url)
-        worst = teacher.worst_case_cost(teacher.annotate_request(Q.format(0), "number"))
+        worst = teacher.worst_case_cost(annotation(teacher, Q.format(0)))
         budget = Budget(4.5 * worst)
         _, results = annotate_all(teacher, 10, budget)
     assert [len(b) for b in custom_ids(server)] == [4]  # the ones that fit, all at once
@@ -217,7 +217,7 @@ def test_batch_run_costs_half_of_online_same_targets_and_survives_sigkill(tmp_pa
 def test_the_test_sets_batch_is_named_the_test_set_not_round_minus_1(tmp_path):
     with serve(OracleServer(batch_delay_s=600)) as (_, url):
         teacher = batch_teacher(tmp_path, url, "teacher.batch_wait=false")
-        requests = [(teacher.annotate_request(Q.format(1), "number"), "t1")]
+        requests = [(annotation(teacher, Q.format(1)), "t1")]
         with pytest.raises(BatchPending, match=r"^the test set: batch batch_1 in_progress, "
                                                "0 of 1 requests done; run the same"):
             teacher.call_all(requests, TEST_ROUND, Budget(1.0))
@@ -290,7 +290,7 @@ def test_a_reply_that_is_not_a_chat_completion_is_paid_and_sent_again(tmp_path):
 
     teacher = batch_teacher(tmp_path, "http://127.0.0.1:9", "teacher.max_retries=1")
     sender = BatchSender(teacher.teacher, teacher.store, HALF)
-    request = teacher.annotate_request(Q.format(3), "number")
+    request = annotation(teacher, Q.format(3))
     broken = outcome({"response": {"status_code": 200, "body": {"choices": "?"}}})
     state = sender.restore(request, "0")
     sender.advance(state, broken)
@@ -311,7 +311,7 @@ def test_a_reply_that_is_not_a_chat_completion_is_paid_and_sent_again(tmp_path):
 def test_a_question_the_oracle_cannot_answer_is_an_unpaid_refusal_in_a_batch(tmp_path):
     with serve() as (server, url):
         teacher = batch_teacher(tmp_path, url)
-        requests = [(teacher.annotate_request(q, "number"), str(i)) for i, q in
+        requests = [(annotation(teacher, q), str(i)) for i, q in
                     enumerate([Q.format(1), "How many legs have two cats and a hen?"])]
         answered, refused = teacher.call_all(requests, 0, Budget(1.0))
     assert answered.reply.ok and not refused.reply.ok

@@ -28,7 +28,7 @@ from elad.teacher.openai import OpenAITeacher, api_key, retry_after_s
 from elad.teacher.protocol import TeacherUnavailable
 from elad.teacher.request import render
 
-from conftest import TINY, openai_overrides
+from conftest import TINY, annotation, openai_overrides
 
 Q = "Start with 3. First, add 4. Second, subtract 6. What is the result?"
 PRICES = Prices(2.5, 10.0)
@@ -41,7 +41,7 @@ def cached_teacher(tmp_path, url, *extra, concurrency=1):
 
 
 def annotate_once(teacher, question=Q, budget=None):
-    request = teacher.annotate_request(question, "number")
+    request = annotation(teacher, question)
     [result] = teacher.call_all([(request, "q")], 0, budget or Budget(1.0))
     return request, result
 
@@ -146,8 +146,8 @@ def test_requests_that_never_reached_the_teacher_are_not_counted_as_maybe_paid(t
     with serve() as (_, url):  # a port that was free a moment ago, closed now
         pass
     teacher = cached_teacher(tmp_path, url, "teacher.max_retries=3", concurrency=8)
-    requests = [(teacher.annotate_request(f"Start with {n}. First, add 4. What is the "
-                                          "result?", "number"), f"q{n}") for n in range(8)]
+    requests = [(annotation(teacher, f"Start with {n}. First, add 4. What is the result?"),
+                 f"q{n}") for n in range(8)]
     with pytest.raises(TeacherUnavailable, match="cannot reach the teacher"):
         teacher.call_all(requests, 0, Budget(1.0))
     assert teacher.store.unconfirmed_usd() == 0 and teacher.store.spent_usd() == 0
@@ -234,7 +234,7 @@ def test_budget_holds_with_many_requests_in_flight(tmp_path):
     questions = [f"Start with {a}. First, add 2. What is the result?" for a in range(40)]
     with serve(OracleServer(latency_s=0.05)) as (server, url):
         teacher = cached_teacher(tmp_path, url, concurrency=16)
-        requests = [(teacher.annotate_request(q, "number"), str(i))
+        requests = [(annotation(teacher, q), str(i))
                     for i, q in enumerate(questions)]
         worst = teacher.worst_case_cost(requests[0][0])
         budget = Budget(4.5 * worst)
@@ -270,7 +270,7 @@ def test_a_teacher_error_waits_for_the_requests_in_flight_and_keeps_them(tmp_pat
     server = KeyRefusedAfterTheFirstReply(latency_s=0.1, slow_s=1.5)
     with serve(server) as (_, url):
         teacher = cached_teacher(tmp_path, url, "teacher.timeout_s=10", concurrency=4)
-        requests = [(teacher.annotate_request(q, "number"), str(i))
+        requests = [(annotation(teacher, q), str(i))
                     for i, q in enumerate(questions)]
         with pytest.raises(TeacherUnavailable, match="Incorrect API key"):
             teacher.call_all(requests, 0, Budget(1.0))

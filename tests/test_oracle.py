@@ -6,6 +6,7 @@ import random
 from elad.budget import count_tokens
 from elad.teacher.oracle import OracleTeacher, corrupt
 from elad.teacher.request import TeacherRequest, render
+from elad.types import Explanation
 
 Q = "Start with 3. First, add 4. Second, subtract 6. Third, add 2. What is the result?"
 RIGHT = ["First, add 4: 3 + 4 = 7", "Second, subtract 6: 7 - 6 = 1",
@@ -13,7 +14,8 @@ RIGHT = ["First, add 4: 3 + 4 = 7", "Second, subtract 6: 7 - 6 = 1",
 
 
 def revise(oracle, steps, answer, hint=None):
-    request = TeacherRequest.revise(oracle.identity(), Q, "number", steps, answer, hint)
+    request = TeacherRequest.revise(oracle.identity(), Q, "number",
+                                    Explanation(steps, answer), hint)
     return asyncio.run(oracle.complete(request, None))
 
 

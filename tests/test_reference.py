@@ -32,12 +32,14 @@ from elad.teacher.reference import (
     vocabulary,
 )
 from elad.teacher.request import TeacherRequest, render
+from elad.types import Explanation
 
 from conftest import TINY
 
 
 def revise(teacher, question, steps, answer, hint=None):
-    request = TeacherRequest.revise(teacher.identity(), question, "text", steps, answer, hint)
+    request = TeacherRequest.revise(teacher.identity(), question, "text",
+                                    Explanation(steps, answer), hint)
     return asyncio.run(teacher.complete(request, None))
 
 

@@ -12,7 +12,7 @@ from elad.stopping import round_verdicts
 from elad.tasks.synthetic import solve
 from elad.teacher.gateway import annotate_request, answer_type
 from elad.teacher.request import TeacherRequest
-from elad.types import Score
+from elad.types import Explanation, Score
 
 from conftest import TINY
 
@@ -34,9 +34,9 @@ def round_one(tmp_path, student_right: int, op: str = "annotate"
                                                  greedy_answer=a)
                                            for e, a in zip(questions, answers)])
         identity = run.gateway.teacher.identity()
-        requests = {e.id: annotate_request(run.gateway.teacher, e) if op == "annotate"
+        requests = {e.id: annotate_request(run.gateway.teacher, e, ()) if op == "annotate"
                     else TeacherRequest.revise(identity, e.question, answer_type(e),
-                                               ["a wrong first step"], a, None)
+                                               Explanation(["a wrong first step"], a), None)
                     for e, a in zip(questions, answers)}
         ask_teacher(run, 1, requests, Budget(1.0))
         record = round_record(run, 1, 0.5, {})

@@ -41,7 +41,7 @@ def rule(tmp_path):
 def ask(rule, examples, cost=0.0):
     """Record a teacher call about each example, `cost` dollars each."""
     for e in examples:
-        request = annotate_request(rule.teacher, e)
+        request = annotate_request(rule.teacher, e, ())
         reply = asyncio.run(rule.teacher.complete(request, None))
         rule.store.save_teacher_call(request.key, 0, e.id, request.as_dict(), reply, cost)
 
@@ -120,7 +120,7 @@ def test_budget_spent_when_not_one_more_of_the_cheapest_fits(rule):
     spends its budget to within a request's cost."""
     stop_rule = rule()
     cheapest = min(worst_case_cost(stop_rule.teacher, stop_rule.prices,
-                                   annotate_request(stop_rule.teacher, e))
+                                   annotate_request(stop_rule.teacher, e, ()))
                    for e in stop_rule.pool[1:])
     # spent so that exactly one of the cheapest fits, then a little more
     ask(stop_rule, stop_rule.pool[:1], cost=0.5 - cheapest)

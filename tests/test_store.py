@@ -10,6 +10,8 @@ from elad.teacher.gateway import TeacherGateway
 from elad.teacher.oracle import OracleTeacher
 from elad.types import Example, Explanation, RoundRecord, Score, Target
 
+from conftest import annotation
+
 Q = "What is the largest of 4, 9, 2?"
 
 
@@ -51,14 +53,14 @@ def test_cached_teacher_pays_once_across_processes(tmp_path):
     store = RunStore(tmp_path / "run.sqlite")
     teacher = TeacherGateway(oracle, store, prices)
     budget = Budget(1.0)
-    [first] = teacher.call_all([(teacher.annotate_request(Q, "number"), "a")], 0, budget)
+    [first] = teacher.call_all([(annotation(teacher, Q), "a")], 0, budget)
     assert not first.cached and oracle.calls == 1
     assert first.cost_usd == prices.cost(first.reply.input_tokens, first.reply.output_tokens)
     store.close()
 
     store = RunStore(tmp_path / "run.sqlite")  # a new process, same run directory
     teacher = TeacherGateway(oracle, store, prices)
-    [again] = teacher.call_all([(teacher.annotate_request(Q, "number"), "a")], 0,
+    [again] = teacher.call_all([(annotation(teacher, Q), "a")], 0,
                                Budget(1.0))
     assert again.cached and again.reply == first.reply and oracle.calls == 1
     assert store.call_totals()["calls"] == 1
@@ -76,7 +78,7 @@ def test_a_reader_gets_the_questions_it_names_and_counts_without_reading_them(tm
     assert (store.count_examples("pool"), store.count_examples("test")) == (5, 1)
     assert store.example_ids("pool") == [e.id for e in pool]  # stored order: a sample's frame
     teacher = TeacherGateway(OracleTeacher(), store, Prices(2.5, 10.0))
-    teacher.call_all([(teacher.annotate_request(Q, "number"), "p2")], 0, Budget(1.0))
+    teacher.call_all([(annotation(teacher, Q), "p2")], 0, Budget(1.0))
     assert store.count_examples("pool", unasked=True) == 4  # p2 was asked
     store.close()
 
@@ -84,7 +86,7 @@ def test_a_reader_gets_the_questions_it_names_and_counts_without_reading_them(tm
 def test_request_that_might_not_fit_is_not_sent(tmp_path):
     oracle = CountingOracle()
     teacher = TeacherGateway(oracle, RunStore(tmp_path / "run.sqlite"), Prices(2.5, 10.0))
-    request = teacher.annotate_request(Q, "number")
+    request = annotation(teacher, Q)
     worst = teacher.worst_case_cost(request)
     [skipped] = teacher.call_all([(request, "a")], 0, Budget(worst * 0.99))
     assert skipped.reply is None and oracle.calls == 0

@@ -13,8 +13,9 @@ explanations to revise, and a revision saves most where that student goes wrong 
 
 Expected costs count tokens as `budget.count_tokens` does: the prompt as it is, and the
 reply the teacher would write if its steps were as long as the student's (the student's
-explanation stands in for the teacher's). They rank and choose; the budget itself always
-reserves the worst case.
+explanation stands in for the teacher's). They rank (`cost_aware`) and choose between
+annotate and revise (`mode=auto`); selection plans with `budget.typical_costs`, and the
+budget itself always reserves the worst case.
 
 A resumed round makes its requests again from its stored selection and scores
 (`stored_requests`): the same requests, so the same cache keys, and no reply already
@@ -94,11 +95,11 @@ def teacher_request(config: RunConfig, gateway: TeacherGateway, round: int,
     question's chosen explanation, given its score and K explanations), or, in mode
     auto, whichever is expected to cost less (`cheaper`)."""
     if not revises(config, round):
-        return annotate_request(gateway.teacher, example)
+        return annotate_request(gateway.teacher, example, config.task.labels)
     revise = revise_request(config, gateway.teacher, example, score, explanations)
     if config.mode == "revise":
         return revise
-    return cheaper(annotate_request(gateway.teacher, example), revise,
+    return cheaper(annotate_request(gateway.teacher, example, config.task.labels), revise,
                    explanations[score.chosen], config.error_threshold, gateway.prices)
 
 
@@ -109,7 +110,7 @@ def revise_request(config: RunConfig, teacher: Teacher, example: Example, score:
     explanation = explanations[score.chosen]
     hint = score.least_stable_step if config.hint else None
     return TeacherRequest.revise(teacher.identity(), example.question, answer_type(example),
-                                 explanation.steps, explanation.answer, hint)
+                                 explanation, hint, config.task.labels)
 
 
 def expected_costs(run: Run, requests: Requests, scored: Scored) -> dict[str, float]:

@@ -119,13 +119,15 @@ def grid(base: RunConfig, configurations=CONFIGURATIONS, seeds=SEEDS,
 def whole_pool_config(config: RunConfig) -> RunConfig:
     """The reference: a seed round as large as the pool (every question annotated),
     trained once for as many optimizer steps as a grid run takes over all its rounds
-    (`grid_run_steps`), so both get the same training
-    compute. Its budget is exactly what annotating every pool question may cost."""
+    (`grid_run_steps`), so both get the same training compute. Its budget is the worst
+    case of annotating every question of the task's pool, rounded up to a cent and one
+    more."""
     student = dataclasses.replace(config.student, seed_train_steps=grid_run_steps(config))
     prices = teacher_prices(config.teacher)
     teacher = make_teacher(config.teacher, config.task)
     data = load_task(config.task, config.seed)  # the pool, with a test set to annotate
-    worst = sum(worst_case_cost(teacher, prices, annotate_request(teacher, e))
+    labels = config.task.labels
+    worst = sum(worst_case_cost(teacher, prices, annotate_request(teacher, e, labels))
                 for e in data.pool)
     pool_size = len(data.pool) - teacher_test_size(config, data)
     return dataclasses.replace(config, seed_size=pool_size, max_rounds=0,

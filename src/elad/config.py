@@ -160,6 +160,8 @@ def _convert(raw: Any, current: Any, key: str, where: str) -> Any:
                 if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
                     raise ValueError
                 return raw.lower() in ("true", "1", "yes")
+            if kind is list and raw.lstrip().startswith("["):  # as in a TOML file
+                return _convert(tomllib.loads(f"list = {raw}")["list"], current, key, where)
             if kind is list:
                 return [item.strip() for item in raw.split(",") if item.strip()]
             return kind(raw)
@@ -168,7 +170,7 @@ def _convert(raw: Any, current: Any, key: str, where: str) -> Any:
         if not isinstance(raw, kind) or (kind is int and isinstance(raw, bool)):
             raise ValueError
         return raw
-    except ValueError:
+    except (ValueError, tomllib.TOMLDecodeError):
         raise ConfigError(f"{where}: {key}={raw!r} is not a valid {kind.__name__}") from None
 
 

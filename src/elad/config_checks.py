@@ -118,6 +118,9 @@ def validate(config: Any) -> Any:
          or task.pool_size - task.test_from_teacher >= max(1, config.seed_size),
          (f"={task.test_from_teacher} leaves fewer than seed_size={config.seed_size} of "
           f"the task.pool_size={task.pool_size} questions in the pool")),
+        ("task.labels", not task.labels or task.answer_type == "label",
+         f"are for task.answer_type = \"label\" (it is {task.answer_type or 'text'!r})"),
+        ("task.labels", all(x.strip() for x in task.labels), "names an empty label"),
         ("task.families", task.kind != "synthetic" or bool(task.families),
          "names no family; the synthetic task needs at least one"),
         ("student.hidden_size", student.kind != "tiny"

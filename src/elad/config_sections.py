@@ -82,6 +82,9 @@ class TaskConfig:
                                    "or a list); '' = none")
     answer_type: str = setting("", "jsonl: how answers are compared ('' = text)",
                                choices=("", "number", "choice", "yesno", "label", "text"))
+    labels: list[str] = setting([], "answer_type label: the classes an answer is one of, "
+                                "told to the teacher, which must answer one of them "
+                                "(elad init lists the test set's); [] = not told")
     skip_malformed: bool = setting(False, "skip (and log) unreadable items instead of "
                                    "stopping")
 

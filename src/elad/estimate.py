@@ -39,7 +39,7 @@ from elad.run_forecast import WholePool
 from elad.stopping import fewest_left
 from elad.store import RunStore
 from elad.tasks.synthetic import TaskData
-from elad.teacher.request import render
+from elad.teacher.request import render, told
 from elad.testset import hold_out, teacher_test_size
 
 SAMPLE = 2000  # questions whose prompts are counted; a larger pool is sampled (seeded)
@@ -130,12 +130,13 @@ def estimate(config: RunConfig, questions: list[str], reply_tokens: int | None =
              else reply_tokens)
     counted = (questions if len(questions) <= SAMPLE
                else random.Random(0).sample(questions, SAMPLE))
-    annotate = [render("annotate", q) for q in counted]
+    labels = told(config.task.answer_type, config.task.labels)
+    annotate = [render("annotate", q, labels=labels) for q in counted]
     annotation = _mean_costs(annotate, 0, reply, config, prices, input_scale)
     later = annotation
     if config.mode == "revise":  # the student's steps, assumed as long as a reply
-        later = _mean_costs([render("revise", q) for q in counted], reply, reply, config,
-                            prices, input_scale)
+        later = _mean_costs([render("revise", q, labels=labels) for q in counted], reply,
+                            reply, config, prices, input_scale)
     seeding = later if revises(config, 0) else annotation
     rounds_budget = config.budget_usd - annotation.expected * test  # the test set paid first
     seed, rounds, limit = plan(config, len(questions), seeding, later, rounds_budget)

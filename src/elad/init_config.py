@@ -35,6 +35,7 @@ from elad.tasks.files import DEFAULT_TEST, Malformed, json_items
 DEFAULT_BUDGET_USD = 5.0
 TEACHER_TEST_SIZE = 100  # questions the teacher annotates as the test set, without --test
 TEACHER_OUTPUT_TOKENS = 512  # room for a step-by-step reply from a real LLM
+MAX_LABELS = 20  # more distinct answers than this are guessed to be text, not classes
 SHOWN = {"strategy", "mode", "seed_size", "round_size", "candidates", "max_rounds",
          "budget_usd", "task.kind", "task.path", "task.question_field",
          "task.answer_field", "task.answer_type", "task.pool_size", "task.test_size",
@@ -139,14 +140,25 @@ def _text(value: object) -> str | None:
 def guess_answer_type(answers: list[str]) -> str:
     """number when elad reads every answer as one number (as it will compare them:
     "1,200", "$18.00", GSM8K's rationale ending "#### 72"), choice when every one is a
-    letter A-E ("C", "(b)": AQuA's), yesno when every one is yes or no, else text."""
+    letter A-E ("C", "(b)": AQuA's), yesno when every one is yes or no, label when they
+    are a few short class names, each given three times or more on average (a
+    classification's), else text."""
     if answers and all(normalize_answer(a, "number") is not None for a in answers):
         return "number"
     if answers and all(re.fullmatch(r"\(?[A-Ea-e]\)?", a) for a in answers):
         return "choice"
     if answers and all(a.lower() in ("yes", "no", "true", "false") for a in answers):
         return "yesno"
+    classes = labels_of(answers)
+    if 2 <= len(classes) <= MAX_LABELS and 3 * len(classes) <= len(answers) \
+            and all(len(c.split()) <= 4 for c in classes):
+        return "label"
     return "text"
+
+
+def labels_of(answers: list[str]) -> list[str]:
+    """The distinct class names among `answers`, as a label task compares them."""
+    return sorted({label for a in answers if (label := normalize_answer(a, "label"))})
 
 
 def check_answer_type(answer_type: str | None, data: DataFile) -> None:
@@ -205,9 +217,21 @@ def init(options: InitOptions) -> str:
     wrote = (f"wrote {out}: a run config for {data.path} ({len(data.questions):,} "
              f"questions, {len(data.answers):,} with an answer; answers compared as "
              f"{config.task.answer_type}{guessed})")
-    return "\n".join([wrote, *small_test_note(config, test), "",
+    return "\n".join([wrote, *labels_note(config), *small_test_note(config, test), "",
                       format_estimate(outlook, config),
                       "", *next_commands(out, config)])
+
+
+def labels_note(config: RunConfig) -> list[str]:
+    """For a label task, the classes its teacher is told (task.labels), or that it is
+    told none."""
+    if config.task.answer_type != "label":
+        return []
+    if not config.task.labels:
+        return [("note: no answer shows the classes: list them in task.labels, so that "
+                 "the teacher answers with one of them")]
+    return [(f"labels: {', '.join(config.task.labels)} (task.labels: the teacher is told "
+             "them, and answers with one of them)")]
 
 
 def small_test_note(config: RunConfig, test: DataFile | None,
@@ -283,6 +307,8 @@ def task_section(options: InitOptions, data: DataFile,
     task = {"kind": "jsonl", "path": str(options.data), "pool_size": 0,  # the whole file
             "question_field": options.question_field, "answer_field": options.answer_field,
             "answer_type": options.answer_type or guess_answer_type(answers)}
+    if task["answer_type"] == "label":
+        task["labels"] = labels_of(answers)
     held_out, labeled = 0, len(data.answers)
     if options.test is not None:
         task["test_path"] = str(options.test)
@@ -302,7 +328,8 @@ def shown_keys(config: RunConfig) -> set[str]:
     """The keys this config's file shows: SHOWN (less the pretrained student's own for a
     tiny one) and its student profile's values."""
     shown = SHOWN if config.student.kind == "hf" else SHOWN - PRETRAINED_ONLY
-    return shown | {f"student.{key}" for key in profile(config.student.kind)}
+    labels = {"task.labels"} if config.task.answer_type == "label" else set()
+    return shown | labels | {f"student.{key}" for key in profile(config.student.kind)}
 
 
 def header(options: InitOptions, data: DataFile) -> list[str]:

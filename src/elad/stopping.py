@@ -80,8 +80,9 @@ class StopRule:
         takes what is left)."""
         per_request = mean_cost(self.store.teacher_calls(round))
         if per_request is None:
+            labels = self.config.task.labels
             per_request = min(worst_case_cost(self.teacher, self.prices,
-                                              annotate_request(self.teacher, e))
+                                              annotate_request(self.teacher, e, labels))
                               for e in unlabeled)
         budget = Budget(self.config.budget_usd, self.store.spent_usd())
         return budget.fits(per_request)

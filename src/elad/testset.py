@@ -58,7 +58,8 @@ def annotated(config: RunConfig, gateway: TeacherGateway,
     through `gateway` at round TEST_ROUND out of `budget_usd`. Refused (ConfigError)
     before anything is sent when their worst case does not fit in the budget."""
     store = gateway.store
-    requests = [(annotate_request(gateway.teacher, e), e.id) for e in questions]
+    labels = config.task.labels
+    requests = [(annotate_request(gateway.teacher, e, labels), e.id) for e in questions]
     worst = sum(gateway.worst_case_cost(r) for r, _ in requests
                 if store.cached_reply(r.key) is None)
     budget = Budget(config.budget_usd, store.spent_usd())

@@ -209,6 +209,7 @@ def splits_here(dataset: ModuleType, root: Path) -> str:
 def _read(dataset: ModuleType, config_json: str, split: str) -> dict[str, Solved]:
     config = TaskConfig(**json.loads(config_json))
     answer_type = answer_type_of(dataset, config)
+    labels = {normalize_answer(x, answer_type) for x in config.labels}
     labeled = split != splits(dataset, config)[0]  # a test split: every answer needed
     where, rows = _rows(dataset, config, split)
     solved, skipped = {}, 0
@@ -222,6 +223,9 @@ def _read(dataset: ModuleType, config_json: str, split: str) -> dict[str, Solved
             answer = None if raw is None else normalize_answer(raw, answer_type)
             if answer is None and raw is not None:
                 raise Malformed(f"answer {raw!r} is not a {answer_type}")
+            if answer is not None and labels and answer not in labels:
+                raise Malformed(f"answer {raw!r} is not one of task.labels "
+                                f"({', '.join(config.labels)})")
         except Malformed as problem:
             if not config.skip_malformed:
                 raise ConfigError(f"{where}:{line}: {problem} (task.skip_malformed=true "
@@ -277,24 +281,24 @@ def load(dataset: ModuleType, config: TaskConfig, seed: int) -> TaskData:
             raise ConfigError(f"task.test_size={config.test_size} takes all "
                               f"{len(test_items)} questions: nothing is left for the "
                               "pool; lower task.test_size")
-        test_from = f"{source_name(dataset, config, test_split)}'s labeled lines"
+        test_from = f"{source_name(config, test_split)}'s labeled lines"
     else:
         test = test_items[:config.test_size or None]  # none read: test_from_teacher
         pool_items = list(read_split(dataset, config, pool_split).values())
         rng.shuffle(pool_items)
         pool = pool_items[:config.pool_size or None]
-        test_from = source_name(dataset, config, test_split)
+        test_from = source_name(config, test_split)
     if len(pool) < config.pool_size or len(test) < config.test_size:
         log.info("%s: %d pool and %d test questions (fewer than asked)", config.kind,
                  len(pool), len(test))
     if note := repeats_note([s.question for s in pool], [s.question for s in test]):
-        log.warning("%s: %s", source_name(dataset, config, pool_split), note)
+        log.warning("%s: %s", source_name(config, pool_split), note)
     task = (config.kind if dataset.ANSWER_TYPE
             else f"{config.kind}-{answer_type_of(dataset, config)}")  # "jsonl-number"
     sample = f"task.pool_size={config.pool_size}" if config.pool_size else "all"
     return TaskData(pool=[Example(s.id, task, s.question) for s in pool],
                     test=[Example(s.id, task, s.question, s.answer) for s in test],
-                    pool_from=f"{source_name(dataset, config, pool_split)} ({sample})",
+                    pool_from=f"{source_name(config, pool_split)} ({sample})",
                     test_from=test_from)
 
 
@@ -313,7 +317,7 @@ def repeats_note(pool: list[str], test: list[str]) -> str | None:
     return "; ".join(notes) or None
 
 
-def source_name(dataset: ModuleType, config: TaskConfig, split: str) -> str:
+def source_name(config: TaskConfig, split: str) -> str:
     """Where a split's questions come from, for the log: a file name, a dataset
     folder's split, or a hub dataset's."""
     if split == TEST_FILE:

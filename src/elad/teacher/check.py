@@ -11,8 +11,9 @@ from elad.budget import (Allowance, Budget, Prices, count_tokens, teacher_prices
                          worst_case)
 from elad.config import RunConfig
 from elad.estimate import Estimate, estimate_task, limit_line
-from elad.tasks import answer_type, load_task
+from elad.tasks import load_task
 from elad.teacher import make_teacher
+from elad.teacher.gateway import annotate_request
 from elad.teacher.request import TeacherRequest
 from elad.types import TeacherReply
 
@@ -45,8 +46,7 @@ def check_teacher(config: RunConfig) -> CheckResult:
     data = load_task(config.task, config.seed)
     pool = data.pool
     started = time.perf_counter()
-    request = TeacherRequest.annotate(teacher.identity(), pool[0].question,
-                                      answer_type(pool[0]))
+    request = annotate_request(teacher, pool[0], config.task.labels)
     reply = asyncio.run(_annotate(teacher, request, prices))
     latency = time.perf_counter() - started
     measured = reply.ok and reply.input_tokens > 0  # else: the offline estimate's counts

@@ -1,5 +1,6 @@
-"""The teacher gateway: every teacher request goes through here (its worst case, cache
-lookup, budget, concurrent or batched calls, record).
+"""The teacher gateway: every teacher request of a run goes through here (its worst case,
+cache lookup, budget, concurrent or batched calls, record); `elad teacher check`'s one
+probe, which has no run, does not.
 
 A request (teacher/request.py) holds everything that determines the reply; its key
 indexes the run store's cache: a reply already there is returned without calling or
@@ -44,10 +45,12 @@ log = logging.getLogger("elad")
 DRAIN_S = 60  # how long Ctrl-C waits for the teacher requests in flight
 
 
-def annotate_request(teacher: Teacher, example: Example) -> TeacherRequest:
-    """What `teacher` is asked to annotate `example` from scratch."""
+def annotate_request(teacher: Teacher, example: Example,
+                     labels: tuple[str, ...]) -> TeacherRequest:
+    """What `teacher` is asked to annotate `example` from scratch (told the `labels`
+    its answer must be one of, for a label task: task.labels)."""
     return TeacherRequest.annotate(teacher.identity(), example.question,
-                                   answer_type(example))
+                                   answer_type(example), labels)
 
 
 def unasked(store: RunStore, pool: list[Example]) -> list[Example]:
@@ -81,9 +84,6 @@ class TeacherGateway:
     @property
     def name(self) -> str:
         return self.teacher.name
-
-    def annotate_request(self, question: str, answer_type: str) -> TeacherRequest:
-        return TeacherRequest.annotate(self.teacher.identity(), question, answer_type)
 
     def worst_case_cost(self, request: TeacherRequest) -> float:
         return worst_case_cost(self.teacher, self.prices, request)

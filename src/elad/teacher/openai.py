@@ -13,7 +13,7 @@ Money: every attempt the server may have billed counts. A reply's own usage is c
 an attempt whose usage is unknown (timed out, body cut off or unreadable) is charged its
 worst case; errors the server returns before generating (429, 5xx, refused connections)
 cost nothing. Before every retry the attempt's worst case is reserved from the budget
-(cache.Allowance). The worst-case prompt size is its UTF-8 byte count plus a margin for
+(budget.Allowance). The worst-case prompt size is its UTF-8 byte count plus a margin for
 the chat template: no byte-level tokenizer produces more tokens than bytes.
 
 The API key is read from the environment variable the config names, kept only in the
@@ -106,7 +106,7 @@ def read_reply(request: TeacherRequest, text: str, finish: str | None,
                            f"(teacher.max_output_tokens={limit}): a shorter reply, or a "
                            "higher limit")
     return reply_from_text(request.op, text, request.answer_type, request.n_steps,
-                           request.answer)
+                           request.answer, request.labels)
 
 
 class OpenAITeacher:

@@ -81,7 +81,9 @@ ANSWER_FORMS = {"number": "a number", "choice": "the option's letter, A to E",
                 "yesno": '"yes" or "no"'}
 
 
-def read_answer(value: object, answer_type: str) -> str:
+def read_answer(value: object, answer_type: str, labels: tuple[str, ...] = ()) -> str:
+    """The reply's answer, normalized as the task's answers are; for a label task told
+    its `labels`, one of them."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str):
@@ -91,6 +93,9 @@ def read_answer(value: object, answer_type: str) -> str:
         form = f" (it should be {ANSWER_FORMS[answer_type]})" \
             if answer_type in ANSWER_FORMS else ""
         raise InvalidReply(f'"answer" {value!r} is not a valid {answer_type} answer{form}')
+    if labels and answer not in {normalize_answer(x, answer_type) for x in labels}:
+        raise InvalidReply(f'"answer" {value!r} is not one of the labels '
+                           f"({', '.join(json.dumps(x) for x in labels)})")
     return answer
 
 
@@ -101,7 +106,8 @@ def prompt_example() -> list[str]:
     return json.loads(re.search(r"\{\"steps\".*\}", body)[0])["steps"]
 
 
-def read_annotation(text: str, answer_type: str) -> tuple[list[str], str]:
+def read_annotation(text: str, answer_type: str,
+                    labels: tuple[str, ...] = ()) -> tuple[list[str], str]:
     """(steps, answer) of an annotate reply; the prompt's own example copied back (a
     weak model does that) is not an annotation of the question."""
     data = extract_json(text)
@@ -111,11 +117,12 @@ def read_annotation(text: str, answer_type: str) -> tuple[list[str], str]:
     if steps == prompt_example():
         raise InvalidReply('"steps" are the example\'s from the prompt, not steps '
                            "that solve this question")
-    return steps, read_answer(data.get("answer"), answer_type)
+    return steps, read_answer(data.get("answer"), answer_type, labels)
 
 
 def read_revision(text: str, n_steps: int, student_answer: str | None,
-                  answer_type: str) -> tuple[int | None, list[str], str]:
+                  answer_type: str, labels: tuple[str, ...] = ()
+                  ) -> tuple[int | None, list[str], str]:
     """(first_error, continuation, answer) of a revise reply to a student explanation of
     `n_steps` steps plus its answer line (numbered n_steps + 1)."""
     data = extract_json(text)
@@ -125,7 +132,10 @@ def read_revision(text: str, n_steps: int, student_answer: str | None,
     if first_error is None:
         if student_answer is None:
             raise InvalidReply('"first_error" is null, but the student gave no answer')
-        return None, [], student_answer
+        try:
+            return None, [], read_answer(student_answer, answer_type, labels)
+        except InvalidReply as why:
+            raise InvalidReply(f'"first_error" is null, but the student\'s {why}') from None
     if isinstance(first_error, bool) or not isinstance(first_error, int):
         raise InvalidReply('"first_error" must be a step number or null')
     if not 1 <= first_error <= n_steps + 1:
@@ -136,15 +146,16 @@ def read_revision(text: str, n_steps: int, student_answer: str | None,
         raise InvalidReply('"continuation" is empty, but the first step is wrong')
     # empty after a later wrong step: the steps before it reach the answer (the student
     # went on past the solution; the oracle teachers reply so, and were refused)
-    return first_error, continuation, read_answer(data.get("answer"), answer_type)
+    return first_error, continuation, read_answer(data.get("answer"), answer_type, labels)
 
 
 def reply_from_text(op: str, text: str, answer_type: str, n_steps: int = 0,
-                    student_answer: str | None = None) -> TeacherReply:
+                    student_answer: str | None = None,
+                    labels: tuple[str, ...] = ()) -> TeacherReply:
     """A usable TeacherReply from reply text (token counts left at 0 for the caller)."""
     if op == "annotate":
-        steps, answer = read_annotation(text, answer_type)
+        steps, answer = read_annotation(text, answer_type, labels)
         return TeacherReply(op, None, steps, answer, 0, 0)
     first_error, continuation, answer = read_revision(text, n_steps, student_answer,
-                                                      answer_type)
+                                                      answer_type, labels)
     return TeacherReply(op, first_error, continuation, answer, 0, 0)

@@ -13,12 +13,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
 from elad.answers import ANSWER_CUE
-from elad.types import TeacherReply
+from elad.types import Explanation, TeacherReply
 
 
 @cache
@@ -36,14 +37,29 @@ def numbered_steps(steps: list[str], answer: str | None) -> str:
 
 
 def render(op: str, question: str, steps: list[str] | None = None,
-           answer: str | None = None, hint: int | None = None) -> str:
-    """The full prompt text for one teacher request."""
+           answer: str | None = None, hint: int | None = None,
+           labels: tuple[str, ...] = ()) -> str:
+    """The full prompt text for one teacher request. Its placeholders are filled in one
+    pass, so a question that holds "{steps}" is sent as written."""
     _, body = template(op)
-    hint_text = (f"\nHint: the student was least sure at step {hint}."
-                 if hint is not None else "")
-    return (body.replace("{question}", question)
-                .replace("{steps}", numbered_steps(steps or [], answer))
-                .replace("{hint}", hint_text))
+    values = {
+        "question": question,
+        "steps": numbered_steps(steps or [], answer),
+        "hint": f"\nHint: the student was least sure at step {hint}." if hint is not None
+                else "",
+        "labels": f"\n{labels_line(labels)}" if labels else "",
+    }
+    return re.sub(r"\{(question|steps|hint|labels)\}", lambda m: values[m[1]], body)
+
+
+def labels_line(labels: tuple[str, ...]) -> str:
+    """What a label task's prompt adds: the classes its answer must be one of."""
+    return f'The "answer" must be one of: {", ".join(json.dumps(x) for x in labels)}.'
+
+
+def told(answer_type: str, labels: tuple[str, ...]) -> tuple[str, ...]:
+    """The labels a request tells the teacher: a label task's, none for other types."""
+    return tuple(labels) if answer_type == "label" else ()
 
 
 @dataclass(frozen=True)
@@ -61,43 +77,51 @@ class TeacherRequest:
     hint: int | None = None
     template: str = ""
     prompt: str = ""
+    labels: tuple[str, ...] = ()  # a label task's classes (task.labels), told the teacher
 
     @classmethod
-    def annotate(cls, identity: dict, question: str, answer_type: str) -> TeacherRequest:
-        return cls(tuple(identity.items()), "annotate", question, answer_type).rendered()
+    def annotate(cls, identity: dict, question: str, answer_type: str,
+                 labels: tuple[str, ...] = ()) -> TeacherRequest:
+        return cls(tuple(identity.items()), "annotate", question, answer_type,
+                   labels=told(answer_type, labels)).rendered()
 
     @classmethod
-    def revise(cls, identity: dict, question: str, answer_type: str, steps: list[str],
-               answer: str | None, hint: int | None) -> TeacherRequest:
-        return cls(tuple(identity.items()), "revise", question, answer_type, tuple(steps),
-                   answer, hint).rendered()
+    def revise(cls, identity: dict, question: str, answer_type: str,
+               explanation: Explanation, hint: int | None,
+               labels: tuple[str, ...] = ()) -> TeacherRequest:
+        return cls(tuple(identity.items()), "revise", question, answer_type,
+                   tuple(explanation.steps), explanation.answer, hint,
+                   labels=told(answer_type, labels)).rendered()
 
     def rendered(self) -> TeacherRequest:
         """This request with its template version and prompt filled in."""
         version, _ = template(self.op)
         steps = None if self.steps is None else list(self.steps)
         return dataclasses.replace(self, template=version, prompt=render(
-            self.op, self.question, steps, self.answer, self.hint))
+            self.op, self.question, steps, self.answer, self.hint, self.labels))
 
     def as_dict(self) -> dict:
         """The stored form (the run store's `request` column); its key order and
-        values are what earlier versions stored, so their caches still hit."""
+        values are what earlier versions stored, so their caches still hit (a request
+        with no labels has no "labels" key)."""
         return {**dict(self.identity), "op": self.op, "template": self.template,
                 "prompt": self.prompt, "question": self.question,
                 "steps": None if self.steps is None else list(self.steps),
-                "answer": self.answer, "hint": self.hint, "answer_type": self.answer_type}
+                "answer": self.answer, "hint": self.hint, "answer_type": self.answer_type,
+                **({"labels": list(self.labels)} if self.labels else {})}
 
     @classmethod
     def from_dict(cls, stored: dict) -> TeacherRequest:
         """The request as `as_dict` stored it (every key that is not the request's own
         is the teacher's identity): the same request, so the same `key`."""
         own = ("op", "template", "prompt", "question", "steps", "answer", "hint",
-               "answer_type")
+               "answer_type", "labels")
         steps = stored["steps"]
         return cls(tuple((k, v) for k, v in stored.items() if k not in own), stored["op"],
                    stored["question"], stored["answer_type"],
                    None if steps is None else tuple(steps), stored["answer"],
-                   stored["hint"], stored["template"], stored["prompt"])
+                   stored["hint"], stored["template"], stored["prompt"],
+                   tuple(stored.get("labels", ())))
 
     @property
     def key(self) -> str:
