@@ -3,7 +3,7 @@ run; and the oracle ceiling in a run."""
 
 import numpy as np
 
-from elad import adaptive, coverage, loop
+from elad import adaptive, coverage, ranking
 from elad.config import load_config
 from elad.loop import run
 from elad.store import RunStore
@@ -101,7 +101,7 @@ def test_oracle_strategy_in_a_run_sends_the_students_errors_first(tmp_path, monk
         known[example.id] = synthetic.solve(example.question)[1]
         return known[example.id]
 
-    monkeypatch.setattr(loop, "hidden_answer", half_known)
+    monkeypatch.setattr(ranking, "hidden_answer", half_known)
     run(load_config(None, [*TINY, "strategy=oracle", "max_rounds=1"]), tmp_path)
     store = RunStore(tmp_path / "run.sqlite")
     wrong = {s.example_id for s in store.scores(1)
@@ -118,7 +118,7 @@ def test_targeted_strategy_in_a_run_reads_whether_the_teacher_found_the_student_
     records, _ = run(config, tmp_path)
     assert [r.strategy for r in records] == ["targeted"] * 3
     with RunStore(tmp_path / "run.sqlite") as store:
-        wrong = adaptive.answer_verdicts(store)
+        wrong = adaptive.greedy_wrong(store)
         for round in (1, 2):
             selected = store.selection(round)
             assert len(selected) == len(set(selected)) > 0

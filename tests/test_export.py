@@ -70,7 +70,7 @@ def test_export_data_rows(exported):
         assert conversation["messages"] == [
             {"role": "user", "content": target.question},
             {"role": "assistant", "content": row["completion"]}]
-        assert row["no_wrong_step"] == target.confirmed and row["round"] == target.round
+        assert row["no_wrong_step"] == target.no_wrong_step and row["round"] == target.round
         assert row["operation"] == ("annotate" if target.round == 0 else "revise")
         assert row["cost_usd"] > 0
         assert (row["teacher"], row["teacher_model"]) == ("oracle", "gpt-4o")
@@ -175,7 +175,7 @@ def test_model_card_metadata_and_target_counts(exported):
         targets = run.store.targets()
         calls = run.store.teacher_calls()
     seed = sum(t.round == 0 for t in targets)
-    confirmed = sum(t.confirmed for t in targets)
+    confirmed = sum(t.no_wrong_step for t in targets)
     assert 0 < seed < len(targets)
     assert (f"{len(targets)} training targets up to round 1: {seed} annotations "
             f"(the teacher wrote the whole explanation) and {len(targets) - seed} "

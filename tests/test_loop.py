@@ -58,7 +58,7 @@ def test_revision_target_keeps_the_students_right_steps(tmp_path, tiny_config):
         kept = len(request["steps"]) if reply["first_error"] is None \
             else reply["first_error"] - 1
         assert target.steps == request["steps"][:kept] + reply["steps"]
-        assert target.confirmed == (reply["first_error"] is None)
+        assert target.no_wrong_step == (reply["first_error"] is None)
     store.close()
 
 

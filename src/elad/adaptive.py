@@ -104,14 +104,15 @@ def adaptive_ranking(student: Student, store: RunStore, candidates: list[Example
     return coverage.interleave(by_coverage, uncertain_first, skill)
 
 
-def answer_verdicts(store: RunStore) -> dict[str, bool]:
-    """Question id -> whether the teacher's answer differs from the student's greedy
-    answer, for every usable reply about a question the student had scored (a ranked
-    seed round's too): where the student was wrong on what a test measures, including
-    the confident errors no uncertainty score sees."""
+def greedy_wrong(store: RunStore) -> dict[str, bool]:
+    """Question id -> whether the teacher found the student's greedy answer wrong (its
+    answer is another), for every usable reply about a question the student had scored
+    (a ranked seed round's too): where the student was wrong on what a test measures,
+    including the confident errors no uncertainty score sees."""
     greedy = {(round, s.example_id): s.greedy_answer for round in store.scored_rounds()
               for s in store.scores(round)}
-    return {call.example_id: call.reply.answer != greedy[call.round, call.example_id]
+    return {call.example_id: not coverage.teacher_agrees(
+                call.reply.answer, greedy[call.round, call.example_id])
             for call in store.teacher_calls()
             if call.ok and call.reply.answer is not None
             and (call.round, call.example_id) in greedy}
@@ -124,7 +125,7 @@ def targeted_weights(student: Student, store: RunStore, candidates: list[Example
     representations (`coverage.wrong_rates`; 1 for all before any verdict)."""
     _, model = candidate_clusters(student, candidates, seed)
     rates = np.ones(model.n_clusters)
-    wrong = answer_verdicts(store)
+    wrong = greedy_wrong(store)
     if wrong:
         judged = store.examples("pool", list(wrong))
         flags = np.array([wrong[e.id] for e in judged], dtype=bool)

@@ -10,7 +10,7 @@ The budget is hard: before a request (or a retry) is sent, its worst case (`wors
 every token of the prompt a tokenizer could make, plus the output limit) is reserved
 from what is left, counting every request in flight (`Allowance`).
 
-Selection plans with what a request is expected to cost (`expected_costs`: its prompt,
+Selection plans with what a request is expected to cost (`typical_costs`: its prompt,
 and as many output tokens as the teacher's replies of that kind have had so far), so a
 run spends its budget to within about one request whatever its questions cost; the
 worst-case reservation above stays the hard cap for the last requests. The last round

@@ -33,7 +33,7 @@ better), 4 for hill (about the 95% likelihood-ratio test for one more parameter)
 still slow before its jump cannot be forecast by any curve: the forecast stays too low.
 
 Few points: a forecast needs three rounds with distinct positive costs (four without
-n_test); below that `fit_curve` and `forecast` return None and the stop rule goes on.
+n_test); below that `forecast` returns None and the stop rule goes on.
 Costs of zero are left out (the power law has no value at 0).
 
 Noise: each accuracy has the binomial standard error over n_test questions (p smoothed
@@ -235,7 +235,8 @@ class Forecast:
 
 def fit_curve(costs, accuracies, n_test: int | None = None, form: str = "power") -> Curve | None:
     """The best bounded curve of one form through the (cost, accuracy) points, or None
-    with fewer than three distinct positive costs (not enough rounds to forecast).
+    with fewer than three distinct positive costs (not enough rounds to forecast): one
+    form's fit alone, as the tests check it (`forecast` weighs the forms).
 
     Weighted least squares (weights: binomial errors when n_test is given): the best k
     on a grid with (a, g) in closed form, polished by scipy's bounded least squares.

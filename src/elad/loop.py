@@ -20,9 +20,8 @@ import time
 from pathlib import Path
 
 from elad.answers import format_explanation
-from elad.adaptive import adaptive_ranking, targeted_weights
-from elad.asking import (Requests, expected_costs, ranks_seed_round, round_requests,
-                         stored_requests, teacher_request)
+from elad.asking import (Requests, ranks_seed_round, round_requests, stored_requests,
+                         teacher_request)
 from elad.budget import Budget, round_quota, typical_costs, usd
 from elad.config import ConfigError, RunConfig, StudentConfig
 from elad.config_sections import explains_untrained
@@ -35,12 +34,12 @@ from elad.scoring import score_candidates
 from elad.seeding import phase_seed
 from elad.stopping import fewest_left, round_verdicts, stop
 from elad.store import RunStore
-from elad.strategies import (Admit, errors_first, rank, unlike_chosen, with_random_share,
-                             within_budget)
+from elad.ranking import ranked_candidates
+from elad.strategies import Admit, unlike_chosen, within_budget
 from elad.student import check_student, load_student, new_student
 from elad.student.protocol import Student
 from elad.student.warm import rehearsed
-from elad.tasks import answer_type, hidden_answer
+from elad.tasks import answer_type
 from elad.teacher.arithmetic import target_is_coherent
 from elad.teacher.gateway import TeacherGateway, unasked
 from elad.teacher.protocol import Teacher, TeacherUnavailable
@@ -175,24 +174,7 @@ def select_round(run: Run, round: int, student: Student, unlabeled: list[Example
     log.info("round %d: explained and scored in %.1fs", round, time.perf_counter() - started)
     run.store.save_scoring(round, scored.explanations, scored.confidences, scored.scores)
     requests = round_requests(run, round, candidates, scored)
-    # cost_aware: rank by value per expected dollar
-    costs = expected_costs(run, requests, scored) if config.cost_aware else None
-    # targeted: towards where the teacher found the student wrong (adaptive.py)
-    weights = (targeted_weights(student, run.store, candidates,
-                                phase_seed(config, round, "clusters"))
-               if config.strategy == "targeted" else None)
-    ranked = [s.example_id for s in rank(config.strategy, scored.scores,
-                                         phase_seed(config, round, "rank"), costs,
-                                         weights)]
-    if config.strategy == "oracle":  # a bench's ceiling: it knows the student's errors
-        ranked = errors_first(ranked, scored.scores,
-                              {e.id: hidden_answer(e, config.task) for e in candidates})
-    if config.strategy == "adaptive":  # coverage of the pool mixed in (coverage.py)
-        ranked = adaptive_ranking(student, run.store, candidates, scored.scores, ranked,
-                                  phase_seed(config, round, "clusters"))
-    if config.strategy != "random":  # random needs no random share
-        ranked = with_random_share(ranked, config.explore,
-                                   phase_seed(config, round, "explore"))
+    ranked = ranked_candidates(run, round, student, candidates, scored, requests)
     admit = None
     if config.max_similarity < 1:
         vectors = dict(zip([e.id for e in candidates],
@@ -237,9 +219,10 @@ def affordable(run: Run, round: int, ranked: list[str], requests: Requests,
 
 
 def ask_teacher(run: Run, round: int, requests: Requests, budget: Budget) -> None:
-    """Step 4: one teacher request per selected question, sent concurrently; each usable
-    reply becomes a target, unless its steps compute a number other than its answer
-    (a number task's target must lead to its answer)."""
+    """Step 4: one teacher request per selected question, sent through the gateway
+    (concurrently, or as one batch); each usable reply becomes a target, unless its
+    steps compute a number other than its answer (a number task's target must lead to
+    its answer)."""
     results = run.gateway.call_all([(r, qid) for qid, r in requests.items()], round,
                                    budget)
     for (qid, request), result in zip(requests.items(), results):
@@ -251,14 +234,14 @@ def ask_teacher(run: Run, round: int, requests: Requests, budget: Budget) -> Non
             log.warning("round %d: teacher reply for %s not usable: %s", round, qid,
                         reply.error)
             continue
-        is_confirmed = request.op == "revise" and reply.first_error is None
+        no_wrong_step = request.op == "revise" and reply.first_error is None
         steps = request.target_steps(reply)
         if request.answer_type == "number" and not target_is_coherent(steps, reply.answer):
             log.warning("round %d: %s not trained on: its steps do not lead to its "
                         "answer %s", round, qid, reply.answer)
             continue
         run.store.add_target(Target(qid, request.question, steps, reply.answer, round,
-                                    is_confirmed))
+                                    no_wrong_step))
 
 
 def train(run: Run, round: int, student: Student | None) -> tuple[Student, float | None]:

@@ -348,7 +348,7 @@ class RunStore(BatchRecords):
     def add_target(self, target: Target) -> None:
         self._write("INSERT OR REPLACE INTO targets VALUES (?, ?, ?, ?, ?, ?)",
                     [(target.example_id, target.round, target.question,
-                      json.dumps(target.steps), target.answer, int(target.confirmed))])
+                      json.dumps(target.steps), target.answer, int(target.no_wrong_step))])
 
     def targets(self, up_to_round: int | None = None) -> list[Target]:
         where, args = ("WHERE round <= ?", (up_to_round,)) if up_to_round is not None \

@@ -108,9 +108,10 @@ def page_cache(db: sqlite3.Connection, kib: int) -> Iterator[None]:
 
 
 # The reply kept for a request (?: its hash): a usable one, or a failure that billed
-# tokens and got a reply (prose instead of JSON: asking again would pay for the same).
-# A failure with no reply (a refusal; a connection lost, a timeout, even if billed) is
-# asked again by the next run.
+# tokens (prose instead of JSON; a refusal after a billed attempt: asking again would
+# pay for the same). A failure that billed nothing (most refusals), or whose retries
+# ran out with no reply (NO_REPLY: a connection lost, a timeout, even if billed), is
+# asked again by the next run (types.asked_again: the same rule).
 CACHED_REPLY = ("SELECT reply FROM teacher_calls WHERE request_hash = ? AND (ok OR ("
                 f"input_tokens + output_tokens > 0 AND error NOT LIKE '{NO_REPLY}%'))")
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
+from elad.coverage import interleave
 from elad.types import Score
 from elad.uncertainty import auroc
 
@@ -94,17 +95,7 @@ def with_random_share(ranked: list[str], share: float, seed: int) -> list[str]:
         return ranked
     shuffled = sorted(ranked)
     random.Random(seed).shuffle(shuffled)
-    sources = {True: iter(shuffled), False: iter(ranked)}
-    order: list[str] = []
-    taken: set[str] = set()
-    drawn = 0  # positions filled from the random order
-    while len(order) < len(ranked):
-        by_chance = drawn < share * (len(order) + 1) - 1e-9
-        qid = next(q for q in sources[by_chance] if q not in taken)
-        order.append(qid)
-        taken.add(qid)
-        drawn += by_chance
-    return order
+    return interleave(ranked, shuffled, share)
 
 
 def auroc_by_strategy(scores: list[Score], hidden_answers: dict[str, str],

@@ -59,9 +59,9 @@ NO_REPLY = "no reply after"
 
 
 def asked_again(reply: TeacherReply) -> bool:
-    """Whether the next run asks again a request given up on with `reply`: it got no
-    reply (a refusal, a connection lost, a timeout), or was billed nothing. The same
-    rule as store_schema.CACHED_REPLY, there in SQL."""
+    """Whether the next run asks again a request given up on with `reply`: its retries
+    ran out with no reply (a connection lost, a timeout), or it was billed nothing (most
+    refusals). The same rule as store_schema.CACHED_REPLY, there in SQL."""
     return not reply.ok and (reply.error.startswith(NO_REPLY)
                              or reply.input_tokens + reply.output_tokens == 0)
 
@@ -122,7 +122,8 @@ class Target:
     steps: list[str]
     answer: str
     round: int
-    confirmed: bool  # the teacher found no error in the student's own explanation
+    no_wrong_step: bool  # a revision: the teacher found no error in the student's own
+    # explanation (not the run table's "confirmed": was the teacher's answer the student's)
 
 
 class StopReason(StrEnum):

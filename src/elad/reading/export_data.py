@@ -44,8 +44,6 @@ from elad.config import RunConfig
 from elad.rundir import RunDir
 from elad.types import TeacherCall
 
-NAMES = ("prompt_completion", "messages", "teacher_replies")
-
 
 class ExportError(RuntimeError):
     """The export cannot be done as asked; the message says why and what to install."""
@@ -63,7 +61,7 @@ def target_rows(run: RunDir) -> tuple[list[dict], list[dict]]:
         about = {"id": target.example_id, "task": tasks.get(target.example_id, ""),
                  "question": target.question, "answer": target.answer,
                  "round": target.round, "operation": made[-1].op if made else "",
-                 "no_wrong_step": target.confirmed,
+                 "no_wrong_step": target.no_wrong_step,
                  "cost_usd": sum(c.cost_usd for c in made), **teacher_columns(run)}
         completion = format_explanation(target.steps, target.answer)
         plain.append({"prompt": prompt_text(target.question), "completion": completion,

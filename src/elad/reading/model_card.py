@@ -97,7 +97,7 @@ def target_counts(store: RunStore, round: int) -> Counter:
     counts: Counter = Counter()
     for target in store.targets(up_to_round=round):
         counts[made.get((target.round, target.example_id), "unknown")] += 1
-        counts["confirmed"] += target.confirmed
+        counts["no_wrong_step"] += target.no_wrong_step
     return counts
 
 
@@ -110,7 +110,7 @@ def targets_text(store: RunStore, round: int) -> str:
     return (f"{count(counts['annotate'], 'annotation')} (the teacher wrote the whole "
             f"explanation) and {count(counts['revise'], 'revision')} (it revised the "
             "student's explanation from its first wrong step; "
-            f"{counts['confirmed']} of them kept as they were: no wrong step found), from "
+            f"{counts['no_wrong_step']} of them kept as they were: no wrong step found), from "
             f"{len(calls)} teacher calls ("
             + ", ".join(f"{n} {op}" for op, n in sorted(ops.items()))
             + (f"; {unusable} not usable" if unusable else "") + ")")

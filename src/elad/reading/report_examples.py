@@ -101,8 +101,9 @@ def example_html(store: RunStore, config: RunConfig, shown: RoundShown, position
     else:
         parts.append(teacher_reply_html(call))
     if target is not None and request.get("op") == "revise":  # else: the annotation
-        parts += [tag("p", "Training target" + (" (the student's own explanation, "
-                                                 "confirmed)" if target.confirmed else "")
+        parts += [tag("p", "Training target" + (" (the student's own explanation, no "
+                                                 "wrong step found)"
+                                                 if target.no_wrong_step else "")
                       + ":"),
                   steps_list(explanation_lines(target.steps, target.answer))]
     return tag("div", *parts, cls="example")

@@ -59,7 +59,7 @@ def target_kinds(store: RunStore) -> dict[str, int]:
     targets = store.targets()
     revised = [t for t in targets if made_by.get((t.round, t.example_id)) == "revise"]
     return {"targets": len(targets), "revisions": len(revised),
-            "unchanged": sum(t.confirmed for t in revised),
+            "unchanged": sum(t.no_wrong_step for t in revised),
             "annotations": len(targets) - len(revised)}
 
 

@@ -84,10 +84,10 @@ def equal_accuracy_savings(records: list[RoundRecord], baseline: list[RoundRecor
         return None
     level = min(max(r.test_accuracy for r in records),
                 max(r.test_accuracy for r in baseline))
-    return level, reached(records, level), reached(baseline, level)
+    return level, cost_to_reach_in(records, level), cost_to_reach_in(baseline, level)
 
 
-def reached(records: list[RoundRecord], accuracy: float) -> float | None:
+def cost_to_reach_in(records: list[RoundRecord], accuracy: float) -> float | None:
     return cost_to_reach([r.cost_usd for r in records], [r.test_accuracy for r in records],
                          accuracy)
 
