@@ -110,14 +110,14 @@ def test_a_teacher_annotated_test_set_is_held_out_and_priced_apart():
     config = load_config(None, [*PRICED, "budget_usd=100", "task.test_from_teacher=5"])
     data = TaskData([Example(f"q{i}", "arithmetic", q, "") for i, q in
                      enumerate(QUESTIONS)], [])
-    result = estimate_task(config, data)
+    result = estimate_task(config, data, reply_tokens=50)  # (no synthetic question to ask)
     assert (result.test, result.pool) == (5, 15)  # held out of the pool, as the run does
     assert result.test_set.expected == pytest.approx(5 * result.annotation.expected)
     assert result.budget == pytest.approx(100 - 5 * result.annotation.expected)
     assert "teacher-annotated test set: 5 requests" in format_estimate(result, config)
     config.task.test_from_teacher = 20  # the run's own refusal, before paying anything
     with pytest.raises(ConfigError, match="not smaller than the pool"):
-        estimate_task(config, data)
+        estimate_task(config, data, reply_tokens=50)
 
 
 def test_the_test_set_is_paid_first_out_of_the_budget():
@@ -242,3 +242,30 @@ def test_dry_run_on_a_run_that_has_run_says_what_it_spent(tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"{run_dir} has run already: it has spent ${spent:.4f} of its $" in out
     assert spent > 0 and "(the estimate above is of a whole run)" in out
+
+
+def test_an_offline_teachers_replies_are_measured_not_assumed():
+    """Before: the oracle's replies were assumed half its output limit (64 tokens) where
+    they bill about 55, and the default run's estimate said 280 requests where the run
+    makes 311. An LLM's replies are still assumed (asking it would be paid)."""
+    import asyncio
+
+    from elad.tasks import load_task
+    from elad.teacher import make_teacher
+    from elad.teacher.gateway import annotate_request
+
+    config = load_config(None, ["task.pool_size=300"])
+    data = load_task(config.task, 0)
+    result = estimate_task(config, data)
+    oracle = make_teacher(config.teacher)
+    billed = [asyncio.run(oracle.complete(annotate_request(oracle, e, ()), None))
+              .output_tokens for e in data.pool]
+    true_mean = sum(billed) / len(billed)
+    assert result.measured == 20 and abs(result.reply_tokens - true_mean) < 0.15 * true_mean
+    assert result.reply_tokens != config.teacher.max_output_tokens // 2
+    assert (f"replies {result.reply_tokens} tokens on average (the oracle teacher's to 20 "
+            "pool questions, asked offline)") in format_estimate(result, config)
+    llm = load_config(None, ["task.pool_size=300", *openai_overrides("http://127.0.0.1:9/v1")])
+    assumed = estimate_task(llm, data)
+    assert assumed.measured == 0 and assumed.reply_tokens == 64
+    assert "replies assumed 64 tokens" in format_estimate(assumed, llm)

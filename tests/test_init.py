@@ -266,3 +266,17 @@ def test_a_local_teacher_with_an_unset_key_is_told_it_may_need_none(tmp_path, ca
         assert "export OPENAI_API_KEY=..." in printed
         assert ("a local server that needs none: elad init ... --api-key-env ''"
                 in printed) == local
+
+
+def test_a_budget_too_small_to_start_says_so_before_the_next_commands(tmp_path, capsys):
+    """Before: the estimate said 'no teacher request fits' and init went on to 'next:
+    elad run ...', a run that stops at once."""
+    data = write_questions(tmp_path / "questions.jsonl", 30)
+    for budget, starts in (("0.0001", False), ("5", True)):
+        out = tmp_path / f"run{starts}.toml"
+        assert main(init_args(out, data, "--teacher-model", "gpt-4o-mini",
+                              "--budget", budget)) == 0
+        printed = capsys.readouterr().out
+        first = f"first: raise budget_usd in {out}: as it is, the run cannot start (above)"
+        assert (f"{first}\nnext:" in printed) == (not starts)
+        assert ("no teacher request fits" in printed) == (not starts)

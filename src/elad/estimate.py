@@ -20,6 +20,8 @@ the rounds get what is left.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import random
 import sys
 from collections.abc import Callable
@@ -39,10 +41,15 @@ from elad.run_forecast import WholePool
 from elad.stopping import fewest_left
 from elad.store import RunStore
 from elad.tasks.synthetic import TaskData
+from elad.teacher import make_teacher
+from elad.teacher.gateway import annotate_request
 from elad.teacher.request import render, told
 from elad.testset import hold_out, teacher_test_size
+from elad.types import Example
 
 SAMPLE = 2000  # questions whose prompts are counted; a larger pool is sampled (seeded)
+OFFLINE_TEACHERS = ("oracle", "reference")  # free to ask: the estimate measures replies
+OFFLINE_SAMPLE = 20  # questions an offline teacher annotates for the estimate
 STUDENT_BYTES_PER_TOKEN = 4  # a revision's worst case: the student's steps, in bytes
 
 
@@ -73,6 +80,7 @@ class Estimate:
     limit: str  # what ends the run: "budget", "max_rounds" or "pool"
     test: int  # teacher-annotated test questions, held out of the pool (counted apart)
     budget: float  # what the rounds may spend: budget_usd less the test set's dollars
+    measured: int = 0  # offline replies whose length `reply_tokens` is (0: assumed)
 
     @property
     def requests(self) -> int:
@@ -205,12 +213,12 @@ def format_estimate(result: Estimate, config: RunConfig) -> str:
     counted = ("all of them" if result.counted == result.pool
                else f"a sample of {result.counted:,}")
     lines = [
-        (f"estimate (offline, no teacher call): teacher {config.teacher.model}, "
+        (f"estimate (offline{'' if result.measured else ', no teacher call'}): teacher "
+         f"{config.teacher.model}, "
          f"${prices.input_per_mtok:g} / ${prices.output_per_mtok:g} per million input / "
          "output tokens"),
         (f"  pool: {result.pool:,} questions; annotate prompts {result.prompt_tokens:.0f} "
-         f"tokens on average (counted on {counted}); replies assumed "
-         f"{result.reply_tokens} tokens"),
+         f"tokens on average (counted on {counted}); {replies_text(result, config)}"),
         f"  this run: {run_line(result, config)}",
         f"  what ends it: {limit_line(result, config)}",
         (f"  annotating the whole pool instead: {result.pool:,} requests, about "
@@ -223,9 +231,11 @@ def format_estimate(result: Estimate, config: RunConfig) -> str:
     return "\n".join(lines)
 
 
-def run_line(result: Estimate, config: RunConfig) -> str:
-    """The run's requests and dollars, or why it cannot start."""
-    if result.test and result.test_set.worst > config.budget_usd + 1e-12:  # testset.py's
+def cannot_start(result: Estimate, config: RunConfig) -> str | None:
+    """Why the run cannot begin (None if it can): the budget does not cover the
+    teacher-annotated test set at its worst case (testset.py's refusal), or then one
+    request."""
+    if result.test and result.test_set.worst > config.budget_usd + 1e-12:
         return (f"it cannot start: budget_usd={usd(config.budget_usd)} does not cover the "
                 f"teacher annotating the {result.test:,} test questions at their worst "
                 f"case, about {usd(result.test_set.worst)}; raise budget_usd or give "
@@ -235,6 +245,13 @@ def run_line(result: Estimate, config: RunConfig) -> str:
                 + (", less the test set's annotations (below)," if result.test else "")
                 + f" does not cover one {seed_request(config)} at its worst case, "
                 f"{usd(result.seeding.worst)}; raise budget_usd")
+    return None
+
+
+def run_line(result: Estimate, config: RunConfig) -> str:
+    """The run's requests and dollars, or why it cannot start."""
+    if reason := cannot_start(result, config):
+        return reason
     kinds = {"revise": "revisions: their prompts carry the student's steps, assumed as "
                        "long as a reply",
              "auto": "priced as annotations: auto revises only where that is expected "
@@ -298,7 +315,31 @@ def estimate_task(config: RunConfig, data: TaskData, reply_tokens: int | None = 
                   input_scale: float = 1.0) -> Estimate:
     """The estimate for `config` on `data`: its pool less the questions held out for
     the teacher's test set (testset.teacher_test_size, testset.hold_out: the run's own
-    choice, and its ConfigError when they leave too few)."""
+    choice, and its ConfigError when they leave too few). An offline teacher's replies
+    are measured (`offline_reply_tokens`) unless `reply_tokens` is given."""
     test = teacher_test_size(config, data)
     pool = hold_out(config, data.pool, test)[0] if test else data.pool
-    return estimate(config, [e.question for e in pool], reply_tokens, input_scale, test)
+    billed = offline_replies(config, pool) if reply_tokens is None else []
+    if billed:
+        reply_tokens = max(1, round(sum(billed) / len(billed)))
+    result = estimate(config, [e.question for e in pool], reply_tokens, input_scale, test)
+    return dataclasses.replace(result, measured=len(billed))
+
+
+def offline_replies(config: RunConfig, pool: list[Example]) -> list[int]:
+    """The output tokens an offline teacher (oracle, reference) bills for annotating
+    each of a seeded sample of `pool`: it is free to ask, so its replies are measured
+    (none for an LLM: its replies are assumed half its output limit)."""
+    if config.teacher.kind not in OFFLINE_TEACHERS:
+        return []
+    teacher = make_teacher(config.teacher, config.task)
+    sample = random.Random(0).sample(pool, min(OFFLINE_SAMPLE, len(pool)))
+    return [asyncio.run(teacher.complete(annotate_request(teacher, e, config.task.labels),
+                                         None)).output_tokens for e in sample]
+
+
+def replies_text(result: Estimate, config: RunConfig) -> str:
+    if result.measured:
+        return (f"replies {result.reply_tokens} tokens on average (the {config.teacher.kind} "
+                f"teacher's to {result.measured} pool questions, asked offline)")
+    return f"replies assumed {result.reply_tokens} tokens"

@@ -28,7 +28,7 @@ from elad.config import (
     is_working_directory, load_config,
 )
 from elad.config_help import to_toml
-from elad.estimate import estimate_run, format_estimate
+from elad.estimate import cannot_start, estimate_run, format_estimate
 from elad.profiles import profile
 from elad.tasks.files import DEFAULT_TEST, Malformed, json_items
 
@@ -217,9 +217,11 @@ def init(options: InitOptions) -> str:
     wrote = (f"wrote {out}: a run config for {data.path} ({len(data.questions):,} "
              f"questions, {len(data.answers):,} with an answer; answers compared as "
              f"{config.task.answer_type}{guessed})")
+    first = ([f"first: raise budget_usd in {out}: as it is, the run cannot start (above)"]
+             if cannot_start(outlook, config) else [])
     return "\n".join([wrote, *labels_note(config), *small_test_note(config, test), "",
                       format_estimate(outlook, config),
-                      "", *next_commands(out, config)])
+                      "", *first, *next_commands(out, config)])
 
 
 def labels_note(config: RunConfig) -> list[str]:
