@@ -31,6 +31,7 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from elad.budget import Allowance, Budget, Prices, teacher_prices, worst_case
@@ -46,7 +47,7 @@ DRAIN_S = 60  # how long Ctrl-C waits for the teacher requests in flight
 
 
 def annotate_request(teacher: Teacher, example: Example,
-                     labels: tuple[str, ...]) -> TeacherRequest:
+                     labels: Sequence[str]) -> TeacherRequest:
     """What `teacher` is asked to annotate `example` from scratch (told the `labels`
     its answer must be one of, for a label task: task.labels)."""
     return TeacherRequest.annotate(teacher.identity(), example.question,

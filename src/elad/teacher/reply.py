@@ -14,7 +14,7 @@ import re
 from functools import cache
 
 from elad.answers import ANSWER_CUE, normalize_answer
-from elad.teacher.request import template
+from elad.teacher.request import quoted, template
 from elad.types import TeacherReply
 
 # The JSON the prompts ask for, as schemas for servers with structured output.
@@ -94,8 +94,7 @@ def read_answer(value: object, answer_type: str, labels: tuple[str, ...] = ()) -
             if answer_type in ANSWER_FORMS else ""
         raise InvalidReply(f'"answer" {value!r} is not a valid {answer_type} answer{form}')
     if labels and answer not in {normalize_answer(x, answer_type) for x in labels}:
-        raise InvalidReply(f'"answer" {value!r} is not one of the labels '
-                           f"({', '.join(json.dumps(x) for x in labels)})")
+        raise InvalidReply(f'"answer" {value!r} is not one of the labels ({quoted(labels)})')
     return answer
 
 

@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -54,10 +55,15 @@ def render(op: str, question: str, steps: list[str] | None = None,
 
 def labels_line(labels: tuple[str, ...]) -> str:
     """What a label task's prompt adds: the classes its answer must be one of."""
-    return f'The "answer" must be one of: {", ".join(json.dumps(x) for x in labels)}.'
+    return f'The "answer" must be one of: {quoted(labels)}.'
 
 
-def told(answer_type: str, labels: tuple[str, ...]) -> tuple[str, ...]:
+def quoted(labels: Sequence[str]) -> str:
+    """Labels as a prompt and a re-ask name them: "negative", "positive"."""
+    return ", ".join(json.dumps(x) for x in labels)
+
+
+def told(answer_type: str, labels: Sequence[str]) -> tuple[str, ...]:
     """The labels a request tells the teacher: a label task's, none for other types."""
     return tuple(labels) if answer_type == "label" else ()
 
@@ -81,14 +87,14 @@ class TeacherRequest:
 
     @classmethod
     def annotate(cls, identity: dict, question: str, answer_type: str,
-                 labels: tuple[str, ...] = ()) -> TeacherRequest:
+                 labels: Sequence[str] = ()) -> TeacherRequest:
         return cls(tuple(identity.items()), "annotate", question, answer_type,
                    labels=told(answer_type, labels)).rendered()
 
     @classmethod
     def revise(cls, identity: dict, question: str, answer_type: str,
                explanation: Explanation, hint: int | None,
-               labels: tuple[str, ...] = ()) -> TeacherRequest:
+               labels: Sequence[str] = ()) -> TeacherRequest:
         return cls(tuple(identity.items()), "revise", question, answer_type,
                    tuple(explanation.steps), explanation.answer, hint,
                    labels=told(answer_type, labels)).rendered()
