@@ -9,7 +9,7 @@ import pytest
 from elad.cli import main
 from elad.config import ConfigError, load_config
 from elad.fakes.oracle_server import serve
-from elad.init_config import guess_answer_type
+from elad.init_config import guess_answer_type, labels_of
 from elad.store import RunStore
 from elad.tasks import load_task, synthetic
 from elad.teacher.reply import InvalidReply, read_annotation, read_revision
@@ -71,14 +71,19 @@ def test_labels_are_checked_against_the_answer_type_and_the_test_set(tmp_path):
     task = ["task.kind=jsonl", f"task.path={pool}", f"task.test_path={test}",
             "teacher.kind=reference"]
     with pytest.raises(ConfigError, match=r"task.labels are for task.answer_type = "
-                                          r"\"label\" \(it is 'number'\)"):
+                                          r"\"label\" \(it is 'number'\): set it so, or "
+                                          r"remove task.labels"):
         load_config(None, [*task, "task.answer_type=number", 'task.labels=["a", "b"]'])
     with pytest.raises(ConfigError, match="task.labels names an empty label"):
         load_config(None, [*task, "task.answer_type=label", 'task.labels=["a", " "]'])
+    with pytest.raises(ConfigError, match=r"""task.labels='\[a,b\]' is not a valid list """
+                                          r"""\(write a,b or \["a", "b"\]\)"""):
+        load_config(None, [*task, "task.answer_type=label", "task.labels=[a,b]"])
     config = load_config(None, [*task, "task.answer_type=label",
                                 'task.labels=["negative", "positive"]'])
     with pytest.raises(ConfigError, match=r"test.jsonl:2: answer 'positve' is not one of "
-                                          r"task.labels \(negative, positive\)"):
+                                          r"task.labels \(negative, positive\): fix the "
+                                          r"line, or add its class to task.labels"):
         load_task(config.task, 0)
 
 
@@ -91,6 +96,11 @@ def test_labels_are_checked_against_the_answer_type_and_the_test_set(tmp_path):
 ])
 def test_init_guesses_a_label_task_from_few_short_classes(answers, guessed):
     assert guess_answer_type(answers) == guessed
+
+
+def test_init_writes_each_class_as_it_is_most_often_written():
+    answers = ["Heads", "heads", "Heads", "Tails ", "tails", "Tails", "HEADS"]
+    assert labels_of(answers) == ["Heads", "Tails"]
 
 
 def test_a_label_run_through_an_openai_teacher_asks_with_the_labels(tmp_path, capsys):
@@ -109,8 +119,8 @@ def test_a_label_run_through_an_openai_teacher_asks_with_the_labels(tmp_path, ca
                      "--answer-type", "label", "--teacher-model", "local-oracle",
                      "--base-url", url, "--api-key-env", "", "--price-input", "2.5",
                      "--price-output", "10", "--budget", "0.5"]) == 0
-        assert "labels: no, yes (task.labels" in capsys.readouterr().out
-        assert load_config(out).task.labels == ["no", "yes"]
+        assert "labels: NO, YES (task.labels" in capsys.readouterr().out
+        assert load_config(out).task.labels == ["NO", "YES"]  # as the test set writes them
         options = [o for o in TINY if o.startswith("student.")] + [
             "max_rounds=1", "seed_size=8", "round_size=4", "candidates=8"]
         assert main(["-q", "run", str(out), *options, *openai_overrides(url)[1:],
@@ -118,6 +128,7 @@ def test_a_label_run_through_an_openai_teacher_asks_with_the_labels(tmp_path, ca
     with RunStore(tmp_path / "run" / "run.sqlite") as store:
         calls = [c for r in (0, 1) for c in store.teacher_calls(r)]
         assert len(calls) == 12 and all(c.ok for c in calls)
-        assert all(c.request["labels"] == ["no", "yes"]
-                   and 'must be one of: "no", "yes".' in c.request["prompt"] for c in calls)
+        assert all(c.request["labels"] == ["NO", "YES"]
+                   and 'must be one of: "NO", "YES".' in c.request["prompt"] for c in calls)
+        # the teacher's "yes" is YES: a label's case and spacing are folded
         assert {t.answer for r in (0, 1) for t in store.targets(r)} <= {"no", "yes"}

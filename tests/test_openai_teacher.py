@@ -174,6 +174,61 @@ def test_reply_that_stays_unusable_is_recorded_failed_and_paid(tmp_path):
     assert teacher.store.spent_usd() == pytest.approx(server.billed_usd(2.5, 10.0))
 
 
+def test_a_request_the_run_stops_before_its_re_ask_keeps_its_paid_reply(tmp_path):
+    """Ctrl-C (or another request's error) between an unusable reply and its re-ask:
+    the request is recorded failed with that reply's tokens, and a rerun does not ask
+    it again. Before, it was recorded nowhere, and the rerun bought the reply again
+    from the first try (a helper's billing log: [1, 3, 1, 3, 3] messages)."""
+    import asyncio
+
+    from elad.budget import Allowance, worst_case
+
+    with serve(OracleServer(bad_replies=9)) as (server, url):
+        teacher = cached_teacher(tmp_path, url)
+        request = annotation(teacher, Q)
+
+        async def stopped_after_the_first_reply():
+            allowance = Allowance(Budget(1.0), PRICES, asyncio.Condition(), asyncio.Event())
+            use = allowance.use
+            allowance.use = lambda *tokens: (use(*tokens), allowance.stopping.set())
+            await allowance.ensure(*worst_case(teacher.teacher, request.prompt))
+            return await teacher.teacher.complete(request, allowance)
+
+        reply = asyncio.run(stopped_after_the_first_reply())
+        assert [a.outcome for a in server.ledger] == ["bad"]  # no re-ask was sent
+        assert not reply.ok and reply.error.startswith(
+            "the run stopped before asking again after 1 unusable reply (")
+        assert (reply.input_tokens, reply.output_tokens) == server.ledger[0].billed_tokens
+        cost = PRICES.cost(reply.input_tokens, reply.output_tokens)
+        teacher.store.save_teacher_call(request.key, 0, "q", request.as_dict(), reply, cost)
+        _, again = annotate_once(teacher)  # the rerun
+    assert again.cached and len(server.ledger) == 1
+    assert teacher.store.spent_usd() == pytest.approx(server.billed_usd(2.5, 10.0))
+
+
+def test_a_teacher_whose_first_replies_are_all_unusable_stops_the_sending(tmp_path):
+    """Five requests in a row given up as unusable (a label the teacher never uses, a
+    model too weak to follow the prompt): the sending stops, naming the reason. Before,
+    every request of the round was paid for its tries (a helper's seed round: 48 paid
+    attempts, all refused). Unusable first replies that a re-ask mends do not stop it."""
+    questions = [f"Start with {a}. First, add 2. What is the result?" for a in range(12)]
+    with serve(OracleServer(bad_replies=9)) as (server, url):
+        teacher = cached_teacher(tmp_path, url, "teacher.max_invalid=1")
+        requests = [(annotation(teacher, q), str(i)) for i, q in enumerate(questions)]
+        with pytest.raises(TeacherUnavailable, match=r"round 0: the teacher's first 5 "
+                           r"replies could not be used \(the last: no usable reply in 2 "
+                           r"tries: .*\); stopped before paying for more"):
+            teacher.call_all(requests, 0, Budget(1.0))
+        assert len(server.ledger) == 10 and len(teacher.store.teacher_failures()) == 5
+        assert teacher.store.spent_usd() == pytest.approx(server.billed_usd(2.5, 10.0))
+    (tmp_path / "ok").mkdir()
+    with serve(OracleServer(bad_replies=1)) as (server, url):  # a re-ask makes it usable
+        teacher = cached_teacher(tmp_path / "ok", url, "teacher.max_invalid=1")
+        requests = [(annotation(teacher, q), str(i)) for i, q in enumerate(questions)]
+        results = teacher.call_all(requests, 0, Budget(1.0))
+    assert all(r.reply.ok for r in results) and len(server.ledger) == 24
+
+
 def test_a_failure_that_billed_nothing_is_asked_again_by_a_rerun(tmp_path):
     """A refusal (HTTP 413, not sent again in the same run) cost nothing: the next run
     asks again, and its reply replaces the failure, so the run can go on."""

@@ -171,7 +171,9 @@ def _convert(raw: Any, current: Any, key: str, where: str) -> Any:
             raise ValueError
         return raw
     except (ValueError, tomllib.TOMLDecodeError):
-        raise ConfigError(f"{where}: {key}={raw!r} is not a valid {kind.__name__}") from None
+        form = ' (write a,b or ["a", "b"])' if kind is list else ""
+        raise ConfigError(f"{where}: {key}={raw!r} is not a valid {kind.__name__}{form}"
+                          ) from None
 
 
 Item = tuple[str, Any, str]  # (dotted key, value, where it was given)

@@ -17,6 +17,7 @@ import copy
 import os
 import re
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -157,8 +158,13 @@ def guess_answer_type(answers: list[str]) -> str:
 
 
 def labels_of(answers: list[str]) -> list[str]:
-    """The distinct class names among `answers`, as a label task compares them."""
-    return sorted({label for a in answers if (label := normalize_answer(a, "label"))})
+    """The distinct classes among `answers` (as a label task compares them: case and
+    spacing folded), each as it is most often written."""
+    spellings: dict[str, Counter] = {}
+    for answer in answers:
+        if label := normalize_answer(answer, "label"):
+            spellings.setdefault(label, Counter())[" ".join(answer.split())] += 1
+    return sorted(written.most_common(1)[0][0] for written in spellings.values())
 
 
 def check_answer_type(answer_type: str | None, data: DataFile) -> None:

@@ -56,6 +56,8 @@ class Score:
 # how the error of a request that got no reply begins (teacher/retry.py): the next run
 # asks it again (store.cached_reply)
 NO_REPLY = "no reply after"
+# how the error of a request whose replies all could not be used begins (retry.py)
+NO_USABLE_REPLY = "no usable reply in"
 
 
 def asked_again(reply: TeacherReply) -> bool:

@@ -225,7 +225,8 @@ def _read(dataset: ModuleType, config_json: str, split: str) -> dict[str, Solved
                 raise Malformed(f"answer {raw!r} is not a {answer_type}")
             if answer is not None and labels and answer not in labels:
                 raise Malformed(f"answer {raw!r} is not one of task.labels "
-                                f"({', '.join(config.labels)})")
+                                f"({', '.join(config.labels)}): fix the line, or add "
+                                "its class to task.labels")
         except Malformed as problem:
             if not config.skip_malformed:
                 raise ConfigError(f"{where}:{line}: {problem} (task.skip_malformed=true "

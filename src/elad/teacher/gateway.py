@@ -40,10 +40,13 @@ from elad.store import RunStore, round_name
 from elad.teacher.protocol import Teacher, TeacherUnavailable
 from elad.teacher.request import TeacherRequest
 from elad.tasks import answer_type
-from elad.types import Example, TeacherReply
+from elad.types import NO_USABLE_REPLY, Example, TeacherReply
 
 log = logging.getLogger("elad")
 DRAIN_S = 60  # how long Ctrl-C waits for the teacher requests in flight
+# a call's first new requests all given up as unusable: the teacher cannot reply as asked
+# (a wrong task.labels, a model too weak), so the rest would be paid for nothing
+FIRST_UNUSABLE_STOP = 5
 
 
 def annotate_request(teacher: Teacher, example: Example,
@@ -177,6 +180,7 @@ class TeacherGateway:
         settled = asyncio.Condition()
         stopping = asyncio.Event()
         sent: set[asyncio.Task] = set()
+        usable: list[bool] = []  # of the replies recorded, in order: not given up unusable
 
         async def one(i: int) -> None:
             request, example_id = requests[i]
@@ -195,6 +199,10 @@ class TeacherGateway:
                 cost = self.prices.cost(reply.input_tokens, reply.output_tokens)
                 record(i, reply, cost, row[0])
                 await allowance.settle(cost)
+                usable.append(reply.ok or not reply.error.startswith(NO_USABLE_REPLY))
+                if len(usable) == FIRST_UNUSABLE_STOP and not any(usable):
+                    stopping.set()  # before another request takes the slot
+                    raise TeacherUnavailable(unusable_stop(round, reply))
 
         calls = [asyncio.create_task(one(i)) for i in pending]
         if not calls:  # all collected from a batch
@@ -243,6 +251,15 @@ class TeacherGateway:
         await BatchSender(self.teacher, self.store, prices).send(
             [requests[i] for i in mine], round, budget, done, collect_only=True)
         return [i for i in pending if results[i] is None]
+
+
+def unusable_stop(round: int, last: TeacherReply) -> str:
+    """Why the sending stopped after FIRST_UNUSABLE_STOP unusable replies in a row."""
+    return (f"{round_name(round)}: the teacher's first {FIRST_UNUSABLE_STOP} replies could "
+            f"not be used (the last: {last.error}); stopped before paying for more of the "
+            "same. Fix what the reason names (task.labels, teacher.structured_output, "
+            "teacher.model, teacher.max_output_tokens), then start another --run-dir: "
+            "this one keeps what it paid for")
 
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # what `timeout`, Slurm, a closed terminal send

@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from elad.types import NO_REPLY, TeacherReply
+from elad.types import NO_REPLY, NO_USABLE_REPLY, TeacherReply
 
 log = logging.getLogger("elad")
 
@@ -96,7 +96,7 @@ class Tries:
         if outcome.kind == INVALID:
             self.invalid += 1
             if self.invalid > self.max_invalid:
-                return Decision(GIVE_UP, f"no usable reply in {self.invalid} tries: "
+                return Decision(GIVE_UP, f"{NO_USABLE_REPLY} {self.invalid} tries: "
                                          f"{outcome.reason}")
             return Decision(REASK, outcome.reason)
         if outcome.kind != TRANSIENT:
