@@ -265,7 +265,8 @@ def test_an_offline_teachers_replies_are_measured_not_assumed():
     assert result.reply_tokens != config.teacher.max_output_tokens // 2
     assert (f"replies {result.reply_tokens} tokens on average (the oracle teacher's to 20 "
             "pool questions, asked offline)") in format_estimate(result, config)
-    llm = load_config(None, ["task.pool_size=300", *openai_overrides("http://127.0.0.1:9/v1")])
+    llm = load_config(None, ["task.pool_size=300",
+                             *openai_overrides("http://127.0.0.1:9/v1")])
     assumed = estimate_task(llm, data)
     assert assumed.measured == 0 and assumed.reply_tokens == 64
     assert "replies assumed 64 tokens" in format_estimate(assumed, llm)

@@ -88,7 +88,8 @@ def test_labels_are_checked_against_the_answer_type_and_the_test_set(tmp_path):
 
 
 @pytest.mark.parametrize("answers, guessed", [
-    (["Positive", "negative", "neutral", "Negative", "neutral"] + ["positive"] * 4, "label"),
+    (["Positive", "negative", "neutral", "Negative", "neutral", *["positive"] * 4],
+     "label"),
     (["positive", "negative", "positive"], "text"),  # too few answers to tell classes
     ([f"City {c}" for c in "ABCDEFGHIJKL"], "text"),  # every answer its own
     (["a long sentence of many words here", "another long sentence of many words"] * 3,

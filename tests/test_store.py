@@ -33,7 +33,8 @@ def test_store_survives_reopening(tmp_path):
     store.save_scoring(1, {"a": [Explanation(["4 and 9: 9"], "9", -0.5)]}, {"a": [[0.5, 0.9]]},
                        [Score("a", 0.0, 0.05, 0.025, 0, None, ["9"])])
     store.save_selection(1, ["a"])
-    store.add_target(Target("a", Q, ["4 and 9: 9", "9 and 2: 9"], "9", 1, no_wrong_step=False))
+    store.add_target(Target("a", Q, ["4 and 9: 9", "9 and 2: 9"], "9", 1,
+                            no_wrong_step=False))
     store.save_round(RoundRecord(1, 1, 1, 10, 5, 0.001, 0.5, 0.0, "elad", "revise", 0))
     store.close()
 

@@ -119,8 +119,8 @@ def validate(config: Any) -> Any:
          (f"={task.test_from_teacher} leaves fewer than seed_size={config.seed_size} of "
           f"the task.pool_size={task.pool_size} questions in the pool")),
         ("task.labels", not task.labels or task.answer_type == "label",
-         f"are for task.answer_type = \"label\" (it is {task.answer_type or 'text'!r}): "
-         "set it so, or remove task.labels"),
+         (f"are for task.answer_type = \"label\" (it is {task.answer_type or 'text'!r}): "
+          "set it so, or remove task.labels")),
         ("task.labels", all(x.strip() for x in task.labels), "names an empty label"),
         ("task.families", task.kind != "synthetic" or bool(task.families),
          "names no family; the synthetic task needs at least one"),

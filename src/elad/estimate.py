@@ -340,6 +340,7 @@ def offline_replies(config: RunConfig, pool: list[Example]) -> list[int]:
 
 def replies_text(result: Estimate, config: RunConfig) -> str:
     if result.measured:
-        return (f"replies {result.reply_tokens} tokens on average (the {config.teacher.kind} "
-                f"teacher's to {result.measured} pool questions, asked offline)")
+        return (f"replies {result.reply_tokens} tokens on average (the "
+                f"{config.teacher.kind} teacher's to {result.measured} pool questions, "
+                "asked offline)")
     return f"replies assumed {result.reply_tokens} tokens"

@@ -110,8 +110,8 @@ def targets_text(store: RunStore, round: int) -> str:
     return (f"{count(counts['annotate'], 'annotation')} (the teacher wrote the whole "
             f"explanation) and {count(counts['revise'], 'revision')} (it revised the "
             "student's explanation from its first wrong step; "
-            f"{counts['no_wrong_step']} of them kept as they were: no wrong step found), from "
-            f"{len(calls)} teacher calls ("
+            f"{counts['no_wrong_step']} of them kept as they were: no wrong step found), "
+            f"from {len(calls)} teacher calls ("
             + ", ".join(f"{n} {op}" for op, n in sorted(ops.items()))
             + (f"; {unusable} not usable" if unusable else "") + ")")
 

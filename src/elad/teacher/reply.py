@@ -94,7 +94,8 @@ def read_answer(value: object, answer_type: str, labels: tuple[str, ...] = ()) -
             if answer_type in ANSWER_FORMS else ""
         raise InvalidReply(f'"answer" {value!r} is not a valid {answer_type} answer{form}')
     if labels and answer not in {normalize_answer(x, answer_type) for x in labels}:
-        raise InvalidReply(f'"answer" {value!r} is not one of the labels ({quoted(labels)})')
+        raise InvalidReply(f'"answer" {value!r} is not one of the labels '
+                           f"({quoted(labels)})")
     return answer
 
 
