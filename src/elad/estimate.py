@@ -316,7 +316,7 @@ def estimate_task(config: RunConfig, data: TaskData, reply_tokens: int | None = 
     """The estimate for `config` on `data`: its pool less the questions held out for
     the teacher's test set (testset.teacher_test_size, testset.hold_out: the run's own
     choice, and its ConfigError when they leave too few). An offline teacher's replies
-    are measured (`offline_reply_tokens`) unless `reply_tokens` is given."""
+    are measured (`offline_replies`) unless `reply_tokens` is given."""
     test = teacher_test_size(config, data)
     pool = hold_out(config, data.pool, test)[0] if test else data.pool
     billed = offline_replies(config, pool) if reply_tokens is None else []
@@ -339,6 +339,7 @@ def offline_replies(config: RunConfig, pool: list[Example]) -> list[int]:
 
 
 def replies_text(result: Estimate, config: RunConfig) -> str:
+    """How long the estimate takes a reply to be, and whether that was measured."""
     if result.measured:
         return (f"replies {result.reply_tokens} tokens on average (the "
                 f"{config.teacher.kind} teacher's to {result.measured} pool questions, "

@@ -180,7 +180,7 @@ class OpenAITeacher:
             except asyncio.CancelledError:  # the run stops before this attempt
                 if not tries.invalid:  # no reply received: nothing to keep
                     raise
-                return tries.failed(request.op, stopped_between_tries(tries))
+                return tries.stopped(request.op)
             if not fits:
                 return tries.failed(request.op, "budget spent before the next attempt "
                                                 f"({tries.reason})")
@@ -271,14 +271,6 @@ class OpenAITeacher:
         choice = completion.choices[0]
         return choice.message.content or "", usage_tokens(completion.usage), \
             choice.finish_reason
-
-
-def stopped_between_tries(tries: Tries) -> str:
-    """Why a request the run stopped before its re-ask is kept as failed: its replies
-    were received and paid; asked again from the start, they would be paid again."""
-    replies = "reply" if tries.invalid == 1 else "replies"
-    return (f"the run stopped before asking again after {tries.invalid} unusable "
-            f"{replies} ({tries.reason})")
 
 
 def usage_tokens(usage) -> tuple[int, int] | None:

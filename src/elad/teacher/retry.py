@@ -119,6 +119,14 @@ class Tries:
         """The request given up on, with why and every token it was billed."""
         return self.with_worst_cases(failed_reply(op, why, *self.billed))
 
+    def stopped(self, op: str) -> TeacherReply:
+        """The request the run stopped before its re-ask, kept as failed: its unusable
+        replies were received and paid for; asked again from the start, they would be
+        paid for again."""
+        replies = "reply" if self.invalid == 1 else "replies"
+        return self.failed(op, f"the run stopped before asking again after {self.invalid} "
+                               f"unusable {replies} ({self.reason})")
+
     def with_worst_cases(self, reply: TeacherReply) -> TeacherReply:
         reply.worst_case_attempts = len(self.unreported)
         reply.worst_case_tokens = (sum(u[0] for u in self.unreported),
