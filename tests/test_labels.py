@@ -74,6 +74,9 @@ def test_labels_are_checked_against_the_answer_type_and_the_test_set(tmp_path):
                                           r"\"label\" \(it is 'number'\): set it so, or "
                                           r"remove task.labels"):
         load_config(None, [*task, "task.answer_type=number", 'task.labels=["a", "b"]'])
+    with pytest.raises(ConfigError, match=r"task.labels names one class \(yes\): a label "
+                                          "task has two or more; list them all"):
+        load_config(None, [*task, "task.answer_type=label", "task.labels=yes"])
     with pytest.raises(ConfigError, match="task.labels names an empty label"):
         load_config(None, [*task, "task.answer_type=label", 'task.labels=["a", " "]'])
     with pytest.raises(ConfigError, match=r"""task.labels='\[a,b\]' is not a valid list """
