@@ -123,8 +123,8 @@ def validate(config: Any) -> Any:
           "set it so, or remove task.labels")),
         ("task.labels", all(x.strip() for x in task.labels), "names an empty label"),
         ("task.labels", len(task.labels) != 1,
-         f"names one class ({task.labels[0] if task.labels else ''}): a label task has two "
-         "or more; list them all"),
+         (f"names one class ({task.labels[0] if task.labels else ''}): a label task has "
+          "two or more; list them all")),
         ("task.families", task.kind != "synthetic" or bool(task.families),
          "names no family; the synthetic task needs at least one"),
         ("student.hidden_size", student.kind != "tiny"
