@@ -32,13 +32,14 @@ def test_a_label_request_tells_the_teacher_its_classes_and_others_are_unchanged(
                                    Explanation(["2 + 3 = 6"], "6"), 1)
     assert revise.key == "6a88b2d294180666a6f93d2d29b2200e44ee1ea9bb70ea213a3bf4947e9678e0"
     line = 'The "answer" must be one of: "negative", "neutral", "positive".'
-    for request in (TeacherRequest.annotate(TEACHER, "Review: fine.", "label", LABELS),
-                    TeacherRequest.revise(TEACHER, "Review: fine.", "label",
-                                          Explanation(["It is ok"], "neutral"), 1, LABELS)):
+    told = TeacherRequest.annotate(TEACHER, "Review: fine.", "label", LABELS)
+    for request in (told, TeacherRequest.revise(TEACHER, "Review: fine.", "label",
+                                                Explanation(["It is ok"], "neutral"), 1,
+                                                LABELS)):
         assert line in request.prompt.splitlines()
         assert TeacherRequest.from_dict(request.as_dict()) == request
-    plain = TeacherRequest.annotate(TEACHER, "Review: fine.", "label")
-    assert plain.key != request.key and "must be one of" not in plain.prompt
+    plain = TeacherRequest.annotate(TEACHER, "Review: fine.", "label")  # no classes known
+    assert plain.key != told.key and "must be one of" not in plain.prompt
 
 
 def test_a_question_that_holds_a_placeholder_is_sent_as_written():
