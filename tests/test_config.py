@@ -136,6 +136,18 @@ def test_a_toml_file_with_a_byte_order_mark_loads(tmp_path):
     assert load_config(path).seed == 3
 
 
+def test_a_list_of_anything_but_names_is_refused_by_name(tmp_path):
+    """Before, `report_to = [1]` in a file was a TypeError's stack trace, as was
+    `task.labels=[1, 2]` on the command line (an AttributeError)."""
+    path = tmp_path / "c.toml"
+    path.write_text("report_to = [1]\n")
+    with pytest.raises(ConfigError, match=re.escape("report_to=[1] is not a valid list")):
+        load_config(path)
+    with pytest.raises(ConfigError, match=re.escape("task.families='[\"arithmetic\", 2]' "
+                                                    "is not a valid list")):
+        load_config(None, ['task.families=["arithmetic", 2]'])
+
+
 def test_a_bad_key_in_a_section_is_named_with_its_section(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text('[teacher]\nmodel = 5\n')

@@ -169,6 +169,8 @@ def _convert(raw: Any, current: Any, key: str, where: str) -> Any:
             return float(raw)
         if not isinstance(raw, kind) or (kind is int and isinstance(raw, bool)):
             raise ValueError
+        if kind is list and not all(isinstance(item, str) for item in raw):
+            raise ValueError  # every list setting is of names
         return raw
     except (ValueError, tomllib.TOMLDecodeError):
         form = ' (write a,b or ["a", "b"])' if kind is list else ""
