@@ -80,6 +80,9 @@ def test_labels_are_checked_against_the_answer_type_and_the_test_set(tmp_path):
         load_config(None, [*task, "task.answer_type=label", "task.labels=yes"])
     with pytest.raises(ConfigError, match="task.labels names an empty label"):
         load_config(None, [*task, "task.answer_type=label", 'task.labels=["a", " "]'])
+    with pytest.raises(ConfigError, match=r"task.labels names a class twice \('Yes' and "
+                                          r"'yes '\): classes are compared ignoring case"):
+        load_config(None, [*task, "task.answer_type=label", 'task.labels=["Yes", "yes "]'])
     with pytest.raises(ConfigError, match=r"""task.labels='\[a,b\]' is not a valid list """
                                           r"""\(write a,b or \["a", "b"\]\)"""):
         load_config(None, [*task, "task.answer_type=label", "task.labels=[a,b]"])

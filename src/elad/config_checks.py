@@ -2,7 +2,8 @@
 field carries in its metadata (config.setting), then how settings fit together.
 
 Kept apart from config.py, which defines the settings, so that each stays short; it
-imports nothing of elad's, so config.py imports it (and re-exports ConfigError).
+imports nothing of elad's but answers.py (which imports no config), so config.py imports
+it (and re-exports ConfigError).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
+
+from elad.answers import normalize_answer
 
 TRACKERS = ("trackio", "tensorboard", "wandb", "mlflow")  # what report_to can name
 INT64 = 2 ** 63  # an int setting must fit in 64 bits (torch, numpy and SQLite need it)
@@ -95,6 +98,12 @@ def read_from(path: str) -> str:
     return "" if Path(path).expanduser().is_absolute() else f" (read from {Path.cwd()})"
 
 
+def repeated(labels: list[str], classes: list[str | None]) -> list[str]:
+    """Each label whose class an earlier label already names, with that label."""
+    return [f"{labels[classes.index(c)]!r} and {label!r}"
+            for i, (label, c) in enumerate(zip(labels, classes)) if c in classes[:i]]
+
+
 def validate(config: Any) -> Any:
     """Check every field's choices and range, then how settings fit together; raise
     ConfigError naming the first bad key."""
@@ -104,6 +113,7 @@ def validate(config: Any) -> Any:
     task, student, teacher = config.task, config.student, config.teacher
     student.warmup = resolved_warmup(student, task)  # stored so: a resume keeps it
     teacher.base_url = teacher.base_url.rstrip("/")  # ".../v1/" is ".../v1" (the cache's)
+    classes = [normalize_answer(x, "label") for x in task.labels]
     checks = [
         ("candidates", config.candidates >= config.round_size, "must be >= round_size"),
         ("task.pool_size", not task.pool_size or task.pool_size >= config.seed_size,
@@ -121,7 +131,10 @@ def validate(config: Any) -> Any:
         ("task.labels", not task.labels or task.answer_type == "label",
          (f"are for task.answer_type = \"label\" (it is {task.answer_type or 'text'!r}): "
           "set it so, or remove task.labels")),
-        ("task.labels", all(x.strip() for x in task.labels), "names an empty label"),
+        ("task.labels", all(classes), "names an empty label"),
+        ("task.labels", len(set(classes)) == len(classes),
+         (f"names a class twice ({'; '.join(repeated(task.labels, classes))}): "
+          "classes are compared ignoring case, spaces and quotes, as answers are")),
         ("task.labels", len(task.labels) != 1,
          (f"names one class ({task.labels[0] if task.labels else ''}): a label task has "
           "two or more; list them all")),
@@ -148,8 +161,8 @@ def validate(config: Any) -> Any:
          f"={task.path!r}: no such file or folder{read_from(task.path)}"),
         ("student.warmup", student.warmup == "none" or (
             student.kind == "tiny" and task.kind == "synthetic"),
-         "must be none unless student.kind=tiny and task.kind=synthetic (the curriculum "
-         "is the synthetic tasks' chains)"),
+         ("must be none unless student.kind=tiny and task.kind=synthetic (the curriculum "
+          "is the synthetic tasks' chains)")),
         ("teacher.batch", not teacher.batch or teacher.kind == "openai",
          "needs teacher.kind=openai (OpenAI's Batch API)"),
         ("report_to", not (unknown := set(config.report_to) - set(TRACKERS)),
