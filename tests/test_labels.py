@@ -1,6 +1,7 @@
 """Label tasks (classification with reasons): the teacher is told the classes
-(task.labels) and must answer one of them; `elad init` finds them in the answers; other
-answer types' prompts and cache keys stay as earlier versions made them."""
+(task.labels) and must answer one of them; `elad init` finds them in the answers. A choice
+task's teacher is told to answer with the option's letter. Other answer types' prompts
+and cache keys stay as earlier versions made them."""
 
 import json
 
@@ -13,7 +14,7 @@ from elad.init_config import guess_answer_type, labels_of
 from elad.store import RunStore
 from elad.tasks import load_task, synthetic
 from elad.teacher.reply import InvalidReply, read_annotation, read_revision
-from elad.teacher.request import TeacherRequest
+from elad.teacher.request import TeacherRequest, answer_line, render
 from elad.types import Explanation
 
 from conftest import TINY, openai_overrides
@@ -42,8 +43,20 @@ def test_a_label_request_tells_the_teacher_its_classes_and_others_are_unchanged(
     assert plain.key != told.key and "must be one of" not in plain.prompt
 
 
+def test_a_choice_request_asks_for_the_options_letter_as_the_estimate_prices_it():
+    question = "A train goes 60 km in 1.5 hours; its speed? Options: A) 40 B) 90"
+    annotate = TeacherRequest.annotate(TEACHER, question, "choice", LABELS)
+    revise = TeacherRequest.revise(TEACHER, question, "choice",
+                                   Explanation(["60 / 1.5 = 40"], "A"), 1)
+    for request in (annotate, revise):
+        assert "The \"answer\" is the option's letter, A to E." in request.prompt.splitlines()
+        assert request.labels == ()  # task.labels are a label task's only
+    assert render("annotate", question, answer_form=answer_line("choice", ())) == \
+        annotate.prompt  # what `elad run --dry-run` counts is what is sent
+
+
 def test_a_question_that_holds_a_placeholder_is_sent_as_written():
-    question = "Is '{steps}' or '{labels}' a template? {hint}"
+    question = "Is '{steps}' or '{labels}' or '{answer_form}' a template? {hint}"
     request = TeacherRequest.annotate(TEACHER, question, "label", ("yes", "no"))
     assert f"Question: {question}\n" in request.prompt
 
@@ -98,6 +111,8 @@ def test_labels_are_checked_against_the_answer_type_and_the_test_set(tmp_path):
     (["Positive", "negative", "neutral", "Negative", "neutral", *["positive"] * 4],
      "label"),
     (["positive", "negative", "positive"], "text"),  # too few answers to tell classes
+    # yes and no however spelled: not five classes that mean two
+    (["N", "No", "no", "TRUE", "true", "false", "FALSE", "yes", "Yes.", "Y"] * 2, "yesno"),
     ([f"City {c}" for c in "ABCDEFGHIJKL"], "text"),  # every answer its own
     (["a long sentence of many words here", "another long sentence of many words"] * 3,
      "text"),

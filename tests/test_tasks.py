@@ -1,6 +1,7 @@
 """Dataset loaders on the shared copies: every item parses; answers normalize; bad lines
 are named by file and line; the pool hides its answers."""
 
+import dataclasses
 import json
 import logging
 
@@ -197,6 +198,34 @@ def test_jsonl_folder_with_splits_and_number_answers(tmp_path):
     data = load_task(config, 0)
     assert len(data.pool) == 5 and data.test[0].answer == "4"
     assert {hidden_answer(e, config) for e in data.pool} <= {str(i + 1) for i in range(998, 1010)}
+
+
+def test_a_choice_lines_options_list_is_shown_after_its_question(tmp_path):
+    """AQuA's own layout (options apart, lettered or not) in the user's file: without
+    them, the teacher and the student would be asked for a letter with nothing to pick."""
+    write_lines(tmp_path / "train.jsonl", [
+        {"question": f"Q{i}: 2 + {i}?", "options": [f"A){i + 2}", f"B){i + 3}"]}
+        for i in range(6)])
+    write_lines(tmp_path / "test.jsonl", [
+        {"question": "What is 1 + 1?", "options": [3, "2", " 4 "], "answer": "B"}])
+    config = TaskConfig(kind="jsonl", path=str(tmp_path), answer_type="choice")
+    data = load_task(config, 0)
+    assert data.test[0].question == "What is 1 + 1?\nAnswer choices: (A) 3 (B) 2 (C) 4"
+    assert "Q0: 2 + 0?\nAnswer choices: (A) 2 (B) 3" in {e.question for e in data.pool}
+    bad = tmp_path / "bad.jsonl"
+    write_lines(bad, [{"question": "What is 1 + 1?", "options": "A) 2", "answer": "A"}])
+    with pytest.raises(ConfigError, match=r"bad.jsonl:1: 'options' is not a list of two "
+                                          "to five options"):
+        load_task(dataclasses.replace(config, path=str(bad)), 0)
+    text = TaskConfig(kind="jsonl", path=str(tmp_path / "train.jsonl"), answer_type="text")
+    assert all("Answer choices" not in e.question  # options belong to a choice task
+               for e in load_task(text, 0).pool + load_task(text, 0).test)
+
+
+def test_yes_and_no_are_read_however_a_file_spells_them():
+    for written, word in [("Y", "yes"), ("n", "no"), ("TRUE", "yes"), ("No.", "no"),
+                          ("Yes, since", "yes"), ("nope", None), ("n/a", None)]:
+        assert normalize_answer(written, "yesno") == word
 
 
 def _number_lines(count, start=0):

@@ -47,9 +47,12 @@ def _choice(text: str) -> str | None:
     return letter.upper()
 
 
+YESNO = {"true": "yes", "false": "no", "y": "yes", "n": "no"}  # the other spellings
+
+
 def normalize_answer(raw: str | None, answer_type: str) -> str | None:
     """Canonical form of an answer, or None when it cannot be read as `answer_type`:
-    number, choice (A-E), yesno (also true/false), label (a class name) or text."""
+    number, choice (A-E), yesno (also true/false, y/n alone), label (a class name) or text."""
     if raw is None:
         return None
     if answer_type == "number":
@@ -58,8 +61,8 @@ def normalize_answer(raw: str | None, answer_type: str) -> str | None:
         return _choice(raw)
     text = raw.strip().lower().rstrip(".")
     if answer_type == "yesno":
-        word = re.match(r"(yes|no|true|false)\b", text)
-        return None if not word else {"true": "yes", "false": "no"}.get(word[1], word[1])
+        word = re.match(r"(yes|no|true|false)\b", text) or re.fullmatch(r"([yn])", text)
+        return None if not word else YESNO.get(word[1], word[1])
     if answer_type == "label":
         return " ".join(text.strip("\"'`*").split()) or None
     if answer_type == "text":

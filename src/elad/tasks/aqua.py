@@ -10,12 +10,11 @@ from __future__ import annotations
 import re
 
 from elad.config import TaskConfig
-from elad.tasks.files import Malformed, text_field
+from elad.tasks.files import text_field, with_options
 
 SPLITS = {"train": "train.json", "dev": "dev.json", "test": "test.json"}
 ANSWER_TYPE = "choice"
 DEFAULT_SPLITS = ("dev", "test")  # the shared copy has no train split (97k items)
-_OPTION = re.compile(r"^\s*\(?([A-E])\s*\)\s*(.*)$", re.DOTALL)
 _ANSWER_ONLY = re.compile(
     r"\s*(?:(?:the\s+)?(?:correct\s+)?(?:answer|option|choice|ans)\b[\s:.\-=]*"
     r"(?:is\s*)?(?:option\s*)?)?\(?[A-E]\)?[\s.]*$", re.IGNORECASE)
@@ -32,17 +31,7 @@ def rationale_steps(rationale: str) -> list[str]:
 
 
 def parse(item, config: TaskConfig) -> tuple[str, str, list[str]]:
-    question = text_field(item, "question")
-    options = item.get("options")
-    if not isinstance(options, list) or not options:
-        raise Malformed("no 'options' list")
-    choices = []
-    for option in options:
-        match = _OPTION.match(option) if isinstance(option, str) else None
-        if not match:
-            raise Malformed(f"option {option!r} is not like 'A)...'")
-        choices.append(f"({match[1]}) {match[2].strip()}")
-    rationale = item.get("rationale")
+    rationale = item.get("rationale") if isinstance(item, dict) else None
     steps = rationale_steps(rationale) if isinstance(rationale, str) else []
-    return (f"{question}\nAnswer choices: {' '.join(choices)}", text_field(item, "correct"),
-            steps)
+    return (with_options(text_field(item, "question"), item.get("options")),
+            text_field(item, "correct"), steps)

@@ -19,6 +19,7 @@ import itertools
 import json
 import logging
 import random
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -63,6 +64,29 @@ def text_field(item: Any, name: str) -> str:
         fields = f" (fields here: {', '.join(map(str, item))})" if name not in item else ""
         raise Malformed(f"no {name!r} text{fields}")
     return value.strip()
+
+
+_OPTION = re.compile(r"^\s*\(?([A-E])\s*\)\s*(.*)$", re.DOTALL)  # "A)32400", "(b) 7"
+
+
+def with_options(question: str, options: Any) -> str:
+    """A multiple-choice question as the teacher and the student see it, its options
+    after it ("...\nAnswer choices: (A) 32400 (B) 28000"). An option may carry its
+    letter (AQuA's "A)32400") or not (lettered in order)."""
+    if options is None:
+        raise Malformed("no 'options' list")
+    if not isinstance(options, list) or not 2 <= len(options) <= 5:
+        raise Malformed(f"'options' is not a list of two to five options: {options!r}")
+    choices = []
+    for letter, option in zip("ABCDE", options):
+        if isinstance(option, (int, float)) and not isinstance(option, bool):
+            option = str(option)
+        if not isinstance(option, str) or not option.strip():
+            raise Malformed(f"option {option!r} is not a text")
+        match = _OPTION.match(option)
+        choices.append(f"({match[1]}) {match[2].strip()}" if match
+                       else f"({letter}) {option.strip()}")
+    return f"{question}\nAnswer choices: {' '.join(choices)}"
 
 
 CHUNK = 1 << 20  # bytes read at a time by the first pass

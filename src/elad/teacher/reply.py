@@ -14,7 +14,7 @@ import re
 from functools import cache
 
 from elad.answers import ANSWER_CUE, normalize_answer
-from elad.teacher.request import quoted, template
+from elad.teacher.request import ANSWER_FORMS, quoted, template
 from elad.types import TeacherReply
 
 # The JSON the prompts ask for, as schemas for servers with structured output.
@@ -74,11 +74,6 @@ def clean_steps(value: object, field: str) -> list[str]:
             if line and not line.startswith(ANSWER_CUE):
                 steps.append(line)
     return steps
-
-
-# what an answer of each type looks like, for the re-ask (the prompt's example is a number)
-ANSWER_FORMS = {"number": "a number", "choice": "the option's letter, A to E",
-                "yesno": '"yes" or "no"'}
 
 
 def read_answer(value: object, answer_type: str, labels: tuple[str, ...] = ()) -> str:

@@ -39,18 +39,19 @@ def numbered_steps(steps: list[str], answer: str | None) -> str:
 
 def render(op: str, question: str, steps: list[str] | None = None,
            answer: str | None = None, hint: int | None = None,
-           labels: tuple[str, ...] = ()) -> str:
-    """The full prompt text for one teacher request. Its placeholders are filled in one
-    pass, so a question that holds "{steps}" is sent as written."""
+           answer_form: str = "") -> str:
+    """The full prompt text for one teacher request (`answer_form`: what it says of the
+    answer's form, `answer_line`). Its placeholders are filled in one pass, so a question
+    that holds "{steps}" is sent as written."""
     _, body = template(op)
     values = {
         "question": question,
         "steps": numbered_steps(steps or [], answer),
         "hint": f"\nHint: the student was least sure at step {hint}." if hint is not None
                 else "",
-        "labels": f"\n{labels_line(labels)}" if labels else "",
+        "answer_form": f"\n{answer_form}" if answer_form else "",
     }
-    return re.sub(r"\{(question|steps|hint|labels)\}", lambda m: values[m[1]], body)
+    return re.sub(r"\{(question|steps|hint|answer_form)\}", lambda m: values[m[1]], body)
 
 
 def labels_line(labels: tuple[str, ...]) -> str:
@@ -61,6 +62,22 @@ def labels_line(labels: tuple[str, ...]) -> str:
 def quoted(labels: Sequence[str]) -> str:
     """Labels as a prompt and a re-ask name them: "negative", "positive"."""
     return ", ".join(json.dumps(x) for x in labels)
+
+
+# what an answer of each type looks like, said by a re-ask and by a choice task's prompt
+ANSWER_FORMS = {"number": "a number", "choice": "the option's letter, A to E",
+                "yesno": '"yes" or "no"'}
+
+
+def answer_line(answer_type: str, labels: Sequence[str]) -> str:
+    """What a prompt says of the answer's form: a label task's classes, a choice task's
+    letter; nothing for numbers (the prompt's example is one), yes/no (a reply in words,
+    "Yes, because ...", is read as yes) or free text."""
+    if labels := told(answer_type, labels):
+        return labels_line(labels)
+    # a model shown options tends to answer with the option's text ("Rs.336"), refused
+    # and asked again, paid each time
+    return f'The "answer" is {ANSWER_FORMS["choice"]}.' if answer_type == "choice" else ""
 
 
 def told(answer_type: str, labels: Sequence[str]) -> tuple[str, ...]:
@@ -104,7 +121,8 @@ class TeacherRequest:
         version, _ = template(self.op)
         steps = None if self.steps is None else list(self.steps)
         return dataclasses.replace(self, template=version, prompt=render(
-            self.op, self.question, steps, self.answer, self.hint, self.labels))
+            self.op, self.question, steps, self.answer, self.hint,
+            answer_line(self.answer_type, self.labels)))
 
     def as_dict(self) -> dict:
         """The stored form (the run store's `request` column); its key order and
