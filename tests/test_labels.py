@@ -49,7 +49,8 @@ def test_a_choice_request_asks_for_the_options_letter_as_the_estimate_prices_it(
     revise = TeacherRequest.revise(TEACHER, question, "choice",
                                    Explanation(["60 / 1.5 = 40"], "A"), 1)
     for request in (annotate, revise):
-        assert "The \"answer\" is the option's letter, A to E." in request.prompt.splitlines()
+        line = "The \"answer\" is the option's letter, A to E."
+        assert line in request.prompt.splitlines()
         assert request.labels == ()  # task.labels are a label task's only
     assert render("annotate", question, answer_form=answer_line("choice", ())) == \
         annotate.prompt  # what `elad run --dry-run` counts is what is sent

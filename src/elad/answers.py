@@ -52,7 +52,8 @@ YESNO = {"true": "yes", "false": "no", "y": "yes", "n": "no"}  # the other spell
 
 def normalize_answer(raw: str | None, answer_type: str) -> str | None:
     """Canonical form of an answer, or None when it cannot be read as `answer_type`:
-    number, choice (A-E), yesno (also true/false, y/n alone), label (a class name) or text."""
+    number, choice (A-E), yesno (also true/false, y/n alone), label (a class name) or
+    text."""
     if raw is None:
         return None
     if answer_type == "number":

@@ -141,9 +141,9 @@ def _text(value: object) -> str | None:
 def guess_answer_type(answers: list[str]) -> str:
     """number when elad reads every answer as one number (as it will compare them:
     "1,200", "$18.00", GSM8K's rationale ending "#### 72"), choice when every one is a
-    letter A-E ("C", "(b)": AQuA's), yesno when every one is yes or no (true, Y, ...), label when they
-    are a few short class names, each given three times or more on average (a
-    classification's), else text."""
+    letter A-E ("C", "(b)": AQuA's), yesno when every one is yes or no (true, Y, ...),
+    label when they are a few short class names, each given three times or more on
+    average (a classification's), else text."""
     if answers and all(normalize_answer(a, "number") is not None for a in answers):
         return "number"
     if answers and all(re.fullmatch(r"\(?[A-Ea-e]\)?", a) for a in answers):
