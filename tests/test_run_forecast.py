@@ -143,6 +143,16 @@ def test_the_plan_never_proposes_more_than_annotating_the_whole_pool():
     assert table[-3].split()[0] == "1.2000" and "the whole pool" in table[-3]  # its end
 
 
+def test_a_flat_run_still_answers_for_the_target():
+    flat, pool = records([0.30, 0.30, 0.30]), WholePool(questions=500, usd=1.2)
+    text = plan_text(flat, 300, 10.0, target=0.7, pool=pool)
+    assert text.startswith("no forecast of a gain from 3 rounds")
+    # (it said nothing of the target)
+    assert "accuracy 0.7: beyond what 3 rounds can forecast (no gain is forecast)" in text
+    assert "whole pool (500 questions) costs about $1.2000" in text
+    assert "reached already, measured 0.300" in plan_text(flat, 300, 10.0, target=0.3)
+
+
 def test_a_target_reached_within_the_whole_pool_is_planned_as_before():
     steep = records(STEEP)
     before = plan_text(steep, 300, 10.0, target=0.75)

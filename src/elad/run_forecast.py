@@ -167,12 +167,16 @@ def plan_text(records: list[RoundRecord], n_test: int | None, budget_usd: float,
     spent, conf = outlook.spent_usd, f"{CONFIDENCE:.0%}"
     if outlook.curve.flat:
         first, last = records[0], records[-1]
-        return (f"no forecast of a gain from {outlook.n_points} rounds: {NOT_RISEN} "
+        text = (f"no forecast of a gain from {outlook.n_points} rounds: {NOT_RISEN} "
                 f"({first.test_accuracy:.3f} at ${first.cost_usd:.4f}, "
                 f"{last.test_accuracy:.3f} at ${last.cost_usd:.4f} now); the learning curve "
                 "that fits them best is flat, so more rounds like these are forecast to "
                 "buy nothing. A student that has not yet begun to learn may learn later: "
                 "a forecast cannot say when")
+        if target is None:
+            return text
+        return f"{text}\n" + (measured_reach(records, target) or beyond_text(
+            outlook, target, pool, "no gain is forecast"))
     lines = [(f"forecast from {outlook.n_points} rounds (${spent:.4f} spent, {n_test} test "
               f"questions): {outlook.curve.form} curve {outlook.curve}"),
              f"  {'cost $':>9}  {'accuracy':>8}  {conf} band",
@@ -201,11 +205,8 @@ def reach_text(outlook: Forecast, target: float, pool: WholePool | None = None,
     """What it costs to reach `target` accuracy: reached, if one of `records` measured
     it (the fitted curve may pass below), else by the forecast, in a line or two;
     never more than the whole `pool` costs."""
-    measured = next((r for r in records if r.test_accuracy >= target), None)
-    if measured is not None:
-        return (f"accuracy {target:g}: reached already, measured "
-                f"{measured.test_accuracy:.3f} at ${measured.cost_usd:.4f} (round "
-                f"{measured.round})")
+    if reached := measured_reach(records, target):
+        return reached
     reach = forecast_cost_to_reach(outlook, target)
     if reach is None:
         return beyond_text(outlook, target, pool, "the forecast curve levels off at "
@@ -221,6 +222,15 @@ def reach_text(outlook: Forecast, target: float, pool: WholePool | None = None,
     return (f"accuracy {target:g}: at about ${reach.value:.4f} of teacher cost in all "
             f"({CONFIDENCE:.0%} band ${reach.low:.4f} to {high}): set budget_usd to at "
             "least that")
+
+
+def measured_reach(records: list[RoundRecord], target: float) -> str | None:
+    """The first round that measured `target` accuracy, in a line; None if none did."""
+    measured = next((r for r in records if r.test_accuracy >= target), None)
+    if measured is None:
+        return None
+    return (f"accuracy {target:g}: reached already, measured {measured.test_accuracy:.3f} "
+            f"at ${measured.cost_usd:.4f} (round {measured.round})")
 
 
 def beyond_text(outlook: Forecast, target: float, pool: WholePool | None, why: str) -> str:
