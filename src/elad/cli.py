@@ -78,6 +78,7 @@ def run_command(args: argparse.Namespace) -> int:
     from elad.reading.run_numbers import load_records
     from elad.run_forecast import forecast_line
     from elad.teacher.batch import BatchPending
+    from elad.types import StopReason
 
     table = args.format == "table"
     say = partial(print, flush=True) if table else log.info  # json: the records alone
@@ -98,7 +99,10 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"elad: {pending}", file=sys.stderr)
         return EXIT_BATCH_RUNNING
     show_rows(records)
-    say(f"stopped: {stop_words(records[-1].stop_reason)}; "
+    reason = stop_words(records[-1].stop_reason)
+    if records[-1].stop_reason == StopReason.MAX_ROUNDS and not teacher.new_calls:
+        reason += f" (max_rounds={config.max_rounds}: raise it to go on)"  # a grown budget
+    say(f"stopped: {reason}; "
         f"teacher calls made now: {teacher.new_calls}; "
         f"{spent_text(run_dir, records[-1], config.budget_usd)}; "  # a kill's unconfirmed
         f"forecast: {forecast_line(records[-1].forecast, config.stop_gain_per_usd)}")
