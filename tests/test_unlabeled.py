@@ -12,9 +12,10 @@ from elad.cli import main, report_stop_line
 from elad.config import ConfigError, load_config
 from elad.fakes.oracle_server import serve
 from elad.loop import run
-from elad.reading.diagnostics import format_aurocs, selection_diagnostic
+from elad.reading.diagnostics import format_aurocs, round_diagnostic, selection_diagnostic
 from elad.reading.report import write_run_report
 from elad.store import TEST_ROUND, RunStore
+from elad.types import Score
 from elad.tasks import files, hidden_answer, load_task, synthetic
 
 from conftest import TINY, openai_overrides
@@ -70,12 +71,34 @@ def test_an_unlabeled_pool_with_a_labeled_test_file(tmp_path, unlabeled_pool, ca
         assert sorted(e.answer for e in tests) == sorted(a for _, a in questions(16, 1))
         assert all(hidden_answer(e, config.task) is None for e in pool)
         assert store.test_set_totals()["calls"] == 0
-    round, aurocs = selection_diagnostic(tmp_path / "run")
-    assert round == 1 and aurocs == {}
-    assert "not available" in format_aurocs(aurocs)
+    round, diagnostic = selection_diagnostic(tmp_path / "run")
+    assert round == 1 and diagnostic.aurocs == {} and diagnostic.few_known() == ""
+    assert "not available" in format_aurocs(diagnostic.aurocs)
     html = write_run_report(tmp_path / "run").read_text()
     assert "Not available: no scored question has a known answer" in html
     assert "test set $" not in html
+
+
+def test_a_partly_labeled_pools_diagnostic_says_how_few_questions_it_stands_on(tmp_path):
+    """Its AUROCs are over the candidates whose answer the file has: printed bare, a
+    helper read "least-confidence 1.000" that stood on 7 questions."""
+    rows = [{"question": q} | ({"answer": a} if i % 3 == 0 else {})
+            for i, (q, a) in enumerate(questions(30))]
+    test_rows = [{"question": q, "answer": a} for q, a in questions(3, seed=1)]
+    config = file_config(write_lines(tmp_path / "q.jsonl", rows),
+                         f"task.test_path={write_lines(tmp_path / 't.jsonl', test_rows)}")
+    pool = load_task(config.task, 0).pool
+    with RunStore(tmp_path / "run.sqlite") as store:
+        store.add_examples("pool", pool)
+        store.save_scoring(1, {}, {}, [  # the student answers 0 to every question
+            Score(e.id, i / 30, 0.0, i / 30, 0, None, ["0"], "0")
+            for i, e in enumerate(pool)])
+        diagnostic = round_diagnostic(store, config, 1)
+    assert (diagnostic.scored, diagnostic.known, diagnostic.wrong) == (30, 10, 10)
+    assert diagnostic.few_known() == (
+        "  (over the 10 of the 30 candidates whose answer is known, 10 of them answered "
+        "wrong: few questions, a rough figure)")
+    assert set(diagnostic.aurocs) >= {"random", "elad"}
 
 
 def test_a_test_set_the_teacher_refuses_whole_says_why(tmp_path, capsys):

@@ -114,7 +114,9 @@ def run_command(args: argparse.Namespace) -> int:
         round = diagnostic[0]
         print(f"\nround {round} candidates, scored by the "
               + (f"round {round - 1} student." if round else "student before training."))
-        print(format_aurocs(diagnostic[1]))
+        print(format_aurocs(diagnostic[1].aurocs))
+        if note := diagnostic[1].few_known():
+            print(note)
     return 0
 
 

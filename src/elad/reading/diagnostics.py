@@ -6,6 +6,7 @@ none: the diagnostic is then not available. `elad run` prints it and
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from elad.config import RunConfig
@@ -17,25 +18,51 @@ from elad.tasks import hidden_answer
 NOT_AVAILABLE = "no scored question has a known answer (an unlabeled pool)"
 
 
-def selection_diagnostic(run_dir: Path) -> tuple[int, dict[str, float | None]] | None:
-    """AUROC per strategy over the candidates the run itself scored in its last scoring
+@dataclass(frozen=True)
+class Diagnostic:
+    """A scoring round's AUROCs and the questions behind them."""
+
+    aurocs: dict[str, float | None]  # {} when no candidate's answer is known
+    scored: int  # candidates scored
+    known: int  # of them, those with a known answer: the AUROCs' questions
+    wrong: int  # of those, the ones the student's greedy answer got wrong
+
+    def few_known(self) -> str:
+        """A line for a partly labeled pool, whose AUROCs stand on fewer questions
+        (a helper's read 1.000 over 7, 6 of them wrong); "" when every one is known."""
+        if not self.known or self.known == self.scored:
+            return ""
+        return (f"  (over the {self.known} of the {self.scored} candidates whose answer "
+                f"is known, {self.wrong} of them answered wrong: few questions, a rough "
+                "figure)")
+
+
+def selection_diagnostic(run_dir: Path) -> tuple[int, Diagnostic] | None:
+    """The diagnostic over the candidates the run itself scored in its last scoring
     round, or None if no round was scored."""
     with RunDir.open(run_dir) as run:
         rounds = run.store.scored_rounds()
         if not rounds:
             return None
-        return rounds[-1], round_aurocs(run.store, run.config, rounds[-1])
+        return rounds[-1], round_diagnostic(run.store, run.config, rounds[-1])
 
 
-def round_aurocs(store: RunStore, config: RunConfig, round: int) -> dict[str, float | None]:
+def round_diagnostic(store: RunStore, config: RunConfig, round: int) -> Diagnostic:
     """AUROC per strategy over the candidates scored in `round` (by the round - 1
-    student), against their hidden answers; {} when none has one (NOT_AVAILABLE)."""
+    student), against their hidden answers; none when no answer is known
+    (NOT_AVAILABLE)."""
     scores = store.scores(round)
     pool = {e.id: e for e in store.examples("pool", [s.example_id for s in scores])}
     hidden = {s.example_id: hidden_answer(pool[s.example_id], config.task) for s in scores}
-    if all(answer is None for answer in hidden.values()):
-        return {}  # an unlabeled pool: not available
-    return auroc_by_strategy(scores, hidden, config.seed)
+    known = [s for s in scores if hidden[s.example_id] is not None]
+    wrong = sum(s.greedy_answer != hidden[s.example_id] for s in known)
+    aurocs = auroc_by_strategy(scores, hidden, config.seed) if known else {}
+    return Diagnostic(aurocs, len(scores), len(known), wrong)
+
+
+def round_aurocs(store: RunStore, config: RunConfig, round: int) -> dict[str, float | None]:
+    """`round_diagnostic`'s AUROCs alone."""
+    return round_diagnostic(store, config, round).aurocs
 
 
 def format_aurocs(aurocs: dict[str, float | None]) -> str:
