@@ -12,11 +12,15 @@ from elad.cli import main, report_stop_line
 from elad.config import ConfigError, load_config
 from elad.fakes.oracle_server import serve
 from elad.loop import run
-from elad.reading.diagnostics import format_aurocs, round_diagnostic, selection_diagnostic
+from elad.reading.diagnostics import (
+    format_aurocs,
+    round_diagnostic,
+    selection_diagnostic,
+)
 from elad.reading.report import write_run_report
 from elad.store import TEST_ROUND, RunStore
-from elad.types import Score
 from elad.tasks import files, hidden_answer, load_task, synthetic
+from elad.types import Score
 
 from conftest import TINY, openai_overrides
 
