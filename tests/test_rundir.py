@@ -221,6 +221,22 @@ def test_a_grown_config_is_kept_with_the_stop_reason_decided_under_it(tmp_path, 
     assert last.stop_reason == (stored.stop_reason if decided is None else decided)
 
 
+def test_a_budget_put_back_down_by_a_runs_first_command_is_a_warning(tmp_path, caplog):
+    """Grown on the command line (budget_usd=1.5), then run again with the config that
+    started it (0.5): the run goes on under 0.5, said as 'was 1.5' at info level before."""
+    with RunDir.create(tmp_path, load_config(None, [*TINY, "budget_usd=1.5"])) as rundir:
+        rundir.store.save_teacher_call("key", 0, "q", {}, TeacherReply(
+            "annotate", None, ["1 + 1 = 2"], "2", 10, 5), 0.0001)
+    caplog.set_level("INFO", logger="elad")
+    with RunDir.create(tmp_path, load_config(None, [*TINY, "budget_usd=0.5",
+                                                    "teacher.concurrency=3"])):
+        pass
+    [said] = [r for r in caplog.records if "going on with" in r.message]
+    assert said.levelname == "WARNING" and said.message.endswith(
+        "going on with budget_usd=0.5 (lowered from 1.5), teacher.concurrency=3 (was 8) "
+        "(the config given replaces the run's: give the higher value again to keep it)")
+
+
 def test_a_grown_run_reread_with_its_first_command_says_how_many_rounds_it_did():
     """Grown to max_rounds=3, then run again with the command that made it (max_rounds
     2), or max_rounds lowered after a run: it stays stopped, and its stop reason counts

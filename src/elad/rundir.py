@@ -90,6 +90,19 @@ def refusal(path: Path, changed: list[tuple[str, Any, Any]], holds: str = "run",
             f"{', '.join(CONTINUABLE)})")
 
 
+def say_changes(path: Path, changed: list[tuple[str, Any, Any]]) -> None:
+    """Log what a grown run goes on with; a warning when a budget or a round limit goes
+    down (rerunning a run's first command after growing it on the command line puts its
+    file's values back)."""
+    lowered = [key for key, old, new in changed if key in ("budget_usd", "max_rounds")
+               and new < old]
+    if changed:
+        (log.warning if lowered else log.info)("%s: going on with %s%s", path, ", ".join(
+            f"{key}={new!r} ({'lowered from' if key in lowered else 'was'} {old!r})"
+            for key, old, new in changed), " (the config given replaces the run's: give "
+            "the higher value again to keep it)" if lowered else "")
+
+
 class RunDir:
     def __init__(self, path: Path, store: RunStore, config: RunConfig,
                  lock: Lock | None = None, changed: list[tuple[str, Any, Any]] = ()):
@@ -126,9 +139,7 @@ class RunDir:
                     raise ConfigError(f"{reason}; it is not started over, as it sent the "
                                       f"teacher requests ({store.sent()}), paid or maybe "
                                       "paid")
-                if changed:
-                    log.info("%s: going on with %s", path, ", ".join(
-                        f"{key}={new!r} (was {old!r})" for key, old, new in changed))
+                say_changes(path, changed)
             run = cls(path, store, config, lock, changed)
             run.check_checkpoints()
         except BaseException:

@@ -360,7 +360,8 @@ class HFStudent:
             over = sum(len(ids) > limit for ids, _ in examples)
             log.warning("%d of %d training sequences are longer than the %d tokens the "
                         "student was built for (the longest: %d); for the tiny student, "
-                        "set student.max_length=%d", over, len(examples), limit, longest,
+                        "set student.max_length=%d in a new run (a run's student keeps its "
+                        "size)", over, len(examples), limit, longest,
                         2 ** math.ceil(math.log2(longest)))
         return examples
 
