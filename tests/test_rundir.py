@@ -132,6 +132,7 @@ def test_raising_the_budget_of_a_finished_run_adds_rounds_and_pays_nothing_twice
     assert err.count("\n") == 1 and "holds a run made with seed=0 (not 3), " \
         "strategy='targeted' (not 'random'): changing these would make its stored work " \
         "inconsistent; use another --run-dir (a run may change only budget_usd, " in err
+    assert "teacher.batch_poll_s, and every scale.* setting)" in err
 
 
 def test_a_run_that_paid_nothing_starts_over_with_the_corrected_config(tmp_path):

@@ -87,7 +87,8 @@ def refusal(path: Path, changed: list[tuple[str, Any, Any]], holds: str = "run",
     return (f"{path} holds a {holds} made with {', '.join(fixed)}: changing "
             f"{'this' if len(fixed) == 1 else 'these'} would make its stored work "
             f"inconsistent; use another {option} (a {holds} may change only "
-            f"{', '.join(CONTINUABLE)})")
+            f"{', '.join(CONTINUABLE)}, and every {'.*, '.join(WHERE_IT_RUNS)}.* "
+            "setting)")
 
 
 def say_changes(path: Path, changed: list[tuple[str, Any, Any]]) -> None:
