@@ -104,6 +104,8 @@ def test_init_refuses_a_target_that_exists_and_writes_nothing(tmp_path, capsys):
      "questions.jsonl:2: not a JSON object but list"),
     (['{"q": "What is 1 plus 2?"}', '{"question": "What is 2 plus 2?"}'],
      "questions.jsonl:2: no 'q' text (fields here: question"),
+    (['{"q": "What is 1 plus 2?"}', '{"q": " "}'],  # not "no 'q' text (fields here: q"
+     "questions.jsonl:2: the 'q' field holds no text: ' '"),
     ([], "questions.jsonl: no question in it"),
 ])
 def test_a_bad_data_file_is_a_one_line_error_and_nothing_is_written(tmp_path, capsys,

@@ -1,6 +1,7 @@
 """The JSON-lines reader streams its file (a pool of a million lines is never held as
 bytes) and reads every line as the whole-file reader it replaced did: the same items,
-line numbers and messages (the expected values below are that reader's output)."""
+line numbers and messages (the expected values below are that reader's output, with the
+column a JSON error is at: "Unterminated string starting at" said nothing more)."""
 
 from pathlib import Path
 
@@ -21,10 +22,10 @@ BAD_LINES = (b'\xef\xbb\xbf{"question": "a?", "answer": 1}\r\n'  # a BOM, CRLF
 
 EXPECTED = [
     (1, {"question": "a?", "answer": 1}),
-    (3, "not valid JSON (Expecting property name enclosed in double quotes)"),
+    (3, "not valid JSON (Expecting property name enclosed in double quotes, column 2)"),
     (4, "not UTF-8 text (byte 0xff at column 1)"),
     (5, "just a string"),
-    (7, "not valid JSON (Unexpected UTF-8 BOM (decode using utf-8-sig))"),
+    (7, "not valid JSON (Unexpected UTF-8 BOM (decode using utf-8-sig), column 1)"),
     (8, {"question": "café?", "answer": "x"}),
 ]
 

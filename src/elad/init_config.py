@@ -106,6 +106,9 @@ def read_questions(path: Path, question_field: str, answer_field: str,
             if not isinstance(item, dict):
                 raise ConfigError(f"{where}: not a JSON object but {type(item).__name__}")
             question = _text(item.get(question_field))
+            if question is None and question_field in item:
+                raise ConfigError(f"{where}: the {question_field!r} field holds no text: "
+                                  f"{item[question_field]!r}")
             if question is None:
                 raise ConfigError(f"{where}: no {question_field!r} text (fields here: "
                                   f"{', '.join(sorted(item)) or 'none'}; --question-field "

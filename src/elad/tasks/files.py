@@ -130,7 +130,8 @@ def _json_lines(path: Path) -> Iterator[tuple[int, Any]]:
                     try:
                         yield number, json.loads(line)
                     except json.JSONDecodeError as error:
-                        yield number, Malformed(f"not valid JSON ({error.msg})")
+                        yield number, Malformed(f"not valid JSON ({error.msg}, column "
+                                                f"{error.colno})")
 
 
 def json_items(path: Path) -> Iterator[tuple[int, Any]]:
@@ -153,7 +154,8 @@ def json_items(path: Path) -> Iterator[tuple[int, Any]]:
     try:
         json.loads(text)
     except json.JSONDecodeError as error:
-        raise ConfigError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
+        raise ConfigError(f"{path}:{error.lineno}: not valid JSON ({error.msg}, column "
+                          f"{error.colno})") from None
     decoder = json.JSONDecoder()
     position, line, counted = text.index("[") + 1, 1, 0
     while True:
