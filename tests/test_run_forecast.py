@@ -141,6 +141,9 @@ def test_the_plan_never_proposes_more_than_annotating_the_whole_pool():
         assert "set budget_usd to at least" not in text
     table = plan_text(flat, 300, 10.0, pool=pool).splitlines()
     assert table[-3].split()[0] == "1.2000" and "the whole pool" in table[-3]  # its end
+    # the whole pool at (about) 2x the spend, $0.6: one row of it, not two of "1.2000"
+    table = plan_text(flat, 300, 10.0, pool=WholePool(500, 1.20004)).splitlines()
+    assert [row.split()[0] for row in table].count("1.2000") == 1
 
 
 def test_a_flat_run_still_answers_for_the_target():

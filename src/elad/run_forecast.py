@@ -183,7 +183,8 @@ def plan_text(records: list[RoundRecord], n_test: int | None, budget_usd: float,
              f"  {spent:9.4f}  {records[-1].test_accuracy:8.3f}  (measured)"]
     rows = {m * spent: f"{m:g}x the spend" for m in PLAN_MULTIPLES}
     if pool is not None and pool.usd < max(rows):  # the table stops at the whole pool
-        rows = {c: why for c, why in rows.items() if c < pool.usd}
+        # (a row the pool's would print as the same figure goes: "0.0124" twice)
+        rows = {c: why for c, why in rows.items() if c < pool.usd - 5e-5}
         rows[pool.usd] = f"the whole pool, {pool.questions} questions"
     for (cost, why), e in zip(rows.items(), outlook.at(list(rows))):
         lines.append(f"  {cost:9.4f}  {e.value:8.3f}  [{e.low:.3f}, {e.high:.3f}]  ({why})")
