@@ -39,8 +39,9 @@ async def _annotate(teacher, request: TeacherRequest, prices: Prices) -> Teacher
 
 
 def check_teacher(config: RunConfig) -> CheckResult:
-    """Annotate the task's first pool question (in the run's seeded order) once; estimate the run (estimate.py)
-    with this reply's length and the teacher's own count of the prompt's tokens."""
+    """Annotate the task's first pool question (in the run's seeded order) once;
+    estimate the run (estimate.py) with this reply's length and the teacher's own count
+    of the prompt's tokens."""
     teacher = make_teacher(config.teacher, config.task)
     prices = teacher_prices(config.teacher)
     data = load_task(config.task, config.seed)
