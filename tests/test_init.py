@@ -134,6 +134,16 @@ def test_an_answer_not_of_the_answer_type_given_names_inits_ways_out(tmp_path, c
     assert main(init_args(out, data, "--teacher-model", "gpt-4o-mini",
                           "--answer-type", "text")) == 0
     assert 'answer_type = "text"' in out.read_text()
+    # a type guessed from the test file's answers checks the pool's too (before: the
+    # run's loader's error, naming task.skip_malformed)
+    test = write_questions(tmp_path / "test.jsonl", 5)
+    out.unlink()
+    assert main(init_args(out, data, "--test", str(test), "--teacher-model",
+                          "gpt-4o-mini")) == 2
+    assert one_line_error(capsys) == (
+        f"elad: error: {data}:21: answer 'eight' is not a number (guessed from the test "
+        "file's answers); fix or remove the line, or give --answer-type text to compare "
+        "answers as written")
 
 
 def test_unlabeled_questions_are_counted_and_a_test_file_needs_answers(tmp_path, capsys):

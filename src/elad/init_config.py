@@ -171,17 +171,17 @@ def labels_of(answers: list[str]) -> list[str]:
     return sorted(written.most_common(1)[0][0] for written in spellings.values())
 
 
-def check_answer_type(answer_type: str | None, data: DataFile) -> None:
-    """A ConfigError naming the first answer of `data` that is not of the --answer-type
-    given (the run would refuse its line), with init's own ways out."""
-    if answer_type is None:  # guessed: every answer fits
-        return
+def check_answer_type(answer_type: str, data: DataFile, guessed: bool = False) -> None:
+    """A ConfigError naming the first answer of `data` that is not of `answer_type`, the
+    --answer-type given or the one guessed from the other file's answers (the run would
+    refuse its line), with init's own ways out."""
+    how = "guessed from the test file's answers" if guessed else \
+        f"--answer-type {answer_type}"
     for answer, line in zip(data.answers, data.answer_lines):
         if normalize_answer(answer, answer_type) is None:
             raise ConfigError(f"{data.path}:{line}: answer {answer!r} is not a "
-                              f"{answer_type} (--answer-type {answer_type}); fix or remove "
-                              "the line, or give --answer-type text to compare answers "
-                              "as written")
+                              f"{answer_type} ({how}); fix or remove the line, or give "
+                              "--answer-type text to compare answers as written")
 
 
 def ask(question: str, default: str | None = None) -> str | None:
@@ -209,7 +209,9 @@ def init(options: InitOptions) -> str:
     test = (read_questions(options.test, options.question_field, options.answer_field, True)
             if options.test is not None else None)
     answers = data.answers if test is None else test.answers  # those the run compares
-    check_answer_type(options.answer_type, data if test is None else test)
+    answer_type = options.answer_type or guess_answer_type(answers)
+    for file in filter(None, (test, data)):  # a guess fits the answers it was made from
+        check_answer_type(answer_type, file, guessed=not options.answer_type)
     model = options.teacher_model or ask("teacher model (e.g. gpt-4o-mini)")
     if not model:
         raise ConfigError("--teacher-model is needed: the teacher LLM's model name, e.g. "
