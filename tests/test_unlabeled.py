@@ -101,7 +101,7 @@ def test_a_partly_labeled_pools_diagnostic_says_how_few_questions_it_stands_on(t
     assert (diagnostic.scored, diagnostic.known, diagnostic.wrong) == (30, 10, 10)
     assert diagnostic.few_known() == (
         "  (over the 10 of the 30 candidates whose answer is known, 10 of them answered "
-        "wrong: few questions, a rough figure)")
+        "wrong; too few to tell the strategies apart)")
     assert set(diagnostic.aurocs) >= {"random", "elad"}
 
 

@@ -16,6 +16,7 @@ from elad.strategies import auroc_by_strategy
 from elad.tasks import hidden_answer
 
 NOT_AVAILABLE = "no scored question has a known answer (an unlabeled pool)"
+ROUGH = 10  # fewer right (or wrong) answers than this: an AUROC too rough to read
 
 
 @dataclass(frozen=True)
@@ -32,9 +33,10 @@ class Diagnostic:
         (a helper's read 1.000 over 7, 6 of them wrong); "" when every one is known."""
         if not self.known or self.known == self.scored:
             return ""
+        rough = min(self.wrong, self.known - self.wrong) < ROUGH  # the rarer side decides
         return (f"  (over the {self.known} of the {self.scored} candidates whose answer "
-                f"is known, {self.wrong} of them answered wrong: few questions, a rough "
-                "figure)")
+                f"is known, {self.wrong} of them answered wrong"
+                + ("; too few to tell the strategies apart)" if rough else ")"))
 
 
 def selection_diagnostic(run_dir: Path) -> tuple[int, Diagnostic] | None:
