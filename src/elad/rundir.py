@@ -97,11 +97,13 @@ def say_changes(path: Path, changed: list[tuple[str, Any, Any]]) -> None:
     file's values back)."""
     lowered = [key for key, old, new in changed if key in ("budget_usd", "max_rounds")
                and new < old]
-    if changed:
-        (log.warning if lowered else log.info)("%s: going on with %s%s", path, ", ".join(
-            f"{key}={new!r} ({'lowered from' if key in lowered else 'was'} {old!r})"
-            for key, old, new in changed), " (the config given replaces the run's: give "
-            "the higher value again to keep it)" if lowered else "")
+    said = ", ".join(f"{key}={new!r} ({'lowered from' if key in lowered else 'was'} "
+                     f"{old!r})" for key, old, new in changed)
+    if lowered:
+        log.warning("%s: going on with %s (the config given replaces the run's: give the "
+                    "higher value again to keep it)", path, said)
+    elif changed:
+        log.info("%s: going on with %s", path, said)
 
 
 class RunDir:
