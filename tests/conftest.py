@@ -1,13 +1,23 @@
 """Shared fixtures: a very small run config that finishes in seconds on a CPU, a teacher
 behind the local OpenAI-compatible oracle server, and the shared reasoning datasets
-(`../shared/data` next to the repository)."""
+(`../shared/data` next to the repository).
 
+The suite runs in two pytest-xdist workers (pyproject's addopts); each, and every process
+it starts, uses one thread: two workers of two threads each on two cores spend their time
+waiting on each other (the suite took longer than in one process)."""
+
+import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from elad.config import load_config
 from elad.teacher.request import TeacherRequest
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # set before any test starts a process
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
 
 TINY = [
     "task.pool_size=120", "task.test_size=24", "seed_size=16", "round_size=8",
