@@ -20,6 +20,8 @@ from elad.reading.diagnostics import (
 from elad.reading.report import write_run_report
 from elad.store import TEST_ROUND, RunStore
 from elad.tasks import files, hidden_answer, load_task, synthetic
+from elad.teacher import request as request_module
+from elad.teacher.request import template
 from elad.types import Score
 
 from conftest import TINY, openai_overrides
@@ -124,10 +126,11 @@ def test_a_test_set_the_teacher_refuses_whole_says_why(tmp_path, capsys):
 
 
 def test_without_labeled_questions_the_teacher_annotates_a_test_set_once(
-        tmp_path, unlabeled_pool, caplog):
+        tmp_path, unlabeled_pool, caplog, monkeypatch):
     """No answer anywhere: a fifth of the pool (24 questions) is held out and annotated
     by the teacher through the run's gateway; never selected or trained on, billed
-    once across a rerun, in the budget and shown apart in the store and report."""
+    once across a rerun (also by an elad whose prompt reads otherwise), in the budget
+    and shown apart in the store and report."""
     caplog.set_level(logging.INFO, logger="elad")
     with serve() as (server, url):
         options = [*RUN, *jsonl_task(unlabeled_pool), *openai_overrides(url)]
@@ -135,6 +138,11 @@ def test_without_labeled_questions_the_teacher_annotates_a_test_set_once(
         billed = list(server.bills())
         run(load_config(None, options), tmp_path / "run")  # finished: reread, nothing paid
         assert server.bills() == billed
+        version, body = template("annotate")  # an upgrade that words annotations anew
+        monkeypatch.setattr(request_module, "template", lambda op: (
+            version, body + "\nA newer line." if op == "annotate" else template(op)[1]))
+        run(load_config(None, options), tmp_path / "run")
+        assert server.bills() == billed  # (re-annotated the test set before)
     line = next(m for m in caplog.messages if m.startswith("pool: "))
     assert line.startswith("pool: 96 questions, those from questions.jsonl (all) but the "
                            "24 held out; test: those 24, annotated by the teacher "

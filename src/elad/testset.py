@@ -5,7 +5,8 @@ teacher.
 Held-out questions leave the pool before anything is selected, so they are never
 chosen nor trained on. Their requests go through the run's TeacherGateway at round
 TEST_ROUND (store.py): cached, reserved and written ahead like every request, so a
-resumed run finds its replies and pays nothing twice. Their dollars come out of
+resumed run finds its replies and pays nothing twice (a question asked before is asked
+as it was, whatever this version's prompt says). Their dollars come out of
 `budget_usd` and are shown apart ("test set $"). A question whose reply is not usable
 leaves the test set (and stays out of the pool).
 """
@@ -21,6 +22,7 @@ from elad.store import TEST_ROUND
 from elad.tasks.synthetic import TaskData
 from elad.teacher.gateway import TeacherGateway, annotate_request
 from elad.teacher.protocol import TeacherUnavailable
+from elad.teacher.request import TeacherRequest
 from elad.types import Example
 
 log = logging.getLogger("elad")
@@ -58,8 +60,12 @@ def annotated(config: RunConfig, gateway: TeacherGateway,
     through `gateway` at round TEST_ROUND out of `budget_usd`. Refused (ConfigError)
     before anything is sent when their worst case does not fit in the budget."""
     store = gateway.store
-    labels = config.task.labels
-    requests = [(annotate_request(gateway.teacher, e, labels), e.id) for e in questions]
+    # a question asked before is asked as it was then, under its key, even where this
+    # elad would word it otherwise (choice prompts gained a line): never paid twice
+    sent = {call.example_id: TeacherRequest.from_dict(call.request)
+            for call in store.teacher_calls(TEST_ROUND)}
+    requests = [(sent.get(e.id) or annotate_request(gateway.teacher, e, config.task.labels),
+                 e.id) for e in questions]
     worst = sum(gateway.worst_case_cost(r) for r, _ in requests
                 if store.cached_reply(r.key) is None)
     budget = Budget(config.budget_usd, store.spent_usd())
