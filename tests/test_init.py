@@ -146,6 +146,36 @@ def test_an_answer_not_of_the_answer_type_given_names_inits_ways_out(tmp_path, c
         "answers as written")
 
 
+def test_init_names_a_choice_files_options_field_and_the_pools_classes_too(tmp_path):
+    """Options kept apart (AQuA's layout) are read from the field the first line holds
+    them in; a label task's classes are the test file's and any others the pool names
+    (the run refused a pool line whose class the test file lacked)."""
+    def lines(path, rows):
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+        return path
+
+    options = {"choices": ["A) 1", "B) 2", "C) 3"]}
+    data = lines(tmp_path / "q.jsonl", [{"q": f"Which is {i % 3 + 1}?", **options}
+                                        for i in range(30)])
+    test = lines(tmp_path / "t.jsonl", [{"q": f"Which is {i % 3 + 1}?", **options,
+                                         "a": "ABC"[i % 3]} for i in range(9)])
+    out = tmp_path / "choice.toml"
+    assert main(init_args(out, data, "--test", str(test), "--teacher-model",
+                          "gpt-4o-mini")) == 0
+    task = load_config(out).task
+    assert (task.answer_type, task.options_field) == ("choice", "choices")
+    data = lines(tmp_path / "r.jsonl", [{"q": f"Review {i}", **({"a": "Neutral"} if i < 3
+                                                              else {})} for i in range(30)])
+    test = lines(tmp_path / "s.jsonl", [{"q": f"Review t{i}", "a": ["positive", "negative"][
+        i % 2]} for i in range(8)])
+    out = tmp_path / "label.toml"
+    assert main(init_args(out, data, "--test", str(test), "--teacher-model",
+                          "gpt-4o-mini")) == 0
+    task = load_config(out).task
+    assert task.answer_type == "label" and task.labels == ["Neutral", "negative", "positive"]
+    assert not task.options_field
+
+
 def test_unlabeled_questions_are_counted_and_a_test_file_needs_answers(tmp_path, capsys):
     data = write_questions(tmp_path / "questions.jsonl", 30, answered=False)
     test = write_questions(tmp_path / "test.jsonl", 5, answered=False)

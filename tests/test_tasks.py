@@ -201,25 +201,32 @@ def test_jsonl_folder_with_splits_and_number_answers(tmp_path):
 
 
 def test_a_choice_lines_options_list_is_shown_after_its_question(tmp_path):
-    """AQuA's own layout (options apart, lettered or not) in the user's file: without
-    them, the teacher and the student would be asked for a letter with nothing to pick."""
+    """AQuA's own layout (options apart, lettered or not) in the user's file
+    (task.options_field): without them, the teacher and the student would be asked for
+    a letter with nothing to pick."""
     write_lines(tmp_path / "train.jsonl", [
-        {"question": f"Q{i}: 2 + {i}?", "options": [f"A){i + 2}", f"B){i + 3}"]}
+        {"question": f"Q{i}: 2 + {i}?", "choices": [f"A){i + 2}", f"b) {i + 3}"]}
         for i in range(6)])
     write_lines(tmp_path / "test.jsonl", [
-        {"question": "What is 1 + 1?", "options": [3, "2", " 4 "], "answer": "B"}])
-    config = TaskConfig(kind="jsonl", path=str(tmp_path), answer_type="choice")
+        {"question": "What is 1 + 1?", "choices": [3, "2", " 4 "], "answer": "B"}])
+    config = TaskConfig(kind="jsonl", path=str(tmp_path), answer_type="choice",
+                        options_field="choices")
     data = load_task(config, 0)
     assert data.test[0].question == "What is 1 + 1?\nAnswer choices: (A) 3 (B) 2 (C) 4"
     assert "Q0: 2 + 0?\nAnswer choices: (A) 2 (B) 3" in {e.question for e in data.pool}
-    bad = tmp_path / "bad.jsonl"
-    write_lines(bad, [{"question": "What is 1 + 1?", "options": "A) 2", "answer": "A"}])
-    with pytest.raises(ConfigError, match=r"bad.jsonl:1: 'options' is not a list of two "
-                                          "to five options"):
-        load_task(dataclasses.replace(config, path=str(bad)), 0)
-    text = TaskConfig(kind="jsonl", path=str(tmp_path / "train.jsonl"), answer_type="text")
-    assert all("Answer choices" not in e.question  # options belong to a choice task
-               for e in load_task(text, 0).pool + load_task(text, 0).test)
+    for n, (options, answer, problem) in enumerate([
+            ("A) 2", "A", "'choices' is not a list of two to five options"),
+            (None, "A", "no 'choices' list"),
+            (["B) 2", "A) 3"], "A", "option 'B\\) 2' is lettered B, not A, its place"),
+            (["A) 2", "B)"], "A", "option 'B\\)' in 'choices' has no text"),
+            (["2", "3"], "C", "answer 'C' names no option \\('choices' has 2\\)")]):
+        bad = tmp_path / f"bad{n}.jsonl"
+        write_lines(bad, [{"question": "1 + 1?", "choices": options, "answer": answer}])
+        with pytest.raises(ConfigError, match=rf"bad{n}.jsonl:1: {problem}"):
+            load_task(dataclasses.replace(config, path=str(bad)), 0)
+    unset = TaskConfig(kind="jsonl", path=str(tmp_path / "train.jsonl"), answer_type="choice")
+    assert all("Answer choices" not in e.question  # options are read where a field is named
+               for e in load_task(unset, 0).pool)
 
 
 def test_yes_and_no_are_read_however_a_file_spells_them():

@@ -82,6 +82,9 @@ class TaskConfig:
                                    "or a list); '' = none")
     answer_type: str = setting("", "jsonl: how answers are compared ('' = text)",
                                choices=("", "number", "choice", "yesno", "label", "text"))
+    options_field: str = setting("", "jsonl, answer_type choice: a list of 2 to 5 options "
+                                 "(lettered A) B) ... or not), written after the question; "
+                                 "'' = the question's text has them")
     labels: list[str] = setting([], "answer_type label: the classes an answer is one of, "
                                 "told to the teacher, which must answer one of them "
                                 "(elad init lists the test set's); [] = not told")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import os
 import re
 import sys
@@ -37,6 +38,7 @@ DEFAULT_BUDGET_USD = 5.0
 TEACHER_TEST_SIZE = 100  # questions the teacher annotates as the test set, without --test
 TEACHER_OUTPUT_TOKENS = 512  # room for a step-by-step reply from a real LLM
 MAX_LABELS = 20  # more distinct answers than this are guessed to be text, not classes
+OPTION_FIELDS = ("options", "choices")  # a list of options apart from the question
 SHOWN = {"strategy", "mode", "seed_size", "round_size", "candidates", "max_rounds",
          "budget_usd", "task.kind", "task.path", "task.question_field",
          "task.answer_field", "task.answer_type", "task.pool_size", "task.test_size",
@@ -57,6 +59,7 @@ class DataFile:
     questions: list[str]
     answers: list[str]  # the answers given (some lines may have none)
     answer_lines: list[int]  # the line of each answer
+    options_field: str = ""  # a field of its first line that holds a list of options
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,7 @@ def read_questions(path: Path, question_field: str, answer_field: str,
                    labeled: bool = False) -> DataFile:
     """The questions (and answers) of a JSON-lines file; a ConfigError naming the first
     line that is not a JSON object with a question (with `labeled`, and an answer)."""
-    questions, answers, answer_lines = [], [], []
+    questions, answers, answer_lines, options_field = [], [], [], ""
     try:
         for number, item in json_items(path):  # the task loader's reader: same lines
             where = f"{path}:{number}"
@@ -117,6 +120,9 @@ def read_questions(path: Path, question_field: str, answer_field: str,
             if answer is None and labeled:
                 raise ConfigError(f"{where}: no {answer_field!r}: a test file needs an "
                                   "answer on every line (--answer-field names another)")
+            if not questions:  # AQuA's form: the options apart (task.options_field)
+                options_field = next((name for name in OPTION_FIELDS
+                                      if isinstance(item.get(name), list)), "")
             questions.append(question)
             if answer is not None:
                 answers.append(answer)
@@ -129,7 +135,7 @@ def read_questions(path: Path, question_field: str, answer_field: str,
         raise ConfigError(f"{path}: cannot be read ({error.strerror})") from None
     if not questions:
         raise ConfigError(f"{path}: no question in it (it is empty)")
-    return DataFile(path, questions, answers, answer_lines)
+    return DataFile(path, questions, answers, answer_lines, options_field)
 
 
 def _text(value: object) -> str | None:
@@ -209,9 +215,10 @@ def init(options: InitOptions) -> str:
     test = (read_questions(options.test, options.question_field, options.answer_field, True)
             if options.test is not None else None)
     answers = data.answers if test is None else test.answers  # those the run compares
-    answer_type = options.answer_type or guess_answer_type(answers)
+    given = options.answer_type  # else guessed from `answers`
+    options = dataclasses.replace(options, answer_type=given or guess_answer_type(answers))
     for file in filter(None, (test, data)):  # a guess fits the answers it was made from
-        check_answer_type(answer_type, file, guessed=not options.answer_type)
+        check_answer_type(options.answer_type, file, guessed=not given)
     model = options.teacher_model or ask("teacher model (e.g. gpt-4o-mini)")
     if not model:
         raise ConfigError("--teacher-model is needed: the teacher LLM's model name, e.g. "
@@ -223,7 +230,7 @@ def init(options: InitOptions) -> str:
                    header=header(options, data))
     outlook = estimate_run(config)  # what `elad run --dry-run` will print
     write_new(out, text)
-    guessed = "" if options.answer_type else (
+    guessed = "" if given else (
         ", guessed: --answer-type sets it" if answers
         else ", as no answer shows their kind: --answer-type sets it")
     wrote = (f"wrote {out}: a run config for {data.path} ({len(data.questions):,} "
@@ -320,9 +327,12 @@ def task_section(options: InitOptions, data: DataFile,
     n = len(data.questions)
     task = {"kind": "jsonl", "path": str(options.data), "pool_size": 0,  # the whole file
             "question_field": options.question_field, "answer_field": options.answer_field,
-            "answer_type": options.answer_type or guess_answer_type(answers)}
-    if task["answer_type"] == "label":
-        task["labels"] = labels_of(answers)
+            "answer_type": options.answer_type}
+    if options.answer_type == "label":  # the test file's classes, and the pool's others
+        task["labels"] = labels_of(answers if options.test is None
+                                   else [*answers, *data.answers])
+    if options.answer_type == "choice" and data.options_field:
+        task["options_field"] = data.options_field
     held_out, labeled = 0, len(data.answers)
     if options.test is not None:
         task["test_path"] = str(options.test)
@@ -342,8 +352,9 @@ def shown_keys(config: RunConfig) -> set[str]:
     """The keys this config's file shows: SHOWN (less the pretrained student's own for a
     tiny one) and its student profile's values."""
     shown = SHOWN if config.student.kind == "hf" else SHOWN - PRETRAINED_ONLY
-    labels = {"task.labels"} if config.task.answer_type == "label" else set()
-    return shown | labels | {f"student.{key}" for key in profile(config.student.kind)}
+    task = {"task.labels"} if config.task.answer_type == "label" else set()
+    task |= {"task.options_field"} if config.task.options_field else set()
+    return shown | task | {f"student.{key}" for key in profile(config.student.kind)}
 
 
 def header(options: InitOptions, data: DataFile) -> list[str]:

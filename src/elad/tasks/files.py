@@ -66,26 +66,29 @@ def text_field(item: Any, name: str) -> str:
     return value.strip()
 
 
-_OPTION = re.compile(r"^\s*\(?([A-E])\s*\)\s*(.*)$", re.DOTALL)  # "A)32400", "(b) 7"
+_OPTION = re.compile(r"^\s*\(?([A-Ea-e])\s*\)\s*(.*)$", re.DOTALL)  # "A)32400", "(b) 7"
 
 
-def with_options(question: str, options: Any) -> str:
+def with_options(question: str, options: Any, field: str = "options") -> str:
     """A multiple-choice question as the teacher and the student see it, its options
     after it ("...\nAnswer choices: (A) 32400 (B) 28000"). An option may carry its
-    letter (AQuA's "A)32400") or not (lettered in order)."""
+    letter (AQuA's "A)32400"), which must be its place's (A first), or not."""
     if options is None:
-        raise Malformed("no 'options' list")
+        raise Malformed(f"no {field!r} list")
     if not isinstance(options, list) or not 2 <= len(options) <= 5:
-        raise Malformed(f"'options' is not a list of two to five options: {options!r}")
+        raise Malformed(f"{field!r} is not a list of two to five options: {options!r}")
     choices = []
     for letter, option in zip("ABCDE", options):
         if isinstance(option, (int, float)) and not isinstance(option, bool):
             option = str(option)
-        if not isinstance(option, str) or not option.strip():
-            raise Malformed(f"option {option!r} is not a text")
-        match = _OPTION.match(option)
-        choices.append(f"({match[1]}) {match[2].strip()}" if match
-                       else f"({letter}) {option.strip()}")
+        match = _OPTION.match(option) if isinstance(option, str) else None
+        if match and match[1].upper() != letter:
+            raise Malformed(f"option {option!r} is lettered {match[1].upper()}, not "
+                            f"{letter}, its place in {field!r}")
+        text = (match[2] if match else option if isinstance(option, str) else "").strip()
+        if not text:
+            raise Malformed(f"option {option!r} in {field!r} has no text")
+        choices.append(f"({letter}) {text}")
     return f"{question}\nAnswer choices: {' '.join(choices)}"
 
 
