@@ -95,8 +95,11 @@ def test_labels_are_checked_against_the_answer_type_and_the_test_set(tmp_path):
     with pytest.raises(ConfigError, match="task.labels names an empty label"):
         load_config(None, [*task, "task.answer_type=label", 'task.labels=["a", " "]'])
     with pytest.raises(ConfigError, match=r"task.labels names a class twice \('Yes' and "
-                                          r"'yes '\): classes are compared ignoring case"):
+                                          r"'yes '\): classes are compared as answers are"):
         load_config(None, [*task, "task.answer_type=label", 'task.labels=["Yes", "yes "]'])
+    stored = load_config(None, [*task, "task.answer_type=label", 'task.labels=["a", "b"]'])
+    stored.task.labels = ["Yes", "yes "]  # a run stored before the check: it resumes
+    assert load_config(None, ["budget_usd=2"], base=stored).task.labels == ["Yes", "yes "]
     with pytest.raises(ConfigError, match=r"""task.labels='\[a,b\]' is not a valid list """
                                           r"""\(write a,b or \["a", "b"\]\)"""):
         load_config(None, [*task, "task.answer_type=label", "task.labels=[a,b]"])

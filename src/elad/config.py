@@ -193,7 +193,7 @@ def load_config(path: Path | None = None, overrides: list[str] = (),
             raise ConfigError(f"override {item!r} is not key=value")
         items.append((key.strip(), value.strip(), "override"))
     if base is not None:
-        return validate(_applied(copy.deepcopy(base), items))
+        return validate(_applied(copy.deepcopy(base), items), base)
     return validate(_profiled(items))
 
 
@@ -299,7 +299,7 @@ def config_from_dict(data: dict, base: RunConfig | None = None) -> RunConfig:
         raise ConfigError(f"config keys are text, as in a config file: not {odd[0]!r}")
     items = [(key, value, "config") for key, value in data.items()]
     if base is not None:
-        return validate(_applied(copy.deepcopy(base), items))
+        return validate(_applied(copy.deepcopy(base), items), base)
     return validate(_profiled(items))
 
 

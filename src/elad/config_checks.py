@@ -104,9 +104,10 @@ def repeated(labels: list[str], classes: list[str | None]) -> list[str]:
             for i, (label, c) in enumerate(zip(labels, classes)) if c in classes[:i]]
 
 
-def validate(config: Any) -> Any:
+def validate(config: Any, base: Any = None) -> Any:
     """Check every field's choices and range, then how settings fit together; raise
-    ConfigError naming the first bad key."""
+    ConfigError naming the first bad key. What `base` (a run's stored config) already
+    held passes the checks added after runs were stored with it: the run resumes."""
     for key, field, value in settings(config):
         if problem := field_problem(key, field, value):
             raise ConfigError(problem)
@@ -132,9 +133,11 @@ def validate(config: Any) -> Any:
          (f"are for task.answer_type = \"label\" (it is {task.answer_type or 'text'!r}): "
           "set it so, or remove task.labels")),
         ("task.labels", all(classes), "names an empty label"),
-        ("task.labels", len(set(classes)) == len(classes),
+        ("task.labels", len(set(classes)) == len(classes)
+         or (base is not None and base.task.labels == task.labels),
          (f"names a class twice ({'; '.join(repeated(task.labels, classes))}): "
-          "classes are compared ignoring case, spaces and quotes, as answers are")),
+          "classes are compared as answers are, case, spacing, quotes and a final period "
+          "aside")),
         ("task.labels", len(task.labels) != 1,
          (f"names one class ({task.labels[0] if task.labels else ''}): a label task has "
           "two or more; list them all")),
