@@ -101,7 +101,8 @@ def run_command(args: argparse.Namespace) -> int:
     show_rows(records)
     reason = stop_words(records[-1].stop_reason)
     if records[-1].stop_reason == StopReason.MAX_ROUNDS and not teacher.new_calls:
-        reason += f" (max_rounds={config.max_rounds}: raise it to go on)"  # a grown budget
+        # reread, or grown by budget_usd alone: what would make it go on
+        reason += f" (max_rounds={config.max_rounds}: above {records[-1].round} goes on)"
     say(f"stopped: {reason}; "
         f"teacher calls made now: {teacher.new_calls}; "
         f"{spent_text(run_dir, records[-1], config.budget_usd)}; "  # a kill's unconfirmed
