@@ -14,7 +14,7 @@ from elad.init_config import guess_answer_type, labels_of
 from elad.store import RunStore
 from elad.tasks import load_task, synthetic
 from elad.teacher.reply import InvalidReply, read_annotation, read_revision
-from elad.teacher.request import TeacherRequest, answer_line, render
+from elad.teacher.request import TeacherRequest, answer_form_line, render
 from elad.types import Explanation
 
 from conftest import TINY, openai_overrides
@@ -52,8 +52,9 @@ def test_a_choice_request_asks_for_the_options_letter_as_the_estimate_prices_it(
         line = "The \"answer\" is the option's letter, A to E."
         assert line in request.prompt.splitlines()
         assert request.labels == ()  # task.labels are a label task's only
-    assert render("annotate", question, answer_form=answer_line("choice", ())) == \
-        annotate.prompt  # what `elad run --dry-run` counts is what is sent
+    form = answer_form_line("choice", ())
+    assert render("annotate", question, answer_form=form) == annotate.prompt  # the dry
+    # run counts what is sent
 
 
 def test_a_question_that_holds_a_placeholder_is_sent_as_written():

@@ -43,7 +43,7 @@ from elad.store import RunStore
 from elad.tasks.synthetic import TaskData
 from elad.teacher import make_teacher
 from elad.teacher.gateway import annotate_request
-from elad.teacher.request import answer_line, render
+from elad.teacher.request import answer_form_line, render
 from elad.testset import hold_out, teacher_test_size
 from elad.types import Example
 
@@ -138,7 +138,7 @@ def estimate(config: RunConfig, questions: list[str], reply_tokens: int | None =
              else reply_tokens)
     counted = (questions if len(questions) <= SAMPLE
                else random.Random(0).sample(questions, SAMPLE))
-    form = answer_line(config.task.answer_type, config.task.labels)
+    form = answer_form_line(config.task.answer_type, config.task.labels)
     annotate = [render("annotate", q, answer_form=form) for q in counted]
     annotation = _mean_costs(annotate, 0, reply, config, prices, input_scale)
     later = annotation

@@ -41,8 +41,8 @@ def render(op: str, question: str, steps: list[str] | None = None,
            answer: str | None = None, hint: int | None = None,
            answer_form: str = "") -> str:
     """The full prompt text for one teacher request (`answer_form`: what it says of the
-    answer's form, `answer_line`). Its placeholders are filled in one pass, so a question
-    that holds "{steps}" is sent as written."""
+    answer's form, `answer_form_line`). Its placeholders are filled in one pass, so a
+    question that holds "{steps}" is sent as written."""
     _, body = template(op)
     values = {
         "question": question,
@@ -69,7 +69,7 @@ ANSWER_FORMS = {"number": "a number", "choice": "the option's letter, A to E",
                 "yesno": '"yes" or "no"'}
 
 
-def answer_line(answer_type: str, labels: Sequence[str]) -> str:
+def answer_form_line(answer_type: str, labels: Sequence[str]) -> str:
     """What a prompt says of the answer's form: a label task's classes, a choice task's
     letter; nothing for numbers (the prompt's example is one), yes/no (a reply in words,
     "Yes, because ...", is read as yes) or free text."""
@@ -122,7 +122,7 @@ class TeacherRequest:
         steps = None if self.steps is None else list(self.steps)
         return dataclasses.replace(self, template=version, prompt=render(
             self.op, self.question, steps, self.answer, self.hint,
-            answer_line(self.answer_type, self.labels)))
+            answer_form_line(self.answer_type, self.labels)))
 
     def as_dict(self) -> dict:
         """The stored form (the run store's `request` column); its key order and
