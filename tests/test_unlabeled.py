@@ -79,7 +79,7 @@ def test_an_unlabeled_pool_with_a_labeled_test_file(tmp_path, unlabeled_pool, ca
         assert store.test_set_totals()["calls"] == 0
     round, diagnostic = selection_diagnostic(tmp_path / "run")
     assert round == 1 and diagnostic.aurocs == {} and diagnostic.few_known() == ""
-    assert "not available" in format_aurocs(diagnostic.aurocs)
+    assert "not available" in format_aurocs(diagnostic)
     html = write_run_report(tmp_path / "run").read_text()
     assert "Not available: no scored question has a known answer" in html
     assert "test set $" not in html
@@ -102,9 +102,10 @@ def test_a_partly_labeled_pools_diagnostic_says_how_few_questions_it_stands_on(t
         diagnostic = round_diagnostic(store, config, 1)
     assert (diagnostic.scored, diagnostic.known, diagnostic.wrong) == (30, 10, 10)
     assert diagnostic.few_known() == (
-        "  (over the 10 of the 30 candidates whose answer is known, 10 of them answered "
+        "(over the 10 of the 30 questions whose answer is known, 10 of them answered "
         "wrong; too few to tell the strategies apart)")
     assert set(diagnostic.aurocs) >= {"random", "elad"}
+    assert format_aurocs(diagnostic).endswith(f"\n  {diagnostic.few_known()}")
 
 
 def test_a_test_set_the_teacher_refuses_whole_says_why(tmp_path, capsys):

@@ -115,9 +115,7 @@ def run_command(args: argparse.Namespace) -> int:
         round = diagnostic[0]
         print(f"\nround {round} candidates, scored by the "
               + (f"round {round - 1} student." if round else "student before training."))
-        print(format_aurocs(diagnostic[1].aurocs))
-        if note := diagnostic[1].few_known():
-            print(note)
+        print(format_aurocs(diagnostic[1]))
     return 0
 
 
@@ -164,9 +162,9 @@ def score_command(args: argparse.Namespace) -> int:
     from elad.pool_scores import score_pool  # imports torch
     from elad.reading.diagnostics import format_aurocs
 
-    round, aurocs = score_pool(Path(args.run_dir), args.round, args.limit, Path(args.out))
+    round, scored = score_pool(Path(args.run_dir), args.round, args.limit, Path(args.out))
     print(f"wrote {args.out}: pool questions scored with the student of round {round}")
-    print(format_aurocs(aurocs))
+    print(format_aurocs(scored))
     return 0
 
 

@@ -17,15 +17,16 @@ from pathlib import Path
 from elad.rundir import RunDir
 from elad.scoring import score_candidates
 from elad.seeding import phase_seed
-from elad.strategies import SCORED, auroc_by_strategy, strategy_values
+from elad.strategies import SCORED, Diagnostic, diagnostic, strategy_values
 from elad.tasks import hidden_answer
 from elad.types import Score
 
 
-def score_pool(run_dir: Path, round: int | None, limit: int, out: Path) -> tuple[int, dict[str, float | None]]:
+def score_pool(run_dir: Path, round: int | None, limit: int, out: Path
+               ) -> tuple[int, Diagnostic]:
     """Score up to `limit` pool questions (a seeded sample) with the student saved after
-    `round` (default: the last one); returns the round used and AUROC per strategy
-    ({}: no question has a known answer)."""
+    `round` (default: the last one); returns the round used and the diagnostic (no
+    AUROC when no question has a known answer)."""
     with RunDir.open(run_dir) as run:
         config = run.config
         round = run.trained_round(round)
@@ -39,9 +40,7 @@ def score_pool(run_dir: Path, round: int | None, limit: int, out: Path) -> tuple
                               checkpoint)
     hidden = {e.id: hidden_answer(e, config.task) for e in examples}
     write_lines(out, examples, scored.scores, scored.explanations, hidden, config.seed)
-    if all(answer is None for answer in hidden.values()):
-        return round, {}  # an unlabeled pool: the diagnostic is not available
-    return round, auroc_by_strategy(scored.scores, hidden, config.seed)
+    return round, diagnostic(scored.scores, hidden, config.seed)
 
 
 def write_lines(out: Path, examples, scores: list[Score], explanations, hidden,

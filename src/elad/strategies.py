@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from elad.coverage import interleave
 from elad.types import Score
@@ -98,17 +99,56 @@ def with_random_share(ranked: list[str], share: float, seed: int) -> list[str]:
     return interleave(ranked, shuffled, share)
 
 
-def auroc_by_strategy(scores: list[Score], hidden_answers: dict[str, str],
+def auroc_by_strategy(scores: list[Score], hidden_answers: dict[str, str | None],
                       seed: int = 0) -> dict[str, float | None]:
     """The diagnostic: per strategy, the AUROC of its values for "the student's greedy
     answer is wrong" (hidden answers known for synthetic and dataset tasks)."""
-    known = [s for s in scores if hidden_answers.get(s.example_id) is not None]
-    wrong = [s.greedy_answer != hidden_answers[s.example_id] for s in known]
+    known, wrong = known_and_wrong(scores, hidden_answers)
     result = {}
     for strategy in SCORED:  # a mixed strategy's value is its ranking's (MIXED)
         values = strategy_values(strategy, known, seed)
         result[strategy] = auroc([values[s.example_id] for s in known], wrong)
     return result
+
+
+def known_and_wrong(scores: list[Score], hidden_answers: dict[str, str | None]
+                    ) -> tuple[list[Score], list[bool]]:
+    """The scores whose hidden answer is known (an unlabeled pool line's is not), and
+    for each whether the student's greedy answer was wrong."""
+    known = [s for s in scores if hidden_answers.get(s.example_id) is not None]
+    return known, [s.greedy_answer != hidden_answers[s.example_id] for s in known]
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """The AUROCs over a set of scored questions, and the questions behind them."""
+
+    aurocs: dict[str, float | None]  # {} when no question's answer is known
+    scored: int  # questions scored
+    known: int  # of them, those with a known answer: the AUROCs' questions
+    wrong: int  # of those, the ones the student's greedy answer got wrong
+
+    def few_known(self) -> str:
+        """A line for a partly labeled pool, whose AUROCs stand on fewer questions
+        (a helper's read 1.000 over 7, 6 of them wrong); "" when every one is known."""
+        if not self.known or self.known == self.scored:
+            return ""
+        rough = min(self.wrong, self.known - self.wrong) < ROUGH  # the rarer side decides
+        return (f"(over the {self.known} of the {self.scored} questions whose answer is "
+                f"known, {self.wrong} of them answered wrong"
+                + ("; too few to tell the strategies apart)" if rough else ")"))
+
+
+ROUGH = 10  # fewer right (or wrong) answers than this: an AUROC too rough to read
+
+
+def diagnostic(scores: list[Score], hidden_answers: dict[str, str | None],
+               seed: int) -> Diagnostic:
+    """`auroc_by_strategy` with the counts behind it ({} when no answer is known: an
+    unlabeled pool)."""
+    known, wrong = known_and_wrong(scores, hidden_answers)
+    aurocs = auroc_by_strategy(scores, hidden_answers, seed) if known else {}
+    return Diagnostic(aurocs, len(scores), len(known), sum(wrong))
 
 
 def unlike_chosen(similarity: Callable[[str, str], float], max_similarity: float) -> Admit:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from elad.budget import teacher_prices
 from elad.config import ConfigError, RunConfig
-from elad.reading.diagnostics import NOT_AVAILABLE, round_aurocs
+from elad.reading.diagnostics import NOT_AVAILABLE, round_diagnostic
 from elad.reading.html_page import Markup, image, page, table, tag
 from elad.reading.plots import Labels, Series, bar_plot, line_plot
 from elad.reading.report_examples import RoundShown, example_html
@@ -259,14 +259,16 @@ def diagnostic_section(store: RunStore, config: RunConfig) -> list[Markup]:
         return parts + [tag("p", "No round was scored (the seed round is random).",
                             cls="muted")]
     try:
-        aurocs = {r: round_aurocs(store, config, r) for r in rounds}
+        found = {r: round_diagnostic(store, config, r) for r in rounds}
     except (FileNotFoundError, ConfigError) as error:  # a dataset no longer at hand
         return parts + [tag("p", f"Not available: {error}", cls="muted")]
-    if not any(aurocs.values()):
+    if not any(d.aurocs for d in found.values()):
         return parts + [tag("p", f"Not available: {NOT_AVAILABLE}.", cls="muted")]
+    few = [f"round {r} {d.few_known()}" for r, d in found.items() if d.few_known()]
     return parts + [table(["round", *SCORED], [
-        [r, *("-" if a[s] is None else f"{a[s]:.3f}" for s in SCORED)]
-        for r, a in aurocs.items()])]
+        [r, *("-" if d.aurocs[s] is None else f"{d.aurocs[s]:.3f}" for s in SCORED)]
+        for r, d in found.items()])] + ([tag("p", "; ".join(few), cls="muted")] if few
+                                        else [])
 
 
 def baseline_section(records: list[RoundRecord], baseline: Baseline) -> list[Markup]:
