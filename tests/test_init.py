@@ -172,7 +172,8 @@ def test_init_names_a_choice_files_options_field_and_the_pools_classes_too(tmp_p
     assert main(init_args(out, data, "--test", str(test), "--teacher-model",
                           "gpt-4o-mini")) == 0
     task = load_config(out).task
-    assert task.answer_type == "label" and task.labels == ["Neutral", "negative", "positive"]
+    assert task.answer_type == "label"
+    assert task.labels == ["Neutral", "negative", "positive"]
     assert not task.options_field
 
 

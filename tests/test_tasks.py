@@ -224,8 +224,13 @@ def test_a_choice_lines_options_list_is_shown_after_its_question(tmp_path):
         write_lines(bad, [{"question": "1 + 1?", "choices": options, "answer": answer}])
         with pytest.raises(ConfigError, match=rf"bad{n}.jsonl:1: {problem}"):
             load_task(dataclasses.replace(config, path=str(bad)), 0)
-    unset = TaskConfig(kind="jsonl", path=str(tmp_path / "train.jsonl"), answer_type="choice")
-    assert all("Answer choices" not in e.question  # options are read where a field is named
+    with pytest.raises(ConfigError, match=r"task.options_field is for task.answer_type = "
+                                          r"\"choice\" \(it is 'text'\)"):
+        load_config(None, ["task.kind=jsonl", f"task.path={tmp_path / 'train.jsonl'}",
+                           "teacher.kind=reference", "task.options_field=choices"])
+    unset = TaskConfig(kind="jsonl", path=str(tmp_path / "train.jsonl"),
+                       answer_type="choice")
+    assert all("Answer choices" not in e.question  # read where a field is named
                for e in load_task(unset, 0).pool)
 
 

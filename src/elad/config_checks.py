@@ -138,6 +138,9 @@ def validate(config: Any, base: Any = None) -> Any:
          (f"names a class twice ({'; '.join(repeated(task.labels, classes))}): "
           "classes are compared as answers are, case, spacing, quotes and a final period "
           "aside")),
+        ("task.options_field", not task.options_field or task.answer_type == "choice",
+         (f"is for task.answer_type = \"choice\" (it is {task.answer_type or 'text'!r}): "
+          "set it so, or remove task.options_field")),
         ("task.labels", len(task.labels) != 1,
          (f"names one class ({task.labels[0] if task.labels else ''}): a label task has "
           "two or more; list them all")),

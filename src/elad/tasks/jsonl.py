@@ -4,10 +4,10 @@ The field names are settings (`task.question_field`, `task.answer_field`, and
 `task.rationale_field` for a rationale, a string with one step per line or a list of
 steps), and so is the answer type (`task.answer_type`: number, choice, yesno, label or
 text; a choice question's options may be in its text, or in a list that
-`task.options_field` names, written after it). Only the question is needed: a line without an answer is an unlabeled pool
-question. A single file has one split: the test set is drawn from its lines that have
-an answer (or comes from `task.test_path`, or the teacher annotates one: testset.py),
-the pool is the rest.
+`task.options_field` names, written after it). Only the question is needed: a line
+without an answer is an unlabeled pool question. A single file has one split: the test
+set is drawn from its lines that have an answer (or comes from `task.test_path`, or the
+teacher annotates one: testset.py), the pool is the rest.
 """
 
 from __future__ import annotations
