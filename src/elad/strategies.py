@@ -119,6 +119,9 @@ def known_and_wrong(scores: list[Score], hidden_answers: dict[str, str | None]
     return known, [s.greedy_answer != hidden_answers[s.example_id] for s in known]
 
 
+ROUGH = 10  # fewer right (or wrong) answers than this: an AUROC too rough to read
+
+
 @dataclass(frozen=True)
 class Diagnostic:
     """The AUROCs over a set of scored questions, and the questions behind them."""
@@ -137,9 +140,6 @@ class Diagnostic:
         return (f"(over the {self.known} of the {self.scored} questions whose answer is "
                 f"known, {self.wrong} of them answered wrong"
                 + ("; too few to tell the strategies apart)" if rough else ")"))
-
-
-ROUGH = 10  # fewer right (or wrong) answers than this: an AUROC too rough to read
 
 
 def diagnostic(scores: list[Score], hidden_answers: dict[str, str | None],

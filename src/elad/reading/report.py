@@ -265,10 +265,10 @@ def diagnostic_section(store: RunStore, config: RunConfig) -> list[Markup]:
     if not any(d.aurocs for d in found.values()):
         return parts + [tag("p", f"Not available: {NOT_AVAILABLE}.", cls="muted")]
     few = [f"round {r} {d.few_known()}" for r, d in found.items() if d.few_known()]
+    notes = [tag("p", "; ".join(few), cls="muted")] if few else []  # a partly labeled pool
     return parts + [table(["round", *SCORED], [
         [r, *("-" if d.aurocs[s] is None else f"{d.aurocs[s]:.3f}" for s in SCORED)]
-        for r, d in found.items()])] + ([tag("p", "; ".join(few), cls="muted")] if few
-                                        else [])
+        for r, d in found.items()])] + notes
 
 
 def baseline_section(records: list[RoundRecord], baseline: Baseline) -> list[Markup]:
