@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from elad.answers import normalize_answer
+from elad.answers import YESNO, normalize_answer
 from elad.budget import teacher_prices
 from elad.config import (
     FILE_KEYS, ConfigError, RunConfig, TaskConfig, TeacherConfig, config_from_dict,
@@ -157,8 +157,8 @@ def guess_answer_type(answers: list[str]) -> str:
         return "number"
     if answers and all(re.fullmatch(r"\(?[A-Ea-e]\)?", a) for a in answers):
         return "choice"
-    if answers and all(re.fullmatch(r"(yes|no|true|false|y|n)\.?", a.strip().lower())
-                       for a in answers):
+    if answers and all(a.strip().lower().rstrip(".") in {"yes", "no", *YESNO}
+                       for a in answers):  # whole words: "No one knows" is text
         return "yesno"
     classes = labels_of(answers)
     if 2 <= len(classes) <= MAX_LABELS and 3 * len(classes) <= len(answers) \
