@@ -103,7 +103,11 @@ def auroc_by_strategy(scores: list[Score], hidden_answers: dict[str, str | None]
                       seed: int = 0) -> dict[str, float | None]:
     """The diagnostic: per strategy, the AUROC of its values for "the student's greedy
     answer is wrong" (hidden answers known for synthetic and dataset tasks)."""
-    known, wrong = known_and_wrong(scores, hidden_answers)
+    return aurocs_over(*known_and_wrong(scores, hidden_answers), seed)
+
+
+def aurocs_over(known: list[Score], wrong: list[bool], seed: int) -> dict[str, float | None]:
+    """Per strategy, the AUROC of its values over `known` for `wrong`."""
     result = {}
     for strategy in SCORED:  # a mixed strategy's value is its ranking's (MIXED)
         values = strategy_values(strategy, known, seed)
@@ -146,8 +150,8 @@ def diagnostic(scores: list[Score], hidden_answers: dict[str, str | None],
                seed: int) -> Diagnostic:
     """`auroc_by_strategy` with the counts behind it ({} when no answer is known: an
     unlabeled pool)."""
-    known, wrong = known_and_wrong(scores, hidden_answers)
-    aurocs = auroc_by_strategy(scores, hidden_answers, seed) if known else {}
+    known, wrong = known_and_wrong(scores, hidden_answers)  # once, for both
+    aurocs = aurocs_over(known, wrong, seed) if known else {}
     return Diagnostic(aurocs, len(scores), len(known), sum(wrong))
 
 
