@@ -104,6 +104,14 @@ def repeated(labels: list[str], classes: list[str | None]) -> list[str]:
             for i, (label, c) in enumerate(zip(labels, classes)) if c in classes[:i]]
 
 
+def only_for(key: str, verb: str, given: bool, wanted: str, answer_type: str
+             ) -> tuple[str, bool, str]:
+    """The check of a task setting that only one answer type reads."""
+    return (key, not given or answer_type == wanted,
+            (f"{verb} for task.answer_type = \"{wanted}\" (it is "
+             f"{answer_type or 'text'!r}): set it so, or remove {key}"))
+
+
 def validate(config: Any, base: Any = None) -> Any:
     """Check every field's choices and range, then how settings fit together; raise
     ConfigError naming the first bad key. What `base` (a run's stored config) already
@@ -129,18 +137,15 @@ def validate(config: Any, base: Any = None) -> Any:
          or task.pool_size - task.test_from_teacher >= max(1, config.seed_size),
          (f"={task.test_from_teacher} leaves fewer than seed_size={config.seed_size} of "
           f"the task.pool_size={task.pool_size} questions in the pool")),
-        ("task.labels", not task.labels or task.answer_type == "label",
-         (f"are for task.answer_type = \"label\" (it is {task.answer_type or 'text'!r}): "
-          "set it so, or remove task.labels")),
+        only_for("task.labels", "are", bool(task.labels), "label", task.answer_type),
         ("task.labels", all(classes), "names an empty label"),
         ("task.labels", len(set(classes)) == len(classes)
          or (base is not None and base.task.labels == task.labels),
          (f"names a class twice ({'; '.join(repeated(task.labels, classes))}): "
           "classes are compared as answers are, case, spacing, quotes and a final period "
           "aside")),
-        ("task.options_field", not task.options_field or task.answer_type == "choice",
-         (f"is for task.answer_type = \"choice\" (it is {task.answer_type or 'text'!r}): "
-          "set it so, or remove task.options_field")),
+        only_for("task.options_field", "is", bool(task.options_field), "choice",
+                 task.answer_type),
         ("task.labels", len(task.labels) != 1,
          (f"names one class ({task.labels[0] if task.labels else ''}): a label task has "
           "two or more; list them all")),
