@@ -106,7 +106,8 @@ def auroc_by_strategy(scores: list[Score], hidden_answers: dict[str, str | None]
     return aurocs_over(*known_and_wrong(scores, hidden_answers), seed)
 
 
-def aurocs_over(known: list[Score], wrong: list[bool], seed: int) -> dict[str, float | None]:
+def aurocs_over(known: list[Score], wrong: list[bool],
+                seed: int) -> dict[str, float | None]:
     """Per strategy, the AUROC of its values over `known` for `wrong`."""
     result = {}
     for strategy in SCORED:  # a mixed strategy's value is its ranking's (MIXED)
