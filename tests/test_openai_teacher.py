@@ -229,6 +229,30 @@ def test_a_teacher_whose_first_replies_are_all_unusable_stops_the_sending(tmp_pa
     assert all(r.reply.ok for r in results) and len(server.ledger) == 24
 
 
+def test_a_server_that_refuses_every_request_stops_the_sending_after_five(tmp_path,
+                                                                           caplog):
+    """Every request refused (HTTP 400: a model that takes no such request; here, the
+    oracle server and questions it cannot solve): the sending stops after the first five,
+    saying a rerun asks them again, and each is logged once by whoever asked, not by the
+    transport too. Before, every request of the round was sent and refused, and each
+    logged twice."""
+    questions = [f"Who wrote book number {i}?" for i in range(30)]
+    with serve() as (server, url):
+        teacher = cached_teacher(tmp_path, url)
+        requests = [(annotation(teacher, q), str(i)) for i, q in enumerate(questions)]
+        with caplog.at_level(logging.WARNING, logger="elad"), \
+                pytest.raises(TeacherUnavailable, match=r"round 0: the server refused the "
+                              r"first 5 requests \(the last: Error code: 400 - the oracle "
+                              r"teacher answers only .*\); stopped before sending more of "
+                              r"the same\. A refused request is billed nothing and asked "
+                              r"again by a rerun"):
+            teacher.call_all(requests, 0, Budget(1.0))
+    assert 5 <= len(server.ledger) < 15 and server.bills() == []
+    assert teacher.store.spent_usd() == 0
+    assert not any("refused" in r.getMessage() for r in caplog.records
+                   if r.levelno >= logging.WARNING)
+
+
 def test_a_failure_that_billed_nothing_is_asked_again_by_a_rerun(tmp_path):
     """A refusal (HTTP 413, not sent again in the same run) cost nothing: the next run
     asks again, and its reply replaces the failure, so the run can go on."""

@@ -111,7 +111,7 @@ def test_a_partly_labeled_pools_diagnostic_says_how_few_questions_it_stands_on(t
 def test_a_test_set_the_teacher_refuses_whole_says_why(tmp_path, capsys):
     """Every test-set annotation refused (HTTP 400: the oracle server cannot solve the
     questions): the error gives the server's reason, as round 0's does (before: only
-    'give labeled test questions')."""
+    'give labeled test questions'), after the first five refusals."""
     pool = write_lines(tmp_path / "questions.jsonl",
                        [{"question": f"Who wrote book number {i}?"} for i in range(60)])
     with serve() as (server, url):
@@ -120,10 +120,12 @@ def test_a_test_set_the_teacher_refuses_whole_says_why(tmp_path, capsys):
         assert server.bills() == []
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert code != 0 and err.startswith(
-        "elad: error: no usable teacher annotation for any test question (the first "
-        "failure: the server refused the request: Error code: 400"), err
-    assert err.endswith("a rerun asks again what was not paid for); or give labeled test "
-                        "questions (task.test_path)")
+        "elad: error: the test set: the server refused the first 5 requests (the last: "
+        "Error code: 400 - the oracle teacher answers only"), err
+    assert err.endswith("A refused request is billed nothing and asked again by a rerun: "
+                        "fix what the server names (teacher.model, "
+                        "teacher.structured_output, teacher.max_output_tokens, or the "
+                        "server itself), then rerun")
 
 
 def test_without_labeled_questions_the_teacher_annotates_a_test_set_once(

@@ -78,11 +78,12 @@ def annotated(config: RunConfig, gateway: TeacherGateway,
     test = [Example(e.id, e.task, e.question, result.reply.answer)
             for e, result in zip(questions, results)
             if result.reply is not None and result.reply.ok and result.reply.answer]
+    failed = [r.reply.error for r in results if r.reply is not None and r.reply.error]
     if len(test) < len(questions):
-        log.warning("test set: %d of %d teacher annotations not usable; those questions "
-                    "are left out", len(questions) - len(test), len(questions))
+        log.warning("test set: %d of %d teacher annotations not usable%s; those questions "
+                    "are left out", len(questions) - len(test), len(questions),
+                    f" (the first: {failed[0]})" if failed else "")
     if not test:
-        failed = [r.reply.error for r in results if r.reply is not None and r.reply.error]
         why = f"the first failure: {failed[0]}; " if failed else ""
         raise TeacherUnavailable(f"no usable teacher annotation for any test question "
                                  f"({why}a rerun asks again what was not paid for); or "

@@ -58,6 +58,8 @@ class Score:
 NO_REPLY = "no reply after"
 # how the error of a request whose replies all could not be used begins (retry.py)
 NO_USABLE_REPLY = "no usable reply in"
+# how the error of a request the server refused (HTTP 400 and the like) begins (retry.py)
+REFUSED_REQUEST = "the server refused the request:"
 
 
 def asked_again(reply: TeacherReply) -> bool:

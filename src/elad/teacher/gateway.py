@@ -40,12 +40,13 @@ from elad.store import RunStore, round_name
 from elad.teacher.protocol import Teacher, TeacherUnavailable
 from elad.teacher.request import TeacherRequest
 from elad.tasks import answer_type
-from elad.types import NO_USABLE_REPLY, Example, TeacherReply
+from elad.types import NO_USABLE_REPLY, REFUSED_REQUEST, Example, TeacherReply
 
 log = logging.getLogger("elad")
 DRAIN_S = 60  # how long Ctrl-C waits for the teacher requests in flight
-# a call's first new requests all given up as unusable: the teacher cannot reply as asked
-# (a wrong task.labels, a model too weak), so the rest would be paid for nothing
+# a call's first new requests all given up as unusable (the teacher cannot reply as asked:
+# a wrong task.labels, a model too weak), so the rest would be paid for nothing; or
+# refused (a model that takes no such request), so the rest would be refused too
 FIRST_UNUSABLE_STOP = 5
 
 
@@ -180,7 +181,7 @@ class TeacherGateway:
         settled = asyncio.Condition()
         stopping = asyncio.Event()
         sent: set[asyncio.Task] = set()
-        usable: list[bool] = []  # of the replies recorded, in order: not given up unusable
+        unusable: list[str] = []  # of the replies recorded, in order: `unusable_kind`
 
         async def one(i: int) -> None:
             request, example_id = requests[i]
@@ -199,10 +200,10 @@ class TeacherGateway:
                 cost = self.prices.cost(reply.input_tokens, reply.output_tokens)
                 record(i, reply, cost, row[0])
                 await allowance.settle(cost)
-                usable.append(reply.ok or not reply.error.startswith(NO_USABLE_REPLY))
-                if len(usable) == FIRST_UNUSABLE_STOP and not any(usable):
+                unusable.append(unusable_kind(reply))
+                if len(unusable) == FIRST_UNUSABLE_STOP and all(unusable):
                     stopping.set()  # before another request takes the slot
-                    raise TeacherUnavailable(unusable_stop(round, reply))
+                    raise TeacherUnavailable(unusable_stop(round, reply, set(unusable)))
 
         calls = [asyncio.create_task(one(i)) for i in pending]
         if not calls:  # all collected from a batch
@@ -253,8 +254,27 @@ class TeacherGateway:
         return [i for i in pending if results[i] is None]
 
 
-def unusable_stop(round: int, last: TeacherReply) -> str:
-    """Why the sending stopped after FIRST_UNUSABLE_STOP unusable replies in a row."""
+def unusable_kind(reply: TeacherReply) -> str:
+    """'unusable' for a reply given up as not usable (paid for), 'refused' for a request
+    the server refused (billed nothing), '' for any other: what FIRST_UNUSABLE_STOP
+    counts."""
+    if reply.ok:
+        return ""
+    if reply.error.startswith(NO_USABLE_REPLY):
+        return "unusable"
+    return "refused" if reply.error.startswith(REFUSED_REQUEST) else ""
+
+
+def unusable_stop(round: int, last: TeacherReply, kinds: set[str]) -> str:
+    """Why the sending stopped after FIRST_UNUSABLE_STOP unusable replies or refused
+    requests in a row (`kinds`: which of the two there were)."""
+    if kinds == {"refused"}:
+        return (f"{round_name(round)}: the server refused the first {FIRST_UNUSABLE_STOP} "
+                f"requests (the last: {last.error.removeprefix(REFUSED_REQUEST).strip()}); "
+                "stopped before sending more of the "
+                "same. A refused request is billed nothing and asked again by a rerun: "
+                "fix what the server names (teacher.model, teacher.structured_output, "
+                "teacher.max_output_tokens, or the server itself), then rerun")
     return (f"{round_name(round)}: the teacher's first {FIRST_UNUSABLE_STOP} replies could "
             f"not be used (the last: {last.error}); stopped before paying for more of the "
             "same. Fix what the reason names (task.labels, teacher.structured_output, "

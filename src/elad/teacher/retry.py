@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from elad.types import NO_REPLY, NO_USABLE_REPLY, TeacherReply
+from elad.types import NO_REPLY, NO_USABLE_REPLY, REFUSED_REQUEST, TeacherReply
 
 log = logging.getLogger("elad")
 
@@ -91,7 +91,7 @@ class Tries:
         if outcome.kind == REPLY:
             return Decision(ACCEPT)
         if outcome.kind == REFUSED:
-            return Decision(GIVE_UP, f"the server refused the request: {outcome.reason}")
+            return Decision(GIVE_UP, f"{REFUSED_REQUEST} {outcome.reason}")
         self.reason = outcome.reason
         if outcome.kind == INVALID:
             self.invalid += 1
@@ -135,8 +135,9 @@ class Tries:
 
 
 def failed_reply(op: str, why: str, input_tokens: int, output_tokens: int) -> TeacherReply:
-    """A request given up on, with why and every token it was billed."""
-    log.warning("teacher %s: %s", op, why)
+    """A request given up on, with why and every token it was billed (logged at debug
+    level: whoever asked says it once, with the question's id: loop.ask_teacher)."""
+    log.debug("teacher %s: %s", op, why)
     return TeacherReply(op, None, [], None, input_tokens, output_tokens, ok=False,
                         error=why)
 
