@@ -1,5 +1,6 @@
 """The student's batched operations agree with one-at-a-time ones; training trains."""
 
+import json
 import random
 
 import pytest
@@ -7,6 +8,7 @@ import torch
 
 from elad.answers import format_explanation
 from elad.config import StudentConfig
+from elad.student import export_student
 from elad.student.hf import HFStudent
 from elad.student.tiny import build_tiny_student
 from elad.tasks import synthetic
@@ -155,20 +157,35 @@ def test_sampled_tokens_follow_the_model_distribution(student):
     assert (counts > 0).sum() > 1  # more than one token was drawn
 
 
-def test_sequences_longer_than_the_tiny_student_was_built_for_are_warned_of(caplog):
-    """AQuA's rationales run to 474 tokens where the tiny student is built for 256: they
-    trained with no word, and only the exported model said so."""
+def test_a_tiny_student_trained_on_longer_sequences_records_their_length(caplog, tmp_path):
+    """GSM8K's questions and AQuA's rationales run past the 256 tokens a tiny student is
+    built for. Its positions are rotary only (no weight per position), so it records the
+    longer length, which the saved and the exported model declare, with no word; it used
+    to warn every round, advising a new run. A pretrained model, not trained that far, is
+    warned of."""
     data = synthetic.load(["arithmetic"], 20, 1, seed=0)
     pairs = [(e.question, format_explanation(*synthetic.solve(e.question))) for e in data.pool]
     config = StudentConfig(vocab_size=300, hidden_size=32, layers=1, heads=2, max_length=40)
     student = build_tiny_student([t for _, t in pairs], config, seed=0)
     rows = student.training_examples(pairs)
     over = sum(len(ids) > 40 for ids, _ in rows)
-    assert over > 0  # the synthetic explanations are longer than 40 tokens
     longest = max(len(ids) for ids, _ in rows)
-    assert (f"{over} of {len(rows)} training sequences are longer than the 40 tokens the "
-            f"student was built for (the longest: {longest}); for the tiny student, set "
-            "student.max_length=") in caplog.text
+    assert over > 0 and 128 < longest <= 256  # the synthetic explanations
+    assert student.model.config.max_position_embeddings == 256
+    assert "longer than" not in caplog.text
+    student.save(tmp_path / "saved")
+    saved = HFStudent.load(tmp_path / "saved", name="tiny")
+    assert saved.model.config.max_position_embeddings == 256 and saved.positions_grow
+    export_student(config, tmp_path / "saved", tmp_path / "exported")
+    exported = json.loads((tmp_path / "exported" / "tokenizer_config.json").read_text())
+    assert exported["model_max_length"] == 256
+    pretrained = HFStudent(saved.model, saved.tokenizer, "a pretrained model")
+    pretrained.model.config.max_position_embeddings = 40
+    pretrained.training_examples(pairs)
+    assert pretrained.model.config.max_position_embeddings == 40
+    assert (f"{over} of {len(rows)} training sequences are longer than the 40 tokens a "
+            f"pretrained model was pretrained for (the longest: {longest}); they are "
+            "trained anyway") in caplog.text
 
 
 def test_a_beginning_without_its_answer_line_is_trained_without_an_end_token(student):

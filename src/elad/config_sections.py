@@ -109,7 +109,8 @@ class StudentConfig:
     vocab_size: int = setting(512, "tiny: BPE vocabulary trained on the task's text",
                               within=Range(1, MAX_TOKENS))
     max_length: int = setting(256, "tiny: longest sequence (prompt + explanation), in "
-                              "tokens",
+                              "tokens, it is built for; it grows to what it is trained "
+                              "on (rotary positions: no weight per position)",
                               within=Range(1, MAX_TOKENS))
     samples: int = setting(4, "K: explanations sampled per candidate question",
                            within=Range(1))

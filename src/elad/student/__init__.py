@@ -99,6 +99,7 @@ def export_student(config: StudentConfig, directory: Path, out: Path,
         return export_pretrained(config, student, out, merged)
     set_greedy_generation(student.model, student.format, config.max_new_tokens)
     student.model.save_pretrained(out)
-    tokenizer = exported_tokenizer(student.tokenizer, config.max_length)
+    tokenizer = exported_tokenizer(student.tokenizer,
+                                   student.model.config.max_position_embeddings)
     tokenizer.save_pretrained(out)
     return tokenizer.bos_token

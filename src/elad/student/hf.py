@@ -119,7 +119,7 @@ class HFStudent:
 
     def __init__(self, model: PreTrainedModel, tokenizer: Tokenizer, name: str,
                  batch_size: int = 64, max_new_tokens: int = 96,
-                 text_format: TextFormat | None = None):
+                 text_format: TextFormat | None = None, positions_grow: bool = False):
         self.model = model
         self.tokenizer = tokenizer
         self.name = name
@@ -132,6 +132,7 @@ class HFStudent:
         self._newlines: list[int] | None = None  # made on first use (line_min_logprobs)
         self.merge_lora_to_decode = True  # see merged_lora; False decodes through the
         # adapter (no copy of the weights in host memory; the tests compare the two)
+        self.positions_grow = positions_grow  # a tiny student's (_fit_positions)
 
     # --- persistence ------------------------------------------------------------------
 
@@ -144,9 +145,10 @@ class HFStudent:
 
     @classmethod
     def load(cls, directory: Path, name: str, **kwargs) -> HFStudent:
+        """A tiny student saved in `directory` (a pretrained one: pretrained.py)."""
         model = AutoModelForCausalLM.from_pretrained(directory)
         tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
-        return cls(model, tokenizer, name, **kwargs)
+        return cls(model, tokenizer, name, positions_grow=True, **kwargs)
 
     # --- tokens -----------------------------------------------------------------------
 
@@ -354,16 +356,27 @@ class HFStudent:
             prompt = self.prompt_ids(question)
             end = [self.eos_id] if ANSWER_CUE in explanation else []
             examples.append(([*prompt, *self.encode(explanation), *end], len(prompt)))
+        self._fit_positions(examples)
+        return examples
+
+    def _fit_positions(self, examples: list[tuple[list[int], int]]) -> None:
+        """Sequences longer than the model's `max_position_embeddings` are trained
+        anyway. A student whose positions are only rotary (`positions_grow`: the tiny
+        ones) records the longer length, which changes no weight; a pretrained model was
+        not trained that far, so it is warned of."""
         longest = max((len(ids) for ids, _ in examples), default=0)
         limit = getattr(self.model.config, "max_position_embeddings", None)
-        if limit and longest > limit:  # trained anyway; an exported model warns of them
-            over = sum(len(ids) > limit for ids, _ in examples)
-            log.warning("%d of %d training sequences are longer than the %d tokens the "
-                        "student was built for (the longest: %d); for the tiny student, "
-                        "set student.max_length=%d in a new run (a run's student keeps its "
-                        "size)", over, len(examples), limit, longest,
-                        2 ** math.ceil(math.log2(longest)))
-        return examples
+        if not limit or longest <= limit:
+            return
+        if self.positions_grow:
+            self.model.config.max_position_embeddings = 2 ** math.ceil(math.log2(longest))
+            log.info("the student's longest sequence is now %d tokens (a training "
+                     "sequence of %d)", self.model.config.max_position_embeddings, longest)
+            return
+        over = sum(len(ids) > limit for ids, _ in examples)
+        log.warning("%d of %d training sequences are longer than the %d tokens %s was "
+                    "pretrained for (the longest: %d); they are trained anyway", over,
+                    len(examples), limit, self.name, longest)
 
     def train(self, pairs: list[tuple[str, str]], steps: int, lr: float, seed: int,
               batch_size: int = 32) -> dict:

@@ -63,7 +63,8 @@ def build_tiny_student(corpus: list[str], config: StudentConfig, seed: int) -> H
     torch.manual_seed(seed)
     model = LlamaForCausalLM(llama)
     return HFStudent(model, tokenizer, name=tiny_name(hidden_size, layers),
-                     batch_size=config.batch_size, max_new_tokens=config.max_new_tokens)
+                     batch_size=config.batch_size, max_new_tokens=config.max_new_tokens,
+                     positions_grow=True)
 
 
 def exported_tokenizer(tokenizer: Tokenizer, max_length: int) -> PreTrainedTokenizerFast:
