@@ -119,7 +119,7 @@ class HFStudent:
 
     def __init__(self, model: PreTrainedModel, tokenizer: Tokenizer, name: str,
                  batch_size: int = 64, max_new_tokens: int = 96,
-                 text_format: TextFormat | None = None, positions_grow: bool = False):
+                 text_format: TextFormat | None = None):
         self.model = model
         self.tokenizer = tokenizer
         self.name = name
@@ -132,7 +132,7 @@ class HFStudent:
         self._newlines: list[int] | None = None  # made on first use (line_min_logprobs)
         self.merge_lora_to_decode = True  # see merged_lora; False decodes through the
         # adapter (no copy of the weights in host memory; the tests compare the two)
-        self.positions_grow = positions_grow  # a tiny student's (_fit_positions)
+        self.positions_grow = False  # True for a tiny student (_fit_positions)
 
     # --- persistence ------------------------------------------------------------------
 
@@ -148,7 +148,9 @@ class HFStudent:
         """A tiny student saved in `directory` (a pretrained one: pretrained.py)."""
         model = AutoModelForCausalLM.from_pretrained(directory)
         tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
-        return cls(model, tokenizer, name, positions_grow=True, **kwargs)
+        student = cls(model, tokenizer, name, **kwargs)
+        student.positions_grow = True
+        return student
 
     # --- tokens -----------------------------------------------------------------------
 

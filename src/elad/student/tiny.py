@@ -62,9 +62,10 @@ def build_tiny_student(corpus: list[str], config: StudentConfig, seed: int) -> H
         eos_token_id=tokenizer.token_to_id("</s>"))
     torch.manual_seed(seed)
     model = LlamaForCausalLM(llama)
-    return HFStudent(model, tokenizer, name=tiny_name(hidden_size, layers),
-                     batch_size=config.batch_size, max_new_tokens=config.max_new_tokens,
-                     positions_grow=True)
+    student = HFStudent(model, tokenizer, name=tiny_name(hidden_size, layers),
+                        batch_size=config.batch_size, max_new_tokens=config.max_new_tokens)
+    student.positions_grow = True
+    return student
 
 
 def exported_tokenizer(tokenizer: Tokenizer, max_length: int) -> PreTrainedTokenizerFast:
