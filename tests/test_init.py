@@ -11,7 +11,8 @@ import pytest
 from elad.cli import main
 from elad.config import load_config
 from elad.fakes.oracle_server import OracleServer, serve
-from elad.init_config import chat_tuned, guess_answer_type
+from elad.init_config import chat_tuned
+from elad.init_data import guess_answer_type
 from elad.tasks import load_task, synthetic
 
 from conftest import TINY
@@ -164,6 +165,20 @@ def test_init_names_a_choice_files_options_field_and_the_pools_classes_too(tmp_p
                           "gpt-4o-mini")) == 0
     task = load_config(out).task
     assert (task.answer_type, task.options_field) == ("choice", "choices")
+    for name, options, answers in [  # the hub's forms: MMLU's (answers counted from 0)
+            ("mmlu", {"choices": ["1", "2", "3", "4"]}, [0, 1, 2, 3]),  # and ARC's
+            ("arc", {"options": {"text": ["1", "2", "3"], "label": ["1", "2", "3"]}},
+             ["1", "2", "3"])]:
+        data = lines(tmp_path / f"{name}.jsonl", [
+            {"q": f"Which is {i % 3 + 1}?", **options, "a": answers[i % len(answers)]}
+            for i in range(30)])
+        out = tmp_path / f"{name}.toml"
+        assert main(init_args(out, data, "--teacher-model", "gpt-4o-mini")) == 0
+        config = load_config(out)
+        assert (config.task.answer_type, config.task.options_field) == \
+            ("choice", next(iter(options)))  # before: number, the options left out
+        test = load_task(config.task, 0).test
+        assert {e.answer for e in test} <= set("ABCD") and "(C) 3" in test[0].question
     data = lines(tmp_path / "r.jsonl", [{"q": f"Review {i}", **({"a": "Neutral"} if i < 3
                                                               else {})} for i in range(30)])
     test = lines(tmp_path / "s.jsonl", [{"q": f"Review t{i}", "a": ["positive", "negative"][

@@ -10,7 +10,7 @@ import pytest
 from elad.cli import main
 from elad.config import ConfigError, load_config
 from elad.fakes.oracle_server import serve
-from elad.init_config import guess_answer_type, labels_of
+from elad.init_data import guess_answer_type, labels_of
 from elad.store import RunStore
 from elad.tasks import load_task, synthetic
 from elad.teacher.reply import InvalidReply, read_annotation, read_revision

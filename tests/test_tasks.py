@@ -217,13 +217,30 @@ def test_a_choice_lines_options_list_is_shown_after_its_question(tmp_path):
     for n, (options, answer, problem) in enumerate([
             ("A) 2", "A", "'choices' is not a list of two to five options"),
             (None, "A", "no 'choices' list"),
-            (["B) 2", "A) 3"], "A", "option 'B\\) 2' is lettered B, not A, its place"),
+            (["B) 2", "A) 3"], "A", "option 'B\\) 2' is labeled B, not A \\(or 1\\), its "
+                                    "place"),
             (["A) 2", "B)"], "A", "option 'B\\)' in 'choices' has no text"),
-            (["2", "3"], "C", "answer 'C' names no option \\('choices' has 2\\)")]):
+            (["2", "3"], "C", "answer 'C' names no option \\('choices' has 2: give its "
+                              "letter, A to B\\)"),
+            (["2", "3"], 2, "answer 2 names no option \\(a whole number is the option's "
+                            "place counted from 0"),
+            ({"text": ["2", "3"], "label": ["A"]}, "A", "'choices' has 2 texts but labels"),
+            ({"text": ["2", "3"], "label": ["1", "3"]}, "A", "option .* is labeled 3, not "
+                                                           "B \\(or 2\\)")]):
         bad = tmp_path / f"bad{n}.jsonl"
         write_lines(bad, [{"question": "1 + 1?", "choices": options, "answer": answer}])
         with pytest.raises(ConfigError, match=rf"bad{n}.jsonl:1: {problem}"):
             load_task(dataclasses.replace(config, path=str(bad)), 0)
+    for options, answer in [  # the hub's forms: ARC's, MMLU's, a list of objects
+            ({"text": ["3", "2"], "label": ["1", "2"]}, "2"),
+            (["3", "2", "4"], 1),
+            ([{"label": "A", "text": "3"}, {"text": "2"}], "b"),
+            (["three", "two"], "Two")]:  # the answer as the option's text
+        other = tmp_path / "other.jsonl"
+        write_lines(other, [{"question": "1 + 1?", "choices": options, "answer": answer},
+                            {"question": "2 + 2?", "choices": options}])
+        (line,) = load_task(dataclasses.replace(config, path=str(other)), 0).test
+        assert line.answer == "B" and line.question.startswith("1 + 1?\nAnswer choices: (A) ")
     with pytest.raises(ConfigError, match=r"task.options_field is for task.answer_type = "
                                           r"\"choice\" \(it is 'text'\)"):
         load_config(None, ["task.kind=jsonl", f"task.path={tmp_path / 'train.jsonl'}",

@@ -18,27 +18,36 @@ import dataclasses
 import os
 import re
 import sys
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from elad.answers import YESNO, normalize_answer
 from elad.budget import teacher_prices
 from elad.config import (
-    FILE_KEYS, ConfigError, RunConfig, TaskConfig, TeacherConfig, config_from_dict,
-    is_working_directory, load_config,
+    FILE_KEYS,
+    ConfigError,
+    RunConfig,
+    TaskConfig,
+    TeacherConfig,
+    config_from_dict,
+    is_working_directory,
+    load_config,
 )
 from elad.config_help import to_toml
 from elad.estimate import cannot_start, estimate_run, format_estimate
+from elad.init_data import (
+    DataFile,
+    check_answer_type,
+    guess_answer_type,
+    labels_of,
+    read_questions,
+)
 from elad.profiles import profile
-from elad.tasks.files import DEFAULT_TEST, Malformed, json_items
+from elad.tasks.files import DEFAULT_TEST
 
 DEFAULT_BUDGET_USD = 5.0
 TEACHER_TEST_SIZE = 100  # questions the teacher annotates as the test set, without --test
 TEACHER_OUTPUT_TOKENS = 512  # room for a step-by-step reply from a real LLM
-MAX_LABELS = 20  # more distinct answers than this are guessed to be text, not classes
-OPTION_FIELDS = ("options", "choices")  # a list of options apart from the question
 SHOWN = {"strategy", "mode", "seed_size", "round_size", "candidates", "max_rounds",
          "budget_usd", "task.kind", "task.path", "task.question_field",
          "task.answer_field", "task.answer_type", "task.pool_size", "task.test_size",
@@ -49,17 +58,6 @@ SHOWN = {"strategy", "mode", "seed_size", "round_size", "candidates", "max_round
          "teacher.price_output_per_mtok"}
 PRETRAINED_ONLY = {"student.model", "student.chat_template", "student.finetune",
                    "student.lora_rank"}  # a tiny student has no use for them
-
-
-@dataclass(frozen=True)
-class DataFile:
-    """A JSON-lines file of questions, as read by `read_questions`."""
-
-    path: Path
-    questions: list[str]
-    answers: list[str]  # the answers given (some lines may have none)
-    answer_lines: list[int]  # the line of each answer
-    options_field: str = ""  # a field of its first line that holds a list of options
 
 
 @dataclass(frozen=True)
@@ -95,101 +93,6 @@ class InitOptions:
         return cls(**given)
 
 
-def read_questions(path: Path, question_field: str, answer_field: str,
-                   labeled: bool = False) -> DataFile:
-    """The questions (and answers) of a JSON-lines file; a ConfigError naming the first
-    line that is not a JSON object with a question (with `labeled`, and an answer)."""
-    questions, answers, answer_lines, options_field = [], [], [], ""
-    try:
-        for number, item in json_items(path):  # the task loader's reader: same lines
-            where = f"{path}:{number}"
-            if isinstance(item, Malformed):
-                raise ConfigError(f"{where}: {item}; the data file has one JSON object a "
-                                  "line")
-            if not isinstance(item, dict):
-                raise ConfigError(f"{where}: not a JSON object but {type(item).__name__}")
-            question = _text(item.get(question_field))
-            if question is None and question_field in item:
-                raise ConfigError(f"{where}: the {question_field!r} field holds no text: "
-                                  f"{item[question_field]!r}")
-            if question is None:
-                raise ConfigError(f"{where}: no {question_field!r} text (fields here: "
-                                  f"{', '.join(sorted(item)) or 'none'}; --question-field "
-                                  "names another)")
-            answer = _text(item.get(answer_field))
-            if answer is None and labeled:
-                raise ConfigError(f"{where}: no {answer_field!r}: a test file needs an "
-                                  "answer on every line (--answer-field names another)")
-            if not questions:  # AQuA's form: the options apart (task.options_field)
-                options_field = next((name for name in OPTION_FIELDS
-                                      if isinstance(item.get(name), list)), "")
-            questions.append(question)
-            if answer is not None:
-                answers.append(answer)
-                answer_lines.append(number)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such data file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: a directory, not a JSON-lines file") from None
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot be read ({error.strerror})") from None
-    if not questions:
-        raise ConfigError(f"{path}: no question in it (it is empty)")
-    return DataFile(path, questions, answers, answer_lines, options_field)
-
-
-def _text(value: object) -> str | None:
-    """A field's text: a non-empty string, a number, or a boolean (yes/no)."""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int | float):
-        return str(value)
-    return value.strip() if isinstance(value, str) and value.strip() else None
-
-
-def guess_answer_type(answers: list[str]) -> str:
-    """number when elad reads every answer as one number (as it will compare them:
-    "1,200", "$18.00", GSM8K's rationale ending "#### 72"), choice when every one is a
-    letter A-E ("C", "(b)": AQuA's), yesno when every one is yes or no (true, Y, ...),
-    label when they are a few short class names, each given three times or more on
-    average (a classification's), else text."""
-    if answers and all(normalize_answer(a, "number") is not None for a in answers):
-        return "number"
-    if answers and all(re.fullmatch(r"\(?[A-Ea-e]\)?", a) for a in answers):
-        return "choice"
-    if answers and all(a.strip().lower().rstrip(".") in {"yes", "no", *YESNO}
-                       for a in answers):  # whole words: "No one knows" is text
-        return "yesno"
-    classes = labels_of(answers)
-    if 2 <= len(classes) <= MAX_LABELS and 3 * len(classes) <= len(answers) \
-            and all(len(c.split()) <= 4 for c in classes):
-        return "label"
-    return "text"
-
-
-def labels_of(answers: list[str]) -> list[str]:
-    """The distinct classes among `answers` (as a label task compares them: case and
-    spacing folded), each as it is most often written."""
-    spellings: dict[str, Counter] = {}
-    for answer in answers:
-        if label := normalize_answer(answer, "label"):
-            spellings.setdefault(label, Counter())[" ".join(answer.split())] += 1
-    return sorted(written.most_common(1)[0][0] for written in spellings.values())
-
-
-def check_answer_type(answer_type: str, data: DataFile, guessed: bool = False) -> None:
-    """A ConfigError naming the first answer of `data` that is not of `answer_type`, the
-    --answer-type given or the one guessed from the other file's answers (the run would
-    refuse its line), with init's own ways out."""
-    how = "guessed from the test file's answers" if guessed else \
-        f"--answer-type {answer_type}"
-    for answer, line in zip(data.answers, data.answer_lines):
-        if normalize_answer(answer, answer_type) is None:
-            raise ConfigError(f"{data.path}:{line}: answer {answer!r} is not a "
-                              f"{answer_type} ({how}); fix or remove the line, or give "
-                              "--answer-type text to compare answers as written")
-
-
 def ask(question: str, default: str | None = None) -> str | None:
     """The user's answer to `question` in a terminal (the default on an empty line);
     `default` when no one is there to ask."""
@@ -211,8 +114,10 @@ def init(options: InitOptions) -> str:
                           "another name, or remove it)")
     if not out.parent.is_dir():
         raise ConfigError(f"{out.parent}: no such folder for {out.name}")
-    data = read_questions(options.data, options.question_field, options.answer_field)
-    test = (read_questions(options.test, options.question_field, options.answer_field, True)
+    fields, choice = (options.question_field, options.answer_field), \
+        options.answer_type in (None, "choice")
+    data = read_questions(options.data, *fields, choice=choice)
+    test = (read_questions(options.test, *fields, labeled=True, choice=choice)
             if options.test is not None else None)
     answers = data.answers if test is None else test.answers  # those the run compares
     given = options.answer_type  # else guessed from `answers`

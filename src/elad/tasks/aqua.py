@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 
 from elad.config import TaskConfig
-from elad.tasks.files import text_field, with_options
+from elad.tasks.files import text_field
+from elad.tasks.options import option_texts, with_options
 
 SPLITS = {"train": "train.json", "dev": "dev.json", "test": "test.json"}
 ANSWER_TYPE = "choice"
@@ -33,5 +34,6 @@ def rationale_steps(rationale: str) -> list[str]:
 def parse(item, config: TaskConfig) -> tuple[str, str, list[str]]:
     rationale = item.get("rationale") if isinstance(item, dict) else None
     steps = rationale_steps(rationale) if isinstance(rationale, str) else []
-    return (with_options(text_field(item, "question"), item.get("options")),
+    options = option_texts(item.get("options"), "options")
+    return (with_options(text_field(item, "question"), options),
             text_field(item, "correct"), steps)

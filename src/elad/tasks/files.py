@@ -19,7 +19,6 @@ import itertools
 import json
 import logging
 import random
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -64,32 +63,6 @@ def text_field(item: Any, name: str) -> str:
         fields = f" (fields here: {', '.join(map(str, item))})" if name not in item else ""
         raise Malformed(f"no {name!r} text{fields}")
     return value.strip()
-
-
-_OPTION = re.compile(r"^\s*\(?([A-Ea-e])\s*\)\s*(.*)$", re.DOTALL)  # "A)32400", "(b) 7"
-
-
-def with_options(question: str, options: Any, field: str = "options") -> str:
-    """A multiple-choice question as the teacher and the student see it, its options
-    after it ("...\nAnswer choices: (A) 32400 (B) 28000"). An option may carry its
-    letter (AQuA's "A)32400"), which must be its place's (A first), or not."""
-    if options is None:
-        raise Malformed(f"no {field!r} list")
-    if not isinstance(options, list) or not 2 <= len(options) <= 5:
-        raise Malformed(f"{field!r} is not a list of two to five options: {options!r}")
-    choices = []
-    for letter, option in zip("ABCDE", options):
-        if isinstance(option, (int, float)) and not isinstance(option, bool):
-            option = str(option)
-        match = _OPTION.match(option) if isinstance(option, str) else None
-        if match and match[1].upper() != letter:
-            raise Malformed(f"option {option!r} is lettered {match[1].upper()}, not "
-                            f"{letter}, its place in {field!r}")
-        text = (match[2] if match else option if isinstance(option, str) else "").strip()
-        if not text:
-            raise Malformed(f"option {option!r} in {field!r} has no text")
-        choices.append(f"({letter}) {text}")
-    return f"{question}\nAnswer choices: {' '.join(choices)}"
 
 
 CHUNK = 1 << 20  # bytes read at a time by the first pass

@@ -3,8 +3,8 @@
 The field names are settings (`task.question_field`, `task.answer_field`, and
 `task.rationale_field` for a rationale, a string with one step per line or a list of
 steps), and so is the answer type (`task.answer_type`: number, choice, yesno, label or
-text; a choice question's options may be in its text, or in a list that
-`task.options_field` names, written after it). Only the question is needed: a line
+text; a choice question's options may be in its text, or apart in the field that
+`task.options_field` names: tasks/options.py). Only the question is needed: a line
 without an answer is an unlabeled pool question. A single file has one split: the test
 set is drawn from its lines that have an answer (or comes from `task.test_path`, or the
 teacher annotates one: testset.py), the pool is the rest.
@@ -12,9 +12,9 @@ teacher annotates one: testset.py), the pool is the rest.
 
 from __future__ import annotations
 
-from elad.answers import normalize_answer
 from elad.config import TaskConfig
-from elad.tasks.files import Malformed, text_field, with_options
+from elad.tasks.files import Malformed, text_field
+from elad.tasks.options import lettered_options
 
 SPLITS = None  # any <split>.jsonl in the folder
 ANSWER_TYPE = None  # task.answer_type, "text" if not set
@@ -28,16 +28,13 @@ def parse(item, config: TaskConfig) -> tuple[str, str | None, list[str]]:
     raw = item.get(config.answer_field)
     if isinstance(raw, bool):
         raw = "yes" if raw else "no"
-    unlabeled = raw is None or (isinstance(raw, str) and not raw.strip())
-    answer = None if unlabeled else text_field({config.answer_field: raw},
-                                               config.answer_field)
     field = config.options_field
     if field and config.answer_type == "choice":  # the options apart: AQuA's form
-        question = with_options(question, item.get(field), field)
-        letter = normalize_answer(answer, "choice")
-        if letter and "ABCDE".index(letter) >= len(item[field]):
-            raise Malformed(f"answer {answer!r} names no option ({field!r} has "
-                            f"{len(item[field])})")
+        question, answer = lettered_options(question, item, raw, field)
+    else:
+        unlabeled = raw is None or (isinstance(raw, str) and not raw.strip())
+        answer = None if unlabeled else text_field({config.answer_field: raw},
+                                                   config.answer_field)
     steps: list[str] = []
     if config.rationale_field:
         rationale = item.get(config.rationale_field)
