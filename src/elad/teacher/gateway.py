@@ -271,10 +271,10 @@ def unusable_stop(round: int, last: TeacherReply, kinds: set[str]) -> str:
     if kinds == {"refused"}:
         return (f"{round_name(round)}: the server refused the first {FIRST_UNUSABLE_STOP} "
                 f"requests (the last: {last.error.removeprefix(REFUSED_REQUEST).strip()}); "
-                "stopped before sending more of the "
-                "same. A refused request is billed nothing and asked again by a rerun: "
-                "fix what the server names (teacher.model, teacher.structured_output, "
-                "teacher.max_output_tokens, or the server itself), then rerun")
+                "stopped before sending more of the same. A refused request is billed "
+                "nothing and asked again by a rerun: fix what the server names "
+                "(teacher.model, teacher.structured_output, teacher.max_output_tokens, or "
+                "the server itself), then rerun")
     return (f"{round_name(round)}: the teacher's first {FIRST_UNUSABLE_STOP} replies could "
             f"not be used (the last: {last.error}); stopped before paying for more of the "
             "same. Fix what the reason names (task.labels, teacher.structured_output, "
