@@ -59,6 +59,10 @@ def test_init_writes_a_config_that_loads_and_runs(tmp_path, capsys):
             "openai", "local-oracle", 0.5)
         assert config.student.kind == "tiny" and config.task.pool_size == 0  # the whole file
         assert "lora_rank" not in out.read_text()  # a pretrained student's keys alone
+        assert config.student.max_new_tokens == 256  # room for an LLM's explanation
+        assert ("note: the tiny student is a small model trained from scratch on this "
+                "machine, to try elad offline; a pretrained one learns real questions: "
+                "--student Qwen/Qwen2.5-0.5B-Instruct") in printed
         assert f"wrote {out}: a run config for {data} (60 questions, 60 with an answer" \
             in printed
         assert "estimate (offline, no teacher call): teacher local-oracle" in printed
@@ -203,6 +207,8 @@ def test_unlabeled_questions_are_counted_and_a_test_file_needs_answers(tmp_path,
     assert main(init_args(out, data, "--teacher-model", "gpt-4o-mini")) == 0
     printed = capsys.readouterr().out
     assert "(30 questions, 0 with an answer" in printed
+    assert ('note: answers compared as text are equal only as written, lower-cased '
+            '("1,200" is not "1200"); --answer-type number') in printed
     assert load_config(out).task.test_from_teacher == 6  # a fifth, held out of the pool
     assert "pool: 24 questions" in printed  # the estimate holds them out as the run does
     assert "teacher-annotated test set: 6 requests" in printed

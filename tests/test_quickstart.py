@@ -108,9 +108,12 @@ def shrink(config: Path) -> None:
     for key, value in SHRUNK.items():
         text, n = re.subn(rf"^{key} = .*$", f"{key} = {value}", text, flags=re.MULTILINE)
         assert n == 1, key
-    student = "".join(f"{key.removeprefix('student.')} = {toml_value(value)}\n"
-                      for key, value in (o.split("=") for o in TINY)
-                      if key.startswith("student."))
+    student = ""
+    for key, value in (o.split("=") for o in TINY if o.startswith("student.")):
+        name = key.removeprefix("student.")
+        line = f"{name} = {toml_value(value)}"
+        text, n = re.subn(rf"^{name} = .*$", line, text, flags=re.MULTILINE)  # init's
+        student += "" if n else line + "\n"
     config.write_text(text.replace("[student]\n", f"[student]\n{student}", 1))
 
 

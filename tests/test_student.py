@@ -188,6 +188,25 @@ def test_a_tiny_student_trained_on_longer_sequences_records_their_length(caplog,
             "trained anyway") in caplog.text
 
 
+def test_explanations_longer_than_the_student_writes_are_warned_of_once(caplog):
+    """GSM8K's explanations run past the tiny student's 96 new tokens: it wrote none of
+    them to its answer, and every test answer scored wrong, with no word of why."""
+    question = synthetic.make_question("arithmetic", random.Random(0), 5, 5)
+    pairs = [(question, format_explanation(*synthetic.solve(question)))] * 3
+    config = StudentConfig(vocab_size=300, hidden_size=32, layers=1, heads=2)
+    student = build_tiny_student([question, pairs[0][1]], config, seed=0)
+    longest = len(student.encode(pairs[0][1])) + 1  # and its end token
+    student.max_new_tokens = longest
+    student.training_examples(pairs)
+    assert "longer than" not in caplog.text
+    student.max_new_tokens = longest - 1
+    student.training_examples(pairs)
+    student.training_examples(pairs)
+    assert caplog.text.count(f"3 of 3 training explanations are longer than the "
+                             f"{longest - 1} tokens the student writes "
+                             f"(student.max_new_tokens; the longest: {longest})") == 1
+
+
 def test_a_beginning_without_its_answer_line_is_trained_without_an_end_token(student):
     """A warm-up's beginning of a chain (tasks/curriculum.py) teaches its steps and the
     line break after them, and no end: its tokens are the whole explanation's first

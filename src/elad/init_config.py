@@ -48,6 +48,8 @@ from elad.tasks.files import DEFAULT_TEST
 DEFAULT_BUDGET_USD = 5.0
 TEACHER_TEST_SIZE = 100  # questions the teacher annotates as the test set, without --test
 TEACHER_OUTPUT_TOKENS = 512  # room for a step-by-step reply from a real LLM
+TINY_NEW_TOKENS = 256  # the tiny student's room to write a real LLM's explanation (its
+# default, 96, fits the synthetic tasks' explanations; GSM8K's run to about 500)
 SHOWN = {"strategy", "mode", "seed_size", "round_size", "candidates", "max_rounds",
          "budget_usd", "task.kind", "task.path", "task.question_field",
          "task.answer_field", "task.answer_type", "task.pool_size", "task.test_size",
@@ -143,9 +145,28 @@ def init(options: InitOptions) -> str:
              f"{config.task.answer_type}{guessed})")
     first = ([f"first: raise budget_usd in {out}: as it is, the run cannot start (above)"]
              if cannot_start(outlook, config) else [])
-    return "\n".join([wrote, *labels_note(config), *small_test_note(config, test), "",
+    return "\n".join([wrote, *text_note(config, answers), *labels_note(config),
+                      *small_test_note(config, test), *tiny_note(config), "",
                       format_estimate(outlook, config),
                       "", *first, *next_commands(out, config)])
+
+
+def text_note(config: RunConfig, answers: list[str]) -> list[str]:
+    """What comparing answers as text means, when no answer showed another type."""
+    if answers or config.task.answer_type != "text":
+        return []
+    return [('note: answers compared as text are equal only as written, lower-cased '
+             '("1,200" is not "1200"); --answer-type number, choice, yesno or label '
+             "compares them as such")]
+
+
+def tiny_note(config: RunConfig) -> list[str]:
+    """What the tiny student is for, when it is the one chosen."""
+    if config.student.kind != "tiny":
+        return []
+    return [("note: the tiny student is a small model trained from scratch on this "
+             "machine, to try elad offline; a pretrained one learns real questions: "
+             "--student Qwen/Qwen2.5-0.5B-Instruct, or a local model folder")]
 
 
 def labels_note(config: RunConfig) -> list[str]:
@@ -185,7 +206,7 @@ def run_config(options: InitOptions, data: DataFile, model: str, student_model: 
     sizes = {"seed_size": min(RunConfig.seed_size, max(1, pool // 4)),  # a small file's
              "round_size": min(RunConfig.round_size, max(1, pool // 8)),  # rounds fit it
              "candidates": min(RunConfig.candidates, pool)}
-    student = ({"kind": "tiny"} if student_model == "tiny" else
+    student = ({"kind": "tiny", "max_new_tokens": TINY_NEW_TOKENS} if student_model == "tiny" else
                {"kind": "hf", "model": student_model, **profile("hf"),
                 "chat_template": chat_tuned(student_model)})
     teacher = {"kind": "openai", "model": model, "base_url": options.base_url,
@@ -256,7 +277,8 @@ def task_section(options: InitOptions, data: DataFile,
 def shown_keys(config: RunConfig) -> set[str]:
     """The keys this config's file shows: SHOWN (less the pretrained student's own for a
     tiny one) and its student profile's values."""
-    shown = SHOWN if config.student.kind == "hf" else SHOWN - PRETRAINED_ONLY
+    shown = SHOWN if config.student.kind == "hf" else \
+        SHOWN - PRETRAINED_ONLY | {"student.max_new_tokens"}
     task = {"task.labels"} if config.task.answer_type == "label" else set()
     task |= {"task.options_field"} if config.task.options_field else set()
     return shown | task | {f"student.{key}" for key in profile(config.student.kind)}

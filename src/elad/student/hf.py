@@ -133,6 +133,7 @@ class HFStudent:
         self.merge_lora_to_decode = True  # see merged_lora; False decodes through the
         # adapter (no copy of the weights in host memory; the tests compare the two)
         self.positions_grow = False  # True for a tiny student (_fit_positions)
+        self._said_cut = False  # _say_if_cut warned already
 
     # --- persistence ------------------------------------------------------------------
 
@@ -359,7 +360,24 @@ class HFStudent:
             end = [self.eos_id] if ANSWER_CUE in explanation else []
             examples.append(([*prompt, *self.encode(explanation), *end], len(prompt)))
         self._fit_positions(examples)
+        self._say_if_cut(examples)
         return examples
+
+    def _say_if_cut(self, examples: list[tuple[list[int], int]]) -> None:
+        """Warn, once, of targets longer than the student writes (`max_new_tokens`): its
+        own explanations of such questions stop before their answer, so they score as
+        wrong however well it learns (GSM8K's, for the tiny student's first 96)."""
+        cut = [len(ids) - prompt for ids, prompt in examples
+               if len(ids) - prompt > self.max_new_tokens]
+        if cut and not self._said_cut:
+            self._said_cut = True
+            log.warning("%d of %d training explanations are longer than the %d tokens the "
+                        "student writes (student.max_new_tokens; the longest: %d): its "
+                        "own explanations of such questions stop before their answer. A "
+                        "run's student keeps its settings: a new run with "
+                        "student.max_new_tokens=%d writes them whole", len(cut),
+                        len(examples), self.max_new_tokens, max(cut),
+                        2 ** math.ceil(math.log2(max(cut))))
 
     def _fit_positions(self, examples: list[tuple[list[int], int]]) -> None:
         """Sequences longer than the model's `max_position_embeddings` are trained
