@@ -80,9 +80,16 @@ def test_score_writes_why_each_question_would_be_chosen(tmp_path, capsys):
     assert main(["-q", "score", "--run-dir", run_dir, "--out", str(lines_file),
                  "--limit", "10"]) == 0
     out = capsys.readouterr().out
-    assert "student of round 1" in out
+    with RunStore(tmp_path / "run" / STORE) as store:
+        asked = store.attempted_ids()
+    assert (f"10 pool questions scored with the student of round 1 (the {len(asked)} the "
+            "teacher was asked about left out: the student trained on them)") in out
     lines = [json.loads(line) for line in lines_file.read_text().splitlines()]
     assert len(lines) == len({line["id"] for line in lines}) == 10  # a sample, no repeats
+    assert not asked & {line["id"] for line in lines}  # before: its targets too
+    assert main(["-q", "score", "--run-dir", run_dir, "--out", str(lines_file),
+                 "--limit", "1000"]) == 0  # all the others
+    assert len(lines_file.read_text().splitlines()) == 120 - len(asked)
     for line in lines:
         assert set(line["scores"]) == {"random", "entropy", "least-confidence", "intra",
                                        "elad"}

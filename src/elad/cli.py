@@ -162,8 +162,11 @@ def score_command(args: argparse.Namespace) -> int:
     from elad.pool_scores import score_pool  # imports torch
     from elad.reading.diagnostics import format_aurocs
 
-    round, scored = score_pool(Path(args.run_dir), args.round, args.limit, Path(args.out))
-    print(f"wrote {args.out}: pool questions scored with the student of round {round}")
+    round, scored, asked = score_pool(Path(args.run_dir), args.round, args.limit,
+                                      Path(args.out))
+    print(f"wrote {args.out}: {scored.scored} pool questions scored with the student of "
+          f"round {round} (the {asked} the teacher was asked about left out: the student "
+          "trained on them)")
     print(format_aurocs(scored))
     return 0
 

@@ -1,6 +1,7 @@
 """`elad score`: why would each question be chosen? Scores pool questions with the
 student of a given round and writes one JSON line per question, then prints how well each
-strategy's score predicts the student's mistakes (the AUROC diagnostic).
+strategy's score predicts the student's mistakes (the AUROC diagnostic). Questions the
+teacher was asked about are left out, as a round's candidates leave them out.
 
     elad score --run-dir runs/default --round 2 --out scores.jsonl
 
@@ -23,14 +24,18 @@ from elad.types import Score
 
 
 def score_pool(run_dir: Path, round: int | None, limit: int, out: Path
-               ) -> tuple[int, Diagnostic]:
-    """Score up to `limit` pool questions (a seeded sample) with the student saved after
-    `round` (default: the last one); returns the round used and the diagnostic (no
-    AUROC when no question has a known answer)."""
+               ) -> tuple[int, Diagnostic, int]:
+    """Score up to `limit` pool questions (a seeded sample of those the teacher was not
+    asked about, as a round's candidates are) with the student saved after `round`
+    (default: the last one); returns the round used, the diagnostic (no AUROC when no
+    question has a known answer) and how many asked questions were left out (a student
+    trained on them answers them from memory)."""
     with RunDir.open(run_dir) as run:
         config = run.config
         round = run.trained_round(round)
-        ids = run.store.example_ids("pool")  # not the questions: a pool may be huge
+        asked = run.store.attempted_ids()
+        ids = [i for i in run.store.example_ids("pool")  # ids: a pool may be huge
+               if i not in asked]
         rng = random.Random(phase_seed(config, round, "score"))
         drawn = rng.sample(ids, min(limit, len(ids)))
         by_id = {e.id: e for e in run.store.examples("pool", drawn)}
@@ -40,7 +45,7 @@ def score_pool(run_dir: Path, round: int | None, limit: int, out: Path
                               checkpoint)
     hidden = {e.id: hidden_answer(e, config.task) for e in examples}
     write_lines(out, examples, scored.scores, scored.explanations, hidden, config.seed)
-    return round, diagnostic(scored.scores, hidden, config.seed)
+    return round, diagnostic(scored.scores, hidden, config.seed), len(asked)
 
 
 def write_lines(out: Path, examples, scores: list[Score], explanations, hidden,
