@@ -130,13 +130,16 @@ def run_report_html(store: RunStore, config: RunConfig, title: str,
     body += [tag("h2", "Cost breakdown"), cost_table(costs + test_set)]
     body.append(tag("h2", "Selected questions"))
     targets = {t.example_id: t for t in store.targets()}
+    finished = {r.round for r in records}
     for round in sorted({c.round for c in calls}):
         asked = {c.example_id: c for c in calls if c.round == round}
         selected = store.selection(round) or []
         sent = [qid for qid in selected if qid in asked]
         shown = sent[:examples_per_round]
-        skipped = (f" ({len(selected) - len(sent)} more selected, then skipped: no longer "
-                   "within the budget)" if len(sent) < len(selected) else "")
+        why = ("then skipped: no longer within the budget" if round in finished else
+               "not sent yet: the run stopped in this round, and a rerun sends them")
+        skipped = (f" ({len(selected) - len(sent)} more selected, {why})"
+                   if len(sent) < len(selected) else "")
         body.append(tag("h3", f"Round {round}: {count(len(sent), 'question')} sent to "
                               f"the teacher{skipped}, the first {len(shown)} in selection "
                               "order"))
