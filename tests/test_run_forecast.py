@@ -92,6 +92,9 @@ def test_the_stored_forecast_is_json_and_says_what_the_rule_decided():
            "stop_gain_per_usd=1" in line
     assert f"at $1.20 (+100%): {stored['predictions'][-1]['value']:.3f}" in line
     assert "not below stop_gain_per_usd=0.001" in forecast_line(stored, 0.001)
+    tiny = {**stored, "predictions": [{**p, "cost_usd": p["cost_usd"] / 500}
+                                      for p in stored["predictions"]]}
+    assert "at $0.0024 (+100%): " in forecast_line(tiny)  # a tiny run's: not "$0.00"
     assert "below" not in forecast_line(stored)  # the rule is off
     assert forecast_line(None).startswith("none yet")
 

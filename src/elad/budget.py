@@ -261,3 +261,9 @@ def usd(dollars: float) -> str:
     """Dollars as text: to the hundredth of a cent below $1 (a round's cost, a budget's
     rest), to the cent above."""
     return f"${dollars:,.4f}" if dollars < 1 else f"${dollars:,.2f}"
+
+
+def rough_usd(dollars: float) -> str:
+    """Dollars a forecast is made at: to the cent from ten cents, else as `usd` (a tiny
+    run's "$0.00" said nothing)."""
+    return f"${dollars:,.2f}" if dollars >= 0.1 else usd(dollars)

@@ -58,7 +58,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from elad.budget import usd
+from elad.budget import rough_usd, usd
 from elad.forecast_fit import (
     FORMS,
     MIN_POINTS,
@@ -320,7 +320,7 @@ def should_stop(forecast: Forecast | None, gain_per_usd_threshold: float,
     said = (f"the next round ({usd(forecast.next_round_usd)}) is forecast to buy "
             f"{g:+.3f} accuracy per $ ({confidence:.0%} upper bound {upper:+.3f})")
     last = max(forecast.predictions, key=lambda p: p.horizon, default=None)
-    at = f"; forecast at ${last.cost_usd:.2f}: {last}" if last else ""
+    at = f"; forecast at {rough_usd(last.cost_usd)}: {last}" if last else ""
     if upper < gain_per_usd_threshold:
         return True, f"stopped: {said}, below stop_gain_per_usd={gain_per_usd_threshold:g}{at}"
     return False, (f"going on: {said}, not below stop_gain_per_usd="

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from elad.budget import usd
+from elad.budget import rough_usd, usd
 from elad.forecast import (
     FLAT_GAP,
     Forecast,
@@ -137,7 +137,7 @@ def forecast_line(stored: dict | None, threshold: float = 0.0) -> str:
     if flat:  # the flat curve's level is the rounds' mean, not a forecast to show
         return text + ")"
     far = max(stored["predictions"], key=lambda p: p["horizon"])
-    return (text + f"); at ${far['cost_usd']:.2f} (+{far['horizon']:.0%}): "
+    return (text + f"); at {rough_usd(far['cost_usd'])} (+{far['horizon']:.0%}): "
             f"{far['value']:.3f} [{far['low']:.3f}, {far['high']:.3f}]")
 
 
