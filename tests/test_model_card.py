@@ -42,7 +42,7 @@ def test_a_hub_base_model_with_its_cached_license(tmp_path, monkeypatch):
                     "teacher.model=gpt-4o-mini")
     assert meta["base_model"] == "acme/base-1b" and meta["license"] == "apache-2.0"
     assert meta["library_name"] == "transformers"
-    assert meta["datasets"] == ["my questions.jsonl"]
+    assert "datasets" not in meta  # a local file is no hub dataset id
     assert meta["teacher"] == {"kind": "openai", "model": "gpt-4o-mini"}
     meta = metadata("student.model=acme/custom", "task.hub=openai/gsm8k",
                     "task.kind=gsm8k", adapter_only=True)
@@ -64,7 +64,7 @@ def test_no_license_is_invented(tmp_path, monkeypatch):
     folder.mkdir(parents=True)
     meta = metadata(f"student.model={folder}", "task.kind=svamp")
     assert "base_model" not in meta and "license" not in meta
-    assert meta["datasets"] == ["svamp"]
+    assert "datasets" not in meta
     (folder / "README.md").write_text("---\nlicense: mit\n---\n")
     meta = metadata(f"student.model={folder}")
     assert meta["license"] == "mit" and "base_model" not in meta

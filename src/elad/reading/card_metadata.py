@@ -2,8 +2,9 @@
 Hugging Face hub reads to link and filter models. `base_model` is the pretrained
 student's hub name (none for the tiny student, trained from scratch, or a local path);
 `license` is the base model's own, read from its model card where a copy is on this
-machine (never guessed: absent otherwise); `datasets` names the task's data; `teacher`
-says which model taught it. Never imports torch and never goes to the network.
+machine (never guessed: absent otherwise); `datasets` is the hub dataset the questions
+came from (none for a local file or elad's synthetic tasks); `teacher` says which model
+taught it. Never imports torch and never goes to the network.
 """
 
 from __future__ import annotations
@@ -56,17 +57,6 @@ def base_license(model: str) -> dict[str, str]:
             if meta.get(key)}
 
 
-def dataset_names(config: RunConfig) -> list[str]:
-    """The data the student was distilled on: the hub dataset, the user's file name,
-    the named dataset's local copy, or "synthetic" (elad's own generated tasks)."""
-    task = config.task
-    if task.hub:
-        return [task.hub]
-    if task.kind == "synthetic":
-        return ["synthetic"]
-    return [Path(task.path).name if task.path else task.kind]
-
-
 def teacher_meta(config: RunConfig) -> dict[str, str]:
     """The teacher's kind (openai: a real LLM; oracle, reference: no LLM, priced as the
     model) and model."""
@@ -88,8 +78,9 @@ def front_matter(config: RunConfig, adapter_only: bool) -> list[str]:
     if student.kind == "hf":
         lines += [f"{key}: {quoted(value)}" for key, value in
                   base_license(student.model).items()]
-    lines += ["datasets:", *(f"- {quoted(name)}" for name in dataset_names(config)),
-              "tags:", "- elad", "- distillation", "- chain-of-thought",
+    if config.task.hub:  # a local file is no hub id (the card's text names it)
+        lines += ["datasets:", f"- {quoted(config.task.hub)}"]
+    lines += ["tags:", "- elad", "- distillation", "- chain-of-thought",
               "teacher:", *(f"  {key}: {quoted(value)}"
                             for key, value in teacher_meta(config).items()),
               "---"]

@@ -108,7 +108,8 @@ def run_report_html(store: RunStore, config: RunConfig, title: str,
     summary = (f"strategy {config.strategy}, mode {config.mode}, seed {config.seed}, "
                f"budget ${config.budget_usd}; teacher {config.teacher.kind}, student "
                f"{config.student.kind}. "
-               + (f"{len(records)} rounds; stopped: {last.stop_reason or 'not finished'}."
+               + (f"{count(len(records), 'round')}; stopped: "
+                  f"{last.stop_reason or 'not finished'}."
                   if last else "No finished round yet."))
     body = [tag("h1", f"elad run {title}"),
             *bought_section(store, config, records, baseline), tag("p", summary),
