@@ -123,6 +123,26 @@ def test_a_bad_data_file_is_a_one_line_error_and_nothing_is_written(tmp_path, ca
     assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["questions.jsonl"]
 
 
+def test_init_skips_lines_that_cannot_be_read_when_asked_as_the_run_will(tmp_path, capsys):
+    """One bad line in a big file stopped init, with no word of the run's
+    task.skip_malformed, and init had no way to skip it."""
+    data = write_questions(tmp_path / "questions.jsonl", 30)
+    data.write_text(data.read_text() + '{"q": "broken\n[1, 2]\n')
+    out = tmp_path / "run.toml"
+    assert main(init_args(out, data, "--teacher-model", "gpt-4o-mini")) == 2
+    assert one_line_error(capsys).endswith("; --skip-malformed skips such lines")
+    assert main(init_args(out, data, "--teacher-model", "gpt-4o-mini",
+                          "--skip-malformed")) == 0
+    printed = capsys.readouterr().out
+    assert "(30 questions, 30 with an answer" in printed
+    assert (f"note: 2 line(s) that cannot be read left out, as the run will leave them "
+            f"out (task.skip_malformed = true); the first: {data}:31: not valid JSON") \
+        in printed
+    config = load_config(out)
+    assert config.task.skip_malformed
+    assert len(load_task(config.task, 0).pool) == 30 - config.task.test_size
+
+
 def test_an_answer_not_of_the_answer_type_given_names_inits_ways_out(tmp_path, capsys):
     """Before: the run's loader's error, which named task.skip_malformed, a key init
     cannot set."""

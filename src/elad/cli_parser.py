@@ -291,4 +291,7 @@ def add_init_parser(commands: argparse._SubParsersAction, handler: Handler) -> N
                       "pretrained causal LM, or tiny (the small CPU student; the default)")
     init.add_argument("--budget", type=float, metavar="USD", help="dollars the teacher may "
                       "be paid, never exceeded (default: 5)")
+    init.add_argument("--skip-malformed", action="store_true", help="skip the lines that "
+                      "cannot be read, as the run will (task.skip_malformed = true), "
+                      "instead of stopping at the first")
     init.set_defaults(handler=handler)

@@ -78,6 +78,7 @@ class InitOptions:
     prices: tuple[float, float] | None = None  # per million (input, output) tokens
     student: str | None = None
     budget_usd: float = DEFAULT_BUDGET_USD
+    skip_malformed: bool = False  # lines that cannot be read: skipped, as the run will
 
     @classmethod
     def of(cls, args: argparse.Namespace) -> InitOptions:
@@ -118,8 +119,9 @@ def init(options: InitOptions) -> str:
         raise ConfigError(f"{out.parent}: no such folder for {out.name}")
     fields, choice = (options.question_field, options.answer_field), \
         options.answer_type in (None, "choice")
-    data = read_questions(options.data, *fields, choice=choice)
-    test = (read_questions(options.test, *fields, labeled=True, choice=choice)
+    data = read_questions(options.data, *fields, choice=choice, skip=options.skip_malformed)
+    test = (read_questions(options.test, *fields, labeled=True, choice=choice,
+                           skip=options.skip_malformed)
             if options.test is not None else None)
     answers = data.answers if test is None else test.answers  # those the run compares
     given = options.answer_type  # else guessed from `answers`
@@ -143,6 +145,10 @@ def init(options: InitOptions) -> str:
     wrote = (f"wrote {out}: a run config for {data.path} ({len(data.questions):,} "
              f"questions, {len(data.answers):,} with an answer; answers compared as "
              f"{config.task.answer_type}{guessed})")
+    skipped = [line for file in filter(None, (data, test)) for line in file.skipped]
+    if skipped:
+        wrote += (f"\nnote: {len(skipped)} line(s) that cannot be read left out, as the run "
+                  f"will leave them out (task.skip_malformed = true); the first: {skipped[0]}")
     first = ([f"first: raise budget_usd in {out}: as it is, the run cannot start (above)"]
              if cannot_start(outlook, config) else [])
     return "\n".join([wrote, *text_note(config, answers), *labels_note(config),
@@ -259,6 +265,8 @@ def task_section(options: InitOptions, data: DataFile,
                                    else [*answers, *data.answers])
     if options.answer_type == "choice" and data.options_field:
         task["options_field"] = data.options_field
+    if options.skip_malformed:
+        task["skip_malformed"] = True
     held_out, labeled = 0, len(data.answers)
     if options.test is not None:
         task["test_path"] = str(options.test)
@@ -281,6 +289,7 @@ def shown_keys(config: RunConfig) -> set[str]:
         SHOWN - PRETRAINED_ONLY | {"student.max_new_tokens"}
     task = {"task.labels"} if config.task.answer_type == "label" else set()
     task |= {"task.options_field"} if config.task.options_field else set()
+    task |= {"task.skip_malformed"} if config.task.skip_malformed else set()
     return shown | task | {f"student.{key}" for key in profile(config.student.kind)}
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from elad.answers import YESNO, normalize_answer
@@ -19,7 +19,7 @@ MAX_LABELS = 20  # more distinct answers than this are guessed to be text, not c
 OPTION_FIELDS = ("options", "choices")  # a list of options apart from the question
 
 
-@dataclass(frozen=True)
+@dataclass
 class DataFile:
     """A JSON-lines file of questions, as read by `read_questions`."""
 
@@ -28,53 +28,72 @@ class DataFile:
     answers: list[str]  # the answers given (some lines may have none)
     answer_lines: list[int]  # the line of each answer
     options_field: str = ""  # a field of its first line that holds a list of options
+    skipped: list[str] = field(default_factory=list)  # why each line was skipped
 
 
 def read_questions(path: Path, question_field: str, answer_field: str,
-                   labeled: bool = False, choice: bool = True) -> DataFile:
+                   labeled: bool = False, choice: bool = True, skip: bool = False
+                   ) -> DataFile:
     """The questions (and answers) of a JSON-lines file; a ConfigError naming the first
-    line that is not a JSON object with a question (with `labeled`, and an answer). With
-    `choice`, where the first line has its options apart, an answer that names one of a
-    line's options is read as the option's letter, as a choice task reads it."""
-    questions, answers, answer_lines, options_field = [], [], [], ""
+    line that is not a JSON object with a question (with `labeled`, and an answer), or,
+    with `skip`, those lines left out and listed. With `choice`, where the first line
+    has its options apart, an answer that names one of a line's options is read as the
+    option's letter, as a choice task reads it."""
+    data = DataFile(path, [], [], [])
     try:
         for number, item in json_items(path):  # the task loader's reader: same lines
-            where = f"{path}:{number}"
-            if isinstance(item, Malformed):
-                raise ConfigError(f"{where}: {item}; the data file has one JSON object a "
-                                  "line")
-            if not isinstance(item, dict):
-                raise ConfigError(f"{where}: not a JSON object but {type(item).__name__}")
-            question = _text(item.get(question_field))
-            if question is None and question_field in item:
-                raise ConfigError(f"{where}: the {question_field!r} field holds no text: "
-                                  f"{item[question_field]!r}")
-            if question is None:
-                raise ConfigError(f"{where}: no {question_field!r} text (fields here: "
-                                  f"{', '.join(sorted(item)) or 'none'}; --question-field "
-                                  "names another)")
-            answer = _text(item.get(answer_field))
-            if answer is None and labeled:
-                raise ConfigError(f"{where}: no {answer_field!r}: a test file needs an "
-                                  "answer on every line (--answer-field names another)")
-            if not questions:  # AQuA's form: the options apart (task.options_field)
-                options_field = next((name for name in OPTION_FIELDS
-                                      if is_options(item.get(name))), "")
-            if answer is not None and options_field and choice:
-                answer = option_letter(item, item[answer_field], options_field) or answer
-            questions.append(question)
-            if answer is not None:
-                answers.append(answer)
-                answer_lines.append(number)
+            try:
+                read_line(data, number, item, (question_field, answer_field),
+                          labeled, choice)
+            except ConfigError as error:
+                if not skip:
+                    raise ConfigError(f"{error}; --skip-malformed skips such lines") \
+                        from None
+                data.skipped.append(str(error))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such data file") from None
     except IsADirectoryError:
         raise ConfigError(f"{path}: a directory, not a JSON-lines file") from None
     except OSError as error:
         raise ConfigError(f"{path}: cannot be read ({error.strerror})") from None
-    if not questions:
-        raise ConfigError(f"{path}: no question in it (it is empty)")
-    return DataFile(path, questions, answers, answer_lines, options_field)
+    if not data.questions:
+        raise ConfigError(f"{path}: no question in it" + (
+            f" that can be read ({len(data.skipped)} lines skipped)" if data.skipped
+            else " (it is empty)"))
+    return data
+
+
+def read_line(data: DataFile, number: int, item: object, fields: tuple[str, str],
+              labeled: bool, choice: bool) -> None:
+    """Add the question (and answer) of line `number` to `data`; a ConfigError naming
+    the line when it cannot be read."""
+    question_field, answer_field = fields
+    where = f"{data.path}:{number}"
+    if isinstance(item, Malformed):
+        raise ConfigError(f"{where}: {item}; the data file has one JSON object a line")
+    if not isinstance(item, dict):
+        raise ConfigError(f"{where}: not a JSON object but {type(item).__name__}")
+    question = _text(item.get(question_field))
+    if question is None and question_field in item:
+        raise ConfigError(f"{where}: the {question_field!r} field holds no text: "
+                          f"{item[question_field]!r}")
+    if question is None:
+        raise ConfigError(f"{where}: no {question_field!r} text (fields here: "
+                          f"{', '.join(sorted(item)) or 'none'}; --question-field names "
+                          "another)")
+    answer = _text(item.get(answer_field))
+    if answer is None and labeled:
+        raise ConfigError(f"{where}: no {answer_field!r}: a test file needs an answer on "
+                          "every line (--answer-field names another)")
+    if not data.questions:  # AQuA's form: the options apart (task.options_field)
+        data.options_field = next((name for name in OPTION_FIELDS
+                                   if is_options(item.get(name))), "")
+    if answer is not None and data.options_field and choice:
+        answer = option_letter(item, item[answer_field], data.options_field) or answer
+    data.questions.append(question)
+    if answer is not None:
+        data.answers.append(answer)
+        data.answer_lines.append(number)
 
 
 def option_letter(item: dict, raw: object, field: str) -> str | None:
