@@ -154,8 +154,9 @@ def say_if_cut(round: int, chosen: int, wanted: int, left: float) -> None:
     takes (quietly, a seed round of 20 became 8)."""
     if chosen < wanted:
         log.warning("round %d: %d of %d questions fit in what is left of the budget "
-                    "(%s; each request holds its worst case until its reply)", round,
-                    chosen, wanted, usd(left))
+                    "(%s; each request holds its worst case until its reply: a lower "
+                    "teacher.max_output_tokens holds less)", round, chosen, wanted,
+                    usd(left))
 
 
 def select_round(run: Run, round: int, student: Student, unlabeled: list[Example],
