@@ -147,8 +147,9 @@ def init(options: InitOptions) -> str:
              f"{config.task.answer_type}{guessed})")
     skipped = [line for file in filter(None, (data, test)) for line in file.skipped]
     if skipped:
-        wrote += (f"\nnote: {len(skipped)} line(s) that cannot be read left out, as the run "
-                  f"will leave them out (task.skip_malformed = true); the first: {skipped[0]}")
+        wrote += (f"\nnote: {len(skipped)} line(s) that cannot be read left out, as the "
+                  "run will leave them out (task.skip_malformed = true); the first: "
+                  f"{skipped[0]}")
     first = ([f"first: raise budget_usd in {out}: as it is, the run cannot start (above)"]
              if cannot_start(outlook, config) else [])
     return "\n".join([wrote, *text_note(config, answers), *labels_note(config),
@@ -212,7 +213,8 @@ def run_config(options: InitOptions, data: DataFile, model: str, student_model: 
     sizes = {"seed_size": min(RunConfig.seed_size, max(1, pool // 4)),  # a small file's
              "round_size": min(RunConfig.round_size, max(1, pool // 8)),  # rounds fit it
              "candidates": min(RunConfig.candidates, pool)}
-    student = ({"kind": "tiny", "max_new_tokens": TINY_NEW_TOKENS} if student_model == "tiny" else
+    student = ({"kind": "tiny", "max_new_tokens": TINY_NEW_TOKENS}
+               if student_model == "tiny" else
                {"kind": "hf", "model": student_model, **profile("hf"),
                 "chat_template": chat_tuned(student_model)})
     teacher = {"kind": "openai", "model": model, "base_url": options.base_url,

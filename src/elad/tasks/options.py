@@ -48,7 +48,7 @@ def option_texts(options: Any, field: str) -> list[tuple[str | None, str]]:
             if isinstance(option, dict) else (None, option)
         if isinstance(text, (int, float)) and not isinstance(text, bool):
             text = str(text)
-        lettered = _LETTERED.match(text) if label is None and isinstance(text, str) else None
+        lettered = isinstance(text, str) and label is None and _LETTERED.match(text)
         if lettered:
             label, text = lettered[1], lettered[2]
         if not isinstance(text, str) or not text.strip():
