@@ -24,6 +24,7 @@ from transformers.utils import logging as hf_logging
 
 from elad.answers import ANSWER_CUE, prompt_text
 from elad.progress import progress
+from elad.student.lengths import fit_positions, said_if_cut
 from elad.student.protocol import Generation
 from elad.training import Schedule, fine_tune, pad
 
@@ -132,8 +133,8 @@ class HFStudent:
         self._newlines: list[int] | None = None  # made on first use (line_min_logprobs)
         self.merge_lora_to_decode = True  # see merged_lora; False decodes through the
         # adapter (no copy of the weights in host memory; the tests compare the two)
-        self.positions_grow = False  # True for a tiny student (_fit_positions)
-        self._said_cut = False  # _say_if_cut warned already
+        self.positions_grow = False  # True for a tiny student (lengths.fit_positions)
+        self._said_cut = False  # lengths.said_if_cut warned already: once is enough
 
     # --- persistence ------------------------------------------------------------------
 
@@ -359,44 +360,9 @@ class HFStudent:
             prompt = self.prompt_ids(question)
             end = [self.eos_id] if ANSWER_CUE in explanation else []
             examples.append(([*prompt, *self.encode(explanation), *end], len(prompt)))
-        self._fit_positions(examples)
-        self._say_if_cut(examples)
+        fit_positions(self.model, examples, self.positions_grow, self.name)
+        self._said_cut = self._said_cut or said_if_cut(examples, self.max_new_tokens)
         return examples
-
-    def _say_if_cut(self, examples: list[tuple[list[int], int]]) -> None:
-        """Warn, once, of targets longer than the student writes (`max_new_tokens`): its
-        own explanations of such questions stop before their answer, so they score as
-        wrong however well it learns (GSM8K's, for the tiny student's first 96)."""
-        cut = [len(ids) - prompt for ids, prompt in examples
-               if len(ids) - prompt > self.max_new_tokens]
-        if cut and not self._said_cut:
-            self._said_cut = True
-            log.warning("%d of %d training explanations are longer than the %d tokens the "
-                        "student writes (student.max_new_tokens; the longest: %d): its "
-                        "own explanations of such questions stop before their answer. A "
-                        "run's student keeps its settings: a new run with "
-                        "student.max_new_tokens=%d writes them whole", len(cut),
-                        len(examples), self.max_new_tokens, max(cut),
-                        2 ** math.ceil(math.log2(max(cut))))
-
-    def _fit_positions(self, examples: list[tuple[list[int], int]]) -> None:
-        """Sequences longer than the model's `max_position_embeddings` are trained
-        anyway. A student whose positions are only rotary (`positions_grow`: the tiny
-        ones) records the longer length, which changes no weight; a pretrained model was
-        not trained that far, so it is warned of."""
-        longest = max((len(ids) for ids, _ in examples), default=0)
-        limit = getattr(self.model.config, "max_position_embeddings", None)
-        if not limit or longest <= limit:
-            return
-        if self.positions_grow:
-            self.model.config.max_position_embeddings = 2 ** math.ceil(math.log2(longest))
-            log.info("the student's longest sequence is now %d tokens (a training "
-                     "sequence of %d)", self.model.config.max_position_embeddings, longest)
-            return
-        over = sum(len(ids) > limit for ids, _ in examples)
-        log.warning("%d of %d training sequences are longer than the %d tokens %s was "
-                    "pretrained for (the longest: %d); they are trained anyway", over,
-                    len(examples), limit, self.name, longest)
 
     def train(self, pairs: list[tuple[str, str]], steps: int, lr: float, seed: int,
               batch_size: int = 32) -> dict:
