@@ -217,7 +217,9 @@ def test_a_teacher_whose_first_replies_are_all_unusable_stops_the_sending(tmp_pa
         requests = [(annotation(teacher, q), str(i)) for i, q in enumerate(questions)]
         with pytest.raises(TeacherUnavailable, match=r"round 0: the teacher's first 5 "
                            r"replies could not be used \(the last: no usable reply in 2 "
-                           r"tries: .*\); stopped before paying for more"):
+                           r"tries: .*\); stopped before paying for more of the same\. "
+                           r"A higher teacher.max_invalid asks again more times, in this "
+                           r"run; teacher.model, .* change only in another --run-dir"):
             teacher.call_all(requests, 0, Budget(1.0))
         assert len(server.ledger) == 10 and len(teacher.store.teacher_failures()) == 5
         assert teacher.store.spent_usd() == pytest.approx(server.billed_usd(2.5, 10.0))
@@ -245,7 +247,9 @@ def test_a_server_that_refuses_every_request_stops_the_sending_after_five(tmp_pa
                               r"first 5 requests \(the last: Error code: 400 - the oracle "
                               r"teacher answers only .*\); stopped before sending more of "
                               r"the same\. A refused request is billed nothing and asked "
-                              r"again by a rerun"):
+                              r"again by a rerun: fix the server, or what it names, then "
+                              r"rerun; any setting may change: this run has paid for "
+                              r"nothing"):
             teacher.call_all(requests, 0, Budget(1.0))
     assert 5 <= len(server.ledger) < 15 and server.bills() == []
     assert teacher.store.spent_usd() == 0
@@ -412,9 +416,10 @@ def _stored_prompts(db_path) -> set[str]:
 
 
 def _elad_run(url: str) -> list[str]:
-    """A run stopped in round 1 (of 1) and resumed; round 2 would add time, not cover."""
+    """A run stopped in round 1 (of 1) and resumed; round 2 would add time, not cover.
+    Its student writes its targets whole (96 new tokens): no warning but the stop's."""
     return [sys.executable, "-m", "elad.cli", "-q", "run", *TINY, "max_rounds=1",
-            *openai_overrides(url, "teacher.concurrency=2")]
+            "student.max_new_tokens=96", *openai_overrides(url, "teacher.concurrency=2")]
 
 
 @pytest.fixture(scope="module")

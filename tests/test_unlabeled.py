@@ -123,9 +123,8 @@ def test_a_test_set_the_teacher_refuses_whole_says_why(tmp_path, capsys):
         "elad: error: the test set: the server refused the first 5 requests (the last: "
         "Error code: 400 - the oracle teacher answers only"), err
     assert err.endswith("A refused request is billed nothing and asked again by a rerun: "
-                        "fix what the server names (teacher.model, "
-                        "teacher.structured_output, teacher.max_output_tokens, or the "
-                        "server itself), then rerun")
+                        "fix the server, or what it names, then rerun; any setting may "
+                        "change: this run has paid for nothing")
 
 
 def test_without_labeled_questions_the_teacher_annotates_a_test_set_once(

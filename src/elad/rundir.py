@@ -41,10 +41,15 @@ STORE_ID = "store_id"  # in a checkpoint, and in the store's meta: whose checkpo
 # the seed, the task, the student, the teacher's model, prompts, prices and limits).
 # The last round's stop reason is decided again under the new values (raise the budget
 # of a finished run and it goes on; lower max_rounds and it stops).
+# Also where its data files are (their questions are checked to be the run's own:
+# context.check_same_questions) and where and how the student runs (a smaller generation
+# batch after running out of GPU memory).
 CONTINUABLE = ("budget_usd", "max_rounds", "saturation", "saturation_window",
                "stop_gain_per_usd", "report_to", "teacher.concurrency", "teacher.timeout_s",
                "teacher.max_retries", "teacher.max_invalid", "teacher.api_key_env",
-               "teacher.batch", "teacher.batch_wait", "teacher.batch_poll_s")
+               "teacher.batch", "teacher.batch_wait", "teacher.batch_poll_s",
+               "task.path", "task.test_path", "student.batch_size", "student.device",
+               "student.backend", "student.dtype")
 
 
 class CheckpointError(Exception):
@@ -169,8 +174,10 @@ class RunDir:
         """Keep a grown run's config. If the run had stopped, or has now reached
         max_rounds, its last round's stop reason is decided again with `decide(record)`
         (the run's stop rule under the new config, stopping.StopRule) in the same
-        transaction, so the run goes on from there or stays stopped, never half of both."""
-        if not self.changed:
+        transaction, so the run goes on from there or stays stopped, never half of both.
+        A change of where it runs alone (`scale.*`) is kept too: a later resume with
+        `--run-dir` alone runs as the last did."""
+        if not self.changed and self.store.get_meta("config") == self.config.to_json():
             return
         records = self.store.rounds()
         last, decided = records[-1] if records else None, None

@@ -127,15 +127,19 @@ class RunStore(BatchRecords):
         """What was sent to the teacher ("3 answered, 40 in batches"; "" if nothing)."""
         return ", ".join(f"{n} {what}" for what, n in self.sent_counts().items() if n)
 
+    def replied(self) -> bool:
+        """Whether the teacher replied to a request: a reply, or a failure it charged for
+        (not one charged nothing: an HTTP error, such as a server's refusal)."""
+        return self.db.execute(
+            "SELECT COUNT(*) FROM teacher_calls WHERE ok OR cost_usd > 0 OR "
+            "input_tokens + output_tokens > 0").fetchone()[0] > 0
+
     def paid_nothing(self) -> bool:
-        """Whether nothing the teacher was sent can have been paid or used: only failures
-        charged nothing (HTTP errors, such as a server's refusal of the config's request
-        format), no reply, nothing in flight or in a batch."""
-        charged_failures = self.db.execute(
-            "SELECT COUNT(*) FROM teacher_calls WHERE NOT ok AND (cost_usd > 0 OR "
-            "input_tokens + output_tokens > 0)").fetchone()[0]
-        others = {what: n for what, n in self.sent_counts().items() if what != "failed"}
-        return not charged_failures and not any(others.values())
+        """Whether nothing the teacher was sent can have been paid or used: no reply
+        (`replied`), nothing in flight or in a batch."""
+        sent = self.sent_counts()
+        return not self.replied() and not sent["in flight (reply never received)"] \
+            and not sent["in batches"]
 
     def start_over(self, config_json: str) -> None:
         """Empty every table and keep `config_json` as the run's config, in one

@@ -203,7 +203,8 @@ class TeacherGateway:
                 unusable.append(unusable_kind(reply))
                 if len(unusable) == FIRST_UNUSABLE_STOP and all(unusable):
                     stopping.set()  # before another request takes the slot
-                    raise TeacherUnavailable(unusable_stop(round, reply, set(unusable)))
+                    raise TeacherUnavailable(unusable_stop(
+                        round, reply, set(unusable), self.store.replied()))
 
         calls = [asyncio.create_task(one(i)) for i in pending]
         if not calls:  # all collected from a batch
@@ -265,21 +266,24 @@ def unusable_kind(reply: TeacherReply) -> str:
     return "refused" if reply.error.startswith(REFUSED_REQUEST) else ""
 
 
-def unusable_stop(round: int, last: TeacherReply, kinds: set[str]) -> str:
+def unusable_stop(round: int, last: TeacherReply, kinds: set[str], paid: bool) -> str:
     """Why the sending stopped after FIRST_UNUSABLE_STOP unusable replies or refused
-    requests in a row (`kinds`: which of the two there were)."""
+    requests in a row (`kinds`: which of the two there were), and what can be changed
+    in this run (`paid`: it has paid for replies, so its teacher's settings are fixed;
+    the requests still in flight aside)."""
+    fixed = ("teacher.model, teacher.structured_output, teacher.max_output_tokens and "
+             "task.labels change only in another --run-dir (this one keeps what it paid "
+             "for)" if paid else "any setting may change: this run has paid for nothing")
     if kinds == {"refused"}:
         return (f"{round_name(round)}: the server refused the first {FIRST_UNUSABLE_STOP} "
                 f"requests (the last: {last.error.removeprefix(REFUSED_REQUEST).strip()}); "
                 "stopped before sending more of the same. A refused request is billed "
-                "nothing and asked again by a rerun: fix what the server names "
-                "(teacher.model, teacher.structured_output, teacher.max_output_tokens, or "
-                "the server itself), then rerun")
+                "nothing and asked again by a rerun: fix the server, or what it names, "
+                f"then rerun; {fixed}")
     return (f"{round_name(round)}: the teacher's first {FIRST_UNUSABLE_STOP} replies could "
             f"not be used (the last: {last.error}); stopped before paying for more of the "
-            "same. Fix what the reason names (task.labels, teacher.structured_output, "
-            "teacher.model, teacher.max_output_tokens), then start another --run-dir: "
-            "this one keeps what it paid for")
+            "same. A higher teacher.max_invalid asks again more times, in this run; "
+            f"{fixed}")
 
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # what `timeout`, Slurm, a closed terminal send
