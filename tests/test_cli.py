@@ -2,11 +2,13 @@
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 
 from elad.cli import main
-from elad.rundir import STORE
+from elad.reading.run_numbers import load_records
+from elad.rundir import STORE, stored_config
 from elad.store import RunStore
 
 from conftest import TINY
@@ -229,6 +231,12 @@ def test_a_missing_or_damaged_checkpoint_is_one_line_and_keeps_the_paid_work(tmp
     with RunStore(run_dir / STORE) as store:
         calls = len(store.teacher_calls())
     capsys.readouterr()
+    copy = shutil.copytree(run_dir, tmp_path / "copy")  # its checkpoint deleted:
+    shutil.rmtree(copy / "checkpoints")  # the grown config is not kept (it was)
+    assert main(["-q", "run", "max_rounds=1", "--run-dir", str(copy)]) == 2
+    assert "round-0 is missing, " in capsys.readouterr().err
+    assert stored_config(copy).max_rounds == 0
+    assert load_records(copy)[-1].stop_reason == "max rounds"  # not "not finished"
     saved = run_dir / "checkpoints" / "round-0"
     weights = next(saved.glob("*.safetensors"))
     weights.write_bytes(weights.read_bytes()[:1000])

@@ -257,6 +257,28 @@ def test_a_server_that_refuses_every_request_stops_the_sending_after_five(tmp_pa
                    if r.levelno >= logging.WARNING)
 
 
+def test_a_round_none_of_whose_requests_got_a_reply_stops_and_is_asked_again(tmp_path,
+                                                                              capsys):
+    """A round whose every request got no reply (a teacher.timeout_s lowered below a slow
+    server's latency) was trained on the same targets and recorded, a point of the curve
+    that bought nothing, at its requests' worst case. It stops the run now, and the rerun
+    asks them again."""
+    run_dir = str(tmp_path / "run")
+    with serve(OracleServer()) as (server, url):
+        assert main(["-q", "run", *TINY, *openai_overrides(url), "max_rounds=0",
+                     "--run-dir", run_dir]) == 0
+        server.fault_rate, server.faults = 1.0, ("500",)
+        assert main(["-q", "run", "max_rounds=1", "teacher.max_retries=0",
+                     "--run-dir", run_dir]) == 2
+        assert ("elad: error: round 1: no reply to any of its 8 requests (the first: no "
+                "reply after 1 tries: HTTP 500") in capsys.readouterr().err
+        assert [r.round for r in load_records(run_dir)] == [0]
+        server.fault_rate = 0.0
+        assert main(["-q", "run", "--run-dir", run_dir]) == 0
+    assert [r.round for r in load_records(run_dir)] == [0, 1]
+    assert load_records(run_dir)[1].teacher_calls == 16 + 8
+
+
 def test_a_failure_that_billed_nothing_is_asked_again_by_a_rerun(tmp_path):
     """A refusal (HTTP 413, not sent again in the same run) cost nothing: the next run
     asks again, and its reply replaces the failure, so the run can go on."""

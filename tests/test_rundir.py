@@ -241,6 +241,8 @@ def test_a_grown_config_is_kept_with_the_stop_reason_decided_under_it(tmp_path, 
         rundir.store.save_teacher_call("key", 0, "q", {}, TeacherReply(
             "annotate", None, ["1 + 1 = 2"], "2", 10, 5), 0.0001)
         rundir.store.save_round(stored)
+        rundir.save_checkpoint(stored.round,  # what a run that goes on needs
+                               lambda folder: folder.mkdir(parents=True))
     grown = load_config(None, [*TINY, *(f"{k}={v}" for k, v in new.items())])
     asked = []
     with RunDir.create(tmp_path, grown) as rundir:

@@ -44,7 +44,7 @@ from elad.teacher.arithmetic import target_is_coherent
 from elad.teacher.gateway import TeacherGateway, unasked
 from elad.teacher.protocol import Teacher, TeacherUnavailable
 from elad.tracking import trackers
-from elad.types import Example, RoundRecord, Target
+from elad.types import Example, RoundRecord, Target, asked_again
 
 log = logging.getLogger("elad")
 
@@ -223,9 +223,17 @@ def ask_teacher(run: Run, round: int, requests: Requests, budget: Budget) -> Non
     """Step 4: one teacher request per selected question, sent through the gateway
     (concurrently, or as one batch); each usable reply becomes a target, unless its
     steps compute a number other than its answer (a number task's target must lead to
-    its answer)."""
+    its answer). A later round none of whose requests got a reply stops the run (a
+    rerun asks them again) rather than train on nothing new as if it had bought
+    something."""
     results = run.gateway.call_all([(r, qid) for qid, r in requests.items()], round,
                                    budget)
+    replies = [r.reply for r in results if r.reply is not None]
+    if round > 0 and replies and not any(r.ok for r in replies) \
+            and any(asked_again(r) for r in replies):
+        raise TeacherUnavailable(f"round {round}: no reply to any of its {len(replies)} "
+                                 f"requests (the first: {replies[0].error}); nothing new "
+                                 "to train on. The same command asks them again")
     for (qid, request), result in zip(requests.items(), results):
         reply = result.reply
         if reply is None:

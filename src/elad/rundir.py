@@ -57,6 +57,13 @@ class CheckpointError(Exception):
     run cannot go on from it; the replies paid for are in the store, untouched."""
 
 
+def unreadable(directory: Path, what: str) -> str:
+    """A CheckpointError's words."""
+    return (f"the saved student {directory} {what}, and the run cannot go on without it; "
+            "the teacher's replies are kept in the run's store: `elad export-data` "
+            "writes every target paid for, to train a student on elsewhere")
+
+
 WHERE_IT_RUNS = ("scale",)  # sections that change where the work runs, not its results
 
 
@@ -174,7 +181,8 @@ class RunDir:
         """Keep a grown run's config. If the run had stopped, or has now reached
         max_rounds, its last round's stop reason is decided again with `decide(record)`
         (the run's stop rule under the new config, stopping.StopRule) in the same
-        transaction, so the run goes on from there or stays stopped, never half of both.
+        transaction, so the run goes on from there or stays stopped, never half of both;
+        nothing is kept (CheckpointError) when it would go on without its last student.
         A change of where it runs alone (`scale.*`) is kept too: a later resume with
         `--run-dir` alone runs as the last did."""
         if not self.changed and self.store.get_meta("config") == self.config.to_json():
@@ -183,6 +191,9 @@ class RunDir:
         last, decided = records[-1] if records else None, None
         if last is not None and (last.stop_reason or last.round >= self.config.max_rounds):
             decided = dataclasses.replace(last, stop_reason=decide(last))
+        goes_on = last is not None and not (decided or last).stop_reason
+        if goes_on and not self.checkpoint(last.round).is_dir():  # before it is kept
+            raise CheckpointError(unreadable(self.checkpoint(last.round), "is missing"))
         self.store.save_config(self.config.to_json(), decided)
         self.changed = []
 

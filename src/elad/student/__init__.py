@@ -11,7 +11,7 @@ from pathlib import Path
 from safetensors import SafetensorError
 
 from elad.config import ConfigError, StudentConfig
-from elad.rundir import CheckpointError
+from elad.rundir import CheckpointError, unreadable
 from elad.student.hf import HFStudent, set_greedy_generation
 from elad.student.protocol import Student
 from elad.student.tiny import build_tiny_student, exported_tokenizer, tiny_name
@@ -76,12 +76,6 @@ def read_student(config: StudentConfig, directory: Path) -> HFStudent:
     except (OSError, ValueError, SafetensorError) as error:  # a file missing or damaged
         raise CheckpointError(unreadable(directory, f"cannot be read ({error})")) from error
     return student
-
-
-def unreadable(directory: Path, what: str) -> str:
-    return (f"the saved student {directory} {what}, and the run cannot go on without it; "
-            "the teacher's replies are kept in the run's store: `elad export-data` "
-            "writes every target paid for, to train a student on elsewhere")
 
 
 def export_student(config: StudentConfig, directory: Path, out: Path,
