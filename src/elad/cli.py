@@ -35,7 +35,14 @@ from elad.config import ConfigError, ScaleError, load_config
 from elad.lock import refuse_if_held
 from elad.progress import show_bars
 from elad.reading.export_data import ExportError
-from elad.rundir import STORE, CheckpointError, RunDir, stored_config
+from elad.rundir import (
+    STORE,
+    CheckpointError,
+    RunDir,
+    differences,
+    refusal,
+    stored_config,
+)
 from elad.store_schema import store_error
 from elad.teacher.protocol import TeacherUnavailable
 
@@ -66,9 +73,11 @@ def run_command(args: argparse.Namespace) -> int:
         print(format_estimate(estimate_run(config), config))
         if stored is not None:  # the estimate is of a whole run
             with RunDir.open(run_dir) as rundir:
-                spent = rundir.store.spent_usd()
+                spent, paid = rundir.store.spent_usd(), not rundir.store.paid_nothing()
             print(f"{run_dir} has run already: it has spent ${spent:.4f} of its "
                   f"${config.budget_usd} budget (the estimate above is of a whole run)")
+            if paid and (why := refusal(run_dir, differences(stored, config))):
+                print(f"the run itself would refuse this: {why}")
         return 0
     refuse_if_held(run_dir)  # before torch is imported: a refusal comes at once
     from elad.loop import run  # imports torch; `elad report` does not need it
