@@ -244,8 +244,8 @@ def test_dry_run_on_a_run_that_has_run_says_what_it_spent(tmp_path, capsys):
     assert spent > 0 and "(the estimate above is of a whole run)" in out
     assert "would refuse" not in out
     assert main(["run", "--dry-run", "--run-dir", run_dir, "seed=5", "max_rounds=2"]) == 0
-    assert (f"the run itself would refuse this: {run_dir} holds a run made with seed=0 "
-            "(not 5): ") in capsys.readouterr().out  # said nothing, then was refused
+    assert (f"the run itself would refuse this config change: {run_dir} holds a run made "
+            "with seed=0 (not 5): ") in capsys.readouterr().out  # said nothing before
 
 
 def test_an_offline_teachers_replies_are_measured_not_assumed():

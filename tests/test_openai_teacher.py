@@ -218,8 +218,9 @@ def test_a_teacher_whose_first_replies_are_all_unusable_stops_the_sending(tmp_pa
         with pytest.raises(TeacherUnavailable, match=r"round 0: the teacher's first 5 "
                            r"replies could not be used \(the last: no usable reply in 2 "
                            r"tries: .*\); stopped before paying for more of the same\. "
-                           r"A higher teacher.max_invalid asks again more times, in this "
-                           r"run; teacher.model, .* change only in another --run-dir"):
+                           r"Those are paid and kept; a higher teacher.max_invalid asks "
+                           r"the requests not sent yet more times, in this run; "
+                           r"teacher.model, .* change only in another --run-dir"):
             teacher.call_all(requests, 0, Budget(1.0))
         assert len(server.ledger) == 10 and len(teacher.store.teacher_failures()) == 5
         assert teacher.store.spent_usd() == pytest.approx(server.billed_usd(2.5, 10.0))
@@ -248,8 +249,8 @@ def test_a_server_that_refuses_every_request_stops_the_sending_after_five(tmp_pa
                               r"teacher answers only .*\); stopped before sending more of "
                               r"the same\. A refused request is billed nothing and asked "
                               r"again by a rerun: fix the server, or what it names, then "
-                              r"rerun; any setting may change: this run has paid for "
-                              r"nothing"):
+                              r"rerun \(this run has had no reply, so any setting may "
+                              r"change"):
             teacher.call_all(requests, 0, Budget(1.0))
     assert 5 <= len(server.ledger) < 15 and server.bills() == []
     assert teacher.store.spent_usd() == 0
@@ -277,6 +278,23 @@ def test_a_round_none_of_whose_requests_got_a_reply_stops_and_is_asked_again(tmp
         assert main(["-q", "run", "--run-dir", run_dir]) == 0
     assert [r.round for r in load_records(run_dir)] == [0, 1]
     assert load_records(run_dir)[1].teacher_calls == 16 + 8
+
+
+def test_a_paid_run_whose_later_round_is_refused_whole_still_finishes(tmp_path, capsys):
+    """A refusal that is the request's own (a content filter, a prompt too long) comes
+    back on every rerun of a resumed round: once the run has had replies, refusals
+    neither stop the sending nor the round, or the run could never go on."""
+    run_dir = str(tmp_path / "run")
+    with serve(OracleServer()) as (server, url):
+        assert main(["-q", "run", *TINY, *openai_overrides(url), "max_rounds=0",
+                     "--run-dir", run_dir]) == 0
+        server.fault_rate, server.faults = 1.0, ("400",)  # every request, every time
+        assert main(["-q", "run", "max_rounds=1", "--run-dir", run_dir]) == 0
+    records = load_records(run_dir)
+    assert [r.round for r in records] == [0, 1] and records[1].stop_reason == "max rounds"
+    with RunStore(tmp_path / "run" / "run.sqlite") as store:
+        failed = [c.reply.error for c in store.teacher_calls(1) if not c.reply.ok]
+    assert len(failed) == 8 and all(e.startswith("the server refused") for e in failed)
 
 
 def test_a_failure_that_billed_nothing_is_asked_again_by_a_rerun(tmp_path):

@@ -414,7 +414,7 @@ def test_the_questions_sent_are_those_asked_not_those_selected(tmp_path):
               TeacherReply("annotate", None, ["1 + 1 = 2"], "2", 40, 20))
     page = write_run_report(tmp_path / "run").read_text()
     assert ("Round 2: 1 question sent to the teacher (1 more selected, not sent yet: the "
-            "run stopped in this round, and a rerun sends them)") in page  # not the budget
+            "run stopped in this round; a rerun sends those the budget allows)") in page
 
 
 def test_a_budget_lowered_below_what_was_spent_is_named_so(tmp_path, capsys):

@@ -190,32 +190,30 @@ def test_a_run_started_with_a_relative_path_resumes_from_any_directory(tmp_path,
         assert rundir.changed == [] and rundir.config.task.path == stored.task.path
 
 
-def test_a_paid_run_goes_on_with_its_data_moved_and_its_student_run_otherwise(tmp_path):
-    """Data files moved (their questions must still be the run's own: context.py checks
-    them), and where and how the student runs (its generation batch, device, backend,
-    dtype). They were refused as changes to stored work, so a run out of GPU memory in
-    generation, or whose data folder was moved, could only start over and pay again. A
-    scale.* change alone was not kept, so the next resume ran where the first did."""
-    for folder in ("first", "moved"):
-        (tmp_path / folder).mkdir()
-        (tmp_path / folder / "q.jsonl").write_text('{"question": "1 + 1?", "answer": "2"}\n')
-    config = load_config(None, [*TINY, "task.kind=jsonl", "teacher.kind=reference",
-                                f"task.path={tmp_path / 'first' / 'q.jsonl'}"])
-    with RunDir.create(tmp_path / "run", config) as rundir:
+def test_a_paid_run_goes_on_with_its_student_run_otherwise_and_keeps_its_stop(tmp_path):
+    """Where and how the student runs (its generation batch, device, backend, dtype) was
+    refused as a change to stored work, so a run out of GPU memory in generation could
+    only start over and pay again. A scale.* change alone was not kept, so the next
+    resume ran where the first did. Neither decides the stop reason again."""
+    with RunDir.create(tmp_path / "run", load_config(None, TINY)) as rundir:
         rundir.store.save_teacher_call("key", 0, "q", {}, TeacherReply(
             "annotate", None, ["1 + 1 = 2"], "2", 10, 5), 0.0001)
-    moved = [f"task.path={tmp_path / 'moved' / 'q.jsonl'}", "student.batch_size=8",
-             "student.device=cpu", "student.backend=hf", "student.dtype=float32"]
-    grown = load_config(None, moved, base=stored_config(tmp_path / "run"))
+        rundir.store.save_round(_record(1, StopReason.LOW_GAIN))
+    elsewhere = ["student.batch_size=8", "student.device=cpu", "student.backend=hf",
+                 "student.dtype=float32"]
+    grown = load_config(None, elsewhere, base=stored_config(tmp_path / "run"))
+    never = []  # neither change decides the stop reason again (a low gain would not stand)
     with RunDir.create(tmp_path / "run", grown) as rundir:
         assert sorted(key for key, _, _ in rundir.changed) == [
-            "student.backend", "student.batch_size", "student.device", "student.dtype",
-            "task.path"]
-        rundir.save_config(lambda record: record.stop_reason)
-    elsewhere = load_config(None, ["scale.workers=3"], base=stored_config(tmp_path / "run"))
-    with RunDir.create(tmp_path / "run", elsewhere) as rundir:  # where it runs alone:
-        rundir.save_config(lambda record: record.stop_reason)  # kept too (it was not)
+            "student.backend", "student.batch_size", "student.device", "student.dtype"]
+        rundir.save_config(never.append)
+    assert stored_config(tmp_path / "run").student.batch_size == 8
+    moved = load_config(None, ["scale.workers=3"], base=stored_config(tmp_path / "run"))
+    with RunDir.create(tmp_path / "run", moved) as rundir:  # where it runs alone:
+        rundir.save_config(never.append)  # kept too (it was not)
     assert stored_config(tmp_path / "run").scale.workers == 3
+    assert never == []
+    assert load_records(tmp_path / "run")[-1].stop_reason == StopReason.LOW_GAIN
     refused = load_config(None, ["student.samples=3"], base=stored_config(tmp_path / "run"))
     with pytest.raises(ConfigError, match=r"student.samples=2 \(not 3\)"):
         RunDir.create(tmp_path / "run", refused)

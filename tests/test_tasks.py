@@ -222,6 +222,7 @@ def test_a_choice_lines_options_list_is_shown_after_its_question(tmp_path):
             (["2", "3"], "C", r"answer 'C' names no option \('choices' has 2: give its"),
             (["2", "3"], 2, r"answer 2 names no option \(a whole number is the option's"),
             ({"text": ["2", "3"], "label": ["A"]}, "A", "'choices' has 2 texts but labels"),
+            (["x", "x"], "x", r"answer 'x' is the text of 2 options of 'choices'"),
             ({"text": ["2", "3"], "label": ["1", "3"]}, "A", r"option .* 3, not B")]):
         bad = tmp_path / f"bad{n}.jsonl"
         write_lines(bad, [{"question": "1 + 1?", "choices": options, "answer": answer}])
@@ -231,6 +232,8 @@ def test_a_choice_lines_options_list_is_shown_after_its_question(tmp_path):
             ({"text": ["3", "2"], "label": ["1", "2"]}, "2"),
             (["3", "2", "4"], 1),
             ([{"label": "A", "text": "3"}, {"text": "2"}], "b"),
+            ({"text": ["3", "2"], "label": [1, 2]}, 2),  # a label before a place
+            (["3", "2"], 1.0),  # a number column with gaps: floats
             (["three", "two"], "Two")]:  # the answer as the option's text
         other = tmp_path / "other.jsonl"
         write_lines(other, [{"question": "1 + 1?", "choices": options, "answer": answer},

@@ -123,8 +123,9 @@ def test_a_test_set_the_teacher_refuses_whole_says_why(tmp_path, capsys):
         "elad: error: the test set: the server refused the first 5 requests (the last: "
         "Error code: 400 - the oracle teacher answers only"), err
     assert err.endswith("A refused request is billed nothing and asked again by a rerun: "
-                        "fix the server, or what it names, then rerun; any setting may "
-                        "change: this run has paid for nothing")
+                        "fix the server, or what it names, then rerun (this run has had no "
+                        "reply, so any setting may change, unless a request still in "
+                        "flight gets one)")
 
 
 def test_without_labeled_questions_the_teacher_annotates_a_test_set_once(

@@ -77,7 +77,7 @@ def run_command(args: argparse.Namespace) -> int:
             print(f"{run_dir} has run already: it has spent ${spent:.4f} of its "
                   f"${config.budget_usd} budget (the estimate above is of a whole run)")
             if paid and (why := refusal(run_dir, differences(stored, config))):
-                print(f"the run itself would refuse this: {why}")
+                print(f"the run itself would refuse this config change: {why}")
         return 0
     refuse_if_held(run_dir)  # before torch is imported: a refusal comes at once
     from elad.loop import run  # imports torch; `elad report` does not need it
@@ -174,8 +174,8 @@ def score_command(args: argparse.Namespace) -> int:
     round, scored, asked = score_pool(Path(args.run_dir), args.round, args.limit,
                                       Path(args.out))
     print(f"wrote {args.out}: {scored.scored} pool questions scored with the student of "
-          f"round {round} (the {asked} the teacher was asked about left out: the student "
-          "trained on them)")
+          f"round {round} (the {asked} the teacher was asked about in rounds 0 to {round} "
+          "left out, as the next round's candidates leave them out)")
     print(format_aurocs(scored))
     return 0
 

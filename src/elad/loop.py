@@ -44,7 +44,7 @@ from elad.teacher.arithmetic import target_is_coherent
 from elad.teacher.gateway import TeacherGateway, unasked
 from elad.teacher.protocol import Teacher, TeacherUnavailable
 from elad.tracking import trackers
-from elad.types import Example, RoundRecord, Target, asked_again
+from elad.types import Example, RoundRecord, Target, no_reply
 
 log = logging.getLogger("elad")
 
@@ -223,17 +223,19 @@ def ask_teacher(run: Run, round: int, requests: Requests, budget: Budget) -> Non
     """Step 4: one teacher request per selected question, sent through the gateway
     (concurrently, or as one batch); each usable reply becomes a target, unless its
     steps compute a number other than its answer (a number task's target must lead to
-    its answer). A later round none of whose requests got a reply stops the run (a
-    rerun asks them again) rather than train on nothing new as if it had bought
-    something."""
+    its answer). A later round none of whose requests got a reply (timed out, the
+    connection lost: `no_reply`) stops the run, for a rerun to ask them again, rather
+    than train on nothing new as if it had bought something; refusals and unusable
+    replies do not (a rerun would meet them again)."""
     results = run.gateway.call_all([(r, qid) for qid, r in requests.items()], round,
                                    budget)
     replies = [r.reply for r in results if r.reply is not None]
-    if round > 0 and replies and not any(r.ok for r in replies) \
-            and any(asked_again(r) for r in replies):
+    if round > 0 and replies and all(no_reply(r) for r in replies):
         raise TeacherUnavailable(f"round {round}: no reply to any of its {len(replies)} "
                                  f"requests (the first: {replies[0].error}); nothing new "
-                                 "to train on. The same command asks them again")
+                                 "to train on. The same command asks them again: a server "
+                                 "that is up, or a longer teacher.timeout_s, lets them "
+                                 "through")
     for (qid, request), result in zip(requests.items(), results):
         reply = result.reply
         if reply is None:

@@ -26,16 +26,16 @@ from elad.types import Score
 def score_pool(run_dir: Path, round: int | None, limit: int, out: Path
                ) -> tuple[int, Diagnostic, int]:
     """Score up to `limit` pool questions (a seeded sample of those the teacher was not
-    asked about, as a round's candidates are) with the student saved after `round`
-    (default: the last one); returns the round used, the diagnostic (no AUROC when no
-    question has a known answer) and how many asked questions were left out (a student
-    trained on them answers them from memory)."""
+    asked about up to `round`, as the next round's candidates are) with the student
+    saved after `round` (default: the last one); returns the round used, the diagnostic
+    (no AUROC when no question has a known answer) and how many asked questions were
+    left out (a student trained on them answers them from memory)."""
     with RunDir.open(run_dir) as run:
         config = run.config
         round = run.trained_round(round)
-        asked = run.store.attempted_ids()
-        ids = [i for i in run.store.example_ids("pool")  # ids: a pool may be huge
-               if i not in asked]
+        asked = {c.example_id for r in range(round + 1) for c in run.store.teacher_calls(r)}
+        pool = run.store.example_ids("pool")  # ids: a pool may be huge
+        ids = [i for i in pool if i not in asked]
         rng = random.Random(phase_seed(config, round, "score"))
         drawn = rng.sample(ids, min(limit, len(ids)))
         by_id = {e.id: e for e in run.store.examples("pool", drawn)}
@@ -45,7 +45,7 @@ def score_pool(run_dir: Path, round: int | None, limit: int, out: Path
                               checkpoint)
     hidden = {e.id: hidden_answer(e, config.task) for e in examples}
     write_lines(out, examples, scored.scores, scored.explanations, hidden, config.seed)
-    return round, diagnostic(scored.scores, hidden, config.seed), len(asked)
+    return round, diagnostic(scored.scores, hidden, config.seed), len(pool) - len(ids)
 
 
 def write_lines(out: Path, examples, scores: list[Score], explanations, hidden,

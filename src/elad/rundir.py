@@ -41,15 +41,17 @@ STORE_ID = "store_id"  # in a checkpoint, and in the store's meta: whose checkpo
 # the seed, the task, the student, the teacher's model, prompts, prices and limits).
 # The last round's stop reason is decided again under the new values (raise the budget
 # of a finished run and it goes on; lower max_rounds and it stops).
-# Also where its data files are (their questions are checked to be the run's own:
-# context.check_same_questions) and where and how the student runs (a smaller generation
-# batch after running out of GPU memory).
+# Also where and how the student runs (a smaller generation batch after running out of
+# GPU memory); its requests already selected are asked as stored (asking.stored_requests).
 CONTINUABLE = ("budget_usd", "max_rounds", "saturation", "saturation_window",
                "stop_gain_per_usd", "report_to", "teacher.concurrency", "teacher.timeout_s",
                "teacher.max_retries", "teacher.max_invalid", "teacher.api_key_env",
                "teacher.batch", "teacher.batch_wait", "teacher.batch_poll_s",
-               "task.path", "task.test_path", "student.batch_size", "student.device",
-               "student.backend", "student.dtype")
+               "student.batch_size", "student.device", "student.backend", "student.dtype")
+
+
+STOP_KEYS = ("budget_usd", "max_rounds", "saturation", "saturation_window",
+             "stop_gain_per_usd")  # what a run's stop reason is decided again under
 
 
 class CheckpointError(Exception):
@@ -183,13 +185,16 @@ class RunDir:
         (the run's stop rule under the new config, stopping.StopRule) in the same
         transaction, so the run goes on from there or stays stopped, never half of both;
         nothing is kept (CheckpointError) when it would go on without its last student.
-        A change of where it runs alone (`scale.*`) is kept too: a later resume with
-        `--run-dir` alone runs as the last did."""
+        Only a change of STOP_KEYS decides it again (the rule has no forecast here, so a
+        low-gain stop would not stand); any other change, where it runs (`scale.*`)
+        alone too, is kept as it is: a later resume with `--run-dir` runs as this did."""
         if not self.changed and self.store.get_meta("config") == self.config.to_json():
             return
         records = self.store.rounds()
         last, decided = records[-1] if records else None, None
-        if last is not None and (last.stop_reason or last.round >= self.config.max_rounds):
+        stops = any(key in STOP_KEYS for key, _, _ in self.changed)
+        if last is not None and stops and (last.stop_reason
+                                           or last.round >= self.config.max_rounds):
             decided = dataclasses.replace(last, stop_reason=decide(last))
         goes_on = last is not None and not (decided or last).stop_reason
         if goes_on and not self.checkpoint(last.round).is_dir():  # before it is kept

@@ -62,12 +62,18 @@ NO_USABLE_REPLY = "no usable reply in"
 REFUSED_REQUEST = "the server refused the request:"
 
 
+def no_reply(reply: TeacherReply) -> bool:
+    """Whether `reply` is a request's that got none: its retries ran out (timed out, the
+    connection lost, a server error); the next run asks it again."""
+    return not reply.ok and reply.error.startswith(NO_REPLY)
+
+
 def asked_again(reply: TeacherReply) -> bool:
     """Whether the next run asks again a request given up on with `reply`: its retries
     ran out with no reply (a connection lost, a timeout), or it was billed nothing (most
     refusals). The same rule as store_schema.CACHED_REPLY, there in SQL."""
-    return not reply.ok and (reply.error.startswith(NO_REPLY)
-                             or reply.input_tokens + reply.output_tokens == 0)
+    return no_reply(reply) or (not reply.ok
+                               and reply.input_tokens + reply.output_tokens == 0)
 
 
 @dataclass

@@ -138,7 +138,8 @@ def run_report_html(store: RunStore, config: RunConfig, title: str,
         sent = [qid for qid in selected if qid in asked]
         shown = sent[:examples_per_round]
         why = ("then skipped: no longer within the budget" if round in finished else
-               "not sent yet: the run stopped in this round, and a rerun sends them")
+               "not sent yet: the run stopped in this round; a rerun sends those the "
+               "budget allows")
         skipped = (f" ({len(selected) - len(sent)} more selected, {why})"
                    if len(sent) < len(selected) else "")
         body.append(tag("h3", f"Round {round}: {count(len(sent), 'question')} sent to "

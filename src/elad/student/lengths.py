@@ -39,8 +39,8 @@ def said_if_cut(examples: Examples, max_new_tokens: int) -> bool:
     """Warn of target explanations longer than the student writes: its own explanations
     of such questions stop before their answer, so they score as wrong however well it
     learns (GSM8K's, for the tiny student's first 96 tokens). Returns whether it did."""
-    cut = [len(ids) - prompt for ids, prompt in examples
-           if len(ids) - prompt > max_new_tokens]
+    cut = [len(ids) - prompt - 1 for ids, prompt in examples  # less the end token
+           if len(ids) - prompt - 1 > max_new_tokens]
     if cut:
         log.warning("%d of %d training explanations are longer than the %d tokens the "
                     "student writes (student.max_new_tokens; the longest: %d): its own "

@@ -24,8 +24,8 @@ _LETTERED = re.compile(r"^\s*\(?([A-Ea-e])\s*\)\s*(.*)$", re.DOTALL)  # "A)32400
 def is_options(value: Any) -> bool:
     """Whether `value` has one of the forms options come in (what `elad init` looks for
     on a file's first line)."""
-    return isinstance(value, list) or (isinstance(value, dict)
-                                       and isinstance(value.get("text"), list))
+    texts = value.get("text") if isinstance(value, dict) else value
+    return isinstance(texts, list) and 2 <= len(texts) <= len(LETTERS)
 
 
 def option_texts(options: Any, field: str) -> list[tuple[str | None, str]]:
@@ -72,17 +72,23 @@ def answer_letter(raw: Any, options: list[tuple[str | None, str]], field: str) -
     """The letter of the option an answer names: a JSON whole number is its place
     counted from 0; a text is an option's label as written, an option's text (case
     folded), or a letter ("C", "(b)"). Malformed when it names none of `options`."""
+    if isinstance(raw, float) and raw.is_integer():  # 2.0: a number column with gaps
+        raw = int(raw)
+    text = str(raw).strip()
+    labeled = [place for place, (label, _) in enumerate(options) if label == text]
+    if labeled:  # before a place: labels 1 to 4 and the answer 1 name the first option
+        return LETTERS[labeled[0]]
     if isinstance(raw, int) and not isinstance(raw, bool):
         if not 0 <= raw < len(options):
             raise Malformed(f"answer {raw} names no option (a whole number is the "
                             f"option's place counted from 0; {field!r} has {len(options)})")
         return LETTERS[raw]
-    text = str(raw).strip()
-    labeled = [place for place, (label, _) in enumerate(options) if label == text]
     written = [place for place, (_, option) in enumerate(options)
                if option.casefold() == text.casefold()]
-    named = labeled or (written if len(written) == 1 else [])
-    letter = LETTERS[named[0]] if named else normalize_answer(text, "choice")
+    if len(written) > 1:
+        raise Malformed(f"answer {raw!r} is the text of {len(written)} options of "
+                        f"{field!r}: give its letter")
+    letter = LETTERS[written[0]] if written else normalize_answer(text, "choice")
     if letter is None or LETTERS.index(letter) >= len(options):
         raise Malformed(f"answer {raw!r} names no option ({field!r} has {len(options)}: "
                         f"give its letter, A to {LETTERS[len(options) - 1]})")

@@ -200,11 +200,10 @@ class TeacherGateway:
                 cost = self.prices.cost(reply.input_tokens, reply.output_tokens)
                 record(i, reply, cost, row[0])
                 await allowance.settle(cost)
-                unusable.append(unusable_kind(reply))
+                unusable.append(unusable_kind(reply, self.store.replied()))
                 if len(unusable) == FIRST_UNUSABLE_STOP and all(unusable):
                     stopping.set()  # before another request takes the slot
-                    raise TeacherUnavailable(unusable_stop(
-                        round, reply, set(unusable), self.store.replied()))
+                    raise TeacherUnavailable(unusable_stop(round, reply, set(unusable)))
 
         calls = [asyncio.create_task(one(i)) for i in pending]
         if not calls:  # all collected from a batch
@@ -255,35 +254,36 @@ class TeacherGateway:
         return [i for i in pending if results[i] is None]
 
 
-def unusable_kind(reply: TeacherReply) -> str:
-    """'unusable' for a reply given up as not usable (paid for), 'refused' for a request
-    the server refused (billed nothing), '' for any other: what FIRST_UNUSABLE_STOP
-    counts."""
+def unusable_kind(reply: TeacherReply, replied: bool) -> str:
+    """'unusable' for a reply given up as not usable (paid for); 'refused' for a request
+    the server refused (billed nothing) while the run has had no reply (`replied`): a
+    server or a setting that refuses every request, not one question's own refusal (a
+    content filter, a prompt too long), which a paid run would meet again on every
+    rerun; '' for any other: what FIRST_UNUSABLE_STOP counts."""
     if reply.ok:
         return ""
     if reply.error.startswith(NO_USABLE_REPLY):
         return "unusable"
-    return "refused" if reply.error.startswith(REFUSED_REQUEST) else ""
+    return "refused" if reply.error.startswith(REFUSED_REQUEST) and not replied else ""
 
 
-def unusable_stop(round: int, last: TeacherReply, kinds: set[str], paid: bool) -> str:
+def unusable_stop(round: int, last: TeacherReply, kinds: set[str]) -> str:
     """Why the sending stopped after FIRST_UNUSABLE_STOP unusable replies or refused
     requests in a row (`kinds`: which of the two there were), and what can be changed
-    in this run (`paid`: it has paid for replies, so its teacher's settings are fixed;
-    the requests still in flight aside)."""
-    fixed = ("teacher.model, teacher.structured_output, teacher.max_output_tokens and "
-             "task.labels change only in another --run-dir (this one keeps what it paid "
-             "for)" if paid else "any setting may change: this run has paid for nothing")
+    in this run: anything, if it has had no reply; else not its teacher's settings."""
     if kinds == {"refused"}:
         return (f"{round_name(round)}: the server refused the first {FIRST_UNUSABLE_STOP} "
                 f"requests (the last: {last.error.removeprefix(REFUSED_REQUEST).strip()}); "
                 "stopped before sending more of the same. A refused request is billed "
                 "nothing and asked again by a rerun: fix the server, or what it names, "
-                f"then rerun; {fixed}")
+                "then rerun (this run has had no reply, so any setting may change, unless "
+                "a request still in flight gets one)")
     return (f"{round_name(round)}: the teacher's first {FIRST_UNUSABLE_STOP} replies could "
             f"not be used (the last: {last.error}); stopped before paying for more of the "
-            "same. A higher teacher.max_invalid asks again more times, in this run; "
-            f"{fixed}")
+            "same. Those are paid and kept; a higher teacher.max_invalid asks the requests "
+            "not sent yet more times, in this run; teacher.model, "
+            "teacher.structured_output, teacher.max_output_tokens and task.labels change "
+            "only in another --run-dir (this one keeps what it paid for)")
 
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # what `timeout`, Slurm, a closed terminal send
