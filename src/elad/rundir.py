@@ -39,8 +39,8 @@ STORE_ID = "store_id"  # in a checkpoint, and in the store's meta: whose checkpo
 # What may change in a run that has stored teacher work: how far it goes and how its
 # requests are sent, never what was selected, asked or trained (the strategy, the mode,
 # the seed, the task, the student, the teacher's model, prompts, prices and limits).
-# The last round's stop reason is decided again under the new values (raise the budget
-# of a finished run and it goes on; lower max_rounds and it stops).
+# The last round's stop reason is decided again under new STOP_KEYS values (raise the
+# budget of a finished run and it goes on; lower max_rounds and it stops).
 # Also where and how the student runs (a smaller generation batch after running out of
 # GPU memory); its requests already selected are asked as stored (asking.stored_requests).
 CONTINUABLE = ("budget_usd", "max_rounds", "saturation", "saturation_window",

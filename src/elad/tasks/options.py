@@ -5,8 +5,8 @@ it, and which option an answer names.
 Options come as a list of texts, lettered or not (AQuA's "A)32400"), a list of objects
 with a "text" (and a "label"), or an object of "text" and "label" lists (ARC's, as the
 Hugging Face hub has it). A label is the option's letter or its place counted from 1
-("1" for A). An answer names an option by its label as the file writes it, by its text,
-by its letter ("C", "(b)"), or as a JSON whole number: its place counted from 0 (MMLU's).
+("1" for A). An answer names an option by its label as the file writes it, as a JSON
+whole number: its place counted from 0 (MMLU's), by its text, or by its letter.
 """
 
 from __future__ import annotations
@@ -69,14 +69,15 @@ def with_options(question: str, options: list[tuple[str | None, str]]) -> str:
 
 
 def answer_letter(raw: Any, options: list[tuple[str | None, str]], field: str) -> str:
-    """The letter of the option an answer names: a JSON whole number is its place
-    counted from 0; a text is an option's label as written, an option's text (case
-    folded), or a letter ("C", "(b)"). Malformed when it names none of `options`."""
+    """The letter of the option an answer names: an option's label as written (first:
+    with labels 1 to 4, the answer 1 is the first option); else a JSON whole number is
+    its place counted from 0; a text is an option's text (case folded), or a letter
+    ("C", "(b)"). Malformed when it names none of `options`, or two."""
     if isinstance(raw, float) and raw.is_integer():  # 2.0: a number column with gaps
         raw = int(raw)
     text = str(raw).strip()
     labeled = [place for place, (label, _) in enumerate(options) if label == text]
-    if labeled:  # before a place: labels 1 to 4 and the answer 1 name the first option
+    if labeled:
         return LETTERS[labeled[0]]
     if isinstance(raw, int) and not isinstance(raw, bool):
         if not 0 <= raw < len(options):
