@@ -33,7 +33,7 @@ def score_pool(run_dir: Path, round: int | None, limit: int, out: Path
     with RunDir.open(run_dir) as run:
         config = run.config
         round = run.trained_round(round)
-        asked = {c.example_id for r in range(round + 1) for c in run.store.teacher_calls(r)}
+        asked = run.store.attempted_ids(up_to_round=round)
         pool = run.store.example_ids("pool")  # ids: a pool may be huge
         ids = [i for i in pool if i not in asked]
         rng = random.Random(phase_seed(config, round, "score"))

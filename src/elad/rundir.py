@@ -43,15 +43,12 @@ STORE_ID = "store_id"  # in a checkpoint, and in the store's meta: whose checkpo
 # budget of a finished run and it goes on; lower max_rounds and it stops).
 # Also where and how the student runs (a smaller generation batch after running out of
 # GPU memory); its requests already selected are asked as stored (asking.stored_requests).
-CONTINUABLE = ("budget_usd", "max_rounds", "saturation", "saturation_window",
-               "stop_gain_per_usd", "report_to", "teacher.concurrency", "teacher.timeout_s",
+STOP_KEYS = ("budget_usd", "max_rounds", "saturation", "saturation_window",
+             "stop_gain_per_usd")  # what a run's stop reason is decided again under
+CONTINUABLE = (*STOP_KEYS, "report_to", "teacher.concurrency", "teacher.timeout_s",
                "teacher.max_retries", "teacher.max_invalid", "teacher.api_key_env",
                "teacher.batch", "teacher.batch_wait", "teacher.batch_poll_s",
                "student.batch_size", "student.device", "student.backend", "student.dtype")
-
-
-STOP_KEYS = ("budget_usd", "max_rounds", "saturation", "saturation_window",
-             "stop_gain_per_usd")  # what a run's stop reason is decided again under
 
 
 class CheckpointError(Exception):

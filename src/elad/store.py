@@ -305,9 +305,13 @@ class RunStore(BatchRecords):
                             tin, tout, cost, bool(ok), error)
                 for r, qid, op, request, reply, tin, tout, cost, ok, error in rows]
 
-    def attempted_ids(self) -> set[str]:
-        """Questions the teacher was already asked about (answered or failed)."""
-        return {r[0] for r in self.db.execute("SELECT DISTINCT example_id FROM teacher_calls")}
+    def attempted_ids(self, up_to_round: int | None = None) -> set[str]:
+        """Questions the teacher was already asked about (answered or failed), in rounds
+        0 to `up_to_round` if given."""
+        where, args = ("WHERE round BETWEEN 0 AND ?", (up_to_round,)) \
+            if up_to_round is not None else ("", ())
+        return {r[0] for r in self.db.execute(
+            f"SELECT DISTINCT example_id FROM teacher_calls {where}", args)}
 
     def spent_usd(self, before_round: int | None = None) -> float:
         """Dollars paid (answered calls in rounds before `before_round` if given, the

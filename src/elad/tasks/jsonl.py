@@ -28,13 +28,14 @@ def parse(item, config: TaskConfig) -> tuple[str, str | None, list[str]]:
     raw = item.get(config.answer_field)
     if isinstance(raw, bool):
         raw = "yes" if raw else "no"
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        raw = None  # an unlabeled line
     field = config.options_field
     if field and config.answer_type == "choice":  # the options apart: AQuA's form
         question, answer = lettered_options(question, item, raw, field)
     else:
-        unlabeled = raw is None or (isinstance(raw, str) and not raw.strip())
-        answer = None if unlabeled else text_field({config.answer_field: raw},
-                                                   config.answer_field)
+        answer = None if raw is None else text_field({config.answer_field: raw},
+                                                     config.answer_field)
     steps: list[str] = []
     if config.rationale_field:
         rationale = item.get(config.rationale_field)

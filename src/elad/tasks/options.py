@@ -99,8 +99,7 @@ def answer_letter(raw: Any, options: list[tuple[str | None, str]], field: str) -
 def lettered_options(question: str, item: dict, raw: Any, field: str
                      ) -> tuple[str, str | None]:
     """(the question with the options `item[field]` after it, the letter of the answer
-    `raw`, None for an unlabeled line)."""
+    `raw`; None for an unlabeled line, whose `raw` is None)."""
     options = option_texts(item.get(field), field)
-    unlabeled = raw is None or (isinstance(raw, str) and not raw.strip())
     return (with_options(question, options),
-            None if unlabeled else answer_letter(raw, options, field))
+            None if raw is None else answer_letter(raw, options, field))

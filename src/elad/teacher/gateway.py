@@ -31,7 +31,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from elad.budget import Allowance, Budget, Prices, teacher_prices, worst_case
@@ -200,7 +200,8 @@ class TeacherGateway:
                 cost = self.prices.cost(reply.input_tokens, reply.output_tokens)
                 record(i, reply, cost, row[0])
                 await allowance.settle(cost)
-                unusable.append(unusable_kind(reply, self.store.replied()))
+                if len(unusable) < FIRST_UNUSABLE_STOP:  # only the first ones count
+                    unusable.append(unusable_kind(reply, self.store.replied))
                 if len(unusable) == FIRST_UNUSABLE_STOP and all(unusable):
                     stopping.set()  # before another request takes the slot
                     raise TeacherUnavailable(unusable_stop(round, reply, set(unusable)))
@@ -254,9 +255,9 @@ class TeacherGateway:
         return [i for i in pending if results[i] is None]
 
 
-def unusable_kind(reply: TeacherReply, replied: bool) -> str:
+def unusable_kind(reply: TeacherReply, replied: Callable[[], bool]) -> str:
     """'unusable' for a reply given up as not usable (paid for); 'refused' for a request
-    the server refused (billed nothing) while the run has had no reply (`replied`): a
+    the server refused (billed nothing) while the run has had no reply (`replied()`): a
     server or a setting that refuses every request, not one question's own refusal (a
     content filter, a prompt too long), which a paid run would meet again on every
     rerun; '' for any other: what FIRST_UNUSABLE_STOP counts."""
@@ -264,7 +265,7 @@ def unusable_kind(reply: TeacherReply, replied: bool) -> str:
         return ""
     if reply.error.startswith(NO_USABLE_REPLY):
         return "unusable"
-    return "refused" if reply.error.startswith(REFUSED_REQUEST) and not replied else ""
+    return "refused" if reply.error.startswith(REFUSED_REQUEST) and not replied() else ""
 
 
 def unusable_stop(round: int, last: TeacherReply, kinds: set[str]) -> str:
