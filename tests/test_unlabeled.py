@@ -18,6 +18,7 @@ from elad.reading.diagnostics import (
     selection_diagnostic,
 )
 from elad.reading.report import write_run_report
+from elad.rundir import stored_config
 from elad.store import TEST_ROUND, RunStore
 from elad.tasks import files, hidden_answer, load_task, synthetic
 from elad.teacher import request as request_module
@@ -55,6 +56,55 @@ def file_config(pool, *extra: str):
 def unlabeled_pool(tmp_path):
     return write_lines(tmp_path / "questions.jsonl",
                        [{"question": q} for q, _ in questions(120)])
+
+
+def test_a_run_whose_data_file_moved_goes_on_from_its_new_path_if_it_holds_the_same(
+        tmp_path):
+    """A project moved to another folder (or machine): the run held the file's old path,
+    and the only way on was another --run-dir, paying again. Now the error says how to
+    give the new path, and the run goes on from it without asking anything again, if the
+    file holds the same questions and test answers; edited test answers are refused, as
+    edited questions are, and so is a move of a run that recorded no answers."""
+    (tmp_path / "project").mkdir()
+    old = write_lines(tmp_path / "project" / "q.jsonl",
+                      [{"question": q, "answer": a} for q, a in questions(120)])
+    new = tmp_path / "moved" / "q.jsonl"
+    with serve() as (server, url):
+        options = [*RUN, *jsonl_task(old, "task.test_size=16"), *openai_overrides(url)]
+        run(load_config(None, [*options, "max_rounds=0"]), tmp_path / "run")
+        billed = list(server.bills())
+        new.parent.mkdir()
+        old.rename(new)
+        files._read.cache_clear()  # as a new process reads it
+        with pytest.raises(ConfigError, match=re.escape(
+                f"task.path={str(old)!r}: no such file or folder (where this run's file "
+                "was; if it moved, give its new path, task.path=NEW: the run goes on if the "
+                "file holds the same questions and answers)")):
+            load_config(None, [], base=stored_config(tmp_path / "run"))
+        rows = new.read_text()
+        new.write_text(rows.replace('"answer": "', '"answer": "1'))
+        grown = [*options, f"task.path={new}", "max_rounds=1"]
+        with pytest.raises(ConfigError, match="the test answers are not the ones this run "
+                                              "started with"):
+            run(load_config(None, grown), tmp_path / "run")
+        new.write_text(rows)
+        files._read.cache_clear()
+        with RunStore(tmp_path / "run" / "run.sqlite") as store:
+            recorded = store.get_meta("questions")  # as an older elad recorded it
+            store.set_meta("questions", json.dumps(
+                {k: v for k, v in json.loads(recorded).items() if k != "test answers"}))
+        with pytest.raises(ConfigError, match=r"did not record its test answers when it "
+                                              r"started, so a data file given another "
+                                              r"path \(task.path\) cannot be checked"):
+            run(load_config(None, grown), tmp_path / "run")
+        assert server.bills() == billed
+        with RunStore(tmp_path / "run" / "run.sqlite") as store:
+            store.set_meta("questions", recorded)
+        records, _ = run(load_config(None, grown), tmp_path / "run")
+        assert [r.round for r in records] == [0, 1]
+        assert server.bills()[:len(billed)] == billed
+        assert len({h for h, _ in server.bills()}) == len(server.bills())  # none twice
+    assert stored_config(tmp_path / "run").task.path == str(new)
 
 
 def test_an_unlabeled_pool_with_a_labeled_test_file(tmp_path, unlabeled_pool, caplog):

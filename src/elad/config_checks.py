@@ -92,10 +92,17 @@ def resolved_warmup(student: Any, task: Any) -> str:
     return "curriculum" if student.kind == "tiny" and task.kind == "synthetic" else "none"
 
 
-def read_from(path: str) -> str:
+def read_from(path: str, stored: str | None = None, key: str = "") -> str:
     """Where a relative path was looked for, for a message (a run directory made before
-    its paths were stored absolute is resumed from the directory it was started in)."""
-    return "" if Path(path).expanduser().is_absolute() else f" (read from {Path.cwd()})"
+    its paths were stored absolute is resumed from the directory it was started in); or,
+    for a run's own data file (`key`, `stored`: the path the run holds) gone from its
+    place, how to give its new one."""
+    if not Path(path).expanduser().is_absolute():
+        return f" (read from {Path.cwd()})"
+    if path == stored:
+        return (f" (where this run's file was; if it moved, give its new path, {key}=NEW: "
+                "the run goes on if the file holds the same questions and answers)")
+    return ""
 
 
 def repeated(labels: list[str], classes: list[str | None]) -> list[str]:
@@ -130,7 +137,8 @@ def validate(config: Any, base: Any = None) -> Any:
         ("task.test_path", not task.test_path or task.kind != "synthetic",
          "is for a file task (the synthetic task makes its own test questions)"),
         ("task.test_path", not task.test_path or Path(task.test_path).expanduser().is_file(),
-         f"={task.test_path!r}: no such file{read_from(task.test_path)}"),
+         f"={task.test_path!r}: no such file"
+         f"{read_from(task.test_path, base and base.task.test_path, 'task.test_path')}"),
         ("task.test_from_teacher", not (task.test_from_teacher and task.test_path),
          "and task.test_path both give the test set; set one"),
         ("task.test_from_teacher", not (task.test_from_teacher and task.pool_size)
@@ -169,7 +177,8 @@ def validate(config: Any, base: Any = None) -> Any:
          "is needed for task.kind=jsonl (or task.hub)"),
         ("task.path", task.kind == "synthetic" or not task.path
          or Path(task.path).expanduser().exists(),
-         f"={task.path!r}: no such file or folder{read_from(task.path)}"),
+         f"={task.path!r}: no such file or folder"
+         f"{read_from(task.path, base and base.task.path, 'task.path')}"),
         ("student.warmup", student.warmup == "none" or (
             student.kind == "tiny" and task.kind == "synthetic"),
          ("must be none unless student.kind=tiny and task.kind=synthetic (the curriculum "

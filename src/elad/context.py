@@ -11,7 +11,7 @@ from functools import cached_property
 
 from elad.budget import teacher_prices
 from elad.config import ConfigError, RunConfig
-from elad.rundir import RunDir
+from elad.rundir import MOVABLE, RunDir
 from elad.stopping import StopRule
 from elad.store import RunStore
 from elad.tasks import load_task
@@ -42,7 +42,9 @@ class Run:
                                  config.teacher.concurrency, batch=config.teacher.batch)
         data = load_task(config.task, config.seed)
         digests = question_digests(data)
-        stored = check_same_questions(store, digests)  # before a test set is annotated
+        moved = [key for key, _, _ in rundir.changed if key in MOVABLE]
+        stored = check_same_questions(store, digests, moved)  # before a test set is
+        # annotated
         pool, test = pool_and_test(config, gateway, data)
         if not stored:  # else the store holds it: a million rows are not written again
             store.add_examples("pool", pool)
@@ -67,30 +69,47 @@ class Run:
 
 
 def question_digests(data: TaskData) -> str:
-    """A digest of each split's ids and questions, as JSON (the store's meta keeps the
-    first start's)."""
+    """A digest of each split's ids and questions, and one of the test set's answers
+    (the pool's are never read: `Example`), as JSON (the store's meta keeps the first
+    start's)."""
     digests = {}
     for split, examples in (("pool", data.pool), ("test", data.test)):
         digest = hashlib.sha256()  # fed row by row: no copy of a million questions
         for e in examples:
             digest.update(f"{e.id}\0{e.question}\0".encode())
         digests[split] = digest.hexdigest()
+    answers = hashlib.sha256()
+    for e in data.test:
+        answers.update(f"{e.answer}\0".encode())
+    digests[TEST_ANSWERS] = answers.hexdigest()
     return json.dumps(digests)
 
 
-def check_same_questions(store: RunStore, digests: str) -> bool:
+TEST_ANSWERS = "test answers"  # its key in the digests (a run started before has none)
+
+
+def check_same_questions(store: RunStore, digests: str, moved: list[str]) -> bool:
     """Whether the store holds the run's questions already (False: a first start).
-    Refuses to go on with other questions than the run started with: an id is a line
-    number, so an edited data file would give stored replies and targets to other
-    questions."""
+    Refuses to go on with other questions or test answers than the run started with: an
+    id is a line number, so an edited data file would give stored replies and targets to
+    other questions, and grade its rounds on other answers. A data file given another
+    path (`moved`: MOVABLE keys changed) goes on if it holds the same; a run started
+    before the answers were recorded (by an older elad) cannot show it does."""
     stored = store.get_meta("questions")
     if stored is None:
         return False
-    new = json.loads(digests)
-    changed = [split for split, digest in json.loads(stored).items() if new[split] != digest]
+    old, new = json.loads(stored), json.loads(digests)
+    if moved and TEST_ANSWERS not in old:
+        raise ConfigError(f"{store.path.parent}: this run did not record its test answers "
+                          f"when it started, so a data file given another path "
+                          f"({', '.join(moved)}) cannot be checked to be the same; give "
+                          "the old path (the file back there), or start another --run-dir")
+    changed = [f"{split} questions" for split in ("pool", "test") if old[split] != new[split]]
+    if not changed and old.get(TEST_ANSWERS, new[TEST_ANSWERS]) != new[TEST_ANSWERS]:
+        changed = [TEST_ANSWERS]
     if changed:
-        raise ConfigError(f"{store.path.parent}: the {' and '.join(changed)} questions are "
-                          "not the ones this run started with (was a data file edited? "
-                          "questions are known by their line numbers); restore the file, "
-                          "or start another --run-dir")
+        raise ConfigError(f"{store.path.parent}: the {' and '.join(changed)} are not the ones "
+                          "this run started with (was a data file edited? questions are "
+                          "known by their line numbers); restore the file, or start "
+                          "another --run-dir")
     return True

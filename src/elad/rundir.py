@@ -43,12 +43,16 @@ STORE_ID = "store_id"  # in a checkpoint, and in the store's meta: whose checkpo
 # budget of a finished run and it goes on; lower max_rounds and it stops).
 # Also where and how the student runs (a smaller generation batch after running out of
 # GPU memory); its requests already selected are asked as stored (asking.stored_requests).
+# And where its data files are (a project moved elsewhere): the run goes on if they hold
+# the same questions and answers (context.check_same_questions).
+MOVABLE = ("task.path", "task.test_path")
 STOP_KEYS = ("budget_usd", "max_rounds", "saturation", "saturation_window",
              "stop_gain_per_usd")  # what a run's stop reason is decided again under
 CONTINUABLE = (*STOP_KEYS, "report_to", "teacher.concurrency", "teacher.timeout_s",
                "teacher.max_retries", "teacher.max_invalid", "teacher.api_key_env",
                "teacher.batch", "teacher.batch_wait", "teacher.batch_poll_s",
-               "student.batch_size", "student.device", "student.backend", "student.dtype")
+               *MOVABLE, "student.batch_size", "student.device", "student.backend",
+               "student.dtype")
 
 
 class CheckpointError(Exception):
