@@ -1,5 +1,6 @@
 """Killing a run at any moment loses no paid teacher work and changes no result."""
 
+import html
 import os
 import signal
 import sqlite3
@@ -9,8 +10,11 @@ import time
 
 import pytest
 
+from elad.cli import main
 from elad.config import load_config
 from elad.loop import run
+from elad.reading.report import write_run_report
+from elad.store import RunStore
 from elad.teacher.oracle import OracleTeacher
 
 from conftest import TINY
@@ -47,6 +51,29 @@ def test_crash_in_the_teacher_phase_then_resume(tmp_path):
     resumed, teacher = run(config, tmp_path / "crashed")
     assert teacher.new_calls == reference[-1].teacher_calls - (16 + 3)
     assert resumed == reference
+
+
+def test_a_paid_round_after_a_lowered_max_rounds_says_it_is_not_trained_on(tmp_path,
+                                                                            capsys):
+    """Killed in round 2's teacher phase, then rerun with max_rounds=1: the run stops
+    after round 1, and round 2's paid replies were only 'a round not finished' in the
+    spent figure, with nothing saying they are not trained on or how to use them."""
+    config = load_config(None, TINY)
+    with pytest.raises(Crash):  # dies in round 2, after 3 of its 8 requests
+        run(config, tmp_path / "run",
+            teacher=CrashingOracle(16 + 8 + 3, config.teacher.max_output_tokens))
+    assert main(["-q", "run", "--run-dir", str(tmp_path / "run"), "max_rounds=1"]) == 0
+    out = capsys.readouterr().out
+    with RunStore(tmp_path / "run" / "run.sqlite") as store:
+        round_2 = store.teacher_calls(round=2)
+    paid = sum(c.cost_usd for c in round_2)
+    assert len(round_2) == 3 and paid > 0
+    note = (f"round 2's replies (${paid:.4f}) were paid for before the run stopped after "
+            "round 1, and are not trained on: a rerun that goes past round 1 "
+            "(max_rounds=2 or more) trains on them, and `elad export-data` writes them")
+    assert f", round 2 ${paid:.4f}) of $0.5; {note}; forecast" in out
+    page = html.unescape(write_run_report(tmp_path / "run").read_text())
+    assert f"R{note[1:]}." in page
 
 
 def _selected_in_round_1(db_path) -> int:

@@ -229,18 +229,25 @@ def report_stop_line(run_dir: Path, records: list) -> str:
 def spent_text(run_dir: Path, last, budget: float) -> str:
     """Everything the budget has paid, what the rounds shown leave out of it, and the
     budget (one lowered below what was spent, to stop a run, says so)."""
-    from elad.reading.report_summary import lowered_below, spending, worst_case_note
+    from elad.reading.report_summary import (
+        lowered_below,
+        spending,
+        untrained_round,
+        worst_case_note,
+    )
 
     with RunDir.open(run_dir) as rundir:
         paid = spending(rundir.store, last)
         worst_cases = worst_case_note(rundir.store)
+    if untrained := untrained_round(paid, last):  # a round after the last one
+        paid[f"round {last.round + 1}"] = paid.pop("a round not finished")
     spent = paid.pop("all")
     detail = ", ".join(f"{what} ${usd:.4f}" for what, usd in paid.items() if usd >= 5e-5)
     shown = f"the rounds shown ${last.cost_usd:.4f}, " if last else ""
     of_budget = (f", more than the ${budget} the budget was lowered to after"
                  if lowered_below(spent, budget) else f" of ${budget}")
     return (f"spent ${spent:.4f}" + (f" ({shown}{detail})" if detail else "") + of_budget
-            + (f"; {worst_cases}" if worst_cases else ""))
+            + "".join(f"; {note}" for note in (untrained, worst_cases) if note))
 
 
 def teacher_check_command(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ from elad.reading.report_summary import (
     count,
     lowered_below,
     spending,
+    untrained_round,
     verdict_line,
     why_stopped,
     worst_case_note,
@@ -222,6 +223,8 @@ def stop_and_budget_section(store: RunStore, config: RunConfig,
             "counted at its requests' worst case: the server bills it whether or not the "
             "run goes on, and the next `elad run` collects it without sending it again."),
             cls="unconfirmed"))
+    if untrained := untrained_round(paid, last):
+        unsure.append(tag("p", untrained[0].upper() + untrained[1:] + ".", cls="muted"))
     test_set = store.test_set_totals()
     apart = [] if not test_set["calls"] else [tag("p", (
         f"The spent figure includes the test set: {test_set['calls']} pool questions "

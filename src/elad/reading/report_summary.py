@@ -154,5 +154,18 @@ def spending(store: RunStore, last: RoundRecord | None) -> dict[str, float]:
     return {"all": spent, **apart}
 
 
+def untrained_round(paid: dict[str, float], last: RoundRecord | None) -> str:
+    """What a stopped run says of the round after its last one when it was paid for
+    (a limit lowered, or a stop rule changed, after its replies came): those are not
+    trained on unless the run goes on; "" when there is none."""
+    if last is None or not last.stop_reason or paid["a round not finished"] < 5e-5:
+        return ""
+    return (f"round {last.round + 1}'s replies (${paid['a round not finished']:.4f}) were "
+            f"paid for before the run stopped after round {last.round}, and are not "
+            f"trained on: a rerun that goes past round {last.round} "
+            f"(max_rounds={last.round + 1} or more) trains on them, and `elad export-data` "
+            "writes them")
+
+
 def count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
