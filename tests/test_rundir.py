@@ -14,11 +14,12 @@ from collections import Counter
 
 import pytest
 
-from elad.cli import main
+from elad.cli import main, report_stop_line
 from elad.config import ConfigError, load_config
 from elad.lock import DirectoryInUse, hold, holder_of
 from elad.fakes.oracle_server import OracleServer, serve
 from elad.reading.report_summary import why_stopped
+from elad.reading.report import write_run_report
 from elad.reading.run_numbers import load_records
 from elad.rundir import RunDir, stored_config
 from elad.store import RunStore
@@ -133,6 +134,33 @@ def test_raising_the_budget_of_a_finished_run_adds_rounds_and_pays_nothing_twice
         "strategy='targeted' (not 'random'): changing these would make its stored work " \
         "inconsistent; use another --run-dir (a run may change only budget_usd, " in err
     assert "student.backend, student.dtype, and every scale.* setting)" in err
+
+
+def test_elad_report_of_a_run_going_on_says_so_and_calls_its_requests_in_flight(
+        tmp_path):
+    """`elad report` while the run goes on said "stopped: not finished" and called the
+    worst case its requests in flight hold "unconfirmed", as after a kill; report.html
+    said they were "requests sent before a kill". Once the run is gone, they are."""
+    run_dir = tmp_path / "run"
+    with RunDir.create(run_dir, load_config()) as rundir:
+        rundir.store.send_ahead(None, "key", 0, "q", 0.0123)  # sent, no reply yet
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(run_dir)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "holding\n"
+        line = report_stop_line(run_dir, [])
+        page = write_run_report(run_dir).read_text()
+    finally:
+        holder.kill()
+        holder.wait()
+    holder_words = rf"pid {holder.pid} on {re.escape(socket.gethostname())} since [-\d]+ [:\d]+"
+    assert re.fullmatch(rf"going on now \({holder_words}\); no round yet; spent \$0.0123 "
+                        r"\(in flight \$0.0123\) of \$0.25", line)
+    assert "$0.0123 of the spent figure is requests in flight (the run is going on now" \
+        in page
+    assert report_stop_line(run_dir, []) == ("stopped: not finished; no round yet; spent "
+                                             "$0.0123 (unconfirmed $0.0123) of $0.25")
+    assert "requests sent before a kill" in write_run_report(run_dir).read_text()
 
 
 def test_a_run_that_paid_nothing_starts_over_with_the_corrected_config(tmp_path):

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from elad.cli_parser import make_parser
 from elad.config import ConfigError, ScaleError, load_config
-from elad.lock import refuse_if_held
+from elad.lock import refuse_if_held, running
 from elad.progress import show_bars
 from elad.reading.export_data import ExportError
 from elad.rundir import (
@@ -216,19 +216,22 @@ def report_stop_line(run_dir: Path, records: list) -> str:
 
     config = stored_config(run_dir)
     last = records[-1] if records else None
+    live = running(run_dir) if not (last and last.stop_reason) else ""
+    state = f"going on now ({live})" if live else "stopped: not finished"
     if config is None:
-        return "stopped: not finished; no round yet"
+        return f"{state}; no round yet"
     if last is None:  # money may be spent all the same: the seed round's, the test set's
-        return (f"stopped: not finished; no round yet; "
-                f"{spent_text(run_dir, None, config.budget_usd)}")
-    return (f"stopped: {stop_words(last.stop_reason)}; "
-            f"{spent_text(run_dir, last, config.budget_usd)}; forecast: "
+        return (f"{state}; no round yet; "
+                f"{spent_text(run_dir, None, config.budget_usd, bool(live))}")
+    return (f"{state if live else 'stopped: ' + stop_words(last.stop_reason)}; "
+            f"{spent_text(run_dir, last, config.budget_usd, bool(live))}; forecast: "
             f"{forecast_line(last.forecast, config.stop_gain_per_usd)}")
 
 
-def spent_text(run_dir: Path, last, budget: float) -> str:
+def spent_text(run_dir: Path, last, budget: float, live: bool = False) -> str:
     """Everything the budget has paid, what the rounds shown leave out of it, and the
-    budget (one lowered below what was spent, to stop a run, says so)."""
+    budget (one lowered below what was spent, to stop a run, says so). Of a run going on
+    now (`live`), what its requests in flight hold is "in flight", not "unconfirmed"."""
     from elad.reading.report_summary import (
         lowered_below,
         spending,
@@ -241,6 +244,8 @@ def spent_text(run_dir: Path, last, budget: float) -> str:
         worst_cases = worst_case_note(rundir.store)
     if untrained := untrained_round(paid, last):  # a round after the last one
         paid[f"round {last.round + 1}"] = paid.pop("a round not finished")
+    if live:
+        paid["in flight"] = paid.pop("unconfirmed")
     spent = paid.pop("all")
     detail = ", ".join(f"{what} ${usd:.4f}" for what, usd in paid.items() if usd >= 5e-5)
     shown = f"the rounds shown ${last.cost_usd:.4f}, " if last else ""

@@ -84,6 +84,22 @@ def holder_of(fd: int, wait_s: float = 1.0) -> str:
         time.sleep(0.01)
 
 
+def running(directory: Path) -> str:
+    """Who holds `directory`'s lock (a run going on now, as `holder_of` says it), or ""
+    when no one does: what a reader (`elad report`) tells apart from a stopped run."""
+    path = Path(directory) / LOCK
+    if not path.is_file():
+        return ""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # released with the descriptor
+        return ""
+    except BlockingIOError:
+        return holder_of(fd)
+    finally:
+        os.close(fd)
+
+
 def refuse_if_held(directory: Path) -> None:
     """DirectoryInUse now if another process holds `directory`'s lock; nothing if it is
     free or does not exist (`elad run` asks before importing torch, then the run takes

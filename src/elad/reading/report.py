@@ -12,6 +12,7 @@ from pathlib import Path
 
 from elad.budget import teacher_prices
 from elad.config import ConfigError, RunConfig
+from elad.lock import running
 from elad.reading.diagnostics import NOT_AVAILABLE, round_diagnostic
 from elad.reading.html_page import Markup, image, page, table, tag
 from elad.reading.plots import Labels, Series, bar_plot, line_plot
@@ -213,7 +214,11 @@ def stop_and_budget_section(store: RunStore, config: RunConfig,
     lowered = [] if not lowered_below(spent, config.budget_usd) else [tag("p", (
         f"The budget was lowered to ${config.budget_usd} after ${spent:.4f} was spent "
         "(a way to stop a run): nothing was sent after that."), cls="muted")]
+    live = running(store.path.parent) if not (last and last.stop_reason) else ""
     unsure = [] if not unconfirmed else [tag("p", (
+        f"${unconfirmed:.4f} of the spent figure is requests in flight (the run is going "
+        f"on now, {live}), counted at their worst case until their replies come."
+        if live else
         f"${unconfirmed:.4f} of the spent figure is unconfirmed: requests sent before a "
         "kill whose replies never arrived, counted at their worst case (the server may "
         "have billed less)."), cls="unconfirmed")]

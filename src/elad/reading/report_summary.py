@@ -104,9 +104,8 @@ def bought_section(store: RunStore, config: RunConfig, records: list[RoundRecord
          f"({last.teacher_calls} calls)"
          + (f", and ${test_set:.4f} apart for the teacher's test set annotations"
             if test_set else "")
-         + (f"; ${spent:.4f} paid in all, counting the round under way and requests "
-            "whose replies never arrived." if spent > last.cost_usd + test_set + 5e-5
-            else ".")),
+         + (f"; ${spent:.4f} paid in all, counting {' and '.join(beyond)}."
+            if (beyond := beyond_rounds(paid, last)) else ".")),
         (f"Training targets: {kinds['targets']}: "
          f"{count(kinds['revisions'], 'revision')} of the student's explanation "
          f"({kinds['unchanged']} found without error) and "
@@ -152,6 +151,15 @@ def spending(store: RunStore, last: RoundRecord | None) -> dict[str, float]:
     apart["a round not finished"] = spent - (last.cost_usd if last else 0.0) \
         - sum(apart.values())
     return {"all": spent, **apart}
+
+
+def beyond_rounds(paid: dict[str, float], last: RoundRecord) -> list[str]:
+    """What the spent figure counts beyond the rounds and the test set, in words."""
+    words = {"a round not finished": f"round {last.round + 1}, not trained on"
+             if last.stop_reason else "the round under way",
+             "unconfirmed": "requests whose replies never arrived (or are in flight)",
+             "a batch not collected yet": "a batch not collected yet"}
+    return [said for key, said in words.items() if paid[key] >= 5e-5]
 
 
 def untrained_round(paid: dict[str, float], last: RoundRecord | None) -> str:
