@@ -35,13 +35,19 @@ except PackageNotFoundError:  # a source tree on sys.path, not installed
 __all__ = ["__version__", "export", "export_data", "report", "run"]
 
 
+def __dir__() -> list[str]:
+    """The API alone (tab completion, `dir(elad)`), not this module's own imports."""
+    return list(__all__)
+
+
 def run(config: RunConfig | dict | str | Path | None = None,
         run_dir: str | Path = "elad-run") -> list[RoundRecord]:
     """Run (or resume, or reread) the experiment of `config` in `run_dir`; returns its
     round records. As with `elad run`, a dict or a file applies on top of the config
     the run directory already holds (before: on the defaults, so a grown run silently
     took the default budget), and None resumes it as it is. A bad config raises
-    `elad.config.ConfigError` naming the key."""
+    `elad.config.ConfigError` naming the key; a run directory another process is running
+    in, `elad.lock.DirectoryInUse` (a ConfigError too) naming it."""
     from elad.config import RunConfig, config_from_dict, load_config, validate
     from elad.loop import run as run_loop  # torch, from here on
     from elad.rundir import stored_config

@@ -66,7 +66,8 @@ class RunConfig:
                                     "when the student can explain before any training (a "
                                     "warm or pretrained student); false, or a student "
                                     "from scratch: random ones")
-    round_size: int = setting(50, "b: questions sent to the teacher per round",
+    round_size: int = setting(50, "b: questions sent to the teacher per round (the last "
+                              "round, up to about twice as many: the rest of the budget)",
                               within=Range(1))
     candidates: int = setting(400, "m: pool questions the student explains per round "
                               "(strategy random: at most 2 x round_size)",
