@@ -14,6 +14,8 @@ from transformers import (
     AutoTokenizer,
     Gemma3ForCausalLM,
     Gemma3TextConfig,
+    GPT2Config,
+    GPT2LMHeadModel,
     LlamaConfig,
     LlamaForCausalLM,
     PreTrainedTokenizerFast,
@@ -41,8 +43,9 @@ def pairs(n=40):
     return [(e.question, format_explanation(*synthetic.solve(e.question))) for e in data.pool]
 
 
-def build(directory, arch: str):
-    """A tiny model of `arch` and a BPE tokenizer saved like a hub checkpoint."""
+def build(directory, arch: str, positions: int = 512):
+    """A tiny model of `arch` (`positions` long) and a BPE tokenizer saved like a hub
+    checkpoint."""
     texts = [t for p in pairs(200) for t in p] + ["<user> <assistant>"]
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=train_tokenizer(texts, 320),
                                         bos_token="<s>", eos_token="</s>", pad_token="<pad>")
@@ -56,10 +59,13 @@ def build(directory, arch: str):
             num_key_value_heads=1, head_dim=16, sliding_window=4, max_position_embeddings=512,
             layer_types=["sliding_attention", "full_attention", "sliding_attention"],
             **special))
+    elif arch == "gpt2":  # learned positions: none past n_positions
+        model = GPT2LMHeadModel(GPT2Config(n_embd=32, n_layer=2, n_head=2,
+                                           n_positions=positions, **special))
     else:
         model = LlamaForCausalLM(LlamaConfig(
             hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-            num_key_value_heads=2, max_position_embeddings=512, **special))
+            num_key_value_heads=2, max_position_embeddings=positions, **special))
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
@@ -451,6 +457,39 @@ def test_a_base_model_that_is_not_there_stops_the_run_before_any_request(tmp_pat
         run(config, tmp_path / "run")
     with RunStore(tmp_path / "run" / "run.sqlite") as store:
         assert store.sent() == ""
+
+
+def test_a_gpt2_with_few_positions_fits_them_and_says_targets_it_has_not(tmp_path, caplog):
+    """A GPT-2 of 48 positions: a prompt plus student.max_new_tokens past them, or a
+    training sequence longer, ended in an IndexError traceback from the position table.
+    Now it writes up to its last position, trains on sequences cut to it (said), and a
+    setting or a question that leaves no room is one line, before any request; so are
+    LoRA targets it does not have (a peft traceback), with the names it has."""
+    base = build(tmp_path / "gpt2", "gpt2", positions=48)
+    student = new_student(config_for(base, max_new_tokens=40), [], seed=0)
+    data = pairs(8)
+    prompt = len(student.prompt_ids(data[0][0]))
+    assert 0 < 48 - prompt < 40  # its explanation has fewer than 40 positions left
+    assert student.generate([data[0][0]], temperature=1.0, seed=0)[0][0].text
+    tokens, _, _ = student._sample([student.prompt_ids(data[0][0])], 0.0, None)[0]
+    assert 0 < len(tokens) <= 48 - prompt
+    long = [(q, e + " and so on" * 20) for q, e in data]
+    assert student.train(long, steps=2, lr=1e-2, seed=0, batch_size=4)["train_loss"] > 0
+    assert "8 of 8 training sequences are longer than the 48 positions" in caplog.text
+    with pytest.raises(ConfigError, match="a question of [0-9]+ tokens \\(its prompt\\) "
+                                          "leaves no room for an explanation in the 48 "
+                                          "positions of"):
+        student.generate([data[0][0] + " and so on" * 30])
+    with pytest.raises(ConfigError, match=r"student.lora_targets=q_proj,v_proj: Target "
+                                          r"modules .* not found in the base model.* \(the "
+                                          r"model's linear layers: c_attn, c_fc, c_proj, "
+                                          r"lm_head; or all-linear\)$"):  # GPT-2's names
+        new_student(config_for(base, lora_targets=["q_proj", "v_proj"]), [], seed=0)
+    config = load_config(None, [*TINY, "student.kind=hf", f"student.model={base}",
+                                "student.max_new_tokens=48"])
+    with pytest.raises(ConfigError, match="student.max_new_tokens=48 leaves no room for a "
+                                          "question in the 48 positions of student.model="):
+        run(config, tmp_path / "run")
 
 
 def test_a_preset_checkpoint_with_a_wrong_tokenizer_stops_the_run_before_any_request(

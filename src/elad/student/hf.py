@@ -24,7 +24,7 @@ from transformers.utils import logging as hf_logging
 
 from elad.answers import ANSWER_CUE, prompt_text
 from elad.progress import progress
-from elad.student.lengths import fit_positions, said_if_cut
+from elad.student.lengths import fit_positions, room_to_write, said_if_cut
 from elad.student.protocol import Generation
 from elad.training import Schedule, fine_tune, pad
 
@@ -228,6 +228,8 @@ class HFStudent:
         returned are the model's own, whatever the temperature drawn at: what scoring
         reads, and what vLLM returns (its default, raw log-probs)."""
         ids, mask = self._pad(prompts, left=True)
+        room = room_to_write(self.model, self.positions_grow, ids.shape[1],
+                             self.max_new_tokens, self.name)
         positions = (mask.cumsum(1) - 1).clamp(min=0)
         out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
                          use_cache=True, logits_to_keep=1)
@@ -239,7 +241,7 @@ class HFStudent:
         stops = self.stops.to(self.device)
         if uniforms is not None:
             uniforms = uniforms.to(self.device)
-        for step in range(self.max_new_tokens):
+        for step in range(room):
             logits = out.logits[:, -1].float()
             logp = torch.log_softmax(logits, -1)
             if uniforms is not None:
@@ -360,7 +362,7 @@ class HFStudent:
             prompt = self.prompt_ids(question)
             end = [self.eos_id] if ANSWER_CUE in explanation else []
             examples.append(([*prompt, *self.encode(explanation), *end], len(prompt)))
-        fit_positions(self.model, examples, self.positions_grow, self.name)
+        examples = fit_positions(self.model, examples, self.positions_grow, self.name)
         self._said_cut = self._said_cut or said_if_cut(examples, self.max_new_tokens)
         return examples
 

@@ -9,30 +9,51 @@ import math
 
 from transformers import PreTrainedModel
 
+from elad.config import ConfigError
+
 log = logging.getLogger("elad")
 
 Examples = list[tuple[list[int], int]]  # (token ids, prompt length) of each sequence
 
 
 def fit_positions(model: PreTrainedModel, examples: Examples, grows: bool,
-                  name: str) -> None:
-    """Sequences longer than the model's `max_position_embeddings` are trained anyway.
-    A model whose positions are only rotary (`grows`: the tiny students) records the
-    longer length, which changes no weight; a pretrained model `name` was not trained
-    that far, so it is warned of."""
+                  name: str) -> Examples:
+    """The training sequences, fitted to the model's `max_position_embeddings`. A model
+    whose positions are only rotary (`grows`: the tiny students) records a longer
+    length, which changes no weight; a pretrained model `name` cannot take more
+    positions than it has (a learned position table, GPT-2's, has no row for them), so
+    a longer sequence is cut to them, its end left out of the loss, and said so."""
     longest = max((len(ids) for ids, _ in examples), default=0)
     limit = getattr(model.config, "max_position_embeddings", None)
     if not limit or longest <= limit:
-        return
+        return examples
     if grows:
         model.config.max_position_embeddings = 2 ** math.ceil(math.log2(longest))
         log.info("the student's longest sequence is now %d tokens (a training sequence "
                  "of %d)", model.config.max_position_embeddings, longest)
-        return
+        return examples
     over = sum(len(ids) > limit for ids, _ in examples)
-    log.warning("%d of %d training sequences are longer than the %d tokens %s was "
-                "pretrained for (the longest: %d); they are trained anyway", over,
-                len(examples), limit, name, longest)
+    log.warning("%d of %d training sequences are longer than the %d positions %s has "
+                "(the longest: %d); they are cut to %d tokens, their ends not trained on",
+                over, len(examples), limit, name, longest, limit)
+    return [(ids[:limit], prompt) for ids, prompt in examples if prompt < limit]
+
+
+def room_to_write(model: PreTrainedModel, grows: bool, prompt_width: int,
+                  max_new_tokens: int, name: str) -> int:
+    """How many tokens the student may write after prompts `prompt_width` wide: its
+    `max_new_tokens`, or fewer where a pretrained model's positions end first (past
+    them a learned position table fails with an IndexError); a ConfigError when a prompt
+    alone takes them all."""
+    limit = None if grows else getattr(model.config, "max_position_embeddings", None)
+    if not limit or prompt_width + max_new_tokens <= limit:
+        return max_new_tokens
+    if prompt_width >= limit:
+        raise ConfigError(f"a question of {prompt_width} tokens (its prompt) leaves no room "
+                          f"for an explanation in the {limit} positions of {name}: leave "
+                          "such questions out of the data, or use a model with more "
+                          "positions")
+    return limit - prompt_width
 
 
 def said_if_cut(examples: Examples, max_new_tokens: int) -> bool:

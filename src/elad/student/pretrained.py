@@ -150,10 +150,15 @@ def check_base(config: StudentConfig) -> None:
         raise ConfigError(f"student.model={config.model}: no such folder, so nothing was "
                           "asked of the teacher")
     try:
-        AutoConfig.from_pretrained(source)
+        base = AutoConfig.from_pretrained(source)
     except (OSError, ValueError) as error:
         raise ConfigError(f"student.model={config.model} cannot be loaded, so nothing was "
                           f"asked of the teacher: {error}") from None
+    positions = getattr(base, "max_position_embeddings", None)
+    if positions and config.max_new_tokens >= positions:
+        raise ConfigError(f"student.max_new_tokens={config.max_new_tokens} leaves no room "
+                          f"for a question in the {positions} positions of student.model="
+                          f"{config.model} (nothing was asked of the teacher): lower it")
 
 
 def device_of(config: StudentConfig) -> torch.device:
@@ -231,8 +236,20 @@ def new_pretrained_student(config: StudentConfig, seed: int) -> HFStudent:
         from peft import get_peft_model
 
         torch.manual_seed(seed)
-        model = get_peft_model(model, lora_config(config))
+        try:
+            model = get_peft_model(model, lora_config(config))
+        except ValueError as error:  # peft's: no module of that name, or not one it adapts
+            raise ConfigError(f"student.lora_targets={','.join(config.lora_targets)}: "
+                              f"{error} (the model's linear layers: "
+                              f"{', '.join(linear_names(model))}; or all-linear)") from None
     return _student(config, model, tokenizer)
+
+
+def linear_names(model: PreTrainedModel) -> list[str]:
+    """The distinct last names of the model's linear layers (GPT-2's Conv1D too): what
+    `student.lora_targets` may name."""
+    return sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+                   if isinstance(module, torch.nn.Linear) or type(module).__name__ == "Conv1D"})
 
 
 def load_pretrained_student(config: StudentConfig, directory: Path) -> HFStudent:
