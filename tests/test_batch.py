@@ -89,6 +89,28 @@ def test_unusable_reply_is_asked_again_in_the_next_batch(tmp_path, max_invalid):
     assert teacher.store.spent_usd() == pytest.approx(server.billed_usd(2.5, 10.0))
 
 
+def test_a_batch_collected_with_batch_turned_off_asks_its_unusable_replies_again(
+        tmp_path):
+    """A batch open when `teacher.batch` is turned off is collected; its unusable
+    replies were then failed, never asked again, so a round of them alone could never go
+    on (helper C, stop 59). Their re-asks now go in a batch, which carries what the
+    first billed; what the batch left unbilled goes online."""
+    server = OracleServer(bad_replies=1, batch_delay_s=600)
+    with serve(server) as (_, url):
+        waiting = batch_teacher(tmp_path, url, "teacher.batch_wait=false")
+        with pytest.raises(BatchPending):
+            annotate_all(waiting, 3)
+        server.batch_delay_s = 0
+        online = TeacherGateway(OpenAITeacher(load_config(None, openai_overrides(url))
+                                              .teacher, ""), waiting.store, STANDARD)
+        requests, results = annotate_all(online, 4)  # the fourth was never in a batch
+    assert custom_ids(server) == [[r.key for r, _ in requests[:3]]] * 2
+    assert [(a.outcome, a.batch, a.messages) for a in server.ledger] == \
+        [("bad", True, 1)] * 3 + [("ok", True, 3)] * 3 + [("bad", False, 1), ("ok", False, 3)]
+    assert all(r.reply.ok for r in results)
+    assert online.store.spent_usd() == pytest.approx(server.billed_usd(2.5, 10.0))
+
+
 @pytest.mark.parametrize("max_retries", [1, 0])
 def test_error_lines_are_sent_again_and_not_paid(tmp_path, max_retries):
     server = OracleServer(fail_first=1, faults=("500",))

@@ -92,7 +92,8 @@ class Attempts:
     tries: Tries  # its attempts so far: counts and billed tokens
     held: float = 0.0  # dollars reserved from the budget
     reply: TeacherReply | None = None  # once done: usable, or failed with why
-    skipped: bool = False  # its first attempt did not fit in the budget
+    skipped: bool = False  # not sent in a batch: its first attempt did not fit in the
+    # budget, or it was handed to online requests (`hand_over`)
 
 
 def outcome(line: dict | None) -> dict:
@@ -129,7 +130,8 @@ class BatchSender:
         """Send every (request, example id) through batches until each is done:
         `done(index, reply, cost)` as each one is (reply None: skipped, it did not fit
         in the budget). `collect_only` (`teacher.batch` turned off): collect the open
-        batch, if any, and send no other (`hand_over`)."""
+        batch, if any, then send in batches only the re-asks of replies it billed
+        (`hand_over`)."""
         states = [self.restore(request, qid) for request, qid in items]
         opened = self.store.open_batch()
         in_flight = set(opened["keys"]) if opened else set()
@@ -140,9 +142,9 @@ class BatchSender:
             elif state.request.key in in_flight:
                 self.hold(state, budget, sent=True)
         while True:
-            if opened is None and collect_only:
-                self.hand_over(states, budget, done)
-                return
+            if opened is None and collect_only:  # the open batch is collected
+                self.hand_over(states, budget)
+                collect_only = False
             if opened is None:
                 ready = self.ready(states, budget, done)
                 if not ready:
@@ -236,22 +238,16 @@ class BatchSender:
         state.held = 0.0
         done(i, state.reply, cost)
 
-    def hand_over(self, states: list[Attempts], budget: Budget,
-                  done: Callable[[int, TeacherReply | None, float], None]) -> None:
-        """What a collected batch left undone, handed to online requests: those billed
-        nothing are released; one billed for an unusable reply is failed (its re-ask
-        online would not carry what the batch billed)."""
-        for i, state in enumerate(states):
-            if state.reply is not None:
-                continue
-            if state.tries.billed == (0, 0):
+    def hand_over(self, states: list[Attempts], budget: Budget) -> None:
+        """What a collected batch left undone when `teacher.batch` was turned off: those
+        billed nothing are handed to online requests (released, marked skipped here); one
+        billed for an unusable reply is asked again in batches still, where its re-ask
+        carries what the batch billed (before, it was failed: never asked again, and a
+        round of such replies alone could never go on)."""
+        for state in states:
+            if state.reply is None and state.tries.billed == (0, 0):
                 budget.settle(state.held, 0.0)
-                state.held = 0.0
-                continue
-            state.reply = state.tries.failed(state.request.op, "an unusable reply in a "
-                                             "batch, not asked again: teacher.batch was "
-                                             "turned off")
-            self.settle(i, state, budget, done)
+                state.held, state.skipped = 0.0, True
 
     def ready(self, states: list[Attempts], budget: Budget,
               done: Callable[[int, TeacherReply | None, float], None]) -> list[Attempts]:
