@@ -146,3 +146,15 @@ def test_reask_quotes_the_reply_and_says_why_keeping_only_the_first_message():
     again = reask(reask(first, "A1", "no answer"), "A2", "bad step")
     assert [m["role"] for m in again] == ["user", "assistant", "user"]
     assert again[1]["content"] == "A2" and "bad step" in again[2]["content"]
+
+
+def test_a_request_stopped_before_its_re_ask_says_why_its_reply_was_unusable():
+    """Not the re-ask's own timeout, which came last (helper C, stop 59: "after 1
+    unusable reply (timed out)" of a reply that held no JSON)."""
+    tries = Tries(max_retries=3, max_invalid=2)
+    run(tries, [Outcome(INVALID, (100, 30), "the reply holds no JSON object"),
+                Outcome(TRANSIENT, (120, 64), "timed out", worst_case=True)])
+    stopped = tries.stopped("annotate")
+    assert stopped.error == ("the run stopped before asking again after 1 unusable reply "
+                             "(the reply holds no JSON object)")
+    assert (stopped.input_tokens, stopped.output_tokens) == (220, 94)

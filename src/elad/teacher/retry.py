@@ -78,6 +78,7 @@ class Tries:
     invalid: int = 0  # replies that could not be used
     failures: int = 0  # transient errors
     reason: str = ""  # what went wrong last
+    unusable: str = ""  # why the last unusable reply could not be used
     reached: bool = False  # whether any attempt reached the server
 
     def after(self, outcome: Outcome) -> Decision:
@@ -95,6 +96,7 @@ class Tries:
         self.reason = outcome.reason
         if outcome.kind == INVALID:
             self.invalid += 1
+            self.unusable = outcome.reason
             if self.invalid > self.max_invalid:
                 return Decision(GIVE_UP, f"{NO_USABLE_REPLY} {self.invalid} tries: "
                                          f"{outcome.reason}")
@@ -125,7 +127,7 @@ class Tries:
         paid for again."""
         replies = "reply" if self.invalid == 1 else "replies"
         return self.failed(op, f"the run stopped before asking again after {self.invalid} "
-                               f"unusable {replies} ({self.reason})")
+                               f"unusable {replies} ({self.unusable})")
 
     def with_worst_cases(self, reply: TeacherReply) -> TeacherReply:
         reply.worst_case_attempts = len(self.unreported)
