@@ -373,7 +373,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(message)s", datefmt="%Y-%m-%d %H:%M:%S",
                         stream=sys.stderr)
     show_bars(sys.stderr.isatty() and not args.quiet)
-    for noisy in ("httpx", "httpx2", "openai"):  # one line per HTTP request otherwise
+    for noisy in ("httpx", "httpx2", "openai",  # one line per HTTP request otherwise
+                  "torch"):  # its exit hook's cache statistics, after an interrupt's line
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         code = args.handler(args)
