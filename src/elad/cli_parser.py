@@ -23,7 +23,7 @@ def add_global_flags(parser: argparse.ArgumentParser, default: object) -> None:
     """The flags every command takes, before or after the subcommand: on a subcommand
     they default to SUPPRESS, so that one given before it is not overwritten."""
     parser.add_argument("-q", "--quiet", action="store_true", default=default,
-                        help="no progress or logs")
+                        help="no progress bars or information lines (warnings stay)")
 
 
 def subcommands(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:

@@ -50,6 +50,8 @@ class Range:
         return str(self)
 
     def __str__(self) -> str:
+        if self.low == -math.inf and self.high == math.inf:  # the seed: any whole number
+            return "must fit in 64 bits"
         if self.high == math.inf:
             text = f"must be {'>' if self.low_open else '>='} {self.low}"
         else:
