@@ -194,6 +194,23 @@ def test_settings_for_datasets_and_pretrained_students():
         load_config(None, ["task.kind=gsm8k"])
 
 
+def test_a_pretrained_student_is_refused_the_tiny_students_sizes_and_no_lora_target():
+    """They did nothing (helper P, stop 59: `student.max_length=32` for a GPT-2 of 64
+    positions was accepted, and the run then failed past them); an empty target list
+    failed in peft with a traceback. A stored run that has them goes on."""
+    hf = ["student.kind=hf", "student.model=x"]
+    with pytest.raises(ConfigError, match=r"^student.max_length is the tiny student's "
+                                          r"\(student.kind=tiny\); a pretrained model has "
+                                          r"its own: leave it out$"):
+        load_config(None, [*hf, "student.max_length=32"])
+    with pytest.raises(ConfigError, match="^student.lora_targets names no module"):
+        load_config(None, [*hf, "student.lora_targets="])
+    assert load_config(None, [*hf, "student.lora_targets=", "student.finetune=full"])
+    stored = load_config(None, hf)
+    stored.student.hidden_size = 64  # as a run stored before this check holds it
+    assert load_config(None, ["max_rounds=6"], base=stored).student.hidden_size == 64
+
+
 def test_example_gemma_config_loads():
     from pathlib import Path
 

@@ -14,7 +14,7 @@ from elad.fakes.oracle_server import serve
 from elad.store import RunStore
 from elad.student import load_student, new_student
 
-from conftest import TINY
+from conftest import TINY, TINY_HF
 
 
 def completion_nll(student, pairs) -> float:
@@ -37,7 +37,7 @@ def test_training_under_accelerate_with_two_processes(tmp_path):
     base = build(tmp_path / "llama", "llama")
     with serve() as (server, url):
         config = load_config(None, [
-            *TINY, *openai_overrides(url), "max_rounds=0", "student.kind=hf",
+            *TINY_HF, *openai_overrides(url), "max_rounds=0", "student.kind=hf",
             f"student.model={base}", "student.lora_rank=4", "student.lora_dropout=0",
             "student.seed_train_steps=12", "student.train_batch_size=8",
             "student.learning_rate=0.02", "scale.train_processes=2"])

@@ -206,6 +206,40 @@ def test_a_request_the_run_stops_before_its_re_ask_keeps_its_paid_reply(tmp_path
     assert teacher.store.spent_usd() == pytest.approx(server.billed_usd(2.5, 10.0))
 
 
+def test_a_re_ask_stopped_in_flight_keeps_the_paid_reply_and_counts_its_worst_case(
+        tmp_path):
+    """A second Ctrl-C (or SIGTERM) ends the wait for the requests in flight: a re-ask
+    cancelled in flight lost the unusable reply before it, paid for, and the rerun
+    bought it again (helper C, stop 59: 8 questions). Now it is kept, as when the run
+    stops before the re-ask, with the cancelled attempt at its worst case."""
+    import asyncio
+
+    from elad.budget import Allowance, worst_case
+
+    server = OracleServer(bad_replies=9, latency_s=0.3)
+    with serve(server) as (_, url):
+        teacher = cached_teacher(tmp_path, url)
+        request = annotation(teacher, Q)
+
+        async def cancelled_in_the_re_ask():
+            allowance = Allowance(Budget(1.0), PRICES, asyncio.Condition(), asyncio.Event())
+            await allowance.ensure(*worst_case(teacher.teacher, request.prompt))
+            asking = asyncio.create_task(teacher.teacher.complete(request, allowance))
+            while not server.ledger:  # the first, unusable reply
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.1)  # its re-ask is in flight
+            asking.cancel()
+            return await asking
+
+        reply = asyncio.run(cancelled_in_the_re_ask())
+    assert not reply.ok and reply.error.startswith(
+        "the run stopped before asking again after 1 unusable reply (")
+    first = server.ledger[0].billed_tokens
+    assert reply.input_tokens > first[0] and reply.output_tokens == first[1] + \
+        teacher.teacher.config.max_output_tokens  # the re-ask's worst case
+    assert reply.worst_case_attempts == 1
+
+
 def test_a_teacher_whose_first_replies_are_all_unusable_stops_the_sending(tmp_path):
     """Five requests in a row given up as unusable (a label the teacher never uses, a
     model too weak to follow the prompt): the sending stops, naming the reason. Before,

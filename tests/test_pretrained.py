@@ -32,7 +32,7 @@ from elad.student.vllm import answer_probability, vllm_lora_rank, vllm_usable
 from elad.tasks import synthetic
 from elad.training import batch_loss, vocabulary_head
 
-from conftest import TINY
+from conftest import TINY_HF
 
 CHAT = ("{{ bos_token }}{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }}\n"
         "{% endfor %}{% if add_generation_prompt %}<assistant>\n{% endif %}")
@@ -440,18 +440,18 @@ def test_tiny_student_exports_as_a_standalone_model(tmp_path):
 
 def test_a_base_model_that_is_not_there_stops_the_run_before_any_request(tmp_path):
     """The student is checked before the seed round is paid for, not when it trains."""
-    config = load_config(None, [*TINY, "student.kind=hf",
+    config = load_config(None, [*TINY_HF, "student.kind=hf",
                                 f"student.model={tmp_path / 'no-such-model'}"])
     with pytest.raises(ConfigError, match="no-such-model: no such folder, so nothing was "
                                           "asked of the teacher"):
         run(config, tmp_path / "run")
     empty = tmp_path / "empty"  # a folder, but no model in it
     empty.mkdir()
-    config = load_config(None, [*TINY, "student.kind=hf", f"student.model={empty}"])
+    config = load_config(None, [*TINY_HF, "student.kind=hf", f"student.model={empty}"])
     with pytest.raises(ConfigError, match="empty cannot be loaded, so nothing was asked"):
         run(config, tmp_path / "run")
     base = build(tmp_path / "llama", "llama")  # there, but vLLM cannot serve this rank
-    config = load_config(None, [*TINY, "student.kind=hf", f"student.model={base}",
+    config = load_config(None, [*TINY_HF, "student.kind=hf", f"student.model={base}",
                                 "student.backend=vllm", "student.lora_rank=1024"])
     with pytest.raises(ConfigError, match="backend=vllm: vLLM serves LoRA ranks up to"):
         run(config, tmp_path / "run")
@@ -485,7 +485,7 @@ def test_a_gpt2_with_few_positions_fits_them_and_says_targets_it_has_not(tmp_pat
                                           r"model's linear layers: c_attn, c_fc, c_proj, "
                                           r"lm_head; or all-linear\)$"):  # GPT-2's names
         new_student(config_for(base, lora_targets=["q_proj", "v_proj"]), [], seed=0)
-    config = load_config(None, [*TINY, "student.kind=hf", f"student.model={base}",
+    config = load_config(None, [*TINY_HF, "student.kind=hf", f"student.model={base}",
                                 "student.max_new_tokens=48"])
     with pytest.raises(ConfigError, match="student.max_new_tokens=48 leaves no room for a "
                                           "question in the 48 positions of student.model="):
@@ -499,7 +499,7 @@ def test_a_preset_checkpoint_with_a_wrong_tokenizer_stops_the_run_before_any_req
     (here: a tiny Gemma 3 with its own small tokenizer in the preset's place)."""
     monkeypatch.setenv("ELAD_CACHE", str(tmp_path / "cache"))
     build(tmp_path / "cache" / "gemma-3-270m", "gemma3")
-    config = load_config(None, [*TINY, "student.kind=hf", "student.model=gemma-3-270m"])
+    config = load_config(None, [*TINY_HF, "student.kind=hf", "student.model=gemma-3-270m"])
     wrong = (r"the checkpoint in .*cache/gemma-3-270m was converted by transformers "
              r"[0-9.]+, and its tokenizer splits 'Natalia sold' into \['N.*Delete that")
     with pytest.raises(ConfigError, match=wrong):

@@ -94,6 +94,20 @@ def resolved_warmup(student: Any, task: Any) -> str:
     return "curriculum" if student.kind == "tiny" and task.kind == "synthetic" else "none"
 
 
+# the tiny student's own sizes: a pretrained model (student.kind=hf) has its own
+TINY_ONLY = ("vocab_size", "hidden_size", "layers", "heads", "max_length")
+
+
+def tiny_only(student: Any, base: Any) -> list[tuple[str, bool, str]]:
+    """The checks that a pretrained student is given none of TINY_ONLY (they did
+    nothing): each at its declared default, or as the stored run `base` has it."""
+    fresh = type(student)()
+    return [(f"student.{name}", student.kind != "hf" or getattr(student, name) in (
+                getattr(fresh, name), getattr(base.student, name) if base else None),
+             "is the tiny student's (student.kind=tiny); a pretrained model has its own: "
+             "leave it out") for name in TINY_ONLY]
+
+
 def read_from(path: str, stored: str | None = None, key: str = "") -> str:
     """Where a relative path was looked for, for a message (a run directory made before
     its paths were stored absolute is resumed from the directory it was started in); or,
@@ -164,6 +178,10 @@ def validate(config: Any, base: Any = None) -> Any:
         ("student.hidden_size", student.kind != "tiny"
          or student.hidden_size % student.heads == 0,
          "must be a multiple of student.heads"),
+        *tiny_only(student, base),
+        ("student.lora_targets", student.kind != "hf" or student.finetune != "lora"
+         or bool(student.lora_targets),
+         "names no module: name the model's linear layers, or all-linear"),
         ("teacher.kind", teacher.kind != "oracle" or task.kind == "synthetic",
          "oracle knows only the synthetic task; use teacher.kind=reference for a dataset"),
         ("teacher.kind", teacher.kind != "reference" or task.kind != "synthetic",

@@ -184,7 +184,13 @@ class OpenAITeacher:
             if not fits:
                 return tries.failed(request.op, "budget spent before the next attempt "
                                                 f"({tries.reason})")
-            outcome, text, reply = await self.attempt(request, messages, worst)
+            try:
+                outcome, text, reply = await self.attempt(request, messages, worst)
+            except asyncio.CancelledError:  # the run stops this attempt in flight (a
+                if not tries.invalid:  # second Ctrl-C): the kill's case, unless a reply
+                    raise  # was received, which is paid and kept, as is this attempt's
+                tries.after(Outcome(TRANSIENT, worst, "stopped in flight", worst_case=True))
+                return tries.stopped(request.op)  # worst case
             if outcome.usage is not None:
                 allowance.use(*outcome.usage)
             decision = tries.after(outcome)

@@ -198,6 +198,11 @@ class ReferenceTeacher:
         note = cut_off_note(solutions, max_output_tokens)
         if note:
             log.warning(note)
+        if solutions and not any(s.steps for s in solutions):
+            log.warning("the reference teacher has no worked solution to replay (%s): "
+                        "every target is the bare answer, with no steps to learn from",
+                        "set task.rationale_field to the field that holds them"
+                        if task.kind == "jsonl" else "the dataset gives none")
         return cls(solutions, dataset_answer_type(task), max_output_tokens)
 
     def identity(self) -> dict:
