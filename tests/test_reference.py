@@ -501,3 +501,20 @@ def test_a_reply_limit_that_cuts_off_rationales_is_warned_of_with_one_that_fits(
                if target_is_coherent(list(s.steps), s.answer))
     make_teacher(TeacherConfig(kind="reference", max_output_tokens=fits - 1), task)
     assert f"teacher.max_output_tokens={fits - 1} is shorter than " in caplog.text
+
+
+def test_a_file_without_rationales_is_said_to_give_bare_answers(tmp_path, caplog):
+    """A JSON-lines file with answers and no `task.rationale_field`: every reference
+    target is the bare answer, with no step (helper P, stop 59: accepted in silence)."""
+    path = tmp_path / "q.jsonl"
+    path.write_text("".join(f'{{"question": "What is {a} + 1?", "answer": "{a + 1}"}}\n'
+                            for a in range(20)))
+    task = TaskConfig(kind="jsonl", path=str(path), answer_type="number")
+    make_teacher(TeacherConfig(kind="reference"), task)
+    assert "the reference teacher has no worked solution to replay (set " \
+           "task.rationale_field to the field that holds them)" in caplog.text
+    caplog.clear()
+    make_teacher(TeacherConfig(kind="reference"), TaskConfig(kind="jsonl", path=str(path),
+                                                             answer_type="number",
+                                                             rationale_field="answer"))
+    assert "no worked solution" not in caplog.text
