@@ -450,6 +450,13 @@ def test_a_base_model_that_is_not_there_stops_the_run_before_any_request(tmp_pat
     config = load_config(None, [*TINY_HF, "student.kind=hf", f"student.model={empty}"])
     with pytest.raises(ConfigError, match="empty cannot be loaded, so nothing was asked"):
         run(config, tmp_path / "run")
+    bare = build(tmp_path / "bare", "gpt2")  # the model alone: an empty tokenizer
+    for name in bare.iterdir():
+        if name.name.startswith(("tokenizer", "special_tokens", "chat_template")):
+            name.unlink()
+    config = load_config(None, [*TINY_HF, "student.kind=hf", f"student.model={bare}"])
+    with pytest.raises(ConfigError, match="bare: its tokenizer encodes text to nothing"):
+        run(config, tmp_path / "run")
     base = build(tmp_path / "llama", "llama")  # there, but vLLM cannot serve this rank
     config = load_config(None, [*TINY_HF, "student.kind=hf", f"student.model={base}",
                                 "student.backend=vllm", "student.lora_rank=1024"])

@@ -154,6 +154,15 @@ def check_base(config: StudentConfig) -> None:
     except (OSError, ValueError) as error:
         raise ConfigError(f"student.model={config.model} cannot be loaded, so nothing was "
                           f"asked of the teacher: {error}") from None
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError, TypeError) as error:
+        raise ConfigError(f"student.model={config.model}: its tokenizer cannot be loaded, "
+                          f"so nothing was asked of the teacher: {error}") from None
+    if not tokenizer("Reason step by step.")["input_ids"]:  # a folder without its files
+        raise ConfigError(f"student.model={config.model}: its tokenizer encodes text to "
+                          "nothing (are the tokenizer's files in the folder?), so nothing "
+                          "was asked of the teacher")
     positions = getattr(base, "max_position_embeddings", None)
     if positions and config.max_new_tokens >= positions:
         raise ConfigError(f"student.max_new_tokens={config.max_new_tokens} leaves no room "
