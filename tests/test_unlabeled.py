@@ -2,6 +2,7 @@
 labeled file, from the file's own labeled lines, or annotated by the teacher (held out,
 billed once and shown apart); a whole file by default; bad input as one line."""
 
+import dataclasses
 import json
 import logging
 import re
@@ -151,11 +152,17 @@ def test_a_partly_labeled_pools_diagnostic_says_how_few_questions_it_stands_on(t
             for i, e in enumerate(pool)])
         diagnostic = round_diagnostic(store, config, 1)
     assert (diagnostic.scored, diagnostic.known, diagnostic.wrong) == (30, 10, 10)
-    assert diagnostic.few_known() == (
-        "(over the 10 of the 30 questions whose answer is known, 10 of them answered "
-        "wrong; too few to tell the strategies apart)")
+    assert diagnostic.few_known() == (  # said since stop 59: before, bare '-'s
+        "(all 10 questions whose answer is known (of the 30) were answered wrong: an "
+        "AUROC needs some of each)")
     assert set(diagnostic.aurocs) >= {"random", "elad"}
     assert format_aurocs(diagnostic).endswith(f"\n  {diagnostic.few_known()}")
+    assert dataclasses.replace(diagnostic, wrong=7).few_known() == (
+        "(over the 10 of the 30 questions whose answer is known, 7 of them answered "
+        "wrong; too few to tell the strategies apart)")
+    labeled = dataclasses.replace(diagnostic, known=30, wrong=30)  # every answer wrong
+    assert labeled.few_known() == ("(all 30 questions whose answer is known were "
+                                      "answered wrong: an AUROC needs some of each)")
 
 
 def test_a_test_set_the_teacher_refuses_whole_says_why(tmp_path, capsys):
