@@ -29,8 +29,8 @@ TINY = [
     "student.warmup=none",  # cold: a warm student is built once per architecture (test_warm)
 ]
 # TINY for a pretrained student (student.kind=hf), which has its own sizes
-TINY_HF = [o for o in TINY
-           if not o.startswith(("student.hidden_size=", "student.layers=", "student.heads="))]
+TINY_HF = [o for o in TINY if not o.startswith(("student.hidden_size=", "student.layers=",
+                                                 "student.heads="))]
 
 
 def openai_overrides(url: str, *extra: str) -> list[str]:

@@ -106,7 +106,8 @@ def test_a_batch_collected_with_batch_turned_off_asks_its_unusable_replies_again
         requests, results = annotate_all(online, 4)  # the fourth was never in a batch
     assert custom_ids(server) == [[r.key for r, _ in requests[:3]]] * 2
     assert [(a.outcome, a.batch, a.messages) for a in server.ledger] == \
-        [("bad", True, 1)] * 3 + [("ok", True, 3)] * 3 + [("bad", False, 1), ("ok", False, 3)]
+        [("bad", True, 1)] * 3 + [("ok", True, 3)] * 3 \
+        + [("bad", False, 1), ("ok", False, 3)]
     assert all(r.reply.ok for r in results)
     assert online.store.spent_usd() == pytest.approx(server.billed_usd(2.5, 10.0))
 

@@ -14,13 +14,14 @@ from collections import Counter
 
 import pytest
 
-from elad.cli import main, report_stop_line
+from elad.cli import main
 from elad.config import ConfigError, load_config
-from elad.lock import DirectoryInUse, hold, holder_of
 from elad.fakes.oracle_server import OracleServer, serve
-from elad.reading.report_summary import why_stopped
+from elad.lock import DirectoryInUse, hold, holder_of
 from elad.reading.report import write_run_report
+from elad.reading.report_summary import why_stopped
 from elad.reading.run_numbers import load_records
+from elad.reading.stop_line import report_stop_line
 from elad.rundir import RunDir, stored_config
 from elad.store import RunStore
 from elad.types import Example, RoundRecord, StopReason, TeacherReply
@@ -153,7 +154,8 @@ def test_elad_report_of_a_run_going_on_says_so_and_calls_its_requests_in_flight(
     finally:
         holder.kill()
         holder.wait()
-    holder_words = rf"pid {holder.pid} on {re.escape(socket.gethostname())} since [-\d]+ [:\d]+"
+    host = re.escape(socket.gethostname())
+    holder_words = rf"pid {holder.pid} on {host} since [-\d]+ [:\d]+"
     assert re.fullmatch(rf"going on now \({holder_words}\); no round yet; spent \$0.0123 "
                         r"\(in flight \$0.0123\) of \$0.25", line)
     assert "$0.0123 of the spent figure is requests in flight (the run is going on now" \

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from elad.cli import main, report_stop_line
+from elad.cli import main
 from elad.config import ConfigError, load_config
 from elad.fakes.oracle_server import serve
 from elad.loop import run
@@ -19,6 +19,7 @@ from elad.reading.diagnostics import (
     selection_diagnostic,
 )
 from elad.reading.report import write_run_report
+from elad.reading.stop_line import report_stop_line
 from elad.rundir import stored_config
 from elad.store import TEST_ROUND, RunStore
 from elad.tasks import files, hidden_answer, load_task, synthetic
@@ -78,9 +79,9 @@ def test_a_run_whose_data_file_moved_goes_on_from_its_new_path_if_it_holds_the_s
         old.rename(new)
         files._read.cache_clear()  # as a new process reads it
         with pytest.raises(ConfigError, match=re.escape(
-                f"task.path={str(old)!r}: no such file or folder (where this run's file "
-                "was; if it moved, give its new path, task.path=NEW: the run goes on if the "
-                "file holds the same questions and answers)")):
+                f"task.path={str(old)!r}: no such file or folder (where this run's "
+                "file was; if it moved, give its new path, task.path=NEW: the run goes on "
+                "if the file holds the same questions and answers)")):
             load_config(None, [], base=stored_config(tmp_path / "run"))
         rows = new.read_text()
         new.write_text(rows.replace('"answer": "', '"answer": "1'))

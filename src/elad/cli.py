@@ -32,7 +32,7 @@ from pathlib import Path
 
 from elad.cli_parser import make_parser
 from elad.config import ConfigError, ScaleError, load_config
-from elad.lock import refuse_if_held, running
+from elad.lock import refuse_if_held
 from elad.progress import show_bars
 from elad.reading.export_data import ExportError
 from elad.rundir import (
@@ -85,6 +85,7 @@ def run_command(args: argparse.Namespace) -> int:
     from elad.reading.report import format_table
     from elad.reading.report_summary import stop_words
     from elad.reading.run_numbers import load_records
+    from elad.reading.stop_line import spent_text
     from elad.run_forecast import forecast_line
     from elad.teacher.batch import BatchPending
     from elad.types import StopReason
@@ -150,6 +151,7 @@ def plan_command(args: argparse.Namespace) -> int:
     from elad.estimate import whole_pool
     from elad.loop import run  # imports torch
     from elad.reading.report import format_table
+    from elad.reading.stop_line import report_stop_line
     from elad.run_forecast import plan_text
     from elad.rundir import RunDir
 
@@ -184,6 +186,7 @@ def report_command(args: argparse.Namespace) -> int:
     from elad.bench_names import grid_baseline
     from elad.reading.report import format_table, write_run_report
     from elad.reading.run_numbers import load_records
+    from elad.reading.stop_line import report_stop_line
 
     records = load_records(Path(args.run_dir))
     baseline = Path(args.baseline) if args.baseline else grid_baseline(Path(args.run_dir))
@@ -207,52 +210,6 @@ def baseline_verdict(run_dir: Path, baseline_dir: Path, records: list) -> str:
 
     with RunDir.open(run_dir) as rundir:
         return verdict_line(records, load_baseline(baseline_dir, rundir.store))
-
-
-def report_stop_line(run_dir: Path, records: list) -> str:
-    """`elad report`'s last line: why the run stopped, what it spent, the forecast."""
-    from elad.reading.report_summary import stop_words
-    from elad.run_forecast import forecast_line
-
-    config = stored_config(run_dir)
-    last = records[-1] if records else None
-    live = running(run_dir) if not (last and last.stop_reason) else ""
-    state = f"going on now ({live})" if live else "stopped: not finished"
-    if config is None:
-        return f"{state}; no round yet"
-    if last is None:  # money may be spent all the same: the seed round's, the test set's
-        return (f"{state}; no round yet; "
-                f"{spent_text(run_dir, None, config.budget_usd, bool(live))}")
-    return (f"{state if live else 'stopped: ' + stop_words(last.stop_reason)}; "
-            f"{spent_text(run_dir, last, config.budget_usd, bool(live))}; forecast: "
-            f"{forecast_line(last.forecast, config.stop_gain_per_usd)}")
-
-
-def spent_text(run_dir: Path, last, budget: float, live: bool = False) -> str:
-    """Everything the budget has paid, what the rounds shown leave out of it, and the
-    budget (one lowered below what was spent, to stop a run, says so). Of a run going on
-    now (`live`), what its requests in flight hold is "in flight", not "unconfirmed"."""
-    from elad.reading.report_summary import (
-        lowered_below,
-        spending,
-        untrained_round,
-        worst_case_note,
-    )
-
-    with RunDir.open(run_dir) as rundir:
-        paid = spending(rundir.store, last)
-        worst_cases = worst_case_note(rundir.store)
-    if untrained := untrained_round(paid, last):  # a round after the last one
-        paid[f"round {last.round + 1}"] = paid.pop("a round not finished")
-    if live:
-        paid["in flight"] = paid.pop("unconfirmed")
-    spent = paid.pop("all")
-    detail = ", ".join(f"{what} ${usd:.4f}" for what, usd in paid.items() if usd >= 5e-5)
-    shown = f"the rounds shown ${last.cost_usd:.4f}, " if last else ""
-    of_budget = (f", more than the ${budget} the budget was lowered to after"
-                 if lowered_below(spent, budget) else f" of ${budget}")
-    return (f"spent ${spent:.4f}" + (f" ({shown}{detail})" if detail else "") + of_budget
-            + "".join(f"; {note}" for note in (untrained, worst_cases) if note))
 
 
 def teacher_check_command(args: argparse.Namespace) -> int:

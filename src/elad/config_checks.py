@@ -101,11 +101,11 @@ TINY_ONLY = ("vocab_size", "hidden_size", "layers", "heads", "max_length")
 def tiny_only(student: Any, base: Any) -> list[tuple[str, bool, str]]:
     """The checks that a pretrained student is given none of TINY_ONLY (they did
     nothing): each at its declared default, or as the stored run `base` has it."""
-    fresh = type(student)()
+    fresh, why = type(student)(), ("is the tiny student's (student.kind=tiny); a "
+                                    "pretrained model has its own: leave it out")
     return [(f"student.{name}", student.kind != "hf" or getattr(student, name) in (
-                getattr(fresh, name), getattr(base.student, name) if base else None),
-             "is the tiny student's (student.kind=tiny); a pretrained model has its own: "
-             "leave it out") for name in TINY_ONLY]
+                getattr(fresh, name), getattr(base.student, name) if base else None), why)
+            for name in TINY_ONLY]
 
 
 def read_from(path: str, stored: str | None = None, key: str = "") -> str:
@@ -154,7 +154,7 @@ def validate(config: Any, base: Any = None) -> Any:
          "is for a file task (the synthetic task makes its own test questions)"),
         ("task.test_path", not task.test_path or Path(task.test_path).expanduser().is_file(),
          f"={task.test_path!r}: no such file"
-         f"{read_from(task.test_path, base and base.task.test_path, 'task.test_path')}"),
+         + read_from(task.test_path, base and base.task.test_path, "task.test_path")),
         ("task.test_from_teacher", not (task.test_from_teacher and task.test_path),
          "and task.test_path both give the test set; set one"),
         ("task.test_from_teacher", not (task.test_from_teacher and task.pool_size)
@@ -198,7 +198,7 @@ def validate(config: Any, base: Any = None) -> Any:
         ("task.path", task.kind == "synthetic" or not task.path
          or Path(task.path).expanduser().exists(),
          f"={task.path!r}: no such file or folder"
-         f"{read_from(task.path, base and base.task.path, 'task.path')}"),
+         + read_from(task.path, base and base.task.path, "task.path")),
         ("student.warmup", student.warmup == "none" or (
             student.kind == "tiny" and task.kind == "synthetic"),
          ("must be none unless student.kind=tiny and task.kind=synthetic (the curriculum "

@@ -104,12 +104,13 @@ def check_same_questions(store: RunStore, digests: str, moved: list[str]) -> boo
                           f"when it started, so a data file given another path "
                           f"({', '.join(moved)}) cannot be checked to be the same; give "
                           "the old path (the file back there), or start another --run-dir")
-    changed = [f"{split} questions" for split in ("pool", "test") if old[split] != new[split]]
+    changed = [f"{split} questions" for split in ("pool", "test")
+               if old[split] != new[split]]
     if not changed and old.get(TEST_ANSWERS, new[TEST_ANSWERS]) != new[TEST_ANSWERS]:
         changed = [TEST_ANSWERS]
     if changed:
-        raise ConfigError(f"{store.path.parent}: the {' and '.join(changed)} are not the ones "
-                          "this run started with (was a data file edited? questions are "
-                          "known by their line numbers); restore the file, or start "
+        raise ConfigError(f"{store.path.parent}: the {' and '.join(changed)} are not the "
+                          "ones this run started with (was a data file edited? questions "
+                          "are known by their line numbers); restore the file, or start "
                           "another --run-dir")
     return True

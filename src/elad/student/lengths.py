@@ -49,9 +49,9 @@ def room_to_write(model: PreTrainedModel, grows: bool, prompt_width: int,
     if not limit or prompt_width + max_new_tokens <= limit:
         return max_new_tokens
     if prompt_width >= limit:
-        raise ConfigError(f"a question of {prompt_width} tokens (its prompt) leaves no room "
-                          f"for an explanation in the {limit} positions of {name}: leave "
-                          "such questions out of the data, or use a model with more "
+        raise ConfigError(f"a question of {prompt_width} tokens (its prompt) leaves no "
+                          f"room for an explanation in the {limit} positions of {name}: "
+                          "leave such questions out of the data, or use a model with more "
                           "positions")
     return limit - prompt_width
 

@@ -258,7 +258,8 @@ def linear_names(model: PreTrainedModel) -> list[str]:
     """The distinct last names of the model's linear layers (GPT-2's Conv1D too): what
     `student.lora_targets` may name."""
     return sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
-                   if isinstance(module, torch.nn.Linear) or type(module).__name__ == "Conv1D"})
+                   if isinstance(module, torch.nn.Linear)
+                   or type(module).__name__ == "Conv1D"})
 
 
 def load_pretrained_student(config: StudentConfig, directory: Path) -> HFStudent:
