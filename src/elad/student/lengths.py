@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import math
 
+import torch
 from transformers import PreTrainedModel
 
 from elad.config import ConfigError
@@ -16,13 +17,24 @@ log = logging.getLogger("elad")
 Examples = list[tuple[list[int], int]]  # (token ids, prompt length) of each sequence
 
 
+def learned_positions(model: PreTrainedModel) -> int | None:
+    """The model's `max_position_embeddings` where it is a hard limit: a learned position
+    table (GPT-2's), which has no row past it (an IndexError). None for a model whose
+    positions are rotary (most: Llama, Qwen, Gemma), which take longer sequences."""
+    limit = getattr(model.config, "max_position_embeddings", None)
+    inputs = model.get_input_embeddings()
+    tables = [m for m in model.modules() if isinstance(m, torch.nn.Embedding)
+              and m is not inputs and limit and m.num_embeddings >= limit]
+    return limit if tables else None
+
+
 def fit_positions(model: PreTrainedModel, examples: Examples, grows: bool,
                   name: str) -> Examples:
     """The training sequences, fitted to the model's `max_position_embeddings`. A model
-    whose positions are only rotary (`grows`: the tiny students) records a longer
-    length, which changes no weight; a pretrained model `name` cannot take more
-    positions than it has (a learned position table, GPT-2's, has no row for them), so
-    a longer sequence is cut to them, its end left out of the loss, and said so."""
+    whose positions are only rotary records a longer length (`grows`: the tiny students,
+    which changes no weight) or is warned of (a pretrained model `name`, not trained
+    that far); one with a learned position table cannot take them, so a longer sequence
+    is cut to its positions, its end left out of the loss, and said so."""
     longest = max((len(ids) for ids, _ in examples), default=0)
     limit = getattr(model.config, "max_position_embeddings", None)
     if not limit or longest <= limit:
@@ -33,6 +45,11 @@ def fit_positions(model: PreTrainedModel, examples: Examples, grows: bool,
                  "of %d)", model.config.max_position_embeddings, longest)
         return examples
     over = sum(len(ids) > limit for ids, _ in examples)
+    if not learned_positions(model):
+        log.warning("%d of %d training sequences are longer than the %d tokens %s was "
+                    "pretrained for (the longest: %d); they are trained anyway", over,
+                    len(examples), limit, name, longest)
+        return examples
     log.warning("%d of %d training sequences are longer than the %d positions %s has "
                 "(the longest: %d); they are cut to %d tokens, their ends not trained on",
                 over, len(examples), limit, name, longest, limit)
@@ -42,10 +59,9 @@ def fit_positions(model: PreTrainedModel, examples: Examples, grows: bool,
 def room_to_write(model: PreTrainedModel, grows: bool, prompt_width: int,
                   max_new_tokens: int, name: str) -> int:
     """How many tokens the student may write after prompts `prompt_width` wide: its
-    `max_new_tokens`, or fewer where a pretrained model's positions end first (past
-    them a learned position table fails with an IndexError); a ConfigError when a prompt
-    alone takes them all."""
-    limit = None if grows else getattr(model.config, "max_position_embeddings", None)
+    `max_new_tokens`, or fewer where a learned position table ends first; a ConfigError
+    when a prompt alone takes every position."""
+    limit = None if grows else learned_positions(model)
     if not limit or prompt_width + max_new_tokens <= limit:
         return max_new_tokens
     if prompt_width >= limit:
