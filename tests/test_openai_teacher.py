@@ -240,6 +240,31 @@ def test_a_re_ask_stopped_in_flight_keeps_the_paid_reply_and_counts_its_worst_ca
     assert reply.worst_case_attempts == 1
 
 
+def test_teacher_check_cancelled_in_a_re_ask_still_stops(tmp_path):
+    """`elad teacher check` awaits the request in the task a Ctrl-C cancels: the kept
+    reply must not swallow the interrupt (the reviewer of stop 59: it printed an
+    estimate and exited 1, not 130)."""
+    import asyncio
+
+    from elad.teacher.check import _annotate
+
+    server = OracleServer(bad_replies=9, latency_s=0.3)
+    with serve(server) as (_, url):
+        teacher = cached_teacher(tmp_path, url)
+        request = annotation(teacher, Q)
+
+        async def cancelled_in_the_re_ask():
+            checking = asyncio.create_task(_annotate(teacher.teacher, request, PRICES))
+            while not server.ledger:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.1)
+            checking.cancel()
+            await checking
+
+        with pytest.raises(asyncio.CancelledError):
+            asyncio.run(cancelled_in_the_re_ask())
+
+
 def test_a_teacher_whose_first_replies_are_all_unusable_stops_the_sending(tmp_path):
     """Five requests in a row given up as unusable (a label the teacher never uses, a
     model too weak to follow the prompt): the sending stops, naming the reason. Before,

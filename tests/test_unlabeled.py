@@ -95,9 +95,9 @@ def test_a_run_whose_data_file_moved_goes_on_from_its_new_path_if_it_holds_the_s
             recorded = store.get_meta("questions")  # as an older elad recorded it
             store.set_meta("questions", json.dumps(
                 {k: v for k, v in json.loads(recorded).items() if k != "test answers"}))
-        with pytest.raises(ConfigError, match=r"did not record its test answers when it "
-                                              r"started, so a data file given another "
-                                              r"path \(task.path\) cannot be checked"):
+        with pytest.raises(ConfigError, match=r"has not recorded its test answers yet \(an "
+                                              r"older elad started it\), so a data file "
+                                              r"given another path \(task.path\) cannot"):
             run(load_config(None, grown), tmp_path / "run")
         assert server.bills() == billed
         with RunStore(tmp_path / "run" / "run.sqlite") as store:
@@ -154,7 +154,7 @@ def test_a_partly_labeled_pools_diagnostic_says_how_few_questions_it_stands_on(t
         diagnostic = round_diagnostic(store, config, 1)
     assert (diagnostic.scored, diagnostic.known, diagnostic.wrong) == (30, 10, 10)
     assert diagnostic.few_known() == (  # said since stop 59: before, bare '-'s
-        "(all 10 questions whose answer is known (of the 30) were answered wrong: an "
+        "(all 10 questions whose answer is known, of the 30, were answered wrong: an "
         "AUROC needs some of each)")
     assert set(diagnostic.aurocs) >= {"random", "elad"}
     assert format_aurocs(diagnostic).endswith(f"\n  {diagnostic.few_known()}")

@@ -54,7 +54,7 @@ def run(config: RunConfig | dict | str | Path | None = None,
 
     stored = stored_config(Path(run_dir))
     if isinstance(config, RunConfig):
-        config = validate(config)
+        config = validate(config, stored)
     elif isinstance(config, dict):
         config = config_from_dict(config, stored)
     else:

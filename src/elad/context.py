@@ -100,10 +100,11 @@ def check_same_questions(store: RunStore, digests: str, moved: list[str]) -> boo
         return False
     old, new = json.loads(stored), json.loads(digests)
     if moved and TEST_ANSWERS not in old:
-        raise ConfigError(f"{store.path.parent}: this run did not record its test answers "
-                          f"when it started, so a data file given another path "
-                          f"({', '.join(moved)}) cannot be checked to be the same; give "
-                          "the old path (the file back there), or start another --run-dir")
+        raise ConfigError(f"{store.path.parent}: this run has not recorded its test "
+                          f"answers yet (an older elad started it), so a data file given "
+                          f"another path ({', '.join(moved)}) cannot be checked to be the "
+                          "same: resume it once from the old path (the file back there), "
+                          "after which it may move")
     changed = [f"{split} questions" for split in ("pool", "test")
                if old[split] != new[split]]
     if not changed and old.get(TEST_ANSWERS, new[TEST_ANSWERS]) != new[TEST_ANSWERS]:

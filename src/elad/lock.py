@@ -96,6 +96,8 @@ def running(directory: Path) -> str:
         return ""
     except BlockingIOError:
         return holder_of(fd)
+    except OSError:  # a file system without locks: no run can hold one there either
+        return ""
     finally:
         os.close(fd)
 

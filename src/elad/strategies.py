@@ -141,7 +141,7 @@ class Diagnostic:
         (a helper's read 1.000 over 7, 6 of them wrong), or for answers all wrong or all
         right (no AUROC: a bare '-' for each strategy); "" when every one is known."""
         if self.known and self.wrong in (0, self.known):
-            of = "" if self.known == self.scored else f" (of the {self.scored})"
+            of = "" if self.known == self.scored else f", of the {self.scored},"
             return (f"(all {self.known} questions whose answer is known{of} were answered "
                     f"{'wrong' if self.wrong else 'right'}: an AUROC needs some of each)")
         if not self.known or self.known == self.scored:

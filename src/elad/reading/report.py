@@ -12,7 +12,6 @@ from pathlib import Path
 
 from elad.budget import teacher_prices
 from elad.config import ConfigError, RunConfig
-from elad.lock import running
 from elad.reading.diagnostics import NOT_AVAILABLE, round_diagnostic
 from elad.reading.html_page import Markup, image, page, table, tag
 from elad.reading.plots import Labels, Series, bar_plot, line_plot
@@ -30,6 +29,7 @@ from elad.reading.report_summary import (
     worst_case_note,
 )
 from elad.reading.run_numbers import Baseline, cost_rows, load_baseline
+from elad.reading.stop_line import going_on
 from elad.run_forecast import stored_flat
 from elad.rundir import RunDir
 from elad.store import TEST_ROUND, RunStore
@@ -214,7 +214,7 @@ def stop_and_budget_section(store: RunStore, config: RunConfig,
     lowered = [] if not lowered_below(spent, config.budget_usd) else [tag("p", (
         f"The budget was lowered to ${config.budget_usd} after ${spent:.4f} was spent "
         "(a way to stop a run): nothing was sent after that."), cls="muted")]
-    live = running(store.path.parent) if not (last and last.stop_reason) else ""
+    live = going_on(store.path.parent, last)
     unsure = [] if not unconfirmed else [tag("p", (
         f"${unconfirmed:.4f} of the spent figure is requests in flight (the run is going "
         f"on now, {live}), counted at their worst case until their replies come."

@@ -168,11 +168,12 @@ def untrained_round(paid: dict[str, float], last: RoundRecord | None) -> str:
     trained on unless the run goes on; "" when there is none."""
     if last is None or not last.stop_reason or paid["a round not finished"] < 5e-5:
         return ""
+    setting = (f"max_rounds={last.round + 1} or more" if last.stop_reason
+               == StopReason.MAX_ROUNDS else f"what stopped it: {last.stop_reason}")
     return (f"round {last.round + 1}'s replies (${paid['a round not finished']:.4f}) were "
             f"paid for before the run stopped after round {last.round}, and are not "
-            f"trained on: a rerun that goes past round {last.round} "
-            f"(max_rounds={last.round + 1} or more) trains on them, and `elad export-data` "
-            "writes them")
+            f"trained on: a rerun that goes past round {last.round} ({setting}) trains on "
+            "them, and `elad export-data` writes them")
 
 
 def count(n: int, noun: str) -> str:

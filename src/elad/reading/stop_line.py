@@ -18,11 +18,17 @@ from elad.run_forecast import forecast_line
 from elad.rundir import RunDir, stored_config
 
 
+def going_on(run_dir: Path, last) -> str:
+    """Who runs the run now (lock.running), unless its `last` round stopped it: "" then,
+    or when no one does."""
+    return running(run_dir) if not (last and last.stop_reason) else ""
+
+
 def report_stop_line(run_dir: Path, records: list) -> str:
     """`elad report`'s last line: why the run stopped, what it spent, the forecast."""
     config = stored_config(run_dir)
     last = records[-1] if records else None
-    live = running(run_dir) if not (last and last.stop_reason) else ""
+    live = going_on(run_dir, last)
     state = f"going on now ({live})" if live else "stopped: not finished"
     if config is None:
         return f"{state}; no round yet"

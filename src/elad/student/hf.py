@@ -24,7 +24,7 @@ from transformers.utils import logging as hf_logging
 
 from elad.answers import ANSWER_CUE, prompt_text
 from elad.progress import progress
-from elad.student.lengths import fit_positions, room_to_write, said_if_cut
+from elad.student.lengths import fit_positions, learned_positions, said_if_cut
 from elad.student.protocol import Generation
 from elad.training import Schedule, fine_tune, pad
 
@@ -135,6 +135,7 @@ class HFStudent:
         # adapter (no copy of the weights in host memory; the tests compare the two)
         self.positions_grow = False  # True for a tiny student (lengths.fit_positions)
         self._said_cut = False  # lengths.said_if_cut warned already: once is enough
+        self._said_full = False  # _sample_within warned already
 
     # --- persistence ------------------------------------------------------------------
 
@@ -227,9 +228,10 @@ class HFStudent:
         (`uniforms`: rows x max_new_tokens); temperature 0 is greedy. The log-probs
         returned are the model's own, whatever the temperature drawn at: what scoring
         reads, and what vLLM returns (its default, raw log-probs)."""
+        limit = None if self.positions_grow else learned_positions(self.model)
+        if limit and any(len(p) >= limit for p in prompts):  # no room: no explanation
+            return self._sample_within(prompts, temperature, uniforms, limit)
         ids, mask = self._pad(prompts, left=True)
-        room = room_to_write(self.model, self.positions_grow, ids.shape[1],
-                             self.max_new_tokens, self.name)
         positions = (mask.cumsum(1) - 1).clamp(min=0)
         out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
                          use_cache=True, logits_to_keep=1)
@@ -241,7 +243,7 @@ class HFStudent:
         stops = self.stops.to(self.device)
         if uniforms is not None:
             uniforms = uniforms.to(self.device)
-        for step in range(room):
+        for step in range(self.max_new_tokens):
             logits = out.logits[:, -1].float()
             logp = torch.log_softmax(logits, -1)
             if uniforms is not None:
@@ -259,6 +261,8 @@ class HFStudent:
                 tokens[row].append(token)
                 logprobs[row].append(logprob)
             going = ~torch.isin(chosen, stops)
+            if limit:  # a learned position table ends: the row stops as it fills it
+                going &= position + 2 < limit
             if not going.any():
                 break
             if not going.all():
@@ -277,6 +281,24 @@ class HFStudent:
             kept = [j for j, token in enumerate(row) if token not in stop_ids]
             results.append(([row[j] for j in kept], [row_logprobs[j] for j in kept],
                             float(total) / max(1, len(row))))
+        return results
+
+    def _sample_within(self, prompts: list[list[int]], temperature: float,
+                       uniforms: torch.Tensor | None, limit: int
+                       ) -> list[tuple[list[int], list[float], float]]:
+        """`_sample` for the prompts that leave room in a learned position table of
+        `limit`; one that fills it gets no explanation (no answer: wrong), said once."""
+        fits = [i for i, p in enumerate(prompts) if len(p) < limit]
+        if not self._said_full:
+            self._said_full = True
+            log.warning("%d questions fill the %d positions of %s: they get no "
+                        "explanation (no answer)", len(prompts) - len(fits), limit, self.name)
+        results: list[tuple[list[int], list[float], float]] = [([], [], 0.0)] * len(prompts)
+        if fits:
+            written = self._sample([prompts[i] for i in fits], temperature,
+                                   None if uniforms is None else uniforms[fits])
+            for i, row in zip(fits, written):
+                results[i] = row
         return results
 
     # --- teacher-forced scoring -------------------------------------------------------

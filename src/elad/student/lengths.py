@@ -10,8 +10,6 @@ import math
 import torch
 from transformers import PreTrainedModel
 
-from elad.config import ConfigError
-
 log = logging.getLogger("elad")
 
 Examples = list[tuple[list[int], int]]  # (token ids, prompt length) of each sequence
@@ -22,9 +20,9 @@ def learned_positions(model: PreTrainedModel) -> int | None:
     table (GPT-2's), which has no row past it (an IndexError). None for a model whose
     positions are rotary (most: Llama, Qwen, Gemma), which take longer sequences."""
     limit = getattr(model.config, "max_position_embeddings", None)
-    inputs = model.get_input_embeddings()
+    inputs = set(model.get_input_embeddings().modules())  # a LoRA-wrapped one's too
     tables = [m for m in model.modules() if isinstance(m, torch.nn.Embedding)
-              and m is not inputs and limit and m.num_embeddings >= limit]
+              and m not in inputs and limit and m.num_embeddings >= limit]
     return limit if tables else None
 
 
@@ -50,26 +48,13 @@ def fit_positions(model: PreTrainedModel, examples: Examples, grows: bool,
                     "pretrained for (the longest: %d); they are trained anyway", over,
                     len(examples), limit, name, longest)
         return examples
+    kept = [(ids[:limit], prompt) for ids, prompt in examples if prompt < limit]
     log.warning("%d of %d training sequences are longer than the %d positions %s has "
-                "(the longest: %d); they are cut to %d tokens, their ends not trained on",
-                over, len(examples), limit, name, longest, limit)
-    return [(ids[:limit], prompt) for ids, prompt in examples if prompt < limit]
-
-
-def room_to_write(model: PreTrainedModel, grows: bool, prompt_width: int,
-                  max_new_tokens: int, name: str) -> int:
-    """How many tokens the student may write after prompts `prompt_width` wide: its
-    `max_new_tokens`, or fewer where a learned position table ends first; a ConfigError
-    when a prompt alone takes every position."""
-    limit = None if grows else learned_positions(model)
-    if not limit or prompt_width + max_new_tokens <= limit:
-        return max_new_tokens
-    if prompt_width >= limit:
-        raise ConfigError(f"a question of {prompt_width} tokens (its prompt) leaves no "
-                          f"room for an explanation in the {limit} positions of {name}: "
-                          "leave such questions out of the data, or use a model with more "
-                          "positions")
-    return limit - prompt_width
+                "(the longest: %d); they are cut to %d tokens, their ends not trained on%s",
+                over, len(examples), limit, name, longest, limit,
+                f" ({len(examples) - len(kept)} whose question alone fills them left out)"
+                if len(kept) < len(examples) else "")
+    return kept
 
 
 def said_if_cut(examples: Examples, max_new_tokens: int) -> bool:

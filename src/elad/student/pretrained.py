@@ -243,7 +243,8 @@ def new_pretrained_student(config: StudentConfig, seed: int) -> HFStudent:
         try:
             model = get_peft_model(model, lora_config(config))
         except ValueError as error:  # peft's: no module of that name, or not one it adapts
-            raise ConfigError(f"student.lora_targets={','.join(config.lora_targets)}: "
+            raise ConfigError(f"LoRA cannot be set up on student.model={config.model} "
+                              f"(student.lora_targets={','.join(config.lora_targets)}): "
                               f"{error} (the model's linear layers: "
                               f"{', '.join(linear_names(model))}; or all-linear)") from None
     return _student(config, model, tokenizer)

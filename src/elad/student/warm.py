@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from elad.config import StudentConfig
+from elad.config_checks import TINY_ONLY
 from elad.student.hf import HFStudent
 from elad.student.pretrained import cache_dir, cached
 from elad.student.tiny import build_tiny_student, tiny_name
@@ -38,7 +39,7 @@ WARMUP = {"version": 3, "steps": STEPS, "questions": 2400, "beginnings": 1200,
           "corpus_questions": 600, "train_steps": 1500, "learning_rate": 5e-3,
           "batch_size": 32, "seed": 0}
 SHIPPED = Path(__file__).with_name("warm_shipped")  # build_warm's output, committed
-ARCHITECTURE = ("vocab_size", "hidden_size", "layers", "heads", "max_length")
+ARCHITECTURE = TINY_ONLY  # the tiny student's own sizes
 
 
 def rehearsed(pairs: list[tuple[str, str]], seed: int,

@@ -248,6 +248,10 @@ class BatchSender:
             if state.reply is None and state.tries.billed == (0, 0):
                 budget.settle(state.held, 0.0)
                 state.held, state.skipped = 0.0, True
+        if again := sum(s.reply is None and not s.skipped for s in states):
+            log.info("teacher: %d unusable replies of the collected batch are asked again "
+                     "in a batch, though teacher.batch is off (their re-asks carry what "
+                     "the batch billed); the rest go online after them", again)
 
     def ready(self, states: list[Attempts], budget: Budget,
               done: Callable[[int, TeacherReply | None, float], None]) -> list[Attempts]:

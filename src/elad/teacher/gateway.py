@@ -20,7 +20,8 @@ billed figure; a request whose reply never came (a kill) stays counted at its wo
 With `batch` (an OpenAI teacher, `teacher.batch=true`) new requests go out as one
 Batch API batch instead (teacher/batch.py), each reply recorded as it is collected.
 Without it, requests sent in an earlier batch (`teacher.batch` turned off) are first
-collected from their batch, never sent again.
+collected from their batch, never sent again online: an unusable reply of it is asked
+again in a batch, which carries what the first one billed.
 """
 
 from __future__ import annotations
@@ -235,8 +236,9 @@ class TeacherGateway:
     async def _collect_batched(self, requests, pending, round, budget, record,
                                results) -> list[int]:
         """Without `batch`: the pending requests that went out in a batch (one still
-        open, or collected before a kill) are collected from it at the batch price,
-        never sent again; returns those left to send online."""
+        open, or collected before a kill) are collected from it at the batch price, and
+        its unusable replies asked again in batches (BatchSender.hand_over); returns
+        those left to send online."""
         opened = self.store.open_batch()
         in_batch = set(opened["keys"]) if opened else set()
         mine = [i for i in pending if requests[i][0].key in in_batch
