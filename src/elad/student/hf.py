@@ -292,7 +292,8 @@ class HFStudent:
         if not self._said_full:
             self._said_full = True
             log.warning("%d questions fill the %d positions of %s: they get no "
-                        "explanation (no answer)", len(prompts) - len(fits), limit, self.name)
+                        "explanation (no answer)", len(prompts) - len(fits), limit,
+                        self.name)
         results: list[tuple[list[int], list[float], float]] = [([], [], 0.0)] * len(prompts)
         if fits:
             written = self._sample([prompts[i] for i in fits], temperature,
