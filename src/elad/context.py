@@ -43,8 +43,8 @@ class Run:
         data = load_task(config.task, config.seed)
         digests = question_digests(data)
         moved = [key for key, _, _ in rundir.changed if key in MOVABLE]
-        stored = check_same_questions(store, digests, moved)  # before a test set is
-        # annotated
+        # before a test set is annotated
+        stored = check_same_questions(store, digests, moved)
         pool, test = pool_and_test(config, gateway, data)
         if not stored:  # else the store holds it: a million rows are not written again
             store.add_examples("pool", pool)

@@ -186,11 +186,13 @@ class OpenAITeacher:
                                                 f"({tries.reason})")
             try:
                 outcome, text, reply = await self.attempt(request, messages, worst)
-            except asyncio.CancelledError:  # the run stops this attempt in flight (a
-                if not tries.invalid:  # second Ctrl-C): the kill's case, unless a reply
-                    raise  # was received, which is paid and kept, as is this attempt's
+            except asyncio.CancelledError:  # stopped in flight (a second Ctrl-C)
+                if not tries.invalid:  # nothing received: as after a kill
+                    raise
+                # an unusable reply was received and paid: kept, with this attempt's
+                # worst case (check._annotate, which the cancel must stop, says so)
                 tries.after(Outcome(TRANSIENT, worst, "stopped in flight", worst_case=True))
-                return tries.stopped(request.op)  # worst case
+                return tries.stopped(request.op)
             if outcome.usage is not None:
                 allowance.use(*outcome.usage)
             decision = tries.after(outcome)
