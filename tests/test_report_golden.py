@@ -9,7 +9,8 @@ baseline, and 'confirmed' is defined as the README defines it; stop 33, '1 quest
 'max_rounds=4: 4 rounds after the seed round done'; stop 48, 'confirmed' is the teacher's
 answer agreeing with the student's, for revisions too; stop 51, the rounds done, not
 max_rounds ('max_rounds=4: 1 round after the seed round done': this hand-written run
-stopped after round 1)."""
+stopped after round 1); stop 59, why a round's AUROCs are '-' (its one known answer
+was wrong)."""
 
 import re
 from pathlib import Path

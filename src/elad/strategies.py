@@ -142,8 +142,10 @@ class Diagnostic:
         right (no AUROC: a bare '-' for each strategy); "" when every one is known."""
         if self.known and self.wrong in (0, self.known):
             of = "" if self.known == self.scored else f", of the {self.scored},"
-            return (f"(all {self.known} questions whose answer is known{of} were answered "
-                    f"{'wrong' if self.wrong else 'right'}: an AUROC needs some of each)")
+            known = (f"the one question whose answer is known{of} was" if self.known == 1
+                     else f"all {self.known} questions whose answer is known{of} were")
+            return (f"({known} answered {'wrong' if self.wrong else 'right'}: an AUROC "
+                    "needs some of each)")
         if not self.known or self.known == self.scored:
             return ""
         rough = min(self.wrong, self.known - self.wrong) < ROUGH  # the rarer side decides
