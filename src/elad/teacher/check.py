@@ -33,12 +33,9 @@ async def _annotate(teacher, request: TeacherRequest, prices: Prices) -> Teacher
     allowance = Allowance(Budget(float("inf")), prices, asyncio.Condition())
     await allowance.ensure(*worst_case(teacher, request.prompt))
     try:
-        reply = await teacher.complete(request, allowance)
+        return await teacher.complete(request, allowance)
     finally:
         await teacher.aclose()
-    if asyncio.current_task().cancelling():  # a Ctrl-C that `complete` kept a paid
-        raise asyncio.CancelledError  # reply through (for a run's store) still stops
-    return reply
 
 
 def check_teacher(config: RunConfig) -> CheckResult:

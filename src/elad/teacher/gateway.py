@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from elad.budget import Allowance, Budget, Prices, teacher_prices, worst_case
 from elad.progress import meter
 from elad.store import RunStore, round_name
-from elad.teacher.protocol import Teacher, TeacherUnavailable
+from elad.teacher.protocol import StoppedInFlight, Teacher, TeacherUnavailable
 from elad.teacher.request import TeacherRequest
 from elad.tasks import answer_type
 from elad.types import NO_USABLE_REPLY, REFUSED_REQUEST, Example, TeacherReply
@@ -197,6 +197,11 @@ class TeacherGateway:
                     reply = await self.teacher.complete(request, allowance)
                 except TeacherUnavailable:  # refused or unreached: billed what it used
                     allowance.keep_used()
+                    raise
+                except StoppedInFlight as stopped:  # its paid reply is kept; it stops
+                    record(i, stopped.reply, self.prices.cost(stopped.reply.input_tokens,
+                                                              stopped.reply.output_tokens),
+                           row[0])
                     raise
                 cost = self.prices.cost(reply.input_tokens, reply.output_tokens)
                 record(i, reply, cost, row[0])

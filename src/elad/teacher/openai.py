@@ -34,7 +34,7 @@ import openai
 from openai.types.chat import ChatCompletion
 
 from elad.config import ConfigError, TeacherConfig
-from elad.teacher.protocol import TeacherUnavailable
+from elad.teacher.protocol import StoppedInFlight, TeacherUnavailable
 from elad.teacher.reply import SCHEMAS, InvalidReply, reply_from_text
 from elad.teacher.request import TeacherRequest
 from elad.teacher.retry import (
@@ -169,10 +169,21 @@ class OpenAITeacher:
     async def complete(self, request: TeacherRequest, allowance) -> TeacherReply:
         """Send the request's prompt until a usable reply, or until retries or re-asks
         run out (a failed reply, ok=False, with the reason and every billed token
-        counted); what to do after each attempt is retry.Tries's to say."""
+        counted); what to do after each attempt is retry.Tries's to say. Cancelled (a
+        second Ctrl-C) after an unusable reply, in flight or waiting to retry, it raises
+        StoppedInFlight with that reply, paid for; before any, a plain cancellation."""
+        c = self.config
+        tries = Tries(c.max_retries, c.max_invalid, self.backoff_s)
+        try:
+            return await self._ask(request, allowance, tries)
+        except asyncio.CancelledError as cancel:
+            if not tries.invalid:  # no reply received: as after a kill
+                raise
+            raise StoppedInFlight(tries.stopped(request.op)) from cancel
+
+    async def _ask(self, request: TeacherRequest, allowance, tries: Tries) -> TeacherReply:
         c = self.config
         messages = [{"role": "user", "content": request.prompt}]
-        tries = Tries(c.max_retries, c.max_invalid, self.backoff_s)
         while True:
             worst = (worst_input_tokens(messages), c.max_output_tokens)
             try:
@@ -186,13 +197,9 @@ class OpenAITeacher:
                                                 f"({tries.reason})")
             try:
                 outcome, text, reply = await self.attempt(request, messages, worst)
-            except asyncio.CancelledError:  # stopped in flight (a second Ctrl-C)
-                if not tries.invalid:  # nothing received: as after a kill
-                    raise
-                # an unusable reply was received and paid: kept, with this attempt's
-                # worst case (check._annotate, which the cancel must stop, says so)
+            except asyncio.CancelledError:  # in flight: it may be billed, at worst this
                 tries.after(Outcome(TRANSIENT, worst, "stopped in flight", worst_case=True))
-                return tries.stopped(request.op)
+                raise
             if outcome.usage is not None:
                 allowance.use(*outcome.usage)
             decision = tries.after(outcome)

@@ -11,6 +11,7 @@ worst-case cost.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Protocol
 
@@ -22,6 +23,16 @@ from elad.types import TeacherReply
 class TeacherUnavailable(RuntimeError):
     """The teacher cannot be used at all (unreachable, wrong key, unknown model). The run
     stops; every reply received so far is in the store and a rerun resumes."""
+
+
+class StoppedInFlight(asyncio.CancelledError):
+    """A request cancelled in flight (a second Ctrl-C) after an unusable reply: still a
+    cancellation, so whoever awaits it stops, carrying that reply, paid for, failed with
+    the cancelled attempt's worst case, for the run to record (TeacherGateway)."""
+
+    def __init__(self, reply: TeacherReply):
+        super().__init__()
+        self.reply = reply
 
 
 class Teacher(Protocol):
