@@ -139,6 +139,11 @@ def test_bench_runs_the_grid_then_reuses_it(tmp_path, capsys):
     # in the bench's words: the grid and its --out, before any run is made
     assert f"{out} holds a grid made with alpha=" in err and "another --out" in err
     assert "seed-round" not in err and "--run-dir" not in err
+    # a run may raise its explanations' length; a grid may not: its finished runs'
+    # figures were measured at the old one
+    longer = [a.replace("max_new_tokens=48", "max_new_tokens=64") for a in args]
+    assert main(longer) == 2
+    assert f"{out} holds a grid made with student.max_new_tokens=" in capsys.readouterr().err
     assert json.loads((out / "timings.json").read_text()) == timings
 
     report = out / "runs" / "random-annotate-s0" / "report.html"

@@ -134,7 +134,7 @@ def test_raising_the_budget_of_a_finished_run_adds_rounds_and_pays_nothing_twice
     assert err.count("\n") == 1 and "holds a run made with seed=0 (not 3), " \
         "strategy='targeted' (not 'random'): changing these would make its stored work " \
         "inconsistent; use another --run-dir (a run may change only budget_usd, " in err
-    assert "student.backend, student.dtype, and every scale.* setting)" in err
+    assert "student.dtype, student.max_new_tokens, and every scale.* setting)" in err
 
 
 def test_elad_report_of_a_run_going_on_says_so_and_calls_its_requests_in_flight(
@@ -218,6 +218,29 @@ def test_a_run_started_with_a_relative_path_resumes_from_any_directory(tmp_path,
     with RunDir.create("runs/a", load_config(None, [], base=stored_config("runs/a"))) \
             as rundir:
         assert rundir.changed == [] and rundir.config.task.path == stored.task.path
+
+
+def test_explanations_found_too_short_after_paying_are_lengthened_by_the_same_command(
+        tmp_path, caplog):
+    """The warning that the student writes fewer tokens than its targets came after round
+    0 was paid, and said to start a new run: paying for the same targets again."""
+    run_dir = tmp_path / "run"
+    server = OracleServer()
+    with serve(server) as (_, url):
+        assert main(["-q", "run", *TINY, *openai_overrides(url), "student.max_new_tokens=8",
+                     "max_rounds=0", "--run-dir", str(run_dir)]) == 0
+        said = re.search(r"The same command with student.max_new_tokens=(\d+) goes on "
+                         r"\(nothing paid is asked again\)", caplog.text)
+        paid = Counter(a.prompt_hash for a in server.ledger)
+        longer = int(said.group(1))
+        caplog.clear()
+        assert main(["-q", "run", f"student.max_new_tokens={longer}", "max_rounds=1",
+                     "--run-dir", str(run_dir)]) == 0
+        assert "longer than" not in caplog.text
+    delivered = Counter(a.prompt_hash for a in server.ledger)
+    assert set(delivered.values()) == {1} and len(delivered) > len(paid)  # none twice
+    assert stored_config(run_dir).student.max_new_tokens == longer > 8
+    assert [r.round for r in load_records(run_dir)] == [0, 1]
 
 
 def test_a_paid_run_goes_on_with_its_student_run_otherwise_and_keeps_its_stop(tmp_path):

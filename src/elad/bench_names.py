@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from elad.config import ConfigError, RunConfig, choices
-from elad.rundir import STORE, differences, refusal, stored_config
+from elad.rundir import CONTINUABLE, STORE, differences, refusal, stored_config
 
 RUNS = "runs"  # DIR/runs/NAME: one run directory per run of the grid
 BASELINE = ("random", "annotate")  # what a user would do without elad: the obvious way
@@ -28,6 +28,10 @@ SIZES = {"task.test_size": 200}
 GRID_STRATEGIES = ("random", "entropy", "least-confidence", "elad")
 MODES = ("annotate", "revise", "auto")
 SEEDS = tuple(range(8))
+# What a grid made before may change: a run's CONTINUABLE settings less those that change
+# what its student writes, which a finished run's figures would not show
+GRID_CONTINUABLE = tuple(key for key in CONTINUABLE
+                         if key not in ("student.dtype", "student.max_new_tokens"))
 
 
 def grid_run_name(strategy: str, mode: str, seed: int) -> str:
@@ -89,5 +93,6 @@ def check_settings_kept(runs: list, out: Path) -> None:
     for grid_run in runs:
         stored = stored_config(out / RUNS / grid_run.name)
         if stored and (reason := refusal(out, differences(stored, grid_run.config),
-                                         holds="grid", option="--out")):
+                                         holds="grid", option="--out",
+                                         may_change=GRID_CONTINUABLE)):
             raise ConfigError(reason)

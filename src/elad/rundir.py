@@ -44,7 +44,9 @@ STORE_ID = "store_id"  # in a checkpoint, and in the store's meta: whose checkpo
 # Also where and how the student runs (a smaller generation batch after running out of
 # GPU memory); its requests already selected are asked as stored (asking.stored_requests).
 # And where its data files are (a project moved elsewhere): the run goes on if they hold
-# the same questions and answers (context.check_same_questions).
+# the same questions and answers (context.check_same_questions). And how long the
+# student's explanations may be: a limit found too short after paying for round 0
+# (lengths.said_if_cut) is raised without paying again; the rounds so far keep theirs.
 MOVABLE = ("task.path", "task.test_path")
 STOP_KEYS = ("budget_usd", "max_rounds", "saturation", "saturation_window",
              "stop_gain_per_usd")  # what a run's stop reason is decided again under
@@ -52,7 +54,7 @@ CONTINUABLE = (*STOP_KEYS, "report_to", "teacher.concurrency", "teacher.timeout_
                "teacher.max_retries", "teacher.max_invalid", "teacher.api_key_env",
                "teacher.batch", "teacher.batch_wait", "teacher.batch_poll_s",
                *MOVABLE, "student.batch_size", "student.device", "student.backend",
-               "student.dtype")
+               "student.dtype", "student.max_new_tokens")
 
 
 class CheckpointError(Exception):
@@ -92,17 +94,19 @@ def differences(old: RunConfig, new: RunConfig) -> list[tuple[str, Any, Any]]:
 
 
 def refusal(path: Path, changed: list[tuple[str, Any, Any]], holds: str = "run",
-            option: str = "--run-dir") -> str | None:
+            option: str = "--run-dir",
+            may_change: tuple[str, ...] = CONTINUABLE) -> str | None:
     """Why `path`'s run (or a bench's grid) cannot go on with these differences (None
-    if it can); `option` is where another folder is given."""
+    if it can, every key being in `may_change`); `option` is where another folder is
+    given."""
     fixed = [f"{key}={old!r} (not {new!r})" for key, old, new in changed
-             if key not in CONTINUABLE]
+             if key not in may_change]
     if not fixed:
         return None
     return (f"{path} holds a {holds} made with {', '.join(fixed)}: changing "
             f"{'this' if len(fixed) == 1 else 'these'} would make its stored work "
             f"inconsistent; use another {option} (a {holds} may change only "
-            f"{', '.join(CONTINUABLE)}, and every {'.*, '.join(WHERE_IT_RUNS)}.* "
+            f"{', '.join(may_change)}, and every {'.*, '.join(WHERE_IT_RUNS)}.* "
             "setting)")
 
 

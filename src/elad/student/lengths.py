@@ -66,8 +66,8 @@ def said_if_cut(examples: Examples, max_new_tokens: int) -> bool:
     if cut:
         log.warning("%d of %d training explanations are longer than the %d tokens the "
                     "student writes (student.max_new_tokens; the longest: %d): its own "
-                    "explanations of such questions stop before their answer. A run's "
-                    "student keeps its settings: a new run with student.max_new_tokens=%d "
-                    "writes them whole", len(cut), len(examples), max_new_tokens, max(cut),
-                    2 ** math.ceil(math.log2(max(cut))))
+                    "explanations of such questions stop before their answer. The same "
+                    "command with student.max_new_tokens=%d goes on (nothing paid is "
+                    "asked again) and writes them whole", len(cut), len(examples),
+                    max_new_tokens, max(cut), 2 ** math.ceil(math.log2(max(cut))))
     return bool(cut)
