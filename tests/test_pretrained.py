@@ -457,6 +457,14 @@ def test_a_base_model_that_is_not_there_stops_the_run_before_any_request(tmp_pat
     config = load_config(None, [*TINY_HF, "student.kind=hf", f"student.model={bare}"])
     with pytest.raises(ConfigError, match="bare: its tokenizer encodes text to nothing"):
         run(config, tmp_path / "run")
+    mixed = build(tmp_path / "mixed", "llama")  # another model's, larger, tokenizer
+    texts = [t for p in pairs(200) for t in p]
+    PreTrainedTokenizerFast(tokenizer_object=train_tokenizer(texts, 640), bos_token="<s>",
+                            eos_token="</s>").save_pretrained(mixed)
+    config = load_config(None, [*TINY_HF, "student.kind=hf", f"student.model={mixed}"])
+    with pytest.raises(ConfigError, match=r"mixed: its tokenizer has 3\d\d tokens and the "
+                                          r"model embeds 3\d\d \(is the folder's"):
+        run(config, tmp_path / "run")
     base = build(tmp_path / "llama", "llama")  # there, but vLLM cannot serve this rank
     config = load_config(None, [*TINY_HF, "student.kind=hf", f"student.model={base}",
                                 "student.backend=vllm", "student.lora_rank=1024"])

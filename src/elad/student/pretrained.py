@@ -150,7 +150,7 @@ def check_base(config: StudentConfig) -> None:
         raise ConfigError(f"student.model={config.model}: no such folder, so nothing was "
                           "asked of the teacher")
     try:
-        AutoConfig.from_pretrained(source)
+        model_config = AutoConfig.from_pretrained(source)
     except (OSError, ValueError) as error:
         raise ConfigError(f"student.model={config.model} cannot be loaded, so nothing was "
                           f"asked of the teacher: {error}") from None
@@ -163,6 +163,12 @@ def check_base(config: StudentConfig) -> None:
         raise ConfigError(f"student.model={config.model}: its tokenizer encodes text to "
                           "nothing (are the tokenizer's files in the folder?), so nothing "
                           "was asked of the teacher")
+    vocabulary = getattr(model_config.get_text_config(), "vocab_size", None)
+    if vocabulary and tokenizer.vocab_size > vocabulary:  # its own tokens, not added ones
+        raise ConfigError(f"student.model={config.model}: its tokenizer has "
+                          f"{tokenizer.vocab_size:,} tokens and the model embeds "
+                          f"{vocabulary:,} (is the folder's tokenizer another model's?), "
+                          "so nothing was asked of the teacher")
 
 
 def device_of(config: StudentConfig) -> torch.device:
