@@ -121,6 +121,15 @@ def read_from(path: str, stored: str | None = None, key: str = "") -> str:
     return ""
 
 
+def missing_model(student: Any) -> str | None:
+    """Why a pretrained student's local folder cannot be used (None if it is there, or
+    the model is named on the hub): said before anything is asked of the teacher."""
+    if student.kind == "hf" and student.model.startswith((".", "/", "~")) \
+            and not Path(student.model).expanduser().exists():
+        return f"student.model={student.model}: no such folder"
+    return None
+
+
 def repeated(labels: list[str], classes: list[str | None]) -> list[str]:
     """Each label whose class an earlier label already names, with that label."""
     return [f"{labels[classes.index(c)]!r} and {label!r}"
