@@ -135,6 +135,10 @@ def test_raising_the_budget_of_a_finished_run_adds_rounds_and_pays_nothing_twice
         "strategy='targeted' (not 'random'): changing these would make its stored work " \
         "inconsistent; use another --run-dir (a run may change only budget_usd, " in err
     assert "student.dtype, student.max_new_tokens, and every scale.* setting)" in err
+    # refused before the start line, which showed the refused values as the run's
+    assert main(["run", "seed=3", "--run-dir", run_dir]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "holds a run made with seed=0 (not 3)" in err
 
 
 def test_elad_report_of_a_run_going_on_says_so_and_calls_its_requests_in_flight(

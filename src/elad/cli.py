@@ -36,14 +36,7 @@ from elad.config_checks import missing_model
 from elad.lock import refuse_if_held
 from elad.progress import show_bars
 from elad.reading.export_data import ExportError
-from elad.rundir import (
-    STORE,
-    CheckpointError,
-    RunDir,
-    differences,
-    refusal,
-    stored_config,
-)
+from elad.rundir import STORE, CheckpointError, RunDir, refused_change, stored_config
 from elad.store_schema import store_error
 from elad.teacher.protocol import TeacherUnavailable
 
@@ -68,6 +61,7 @@ def run_command(args: argparse.Namespace) -> int:
     # an existing run resumes with its stored config; what is given here applies on top
     stored = stored_config(run_dir)
     config = config_from_items(args.items, stored)
+    refused = refused_change(run_dir, config)
     if args.dry_run:  # the estimate alone: no torch, no teacher call
         from elad.estimate import estimate_run, format_estimate
 
@@ -76,12 +70,14 @@ def run_command(args: argparse.Namespace) -> int:
             print(f"the run itself would stop before asking anything: {missing}")
         if stored is not None:  # the estimate is of a whole run
             with RunDir.open(run_dir) as rundir:
-                spent, paid = rundir.store.spent_usd(), not rundir.store.paid_nothing()
+                spent = rundir.store.spent_usd()
             print(f"{run_dir} has run already: it has spent ${spent:.4f} of its "
                   f"${config.budget_usd} budget (the estimate above is of a whole run)")
-            if paid and (why := refusal(run_dir, differences(stored, config))):
-                print(f"the run itself would refuse this config change: {why}")
+            if refused:
+                print(f"the run itself would refuse this config change: {refused}")
         return 0
+    if refused:  # before its start line, which would show the refused values
+        raise ConfigError(refused)
     refuse_if_held(run_dir)  # before torch is imported: a refusal comes at once
     from elad.loop import run  # imports torch; `elad report` does not need it
     from elad.reading.diagnostics import format_aurocs, selection_diagnostic
@@ -150,6 +146,8 @@ def plan_command(args: argparse.Namespace) -> int:
         raise ConfigError(f"max_rounds={config.max_rounds} ends the run before round "
                           f"{args.rounds}, the last that --rounds {args.rounds} asks for "
                           f"the forecast; raise it (max_rounds={args.rounds} or more)")
+    if refused := refused_change(run_dir, config):
+        raise ConfigError(refused)
     refuse_if_held(run_dir)  # before torch is imported: a refusal comes at once
     from elad.estimate import whole_pool
     from elad.loop import run  # imports torch

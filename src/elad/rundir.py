@@ -110,6 +110,26 @@ def refusal(path: Path, changed: list[tuple[str, Any, Any]], holds: str = "run",
             "setting)")
 
 
+def not_started_over(reason: str, store: RunStore) -> str:
+    """A refusal's words for a run that has sent the teacher requests."""
+    return (f"{reason}; it is not started over, as it sent the teacher requests "
+            f"({store.sent()}), paid or maybe paid")
+
+
+def refused_change(path: Path, config: RunConfig) -> str | None:
+    """Why the run in `path` would refuse to go on with `config` (RunDir.create's
+    words; None if it would not, or there is none), read without taking it: said before
+    anything else, torch included, is loaded."""
+    try:
+        with RunDir.open(path) as run:
+            if run.store.paid_nothing():
+                return None
+            reason = refusal(path, differences(run.config, config))
+            return not_started_over(reason, run.store) if reason else None
+    except FileNotFoundError:
+        return None
+
+
 def say_changes(path: Path, changed: list[tuple[str, Any, Any]]) -> None:
     """Log what a grown run goes on with; a warning when a budget or a round limit goes
     down (rerunning a run's first command after growing it on the command line puts its
@@ -158,9 +178,7 @@ class RunDir:
             else:
                 changed = differences(config_from_json(stored), config)
                 if reason := refusal(path, changed):
-                    raise ConfigError(f"{reason}; it is not started over, as it sent the "
-                                      f"teacher requests ({store.sent()}), paid or maybe "
-                                      "paid")
+                    raise ConfigError(not_started_over(reason, store))
                 say_changes(path, changed)
             run = cls(path, store, config, lock, changed)
             run.check_checkpoints()
