@@ -32,7 +32,6 @@ from pathlib import Path
 
 from elad.cli_parser import make_parser
 from elad.config import ConfigError, ScaleError, load_config
-from elad.config_checks import missing_model
 from elad.lock import refuse_if_held
 from elad.progress import show_bars
 from elad.reading.export_data import ExportError
@@ -66,8 +65,6 @@ def run_command(args: argparse.Namespace) -> int:
         from elad.estimate import estimate_run, format_estimate
 
         print(format_estimate(estimate_run(config), config))
-        if missing := missing_model(config.student):
-            print(f"the run itself would stop before asking anything: {missing}")
         if stored is not None:  # the estimate is of a whole run
             with RunDir.open(run_dir) as rundir:
                 spent = rundir.store.spent_usd()

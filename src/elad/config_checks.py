@@ -108,6 +108,11 @@ def tiny_only(student: Any, base: Any) -> list[tuple[str, bool, str]]:
             for name in TINY_ONLY]
 
 
+def is_local(model: str) -> bool:
+    """Whether a pretrained student's `model` names a folder (else the hub, or a preset)."""
+    return model.startswith((".", "/", "~"))
+
+
 def read_from(path: str, stored: str | None = None, key: str = "") -> str:
     """Where a relative path was looked for, for a message (a run directory made before
     its paths were stored absolute is resumed from the directory it was started in); or,
@@ -119,15 +124,6 @@ def read_from(path: str, stored: str | None = None, key: str = "") -> str:
         return (f" (where this run's file was; if it moved, give its new path, {key}=NEW: "
                 "the run goes on if the file holds the same questions and answers)")
     return ""
-
-
-def missing_model(student: Any) -> str | None:
-    """Why a pretrained student's local folder cannot be used (None if it is there, or
-    the model is named on the hub): said before anything is asked of the teacher."""
-    if student.kind == "hf" and student.model.startswith((".", "/", "~")) \
-            and not Path(student.model).expanduser().exists():
-        return f"student.model={student.model}: no such folder"
-    return None
 
 
 def repeated(labels: list[str], classes: list[str | None]) -> list[str]:
@@ -202,6 +198,10 @@ def validate(config: Any, base: Any = None) -> Any:
          f"={teacher.base_url!r} is not an http:// or https:// URL"),
         ("student.model", student.kind != "hf" or bool(student.model),
          "is needed for student.kind=hf (a hub name, a local path or gemma-3-270m)"),
+        ("student.model", student.kind != "hf" or not is_local(student.model)
+         or Path(student.model).expanduser().is_dir(),
+         f"={student.model}: no such folder"
+         + read_from(student.model, base and base.student.model, "student.model")),
         ("task.path", task.kind != "jsonl" or bool(task.path or task.hub),
          "is needed for task.kind=jsonl (or task.hub)"),
         ("task.path", task.kind == "synthetic" or not task.path

@@ -35,7 +35,6 @@ from transformers import (
 
 from elad.answers import PLAIN_CHAT_TEMPLATE, prompt_text
 from elad.config import ConfigError, StudentConfig
-from elad.config_checks import missing_model
 from elad.student.hf import HFStudent, TextFormat, set_greedy_generation
 
 log = logging.getLogger("elad")
@@ -146,9 +145,7 @@ def check_base(config: StudentConfig) -> None:
     """ConfigError unless the base model's config can be read (a local folder, the hub's
     cache or the hub): what the seed round's training loads, checked before a run asks
     the teacher anything."""
-    if missing := missing_model(config):
-        raise ConfigError(f"{missing}, so nothing was asked of the teacher")
-    source = model_path(config)
+    source = model_path(config)  # a folder that is not there: config_checks said so
     try:
         model_config = AutoConfig.from_pretrained(source)
     except (OSError, ValueError) as error:
