@@ -420,6 +420,38 @@ def test_a_run_with_a_pretrained_student_and_the_reference_teacher(tmp_path, sha
         "model's generation config)" in (tmp_path / "adapter" / "README.md").read_text()
 
 
+def test_a_run_whose_student_folder_moved_goes_on_from_its_new_path(tmp_path, capsys):
+    """A project moved elsewhere: its pretrained student's folder, stored as an absolute
+    path, was gone from there, and its new path was refused: a new run, paying again."""
+    from elad.cli import main
+
+    base = build(tmp_path / "llama", "llama")
+    run_dir = str(tmp_path / "run")
+    assert main(["-q", "run", *TINY_HF, "student.kind=hf", f"student.model={base}",
+                 "student.lora_rank=4", "student.max_new_tokens=24", "task.test_size=8",
+                 "max_rounds=0", "--run-dir", run_dir]) == 0
+    with RunStore(tmp_path / "run" / "run.sqlite") as store:
+        paid = store.call_totals()
+    moved = tmp_path / "elsewhere" / "llama"
+    moved.parent.mkdir()
+    base.rename(moved)
+    assert main(["-q", "run", "max_rounds=1", "--run-dir", run_dir]) == 2
+    assert capsys.readouterr().err == (
+        f"elad: error: student.model={base}: no such folder (where this run's folder was; "
+        "if it moved, give its new path, student.model=NEW: the run goes on if the folder "
+        "holds the same model files)\n")
+    assert main(["-q", "run", "max_rounds=1", f"student.model={moved}",
+                 "--run-dir", run_dir]) == 0
+    with RunStore(tmp_path / "run" / "run.sqlite") as store:
+        assert store.call_totals(0) == paid  # round 0 was not asked again
+        assert [r.round for r in store.rounds()] == [0, 1]
+    config = json.loads((moved / "config.json").read_text())
+    (moved / "config.json").write_text(json.dumps({**config, "rms_norm_eps": 1e-5}))
+    assert main(["-q", "run", "max_rounds=2", "--run-dir", run_dir]) == 2
+    assert (f"student.model={moved} does not hold the model files this run's student "
+            "started from") in capsys.readouterr().err
+
+
 def test_tiny_student_exports_as_a_standalone_model(tmp_path):
     from elad.student.tiny import build_tiny_student
 

@@ -116,13 +116,15 @@ def is_local(model: str) -> bool:
 def read_from(path: str, stored: str | None = None, key: str = "") -> str:
     """Where a relative path was looked for, for a message (a run directory made before
     its paths were stored absolute is resumed from the directory it was started in); or,
-    for a run's own data file (`key`, `stored`: the path the run holds) gone from its
-    place, how to give its new one."""
+    for a run's own data file or model folder (`key`, `stored`: the path the run holds)
+    gone from its place, how to give its new one."""
     if not Path(path).expanduser().is_absolute():
         return f" (read from {Path.cwd()})"
     if path == stored:
-        return (f" (where this run's file was; if it moved, give its new path, {key}=NEW: "
-                "the run goes on if the file holds the same questions and answers)")
+        what = ("folder", "the same model files") if key == "student.model" else (
+            "file", "the same questions and answers")
+        return (f" (where this run's {what[0]} was; if it moved, give its new path, "
+                f"{key}=NEW: the run goes on if the {what[0]} holds {what[1]})")
     return ""
 
 
