@@ -445,11 +445,18 @@ def test_a_run_whose_student_folder_moved_goes_on_from_its_new_path(tmp_path, ca
     with RunStore(tmp_path / "run" / "run.sqlite") as store:
         assert store.call_totals(0) == paid  # round 0 was not asked again
         assert [r.round for r in store.rounds()] == [0, 1]
-    config = json.loads((moved / "config.json").read_text())
-    (moved / "config.json").write_text(json.dumps({**config, "rms_norm_eps": 1e-5}))
+    # a hub name names another model, not another place: refused before anything runs
+    capsys.readouterr()
+    assert main(["run", "student.model=acme/llama", "--run-dir", run_dir]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and f"holds a run made with student.model='{moved}'" in err
+    weights = moved / "model.safetensors"  # another model's weights, of the same size
+    data = bytearray(weights.read_bytes())
+    data[-4:] = bytes(b ^ 0xFF for b in data[-4:])
+    weights.write_bytes(data)
     assert main(["-q", "run", "max_rounds=2", "--run-dir", run_dir]) == 2
     assert (f"student.model={moved} does not hold the model files this run's student "
-            "started from") in capsys.readouterr().err
+            "started from (model.safetensors differ") in capsys.readouterr().err
 
 
 def test_tiny_student_exports_as_a_standalone_model(tmp_path):

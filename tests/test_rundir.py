@@ -233,8 +233,8 @@ def test_explanations_found_too_short_after_paying_are_lengthened_by_the_same_co
     with serve(server) as (_, url):
         assert main(["-q", "run", *TINY, *openai_overrides(url), "student.max_new_tokens=8",
                      "max_rounds=0", "--run-dir", str(run_dir)]) == 0
-        said = re.search(r"The same command with student.max_new_tokens=(\d+) goes on "
-                         r"\(nothing paid is asked again\)", caplog.text)
+        said = re.search(r"Stop the run \(Ctrl-C\) and give the same command "
+                         r"student.max_new_tokens=(\d+): it goes on from there", caplog.text)
         paid = Counter(a.prompt_hash for a in server.ledger)
         longer = int(said.group(1))
         caplog.clear()
@@ -245,6 +245,9 @@ def test_explanations_found_too_short_after_paying_are_lengthened_by_the_same_co
     assert set(delivered.values()) == {1} and len(delivered) > len(paid)  # none twice
     assert stored_config(run_dir).student.max_new_tokens == longer > 8
     assert [r.round for r in load_records(run_dir)] == [0, 1]
+    # the first command again puts the short limit back: said, as a lowered budget is
+    assert main(["-q", "run", "student.max_new_tokens=8", "--run-dir", str(run_dir)]) == 0
+    assert f"student.max_new_tokens=8 (lowered from {longer})" in caplog.text
 
 
 def test_a_paid_run_goes_on_with_its_student_run_otherwise_and_keeps_its_stop(tmp_path):

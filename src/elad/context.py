@@ -8,11 +8,10 @@ import hashlib
 import json
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 
 from elad.budget import teacher_prices
-from elad.config import ConfigError, RunConfig, StudentConfig
-from elad.config_checks import is_local
+from elad.config import ConfigError, RunConfig
+from elad.model_folder import check_same_model
 from elad.rundir import MOVABLE, RunDir
 from elad.stopping import StopRule
 from elad.store import RunStore
@@ -118,48 +117,3 @@ def check_same_questions(store: RunStore, digests: str, moved: list[str]) -> boo
                           "are known by their line numbers); restore the file, or start "
                           "another --run-dir")
     return True
-
-
-STUDENT_MODEL = "student model"  # the store's meta: a pretrained student folder's digest
-MODEL_FILES = (".json", ".safetensors", ".bin", ".model", ".txt", ".jinja")
-
-
-def model_digest(student: StudentConfig) -> str | None:
-    """A digest of a pretrained student's local folder (None: a hub name, a preset, the
-    tiny student): its model and tokenizer files, the small ones by content, the weights
-    by name and size (hashing gigabytes would take minutes). A README edited or a hidden
-    download cache aside, the same model copied elsewhere has the same digest."""
-    folder = Path(student.model).expanduser()
-    if student.kind != "hf" or not is_local(student.model) or not folder.is_dir():
-        return None
-    digest = hashlib.sha256()
-    for path in sorted(folder.rglob("*")):
-        name = path.relative_to(folder)
-        if path.suffix not in MODEL_FILES or not path.is_file() \
-                or any(part.startswith(".") for part in name.parts):
-            continue
-        size = path.stat().st_size
-        digest.update(f"{name}\0{size}\0".encode())
-        if size <= 2 ** 24:  # 16 MiB: a config, a tokenizer
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
-def check_same_model(store: RunStore, student: StudentConfig, moved: bool) -> None:
-    """Refuse a pretrained student's folder that does not hold the files the run's
-    student started from (its checkpoints are adapters on that model), and a folder
-    given another path (`moved`) where the run has none recorded; then record it."""
-    digest, stored = model_digest(student), store.get_meta(STUDENT_MODEL)
-    if moved and stored is None:
-        raise ConfigError(f"{store.path.parent}: this run has not recorded its student's "
-                          "files (its student.model is named on the hub, or an older elad "
-                          "started it), so a student.model given another path cannot be "
-                          "checked to be the same model: resume it once from the old path "
-                          "(the folder back there), after which it may move")
-    if stored is not None and digest != stored:
-        raise ConfigError(f"{store.path.parent}: student.model={student.model} does not "
-                          "hold the model files this run's student started from (another "
-                          "model, or its files changed?); restore them, or start another "
-                          "--run-dir")
-    if digest is not None:
-        store.set_meta(STUDENT_MODEL, digest)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from elad.config import ConfigError, RunConfig, absolute_paths, config_from_json
+from elad.config_checks import is_local
 from elad.lock import Lock, hold
 from elad.store import RunStore
 from elad.types import RoundRecord, StopReason
@@ -101,14 +102,16 @@ def refusal(path: Path, changed: list[tuple[str, Any, Any]], holds: str = "run",
     if it can, every key being in `may_change`); `option` is where another folder is
     given."""
     fixed = [f"{key}={old!r} (not {new!r})" for key, old, new in changed
-             if key not in may_change]
+             if key not in may_change  # a hub name or a preset: another model, not place
+             or key == "student.model" and not (is_local(old) and is_local(new))]
     if not fixed:
         return None
+    keys = ", ".join(f"{key} (a folder's path)" if key == "student.model" else key
+                     for key in may_change)
     return (f"{path} holds a {holds} made with {', '.join(fixed)}: changing "
             f"{'this' if len(fixed) == 1 else 'these'} would make its stored work "
-            f"inconsistent; use another {option} (a {holds} may change only "
-            f"{', '.join(may_change)}, and every {'.*, '.join(WHERE_IT_RUNS)}.* "
-            "setting)")
+            f"inconsistent; use another {option} (a {holds} may change only {keys}, and "
+            f"every {'.*, '.join(WHERE_IT_RUNS)}.* setting)")
 
 
 def not_started_over(reason: str, store: RunStore) -> str:
@@ -132,11 +135,11 @@ def refused_change(path: Path, config: RunConfig) -> str | None:
 
 
 def say_changes(path: Path, changed: list[tuple[str, Any, Any]]) -> None:
-    """Log what a grown run goes on with; a warning when a budget or a round limit goes
-    down (rerunning a run's first command after growing it on the command line puts its
-    file's values back)."""
-    lowered = [key for key, old, new in changed if key in ("budget_usd", "max_rounds")
-               and new < old]
+    """Log what a grown run goes on with; a warning when a budget, a round limit or the
+    explanations' length goes down (rerunning a run's first command after growing it on
+    the command line puts its file's values back)."""
+    lowered = [key for key, old, new in changed
+               if key in ("budget_usd", "max_rounds", "student.max_new_tokens") and new < old]
     said = ", ".join(f"{key}={new!r} ({'lowered from' if key in lowered else 'was'} "
                      f"{old!r})" for key, old, new in changed)
     if lowered:

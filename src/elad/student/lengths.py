@@ -66,8 +66,11 @@ def said_if_cut(examples: Examples, max_new_tokens: int) -> bool:
     if cut:
         log.warning("%d of %d training explanations are longer than the %d tokens the "
                     "student writes (student.max_new_tokens; the longest: %d): its own "
-                    "explanations of such questions stop before their answer. The same "
-                    "command with student.max_new_tokens=%d goes on (nothing paid is "
-                    "asked again) and writes them whole", len(cut), len(examples),
-                    max_new_tokens, max(cut), 2 ** math.ceil(math.log2(max(cut))))
+                    "explanations of such questions stop before their answer. Stop the "
+                    "run (Ctrl-C) and give the same command student.max_new_tokens=%d: "
+                    "it goes on from there, writing them whole, and nothing paid is asked "
+                    "again (a run that has finished goes on once max_rounds or budget_usd "
+                    "allows more; a bench's grid, in another --out)", len(cut),
+                    len(examples), max_new_tokens, max(cut),
+                    2 ** math.ceil(math.log2(max(cut))))
     return bool(cut)
