@@ -26,6 +26,17 @@ def test_json_inside_prose_and_multiline_steps_and_numeric_answer():
     assert read_annotation(text, "number") == (["a is 3", "b is 4"], "7")
 
 
+def test_a_json_true_or_false_is_a_yes_or_no_answer():
+    """llama.cpp's and Ollama's JSON modes let a model answer `true`: it was refused (and
+    asked again, paid) on the yes/no and label tasks docs/data.md says take true/false."""
+    assert read_annotation('{"steps": ["Birds fly"], "answer": true}', "yesno") == (
+        ["Birds fly"], "yes")
+    assert read_annotation('{"steps": ["No"], "answer": false}', "label",
+                           labels=("no", "yes")) == (["No"], "no")
+    with pytest.raises(InvalidReply, match='"answer" false is not a valid number answer'):
+        read_annotation('{"steps": ["x"], "answer": false}', "number")
+
+
 @pytest.mark.parametrize("text, reason", [
     ("The answer is 7.", "no JSON object"),
     ('{"steps": ["x"], "answer": "seven"}', "not a valid number answer"),

@@ -79,7 +79,10 @@ def clean_steps(value: object, field: str) -> list[str]:
 def read_answer(value: object, answer_type: str, labels: tuple[str, ...] = ()) -> str:
     """The reply's answer, normalized as the task's answers are; for a label task told
     its `labels`, one of them."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    shown = "true" if value is True else "false" if value is False else repr(value)
+    if isinstance(value, bool):  # JSON's true or false: a yes/no answer (or label)
+        value = "yes" if value else "no"
+    elif isinstance(value, (int, float)):
         value = str(value)
     if not isinstance(value, str):
         raise InvalidReply('"answer" must be a string')
@@ -87,9 +90,9 @@ def read_answer(value: object, answer_type: str, labels: tuple[str, ...] = ()) -
     if answer is None:
         form = f" (it should be {ANSWER_FORMS[answer_type]})" \
             if answer_type in ANSWER_FORMS else ""
-        raise InvalidReply(f'"answer" {value!r} is not a valid {answer_type} answer{form}')
+        raise InvalidReply(f'"answer" {shown} is not a valid {answer_type} answer{form}')
     if labels and answer not in {normalize_answer(x, answer_type) for x in labels}:
-        raise InvalidReply(f'"answer" {value!r} is not one of the labels '
+        raise InvalidReply(f'"answer" {shown} is not one of the labels '
                            f"({quoted(labels)})")
     return answer
 
