@@ -18,7 +18,8 @@ BAD_LINES = (b'\xef\xbb\xbf{"question": "a?", "answer": 1}\r\n'  # a BOM, CRLF
              b'"just a string"\n'
              b'   \n'
              b'\xef\xbb\xbf{"q": 1}\n'  # a BOM past the first line is not skipped
-             b'{"question": "caf\xc3\xa9?", "answer": "x"}')  # no newline at the end
+             b'{"question": "caf\xc3\xa9?", "answer": "x"}\n'
+             b'{"question": "cut off')  # no newline at the end
 
 EXPECTED = [
     (1, {"question": "a?", "answer": 1}),
@@ -27,6 +28,7 @@ EXPECTED = [
     (5, "just a string"),
     (7, "not valid JSON (Unexpected UTF-8 BOM (decode using utf-8-sig), column 1)"),
     (8, {"question": "café?", "answer": "x"}),
+    (9, "not valid JSON (Unterminated string starting at column 14)"),
 ]
 
 

@@ -106,8 +106,14 @@ def _json_lines(path: Path) -> Iterator[tuple[int, Any]]:
                     try:
                         yield number, json.loads(line)
                     except json.JSONDecodeError as error:
-                        yield number, Malformed(f"not valid JSON ({error.msg}, column "
-                                                f"{error.colno})")
+                        yield number, Malformed(not_json(error))
+
+
+def not_json(error: json.JSONDecodeError) -> str:
+    """The words for a line that is not JSON ("Unterminated string starting at" is
+    followed by its column)."""
+    where = " " if error.msg.endswith(" at") else ", "
+    return f"not valid JSON ({error.msg}{where}column {error.colno})"
 
 
 def json_items(path: Path) -> Iterator[tuple[int, Any]]:
@@ -130,8 +136,7 @@ def json_items(path: Path) -> Iterator[tuple[int, Any]]:
     try:
         json.loads(text)
     except json.JSONDecodeError as error:
-        raise ConfigError(f"{path}:{error.lineno}: not valid JSON ({error.msg}, column "
-                          f"{error.colno})") from None
+        raise ConfigError(f"{path}:{error.lineno}: {not_json(error)}") from None
     decoder = json.JSONDecoder()
     position, line, counted = text.index("[") + 1, 1, 0
     while True:
