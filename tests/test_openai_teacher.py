@@ -111,6 +111,7 @@ def test_when_retries_run_out_the_question_is_recorded_failed(tmp_path):
         _, result = annotate_once(teacher)
     assert not result.reply.ok
     assert result.reply.error.startswith("no reply after 3 tries: HTTP 500: ")
+    assert "Error code" not in result.reply.error  # "HTTP 500: Error code: 500 - ..."
     assert len(server.ledger) == 3 and teacher.store.spent_usd() == 0
     assert teacher.store.attempted_ids() == {"q"}
 

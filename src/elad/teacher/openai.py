@@ -237,7 +237,8 @@ class OpenAITeacher:
         except (openai.BadRequestError, openai.UnprocessableEntityError) as error:
             return Outcome(REFUSED, reason=self.scrub(str(error))), "", None
         except openai.APIStatusError as error:  # not billed; sent again if transient
-            reason = f"HTTP {error.status_code}: {self.scrub(str(error.message))[:300]}"
+            said = re.sub(r"^Error code: \d+ - ", "", str(error.message))  # the status
+            reason = f"HTTP {error.status_code}: {self.scrub(said)[:300]}"
             if c.structured_output != "none" and re.search(
                     "json_schema|response_format", str(error.message)):
                 reason += (f" (the server may not take teacher.structured_output="
