@@ -10,6 +10,7 @@ import pytest
 
 from elad.forecast import (Forecast, fit_curve, forecast, forecast_cost_to_reach,
                            should_stop)
+from elad.forecast_fit import FORMS
 
 COSTS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]  # cumulative $ after rounds 0..5
 
@@ -98,6 +99,16 @@ def test_an_accelerating_run_is_forecast_by_the_s_shaped_form():
     reach = forecast_cost_to_reach(f, 0.9)
     assert float(ACCELERATING(reach.value)) == pytest.approx(0.9, abs=1e-3)
     assert reach.low <= reach.value <= reach.high
+
+
+def test_three_noisy_rounds_are_not_read_as_a_jump_to_the_ceiling():
+    """A dip then a rise on 40 test questions (0.075, 0.025, 0.200): the hill curve
+    through three points was a step at the last round, forecast 1.00 at twice the spend
+    and +13 accuracy per $ for the next round, the point at the top of its own band."""
+    f = forecast([0.05, 0.10, 0.15], [0.075, 0.025, 0.200], 0.05, n_test=40)
+    assert f.curve.form != "hill" and FORMS.index("hill") not in f.sample_forms
+    assert f.predictions[-1].accuracy.value < 0.5
+    assert f.gain_per_usd.value < 1.0
 
 
 def test_the_s_shaped_form_is_not_taken_for_a_power_law_run():

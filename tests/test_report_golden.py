@@ -10,7 +10,8 @@ baseline, and 'confirmed' is defined as the README defines it; stop 33, '1 quest
 answer agreeing with the student's, for revisions too; stop 51, the rounds done, not
 max_rounds ('max_rounds=4: 1 round after the seed round done': this hand-written run
 stopped after round 1); stop 59, why a round's AUROCs are '-' (its one known answer
-was wrong)."""
+was wrong); stop 60, the forecast after three rounds draws its band around the power law
+and the exponential only (the hill curve is a candidate from four rounds on)."""
 
 import re
 from pathlib import Path

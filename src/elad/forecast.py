@@ -24,8 +24,9 @@ are, to first order, labeled examples. A power law bends hardest at the first do
 so a run still rising about linearly is covered by the exponential with a small rate.
 A small student can learn a skill all at once (slow rounds, a jump, a plateau), which
 neither can bend up to; the S-shaped curves of learning-curve extrapolation (Domhan et
-al. 2015) can. hill has four parameters, so it needs four rounds to be fitted by more
-than its bounds.
+al. 2015) can. hill has four parameters, so it is a candidate from four rounds on
+(through three it is a step wherever it likes, and reads a noisy dip then rise as a jump
+to 1.0).
 
 The point forecast is the form with the lowest chi-square (in units of the measurement
 noise) plus its PENALTY: 0 for the power law, 2 for the exponential (it must fit clearly
@@ -41,10 +42,10 @@ as (k + 1) / (n + 2)), scaled up by sqrt(chi2 / dof) when the fit leaves larger
 residuals (with four rounds or more; never down). Without n_test the noise is read from
 the residuals (floored at NOISE_FLOOR).
 
-The band: a parametric bootstrap over the three forms. A third of the draws are new
-accuracies around each form's fit; each draw is refitted with every form and the best
-kept (hill paying REFIT_PENALTY's 2: refitted freely it reads noise on a flat run as the
-start of a jump, and the stop rule would never stop). A band is the central
+The band: a parametric bootstrap over the forms. An equal share of the draws are new
+accuracies around each candidate form's fit; each draw is refitted with every form and
+the best kept (hill paying REFIT_PENALTY's 2: refitted freely it reads noise on a flat
+run as the start of a jump, and the stop rule would never stop). A band is the central
 `confidence` interval of the refits, widened to hold the point forecast; the draws come
 from a seeded generator, so a forecast is deterministic. Not the fit's covariance: with
 three to eight points and parameters at their bounds it is poor or singular. Not
@@ -282,7 +283,8 @@ def forecast(costs, accuracies, next_round_cost: float, n_test: int | None = Non
     fits = {form: fit_form(form, x, y, sigma) for form in FORMS}
     noise = noise_per_point(fits, x, y, n_test, sigma)
     scale = 1.0 if n_test is not None else noise["power"][0] ** 2  # chi2 in noise units
-    point = int(choose_forms(np.array([[fits[form][1] / scale] for form in FORMS]))[0])
+    point = int(choose_forms(np.array([[fits[form][1] / scale] for form in FORMS]),
+                             len(x))[0])
     curves = {form: _curve(form, theta, spent) for form, (theta, _) in fits.items()}
     rng = np.random.default_rng(options.seed)
     forms, params = bootstrap(fits, noise, x, n_bootstrap, rng)

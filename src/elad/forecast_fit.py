@@ -172,10 +172,14 @@ def fit_form(form: str, x, y, sigma) -> tuple[np.ndarray, float]:
     return np.array([*fit.x, 1.0][:4]), polished
 
 
-def choose_forms(chi2: np.ndarray, penalty: dict[str, float] = PENALTY) -> np.ndarray:
+def choose_forms(chi2: np.ndarray, points: int, penalty: dict[str, float] = PENALTY
+                 ) -> np.ndarray:
     """The form each column of chi2 (forms, rows) picks: the lowest chi-square plus the
-    form's penalty, the first form on ties (index into FORMS)."""
-    return np.argmin(chi2 + np.array([penalty[form] for form in FORMS])[:, None], axis=0)
+    form's penalty, the first form on ties (index into FORMS); none with more parameters
+    than `points` (hill through three points is a step anywhere it likes: a noisy dip
+    then rise read as a jump to 1.0)."""
+    paid = [penalty[form] if N_PARAMS[form] <= points else math.inf for form in FORMS]
+    return np.argmin(chi2 + np.array(paid)[:, None], axis=0)
 
 
 def noise_per_point(fits: dict, x, y, n_test, sigma) -> dict[str, np.ndarray]:
@@ -198,13 +202,15 @@ def noise_per_point(fits: dict, x, y, n_test, sigma) -> dict[str, np.ndarray]:
 def bootstrap(fits, noise, x, n, rng) -> tuple[np.ndarray, np.ndarray]:
     """Refits to n draws, a share around each form's fit: (forms, params (n, 4))."""
     forms, params = [], []
-    counts = [n // len(FORMS) + (i < n % len(FORMS)) for i in range(len(FORMS))]
-    for form, count in zip(FORMS, counts):
+    drawn = [form for form in FORMS if N_PARAMS[form] <= len(x)]  # choose_forms's
+    counts = [n // len(drawn) + (i < n % len(drawn)) for i in range(len(drawn))]
+    for form, count in zip(drawn, counts):
         theta = fits[form][0]
         y = theta[0] - theta[1] * basis(form, x, theta[2], theta[3])
         draws = y + rng.normal(0.0, noise[form], size=(count, len(x)))
         refits = [profile_fits(f, x, draws, noise[form]) for f in FORMS]
-        chosen = choose_forms(np.stack([chi2 for _, chi2 in refits]), REFIT_PENALTY)
+        chosen = choose_forms(np.stack([chi2 for _, chi2 in refits]), len(x),
+                              REFIT_PENALTY)
         forms.append(chosen)
         params.append(np.choose(chosen[:, None], [p for p, _ in refits]))
     return np.concatenate(forms), np.concatenate(params)
