@@ -1,6 +1,7 @@
 """A run's forecast, stop rule and label-free signals, from hand-made round records and
 a hand-written store (no model)."""
 
+import dataclasses
 import json
 import re
 
@@ -124,6 +125,13 @@ def test_the_plan_prints_the_curve_and_the_cost_to_reach_a_target():
     assert "accuracy 0.73: reached already, measured 0.730 at $0.6000 (round 5)" in \
         plan_text(records(STEEP), 300, 10.0, target=0.73)
     assert plan_text(records(STEEP)[:2], 300, 10.0).startswith("no forecast")
+    # a warm student above its rounds before any teacher money: the target was not
+    # "beyond what 6 rounds can forecast ... the whole pool is the most worth paying"
+    warm = records(STEEP)
+    warm[0] = dataclasses.replace(warm[0], accuracy_before=0.9)
+    text = plan_text(warm, 300, 10.0, target=0.85)
+    assert "accuracy 0.85: reached already, measured 0.900 before any teacher money (the " \
+        "start row)" in text and "beyond" not in text
 
 
 def proposed_dollars(text):

@@ -226,7 +226,13 @@ def reach_text(outlook: Forecast, target: float, pool: WholePool | None = None,
 
 
 def measured_reach(records: list[RoundRecord], target: float) -> str | None:
-    """The first round that measured `target` accuracy, in a line; None if none did."""
+    """The first round that measured `target` accuracy, in a line, or the student
+    before any teacher money (a warm or pretrained one may start above its rounds);
+    None if none did."""
+    start = records[0].accuracy_before if records else None
+    if start is not None and start >= target:
+        return (f"accuracy {target:g}: reached already, measured {start:.3f} before any "
+                "teacher money (the start row)")
     measured = next((r for r in records if r.test_accuracy >= target), None)
     if measured is None:
         return None
