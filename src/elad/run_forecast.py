@@ -220,9 +220,10 @@ def reach_text(outlook: Forecast, target: float, pool: WholePool | None = None,
     high = ("never" if reach.high == float("inf") else
             "more than the whole pool" if pool is not None and reach.high > pool.usd else
             f"${reach.high:.4f}")
+    low = max(reach.low, outlook.spent_usd)  # not measured so far: not below the spend
     return (f"accuracy {target:g}: at about ${reach.value:.4f} of teacher cost in all "
-            f"({CONFIDENCE:.0%} band ${reach.low:.4f} to {high}): set budget_usd to at "
-            "least that")
+            f"({CONFIDENCE:.0%} band ${low:.4f} to {high}): set budget_usd to at least "
+            "that")
 
 
 def measured_reach(records: list[RoundRecord], target: float) -> str | None:
