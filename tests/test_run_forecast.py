@@ -118,6 +118,8 @@ def test_the_plan_prints_the_curve_and_the_cost_to_reach_a_target():
     assert "forecast from 6 rounds ($0.6000 spent, 300 test questions)" in text
     assert "1.2000" in text and "(2x the spend)" in text and "(4x the spend)" in text
     assert "accuracy 0.75: at about $" in text and "set budget_usd" in text
+    low = float(re.search(r"band \$(\d+\.\d+) to", text).group(1))
+    assert low >= 0.6  # the spend: 0.75 was not measured for less
     assert "levels off" in plan_text(records(FLATTENING), 300, 10.0, target=0.99)
     assert "reached already" in plan_text(records(STEEP), 300, 10.0, target=0.5)
     # a target a round measured is reached, wherever the fitted curve passes (here 0.715
