@@ -396,6 +396,17 @@ def test_a_baseline_that_learned_nothing_has_no_accuracy_to_reach():
     text = format_comparisons({"comparisons": c, "whole_pool": None})
     assert ("  targeted/auto: nothing to reach (random/annotate ended no higher than its "
             "seed round); area +0.0") in text and "reaches" not in text
+    # a second seed where the baseline rose: the first is said to be left out (it read
+    # "at 0.50 ± 0.00 (1 of 1 seeds)", two seeds run)
+    grid += [RunMetrics(f"{s}-{m}-1", "grid", s, m, 1, 1.0, [0.2, 0.5, 1.0], accuracies,
+                        final_accuracy=accuracies[-1], cost_usd=1.0, area=0.5)
+             for (s, m), accuracies in ((("random", "annotate"), [0.2, 0.4, 0.6]),
+                                        (("targeted", "auto"), [0.2, 0.6, 0.7]))]
+    text = format_comparisons({"comparisons": comparisons(grid, ("random", "annotate")),
+                               "whole_pool": None})
+    assert ("targeted/auto: reaches random/annotate's final accuracy at 0.50 ± 0.00 (1 of 1 "
+            "seeds) of its cost (1 of 2 seeds left out: there random/annotate ended no "
+            "higher than its seed round)") in text
 
 
 def test_a_seeds_areas_start_at_its_cheapest_round_0():

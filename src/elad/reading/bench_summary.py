@@ -89,6 +89,10 @@ def format_comparisons(summary: dict) -> str:
                        f"{with_interval(reach, 1, '.2f')} of its cost")
         else:
             reached = f"never reaches {c['baseline']}'s final accuracy"
+        if 0 < reach["of"] < (paired := d["area"]["of"]):  # else said with its "of"
+            left = paired - reach["of"]
+            reached += (f" ({left} of {paired} seeds left out: there {c['baseline']} ended "
+                        "no higher than its seed round)")
         half = d["accuracy_at"]["0.5"]
         lines.append(f"  {label}: {reached}; "
                      f"area {with_interval(d['area'], 100, '+.1f')} points; at half the "
