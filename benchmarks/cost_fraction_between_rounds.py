@@ -49,13 +49,14 @@ def crossing(costs: list[float], accuracies: list[float], start: float, target: 
 
 
 def fractions(runs: list[dict], strategy: str, mode: str) -> tuple[list, list]:
-    """Per seed: the bench's step fraction and the straight-line one, against BASELINE."""
+    """Per seed: the bench's step fraction and the straight-line one, against BASELINE;
+    as the bench, none for a seed whose baseline ended no higher than its seed round."""
     by = {(r["strategy"], r["mode"], r["seed"]): r for r in runs}
     steps, lines = [], []
     for seed in sorted({r["seed"] for r in runs}):
         run, base = by.get((strategy, mode, seed)), by.get((*BASELINE, seed))
-        if not run or not base:
-            continue
+        if not run or not base or base["final_accuracy"] <= base["accuracies"][0]:
+            continue  # a baseline that did not rise: nothing to reach (bench_numbers.rose)
         target, spent = base["final_accuracy"], base["cost_usd"]
         step = cost_to_reach(run["costs"], run["accuracies"], target)
         line = crossing(run["costs"], run["accuracies"], run["accuracy_before"] or 0.0,
@@ -109,8 +110,8 @@ def main() -> None:
         if n_test:
             mean, reached = with_test_noise(runs, strategy, mode, n_test)
             print(f"  with as much test noise again (n={n_test}): {mean:.3f} mean, "
-                  f"{reached:.1f} of {len(steps)} seeds reach it; as measured: "
-                  f"{interval(steps)['mean']:.3f}")
+                  f"{reached:.1f} seeds reach it on average ({len(steps)} compared as "
+                  f"measured); as measured: {interval(steps)['mean']:.3f}")
 
 
 if __name__ == "__main__":
