@@ -170,9 +170,9 @@ def test_the_default_grid_follows_the_default_run():
     assert CONFIGURATIONS[0] == ("random", "annotate") and default in CONFIGURATIONS
     assert len(CONFIGURATIONS) == 2  # revision's worth: benchmarks/revision_savings.py
     assert SEEDS == (0, 1, 2, 3, 4, 5, 6, 7)
-    assert regime_names(None) == ("cold", "warm")
+    assert regime_names(None, RunConfig()) == ("cold", "warm")
     with pytest.raises(ConfigError, match="--regimes: hot is not a regime"):
-        regime_names(["warm", "hot"])
+        regime_names(["warm", "hot"], RunConfig())
 
 
 def test_a_regime_is_what_it_says_unless_it_is_the_only_one():
@@ -257,8 +257,9 @@ def test_bench_on_a_dataset_task_with_the_reference_teacher(tmp_path, capsys, sh
     args = ["-q", "bench", *TINY, "max_rounds=1", "task.kind=gsm8k",
             f"task.path={shared_data / 'gsm8k'}", "teacher.kind=reference",
             "--out", str(out), "--strategies", "random,elad", "--modes", "revise",
-            "--seeds", "0", "--regimes", "cold"]
-    assert main(args) == 0
+            "--seeds", "0"]  # the default regimes: cold alone (the warm one's curriculum
+    assert main(args) == 0  # is the synthetic tasks'; it was refused)
+    assert [p.name for p in out.iterdir() if p.is_dir()] == ["cold"]
     summary = json.loads((out / "cold" / "bench.json").read_text())
     [elad] = [c for c in summary["configurations"] if c["strategy"] == "elad"]
     # the hidden answers were found: how often the student was wrong is known

@@ -302,7 +302,7 @@ def bench(config: RunConfig, out: Path, options: BenchOptions = BenchOptions(),
     """Per regime, its grid in out/<regime> (`bench_grid`), then out/bench.json and
     out/index.html over the regimes; returns that summary. Every regime's config is
     checked before any run is made."""
-    names = regime_names(options.regimes)
+    names = regime_names(options.regimes, config)
     config = bench_sized(config, options.given)
     configs = {name: regime_config(config, name, options.given, strict=len(names) > 1)
                for name in names}

@@ -236,7 +236,8 @@ def make_parser(handlers: dict[str, Handler]) -> argparse.ArgumentParser:
     bench_parser.add_argument("--regimes", help="comma-separated, each a grid of its own: "
                               + "; ".join(f"{r.name}: {r.description}"
                                           for r in REGIMES.values())
-                              + f" (default: {','.join(DEFAULT_REGIMES)}); with one, the "
+                              + f" (default: {','.join(DEFAULT_REGIMES)}; cold alone off "
+                              "the synthetic task or the tiny student); with one, the "
                               "config may differ from its overrides (the config wins)")
     bench_parser.add_argument("--configs", help="strategy/mode pairs, comma-separated "
                               f"(default: {', '.join('/'.join(c) for c in CONFIGURATIONS)})")

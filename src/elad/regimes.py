@@ -35,11 +35,14 @@ REGIMES = {regime.name: regime for regime in (
 DEFAULT_REGIMES = ("cold", "warm")
 
 
-def regime_names(names: Iterable[str] | None) -> tuple[str, ...]:
-    """The regimes named (in order, once each), DEFAULT_REGIMES when none is; an unknown
-    name is a ConfigError."""
+def regime_names(names: Iterable[str] | None, config: RunConfig) -> tuple[str, ...]:
+    """The regimes named (in order, once each), or DEFAULT_REGIMES that can run on
+    `config` when none is (the warm student's curriculum is the synthetic tasks', for
+    the tiny student: your own data benches cold alone); an unknown name is a
+    ConfigError."""
     if not names:
-        return DEFAULT_REGIMES
+        warm = config.student.kind == "tiny" and config.task.kind == "synthetic"
+        return tuple(name for name in DEFAULT_REGIMES if warm or name != "warm")
     unknown = [n for n in names if n not in REGIMES]
     if unknown:
         raise ConfigError(f"--regimes: {', '.join(unknown)} is not a regime (known: "
