@@ -146,6 +146,9 @@ def test_bench_runs_the_grid_then_reuses_it(tmp_path, capsys):
     assert f"{out} holds a grid made with student.max_new_tokens=" in capsys.readouterr().err
     assert json.loads((out / "timings.json").read_text()) == timings
 
+    assert main(["report", str(top)]) == 2  # the bench, not one of its runs
+    assert "holds no run (no run.sqlite) (it holds a bench: its runs are REGIME/runs/NAME " \
+        "in it" in capsys.readouterr().err
     report = out / "runs" / "random-annotate-s0" / "report.html"
     report.unlink()
     assert main(["report", str(report.parent)]) == 0  # a grid run is an ordinary run

@@ -198,7 +198,10 @@ class RunDir:
         """The run already in `path`, to read (FileNotFoundError if there is none)."""
         path = Path(path)
         if not (path / STORE).exists():
-            raise FileNotFoundError(f"{path} holds no run (no {STORE})")
+            runs = "runs/NAME" if (path / "runs").is_dir() else "REGIME/runs/NAME"
+            bench = (f" (it holds a bench: its runs are {runs} in it, and its index.html "
+                     "sums them up)") if (path / "bench.json").is_file() else ""
+            raise FileNotFoundError(f"{path} holds no run (no {STORE}){bench}")
         store = RunStore(path / STORE)
         stored = store.get_meta("config")
         if stored is None:
