@@ -77,12 +77,15 @@ def verdict_line(records: list[RoundRecord], baseline: Baseline) -> str:
                 f"{records[0].test_accuracy:.3f}, the baseline "
                 f"{baseline.records[0].test_accuracy:.3f}).")
     both = f"at test accuracy {level:.3f} (this run ${mine:.4f}, the baseline ${theirs:.4f})"
+    last, theirs_last = records[-1], baseline.records[-1]  # coarse rounds: the ends too
+    ends = (f"; at the end, this run {last.test_accuracy:.3f} for ${last.cost_usd:.4f}, "
+            f"the baseline {theirs_last.test_accuracy:.3f} for ${theirs_last.cost_usd:.4f}")
     if mine <= theirs:
         share = f" ({(theirs - mine) / theirs:.0%} of the baseline's cost)" if theirs else ""
         return (f"Verdict against the baseline {baseline.name}: this run saved "
-                f"${theirs - mine:.4f}{share} {both}.")
+                f"${theirs - mine:.4f}{share} {both}{ends}.")
     return (f"Verdict against the baseline {baseline.name}: this run paid "
-            f"${mine - theirs:.4f} more {both}.")
+            f"${mine - theirs:.4f} more {both}{ends}.")
 
 
 def bought_section(store: RunStore, config: RunConfig, records: list[RoundRecord],
