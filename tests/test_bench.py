@@ -83,6 +83,8 @@ def test_bench_runs_the_grid_then_reuses_it(tmp_path, capsys):
     first = capsys.readouterr().out
     assert "random/annotate" in first and "elad/revise" in first and "whole pool" in first
     assert "against random/annotate (paired over seeds" in first
+    # max_rounds=1 ends every run far below the $0.5 budget: the areas' flat tails said
+    assert "  (every run stopped by $0.0" in first and "of the $0.5 budget" in first
     assert "elad/revise: teacher $ per target after the seed round" in first
     table = first.split("\n\n")[2]
     assert table.startswith("configuration")
