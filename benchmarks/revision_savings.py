@@ -102,7 +102,7 @@ def main() -> None:
               f"revisions {r['revised']:.0%}; revising all: {r['revise_all']:.3f}; "
               f"the cheaper of the two: {r['cheaper']:.3f}")
     print(f"dollars per target against annotating the same questions, over {len(results)} "
-          f"runs: paid {interval([r['ratio'] for r in results])}; revising all "
+          f"run{'s' * (len(results) != 1)}: paid {interval([r['ratio'] for r in results])}; revising all "
           f"{interval([r['revise_all'] for r in results])}; the cheaper request for each "
           f"(a perfect mode=auto) {interval([r['cheaper'] for r in results])}; revisions "
           f"{statistics.mean(r['revised'] for r in results):.0%} of the calls")
