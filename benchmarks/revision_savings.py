@@ -101,8 +101,9 @@ def main() -> None:
               f"round; annotating them: ${r['annotate']:.4f}; ratio {r['ratio']:.3f}; "
               f"revisions {r['revised']:.0%}; revising all: {r['revise_all']:.3f}; "
               f"the cheaper of the two: {r['cheaper']:.3f}")
-    print(f"dollars per target against annotating the same questions, over {len(results)} "
-          f"run{'s' * (len(results) != 1)}: paid {interval([r['ratio'] for r in results])}; revising all "
+    runs = f"{len(results)} run{'s' * (len(results) != 1)}"
+    print(f"dollars per target against annotating the same questions, over {runs}: "
+          f"paid {interval([r['ratio'] for r in results])}; revising all "
           f"{interval([r['revise_all'] for r in results])}; the cheaper request for each "
           f"(a perfect mode=auto) {interval([r['cheaper'] for r in results])}; revisions "
           f"{statistics.mean(r['revised'] for r in results):.0%} of the calls")

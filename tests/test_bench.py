@@ -14,7 +14,7 @@ from elad.config import ConfigError, RunConfig, load_config
 from elad.loop import run
 from elad.reading.bench_numbers import spread
 from elad.reading.curves import accuracy_at, cost_to_reach, curve_area
-from elad.regimes import bench_sized, regime_config, regime_names
+from elad.regimes import bench_sized, description, regime_config, regime_names
 from elad.rundir import stored_config
 from elad.store import RunStore
 from elad.student import warm
@@ -84,7 +84,8 @@ def test_bench_runs_the_grid_then_reuses_it(tmp_path, capsys):
     assert "random/annotate" in first and "elad/revise" in first and "whole pool" in first
     assert "against random/annotate (paired over seeds" in first
     # max_rounds=1 ends every run far below the $0.5 budget: the areas' flat tails said
-    assert "  (every run stopped by $0.0" in first and "of the $0.5 budget" in first
+    assert "  (every run stopped by $0.0" in first and "of the $0.5 budget (max rounds)" \
+        in first
     assert "elad/revise: teacher $ per target after the seed round" in first
     table = first.split("\n\n")[2]
     assert table.startswith("configuration")
@@ -145,12 +146,13 @@ def test_bench_runs_the_grid_then_reuses_it(tmp_path, capsys):
     # figures were measured at the old one
     longer = [a.replace("max_new_tokens=48", "max_new_tokens=64") for a in args]
     assert main(longer) == 2
-    assert f"{out} holds a grid made with student.max_new_tokens=" in capsys.readouterr().err
+    said = capsys.readouterr().err
+    assert f"{out} holds a grid made with student.max_new_tokens=" in said
     assert json.loads((out / "timings.json").read_text()) == timings
 
     assert main(["report", str(top)]) == 2  # the bench, not one of its runs
-    assert "holds no run (no run.sqlite) (it holds a bench: its runs are REGIME/runs/NAME " \
-        "in it" in capsys.readouterr().err
+    assert "holds no run (no run.sqlite) (it holds a bench: its runs are " \
+        "REGIME/runs/NAME in it" in capsys.readouterr().err
     report = out / "runs" / "random-annotate-s0" / "report.html"
     report.unlink()
     assert main(["report", str(report.parent)]) == 0  # a grid run is an ordinary run
@@ -176,6 +178,10 @@ def test_the_default_grid_follows_the_default_run():
     assert len(CONFIGURATIONS) == 2  # revision's worth: benchmarks/revision_savings.py
     assert SEEDS == (0, 1, 2, 3, 4, 5, 6, 7)
     assert regime_names(None, RunConfig()) == ("cold", "warm")
+    pretrained = load_config(None, ["student=hf", "student.model=acme/base-1b"])
+    assert regime_names(None, pretrained) == ("cold",)  # the curriculum is the tiny's
+    assert description("cold", pretrained) == ("the config's student (acme/base-1b), with "
+                                               "no curriculum")  # no tiny one from scratch
     with pytest.raises(ConfigError, match="--regimes: hot is not a regime"):
         regime_names(["warm", "hot"], RunConfig())
 
@@ -410,9 +416,9 @@ def test_a_baseline_that_learned_nothing_has_no_accuracy_to_reach():
                                         (("targeted", "auto"), [0.2, 0.6, 0.7]))]
     text = format_comparisons({"comparisons": comparisons(grid, ("random", "annotate")),
                                "whole_pool": None})
-    assert ("targeted/auto: reaches random/annotate's final accuracy at 0.50 ± 0.00 (1 of 1 "
-            "seeds) of its cost (1 of 2 seeds left out: there random/annotate ended no "
-            "higher than its seed round)") in text
+    assert ("targeted/auto: reaches random/annotate's final accuracy at 0.50 ± 0.00 "
+            "(1 of 1 seeds) of its cost (1 of 2 seeds left out: there random/annotate "
+            "ended no higher than its seed round)") in text
 
 
 def test_a_seeds_areas_start_at_its_cheapest_round_0():

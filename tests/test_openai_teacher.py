@@ -326,6 +326,23 @@ def test_a_server_that_refuses_every_request_stops_the_sending_after_five(tmp_pa
                    if r.levelno >= logging.WARNING)
 
 
+def test_a_teacher_that_never_replies_stops_the_sending_after_five(tmp_path):
+    """A server answering 500 (or 503) to everything, before the run's first reply: every
+    request of the round waited through its retries, a warning each, before the run
+    stopped. Once the run has had replies, an outage stops only a round none of whose
+    requests got one (above), not an overnight run at its first five."""
+    questions = [f"Start with {i}. First, add 1. What is the result?" for i in range(30)]
+    with serve(OracleServer(fault_rate=1.0, faults=("500",))) as (server, url):
+        teacher = cached_teacher(tmp_path, url, "teacher.max_retries=0")
+        requests = [(annotation(teacher, q), str(i)) for i, q in enumerate(questions)]
+        with pytest.raises(TeacherUnavailable, match=r"round 0: the teacher gave no reply "
+                           r"to the first 5 requests after their retries \(the last: no "
+                           r"reply after 1 tries: HTTP 500: .*\); stopped before sending "
+                           r"more\. .* a server that is up, or a longer teacher.timeout_s"):
+            teacher.call_all(requests, 0, Budget(1.0))
+    assert 5 <= len(server.ledger) < 15 and teacher.store.spent_usd() == 0
+
+
 def test_a_round_none_of_whose_requests_got_a_reply_stops_and_is_asked_again(tmp_path,
                                                                               capsys):
     """A round whose every request got no reply (a teacher.timeout_s lowered below a slow
@@ -339,11 +356,8 @@ def test_a_round_none_of_whose_requests_got_a_reply_stops_and_is_asked_again(tmp
         server.fault_rate, server.faults = 1.0, ("500",)
         assert main(["-q", "run", "max_rounds=1", "teacher.max_retries=0",
                      "--run-dir", run_dir]) == 2
-        # its first five: the sending stops (a server answering 503 to everything made
-        # every request of the round wait through its retries first)
-        assert ("elad: error: round 1: the teacher gave no reply to the first 5 requests "
-                "after their retries (the last: no reply after 1 tries: HTTP 500") in \
-            capsys.readouterr().err
+        assert ("elad: error: round 1: no reply to any of its 8 requests (the first: no "
+                "reply after 1 tries: HTTP 500") in capsys.readouterr().err
         assert [r.round for r in load_records(run_dir)] == [0]
         server.fault_rate = 0.0
         assert main(["-q", "run", "--run-dir", run_dir]) == 0

@@ -243,7 +243,8 @@ def test_report_shows_stop_budget_tasks_diagnostic_and_baseline(tmp_path, capsys
     verdict = (f"Verdict against the baseline random-annotate-s0 (random, annotate): this "
                f"run paid ${spent - PRICES.cost(40, 20):.4f} more at test accuracy 0.500 "
                f"(this run ${spent:.4f}, the baseline ${PRICES.cost(40, 20):.4f}); at the "
-               f"end, this run 0.500 for ${spent:.4f}, the baseline 0.750 for ${spent:.4f}.")
+               f"end, this run 0.500 for ${spent:.4f}, the baseline 0.750 for "
+               f"${spent:.4f}.")
     # the verdict opens the page, right under the title, and again beside the curves
     assert page.split("<body>\n", 1)[1].startswith(
         "<h1>elad run elad-revise-s0</h1><h2>What the run bought</h2>"

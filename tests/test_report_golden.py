@@ -11,7 +11,8 @@ answer agreeing with the student's, for revisions too; stop 51, the rounds done,
 max_rounds ('max_rounds=4: 1 round after the seed round done': this hand-written run
 stopped after round 1); stop 59, why a round's AUROCs are '-' (its one known answer
 was wrong); stop 60, the forecast after three rounds draws its band around the power law
-and the exponential only (the hill curve is a candidate from four rounds on), and the
+and the exponential only (the hill curve is a candidate from four rounds on: round 2's
+bands move, the stop rule's upper bound from +1.159 to +1.465 accuracy per $), and the
 verdict against the baseline ends with both runs' final accuracies and costs."""
 
 import re

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from elad.config import RunConfig, load_config
-from elad.estimate import estimate, whole_pool
+from elad.estimate import by_length, estimate, whole_pool
 from elad.forecast import gain_bound
 from elad.run_forecast import (
     WholePool,
@@ -27,7 +27,7 @@ from elad.run_forecast import (
 )
 from elad.rundir import RunDir
 from elad.store import RunStore
-from elad.types import Example, RoundRecord, Score, StopReason, TeacherReply
+from elad.types import Example, RoundRecord, Score, StopReason, TeacherCall, TeacherReply
 
 COSTS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]  # cumulative $ after rounds 0..5
 FLATTENING = [0.40, 0.60, 0.66, 0.685, 0.695, 0.70]  # gains per $: 2, 0.6, 0.25, 0.1, 0.05
@@ -197,12 +197,22 @@ def test_the_whole_pool_prices_the_questions_left_by_their_length(tmp_path):
     questions = {qid: "Q" * (20 + 10 * i) for i, qid in enumerate("abcdefghij")}
     store.add_examples("pool", [Example(qid, "t", q) for qid, q in questions.items()])
     cost = {qid: 0.001 + 0.0001 * len(q) for qid, q in questions.items()}
-    for qid in "efghij":  # the six longest
+    for qid in "acgij":  # the longest most: by their mean, b, d, e, f, h cost .008 each
         store.save_teacher_call(qid, 1, qid, {"question": questions[qid]},
                                 TeacherReply("annotate", None, ["x"], "1", 9, 9), cost[qid])
     assert whole_pool(store, load_config(None, [])) == WholePool(10, pytest.approx(
         sum(cost.values())))
     store.close()
+    # a steep line through a narrow range of lengths: each question priced within the
+    # costs seen (the line priced a hundred shorter questions at $0, longer ones at 10x)
+    narrow = [TeacherCall(1, str(i), "annotate", {"question": "Q" * n}, None, 9, 9, usd,
+                          True, "") for i, (n, usd) in enumerate(zip(
+                              [100, 100, 100, 100, 101], [.001, .0012, .0011, .001, .0016]))]
+    assert by_length(narrow, [50] * 100) == pytest.approx(100 * .001)
+    assert by_length(narrow, [150] * 100) == pytest.approx(100 * .0016)
+    falling = [dataclasses.replace(c, cost_usd=usd) for c, usd in zip(
+        narrow, [.002, .002, .002, .002, .001])]  # noise: the mean, not a falling line
+    assert by_length(falling, [600] * 10) == pytest.approx(10 * .0018)
 
 
 def test_label_free_signals_from_the_scores(tmp_path):

@@ -234,7 +234,8 @@ def test_explanations_found_too_short_after_paying_are_lengthened_by_the_same_co
         assert main(["-q", "run", *TINY, *openai_overrides(url), "student.max_new_tokens=8",
                      "max_rounds=0", "--run-dir", str(run_dir)]) == 0
         said = re.search(r"Stop the run \(Ctrl-C\) and give the same command "
-                         r"student.max_new_tokens=(\d+): it goes on from there", caplog.text)
+                         r"student.max_new_tokens=(\d+): it goes on from there",
+                         caplog.text)
         paid = Counter(a.prompt_hash for a in server.ledger)
         longer = int(said.group(1))
         caplog.clear()

@@ -35,6 +35,10 @@ def test_a_json_true_or_false_is_a_yes_or_no_answer():
                            labels=("no", "yes")) == (["No"], "no")
     with pytest.raises(InvalidReply, match='"answer" false is not a valid number answer'):
         read_annotation('{"steps": ["x"], "answer": false}', "number")
+    # labels (or a text answer) that say true or false keep the word
+    assert read_annotation('{"steps": ["x"], "answer": true}', "label",
+                           labels=("true", "false")) == (["x"], "true")
+    assert read_annotation('{"steps": ["x"], "answer": true}', "text") == (["x"], "true")
 
 
 @pytest.mark.parametrize("text, reason", [

@@ -69,7 +69,7 @@ from elad.progress import bars_shown
 from elad.reading.bench_numbers import run_metrics
 from elad.reading.bench_summary import write_regimes_summary, write_summary
 from elad.reading.report import write_run_report
-from elad.regimes import REGIMES, bench_sized, regime_config, regime_names
+from elad.regimes import REGIMES, bench_sized, description, regime_config, regime_names
 from elad.rundir import RunDir, differences, finished, stored_config
 from elad.stopping import StopRule
 from elad.tasks import load_task
@@ -318,10 +318,10 @@ def bench(config: RunConfig, out: Path, options: BenchOptions = BenchOptions(),
         for name, runs in grids.items():
             check_settings_kept(runs, out / name)
         for name, regime in configs.items():
-            on_line(f"regime {name}: {REGIMES[name].description}")
+            on_line(f"regime {name}: {(said := description(name, regime))}")
             summary = bench_grid(regime, grids[name], out / name, jobs, options.command,
                                  on_line)
-            regimes.append({"name": name, "description": REGIMES[name].description,
+            regimes.append({"name": name, "description": said,
                             "overrides": REGIMES[name].overrides, "directory": name,
                             "bench": summary})
     info = {"command": options.command, "machine": regimes[0]["bench"]["machine"],

@@ -203,7 +203,8 @@ def validate(config: Any, base: Any = None) -> Any:
         ("student.model", student.kind != "hf" or not is_local(student.model)
          or Path(student.model).expanduser().is_dir(),
          f"={student.model}: "
-         + ("not a folder" if Path(student.model).expanduser().exists() else "no such folder")
+         + ("not a folder" if Path(student.model).expanduser().exists()
+            else "no such folder")
          + read_from(student.model, base and base.student.model, "student.model")),
         ("task.path", task.kind != "jsonl" or bool(task.path or task.hub),
          "is needed for task.kind=jsonl (or task.hub)"),

@@ -45,7 +45,8 @@ class Run:
         digests = question_digests(data)
         moved = [key for key, _, _ in rundir.changed if key in MOVABLE]
         # before a test set is annotated
-        stored = check_same_questions(store, digests, [k for k in moved if k[:5] == "task."])
+        files = [key for key in moved if key.startswith("task.")]
+        stored = check_same_questions(store, digests, files)
         check_same_model(store, config.student, "student.model" in moved)
         pool, test = pool_and_test(config, gateway, data)
         if not stored:  # else the store holds it: a million rows are not written again

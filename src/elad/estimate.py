@@ -116,7 +116,9 @@ def whole_pool(store: RunStore, config: RunConfig) -> WholePool:
     annotated = [c for c in calls if c.op == "annotate" and c.ok]
     if len(annotated) >= 5:
         return WholePool(store.count_examples("pool"), paid + by_length(annotated, unasked))
-    each = mean_cost(annotated) or mean_cost(calls)
+    each = mean_cost(annotated)
+    if each is None:
+        each = mean_cost(calls)
     if each is None:
         each = estimate(config, [e.question for e in store.examples("pool")]).annotation.expected
     return WholePool(store.count_examples("pool"), paid + len(unasked) * each)
@@ -126,11 +128,16 @@ def by_length(annotated: list[TeacherCall], lengths: list[int]) -> float:
     """What annotating questions of these `lengths` (characters) costs, by a straight line
     through the `annotated` calls' cost against their question's length: a strategy's
     picks are no sample of the pool (the most uncertain are the longest: their mean
-    cost put a targeted run's whole pool 15-22% above what annotating it cost)."""
+    cost put a targeted run's whole pool 15-22% above what annotating it cost). Each
+    question is priced within the costs seen (a line through a narrow range of lengths
+    goes anywhere beyond it); a line that falls, noise, gives the mean cost."""
     x = np.array([len(c.request.get("question", "")) for c in annotated], dtype=float)
     y = np.array([c.cost_usd for c in annotated])
     slope, intercept = np.polyfit(x, y, 1) if np.ptp(x) > 0 else (0.0, float(y.mean()))
-    return float(max(0.0, len(lengths) * intercept + slope * sum(lengths)))
+    if slope < 0:
+        slope, intercept = 0.0, float(y.mean())
+    priced = np.clip(intercept + slope * np.array(lengths, dtype=float), y.min(), y.max())
+    return float(priced.sum())
 
 
 def worst_input(config: TeacherConfig) -> Callable[[str], int]:

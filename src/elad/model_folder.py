@@ -31,7 +31,8 @@ def model_files(student: StudentConfig) -> dict[str, str] | None:
     files = {}
     try:
         for path in sorted(folder.iterdir()):
-            if path.is_file() and (path.suffix in MODEL_FILES or path.name in TOKENIZER_TEXT):
+            read = path.suffix in MODEL_FILES or path.name in TOKENIZER_TEXT
+            if read and path.is_file():
                 files[path.name] = file_digest(path)
     except OSError as error:
         raise ConfigError(f"student.model={student.model}: {error.filename} cannot be "

@@ -35,6 +35,14 @@ REGIMES = {regime.name: regime for regime in (
 DEFAULT_REGIMES = ("cold", "warm")
 
 
+def description(name: str, config: RunConfig) -> str:
+    """What regime `name` is, for `config`'s student: a pretrained one is no tiny student
+    trained from scratch, whatever the regime's name."""
+    if config.student.kind == "tiny":
+        return REGIMES[name].description
+    return f"the config's student ({config.student.model}), with no curriculum"
+
+
 def regime_names(names: Iterable[str] | None, config: RunConfig) -> tuple[str, ...]:
     """The regimes named (in order, once each), or DEFAULT_REGIMES that can run on
     `config` when none is (the warm student's curriculum is the synthetic tasks', for

@@ -46,8 +46,8 @@ STORE_ID = "store_id"  # in a checkpoint, and in the store's meta: whose checkpo
 # GPU memory); its requests already selected are asked as stored (asking.stored_requests).
 # And where its data files and its pretrained student's folder are (a project moved
 # elsewhere): the run goes on if they hold the same questions and answers
-# (context.check_same_questions), the same model files (context.check_same_model). And how long the
-# student's explanations may be: a limit found too short after paying for round 0
+# (context.check_same_questions), the same model files (model_folder.check_same_model).
+# And how long the student's explanations may be: a limit found too short after paying for round 0
 # (lengths.said_if_cut) is raised without paying again; the rounds so far keep theirs.
 MOVABLE = ("task.path", "task.test_path", "student.model")
 STOP_KEYS = ("budget_usd", "max_rounds", "saturation", "saturation_window",
@@ -138,8 +138,8 @@ def say_changes(path: Path, changed: list[tuple[str, Any, Any]]) -> None:
     """Log what a grown run goes on with; a warning when a budget, a round limit or the
     explanations' length goes down (rerunning a run's first command after growing it on
     the command line puts its file's values back)."""
-    lowered = [key for key, old, new in changed
-               if key in ("budget_usd", "max_rounds", "student.max_new_tokens") and new < old]
+    lowered = [key for key, old, new in changed if new < old
+               and key in ("budget_usd", "max_rounds", "student.max_new_tokens")]
     said = ", ".join(f"{key}={new!r} ({'lowered from' if key in lowered else 'was'} "
                      f"{old!r})" for key, old, new in changed)
     if lowered:

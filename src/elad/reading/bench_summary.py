@@ -73,7 +73,7 @@ def format_bench_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
-UNSPENT = 0.9  # runs that all stopped below this share of the budget are said to
+UNSPENT = 0.9  # when every run stopped below this share of the budget, it is said
 
 
 def format_comparisons(summary: dict) -> str:
@@ -82,11 +82,12 @@ def format_comparisons(summary: dict) -> str:
     then the whole-pool reference."""
     c = summary["comparisons"]
     lines = [f"against {c['baseline']} (paired over seeds; mean [95% interval]):"]
-    spent = [r["cost_usd"] for r in summary.get("runs", []) if r["kind"] == "grid"]
-    if spent and max(spent) < UNSPENT * summary["budget_usd"]:
-        lines.append(f"  (every run stopped by ${max(spent):.4f} of the "
-                     f"${summary['budget_usd']:g} budget, at max_rounds or the pool's end: "
-                     "the areas carry each run's last accuracy on to the budget)")
+    runs = [r for r in summary.get("runs", []) if r["kind"] == "grid"]
+    if runs and max(r["cost_usd"] for r in runs) < UNSPENT * summary["budget_usd"]:
+        why = ", ".join(sorted({r["stop_reason"] or "not finished" for r in runs}))
+        lines.append(f"  (every run stopped by ${max(r['cost_usd'] for r in runs):.4f} of "
+                     f"the ${summary['budget_usd']:g} budget ({why}): the areas carry each "
+                     "run's last accuracy on to the budget)")
     for label, d in c["against_baseline"].items():
         reach = d["cost_to_baseline_final"]
         if not reach["of"]:  # no seed where the baseline rose above its seed round

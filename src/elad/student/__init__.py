@@ -68,8 +68,8 @@ def read_student(config: StudentConfig, directory: Path) -> HFStudent:
         raise CheckpointError(unreadable(directory, "is missing"))
     if config.kind == "hf" and is_local(config.model) \
             and not Path(config.model).expanduser().is_dir():  # the base, not the round
-        raise ConfigError(f"student.model={config.model}: no such folder (if it moved, give "
-                          "the run its new path first: elad run --run-dir RUN "
+        raise ConfigError(f"student.model={config.model}: no such folder (if it moved, "
+                          "give the run its new path first: elad run --run-dir RUN "
                           "student.model=NEW)")
     from elad.student.pretrained import load_pretrained_student
 

@@ -47,9 +47,10 @@ log = logging.getLogger("elad")
 DRAIN_S = 60  # how long Ctrl-C waits for the teacher requests in flight
 # a call's first new requests all given up as unusable (the teacher cannot reply as asked:
 # a wrong task.labels, a model too weak), so the rest would be paid for nothing; or
-# refused (a model that takes no such request), so the rest would be refused too; or
-# given no reply after every retry (a server that answers 503 to everything), so the rest
-# would each wait through its retries for nothing
+# refused (a model that takes no such request), so the rest would be refused too; or, in a
+# run that has had no reply yet, given no reply after every retry (a server that answers
+# 503 to everything), so the rest would each wait through its retries for nothing (later,
+# an outage stops a round only if none of it got a reply: loop.ask_teacher)
 FIRST_UNUSABLE_STOP = 5
 
 
@@ -269,26 +270,29 @@ def unusable_kind(reply: TeacherReply, replied: Callable[[], bool]) -> str:
     the server refused (billed nothing) while the run has had no reply (`replied()`): a
     server or a setting that refuses every request, not one question's own refusal (a
     content filter, a prompt too long), which a paid run would meet again on every
-    rerun; 'no reply' for one whose retries ran out; '' for any other: what
+    rerun; 'no reply' for one whose retries ran out, likewise; '' for any other: what
     FIRST_UNUSABLE_STOP counts."""
     if reply.ok:
         return ""
     if reply.error.startswith(NO_USABLE_REPLY):
         return "unusable"
-    if no_reply(reply):
-        return "no reply"
-    return "refused" if reply.error.startswith(REFUSED_REQUEST) and not replied() else ""
+    if replied():
+        return ""
+    return "no reply" if no_reply(reply) else \
+        "refused" if reply.error.startswith(REFUSED_REQUEST) else ""
 
 
 def unusable_stop(round: int, last: TeacherReply, kinds: set[str]) -> str:
-    """Why the sending stopped after FIRST_UNUSABLE_STOP unusable replies or refused
-    requests in a row (`kinds`: which of the two there were), and what can be changed
-    in this run: anything, if it has had no reply; else not its teacher's settings."""
-    if "no reply" in kinds and "unusable" not in kinds:  # some may have been refused
+    """Why the sending stopped after FIRST_UNUSABLE_STOP unusable replies, refused
+    requests or requests with no reply (`kinds`: which there were), and what can be
+    changed in this run: anything, if it has had no reply; else not its teacher's
+    settings."""
+    if "unusable" not in kinds and "no reply" in kinds:  # and maybe refused ones
         return (f"{round_name(round)}: the teacher gave no reply to the first "
                 f"{FIRST_UNUSABLE_STOP} requests after their retries (the last: "
                 f"{last.error}); stopped before sending more. A request with no reply is "
-                "asked again by a rerun: once the server answers, rerun the same command")
+                "asked again by a rerun: a server that is up, or a longer "
+                "teacher.timeout_s, lets them through")
     if kinds == {"refused"}:
         return (f"{round_name(round)}: the server refused the first {FIRST_UNUSABLE_STOP} "
                 f"requests (the last: {last.error.removeprefix(REFUSED_REQUEST).strip()}); "

@@ -170,7 +170,7 @@ def cut_off_note(solutions: list[Solved], max_output_tokens: int) -> str | None:
     over = sum(n > max_output_tokens for n in lengths)
     if not over:
         return None
-    share = f"{over / len(lengths):.0%}" if over / len(lengths) >= 0.005 else "under 1%"
+    share = f"{over / len(lengths):.0%}" if over / len(lengths) >= 0.01 else "under 1%"
     return (f"teacher.max_output_tokens={max_output_tokens} is shorter than {over} of the "
             f"dataset's {len(lengths)} reference rationales ({share}): "
             "their replies will be cut off, counted as paid and not usable; "

@@ -80,8 +80,10 @@ def read_answer(value: object, answer_type: str, labels: tuple[str, ...] = ()) -
     """The reply's answer, normalized as the task's answers are; for a label task told
     its `labels`, one of them."""
     shown = "true" if value is True else "false" if value is False else repr(value)
-    if isinstance(value, bool):  # JSON's true or false: a yes/no answer (or label)
-        value = "yes" if value else "no"
+    if isinstance(value, bool):  # JSON's true or false: yes or no, unless the labels
+        word = shown  # (or a text answer) say true or false
+        said = word in {normalize_answer(x, answer_type) for x in labels}
+        value = word if answer_type == "text" or said else ("yes" if value else "no")
     elif isinstance(value, (int, float)):
         value = str(value)
     if not isinstance(value, str):
