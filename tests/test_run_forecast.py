@@ -205,9 +205,9 @@ def test_the_whole_pool_prices_the_questions_left_by_their_length(tmp_path):
     store.close()
     # a steep line through a narrow range of lengths: each question priced within the
     # costs seen (the line priced a hundred shorter questions at $0, longer ones at 10x)
+    lengths, costs = [100, 100, 100, 100, 101], [.001, .0012, .0011, .001, .0016]
     narrow = [TeacherCall(1, str(i), "annotate", {"question": "Q" * n}, None, 9, 9, usd,
-                          True, "") for i, (n, usd) in enumerate(zip(
-                              [100, 100, 100, 100, 101], [.001, .0012, .0011, .001, .0016]))]
+                          True, "") for i, (n, usd) in enumerate(zip(lengths, costs))]
     assert by_length(narrow, [50] * 100) == pytest.approx(100 * .001)
     assert by_length(narrow, [150] * 100) == pytest.approx(100 * .0016)
     falling = [dataclasses.replace(c, cost_usd=usd) for c, usd in zip(

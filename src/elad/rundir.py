@@ -47,8 +47,9 @@ STORE_ID = "store_id"  # in a checkpoint, and in the store's meta: whose checkpo
 # And where its data files and its pretrained student's folder are (a project moved
 # elsewhere): the run goes on if they hold the same questions and answers
 # (context.check_same_questions), the same model files (model_folder.check_same_model).
-# And how long the student's explanations may be: a limit found too short after paying for round 0
-# (lengths.said_if_cut) is raised without paying again; the rounds so far keep theirs.
+# And how long the student's explanations may be: a limit found too short after paying
+# for round 0 (lengths.said_if_cut) is raised without paying again; the rounds so far
+# keep theirs.
 MOVABLE = ("task.path", "task.test_path", "student.model")
 STOP_KEYS = ("budget_usd", "max_rounds", "saturation", "saturation_window",
              "stop_gain_per_usd")  # what a run's stop reason is decided again under
