@@ -110,3 +110,31 @@ def test_sigkill_in_a_later_round_then_rerun(tmp_path):
                            capture_output=True, text=True)
     assert "stopped: max rounds" in rerun.stdout
     assert _report(killed) == _report(straight)  # same calls, tokens, cost, accuracy
+
+
+def test_a_resumed_round_none_of_whose_requests_fits_stops_with_the_budget_spent(
+        tmp_path, capsys):
+    """A kill after a round selected its questions, whose lost requests are held at their
+    worst case (here: a lowered budget), left too little for any of them at its worst
+    case. The resume skipped them all, then trained on the same targets and recorded a
+    round that bought nothing: a flat point of the curve, at no cost."""
+    from elad.reading.run_numbers import load_records
+
+    run_dir = tmp_path / "run"
+    assert main(["-q", "run", *TINY, "mode=annotate", "max_rounds=0",
+                 "--run-dir", str(run_dir)]) == 0
+    with RunStore(run_dir / "run.sqlite") as store:
+        spent, calls = store.spent_usd(), store.call_totals()["calls"]
+        asked = {c.example_id for c in store.teacher_calls()}
+        left = [e.id for e in store.examples("pool") if e.id not in asked]
+        store.save_selection(1, left[:8])  # what a kill after the selection leaves
+    # a round's worth of requests at what round 0 paid each, not one at its worst case
+    budget = spent + 1.5 * spent / calls
+    assert main(["-q", "run", f"budget_usd={budget}", "max_rounds=1",
+                 "--run-dir", str(run_dir)]) == 0
+    assert "stopped: budget spent" in capsys.readouterr().out
+    [record] = load_records(run_dir)  # round 0 alone, now with its stop reason
+    assert record.stop_reason == "budget spent" and not (run_dir / "checkpoints" /
+                                                         "round-1").exists()
+    with RunStore(run_dir / "run.sqlite") as store:
+        assert store.call_totals()["calls"] == calls  # nothing fit, nothing sent

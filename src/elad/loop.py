@@ -102,7 +102,11 @@ def _run(run: Run, on_round, until_round: int | None = None,
             break
         store.save_selection(round, list(requests))
 
-        ask_teacher(run, round, requests, budget)
+        if not ask_teacher(run, round, requests, budget) and records:
+            # none fits what is left (a kill's lost requests held at their worst case):
+            # the budget is spent, not a round bought that trains on nothing new
+            stop(store, records[-1], run.stop(records[-1], selected=False))
+            break
         student, train_loss = train(run, round, student)
         test_accuracy, by_task = accuracy(student, run.test, answer_type)
 
@@ -219,14 +223,15 @@ def affordable(run: Run, round: int, ranked: list[str], requests: Requests,
     return chosen
 
 
-def ask_teacher(run: Run, round: int, requests: Requests, budget: Budget) -> None:
+def ask_teacher(run: Run, round: int, requests: Requests, budget: Budget) -> bool:
     """Step 4: one teacher request per selected question, sent through the gateway
     (concurrently, or as one batch); each usable reply becomes a target, unless its
     steps compute a number other than its answer (a number task's target must lead to
     its answer). A later round none of whose requests got a reply (timed out, the
     connection lost: `no_reply`) stops the run, for a rerun to ask them again, rather
     than train on nothing new as if it had bought something; refusals and unusable
-    replies do not (a rerun would meet them again)."""
+    replies do not (a rerun would meet them again). Returns whether any request fit in
+    the budget."""
     results = run.gateway.call_all([(r, qid) for qid, r in requests.items()], round,
                                    budget)
     replies = [r.reply for r in results if r.reply is not None]
@@ -253,6 +258,7 @@ def ask_teacher(run: Run, round: int, requests: Requests, budget: Budget) -> Non
             continue
         run.store.add_target(Target(qid, request.question, steps, reply.answer, round,
                                     no_wrong_step))
+    return any(result.reply is not None for result in results)
 
 
 def train(run: Run, round: int, student: Student | None) -> tuple[Student, float | None]:
