@@ -441,8 +441,8 @@ def test_a_run_whose_student_folder_moved_goes_on_from_its_new_path(tmp_path, ca
         "if it moved, give its new path, student.model=NEW: the run goes on if the folder "
         "holds the same model files)\n")
     assert main(["export", run_dir, "--out", str(tmp_path / "out")]) == 2  # not the round's
-    assert (f"student.model={base}: no such folder (if it moved, give the run its new path "
-            "first: elad run --run-dir RUN student.model=NEW)") in capsys.readouterr().err
+    assert (f"student.model={base}: no such folder (where this run's folder was; if it "
+            "moved, give its new path, student.model=NEW") in capsys.readouterr().err
     assert main(["-q", "run", "max_rounds=1", f"student.model={moved}",
                  "--run-dir", run_dir]) == 0
     with RunStore(tmp_path / "run" / "run.sqlite") as store:

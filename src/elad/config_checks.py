@@ -86,12 +86,18 @@ def field_problem(key: str, field: dataclasses.Field, value: Any) -> str | None:
     return None
 
 
+def can_warm(student: Any, task: Any) -> bool:
+    """Whether the warm curriculum can start this student: it is the synthetic tasks'
+    chains, for the tiny student."""
+    return student.kind == "tiny" and task.kind == "synthetic"
+
+
 def resolved_warmup(student: Any, task: Any) -> str:
-    """student.warmup=auto: the warm curriculum for a tiny student on the synthetic task
-    (the offline default), else none."""
+    """student.warmup=auto: the warm curriculum where it can start the student (the
+    offline default), else none."""
     if student.warmup != "auto":
         return student.warmup
-    return "curriculum" if student.kind == "tiny" and task.kind == "synthetic" else "none"
+    return "curriculum" if can_warm(student, task) else "none"
 
 
 # the tiny student's own sizes: a pretrained model (student.kind=hf) has its own
@@ -111,6 +117,17 @@ def tiny_only(student: Any, base: Any) -> list[tuple[str, bool, str]]:
 def is_local(model: str) -> bool:
     """Whether a pretrained student's `model` names a folder (else the hub, or a preset)."""
     return model.startswith((".", "/", "~"))
+
+
+def missing_folder(student: Any, stored: str | None = None) -> str | None:
+    """Why a pretrained student's local folder cannot be read ("=PATH: no such folder",
+    with how to give a run's moved one its new path: `stored`, the run's), or None (it
+    is there, or the model is named on the hub)."""
+    folder = Path(student.model).expanduser()
+    if student.kind != "hf" or not is_local(student.model) or folder.is_dir():
+        return None
+    return (f"={student.model}: {'not a folder' if folder.exists() else 'no such folder'}"
+            + read_from(student.model, stored, "student.model"))
 
 
 def read_from(path: str, stored: str | None = None, key: str = "") -> str:
@@ -200,20 +217,15 @@ def validate(config: Any, base: Any = None) -> Any:
          f"={teacher.base_url!r} is not an http:// or https:// URL"),
         ("student.model", student.kind != "hf" or bool(student.model),
          "is needed for student.kind=hf (a hub name, a local path or gemma-3-270m)"),
-        ("student.model", student.kind != "hf" or not is_local(student.model)
-         or Path(student.model).expanduser().is_dir(),
-         f"={student.model}: "
-         + ("not a folder" if Path(student.model).expanduser().exists()
-            else "no such folder")
-         + read_from(student.model, base and base.student.model, "student.model")),
+        ("student.model", not (missing := missing_folder(student, base and
+                                                         base.student.model)), missing),
         ("task.path", task.kind != "jsonl" or bool(task.path or task.hub),
          "is needed for task.kind=jsonl (or task.hub)"),
         ("task.path", task.kind == "synthetic" or not task.path
          or Path(task.path).expanduser().exists(),
          f"={task.path!r}: no such file or folder"
          + read_from(task.path, base and base.task.path, "task.path")),
-        ("student.warmup", student.warmup == "none" or (
-            student.kind == "tiny" and task.kind == "synthetic"),
+        ("student.warmup", student.warmup == "none" or can_warm(student, task),
          ("must be none unless student.kind=tiny and task.kind=synthetic (the curriculum "
           "is the synthetic tasks' chains)")),
         ("teacher.batch", not teacher.batch or teacher.kind == "openai",

@@ -109,19 +109,19 @@ def whole_pool(store: RunStore, config: RunConfig) -> WholePool:
     so far, plus the questions not yet asked at what its annotations so far cost for
     their length (`by_length`; of any reply, if none was one; this estimate's, if none
     came back)."""
-    calls = store.teacher_calls()
+    calls, pool = store.teacher_calls(), store.examples("pool")
     asked = {c.example_id for c in calls}
-    unasked = [len(e.question) for e in store.examples("pool") if e.id not in asked]
+    unasked = [len(e.question) for e in pool if e.id not in asked]
     paid = store.call_totals()["cost_usd"]
     annotated = [c for c in calls if c.op == "annotate" and c.ok]
     if len(annotated) >= 5:
-        return WholePool(store.count_examples("pool"), paid + by_length(annotated, unasked))
+        return WholePool(len(pool), paid + by_length(annotated, unasked))
     each = mean_cost(annotated)
     if each is None:
         each = mean_cost(calls)
     if each is None:
-        each = estimate(config, [e.question for e in store.examples("pool")]).annotation.expected
-    return WholePool(store.count_examples("pool"), paid + len(unasked) * each)
+        each = estimate(config, [e.question for e in pool]).annotation.expected
+    return WholePool(len(pool), paid + len(unasked) * each)
 
 
 def by_length(annotated: list[TeacherCall], lengths: list[int]) -> float:

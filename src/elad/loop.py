@@ -97,14 +97,11 @@ def _run(run: Run, on_round, until_round: int | None = None,
         if not requests and not records:
             raise ConfigError(f"budget_usd={config.budget_usd} does not cover one "
                               "teacher request")
-        if not requests:
-            stop(store, records[-1], run.stop(records[-1], selected=False))
-            break
-        store.save_selection(round, list(requests))
-
-        if not ask_teacher(run, round, requests, budget) and records:
-            # none fits what is left (a kill's lost requests held at their worst case):
-            # the budget is spent, not a round bought that trains on nothing new
+        if requests:
+            store.save_selection(round, list(requests))
+        # none selected, or none fits what is left (a kill's lost requests held at their
+        # worst case): the budget is spent, not a round bought that trains on nothing new
+        if not requests or (not ask_teacher(run, round, requests, budget) and records):
             stop(store, records[-1], run.stop(records[-1], selected=False))
             break
         student, train_loss = train(run, round, student)

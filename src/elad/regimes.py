@@ -14,7 +14,7 @@ from typing import Any
 
 from elad.bench_names import SIZES
 from elad.config import ConfigError, RunConfig, defaults_for, load_config
-from elad.config_checks import resolved_warmup
+from elad.config_checks import can_warm, resolved_warmup
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def regime_names(names: Iterable[str] | None, config: RunConfig) -> tuple[str, .
     the tiny student: your own data benches cold alone); an unknown name is a
     ConfigError."""
     if not names:
-        warm = config.student.kind == "tiny" and config.task.kind == "synthetic"
+        warm = can_warm(config.student, config.task)
         return tuple(name for name in DEFAULT_REGIMES if warm or name != "warm")
     unknown = [n for n in names if n not in REGIMES]
     if unknown:

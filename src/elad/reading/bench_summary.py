@@ -83,9 +83,10 @@ def format_comparisons(summary: dict) -> str:
     c = summary["comparisons"]
     lines = [f"against {c['baseline']} (paired over seeds; mean [95% interval]):"]
     runs = [r for r in summary.get("runs", []) if r["kind"] == "grid"]
-    if runs and max(r["cost_usd"] for r in runs) < UNSPENT * summary["budget_usd"]:
+    most = max((r["cost_usd"] for r in runs), default=0.0)
+    if runs and most < UNSPENT * summary["budget_usd"]:
         why = ", ".join(sorted({r["stop_reason"] or "not finished" for r in runs}))
-        lines.append(f"  (every run stopped by ${max(r['cost_usd'] for r in runs):.4f} of "
+        lines.append(f"  (every run stopped by ${most:.4f} of "
                      f"the ${summary['budget_usd']:g} budget ({why}): the areas carry each "
                      "run's last accuracy on to the budget)")
     for label, d in c["against_baseline"].items():

@@ -11,7 +11,7 @@ from pathlib import Path
 from safetensors import SafetensorError
 
 from elad.config import ConfigError, StudentConfig
-from elad.config_checks import is_local
+from elad.config_checks import missing_folder
 from elad.rundir import CheckpointError, unreadable
 from elad.student.hf import HFStudent, set_greedy_generation
 from elad.student.protocol import Student
@@ -66,11 +66,8 @@ def read_student(config: StudentConfig, directory: Path) -> HFStudent:
     library's traceback (a missing path was even looked up on the Hugging Face hub)."""
     if not directory.is_dir():
         raise CheckpointError(unreadable(directory, "is missing"))
-    if config.kind == "hf" and is_local(config.model) \
-            and not Path(config.model).expanduser().is_dir():  # the base, not the round
-        raise ConfigError(f"student.model={config.model}: no such folder (if it moved, "
-                          "give the run its new path first: elad run --run-dir RUN "
-                          "student.model=NEW)")
+    if missing := missing_folder(config, config.model):  # the base, not the round
+        raise ConfigError(f"student.model{missing}")
     from elad.student.pretrained import load_pretrained_student
 
     name = tiny_name(config.hidden_size, config.layers)
