@@ -344,20 +344,24 @@ def test_a_teacher_that_never_replies_stops_the_sending_after_five(tmp_path):
 
 
 def test_a_round_none_of_whose_requests_got_a_reply_stops_and_is_asked_again(tmp_path,
-                                                                              capsys):
+                                                                              capsys,
+                                                                              caplog):
     """A round whose every request got no reply (a teacher.timeout_s lowered below a slow
     server's latency) was trained on the same targets and recorded, a point of the curve
     that bought nothing, at its requests' worst case. It stops the run now, and the rerun
-    asks them again."""
+    asks them again. The teacher phase's last line says none got a reply (it said
+    "done", just before the error)."""
     run_dir = str(tmp_path / "run")
     with serve(OracleServer()) as (server, url):
         assert main(["-q", "run", *TINY, *openai_overrides(url), "max_rounds=0",
                      "--run-dir", run_dir]) == 0
         server.fault_rate, server.faults = 1.0, ("500",)
+        caplog.set_level(logging.INFO, logger="elad")
         assert main(["-q", "run", "max_rounds=1", "teacher.max_retries=0",
                      "--run-dir", run_dir]) == 2
         assert ("elad: error: round 1: no reply to any of its 8 requests (the first: no "
                 "reply after 1 tries: HTTP 500") in capsys.readouterr().err
+        assert "round 1: teacher: 0 of 8 requests got a usable reply in" in caplog.text
         assert [r.round for r in load_records(run_dir)] == [0]
         server.fault_rate = 0.0
         assert main(["-q", "run", "--run-dir", run_dir]) == 0

@@ -131,7 +131,7 @@ class TeacherGateway:
         log.info("%s: teacher: %d request%s to send, %d answered before", round_name(round),
                  len(pending), "" if len(pending) == 1 else "s",
                  len(requests) - len(pending))
-        started, cost_before = time.perf_counter(), budget.spent
+        started, cost_before, sent = time.perf_counter(), budget.spent, list(pending)
         progress = meter(len(pending), f"{round_name(round)}: teacher", "call")
 
         def record(i: int, reply: TeacherReply, cost: float,
@@ -156,8 +156,11 @@ class TeacherGateway:
         finally:
             progress.close()
             await self.teacher.aclose()
-        log.info("%s: teacher: done in %.1fs, $%.4f", round_name(round),
-                 time.perf_counter() - started, budget.spent - cost_before)
+        usable = sum(1 for i in sent if results[i] and results[i].reply
+                     and results[i].reply.ok)
+        log.info("%s: teacher: %d of %d requests got a usable reply in %.1fs, $%.4f",
+                 round_name(round), usable, len(sent), time.perf_counter() - started,
+                 budget.spent - cost_before)
         for i, (request, _) in enumerate(requests):  # the same request twice: one reply
             if results[i] is None:
                 results[i] = CallResult(results[sender[request.key]].reply, 0.0, cached=True)
