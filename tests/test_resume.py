@@ -115,9 +115,10 @@ def test_sigkill_in_a_later_round_then_rerun(tmp_path):
 def test_a_resumed_round_none_of_whose_requests_fits_stops_with_the_budget_spent(
         tmp_path, capsys):
     """A kill after a round selected its questions, whose lost requests are held at their
-    worst case (here: a lowered budget), left too little for any of them at its worst
-    case. The resume skipped them all, then trained on the same targets and recorded a
-    round that bought nothing: a flat point of the curve, at no cost."""
+    worst case, left too little for any of them at its worst case. The resume skipped
+    them all, then trained on the same targets and recorded a round that bought nothing:
+    a flat point of the curve, at no cost. The stop line says the holds stopped it, and
+    what goes on."""
     from elad.reading.run_numbers import load_records
 
     run_dir = tmp_path / "run"
@@ -128,11 +129,16 @@ def test_a_resumed_round_none_of_whose_requests_fits_stops_with_the_budget_spent
         asked = {c.example_id for c in store.teacher_calls()}
         left = [e.id for e in store.examples("pool") if e.id not in asked]
         store.save_selection(1, left[:8])  # what a kill after the selection leaves
+        store.send_ahead(None, "lost", 1, left[0], 0.01)  # its request in flight, lost
     # a round's worth of requests at what round 0 paid each, not one at its worst case
-    budget = spent + 1.5 * spent / calls
+    budget = spent + 0.01 + 1.5 * spent / calls
     assert main(["-q", "run", f"budget_usd={budget}", "max_rounds=1",
                  "--run-dir", str(run_dir)]) == 0
-    assert "stopped: budget spent" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "stopped: budget spent" in out and ("the requests whose replies never arrived "
+                                               "(a kill) hold their worst case ($0.0100) "
+                                               "for good") in out
+    assert "a higher budget_usd goes on" in out
     [record] = load_records(run_dir)  # round 0 alone, now with its stop reason
     assert record.stop_reason == "budget spent" and not (run_dir / "checkpoints" /
                                                          "round-1").exists()

@@ -16,6 +16,7 @@ from elad.reading.report_summary import (
 )
 from elad.run_forecast import forecast_line
 from elad.rundir import RunDir, stored_config
+from elad.types import StopReason
 
 
 def going_on(run_dir: Path, last) -> str:
@@ -49,6 +50,7 @@ def spent_text(run_dir: Path, last, budget: float, live: bool = False) -> str:
         worst_cases = worst_case_note(rundir.store)
     if untrained := untrained_round(paid, last):  # a round after the last one
         paid[f"round {last.round + 1}"] = paid.pop("a round not finished")
+    held = held_note(paid["unconfirmed"], last) if not live else ""
     if live:
         paid["in flight"] = paid.pop("unconfirmed")
     spent = paid.pop("all")
@@ -57,4 +59,14 @@ def spent_text(run_dir: Path, last, budget: float, live: bool = False) -> str:
     of_budget = (f", more than the ${budget} the budget was lowered to after"
                  if lowered_below(spent, budget) else f" of ${budget}")
     return (f"spent ${spent:.4f}" + (f" ({shown}{detail})" if detail else "") + of_budget
-            + "".join(f"; {note}" for note in (untrained, worst_cases) if note))
+            + "".join(f"; {note}" for note in (untrained, held, worst_cases) if note))
+
+
+def held_note(unconfirmed: float, last) -> str:
+    """What a run that stopped for its budget says of the requests a kill lost: they
+    hold their worst case for good, which may be what stopped it; "" otherwise."""
+    if unconfirmed < 5e-5 or last is None or last.stop_reason != StopReason.BUDGET_SPENT:
+        return ""
+    return (f"the requests whose replies never arrived (a kill) hold their worst case "
+            f"(${unconfirmed:.4f}) for good, as they may have been billed (the teacher's "
+            "bill says what they cost): a higher budget_usd goes on")
