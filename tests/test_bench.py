@@ -421,6 +421,22 @@ def test_a_baseline_that_learned_nothing_has_no_accuracy_to_reach():
             "ended no higher than its seed round)") in text
 
 
+def test_seeds_alike_and_a_seed_round_past_half_the_budget_are_said_so():
+    """Two seeds with the same difference gave "+10.0 [+10.0, +10.0]", an interval that
+    looks certain; a seed round that cost more than half the budget, a bare "-" at half
+    the budget."""
+    from elad.reading.bench_numbers import RunMetrics, comparisons
+    from elad.reading.bench_summary import format_comparisons
+
+    grid = [RunMetrics(f"{s}-{seed}", "grid", s, "annotate", seed, 1.0, [0.6, 1.0],
+                       [0.5, final], final_accuracy=final, cost_usd=1.0, area=0.5)
+            for seed in (0, 1) for s, final in (("random", 0.7), ("elad", 0.8))]
+    text = format_comparisons({"comparisons": comparisons(grid, ("random", "annotate")),
+                               "whole_pool": None})
+    assert ("at half the budget - (the seed round cost more than half of it); final +10.0 "
+            "(the same in all 2 seeds: no interval)") in text
+
+
 def test_a_seeds_areas_start_at_its_cheapest_round_0():
     """A run whose round 0 cost more (ranked, longer questions) is measured from the
     same money as the others, its untrained student's accuracy until its round 0."""

@@ -104,9 +104,11 @@ def format_comparisons(summary: dict) -> str:
             reached += (f" ({left} of {paired} seeds left out: there {c['baseline']} ended "
                         "no higher than its seed round)")
         half = d["accuracy_at"]["0.5"]
+        at_half = with_interval(half, 100, '+.1f') if half["n"] else \
+            "- (the seed round cost more than half of it)"
         lines.append(f"  {label}: {reached}; "
                      f"area {with_interval(d['area'], 100, '+.1f')} points; at half the "
-                     f"budget {with_interval(half, 100, '+.1f')}; final "
+                     f"budget {at_half}; final "
                      f"{with_interval(d['final_accuracy'], 100, '+.1f')}")
     for label, d in c["per_target"].items():
         lines.append(f"{label}: teacher $ per target after the seed round "
@@ -124,10 +126,13 @@ def format_comparisons(summary: dict) -> str:
 
 
 def with_interval(entry: dict, scale: float, spec: str) -> str:
-    """'mean [low, high]' (scaled), or 'mean ± std (n of m seeds)' without an interval."""
+    """'mean [low, high]' (scaled), or 'mean ± std (n of m seeds)' without an interval;
+    seeds that all gave the same value say so (a zero-width interval looks certain)."""
     if not entry["n"]:
         return "-"
     mean = format(scale * entry["mean"], spec)
+    if entry["low"] is not None and entry["std"] == 0:
+        return f"{mean} (the same in all {entry['n']} seeds: no interval)"
     if entry["low"] is None:
         return f"{mean} ± {format(scale * entry['std'], spec.lstrip('+'))} " \
                f"({entry['n']} of {entry['of']} seeds)"
