@@ -127,3 +127,20 @@ def descendants(pid: int) -> list[str]:
     children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True,
                               check=False).stdout.split()
     return [*children, *(grand for child in children for grand in descendants(int(child)))]
+
+
+def test_ctrl_c_while_the_command_imports_is_one_line(capsys, monkeypatch):
+    """A Ctrl-C in the command's first half second, while elad.cli imports, ended with
+    a traceback through importlib."""
+    import elad.__main__ as command
+
+    class Interrupted:  # the Ctrl-C, as it lands in the middle of elad.cli's imports
+        def find_spec(self, name, path=None, target=None):
+            if name == "elad.cli":
+                raise KeyboardInterrupt
+            return None
+
+    monkeypatch.delitem(sys.modules, "elad.cli", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [Interrupted(), *sys.meta_path])
+    assert command.main() == 130
+    assert capsys.readouterr().err == "interrupted\n"
