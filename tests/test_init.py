@@ -216,6 +216,44 @@ def test_init_names_a_choice_files_options_field_and_the_pools_classes_too(tmp_p
     assert not task.options_field
 
 
+def test_a_choice_files_answer_that_names_no_option_is_named(tmp_path, capsys):
+    """One test answer "F" among A-E answers of a file with its options apart: init
+    guessed a label task of six classes and wrote no options field, so every question the
+    teacher was paid for lost its options. Now the line is named, as the run names it.
+    One "maybe" among yes and no answers is a class of its own, said so."""
+    options = {"options": ["A)1", "B)2", "C)3", "D)4", "E)5"]}
+    data = tmp_path / "q.jsonl"
+    data.write_text("".join(json.dumps({"q": f"Which is {i % 5 + 1}?", **options}) + "\n"
+                            for i in range(30)))
+    test = tmp_path / "t.jsonl"
+    test.write_text("".join(json.dumps({"q": f"Which is {i % 5 + 1}?", **options,
+                                        "a": "F" if i == 2 else "ABCDE"[i % 5]}) + "\n"
+                            for i in range(10)))
+    for given in ((), ("--answer-type", "choice")):
+        out = tmp_path / f"choice{len(given)}.toml"
+        assert main(init_args(out, data, "--test", str(test), "--teacher-model",
+                              "gpt-4o-mini", *given)) == 2
+        assert one_line_error(capsys) == (
+            f"elad: error: {test}:3: answer 'F' names no option ('options' has 5: give its "
+            "letter, A to E); the file has its options apart ('options'), so its answers "
+            "name one of them. Fix or remove the line, or give --answer-type to read the "
+            "answers as another type, without the options")
+        assert not out.exists()
+    out = tmp_path / "label.toml"  # a type given: the user's choice
+    assert main(init_args(out, data, "--test", str(test), "--teacher-model",
+                          "gpt-4o-mini", "--answer-type", "label")) == 0
+    capsys.readouterr()
+    test.write_text("".join(json.dumps({"q": f"Is {i} even?", "a": "maybe" if i == 6 else
+                                        ["yes", "no"][i % 2]}) + "\n" for i in range(12)))
+    out = tmp_path / "yesno.toml"  # one "maybe" among yes and no: a class, or a typo?
+    assert main(init_args(out, data, "--test", str(test), "--teacher-model",
+                          "gpt-4o-mini")) == 0
+    assert ("labels: maybe, no, yes (task.labels: the teacher is told them, and answers "
+            "with one of them)\nnote: maybe on one line only: a class of its own, or a "
+            "typo to fix (or --answer-type for another kind of answer)?"
+            ) in capsys.readouterr().out
+
+
 def test_unlabeled_questions_are_counted_and_a_test_file_needs_answers(tmp_path, capsys):
     data = write_questions(tmp_path / "questions.jsonl", 30, answered=False)
     test = write_questions(tmp_path / "test.jsonl", 5, answered=False)

@@ -18,10 +18,12 @@ import dataclasses
 import os
 import re
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from elad.answers import normalize_answer
 from elad.budget import teacher_prices
 from elad.config import (
     FILE_KEYS,
@@ -38,6 +40,7 @@ from elad.estimate import cannot_start, estimate_run, format_estimate
 from elad.init_data import (
     DataFile,
     check_answer_type,
+    check_choices,
     guess_answer_type,
     labels_of,
     read_questions,
@@ -127,6 +130,8 @@ def init(options: InitOptions) -> str:
     given = options.answer_type  # else guessed from `answers`
     options = dataclasses.replace(options, answer_type=given or guess_answer_type(answers))
     for file in filter(None, (test, data)):  # a guess fits the answers it was made from
+        if options.answer_type == "choice" or not given:
+            check_choices(file)
         check_answer_type(options.answer_type, file, guessed=not given)
     model = options.teacher_model or ask("teacher model (e.g. gpt-4o-mini)")
     if not model:
@@ -152,7 +157,7 @@ def init(options: InitOptions) -> str:
                   f"{skipped[0]}")
     first = ([f"first: raise budget_usd in {out}: as it is, the run cannot start (above)"]
              if cannot_start(outlook, config) else [])
-    return "\n".join([wrote, *text_note(config, answers), *labels_note(config),
+    return "\n".join([wrote, *text_note(config, answers), *labels_note(config, answers),
                       *small_test_note(config, test), *tiny_note(config), "",
                       format_estimate(outlook, config),
                       "", *first, *next_commands(out, config)])
@@ -176,7 +181,7 @@ def tiny_note(config: RunConfig) -> list[str]:
              "--student Qwen/Qwen2.5-0.5B-Instruct, or a local model folder")]
 
 
-def labels_note(config: RunConfig) -> list[str]:
+def labels_note(config: RunConfig, answers: list[str]) -> list[str]:
     """For a label task, the classes its teacher is told (task.labels), or that it is
     told none."""
     if config.task.answer_type != "label":
@@ -184,8 +189,15 @@ def labels_note(config: RunConfig) -> list[str]:
     if not config.task.labels:
         return [("note: no answer shows the classes: list them in task.labels, so that "
                  "the teacher answers with one of them")]
-    return [(f"labels: {', '.join(config.task.labels)} (task.labels: the teacher is told "
+    said = [(f"labels: {', '.join(config.task.labels)} (task.labels: the teacher is told "
              "them, and answers with one of them)")]
+    given = Counter(normalize_answer(a, "label") for a in answers)
+    once = [label for label in config.task.labels
+            if given[normalize_answer(label, "label")] == 1]
+    if once and len(answers) >= 10:  # "maybe" among yes and no answers
+        said.append(f"note: {', '.join(once)} on one line only: a class of its own, or "
+                    "a typo to fix (or --answer-type for another kind of answer)?")
+    return said
 
 
 def small_test_note(config: RunConfig, test: DataFile | None,

@@ -29,6 +29,8 @@ class DataFile:
     answer_lines: list[int]  # the line of each answer
     options_field: str = ""  # a field of its first line that holds a list of options
     skipped: list[str] = field(default_factory=list)  # why each line was skipped
+    unlettered: list[str] = field(default_factory=list)  # "file:line: why" of each
+    # answer that names none of its line's options (`check_choices`)
 
 
 def read_questions(path: Path, question_field: str, answer_field: str,
@@ -89,20 +91,15 @@ def read_line(data: DataFile, number: int, item: object, fields: tuple[str, str]
         data.options_field = next((name for name in OPTION_FIELDS
                                    if is_options(item.get(name))), "")
     if answer is not None and data.options_field and choice:
-        answer = option_letter(item, item[answer_field], data.options_field) or answer
+        try:  # the letter of the option it names, as a choice task reads it
+            answer = answer_letter(item[answer_field], option_texts(
+                item.get(data.options_field), data.options_field), data.options_field)
+        except Malformed as why:
+            data.unlettered.append(f"{where}: {why}")
     data.questions.append(question)
     if answer is not None:
         data.answers.append(answer)
         data.answer_lines.append(number)
-
-
-def option_letter(item: dict, raw: object, field: str) -> str | None:
-    """The letter of the option of `item[field]` that the answer `raw` names, None if it
-    names none."""
-    try:
-        return answer_letter(raw, option_texts(item.get(field), field), field)
-    except Malformed:
-        return None
 
 
 def _text(value: object) -> str | None:
@@ -142,6 +139,17 @@ def labels_of(answers: list[str]) -> list[str]:
         if label := normalize_answer(answer, "label"):
             spellings.setdefault(label, Counter())[" ".join(answer.split())] += 1
     return sorted(written.most_common(1)[0][0] for written in spellings.values())
+
+
+def check_choices(data: DataFile) -> None:
+    """A ConfigError naming the first answer of a file with its options apart that names
+    none of its line's options: guessed from the answers, the task would be a label or
+    text one, and every question would lose its options, the teacher's prompt too."""
+    if data.unlettered:
+        raise ConfigError(f"{data.unlettered[0]}; the file has its options apart "
+                          f"({data.options_field!r}), so its answers name one of them. Fix "
+                          "or remove the line, or give --answer-type to read the answers "
+                          "as another type, without the options")
 
 
 def check_answer_type(answer_type: str, data: DataFile, guessed: bool = False) -> None:
