@@ -363,6 +363,45 @@ def test_an_export_replaces_an_earlier_one_whole_and_refuses_a_foreign_folder(
     assert (data / "prompt_completion.jsonl").is_file()  # untouched
 
 
+def test_an_export_into_a_folder_that_cannot_be_renamed_or_written(exported, tmp_path,
+                                                                    capsys, monkeypatch):
+    """An empty --out that is a mount point (a container's output volume), or whose
+    parent cannot be written, cannot be renamed: the export renamed it and ended with a
+    traceback, leaving a hidden partial copy beside it. It now writes inside the folder;
+    a folder it cannot write is one line, and leaves nothing behind."""
+    from pathlib import Path
+
+    run_dir, _, _ = exported
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    rename = Path.rename
+
+    def no_renaming_the_volume(self, target):  # as a mount point answers (EBUSY)
+        if self in (volume, volume / "data"):
+            raise OSError(16, "Device or resource busy")
+        return rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", no_renaming_the_volume)
+    for kind in ("export", "export-data"):
+        out = volume if kind == "export" else volume / "data"
+        assert main(["-q", kind, str(run_dir), "--out", str(out)]) == 0
+    assert (volume / "README.md").is_file() and (volume / "model.safetensors").is_file()
+    assert (volume / "data" / "prompt_completion.jsonl").is_file()
+
+    def read_only(self, *args, **kwargs):  # a folder this process may not write
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    capsys.readouterr()
+    out = tmp_path / "empty"
+    os.mkdir(out)
+    assert main(["-q", "export-data", str(run_dir), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == f"elad: error: --out {out}: cannot be written " \
+        "(Permission denied)\n"
+    assert list(out.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == \
+        ["empty", "volume"]
+
+
 def test_the_model_card_says_what_the_batch_discount_took_off_the_list_prices():
     """A run that turned teacher.batch on or off keeps its calls' real costs; the card
     gives the list prices and what share of them was billed (before: the current

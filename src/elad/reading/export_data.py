@@ -149,31 +149,51 @@ def out_folder(path: str | Path, kind: str) -> Path:
     name, text = EXPORT_MARKS[kind]
     mark = out / name
     earlier = mark.is_file() and text in mark.read_text(encoding="utf-8", errors="replace")
-    if out.is_dir() and any(out.iterdir()) and not earlier:
+    if out.is_dir() and any(p.name != PARTIAL for p in out.iterdir()) and not earlier:
         raise ExportError(f"--out {path}: a folder with other files in it; an export goes "
                           f"into a new or empty folder, or replaces an earlier {kind} "
                           "export whole")
     return out
 
 
+PARTIAL = ".elad-partial"  # the folder inside OUT that an export is written into
+
+
 @contextmanager
 def written_whole(out: Path) -> Iterator[Path]:
-    """A new folder beside `out` to write an export into; once written it takes the
-    place of `out` (an earlier export there is removed), and if writing fails it is
-    removed and `out` is left as it was."""
-    partial, old = (out.with_name(f".{out.name}.{part}") for part in ("partial", "old"))
-    for folder in (partial, old):
-        shutil.rmtree(folder, ignore_errors=True)
-    partial.mkdir(parents=True)
+    """A new folder inside `out` to write an export into; once written, its files take
+    the place of what `out` held (an earlier export, removed), and if writing fails it is
+    removed and `out` is left as it was. Inside, not beside: `out` may be a mount point,
+    or a folder whose parent is not writable (a container's output volume), which cannot
+    be renamed. A folder that cannot be written is an ExportError, not a traceback."""
+    partial = out / PARTIAL
+    with out_written(out):
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(partial, ignore_errors=True)  # a killed export's
+        partial.mkdir()
     try:
         yield partial
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    if out.exists():
-        out.rename(old)
-    partial.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
+    with out_written(out):
+        for old in out.iterdir():
+            if old == partial:
+                continue
+            shutil.rmtree(old) if old.is_dir() and not old.is_symlink() else old.unlink()
+        for new in partial.iterdir():
+            new.rename(out / new.name)
+        partial.rmdir()
+
+
+@contextmanager
+def out_written(out: Path) -> Iterator[None]:
+    """An OSError of writing `out` as the one-line ExportError that names it."""
+    try:
+        yield
+    except OSError as error:
+        raise ExportError(f"--out {out}: cannot be written ({error.strerror or error})"
+                          ) from error
 
 
 def export_data(run_dir: Path, out: Path, teacher_replies: bool = False,
