@@ -120,3 +120,29 @@ def test_the_method_line_says_how_the_seed_round_was_asked():
         "expected to cost less")
     assert method_text(RunConfig(mode="annotate", student=warm)) == (
         "which wrote a whole explanation for each")
+
+
+def test_the_card_says_how_options_are_written_and_answers_read():
+    """A user who rebuilt the prompt with AQuA's options as written (double spaces), or
+    read the student's last answer line, measured another accuracy than the card's: the
+    card says how elad wrote the options and read the answer, and the reader it names
+    gives elad's answers."""
+    from elad.answers import parse_explanation
+    from elad.reading.model_card import reading_lines
+    from elad.tasks.options import option_texts, with_options
+
+    config = RunConfig()
+    for key, value in (("kind", "jsonl"), ("answer_type", "choice"),
+                       ("options_field", "options")):
+        setattr(config.task, key, value)
+    text = "\n".join(reading_lines(config))
+    assert '`question + "\\nAnswer choices: (A) 32400 (B) 28000"`' in text
+    assert "without its own label and outer spaces" in text
+    assert with_options("Q?", option_texts(["A)  32400", "B) 28000"], "options")) == \
+        "Q?\nAnswer choices: (A) 32400 (B) 28000"
+    assert "(answer_type `choice`)" in text and "the first line that starts with" in text
+    student = "2 + 2 = 4\nThe answer is B) 28000.\nThe answer is C."
+    assert parse_explanation(student, "choice").answer == "B"  # the first line's
+    assert "Answer choices" not in "\n".join(reading_lines(RunConfig()))
+    assert "(answer_type `number; yesno for coin flips`)" in "\n".join(
+        reading_lines(RunConfig()))

@@ -19,6 +19,8 @@ from elad.reading.card_metadata import front_matter
 from elad.reading.report_summary import count, spending
 from elad.rundir import RunDir
 from elad.store import RunStore
+from elad.tasks import dataset_module
+from elad.tasks.files import answer_type_of
 from elad.types import RoundRecord
 
 
@@ -164,6 +166,31 @@ def prompt_lines(config: RunConfig, bos_token: str | None,
         '[0]["generated_text"])'), "```"]
 
 
+def reading_lines(config: RunConfig) -> list[str]:
+    """How elad wrote a question with its options apart, and how it read an answer: a
+    user who rebuilt either otherwise measured another accuracy than the card's."""
+    lines = []
+    if config.task.options_field:
+        lines += [("A question's options (the data's `"
+                   f"{config.task.options_field}`) follow it on a line of their own, each "
+                   "option's text without its own label and outer spaces, as elad wrote "
+                   "them: `question + \"\\nAnswer choices: (A) 32400 (B) 28000\"`."), ""]
+    return lines + [
+        (f'elad read the answer from the first line that starts with "{ANSWER_CUE}", the '
+         "text after it (a final period left out); lines after it are not read, and a "
+         "student may repeat that line or go on writing. In Python, "
+         "`elad.answers.parse_explanation(text, answer_type).answer` reads it as elad did "
+         f"(answer_type `{card_answer_type(config)}`), so compared answers give the "
+         "accuracy above.")]
+
+
+def card_answer_type(config: RunConfig) -> str:
+    """The answer type a card names: the task's own, or the synthetic task's families'."""
+    if config.task.kind == "synthetic":
+        return "number; yesno for coin flips"
+    return answer_type_of(dataset_module(config.task), config.task)
+
+
 def training_lines(config: RunConfig) -> list[str]:
     """How to train this model further on `elad export-data`'s `messages` rows with the
     loss on the explanations alone, as elad trained it."""
@@ -244,5 +271,6 @@ def model_card(run: RunDir, round: int, bos_token: str | None,
         *accuracy_table(records, round), "",
         "## Prompt format", "",
         *prompt_lines(config, bos_token, adapter_only), "",
+        *reading_lines(config), "",
         "## Training it further", "",
         *training_lines(config), ""])
