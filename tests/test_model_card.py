@@ -146,3 +146,14 @@ def test_the_card_says_how_options_are_written_and_answers_read():
     assert "Answer choices" not in "\n".join(reading_lines(RunConfig()))
     assert "(answer_type `number; yesno for coin flips`)" in "\n".join(
         reading_lines(RunConfig()))
+
+
+def test_a_card_written_while_its_run_goes_on_says_so(tmp_path):
+    """An export of the student so far, its run going on: the card said "stopped: not
+    yet", as of a run stopped before its rounds were done."""
+    from elad.lock import hold
+    from elad.reading.model_card import not_stopped
+
+    assert not_stopped(tmp_path) == "not yet"
+    with hold(tmp_path):
+        assert not_stopped(tmp_path) == "not yet, it was going on as this card was written"

@@ -15,6 +15,7 @@ from elad.answers import ANSWER_CUE, prompt_text
 from elad.asking import revises
 from elad.budget import Prices, teacher_prices
 from elad.config import RunConfig
+from elad.lock import running
 from elad.reading.card_metadata import front_matter
 from elad.reading.report_summary import count, spending
 from elad.rundir import RunDir
@@ -166,6 +167,13 @@ def prompt_lines(config: RunConfig, bos_token: str | None,
         '[0]["generated_text"])'), "```"]
 
 
+def not_stopped(run_dir: Path) -> str:
+    """A run not stopped: going on as this card is written (an export of the student so
+    far), or stopped before its rounds were done."""
+    return "not yet, it was going on as this card was written" if running(run_dir) \
+        else "not yet"
+
+
 def reading_lines(config: RunConfig) -> list[str]:
     """How elad wrote a question with its options apart, and how it read an answer: a
     user who rebuilt either otherwise measured another accuracy than the card's."""
@@ -267,7 +275,7 @@ def model_card(run: RunDir, round: int, bos_token: str | None,
         (f"Greedy accuracy on the {store.count_examples('test')} test questions after "
          "each round (targets and teacher dollars cumulative). This model: "
         f"{mine.test_accuracy:.3f}. The run's last round: {last.round} (stopped: "
-        f"{last.stop_reason or 'not yet'})."), "",
+        f"{last.stop_reason or not_stopped(run.path)})."), "",
         *accuracy_table(records, round), "",
         "## Prompt format", "",
         *prompt_lines(config, bos_token, adapter_only), "",
