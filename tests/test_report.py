@@ -24,15 +24,16 @@ def _call(store, round, qid, request, reply):
                             PRICES.cost(reply.input_tokens, reply.output_tokens))
 
 
-def write_run(run_dir, accuracies=(0.25, 0.5), strategy="elad", mode="revise"):
+def write_run(run_dir, accuracies=(0.25, 0.5), strategy="elad", mode="revise",
+              prices=PRICES, seed=0):
     """A two-round run whose question, student steps, answers and teacher text all
     carry markup (round 1 revises the student's explanation)."""
     run_dir.mkdir(parents=True)
     store = RunStore(run_dir / "run.sqlite")
     store.set_meta("config", json.dumps({
-        "strategy": strategy, "mode": mode, "seed": 0, "budget_usd": 0.5,
-        "teacher": {"kind": "oracle", "price_input_per_mtok": 2.5,
-                    "price_output_per_mtok": 10.0},
+        "strategy": strategy, "mode": mode, "seed": seed, "budget_usd": 0.5,
+        "teacher": {"kind": "oracle", "price_input_per_mtok": prices.input_per_mtok,
+                    "price_output_per_mtok": prices.output_per_mtok},
         "student": {"kind": "tiny"}}))
     question = f"Start with 3. {EVIL} First, add 2. What is the result?"
     store.add_examples("pool", [Example("q0", "arithmetic", "Start with 1. First, add 1. "
@@ -44,8 +45,8 @@ def write_run(run_dir, accuracies=(0.25, 0.5), strategy="elad", mode="revise"):
                            "What is the result?"},
           TeacherReply("annotate", None, ["First, add 1: 1 + 1 = 2"], "2", 40, 20))
     store.add_target(Target("q0", "...", ["First, add 1: 1 + 1 = 2"], "2", 0, False))
-    store.save_round(RoundRecord(0, 1, 1, 40, 20, PRICES.cost(40, 20), accuracies[0], None,
-                                 strategy, mode, 0,
+    store.save_round(RoundRecord(0, 1, 1, 40, 20, prices.cost(40, 20), accuracies[0], None,
+                                 strategy, mode, seed,
                                  test_accuracy_by_task={"arithmetic": accuracies[0]}))
     # round 1: the student's explanation is revised from its second step
     steps = ["First, add 2: 3 + 2 = 5", f"then {EVIL} & 'quotes'"]
@@ -57,8 +58,8 @@ def write_run(run_dir, accuracies=(0.25, 0.5), strategy="elad", mode="revise"):
           TeacherReply("revise", 2, [f"The answer follows {EVIL}"], "5", 90, 15))
     store.add_target(Target("q1", question, [steps[0], f"The answer follows {EVIL}"], "5",
                             1, False))
-    store.save_round(RoundRecord(1, 2, 2, 130, 35, PRICES.cost(130, 35), accuracies[1], 0.0,
-                                 strategy, mode, 0, "max rounds",
+    store.save_round(RoundRecord(1, 2, 2, 130, 35, prices.cost(130, 35), accuracies[1], 0.0,
+                                 strategy, mode, seed, "max rounds",
                                  test_accuracy_by_task={"arithmetic": accuracies[1]}))
     store.close()
 
@@ -266,6 +267,29 @@ def test_report_shows_stop_budget_tasks_diagnostic_and_baseline(tmp_path, capsys
     saved = spent - PRICES.cost(40, 20)
     assert (f"this run saved ${saved:.4f} ({saved / spent:.0%} of the baseline&#x27;s cost) "
             "at test accuracy 0.500") in page
+
+
+def test_a_baseline_that_paid_other_prices_is_priced_as_this_run(tmp_path, capsys):
+    """A baseline priced at a quarter of this run's prices read "this run paid more" where
+    the same baseline at this run's prices read "saved": dollars at two prices compare
+    nothing. Its tokens are now priced as this run pays them, and the verdict says so;
+    and that a baseline of another seed is not paired with the run."""
+    from elad.cli import main
+
+    mine, same, cheap = tmp_path / "mine", tmp_path / "same", tmp_path / "cheap"
+    write_run(mine)
+    write_run(same, accuracies=(0.5, 0.75), strategy="random", mode="annotate")
+    write_run(cheap, accuracies=(0.5, 0.75), strategy="random", mode="annotate",
+              prices=Prices(0.625, 2.5), seed=1)
+    assert main(["report", str(mine), "--baseline", str(same)]) == 0
+    at_equal_prices = capsys.readouterr().out.splitlines()[-1]
+    assert main(["report", str(mine), "--baseline", str(cheap)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == at_equal_prices.replace(
+        "baseline same (", "baseline cheap (") + (
+        " The baseline paid $0.625 / $2.5 per million input / output tokens, this run $2.5 "
+        "/ $10 per million input / output tokens: its dollars here are its tokens at this "
+        "run's prices. The baseline's seed is 1, this run's 0: their pools and seed rounds "
+        "differ, so part of the gap may be the seed's.")
 
 
 def test_money_saved_at_equal_accuracy():

@@ -207,7 +207,7 @@ def baseline_verdict(run_dir: Path, baseline_dir: Path, records: list) -> str:
     from elad.reading.run_numbers import load_baseline
 
     with RunDir.open(run_dir) as rundir:
-        return verdict_line(records, load_baseline(baseline_dir, rundir.store))
+        return verdict_line(records, load_baseline(baseline_dir, rundir))
 
 
 def teacher_check_command(args: argparse.Namespace) -> int:

@@ -88,7 +88,7 @@ def write_run_report(run_dir: Path, examples_per_round: int = 3,
     """Write RUN_DIR/report.html (one self-contained page) from the run's store,
     compared with the run in `baseline_dir` if given."""
     with RunDir.open(run_dir) as run:
-        baseline = load_baseline(baseline_dir, run.store) if baseline_dir else None
+        baseline = load_baseline(baseline_dir, run) if baseline_dir else None
         text = run_report_html(run.store, run.config, Path(run_dir).name,
                                examples_per_round, baseline)
     path = Path(run_dir) / "report.html"

@@ -80,12 +80,13 @@ def verdict_line(records: list[RoundRecord], baseline: Baseline) -> str:
     last, theirs_last = records[-1], baseline.records[-1]  # coarse rounds: the ends too
     ends = (f"; at the end, this run {last.test_accuracy:.3f} for ${last.cost_usd:.4f}, "
             f"the baseline {theirs_last.test_accuracy:.3f} for ${theirs_last.cost_usd:.4f}")
+    notes = "".join(f" {note}" for note in baseline.notes)
     if mine <= theirs:
         share = f" ({(theirs - mine) / theirs:.0%} of the baseline's cost)" if theirs else ""
         return (f"Verdict against the baseline {baseline.name}: this run saved "
-                f"${theirs - mine:.4f}{share} {both}{ends}.")
+                f"${theirs - mine:.4f}{share} {both}{ends}.{notes}")
     return (f"Verdict against the baseline {baseline.name}: this run paid "
-            f"${mine - theirs:.4f} more {both}{ends}.")
+            f"${mine - theirs:.4f} more {both}{ends}.{notes}")
 
 
 def bought_section(store: RunStore, config: RunConfig, records: list[RoundRecord],

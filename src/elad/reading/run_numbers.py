@@ -4,10 +4,10 @@ run at equal accuracy. Never imports torch."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from elad.budget import Prices
+from elad.budget import Prices, teacher_prices
 from elad.config import ConfigError
 from elad.reading.curves import cost_to_reach
 from elad.rundir import RunDir
@@ -46,34 +46,55 @@ def cost_rows(calls: list[TeacherCall], prices: Prices) -> list[dict]:
 
 @dataclass
 class Baseline:
-    """Another run to compare with: its name and its per-round records."""
+    """Another run to compare with: its name, its per-round records, and what a reader of
+    the comparison must know (`load_baseline`)."""
 
     name: str
     records: list[RoundRecord]
+    notes: list[str] = field(default_factory=list)
 
 
 
-def load_baseline(run_dir: Path, against: RunStore) -> Baseline:
+def load_baseline(run_dir: Path, against: RunDir) -> Baseline:
     """The run in `run_dir`, named by its folder, strategy and mode; a ConfigError if
-    its test set is not that of the run in `against` (accuracies on two test sets
-    compare nothing)."""
-    if Path(run_dir).resolve() == against.path.parent.resolve():
+    its test set is not that of the run `against` (accuracies on two test sets compare
+    nothing). A baseline that paid other prices has its rounds' tokens priced as the run
+    pays them (dollars at two prices compare nothing either); one of another seed is not
+    paired with the run: both said in its notes."""
+    if Path(run_dir).resolve() == against.path.resolve():
         raise ConfigError(f"--baseline {run_dir} is this run itself; a baseline is "
                           "another run of the same task and test set, such as one with "
                           "strategy=random mode=annotate")
     with RunDir.open(run_dir) as run:
         config, records = run.config, run.store.rounds()
         theirs = {e.question for e in run.store.examples("test")}
-    mine = {e.question for e in against.examples("test")}
+    mine = {e.question for e in against.store.examples("test")}
     if theirs != mine:
         raise ConfigError(f"--baseline {run_dir}: its test set is not this run's "
                           f"({len(theirs & mine)} of this run's {len(mine)} test questions "
                           "in it), so their accuracies do not compare; a baseline is a run "
                           "of the same task and test set (the same task settings and seed)")
     finished = "" if records and records[-1].stop_reason else ", not finished"
-    return Baseline(f"{Path(run_dir).name} ({config.strategy}, {config.mode}{finished})",
-                    records)
+    baseline = Baseline(f"{Path(run_dir).name} ({config.strategy}, {config.mode}"
+                        f"{finished})", records)
+    paid, prices = teacher_prices(config.teacher), teacher_prices(against.config.teacher)
+    if paid != prices:
+        baseline.records = [replace(r, cost_usd=prices.cost(r.teacher_input_tokens,
+                                                            r.teacher_output_tokens))
+                            for r in records]
+        baseline.notes.append(
+            f"The baseline paid {per_million(paid)}, this run {per_million(prices)}: its "
+            "dollars here are its tokens at this run's prices.")
+    if config.seed != against.config.seed:
+        baseline.notes.append(
+            f"The baseline's seed is {config.seed}, this run's {against.config.seed}: "
+            "their pools and seed rounds differ, so part of the gap may be the seed's.")
+    return baseline
 
+
+def per_million(prices: Prices) -> str:
+    return (f"${prices.input_per_mtok:g} / ${prices.output_per_mtok:g} per million input / "
+            "output tokens")
 
 
 def equal_accuracy_savings(records: list[RoundRecord], baseline: list[RoundRecord]
