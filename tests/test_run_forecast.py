@@ -3,6 +3,7 @@ a hand-written store (no model)."""
 
 import dataclasses
 import json
+import math
 import re
 
 import numpy as np
@@ -118,6 +119,15 @@ def test_the_plan_prints_the_curve_and_the_cost_to_reach_a_target():
     assert "forecast from 6 rounds ($0.6000 spent, 300 test questions)" in text
     assert "1.2000" in text and "(2x the spend)" in text and "(4x the spend)" in text
     assert "accuracy 0.75: at about $" in text and "set budget_usd" in text
+    # the rounds that money takes, beyond the run's max_rounds: said, or the run stops
+    # there for good (a user who set budget_usd as told got one round and max rounds)
+    reach = float(re.search(r"at about \$(\d+\.\d+)", text).group(1))
+    more = math.ceil((reach - 0.6) / 0.1)  # STEEP's rounds cost $0.10 each
+    assert f"and max_rounds to at least {5 + more} (rounds like the last one, $0.1000 " \
+        f"each: {more} more after round 5)" in plan_text(records(STEEP), 300, 10.0,
+                                                          target=0.75, max_rounds=5)
+    assert "max_rounds" not in plan_text(records(STEEP), 300, 10.0, target=0.75,
+                                         max_rounds=5 + more)
     low = float(re.search(r"band \$(\d+\.\d+) to", text).group(1))
     assert low >= 0.6  # the spend: 0.75 was not measured for less
     assert "levels off" in plan_text(records(FLATTENING), 300, 10.0, target=0.99)

@@ -158,7 +158,8 @@ def plan_command(args: argparse.Namespace) -> int:
         n_test = rundir.store.count_examples("test")
         pool = whole_pool(rundir.store, config)
     print(format_table(records))
-    print(plan_text(records, n_test, config.budget_usd, args.target, pool))
+    print(plan_text(records, n_test, config.budget_usd, args.target, pool,
+                    config.max_rounds))
     if records[-1].stop_reason:  # before --rounds: the budget, saturation
         print(report_stop_line(run_dir, records))
     else:

@@ -23,6 +23,7 @@ record's. Never imports torch.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -156,10 +157,11 @@ class WholePool:
 
 
 def plan_text(records: list[RoundRecord], n_test: int | None, budget_usd: float,
-              target: float | None = None, pool: WholePool | None = None) -> str:
+              target: float | None = None, pool: WholePool | None = None,
+              max_rounds: int | None = None) -> str:
     """`elad plan`: the forecast curve as a small table (cost -> accuracy with band) and
-    the cost to reach `target`, from the run's rounds so far; with the `pool`'s cost,
-    neither goes beyond it."""
+    the cost to reach `target`, from the run's rounds so far (and the `max_rounds` that
+    money needs); with the `pool`'s cost, neither goes beyond it."""
     outlook = run_forecast(records, n_test, budget_usd)
     if outlook is None:
         return (f"no forecast: {len(records)} round(s) measured; it needs three rounds "
@@ -194,7 +196,7 @@ def plan_text(records: list[RoundRecord], n_test: int | None, budget_usd: float,
                  f"the stop rule's one-sided {conf} upper bound "
                  f"{gain_bound(outlook, CONFIDENCE):+.3f})")
     if target is not None:
-        lines.append(reach_text(outlook, target, pool, records))
+        lines.append(reach_text(outlook, target, pool, records, max_rounds))
     lines.append("a forecast from few rounds is rough (its band holds the doubt); a run "
                  "whose student has not yet begun to learn a skill it will learn later "
                  "is forecast too low")
@@ -202,10 +204,11 @@ def plan_text(records: list[RoundRecord], n_test: int | None, budget_usd: float,
 
 
 def reach_text(outlook: Forecast, target: float, pool: WholePool | None = None,
-               records: list[RoundRecord] = ()) -> str:
+               records: list[RoundRecord] = (), max_rounds: int | None = None) -> str:
     """What it costs to reach `target` accuracy: reached, if one of `records` measured
     it (the fitted curve may pass below), else by the forecast, in a line or two;
-    never more than the whole `pool` costs."""
+    never more than the whole `pool` costs. With the run's `max_rounds`, a budget that
+    needs more rounds than it allows says so (else the run stops at max_rounds)."""
     if reached := measured_reach(records, target):
         return reached
     reach = forecast_cost_to_reach(outlook, target)
@@ -223,7 +226,22 @@ def reach_text(outlook: Forecast, target: float, pool: WholePool | None = None,
     low = max(reach.low, outlook.spent_usd)  # not measured so far: not below the spend
     return (f"accuracy {target:g}: at about ${reach.value:.4f} of teacher cost in all "
             f"({CONFIDENCE:.0%} band ${low:.4f} to {high}): set budget_usd to at least "
-            "that")
+            "that" + rounds_needed(outlook, reach.value, records, max_rounds))
+
+
+def rounds_needed(outlook: Forecast, cost: float, records: list[RoundRecord],
+                  max_rounds: int | None) -> str:
+    """", and max_rounds to at least N ..." when rounds like the last one reach `cost`
+    only after `max_rounds`; "" when they do before it (or it is not known)."""
+    if max_rounds is None or not records:
+        return ""
+    step = next_round_usd([r.cost_usd for r in records], float("inf"))  # not capped
+    more = math.ceil((cost - outlook.spent_usd) / step - 1e-9)
+    if records[-1].round + more <= max_rounds:
+        return ""
+    last = records[-1].round
+    return (f", and max_rounds to at least {last + more} (rounds like the last one, "
+            f"{usd(step)} each: {more} more after round {last})")
 
 
 def measured_reach(records: list[RoundRecord], target: float) -> str | None:
