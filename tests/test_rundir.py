@@ -322,8 +322,8 @@ def test_a_budget_put_back_down_by_a_runs_first_command_is_a_warning(tmp_path, c
             "annotate", None, ["1 + 1 = 2"], "2", 10, 5), 0.0001)
     caplog.set_level("INFO", logger="elad")
     with RunDir.create(tmp_path, load_config(None, [*TINY, "budget_usd=0.5",
-                                                    "teacher.concurrency=3"])):
-        pass
+                                                    "teacher.concurrency=3"])) as run:
+        run.save_config(lambda record: None)  # no round: nothing to decide
     [said] = [r for r in caplog.records if "going on with" in r.message]
     assert said.levelname == "WARNING" and said.message.endswith(
         "going on with budget_usd=0.5 (lowered from 1.5), teacher.concurrency=3 (was 8) "

@@ -61,7 +61,7 @@ def unlabeled_pool(tmp_path):
 
 
 def test_a_run_whose_data_file_moved_goes_on_from_its_new_path_if_it_holds_the_same(
-        tmp_path):
+        tmp_path, caplog):
     """A project moved to another folder (or machine): the run held the file's old path,
     and the only way on was another --run-dir, paying again. Now the error says how to
     give the new path, and the run goes on from it without asking anything again, if the
@@ -86,9 +86,11 @@ def test_a_run_whose_data_file_moved_goes_on_from_its_new_path_if_it_holds_the_s
         rows = new.read_text()
         new.write_text(rows.replace('"answer": "', '"answer": "1'))
         grown = [*options, f"task.path={new}", "max_rounds=1"]
+        caplog.set_level("INFO", logger="elad")
         with pytest.raises(ConfigError, match="the test answers are not the ones this run "
                                               "started with"):
             run(load_config(None, grown), tmp_path / "run")
+        assert "going on with" not in caplog.text  # it read as if the change was taken
         new.write_text(rows)
         files._read.cache_clear()
         with RunStore(tmp_path / "run" / "run.sqlite") as store:

@@ -184,7 +184,6 @@ class RunDir:
                 changed = differences(config_from_json(stored), config)
                 if reason := refusal(path, changed):
                     raise ConfigError(not_started_over(reason, store))
-                say_changes(path, changed)
             run = cls(path, store, config, lock, changed)
             run.check_checkpoints()
         except BaseException:
@@ -218,7 +217,10 @@ class RunDir:
         nothing is kept (CheckpointError) when it would go on without its last student.
         Only a change of STOP_KEYS decides it again (the rule has no forecast here, so a
         low-gain stop would not stand); any other change, where it runs (`scale.*`)
-        alone too, is kept as it is: a later resume with `--run-dir` runs as this did."""
+        alone too, is kept as it is: a later resume with `--run-dir` runs as this did.
+        What it goes on with is said here, once the run's data and model are checked:
+        not before a refusal of a data file (it read as if the change was taken)."""
+        say_changes(self.path, self.changed)
         if not self.changed and self.store.get_meta("config") == self.config.to_json():
             return
         records = self.store.rounds()
