@@ -368,7 +368,8 @@ def test_an_export_into_a_folder_that_cannot_be_renamed_or_written(exported, tmp
     """An empty --out that is a mount point (a container's output volume), or whose
     parent cannot be written, cannot be renamed: the export renamed it and ended with a
     traceback, leaving a hidden partial copy beside it. It now writes inside the folder;
-    a folder it cannot write is one line, and leaves nothing behind."""
+    a folder it cannot write is one line, and leaves nothing behind; a swap stopped
+    halfway leaves a folder the next export replaces."""
     from pathlib import Path
 
     run_dir, _, _ = exported
@@ -387,6 +388,21 @@ def test_an_export_into_a_folder_that_cannot_be_renamed_or_written(exported, tmp
         assert main(["-q", kind, str(run_dir), "--out", str(out)]) == 0
     assert (volume / "README.md").is_file() and (volume / "model.safetensors").is_file()
     assert (volume / "data" / "prompt_completion.jsonl").is_file()
+
+    def stops_halfway(self, target):  # the swap's second move fails: neither export whole
+        if self.name == "messages.jsonl" and ".elad-partial" in str(self):
+            raise PermissionError(13, "Permission denied")
+        return rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", stops_halfway)
+    capsys.readouterr()
+    assert main(["-q", "export-data", str(run_dir), "--out", str(volume / "data")]) == 2
+    assert "cannot be written (Permission denied)" in capsys.readouterr().err
+    monkeypatch.setattr(Path, "rename", rename)  # the folder is an earlier export still
+    assert main(["-q", "export-data", str(run_dir), "--out", str(volume / "data")]) == 0
+    assert not (volume / "data" / ".elad-partial").exists()
+    assert all((volume / "data" / name).is_file()
+               for name in ("prompt_completion.jsonl", "messages.jsonl"))
 
     def read_only(self, *args, **kwargs):  # a folder this process may not write
         raise PermissionError(13, "Permission denied")

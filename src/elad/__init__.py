@@ -91,7 +91,7 @@ def export(run_dir: str | Path, out: str | Path, round: int | None = None,
                               "student.finetune=lora)")
         from elad.student import export_student  # torch, from here on
 
-        with written_whole(out) as folder:
+        with written_whole(out, "model") as folder:
             bos = export_student(config.student, run.checkpoint(round), folder,
                                  merged=not adapter_only)
             card = model_card(run, round, bos, adapter_only=adapter_only)

@@ -36,7 +36,7 @@ import importlib.util
 import json
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from elad.answers import PLAIN_CHAT_TEMPLATE, format_explanation, prompt_text
@@ -131,6 +131,7 @@ def has_datasets() -> bool:
 # what marks a folder as an earlier export of each kind: a file it holds, and its text
 EXPORT_MARKS = {"model": ("README.md", "a student distilled with elad"),
                 "data": ("prompt_completion.jsonl", "")}
+PARTIAL = ".elad-partial"  # the folder inside OUT that an export is written into
 
 
 def out_folder(path: str | Path, kind: str) -> Path:
@@ -147,8 +148,9 @@ def out_folder(path: str | Path, kind: str) -> Path:
                 raise ExportError(f"--out {path}: {folder} is a file, not a folder")
             break
     name, text = EXPORT_MARKS[kind]
-    mark = out / name
-    earlier = mark.is_file() and text in mark.read_text(encoding="utf-8", errors="replace")
+    earlier = any(mark.is_file() and text in mark.read_text(encoding="utf-8",
+                                                            errors="replace")
+                  for mark in (out / name, out / PARTIAL / name))  # a swap stopped halfway
     if out.is_dir() and any(p.name != PARTIAL for p in out.iterdir()) and not earlier:
         raise ExportError(f"--out {path}: a folder with other files in it; an export goes "
                           f"into a new or empty folder, or replaces an earlier {kind} "
@@ -156,17 +158,16 @@ def out_folder(path: str | Path, kind: str) -> Path:
     return out
 
 
-PARTIAL = ".elad-partial"  # the folder inside OUT that an export is written into
-
-
 @contextmanager
-def written_whole(out: Path) -> Iterator[Path]:
-    """A new folder inside `out` to write an export into; once written, its files take
-    the place of what `out` held (an earlier export, removed), and if writing fails it is
-    removed and `out` is left as it was. Inside, not beside: `out` may be a mount point,
-    or a folder whose parent is not writable (a container's output volume), which cannot
-    be renamed. A folder that cannot be written is an ExportError, not a traceback."""
-    partial = out / PARTIAL
+def written_whole(out: Path, kind: str) -> Iterator[Path]:
+    """A new folder inside `out` to write an export of `kind` into; once written, its
+    files take the place of what `out` held (an earlier export, removed), and if writing
+    fails it is removed and `out` is left as it was. Inside, not beside: `out` may be a
+    mount point, or a folder whose parent is not writable (a container's output volume),
+    which cannot be renamed. The export's mark (EXPORT_MARKS) goes last each way, so a
+    swap stopped halfway leaves a folder `out_folder` takes as an earlier export, for
+    the next export to replace. A folder that cannot be written is an ExportError."""
+    partial, made = out / PARTIAL, not out.exists()
     with out_written(out):
         out.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(partial, ignore_errors=True)  # a killed export's
@@ -175,13 +176,24 @@ def written_whole(out: Path) -> Iterator[Path]:
         yield partial
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
+        if made:
+            with suppress(OSError):  # not over the error that stopped the export
+                out.rmdir()
         raise
+    mark = EXPORT_MARKS[kind][0]
+
+    def mark_last(path: Path) -> bool:
+        return path.name == mark
+
     with out_written(out):
-        for old in out.iterdir():
+        for old in sorted(out.iterdir(), key=mark_last):
             if old == partial:
                 continue
-            shutil.rmtree(old) if old.is_dir() and not old.is_symlink() else old.unlink()
-        for new in partial.iterdir():
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old)
+            else:
+                old.unlink()
+        for new in sorted(partial.iterdir(), key=mark_last):
             new.rename(out / new.name)
         partial.rmdir()
 
@@ -212,7 +224,7 @@ def export_data(run_dir: Path, out: Path, teacher_replies: bool = False,
     if not plain:
         raise ExportError(f"{run_dir} has no training targets yet")
     datasets = {}
-    with written_whole(out) as folder:
+    with written_whole(out, "data") as folder:
         for name, rows in tables.items():
             write_jsonl(folder / f"{name}.jsonl", rows)
         if plain_prompts(config):
