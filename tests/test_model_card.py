@@ -140,12 +140,17 @@ def test_the_card_says_how_options_are_written_and_answers_read():
     assert "without its own label and outer spaces" in text
     assert with_options("Q?", option_texts(["A)  32400", "B) 28000"], "options")) == \
         "Q?\nAnswer choices: (A) 32400 (B) 28000"
-    assert "(answer_type `choice`)" in text and "the first line that starts with" in text
+    assert "with answer_type `choice`" in text and "the first line that starts with" in text
+    assert "as the letter of the option it names" in text
     student = "2 + 2 = 4\nThe answer is B) 28000.\nThe answer is C."
     assert parse_explanation(student, "choice").answer == "B"  # the first line's
-    assert "Answer choices" not in "\n".join(reading_lines(RunConfig()))
-    assert "(answer_type `number; yesno for coin flips`)" in "\n".join(
-        reading_lines(RunConfig()))
+    aqua = RunConfig()
+    aqua.task.kind = "aqua"  # its options apart too, with no options_field
+    assert "the data's `options`" in "\n".join(reading_lines(aqua))
+    synthetic = "\n".join(reading_lines(RunConfig()))
+    assert "Answer choices" not in synthetic and "the option it names" not in synthetic
+    assert ("with answer_type `number` (arithmetic, largest), `yesno` (coin_flip), and "
+            "`elad.answers.normalize_answer(answer, answer_type)`") in synthetic
 
 
 def test_a_card_written_while_its_run_goes_on_says_so(tmp_path):

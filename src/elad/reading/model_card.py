@@ -20,8 +20,7 @@ from elad.reading.card_metadata import front_matter
 from elad.reading.report_summary import count, spending
 from elad.rundir import RunDir
 from elad.store import RunStore
-from elad.tasks import dataset_module
-from elad.tasks.files import answer_type_of
+from elad.tasks import dataset_answer_type, synthetic
 from elad.types import RoundRecord
 
 
@@ -175,28 +174,34 @@ def not_stopped(run_dir: Path) -> str:
 
 
 def reading_lines(config: RunConfig) -> list[str]:
-    """How elad wrote a question with its options apart, and how it read an answer: a
-    user who rebuilt either otherwise measured another accuracy than the card's."""
-    lines = []
-    if config.task.options_field:
-        lines += [("A question's options (the data's `"
-                   f"{config.task.options_field}`) follow it on a line of their own, each "
-                   "option's text without its own label and outer spaces, as elad wrote "
-                   "them: `question + \"\\nAnswer choices: (A) 32400 (B) 28000\"`."), ""]
+    """How elad wrote a question with its options apart, and how it read and compared an
+    answer: a user who rebuilt either otherwise measured another accuracy than the
+    card's."""
+    task, lines = config.task, []
+    if field := task.options_field or ("options" if task.kind == "aqua" else ""):
+        lines += [(f"A question's options (the data's `{field}`) follow it on a line of "
+                   "their own, each option's text without its own label and outer spaces, "
+                   "as elad wrote them: `question + \"\\nAnswer choices: (A) 32400 (B) "
+                   "28000\"`."), ""]
+    gold = ("; the test answer, as the letter of the option it names" if field else "")
     return lines + [
         (f'elad read the answer from the first line that starts with "{ANSWER_CUE}", the '
          "text after it (a final period left out); lines after it are not read, and a "
          "student may repeat that line or go on writing. In Python, "
-         "`elad.answers.parse_explanation(text, answer_type).answer` reads it as elad did "
-         f"(answer_type `{card_answer_type(config)}`), so compared answers give the "
-         "accuracy above.")]
+         "`elad.answers.parse_explanation(text, answer_type).answer` reads it as elad did, "
+         f"with answer_type {card_answer_types(config)}, and "
+         "`elad.answers.normalize_answer(answer, answer_type)` reads a test answer as elad "
+         f"compared it{gold}: compared so, they give the accuracy above.")]
 
 
-def card_answer_type(config: RunConfig) -> str:
-    """The answer type a card names: the task's own, or the synthetic task's families'."""
-    if config.task.kind == "synthetic":
-        return "number; yesno for coin flips"
-    return answer_type_of(dataset_module(config.task), config.task)
+def card_answer_types(config: RunConfig) -> str:
+    """The answer type(s) a card names: the task's own, or each synthetic family's."""
+    if config.task.kind != "synthetic":
+        return f"`{dataset_answer_type(config.task)}`"
+    kinds: dict[str, list[str]] = {}
+    for family in config.task.families:
+        kinds.setdefault(synthetic.ANSWER_TYPES[family], []).append(family)
+    return ", ".join(f"`{kind}` ({', '.join(names)})" for kind, names in kinds.items())
 
 
 def training_lines(config: RunConfig) -> list[str]:
