@@ -141,7 +141,7 @@ def test_the_card_says_how_options_are_written_and_answers_read():
     assert with_options("Q?", option_texts(["A)  32400", "B) 28000"], "options")) == \
         "Q?\nAnswer choices: (A) 32400 (B) 28000"
     assert "with answer_type `choice`" in text and "the first line that starts with" in text
-    assert "as the letter of the option it names" in text
+    assert "as elad compared it (the letter of the option it names)" in text
     student = "2 + 2 = 4\nThe answer is B) 28000.\nThe answer is C."
     assert parse_explanation(student, "choice").answer == "B"  # the first line's
     aqua = RunConfig()

@@ -183,7 +183,7 @@ def reading_lines(config: RunConfig) -> list[str]:
                    "their own, each option's text without its own label and outer spaces, "
                    "as elad wrote them: `question + \"\\nAnswer choices: (A) 32400 (B) "
                    "28000\"`."), ""]
-    gold = ("; the test answer, as the letter of the option it names" if field else "")
+    gold = " (the letter of the option it names)" if field else ""
     return lines + [
         (f'elad read the answer from the first line that starts with "{ANSWER_CUE}", the '
          "text after it (a final period left out); lines after it are not read, and a "
