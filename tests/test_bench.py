@@ -430,7 +430,8 @@ def test_seeds_alike_and_a_seed_round_past_half_the_budget_are_said_so():
 
     grid = [RunMetrics(f"{s}-{seed}", "grid", s, "annotate", seed, 1.0, [0.6, 1.0],
                        [0.5, final], final_accuracy=final, cost_usd=1.0, area=0.5)
-            for seed in (0, 1) for s, final in (("random", 0.7), ("elad", 0.8))]
+            for seed, finals in ((0, (0.7, 0.8)), (1, (0.5, 0.6)))  # 0.1 twice, as floats
+            for s, final in zip(("random", "elad"), finals)]  # 0.8-0.7 is not 0.6-0.5
     text = format_comparisons({"comparisons": comparisons(grid, ("random", "annotate")),
                                "whole_pool": None})
     assert ("at half the budget - (the seed round cost more than half of it); final +10.0 "

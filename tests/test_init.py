@@ -235,13 +235,20 @@ def test_a_choice_files_answer_that_names_no_option_is_named(tmp_path, capsys):
                               "gpt-4o-mini", *given)) == 2
         assert one_line_error(capsys) == (
             f"elad: error: {test}:3: answer 'F' names no option ('options' has 5: give its "
-            "letter, A to E); the file has its options apart ('options'), so its answers "
-            "name one of them. Fix or remove the line, or give --answer-type to read the "
-            "answers as another type, without the options")
+            "letter, A to E); the file has its options apart ('options') and its other "
+            "answers name one of them. Fix the line (its answer or its options) or remove "
+            "it, or give --answer-type to read the answers as another type, without the "
+            "options")
         assert not out.exists()
     out = tmp_path / "label.toml"  # a type given: the user's choice
     assert main(init_args(out, data, "--test", str(test), "--teacher-model",
                           "gpt-4o-mini", "--answer-type", "label")) == 0
+    test.write_text("".join(json.dumps({"q": f"Which is {i}?", **options, "a": f"because {i}"})
+                            + "\n" for i in range(10)))
+    out = tmp_path / "text.toml"  # no answer names an option: not their options
+    assert main(init_args(out, data, "--test", str(test), "--teacher-model",
+                          "gpt-4o-mini")) == 0
+    assert not load_config(out).task.options_field  # as before: read as numbers here
     capsys.readouterr()
     test.write_text("".join(json.dumps({"q": f"Is {i} even?", "a": "maybe" if i == 6 else
                                         ["yes", "no"][i % 2]}) + "\n" for i in range(12)))
@@ -252,6 +259,12 @@ def test_a_choice_files_answer_that_names_no_option_is_named(tmp_path, capsys):
             "with one of them)\nnote: maybe on one line only: a class of its own, or a "
             "typo to fix (or --answer-type for another kind of answer)?"
             ) in capsys.readouterr().out
+    pool = tmp_path / "p.jsonl"  # the pool's answers count too: there, "maybe" is common
+    pool.write_text("".join(json.dumps({"q": f"Is {i} odd?", "a": "maybe"}) + "\n"
+                            for i in range(30)))
+    assert main(init_args(tmp_path / "pooled.toml", pool, "--test", str(test),
+                          "--teacher-model", "gpt-4o-mini")) == 0
+    assert "on one line only" not in capsys.readouterr().out
 
 
 def test_unlabeled_questions_are_counted_and_a_test_file_needs_answers(tmp_path, capsys):

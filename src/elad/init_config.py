@@ -130,8 +130,7 @@ def init(options: InitOptions) -> str:
     given = options.answer_type  # else guessed from `answers`
     options = dataclasses.replace(options, answer_type=given or guess_answer_type(answers))
     for file in filter(None, (test, data)):  # a guess fits the answers it was made from
-        if options.answer_type == "choice" or not given:
-            check_choices(file)
+        check_choices(file)  # a given type other than choice reads no options
         check_answer_type(options.answer_type, file, guessed=not given)
     model = options.teacher_model or ask("teacher model (e.g. gpt-4o-mini)")
     if not model:
@@ -157,8 +156,10 @@ def init(options: InitOptions) -> str:
                   f"{skipped[0]}")
     first = ([f"first: raise budget_usd in {out}: as it is, the run cannot start (above)"]
              if cannot_start(outlook, config) else [])
-    return "\n".join([wrote, *text_note(config, answers), *labels_note(config, answers),
-                      *small_test_note(config, test), *tiny_note(config), "",
+    classes_from = answers if test is None else [*answers, *data.answers]  # as labels
+    return "\n".join([wrote, *text_note(config, answers),
+                      *labels_note(config, classes_from), *small_test_note(config, test),
+                      *tiny_note(config), "",
                       format_estimate(outlook, config),
                       "", *first, *next_commands(out, config)])
 
@@ -183,7 +184,8 @@ def tiny_note(config: RunConfig) -> list[str]:
 
 def labels_note(config: RunConfig, answers: list[str]) -> list[str]:
     """For a label task, the classes its teacher is told (task.labels), or that it is
-    told none."""
+    told none; a class given once among the `answers` they come from (the test file's
+    and the pool's) may be a typo."""
     if config.task.answer_type != "label":
         return []
     if not config.task.labels:

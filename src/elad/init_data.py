@@ -143,13 +143,15 @@ def labels_of(answers: list[str]) -> list[str]:
 
 def check_choices(data: DataFile) -> None:
     """A ConfigError naming the first answer of a file with its options apart that names
-    none of its line's options: guessed from the answers, the task would be a label or
-    text one, and every question would lose its options, the teacher's prompt too."""
-    if data.unlettered:
+    none of its line's options, when its other answers name one: guessed from the
+    answers, the task would be a label or text one, and every question would lose its
+    options, the teacher's prompt too. (When none does, the list is not their options.)"""
+    if data.unlettered and len(data.unlettered) < len(data.answers):
         raise ConfigError(f"{data.unlettered[0]}; the file has its options apart "
-                          f"({data.options_field!r}), so its answers name one of them. Fix "
-                          "or remove the line, or give --answer-type to read the answers "
-                          "as another type, without the options")
+                          f"({data.options_field!r}) and its other answers name one of "
+                          "them. Fix the line (its answer or its options) or remove it, or "
+                          "give --answer-type to read the answers as another type, without "
+                          "the options")
 
 
 def check_answer_type(answer_type: str, data: DataFile, guessed: bool = False) -> None:

@@ -131,7 +131,7 @@ def with_interval(entry: dict, scale: float, spec: str) -> str:
     if not entry["n"]:
         return "-"
     mean = format(scale * entry["mean"], spec)
-    if entry["low"] is not None and entry["std"] == 0:
+    if entry["low"] is not None and entry["std"] < 1e-9:  # alike but for float noise
         return f"{mean} (the same in all {entry['n']} seeds: no interval)"
     if entry["low"] is None:
         return f"{mean} ± {format(scale * entry['std'], spec.lstrip('+'))} " \
