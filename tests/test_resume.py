@@ -113,7 +113,7 @@ def test_sigkill_in_a_later_round_then_rerun(tmp_path):
 
 
 def test_a_resumed_round_none_of_whose_requests_fits_stops_with_the_budget_spent(
-        tmp_path, capsys):
+        tmp_path, capsys, caplog):
     """A kill after a round selected its questions, whose lost requests are held at their
     worst case, left too little for any of them at its worst case. The resume skipped
     them all, then trained on the same targets and recorded a round that bought nothing:
@@ -132,12 +132,16 @@ def test_a_resumed_round_none_of_whose_requests_fits_stops_with_the_budget_spent
         store.send_ahead(None, "lost", 1, left[0], 0.01)  # its request in flight, lost
     # a round's worth of requests at what round 0 paid each, not one at its worst case
     budget = spent + 0.01 + 1.5 * spent / calls
+    caplog.set_level("INFO", logger="elad")
     assert main(["-q", "run", f"budget_usd={budget}", "max_rounds=1",
                  "--run-dir", str(run_dir)]) == 0
+    # none was sent: not a teacher that failed them
+    assert "round 1: teacher: 0 of 8 requests got a usable reply, 8 not sent (the " \
+        "budget) in" in caplog.text
     out = capsys.readouterr().out
     assert "stopped: budget spent" in out and ("the requests whose replies never arrived "
-                                               "(a kill) hold their worst case ($0.0100) "
-                                               "for good") in out
+                                               "(a kill, a crash) hold their worst case "
+                                               "($0.0100) for good") in out
     assert "a higher budget_usd goes on" in out
     [record] = load_records(run_dir)  # round 0 alone, now with its stop reason
     assert record.stop_reason == "budget spent" and not (run_dir / "checkpoints" /

@@ -67,6 +67,6 @@ def held_note(unconfirmed: float, last) -> str:
     hold their worst case for good, which may be what stopped it; "" otherwise."""
     if unconfirmed < 5e-5 or last is None or last.stop_reason != StopReason.BUDGET_SPENT:
         return ""
-    return (f"the requests whose replies never arrived (a kill) hold their worst case "
-            f"(${unconfirmed:.4f}) for good, as they may have been billed (the teacher's "
-            "bill says what they cost): a higher budget_usd goes on")
+    return (f"the requests whose replies never arrived (a kill, a crash) hold their worst "
+            f"case (${unconfirmed:.4f}) for good, as they may have been billed (the "
+            "teacher's bill says what they cost): a higher budget_usd goes on")

@@ -131,7 +131,7 @@ class TeacherGateway:
         log.info("%s: teacher: %d request%s to send, %d answered before", round_name(round),
                  len(pending), "" if len(pending) == 1 else "s",
                  len(requests) - len(pending))
-        started, cost_before, sent = time.perf_counter(), budget.spent, list(pending)
+        started, cost_before, to_send = time.perf_counter(), budget.spent, list(pending)
         progress = meter(len(pending), f"{round_name(round)}: teacher", "call")
 
         def record(i: int, reply: TeacherReply, cost: float,
@@ -156,11 +156,12 @@ class TeacherGateway:
         finally:
             progress.close()
             await self.teacher.aclose()
-        usable = sum(1 for i in sent if results[i] and results[i].reply
-                     and results[i].reply.ok)
-        log.info("%s: teacher: %d of %d requests got a usable reply in %.1fs, $%.4f",
-                 round_name(round), usable, len(sent), time.perf_counter() - started,
-                 budget.spent - cost_before)
+        replies = [results[i].reply for i in to_send if results[i] and results[i].reply]
+        unsent = len(to_send) - len(replies)  # no longer in the budget
+        log.info("%s: teacher: %d of %d requests got a usable reply%s in %.1fs, $%.4f",
+                 round_name(round), sum(r.ok for r in replies), len(to_send),
+                 f", {unsent} not sent (the budget)" if unsent else "",
+                 time.perf_counter() - started, budget.spent - cost_before)
         for i, (request, _) in enumerate(requests):  # the same request twice: one reply
             if results[i] is None:
                 results[i] = CallResult(results[sender[request.key]].reply, 0.0, cached=True)
