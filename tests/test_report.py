@@ -392,6 +392,12 @@ def test_the_page_opens_with_what_the_run_bought(tmp_path):
         ("Stopped after round 1: max rounds: max_rounds=4: 1 round after the seed round "
          "done.")]
     assert "No baseline to compare with: `elad report DIR --baseline OTHER_RUN_DIR`" in top
+    with RunStore(tmp_path / "run" / "run.sqlite") as store:  # a warm student's start row
+        seed_round = store.rounds()[0]
+        seed_round.accuracy_before = 0.78  # the seed round lowered it: not left out
+        store.save_round(seed_round)
+    assert ("Test accuracy 0.500 after round 1 (0.250 after the seed round, 0.780 before "
+            "any teacher money).") in write_run_report(tmp_path / "run").read_text()
 
 
 def html_items(page: str) -> list[str]:

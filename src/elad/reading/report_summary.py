@@ -103,7 +103,9 @@ def bought_section(store: RunStore, config: RunConfig, records: list[RoundRecord
     spent, test_set = paid["all"], paid["the test set"]
     lines = [
         (f"Test accuracy {last.test_accuracy:.3f} after round {last.round} "
-         f"({first.test_accuracy:.3f} after the seed round)."),
+         f"({first.test_accuracy:.3f} after the seed round"
+         + ("" if first.accuracy_before is None else
+            f", {first.accuracy_before:.3f} before any teacher money") + ")."),
         (f"Teacher cost ${last.cost_usd:.4f} of the ${config.budget_usd:g} budget "
          f"({last.teacher_calls} calls)"
          + (f", and ${test_set:.4f} apart for the teacher's test set annotations"
