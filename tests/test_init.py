@@ -243,8 +243,8 @@ def test_a_choice_files_answer_that_names_no_option_is_named(tmp_path, capsys):
     out = tmp_path / "label.toml"  # a type given: the user's choice
     assert main(init_args(out, data, "--test", str(test), "--teacher-model",
                           "gpt-4o-mini", "--answer-type", "label")) == 0
-    test.write_text("".join(json.dumps({"q": f"Which is {i}?", **options, "a": f"because {i}"})
-                            + "\n" for i in range(10)))
+    test.write_text("".join(json.dumps({"q": f"Which is {i}?", **options,
+                                        "a": f"because {i}"}) + "\n" for i in range(10)))
     out = tmp_path / "text.toml"  # no answer names an option: not their options
     assert main(init_args(out, data, "--test", str(test), "--teacher-model",
                           "gpt-4o-mini")) == 0

@@ -138,7 +138,6 @@ def test_ctrl_c_while_the_command_imports_is_one_line(capsys, monkeypatch):
         def find_spec(self, name, path=None, target=None):
             if name == "elad.cli":
                 raise KeyboardInterrupt
-            return None
 
     monkeypatch.delitem(sys.modules, "elad.cli", raising=False)
     monkeypatch.setattr(sys, "meta_path", [Interrupted(), *sys.meta_path])

@@ -11,7 +11,6 @@ from elad.budget import Prices, teacher_prices
 from elad.config import ConfigError
 from elad.reading.curves import cost_to_reach
 from elad.rundir import RunDir
-from elad.store import RunStore
 from elad.types import RoundRecord, TeacherCall
 
 
