@@ -368,8 +368,7 @@ def test_an_export_into_a_folder_that_cannot_be_renamed_or_written(exported, tmp
     """An empty --out that is a mount point (a container's output volume), or whose
     parent cannot be written, cannot be renamed: the export renamed it and ended with a
     traceback, leaving a hidden partial copy beside it. It now writes inside the folder;
-    a folder it cannot write is one line, and leaves nothing behind; a swap stopped
-    halfway leaves a folder the next export replaces."""
+    a folder it cannot write is one line, and leaves nothing behind."""
     from pathlib import Path
 
     run_dir, _, _ = exported
@@ -389,20 +388,6 @@ def test_an_export_into_a_folder_that_cannot_be_renamed_or_written(exported, tmp
     assert (volume / "README.md").is_file() and (volume / "model.safetensors").is_file()
     assert (volume / "data" / "prompt_completion.jsonl").is_file()
 
-    def stops_halfway(self, target):  # the swap's second move fails: neither export whole
-        if self.name == "messages.jsonl" and ".elad-partial" in str(self):
-            raise PermissionError(13, "Permission denied")
-        return rename(self, target)
-
-    monkeypatch.setattr(Path, "rename", stops_halfway)
-    capsys.readouterr()
-    assert main(["-q", "export-data", str(run_dir), "--out", str(volume / "data")]) == 2
-    assert "cannot be written (Permission denied)" in capsys.readouterr().err
-    monkeypatch.setattr(Path, "rename", rename)  # the folder is an earlier export still
-    assert main(["-q", "export-data", str(run_dir), "--out", str(volume / "data")]) == 0
-    assert not (volume / "data" / ".elad-partial").exists()
-    assert all((volume / "data" / name).is_file()
-               for name in ("prompt_completion.jsonl", "messages.jsonl"))
 
     def read_only(self, *args, **kwargs):  # a folder this process may not write
         raise PermissionError(13, "Permission denied")
@@ -416,6 +401,57 @@ def test_an_export_into_a_folder_that_cannot_be_renamed_or_written(exported, tmp
         "(Permission denied)\n"
     assert list(out.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == \
         ["empty", "volume"]
+
+
+def test_an_export_stopped_anywhere_in_its_swap_leaves_a_folder_the_next_replaces(
+        tmp_path, monkeypatch):
+    """Written inside --out, an export is moved up file by file: stopped at any step (a
+    file it cannot remove or move, a Ctrl-C), and then stopped again while the next one
+    writes, the folder is still taken as an earlier export and replaced whole (a swap
+    stopped halfway, then a rerun stopped, left a folder refused for good). A folder
+    a killed export left while writing marks nothing: files put beside it are kept."""
+    from pathlib import Path
+
+    from elad.reading.export_data import ExportError, out_folder, written_whole
+
+    def export(out, names, fail=False):
+        with written_whole(out, "data") as folder:
+            for name in names:
+                (folder / name).write_text(name)
+            if fail:
+                raise KeyboardInterrupt
+
+    real = {"rename": Path.rename, "unlink": Path.unlink}
+    new = ["a.jsonl", "prompt_completion.jsonl", "z.jsonl"]
+    for step in range(6):  # 2 old files removed, 1 folder renamed, 3 files moved up
+        out = tmp_path / f"out{step}"
+        export(out, ["old.jsonl", "prompt_completion.jsonl"])
+        calls = []
+
+        def stop_at_step(self, *args, name):
+            calls.append(name)
+            if len(calls) == step + 1:
+                raise PermissionError(13, "Permission denied")
+            return real[name](self, *args)
+
+        for name in real:
+            monkeypatch.setattr(Path, name, lambda self, *a, name=name: stop_at_step(
+                self, *a, name=name))
+        with pytest.raises(ExportError, match="cannot be written"):
+            export(out, new)
+        for name, method in real.items():
+            monkeypatch.setattr(Path, name, method)
+        with pytest.raises(KeyboardInterrupt):  # the rerun stopped while it writes
+            export(out, new, fail=True)
+        assert out_folder(out, "data") == out  # taken as an earlier export
+        export(out, new)
+        assert sorted(p.name for p in out.iterdir()) == new, step
+    out = tmp_path / "killed"
+    (out / ".elad-partial").mkdir(parents=True)
+    (out / ".elad-partial" / "prompt_completion.jsonl").write_text("")  # killed writing
+    (out / "my_notes.md").write_text("mine")
+    with pytest.raises(ExportError, match="a folder with other files in it"):
+        out_folder(out, "data")
 
 
 def test_the_model_card_says_what_the_batch_discount_took_off_the_list_prices():

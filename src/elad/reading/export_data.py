@@ -131,7 +131,8 @@ def has_datasets() -> bool:
 # what marks a folder as an earlier export of each kind: a file it holds, and its text
 EXPORT_MARKS = {"model": ("README.md", "a student distilled with elad"),
                 "data": ("prompt_completion.jsonl", "")}
-PARTIAL = ".elad-partial"  # the folder inside OUT that an export is written into
+# the folders inside OUT that an export is written into, and moved up from (`written_whole`)
+PARTIAL, SWAP = ".elad-partial", ".elad-swap"
 
 
 def out_folder(path: str | Path, kind: str) -> Path:
@@ -150,8 +151,11 @@ def out_folder(path: str | Path, kind: str) -> Path:
     name, text = EXPORT_MARKS[kind]
     earlier = any(mark.is_file() and text in mark.read_text(encoding="utf-8",
                                                             errors="replace")
-                  for mark in (out / name, out / PARTIAL / name))  # a swap stopped halfway
-    if out.is_dir() and any(p.name != PARTIAL for p in out.iterdir()) and not earlier:
+                  for mark in (out / name, out / SWAP / name))  # a swap stopped halfway
+    # (an export killed while writing leaves PARTIAL, which marks nothing: a user may
+    # have put files beside it since)
+    if out.is_dir() and any(p.name not in (PARTIAL, SWAP) for p in out.iterdir()) \
+            and not earlier:
         raise ExportError(f"--out {path}: a folder with other files in it; an export goes "
                           f"into a new or empty folder, or replaces an earlier {kind} "
                           "export whole")
@@ -164,10 +168,11 @@ def written_whole(out: Path, kind: str) -> Iterator[Path]:
     files take the place of what `out` held (an earlier export, removed), and if writing
     fails it is removed and `out` is left as it was. Inside, not beside: `out` may be a
     mount point, or a folder whose parent is not writable (a container's output volume),
-    which cannot be renamed. The export's mark (EXPORT_MARKS) goes last each way, so a
-    swap stopped halfway leaves a folder `out_folder` takes as an earlier export, for
-    the next export to replace. A folder that cannot be written is an ExportError."""
-    partial, made = out / PARTIAL, not out.exists()
+    which cannot be renamed. The swap goes in steps that each leave a folder
+    `out_folder` takes as an earlier export, wherever it stops: the old files go, the
+    export's mark (EXPORT_MARKS) last; the written folder becomes SWAP, and its files
+    move up, the mark last. A folder that cannot be written is an ExportError."""
+    partial, swap, made = out / PARTIAL, out / SWAP, not out.exists()
     with out_written(out):
         out.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(partial, ignore_errors=True)  # a killed export's
@@ -187,15 +192,17 @@ def written_whole(out: Path, kind: str) -> Iterator[Path]:
 
     with out_written(out):
         for old in sorted(out.iterdir(), key=mark_last):
-            if old == partial:
+            if old.name in (PARTIAL, SWAP):
                 continue
             if old.is_dir() and not old.is_symlink():
                 shutil.rmtree(old)
             else:
                 old.unlink()
-        for new in sorted(partial.iterdir(), key=mark_last):
+        shutil.rmtree(swap, ignore_errors=True)  # a stopped swap's: replaced now
+        partial.rename(swap)
+        for new in sorted(swap.iterdir(), key=mark_last):
             new.rename(out / new.name)
-        partial.rmdir()
+        swap.rmdir()
 
 
 @contextmanager
