@@ -286,10 +286,19 @@ def test_a_baseline_that_paid_other_prices_is_priced_as_this_run(tmp_path, capsy
     assert main(["report", str(mine), "--baseline", str(cheap)]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == at_equal_prices.replace(
         "baseline same (", "baseline cheap (") + (
-        " The baseline paid $0.625 / $2.5 per million input / output tokens, this run $2.5 "
-        "/ $10 per million input / output tokens: its dollars here are its tokens at this "
-        "run's prices. The baseline's seed is 1, this run's 0: their pools and seed rounds "
-        "differ, so part of the gap may be the seed's.")
+        " The baseline paid other teacher prices (another model, the Batch API, prices "
+        "changed): its dollars here are its tokens at this run's prices, $2.5 / $10 per "
+        "million input / output tokens. The baseline's seed is 1, this run's 0: their seed "
+        "rounds (and any sampled pool) differ, so part of the gap may be the seed's.")
+    # its config says nothing of what it paid (the Batch API turned off since): the
+    # records do
+    with RunStore(cheap / "run.sqlite") as store:
+        config = json.loads(store.get_meta("config"))
+        config["teacher"] |= {"price_input_per_mtok": 2.5, "price_output_per_mtok": 10.0}
+        store.set_meta("config", json.dumps(config))
+    assert main(["report", str(mine), "--baseline", str(cheap)]) == 0
+    assert "its dollars here are its tokens at this run's prices" in \
+        capsys.readouterr().out.splitlines()[-1]
 
 
 def test_money_saved_at_equal_accuracy():

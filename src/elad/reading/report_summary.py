@@ -67,20 +67,20 @@ def verdict_line(records: list[RoundRecord], baseline: Baseline) -> str:
     """The comparison with `baseline` in one line: money saved (or paid more) at the
     highest test accuracy both runs reached, once that is above both seed rounds'."""
     savings = equal_accuracy_savings(records, baseline.records)
+    notes = "".join(f" {note}" for note in baseline.notes)
     if savings is None:
         return f"Verdict against the baseline {baseline.name}: no finished round to " \
-            "compare yet."
+            f"compare yet.{notes}"
     level, mine, theirs = savings
     if level <= min(records[0].test_accuracy, baseline.records[0].test_accuracy):
         return (f"Verdict against the baseline {baseline.name}: none yet, neither run "
                 f"is above its seed round's test accuracy (this run "
                 f"{records[0].test_accuracy:.3f}, the baseline "
-                f"{baseline.records[0].test_accuracy:.3f}).")
+                f"{baseline.records[0].test_accuracy:.3f}).{notes}")
     both = f"at test accuracy {level:.3f} (this run ${mine:.4f}, the baseline ${theirs:.4f})"
     last, theirs_last = records[-1], baseline.records[-1]  # coarse rounds: the ends too
     ends = (f"; at the end, this run {last.test_accuracy:.3f} for ${last.cost_usd:.4f}, "
             f"the baseline {theirs_last.test_accuracy:.3f} for ${theirs_last.cost_usd:.4f}")
-    notes = "".join(f" {note}" for note in baseline.notes)
     if mine <= theirs:
         share = f" ({(theirs - mine) / theirs:.0%} of the baseline's cost)" if theirs else ""
         return (f"Verdict against the baseline {baseline.name}: this run saved "

@@ -76,24 +76,33 @@ def load_baseline(run_dir: Path, against: RunDir) -> Baseline:
     finished = "" if records and records[-1].stop_reason else ", not finished"
     baseline = Baseline(f"{Path(run_dir).name} ({config.strategy}, {config.mode}"
                         f"{finished})", records)
-    paid, prices = teacher_prices(config.teacher), teacher_prices(against.config.teacher)
-    if paid != prices:
+    prices = teacher_prices(against.config.teacher)
+    if not priced_at(records, prices):
         baseline.records = [replace(r, cost_usd=prices.cost(r.teacher_input_tokens,
                                                             r.teacher_output_tokens))
                             for r in records]
         baseline.notes.append(
-            f"The baseline paid {per_million(paid)}, this run {per_million(prices)}: its "
-            "dollars here are its tokens at this run's prices.")
+            "The baseline paid other teacher prices (another model, the Batch API, prices "
+            "changed): its dollars here are its tokens at this run's prices, "
+            f"${prices.input_per_mtok:g} / ${prices.output_per_mtok:g} per million input / "
+            "output tokens.")
+    if not priced_at(against.store.rounds(), prices):
+        baseline.notes.append("This run paid other prices for some of its rounds (the "
+                              "Batch API turned on or off): its dollars mix them.")
     if config.seed != against.config.seed:
         baseline.notes.append(
             f"The baseline's seed is {config.seed}, this run's {against.config.seed}: "
-            "their pools and seed rounds differ, so part of the gap may be the seed's.")
+            "their seed rounds (and any sampled pool) differ, so part of the gap may be "
+            "the seed's.")
     return baseline
 
 
-def per_million(prices: Prices) -> str:
-    return (f"${prices.input_per_mtok:g} / ${prices.output_per_mtok:g} per million input / "
-            "output tokens")
+def priced_at(records: list[RoundRecord], prices: Prices) -> bool:
+    """Whether every round of `records` paid its tokens at `prices` (what a run's dollars
+    are, whatever its config says now: batch on or off, a price table since changed)."""
+    return all(abs(r.cost_usd - prices.cost(r.teacher_input_tokens,
+                                            r.teacher_output_tokens))
+               <= 1e-9 + 1e-6 * r.cost_usd for r in records)
 
 
 def equal_accuracy_savings(records: list[RoundRecord], baseline: list[RoundRecord]
