@@ -5,6 +5,7 @@ import dataclasses
 import json
 import math
 import re
+import types
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ from elad.run_forecast import (
     next_round_usd,
     plan_text,
     prefix_forecasts,
+    rounds_needed,
     rule_stops,
     run_forecast,
     stop_cost,
@@ -28,7 +30,14 @@ from elad.run_forecast import (
 )
 from elad.rundir import RunDir
 from elad.store import RunStore
-from elad.types import Example, RoundRecord, Score, StopReason, TeacherCall, TeacherReply
+from elad.types import (
+    Example,
+    RoundRecord,
+    Score,
+    StopReason,
+    TeacherCall,
+    TeacherReply,
+)
 
 COSTS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]  # cumulative $ after rounds 0..5
 FLATTENING = [0.40, 0.60, 0.66, 0.685, 0.695, 0.70]  # gains per $: 2, 0.6, 0.25, 0.1, 0.05
@@ -122,12 +131,19 @@ def test_the_plan_prints_the_curve_and_the_cost_to_reach_a_target():
     # the rounds that money takes, beyond the run's max_rounds: said, or the run stops
     # there for good (a user who set budget_usd as told got one round and max rounds)
     reach = float(re.search(r"at about \$(\d+\.\d+)", text).group(1))
-    more = math.ceil((reach - 0.6) / 0.1)  # STEEP's rounds cost $0.10 each
+    # STEEP's rounds cost $0.10 each; the last one takes what is left (up to two rounds'
+    # worth), so 2.5 rounds' money takes 2 more rounds
+    more = max(1, math.floor((reach - 0.6) / 0.1))
     assert f"and max_rounds to at least {5 + more} (rounds like the last one, $0.1000 " \
-        f"each: {more} more after round 5)" in plan_text(records(STEEP), 300, 10.0,
-                                                          target=0.75, max_rounds=5)
+        f"each, the last taking what is left: {more} more after round 5)" in plan_text(
+            records(STEEP), 300, 10.0, target=0.75, max_rounds=5)
     assert "max_rounds" not in plan_text(records(STEEP), 300, 10.0, target=0.75,
                                          max_rounds=5 + more)
+    three = records([0.5, 0.6, 0.7], [0.1, 0.2, 0.3])  # rounds 0-2 at $0.10 each
+    spent = types.SimpleNamespace(spent_usd=0.3)
+    assert "at least 4 " in rounds_needed(spent, 0.55, three, 3)  # 2.5 rounds: 2 more
+    assert "at least 5 " in rounds_needed(spent, 0.6, three, 3)  # 3 rounds: 3 more
+    assert rounds_needed(spent, 0.55, three, 4) == ""
     low = float(re.search(r"band \$(\d+\.\d+) to", text).group(1))
     assert low >= 0.6  # the spend: 0.75 was not measured for less
     assert "levels off" in plan_text(records(FLATTENING), 300, 10.0, target=0.99)

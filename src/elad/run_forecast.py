@@ -232,16 +232,19 @@ def reach_text(outlook: Forecast, target: float, pool: WholePool | None = None,
 def rounds_needed(outlook: Forecast, cost: float, records: list[RoundRecord],
                   max_rounds: int | None) -> str:
     """", and max_rounds to at least N ..." when rounds like the last one reach `cost`
-    only after `max_rounds`; "" when they do before it (or it is not known)."""
+    only after `max_rounds`; "" when they do before it (or it is not known). The last
+    round takes what is left when that is less than two rounds' worth
+    (stopping.fewest_left), so 2.5 rounds' money takes 2 rounds, 3 takes 3."""
     if max_rounds is None or not records:
         return ""
     step = next_round_usd([r.cost_usd for r in records], float("inf"))  # not capped
-    more = math.ceil((cost - outlook.spent_usd) / step - 1e-9)
-    if records[-1].round + more <= max_rounds:
-        return ""
+    more = max(1, math.floor((cost - outlook.spent_usd) / step + 1e-9))
     last = records[-1].round
+    if last + more <= max_rounds:
+        return ""
     return (f", and max_rounds to at least {last + more} (rounds like the last one, "
-            f"{usd(step)} each: {more} more after round {last})")
+            f"{usd(step)} each, the last taking what is left: {more} more after round "
+            f"{last})")
 
 
 def measured_reach(records: list[RoundRecord], target: float) -> str | None:

@@ -220,7 +220,6 @@ class RunDir:
         alone too, is kept as it is: a later resume with `--run-dir` runs as this did.
         What it goes on with is said here, once the run's data and model are checked:
         not before a refusal of a data file (it read as if the change was taken)."""
-        say_changes(self.path, self.changed)
         if not self.changed and self.store.get_meta("config") == self.config.to_json():
             return
         records = self.store.rounds()
@@ -232,6 +231,7 @@ class RunDir:
         goes_on = last is not None and not (decided or last).stop_reason
         if goes_on and not self.checkpoint(last.round).is_dir():  # before it is kept
             raise CheckpointError(unreadable(self.checkpoint(last.round), "is missing"))
+        say_changes(self.path, self.changed)
         self.store.save_config(self.config.to_json(), decided)
         self.changed = []
 
