@@ -2,9 +2,12 @@
 model's hub name, its license as its own card on this machine states it (never guessed),
 the data and the teacher. The tiny run's card is tested in test_export.py."""
 
+import re
+
 import yaml
 from huggingface_hub import constants
 
+import elad.tasks.options
 from elad.config import RunConfig
 from elad.reading.card_metadata import front_matter
 from elad.reading.model_card import method_text, training_lines
@@ -140,8 +143,10 @@ def test_the_card_says_how_options_are_written_and_answers_read():
     assert "without its own label and outer spaces" in text
     assert with_options("Q?", option_texts(["A)  32400", "B) 28000"], "options")) == \
         "Q?\nAnswer choices: (A) 32400 (B) 28000"
-    assert "with answer_type `choice`" in text and "the first line that starts with" in text
-    assert "as elad compared it (the letter of the option it names)" in text
+    assert "(answer_type `choice`)" in text and "the first line that starts with" in text
+    reader = re.search(r"and `(elad\.tasks\.options\.answer_letter\(.*?\))` gives", text)
+    gold = {"answer": "28000", "options": ["A)  32400", "B) 28000"]}  # an option's text
+    assert eval(reader[1], {"elad": elad, **gold}) == "B"  # the letter elad compared
     student = "2 + 2 = 4\nThe answer is B) 28000.\nThe answer is C."
     assert parse_explanation(student, "choice").answer == "B"  # the first line's
     aqua = RunConfig()
@@ -149,8 +154,9 @@ def test_the_card_says_how_options_are_written_and_answers_read():
     assert "the data's `options`" in "\n".join(reading_lines(aqua))
     synthetic = "\n".join(reading_lines(RunConfig()))
     assert "Answer choices" not in synthetic and "the option it names" not in synthetic
-    assert ("with answer_type `number` (arithmetic, largest), `yesno` (coin_flip), and "
-            "`elad.answers.normalize_answer(answer, answer_type)`") in synthetic
+    assert ("(answer_type `number` (arithmetic, largest), `yesno` (coin_flip)), and "
+            "`elad.answers.normalize_answer(answer, answer_type)` reads a test answer") \
+        in synthetic
 
 
 def test_a_card_written_while_its_run_goes_on_says_so(tmp_path):

@@ -183,15 +183,18 @@ def reading_lines(config: RunConfig) -> list[str]:
                    "their own, each option's text without its own label and outer spaces, "
                    "as elad wrote them: `question + \"\\nAnswer choices: (A) 32400 (B) "
                    "28000\"`."), ""]
-    gold = " (the letter of the option it names)" if field else ""
+    gold = ("`elad.tasks.options.answer_letter(answer, elad.tasks.options.option_texts("
+            f"options, \"{field}\"), \"{field}\")` gives the letter of the option a test "
+            "answer names, which elad compared" if field else
+            "`elad.answers.normalize_answer(answer, answer_type)` reads a test answer as "
+            "elad compared it")
     return lines + [
         (f'elad read the answer from the first line that starts with "{ANSWER_CUE}", the '
          "text after it (a final period left out); lines after it are not read, and a "
          "student may repeat that line or go on writing. In Python, "
-         "`elad.answers.parse_explanation(text, answer_type).answer` reads it as elad did, "
-         f"with answer_type {card_answer_types(config)}, and "
-         "`elad.answers.normalize_answer(answer, answer_type)` reads a test answer as elad "
-         f"compared it{gold}: compared so, they give the accuracy above.")]
+         "`elad.answers.parse_explanation(text, answer_type).answer` reads it as elad did "
+         f"(answer_type {card_answer_types(config)}), and {gold}: compared so, they give "
+         "the accuracy above.")]
 
 
 def card_answer_types(config: RunConfig) -> str:
