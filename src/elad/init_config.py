@@ -138,7 +138,8 @@ def init(options: InitOptions) -> str:
                           "gpt-4o-mini")
     student = options.student or ask("student: a hub model name or local path, or tiny "
                                      "(the small CPU student)", "tiny")
-    config = run_config(options, data, model, student, answers)
+    classes_from = answers if test is None else [*answers, *data.answers]  # a label's
+    config = run_config(options, data, model, student, classes_from)
     text = to_toml(seen_from(out.parent, config), only=shown_keys(config),
                    header=header(options, data))
     outlook = estimate_run(config)  # what `elad run --dry-run` will print
@@ -156,7 +157,6 @@ def init(options: InitOptions) -> str:
                   f"{skipped[0]}")
     first = ([f"first: raise budget_usd in {out}: as it is, the run cannot start (above)"]
              if cannot_start(outlook, config) else [])
-    classes_from = answers if test is None else [*answers, *data.answers]  # as labels
     return "\n".join([wrote, *text_note(config, answers),
                       *labels_note(config, classes_from), *small_test_note(config, test),
                       *tiny_note(config), "",
@@ -220,10 +220,10 @@ def small_test_note(config: RunConfig, test: DataFile | None,
 
 
 def run_config(options: InitOptions, data: DataFile, model: str, student_model: str,
-               answers: list[str]) -> RunConfig:
-    """The config `init` writes, validated; `answers` show the answer type (the test
-    file's, else the data file's)."""
-    task, pool = task_section(options, data, answers)
+               classes_from: list[str]) -> RunConfig:
+    """The config `init` writes, validated; a label task's classes are those of
+    `classes_from` (the test file's answers and the pool's)."""
+    task, pool = task_section(options, data, classes_from)
     sizes = {"seed_size": min(RunConfig.seed_size, max(1, pool // 4)),  # a small file's
              "round_size": min(RunConfig.round_size, max(1, pool // 8)),  # rounds fit it
              "candidates": min(RunConfig.candidates, pool)}
@@ -269,7 +269,7 @@ def seen_from(folder: Path, config: RunConfig) -> RunConfig:
 
 
 def task_section(options: InitOptions, data: DataFile,
-                 answers: list[str]) -> tuple[dict, int]:
+                 classes_from: list[str]) -> tuple[dict, int]:
     """The [task] keys for the data file (all of its questions: none is cut), and how
     many of them make the pool once a test set is held out of it."""
     n = len(data.questions)
@@ -277,8 +277,7 @@ def task_section(options: InitOptions, data: DataFile,
             "question_field": options.question_field, "answer_field": options.answer_field,
             "answer_type": options.answer_type}
     if options.answer_type == "label":  # the test file's classes, and the pool's others
-        task["labels"] = labels_of(answers if options.test is None
-                                   else [*answers, *data.answers])
+        task["labels"] = labels_of(classes_from)
     if options.answer_type == "choice" and data.options_field:
         task["options_field"] = data.options_field
     if options.skip_malformed:
