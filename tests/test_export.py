@@ -428,7 +428,7 @@ def test_an_export_stopped_anywhere_in_its_swap_leaves_a_folder_the_next_replace
         export(out, ["old.jsonl", "prompt_completion.jsonl"])
         calls = []
 
-        def stop_at_step(self, *args, name):
+        def stop_at_step(self, *args, name, calls=calls, step=step):
             calls.append(name)
             if len(calls) == step + 1:
                 raise PermissionError(13, "Permission denied")

@@ -138,7 +138,8 @@ def init(options: InitOptions) -> str:
                           "gpt-4o-mini")
     student = options.student or ask("student: a hub model name or local path, or tiny "
                                      "(the small CPU student)", "tiny")
-    classes_from = answers if test is None else [*answers, *data.answers]  # a label task's classes
+    # a label task's classes: the test file's answers', and the pool's
+    classes_from = answers if test is None else [*answers, *data.answers]
     config = run_config(options, data, model, student, classes_from)
     text = to_toml(seen_from(out.parent, config), only=shown_keys(config),
                    header=header(options, data))
