@@ -20,7 +20,7 @@ from elad.reading.card_metadata import front_matter
 from elad.reading.report_summary import count, spending
 from elad.rundir import RunDir
 from elad.store import RunStore
-from elad.tasks import dataset_answer_type, synthetic
+from elad.tasks import dataset_answer_type, options_field, synthetic
 from elad.types import RoundRecord
 
 
@@ -177,8 +177,8 @@ def reading_lines(config: RunConfig) -> list[str]:
     """How elad wrote a question with its options apart, and how it read and compared an
     answer: a user who rebuilt either otherwise measured another accuracy than the
     card's."""
-    task, lines = config.task, []
-    if field := task.options_field or ("options" if task.kind == "aqua" else ""):
+    lines = []
+    if field := options_field(config.task):
         lines += [(f"A question's options (the data's `{field}`) follow it on a line of "
                    "their own, each option's text without its own label and outer spaces, "
                    "as elad wrote them: `question + \"\\nAnswer choices: (A) 32400 (B) "

@@ -74,3 +74,12 @@ def reference_solutions(config: TaskConfig) -> list[Solved]:
 
 def dataset_answer_type(config: TaskConfig) -> str:
     return answer_type_of(dataset_module(config), config)
+
+
+def options_field(config: TaskConfig) -> str:
+    """The field a question's options are kept apart in, which elad writes after the
+    question ('' for none): a user file's task.options_field, or a dataset's own
+    (AQuA's)."""
+    if config.kind == "synthetic":
+        return ""
+    return config.options_field or getattr(dataset_module(config), "OPTIONS_FIELD", "")
