@@ -80,10 +80,11 @@ def read_answer(value: object, answer_type: str, labels: tuple[str, ...] = ()) -
     """The reply's answer, normalized as the task's answers are; for a label task told
     its `labels`, one of them."""
     shown = "true" if value is True else "false" if value is False else repr(value)
+    classes = {normalize_answer(x, answer_type) for x in labels}
     if isinstance(value, bool):  # JSON's true or false: yes or no, unless the labels
-        word = shown  # (or a text answer) say true or false
-        said = word in {normalize_answer(x, answer_type) for x in labels}
-        value = word if answer_type == "text" or said else ("yes" if value else "no")
+        # (or a text answer) say true or false
+        value = shown if answer_type == "text" or shown in classes else \
+            ("yes" if value else "no")
     elif isinstance(value, (int, float)):
         value = str(value)
     if not isinstance(value, str):
@@ -93,7 +94,7 @@ def read_answer(value: object, answer_type: str, labels: tuple[str, ...] = ()) -
         form = f" (it should be {ANSWER_FORMS[answer_type]})" \
             if answer_type in ANSWER_FORMS else ""
         raise InvalidReply(f'"answer" {shown} is not a valid {answer_type} answer{form}')
-    if labels and answer not in {normalize_answer(x, answer_type) for x in labels}:
+    if labels and answer not in classes:
         raise InvalidReply(f'"answer" {shown} is not one of the labels '
                            f"({quoted(labels)})")
     return answer
